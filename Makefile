@@ -1,0 +1,71 @@
+# Relay — `make run` starts everything on embedded defaults; `make test` runs the test suite.
+# Both create what is missing (virtual environments, database, FAQ index, Rasa model) and
+# skip every step whose inputs did not change.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+RASA_VENV := .venv-rasa
+APP_PY := $(VENV)/bin/python
+PIP_FLAGS := --quiet --disable-pip-version-check --prefer-binary
+
+.PHONY: run test setup venvs system-deps test-system-deps lint bench build-index train migrate seed clean app-lock rasa-lock
+
+run: setup
+	$(APP_PY) -m relay.run
+
+test: setup test-system-deps
+	$(APP_PY) -m relay.testrun
+
+setup: venvs
+	$(APP_PY) -m relay.setup
+
+venvs: $(VENV)/.installed $(RASA_VENV)/.installed
+
+$(VENV)/.installed: requirements/app.lock
+	@echo "==> application environment ($(VENV))"
+	@test -x $(APP_PY) || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install $(PIP_FLAGS) -r requirements/app.lock
+	@touch $@
+
+$(RASA_VENV)/.installed: requirements/rasa.lock
+	@echo "==> Rasa environment ($(RASA_VENV))"
+	@test -x $(RASA_VENV)/bin/python || $(PYTHON) -m venv $(RASA_VENV)
+	$(RASA_VENV)/bin/pip install $(PIP_FLAGS) --no-deps --ignore-requires-python -r requirements/rasa.lock
+	@touch $@
+
+# Debian packages the browser and PostgreSQL tests need (installed only when missing).
+test-system-deps:
+	@bash scripts/system-deps.sh
+
+lint: venvs
+	$(VENV)/bin/ruff check relay actions knowledge crm_store bot console tests
+	$(VENV)/bin/mypy relay actions knowledge crm_store
+
+bench: setup
+	$(APP_PY) -m knowledge.bench --banking77-train ../shared/datasets/banking77/train.csv --clinc ../shared/datasets/clinc150/dev.json
+
+build-index: venvs
+	$(APP_PY) -m knowledge.build
+
+train: venvs
+	$(APP_PY) -m relay.train
+
+migrate: venvs
+	$(APP_PY) -m crm_store.migrate
+
+# Regenerate the locks (maintainers only; needs the package index).
+rasa-lock:
+	rm -rf /tmp/relay-rasa-lock && $(PYTHON) -m venv /tmp/relay-rasa-lock
+	cd /tmp/relay-rasa-lock && bin/pip download --no-deps --ignore-requires-python rasa==3.6.21 -d wheel
+	$(APP_PY) requirements/rasa_requirements.py /tmp/relay-rasa-lock/wheel/rasa-3.6.21-py3-none-any.whl > requirements/rasa.in
+	/tmp/relay-rasa-lock/bin/pip install --ignore-requires-python --prefer-binary -r requirements/rasa.in
+	/tmp/relay-rasa-lock/bin/pip install --no-deps --ignore-requires-python rasa==3.6.21
+	{ head -2 requirements/rasa.lock; /tmp/relay-rasa-lock/bin/pip freeze --all | grep -v -E '^(pip|wheel)=='; } > requirements/rasa.lock.new && mv requirements/rasa.lock.new requirements/rasa.lock
+
+app-lock:
+	rm -rf /tmp/relay-app-lock && $(PYTHON) -m venv /tmp/relay-app-lock
+	/tmp/relay-app-lock/bin/pip install --prefer-binary '.[dev]'
+	{ head -1 requirements/app.lock; /tmp/relay-app-lock/bin/pip freeze --all | grep -v -E '^(pip|wheel|relay)=='; } > requirements/app.lock.new && mv requirements/app.lock.new requirements/app.lock
+
+clean:
+	rm -rf var models .pytest_cache

