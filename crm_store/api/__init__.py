@@ -1,0 +1,1 @@
+"""The CRM HTTP API (FastAPI)."""

@@ -1,0 +1,103 @@
+"""The FastAPI app: CRM API, internal ingest, and whatever routers console/ and bot/channels add.
+
+Run with `uvicorn --factory crm_store.api.app:create_app`. The database must be migrated first
+(`python -m crm_store.migrate`); the app never creates tables itself.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from crm_store.api.limits import BodySizeLimitMiddleware
+from crm_store.api.routes import health, internal
+from crm_store.db import make_engine, make_session_factory
+from crm_store.errors import DuplicateEmailError, NotFoundError
+from relay.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+# Routers other packages own; included when their module exists (each exposes `router`).
+EXTRA_ROUTER_MODULES = ("console.routes", "bot.channels.web")
+MAX_BODY_BYTES = 1024 * 1024
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; the engine and session factory are created by the lifespan."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.database_url)
+        app.state.engine = engine
+        app.state.session_factory = make_session_factory(engine)
+        try:
+            yield
+        finally:
+            app.state.session_factory = None
+            engine.dispose()
+
+    app = FastAPI(
+        title="Relay CRM API",
+        version="1",
+        description="Customers, leads, cases and conversation logs behind the Relay chatbot.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.session_factory = None
+    app.state.hub = None  # filled by bot/channels (the live message hub)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=MAX_BODY_BYTES)
+    _add_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(internal.router)
+    _include_api_routers(app)
+    include_extra_routers(app)
+    return app
+
+
+def _include_api_routers(app: FastAPI) -> None:
+    """The /api/v1 routers (present once step 2 lands)."""
+    try:
+        from crm_store.api.routes import v1
+    except ImportError:
+        return
+    app.include_router(v1.router)
+
+
+def include_extra_routers(app: FastAPI) -> list[str]:
+    """Include the routers of console/ and bot/channels/ if those packages exist yet."""
+    included = []
+    for module_name in EXTRA_ROUTER_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            # Only "that package isn't there yet" is fine; a broken import inside it is not.
+            if exc.name and module_name.startswith(exc.name):
+                continue
+            raise
+        router = getattr(module, "router", None)
+        if router is not None:
+            app.include_router(router)
+            included.append(module_name)
+    return included
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(NotFoundError)
+    async def not_found(_: Request, exc: NotFoundError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    @app.exception_handler(DuplicateEmailError)
+    async def duplicate(_: Request, exc: DuplicateEmailError) -> JSONResponse:
+        content: dict[str, Any] = {"detail": str(exc), "existing_id": exc.existing_id}
+        return JSONResponse(content, status_code=409)
+
+    @app.exception_handler(ValueError)
+    async def invalid(_: Request, exc: ValueError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=422)

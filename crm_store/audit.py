@@ -1,0 +1,74 @@
+"""The audit log: who changed what, with before/after snapshots."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import inspect, select
+from sqlalchemy.orm import Session
+
+from crm_store.models import AuditLog, Base
+
+_NEVER_LOGGED = {"password_hash", "token_hash"}
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def snapshot(obj: Base | None) -> dict[str, Any] | None:
+    """The column values of a model instance as JSON-safe data (secrets left out)."""
+    if obj is None:
+        return None
+    mapper = inspect(obj).mapper
+    return {
+        column.key: _json_safe(getattr(obj, column.key))
+        for column in mapper.column_attrs
+        if column.key not in _NEVER_LOGGED
+    }
+
+
+def record(
+    *,
+    session: Session,
+    actor: str,
+    action: str,
+    entity: str,
+    entity_id: object | None = None,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> AuditLog:
+    """Append one audit row."""
+    entry = AuditLog(
+        actor=actor,
+        action=action,
+        entity=entity,
+        entity_id=None if entity_id is None else str(entity_id),
+        before=before,
+        after=after,
+    )
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+def list_entries(
+    *,
+    session: Session,
+    entity: str | None = None,
+    entity_id: object | None = None,
+    limit: int = 100,
+) -> list[AuditLog]:
+    """Audit rows, newest first, optionally for one entity."""
+    stmt = select(AuditLog)
+    if entity is not None:
+        stmt = stmt.where(AuditLog.entity == entity)
+    if entity_id is not None:
+        stmt = stmt.where(AuditLog.entity_id == str(entity_id))
+    return list(session.scalars(stmt.order_by(AuditLog.id.desc()).limit(limit)).all())

@@ -1,0 +1,123 @@
+"""Cases: questions, problems, handoffs and complaints that need a person."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from crm_store.errors import NotFoundError
+from crm_store.models import CASE_PRIORITIES, CASE_STATUSES, CASE_TYPES, Case
+
+
+def _check(field: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ValueError(f"{field} must be one of {', '.join(allowed)}.")
+
+
+def open_case(
+    *,
+    session: Session,
+    subject: str,
+    description: str = "",
+    type: str = "question",
+    priority: str = "normal",
+    customer_id: int | None = None,
+    conversation_id: str | None = None,
+) -> Case:
+    """A new open case."""
+    _check("type", type, CASE_TYPES)
+    _check("priority", priority, CASE_PRIORITIES)
+    if not subject.strip():
+        raise ValueError("subject must not be empty.")
+    case = Case(
+        subject=subject.strip()[:300],
+        description=description,
+        type=type,
+        priority=priority,
+        status="open",
+        customer_id=customer_id,
+        conversation_id=conversation_id,
+    )
+    session.add(case)
+    session.flush()
+    return case
+
+
+def get(*, session: Session, case_id: int) -> Case | None:
+    """The case with that id, or None."""
+    return session.get(Case, case_id)
+
+
+def get_or_raise(*, session: Session, case_id: int) -> Case:
+    """The case with that id; NotFoundError otherwise."""
+    case = session.get(Case, case_id)
+    if case is None:
+        raise NotFoundError("Case", case_id)
+    return case
+
+
+def set_status(*, session: Session, case_id: int, status: str) -> Case:
+    """Move a case to open/pending/resolved/closed."""
+    _check("status", status, CASE_STATUSES)
+    case = get_or_raise(session=session, case_id=case_id)
+    case.status = status
+    session.flush()
+    return case
+
+
+def update(*, session: Session, case_id: int, **changes: Any) -> Case:
+    """Change a case's status, priority, type, subject or description."""
+    allowed = {"status": CASE_STATUSES, "priority": CASE_PRIORITIES, "type": CASE_TYPES}
+    unknown = set(changes) - {*allowed, "subject", "description"}
+    if unknown:
+        raise ValueError(f"Cases have no editable field(s) {', '.join(sorted(unknown))}.")
+    case = get_or_raise(session=session, case_id=case_id)
+    for key, value in changes.items():
+        if key in allowed:
+            _check(key, value, allowed[key])
+        setattr(case, key, value)
+    session.flush()
+    return case
+
+
+def list_for_customer(*, session: Session, customer_id: int) -> list[Case]:
+    """A customer's cases, newest first."""
+    return list(
+        session.scalars(
+            select(Case).where(Case.customer_id == customer_id).order_by(Case.id.desc())
+        ).all()
+    )
+
+
+def list_open_for_conversation(*, session: Session, conversation_id: str) -> list[Case]:
+    """The open or pending cases of a conversation, newest first."""
+    return list(
+        session.scalars(
+            select(Case)
+            .where(Case.conversation_id == conversation_id, Case.status.in_(("open", "pending")))
+            .order_by(Case.id.desc())
+        ).all()
+    )
+
+
+def list_cases(
+    *,
+    session: Session,
+    status: str | None = None,
+    customer_id: int | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[Case], int]:
+    """Cases (optionally filtered), newest first, and the total."""
+    conditions = []
+    if status is not None:
+        conditions.append(Case.status == status)
+    if customer_id is not None:
+        conditions.append(Case.customer_id == customer_id)
+    total = session.scalar(select(func.count()).select_from(Case).where(*conditions)) or 0
+    rows = session.scalars(
+        select(Case).where(*conditions).order_by(Case.id.desc()).limit(limit).offset(offset)
+    ).all()
+    return list(rows), total

@@ -1,0 +1,127 @@
+"""Conversations: one per Rasa sender_id, with the bot/handoff/agent status."""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from crm_store import customers
+from crm_store.errors import NotFoundError
+from crm_store.models import CHANNELS, CONVERSATION_STATUSES, Conversation, Interaction, utcnow
+
+
+def channel_for(conversation_id: str) -> str:
+    """The channel implied by a conversation id: "web-…" → web, "tg-…" → telegram, else rest."""
+    if conversation_id.startswith("web-"):
+        return "web"
+    if conversation_id.startswith("tg-"):
+        return "telegram"
+    return "rest"
+
+
+def get(*, session: Session, conversation_id: str) -> Conversation | None:
+    """The conversation with that id, or None."""
+    return session.get(Conversation, conversation_id)
+
+
+def get_or_raise(*, session: Session, conversation_id: str) -> Conversation:
+    """The conversation with that id; NotFoundError otherwise."""
+    conversation = session.get(Conversation, conversation_id)
+    if conversation is None:
+        raise NotFoundError("Conversation", conversation_id)
+    return conversation
+
+
+def get_or_create(
+    *, session: Session, conversation_id: str, channel: str | None = None
+) -> Conversation:
+    """The conversation with that id, created on first sight (channel defaults from the id)."""
+    conversation = session.get(Conversation, conversation_id)
+    if conversation is not None:
+        return conversation
+    channel = channel or channel_for(conversation_id)
+    if channel not in CHANNELS:
+        channel = channel_for(conversation_id)
+    # A web session or Telegram chat already tied to a customer links the new conversation.
+    external_id = conversation_id.split("-", 1)[1] if "-" in conversation_id else conversation_id
+    known = customers.find_by_identity(session=session, channel=channel, external_id=external_id)
+    conversation = Conversation(
+        id=conversation_id,
+        channel=channel,
+        status="bot",
+        customer_id=known.id if known else None,
+    )
+    session.add(conversation)
+    session.flush()
+    return conversation
+
+
+def set_status(
+    *,
+    session: Session,
+    conversation_id: str,
+    status: str,
+    reason: str | None = None,
+    agent_id: int | None = None,
+) -> Conversation:
+    """Move a conversation to bot/handoff/agent; handoff records reason and time."""
+    if status not in CONVERSATION_STATUSES:
+        raise ValueError(f"status must be one of {', '.join(CONVERSATION_STATUSES)}.")
+    conversation = get_or_create(session=session, conversation_id=conversation_id)
+    if status == "handoff":
+        if conversation.status != "handoff" or conversation.handoff_at is None:
+            conversation.handoff_at = utcnow()
+        if reason:
+            conversation.handoff_reason = reason
+    elif status == "agent":
+        if agent_id is not None:
+            conversation.assigned_agent_id = agent_id
+        if conversation.handoff_at is None:
+            conversation.handoff_at = utcnow()
+    else:
+        conversation.assigned_agent_id = None
+    conversation.status = status
+    session.flush()
+    return conversation
+
+
+def link_customer(*, session: Session, conversation_id: str, customer_id: int) -> Conversation:
+    """Tie a conversation to a customer and back-fill customer_id on its earlier interactions."""
+    customers.get_or_raise(session=session, customer_id=customer_id)
+    conversation = get_or_create(session=session, conversation_id=conversation_id)
+    conversation.customer_id = customer_id
+    session.execute(
+        update(Interaction)
+        .where(Interaction.conversation_id == conversation_id, Interaction.customer_id.is_(None))
+        .values(customer_id=customer_id)
+        .execution_options(synchronize_session="fetch")
+    )
+    session.flush()
+    return conversation
+
+
+def list_handoffs(
+    *, session: Session, include_assigned: bool = True, limit: int = 100
+) -> list[Conversation]:
+    """Conversations waiting for or handled by an agent, newest handoff first."""
+    statuses = ["handoff", "agent"] if include_assigned else ["handoff"]
+    rows = session.scalars(
+        select(Conversation)
+        .where(Conversation.status.in_(statuses))
+        .order_by(Conversation.handoff_at.desc(), Conversation.created_at.desc())
+        .limit(limit)
+    ).all()
+    return list(rows)
+
+
+def list_recent(
+    *, session: Session, customer_id: int | None = None, limit: int = 50
+) -> list[Conversation]:
+    """Most recently active conversations (optionally of one customer)."""
+    stmt = select(Conversation)
+    if customer_id is not None:
+        stmt = stmt.where(Conversation.customer_id == customer_id)
+    stmt = stmt.order_by(
+        Conversation.last_message_at.desc().nulls_last(), Conversation.created_at.desc()
+    ).limit(limit)
+    return list(session.scalars(stmt).all())

@@ -1,0 +1,21 @@
+"""Errors raised by the repository functions; the API turns them into 404/409/422."""
+
+from __future__ import annotations
+
+
+class NotFoundError(LookupError):
+    """The referenced row does not exist."""
+
+    def __init__(self, entity: str, entity_id: object) -> None:
+        super().__init__(f"{entity} {entity_id} does not exist.")
+        self.entity = entity
+        self.entity_id = entity_id
+
+
+class DuplicateEmailError(ValueError):
+    """A customer with that email already exists."""
+
+    def __init__(self, email: str, existing_id: int) -> None:
+        super().__init__(f"A customer with email {email} already exists (id {existing_id}).")
+        self.email = email
+        self.existing_id = existing_id

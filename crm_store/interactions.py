@@ -1,0 +1,130 @@
+"""Interactions: every message of every conversation, plus agents' internal notes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from crm_store import conversations
+from crm_store.models import AUTHORS, DIRECTIONS, Interaction, utcnow
+
+
+def record(
+    *,
+    session: Session,
+    conversation_id: str,
+    direction: str,
+    author: str,
+    text: str,
+    channel: str | None = None,
+    customer_id: int | None = None,
+    intent: str | None = None,
+    confidence: float | None = None,
+    faq_entry_id: str | None = None,
+    agent_id: int | None = None,
+    note: bool = False,
+    created_at: datetime | None = None,
+    dedupe_key: str | None = None,
+) -> Interaction:
+    """Log one message (conversation created if new); a repeated dedupe_key returns the first."""
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)}.")
+    if author not in AUTHORS:
+        raise ValueError(f"author must be one of {', '.join(AUTHORS)}.")
+    if dedupe_key is not None:
+        existing = session.scalars(
+            select(Interaction).where(Interaction.dedupe_key == dedupe_key)
+        ).first()
+        if existing is not None:
+            return existing
+    conversation = conversations.get_or_create(
+        session=session, conversation_id=conversation_id, channel=channel
+    )
+    when = created_at or utcnow()
+    interaction = Interaction(
+        conversation_id=conversation.id,
+        customer_id=customer_id if customer_id is not None else conversation.customer_id,
+        channel=channel or conversation.channel,
+        direction=direction,
+        author=author,
+        text=text or "",
+        intent=intent,
+        confidence=confidence,
+        faq_entry_id=faq_entry_id,
+        agent_id=agent_id,
+        note=note,
+        dedupe_key=dedupe_key,
+        created_at=when,
+    )
+    if dedupe_key is None:
+        session.add(interaction)
+        session.flush()
+    else:
+        # Two deliveries of the same event may race; the unique key decides, not the select above.
+        try:
+            with session.begin_nested():
+                session.add(interaction)
+                session.flush()
+        except IntegrityError:
+            existing = session.scalars(
+                select(Interaction).where(Interaction.dedupe_key == dedupe_key)
+            ).one()
+            return existing
+    if not note and (conversation.last_message_at is None or when > conversation.last_message_at):
+        conversation.last_message_at = when
+        session.flush()
+    return interaction
+
+
+def add_note(
+    *, session: Session, conversation_id: str, text: str, agent_id: int | None = None
+) -> Interaction:
+    """An agent's internal note on a conversation; never delivered to the customer."""
+    return record(
+        session=session,
+        conversation_id=conversation_id,
+        direction="outbound",
+        author="agent",
+        text=text,
+        agent_id=agent_id,
+        note=True,
+    )
+
+
+def list_for_conversation(
+    *,
+    session: Session,
+    conversation_id: str,
+    include_notes: bool = True,
+    after_id: int | None = None,
+    limit: int | None = None,
+) -> list[Interaction]:
+    """A conversation's interactions in conversation order (after_id: only newer ones)."""
+    stmt = select(Interaction).where(Interaction.conversation_id == conversation_id)
+    if not include_notes:
+        stmt = stmt.where(Interaction.note.is_(False))
+    if after_id is not None:
+        stmt = stmt.where(Interaction.id > after_id)
+    stmt = stmt.order_by(Interaction.id)
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return list(session.scalars(stmt).all())
+
+
+def timeline_for_customer(
+    *,
+    session: Session,
+    customer_id: int,
+    include_notes: bool = True,
+    limit: int = 200,
+    offset: int = 0,
+) -> list[Interaction]:
+    """All of a customer's interactions across conversations and channels, oldest first."""
+    stmt = select(Interaction).where(Interaction.customer_id == customer_id)
+    if not include_notes:
+        stmt = stmt.where(Interaction.note.is_(False))
+    stmt = stmt.order_by(Interaction.created_at, Interaction.id).limit(limit).offset(offset)
+    return list(session.scalars(stmt).all())

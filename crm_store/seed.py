@@ -1,0 +1,204 @@
+"""`python -m crm_store.seed [--url URL]`: demo customers, conversations, leads and cases.
+
+Idempotent (keyed on the demo emails and conversation ids). The demo agent and an admin are
+created only when RELAY_ENV is development or test, from settings.demo_agent_email/password.
+"""
+
+from __future__ import annotations
+
+import argparse
+from datetime import timedelta
+
+from sqlalchemy.orm import Session
+
+from crm_store import cases, conversations, customers, interactions, leads, users
+from crm_store.db import make_engine, make_session_factory, session_scope
+from crm_store.models import utcnow
+from relay.settings import Settings, get_settings
+
+DEMO_ADMIN_EMAIL = "admin@relay.local"
+
+DEMO_CUSTOMERS = [
+    {
+        "name": "Ada Lovelace",
+        "email": "ada@example.com",
+        "phone": "+442071838750",
+        "company": "Analytical Engines Ltd",
+        "type": "lead",
+        "contact_consent": True,
+        "conversation": "web-5eed0000000000000000000000000001",
+        "turns": [
+            ("inbound", "Hi, what plans do you offer for teams?", "ask_pricing", 0.93),
+            ("outbound", "We have Starter, Team and Enterprise plans. Want a quote?", None, None),
+            ("inbound", "Yes please, we are about 40 people.", "request_quote", 0.88),
+        ],
+        "lead": {
+            "interest": "Team plan",
+            "company_size": "11-50",
+            "budget": "5-10k",
+            "timeline": "this quarter",
+            "source_channel": "web",
+            "expected_value": "7200",
+        },
+        "case": None,
+    },
+    {
+        "name": "Grace Hopper",
+        "email": "grace@example.com",
+        "phone": "+14155550132",
+        "company": "Cobol Corp",
+        "type": "customer",
+        "contact_consent": True,
+        "conversation": "tg-100000001",
+        "turns": [
+            ("inbound", "My invoice shows the wrong VAT number.", "billing_problem", 0.81),
+            ("outbound", "Sorry about that! I'm handing you over to a colleague.", None, None),
+        ],
+        "lead": None,
+        "case": {
+            "subject": "Wrong VAT number on invoice",
+            "type": "handoff",
+            "priority": "high",
+            "handoff": True,
+        },
+    },
+    {
+        "name": "Alan Turing",
+        "email": "alan@example.com",
+        "phone": None,
+        "company": "Bletchley Analytics",
+        "type": "visitor",
+        "contact_consent": False,
+        "conversation": "web-5eed0000000000000000000000000003",
+        "turns": [
+            ("inbound", "How do I reset my password?", "faq", 0.97),
+            ("outbound", "Use 'Forgot password' on the sign-in page.", None, None),
+        ],
+        "lead": None,
+        "case": {
+            "subject": "Password reset question",
+            "type": "question",
+            "priority": "low",
+            "handoff": False,
+        },
+    },
+]
+
+
+def seed_demo_data(*, session: Session) -> int:
+    """Create the demo customers and their history if missing; returns how many were new."""
+    created = 0
+    start = utcnow() - timedelta(days=1)
+    for index, spec in enumerate(DEMO_CUSTOMERS):
+        if customers.get_by_email(session=session, email=str(spec["email"])) is not None:
+            continue
+        created += 1
+        customer = customers.create(
+            session=session,
+            name=spec["name"],  # type: ignore[arg-type]
+            email=spec["email"],  # type: ignore[arg-type]
+            phone=spec["phone"],  # type: ignore[arg-type]
+            company=spec["company"],  # type: ignore[arg-type]
+            type=spec["type"],  # type: ignore[arg-type]
+            contact_consent=bool(spec["contact_consent"]),
+        )
+        conversation_id = str(spec["conversation"])
+        channel = conversations.channel_for(conversation_id)
+        conversations.get_or_create(session=session, conversation_id=conversation_id)
+        conversations.link_customer(
+            session=session, conversation_id=conversation_id, customer_id=customer.id
+        )
+        customers.attach_identity(
+            session=session,
+            customer_id=customer.id,
+            channel=channel,
+            external_id=conversation_id.split("-", 1)[1],
+        )
+        for turn, (direction, text, intent, confidence) in enumerate(spec["turns"]):  # type: ignore[arg-type]
+            interactions.record(
+                session=session,
+                conversation_id=conversation_id,
+                direction=direction,
+                author="customer" if direction == "inbound" else "bot",
+                text=text,
+                intent=intent,
+                confidence=confidence,
+                created_at=start + timedelta(hours=index, minutes=turn),
+            )
+        if spec["lead"]:
+            leads.open_or_update_lead(
+                session=session,
+                customer_id=customer.id,
+                changed_by="seed",
+                **spec["lead"],  # type: ignore[arg-type]
+            )
+        case_spec = spec["case"]
+        if isinstance(case_spec, dict):
+            cases.open_case(
+                session=session,
+                subject=case_spec["subject"],
+                description="Seeded demo case.",
+                type=case_spec["type"],
+                priority=case_spec["priority"],
+                customer_id=customer.id,
+                conversation_id=conversation_id,
+            )
+            if case_spec["handoff"]:
+                conversations.set_status(
+                    session=session,
+                    conversation_id=conversation_id,
+                    status="handoff",
+                    reason=case_spec["subject"],
+                )
+    return created
+
+
+def seed_demo_users(*, session: Session, settings: Settings) -> list[str]:
+    """The demo agent and admin (development/test only); returns the emails ensured."""
+    if settings.env not in ("development", "test"):
+        return []
+    users.ensure_user(
+        session=session,
+        email=settings.demo_agent_email,
+        name="Demo Agent",
+        password=settings.demo_agent_password,
+        role="agent",
+    )
+    users.ensure_user(
+        session=session,
+        email=DEMO_ADMIN_EMAIL,
+        name="Demo Admin",
+        password=settings.demo_agent_password,
+        role="admin",
+    )
+    return [settings.demo_agent_email, DEMO_ADMIN_EMAIL]
+
+
+def seed(*, url: str, settings: Settings) -> tuple[int, list[str]]:
+    """Seed the database at url (already migrated); returns (new customers, user emails)."""
+    engine = make_engine(url)
+    try:
+        with session_scope(make_session_factory(engine)) as session:
+            count = seed_demo_data(session=session)
+            emails = seed_demo_users(session=session, settings=settings)
+    finally:
+        engine.dispose()
+    return count, emails
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command-line entry point."""
+    parser = argparse.ArgumentParser(prog="python -m crm_store.seed", description=__doc__)
+    parser.add_argument("--url", help="database URL (default: RELAY_DATABASE_URL / settings)")
+    args = parser.parse_args(argv)
+    settings = get_settings()
+    count, emails = seed(url=args.url or settings.database_url, settings=settings)
+    print(f"crm_store: {count} demo customer(s) added")
+    if emails:
+        print(f"crm_store: demo users ready: {', '.join(emails)} (password: settings)")
+    else:
+        print(f"crm_store: no demo users in env={settings.env}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,107 @@
+"""Agents, admins and viewers, and the service tokens machines use."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+import bcrypt
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from crm_store.customers import normalise_email
+from crm_store.models import ROLES, ServiceToken, User
+
+
+def hash_password(password: str) -> str:
+    """A bcrypt hash of password."""
+    return bcrypt.hashpw(password.encode()[:72], bcrypt.gensalt()).decode()
+
+
+def verify_password(password: str, password_hash: str) -> bool:
+    """Whether password matches the bcrypt hash."""
+    try:
+        return bcrypt.checkpw(password.encode()[:72], password_hash.encode())
+    except ValueError:
+        return False
+
+
+def hash_token(token: str) -> str:
+    """The SHA-256 hex digest under which a service token is stored."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def get(*, session: Session, user_id: int) -> User | None:
+    """The user with that id, or None."""
+    return session.get(User, user_id)
+
+
+def get_by_email(*, session: Session, email: str) -> User | None:
+    """The user with that email, or None."""
+    try:
+        normalised = normalise_email(email, internal=True)
+    except ValueError:
+        return None
+    return session.scalars(select(User).where(User.email == normalised)).first()
+
+
+def create_user(
+    *, session: Session, email: str, name: str, password: str, role: str = "agent"
+) -> User:
+    """A new active user with a bcrypt-hashed password."""
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}.")
+    if len(password) < 8:
+        raise ValueError("The password must be at least 8 characters long.")
+    user = User(
+        email=normalise_email(email, internal=True),
+        name=name,
+        password_hash=hash_password(password),
+        role=role,
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def ensure_user(
+    *, session: Session, email: str, name: str, password: str, role: str = "agent"
+) -> User:
+    """The user with that email, created if missing (existing passwords are left alone)."""
+    user = get_by_email(session=session, email=email)
+    if user is not None:
+        return user
+    return create_user(session=session, email=email, name=name, password=password, role=role)
+
+
+def authenticate(*, session: Session, email: str, password: str) -> User | None:
+    """The active user with these credentials, or None."""
+    user = get_by_email(session=session, email=email)
+    if user is None or not user.active:
+        # Spend the same time as a real check so timing does not reveal which emails exist.
+        verify_password(password, "$2b$12$" + "a" * 53)
+        return None
+    return user if verify_password(password, user.password_hash) else None
+
+
+def create_service_token(
+    *, session: Session, name: str, role: str = "agent"
+) -> tuple[ServiceToken, str]:
+    """(row, plaintext token): the plaintext is shown once and only its hash is stored."""
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}.")
+    token = secrets.token_urlsafe(32)
+    row = ServiceToken(name=name, token_hash=hash_token(token), role=role)
+    session.add(row)
+    session.flush()
+    return row, token
+
+
+def find_service_token(*, session: Session, token: str) -> ServiceToken | None:
+    """The active service token row matching token, or None."""
+    digest = hash_token(token)
+    row = session.scalars(select(ServiceToken).where(ServiceToken.token_hash == digest)).first()
+    if row is None or not row.active or not hmac.compare_digest(row.token_hash, digest):
+        return None
+    return row
