@@ -1,0 +1,75 @@
+"""Hand the conversation to a person: open a case, tell the customer, pause the bot."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import ConversationPaused, EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.channels import channel_of
+from actions.runtime import services
+from crm_store import cases, conversations
+
+
+class ActionHandoff(Action):
+    """Open a handoff case with the reason and transcript; the bot stays silent until resolved."""
+
+    def name(self) -> str:
+        return "action_handoff"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        reason = _reason(tracker)
+        conversation_id = tracker.sender_id
+        metadata = (tracker.latest_message or {}).get("metadata") or {}
+        with services().sessions.begin() as session:
+            conversation = conversations.get_or_create(
+                session=session, conversation_id=conversation_id,
+                channel=channel_of(conversation_id, metadata),
+            )
+            case = cases.open_case(
+                session=session,
+                customer_id=conversation.customer_id,
+                conversation_id=conversation_id,
+                subject=f"Handoff: {reason}",
+                description=transcript(tracker),
+                type="handoff",
+                priority="normal",
+            )
+            conversations.set_status(session=session, conversation_id=conversation_id,
+                                     status="handoff", reason=reason)
+            case_id = case.id
+        dispatcher.utter_message(
+            text=(
+                f"I've passed our conversation to the Nimbus Drive support team (case #{case_id}). "
+                "A person will reply right here, usually within a few minutes during support hours "
+                "(Mon–Fri, 8:00–18:00 CET). I'll stay quiet in the meantime."
+            )
+        )
+        return [SlotSet("failed_turns", 0), SlotSet("human_offered", False),
+                SlotSet("handoff_reason", None), ConversationPaused()]
+
+
+def _reason(tracker: Tracker) -> str:
+    intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
+    if reason := tracker.get_slot("handoff_reason"):
+        return str(reason)
+    if intent == "ask_human":
+        return "the customer asked for a person"
+    if intent == "affirm":
+        return "the FAQ search was not confident and the customer accepted a person"
+    return "the assistant could not help"
+
+
+def transcript(tracker: Tracker) -> str:
+    """The conversation so far as 'Customer: …' / 'Relay: …' lines."""
+    lines = []
+    for event in tracker.events:
+        if event.get("event") == "user" and event.get("text"):
+            lines.append(f"Customer: {event['text']}")
+        elif event.get("event") == "bot" and event.get("text"):
+            lines.append(f"Relay: {event['text']}")
+    return "\n".join(lines) or "(no messages)"

@@ -1,0 +1,47 @@
+"""Services the actions use, built once when the action server starts (never at import)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sqlalchemy.orm import Session, sessionmaker
+
+if TYPE_CHECKING:
+    from knowledge.engine import FaqEngine
+    from relay.settings import Settings
+
+
+@dataclass(frozen=True)
+class Services:
+    """What an action may use: settings, a session factory and the FAQ engine."""
+
+    settings: Settings
+    sessions: sessionmaker[Session]
+    faq: FaqEngine
+
+
+_services: Services | None = None
+
+
+def install(services: Services) -> None:
+    """Make `services` available to the actions of this process."""
+    global _services
+    _services = services
+
+
+def services() -> Services:
+    """The services installed at start-up; a clear error if the server was started wrongly."""
+    if _services is None:
+        raise RuntimeError("action services are not initialised: start the server with `python -m actions`")
+    return _services
+
+
+def build(settings: Settings) -> Services:
+    """Open the database and load the FAQ index and encoder."""
+    from crm_store.db import make_engine, make_session_factory
+    from knowledge.engine import FaqEngine
+
+    engine = make_engine(settings.database_url)
+    return Services(settings=settings, sessions=make_session_factory(engine),
+                    faq=FaqEngine.from_settings(settings))

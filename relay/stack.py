@@ -1,0 +1,218 @@
+"""Start, watch and stop Relay's processes: Rasa, the action server, the API (and Telegram).
+
+Used by `python -m relay.run` and by the integration tests' fixture, so the tests exercise
+exactly the processes a user starts.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+from relay.settings import ROOT, Settings
+
+APP_PYTHON = ROOT / ".venv" / "bin" / "python"
+RASA_BIN = ROOT / ".venv-rasa" / "bin" / "rasa"
+
+
+class StackError(RuntimeError):
+    """A service did not come up; the message names it and says where its log is."""
+
+
+@dataclass
+class Service:
+    """One child process and how to tell that it answers."""
+
+    name: str
+    command: list[str]
+    ready_url: str
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+    _log: IO[bytes] | None = field(default=None, repr=False)
+
+    def start(self, env: Mapping[str, str]) -> None:
+        """Spawn the process in its own process group, output to its log file."""
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            self.command, cwd=ROOT, env=dict(env), stdout=self._log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+
+    def answers(self) -> bool:
+        """True once the service's readiness URL returns 200."""
+        try:
+            return httpx.get(self.ready_url, timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def exited(self) -> int | None:
+        """The exit code if the process has ended, else None."""
+        return None if self.process is None else self.process.poll()
+
+    def log_tail(self, lines: int = 30) -> str:
+        """The last lines of the service's log, for error messages."""
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return "(no log)"
+
+    def stop(self, timeout: float = 15) -> None:
+        """SIGTERM the process group, then SIGKILL what is left after `timeout` seconds."""
+        if self.process is not None and self.process.poll() is None:
+            _signal_group(self.process, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                _signal_group(self.process, signal.SIGKILL)
+                self.process.wait(timeout=5)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+
+def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    try:
+        os.killpg(process.pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def tracker_store_url(database_url: str) -> str:
+    """The same database as a URL for Rasa's SQLAlchemy 1.4 (psycopg2 instead of psycopg 3)."""
+    scheme, sep, rest = database_url.partition("://")
+    if scheme.startswith("postgresql"):
+        return f"postgresql{sep}{rest}"
+    if scheme.startswith("sqlite"):
+        return f"sqlite{sep}{rest}"
+    return database_url
+
+
+def child_env(settings: Settings, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Environment for every child: the resolved settings, so all processes agree."""
+    env = dict(os.environ if base is None else base)
+    env.update(
+        {
+            "PYTHONPATH": str(ROOT),
+            "PYTHONUNBUFFERED": "1",
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+            "TOKENIZERS_PARALLELISM": "false",
+            "RELAY_ENV": settings.env,
+            "RELAY_DATA_DIR": str(settings.data_dir),
+            "RELAY_DATABASE_URL": settings.database_url,
+            "RELAY_HOST": settings.host,
+            "RELAY_RASA_PORT": str(settings.rasa_port),
+            "RELAY_ACTIONS_PORT": str(settings.actions_port),
+            "RELAY_API_PORT": str(settings.api_port),
+            "RELAY_SECRET_KEY": settings.secret_key,
+            "RELAY_SERVICE_TOKEN": settings.service_token,
+            "RELAY_RASA_TOKEN": settings.rasa_token,
+            "RELAY_EMBEDDING_MODEL": settings.embedding_model,
+            "RELAY_INDEX_DIR": str(settings.index_dir),
+            # read by bot/endpoints.yml inside Rasa
+            "RELAY_ACTIONS_WEBHOOK": f"{settings.actions_url}/webhook",
+            "RELAY_TRACKER_URL": tracker_store_url(settings.database_url),
+            "RELAY_EVENTS_URL": f"{settings.api_url}/internal/rasa-events",
+            # Rasa: no telemetry calls to a network we cannot reach
+            "RASA_TELEMETRY_ENABLED": "false",
+            "SANIC_HOST": settings.host,
+        }
+    )
+    return env
+
+
+def services(settings: Settings, model: Path, log_dir: Path) -> list[Service]:
+    """The processes Relay runs, in start order."""
+    py = str(APP_PYTHON)
+    listed = [
+        Service(
+            "api",
+            [py, "-m", "uvicorn", "crm_store.api.app:create_app", "--factory",
+             "--host", settings.host, "--port", str(settings.api_port), "--no-access-log"],
+            f"{settings.api_url}/healthz",
+            log_dir / "api.log",
+        ),
+        Service("actions", [py, "-m", "actions"], f"{settings.actions_url}/health",
+                log_dir / "actions.log"),
+        Service(
+            "rasa",
+            [str(RASA_BIN), "run", "--model", str(model), "--endpoints", "bot/endpoints.yml",
+             "--credentials", "bot/credentials.yml", "--enable-api", "--auth-token",
+             settings.rasa_token, "--interface", settings.host, "--port", str(settings.rasa_port)],
+            f"{settings.rasa_url}/status?token={settings.rasa_token}",
+            log_dir / "rasa.log",
+        ),
+    ]
+    if settings.telegram_token:
+        listed.append(Service("telegram", [py, "-m", "bot.channels.telegram"], "", log_dir / "telegram.log"))
+    return listed
+
+
+class Stack:
+    """Relay's processes as one unit: start them all, wait until each answers, stop them all."""
+
+    def __init__(self, settings: Settings, model: Path, *, env: Mapping[str, str] | None = None):
+        self.settings = settings
+        self.log_dir = settings.data_dir / "logs"
+        self.services = services(settings, model, self.log_dir)
+        self.env = child_env(settings, env)
+
+    def start(self, timeout: float = 240) -> dict[str, float]:
+        """Start every service; return seconds until each answered, or raise StackError."""
+        started = time.monotonic()
+        for service in self.services:
+            service.start(self.env)
+        ready: dict[str, float] = {}
+        pending = list(self.services)
+        while pending:
+            for service in list(pending):
+                code = service.exited()
+                if code is not None:
+                    self.stop()
+                    raise StackError(
+                        f"{service.name} exited with code {code} while starting; "
+                        f"its log ({service.log_path}) ends with:\n{service.log_tail()}"
+                    )
+                if not service.ready_url or service.answers():
+                    ready[service.name] = time.monotonic() - started
+                    pending.remove(service)
+            if pending and time.monotonic() - started > timeout:
+                names = ", ".join(s.name for s in pending)
+                tails = "\n".join(f"--- {s.name} ({s.log_path}):\n{s.log_tail()}" for s in pending)
+                self.stop()
+                raise StackError(f"{names} did not answer within {timeout:.0f} s\n{tails}")
+            time.sleep(0.5)
+        return ready
+
+    def stop(self) -> None:
+        """Stop every service (Rasa first, so its broker can flush to the API)."""
+        for service in reversed(self.services):
+            service.stop()
+
+    def dead(self) -> list[Service]:
+        """Services whose process has ended."""
+        return [s for s in self.services if s.exited() is not None]
+
+
+def port_is_free(host: str, port: int) -> bool:
+    """True if nothing listens on host:port."""
+    import socket
+
+    with socket.socket() as sock:
+        return sock.connect_ex((host, port)) != 0
+
+
+def fail(message: str) -> None:
+    """Print one actionable line and exit non-zero (no traceback)."""
+    sys.stderr.write(f"relay: {message}\n")
+    raise SystemExit(1)

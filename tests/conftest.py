@@ -1,0 +1,103 @@
+"""Shared fixtures: `relay_stack` runs the real Relay processes for integration tests."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+
+from relay.settings import ROOT, Settings
+from relay.stack import Stack, child_env
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class RelayStack:
+    """Handle on a running Relay: its settings, URLs and a session factory on its database."""
+
+    settings: Settings
+    sessions: sessionmaker[Session]
+
+    @property
+    def api_url(self) -> str:
+        return self.settings.api_url
+
+    @property
+    def rasa_url(self) -> str:
+        return self.settings.rasa_url
+
+    def say(self, sender: str, text: str, **metadata: Any) -> list[dict[str, Any]]:
+        """Send one message over Rasa's REST channel and return the bot's replies."""
+        response = httpx.post(
+            f"{self.rasa_url}/webhooks/rest/webhook",
+            json={"sender": sender, "message": text, "metadata": metadata},
+            timeout=60,
+        )
+        response.raise_for_status()
+        return list(response.json())
+
+    def wait_for(self, condition: Callable[[], Any], timeout: float = 20, what: str = "") -> Any:
+        """Poll `condition` until it returns something truthy; fail the test after `timeout`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            result = condition()
+            if result:
+                return result
+            if time.monotonic() > deadline:
+                pytest.fail(f"timed out after {timeout:.0f} s waiting for {what or condition}")
+            time.sleep(0.2)
+
+
+def new_conversation_id(prefix: str = "rest") -> str:
+    """A fresh conversation id, so tests never share a tracker."""
+    return f"{prefix}-{uuid.uuid4().hex}"
+
+
+@pytest.fixture(scope="session")
+def relay_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RelayStack]:
+    """Rasa, the action server and the API on free ports with a fresh, migrated SQLite database."""
+    from crm_store.db import make_engine, make_session_factory
+    from crm_store.migrate import upgrade
+    from relay.train import ensure_model
+
+    data_dir = tmp_path_factory.mktemp("relay-stack")
+    settings = Settings(
+        env="test",
+        data_dir=data_dir,
+        host="127.0.0.1",
+        rasa_port=free_port(),
+        actions_port=free_port(),
+        api_port=free_port(),
+        index_dir=ROOT / "var" / "index",
+        secret_key="test-secret-key",
+        service_token="test-service-token",
+        rasa_token="test-rasa-token",
+    )
+    upgrade(settings.database_url)
+    seeded = subprocess.run([sys.executable, "-m", "crm_store.seed"], cwd=ROOT,
+                            env=child_env(settings), capture_output=True, text=True)
+    assert seeded.returncode == 0, seeded.stderr
+    stack = Stack(settings, ensure_model(quiet=True), env=os.environ)
+    stack.start()
+    engine = make_engine(settings.database_url)
+    try:
+        yield RelayStack(settings=settings, sessions=make_session_factory(engine))
+    finally:
+        stack.stop()
+        engine.dispose()
