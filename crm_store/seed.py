@@ -7,7 +7,9 @@ created only when RELAY_ENV is development or test, from settings.demo_agent_ema
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -18,21 +20,48 @@ from relay.settings import Settings, get_settings
 
 DEMO_ADMIN_EMAIL = "admin@relay.local"
 
-DEMO_CUSTOMERS = [
-    {
-        "name": "Ada Lovelace",
-        "email": "ada@example.com",
-        "phone": "+442071838750",
-        "company": "Analytical Engines Ltd",
-        "type": "lead",
-        "contact_consent": True,
-        "conversation": "web-5eed0000000000000000000000000001",
-        "turns": [
+
+@dataclass(frozen=True)
+class DemoCase:
+    """A case opened for a demo customer; handoff=True also hands the conversation over."""
+
+    subject: str
+    type: str
+    priority: str
+    handoff: bool
+
+
+@dataclass(frozen=True)
+class DemoCustomer:
+    """One demo customer with a conversation and, optionally, a lead and a case."""
+
+    name: str
+    email: str
+    phone: str | None
+    company: str
+    type: str
+    contact_consent: bool
+    conversation: str
+    turns: tuple[tuple[str, str, str | None, float | None], ...]
+    lead: dict[str, Any] = field(default_factory=dict)
+    case: DemoCase | None = None
+
+
+DEMO_CUSTOMERS = (
+    DemoCustomer(
+        name="Ada Lovelace",
+        email="ada@example.com",
+        phone="+442071838750",
+        company="Analytical Engines Ltd",
+        type="lead",
+        contact_consent=True,
+        conversation="web-5eed0000000000000000000000000001",
+        turns=(
             ("inbound", "Hi, what plans do you offer for teams?", "ask_pricing", 0.93),
             ("outbound", "We have Starter, Team and Enterprise plans. Want a quote?", None, None),
             ("inbound", "Yes please, we are about 40 people.", "request_quote", 0.88),
-        ],
-        "lead": {
+        ),
+        lead={
             "interest": "Team plan",
             "company_size": "11-50",
             "budget": "5-10k",
@@ -40,49 +69,36 @@ DEMO_CUSTOMERS = [
             "source_channel": "web",
             "expected_value": "7200",
         },
-        "case": None,
-    },
-    {
-        "name": "Grace Hopper",
-        "email": "grace@example.com",
-        "phone": "+14155550132",
-        "company": "Cobol Corp",
-        "type": "customer",
-        "contact_consent": True,
-        "conversation": "tg-100000001",
-        "turns": [
+    ),
+    DemoCustomer(
+        name="Grace Hopper",
+        email="grace@example.com",
+        phone="+14155550132",
+        company="Cobol Corp",
+        type="customer",
+        contact_consent=True,
+        conversation="tg-100000001",
+        turns=(
             ("inbound", "My invoice shows the wrong VAT number.", "billing_problem", 0.81),
             ("outbound", "Sorry about that! I'm handing you over to a colleague.", None, None),
-        ],
-        "lead": None,
-        "case": {
-            "subject": "Wrong VAT number on invoice",
-            "type": "handoff",
-            "priority": "high",
-            "handoff": True,
-        },
-    },
-    {
-        "name": "Alan Turing",
-        "email": "alan@example.com",
-        "phone": None,
-        "company": "Bletchley Analytics",
-        "type": "visitor",
-        "contact_consent": False,
-        "conversation": "web-5eed0000000000000000000000000003",
-        "turns": [
+        ),
+        case=DemoCase("Wrong VAT number on invoice", "handoff", "high", handoff=True),
+    ),
+    DemoCustomer(
+        name="Alan Turing",
+        email="alan@example.com",
+        phone=None,
+        company="Bletchley Analytics",
+        type="visitor",
+        contact_consent=False,
+        conversation="web-5eed0000000000000000000000000003",
+        turns=(
             ("inbound", "How do I reset my password?", "faq", 0.97),
             ("outbound", "Use 'Forgot password' on the sign-in page.", None, None),
-        ],
-        "lead": None,
-        "case": {
-            "subject": "Password reset question",
-            "type": "question",
-            "priority": "low",
-            "handoff": False,
-        },
-    },
-]
+        ),
+        case=DemoCase("Password reset question", "question", "low", handoff=False),
+    ),
+)
 
 
 def seed_demo_data(*, session: Session) -> int:
@@ -90,19 +106,19 @@ def seed_demo_data(*, session: Session) -> int:
     created = 0
     start = utcnow() - timedelta(days=1)
     for index, spec in enumerate(DEMO_CUSTOMERS):
-        if customers.get_by_email(session=session, email=str(spec["email"])) is not None:
+        if customers.get_by_email(session=session, email=spec.email) is not None:
             continue
         created += 1
         customer = customers.create(
             session=session,
-            name=spec["name"],  # type: ignore[arg-type]
-            email=spec["email"],  # type: ignore[arg-type]
-            phone=spec["phone"],  # type: ignore[arg-type]
-            company=spec["company"],  # type: ignore[arg-type]
-            type=spec["type"],  # type: ignore[arg-type]
-            contact_consent=bool(spec["contact_consent"]),
+            name=spec.name,
+            email=spec.email,
+            phone=spec.phone,
+            company=spec.company,
+            type=spec.type,
+            contact_consent=spec.contact_consent,
         )
-        conversation_id = str(spec["conversation"])
+        conversation_id = spec.conversation
         channel = conversations.channel_for(conversation_id)
         conversations.get_or_create(session=session, conversation_id=conversation_id)
         conversations.link_customer(
@@ -114,7 +130,7 @@ def seed_demo_data(*, session: Session) -> int:
             channel=channel,
             external_id=conversation_id.split("-", 1)[1],
         )
-        for turn, (direction, text, intent, confidence) in enumerate(spec["turns"]):  # type: ignore[arg-type]
+        for turn, (direction, text, intent, confidence) in enumerate(spec.turns):
             interactions.record(
                 session=session,
                 conversation_id=conversation_id,
@@ -125,30 +141,26 @@ def seed_demo_data(*, session: Session) -> int:
                 confidence=confidence,
                 created_at=start + timedelta(hours=index, minutes=turn),
             )
-        if spec["lead"]:
+        if spec.lead:
             leads.open_or_update_lead(
-                session=session,
-                customer_id=customer.id,
-                changed_by="seed",
-                **spec["lead"],  # type: ignore[arg-type]
+                session=session, customer_id=customer.id, changed_by="seed", **spec.lead
             )
-        case_spec = spec["case"]
-        if isinstance(case_spec, dict):
+        if spec.case is not None:
             cases.open_case(
                 session=session,
-                subject=case_spec["subject"],
+                subject=spec.case.subject,
                 description="Seeded demo case.",
-                type=case_spec["type"],
-                priority=case_spec["priority"],
+                type=spec.case.type,
+                priority=spec.case.priority,
                 customer_id=customer.id,
                 conversation_id=conversation_id,
             )
-            if case_spec["handoff"]:
+            if spec.case.handoff:
                 conversations.set_status(
                     session=session,
                     conversation_id=conversation_id,
                     status="handoff",
-                    reason=case_spec["subject"],
+                    reason=spec.case.subject,
                 )
     return created
 

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from crm_store.api.limits import BodySizeLimitMiddleware
-from crm_store.api.routes import health, internal
+from crm_store.api.routes import health, internal, v1
 from crm_store.db import make_engine, make_session_factory
 from crm_store.errors import DuplicateEmailError, NotFoundError
 from relay.settings import Settings, get_settings
@@ -56,18 +58,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _add_error_handlers(app)
     app.include_router(health.router)
     app.include_router(internal.router)
-    _include_api_routers(app)
+    app.include_router(v1.router)
     include_extra_routers(app)
     return app
-
-
-def _include_api_routers(app: FastAPI) -> None:
-    """The /api/v1 routers (present once step 2 lands)."""
-    try:
-        from crm_store.api.routes import v1
-    except ImportError:
-        return
-    app.include_router(v1.router)
 
 
 def include_extra_routers(app: FastAPI) -> list[str]:
@@ -98,6 +91,23 @@ def _add_error_handlers(app: FastAPI) -> None:
         content: dict[str, Any] = {"detail": str(exc), "existing_id": exc.existing_id}
         return JSONResponse(content, status_code=409)
 
+    @app.exception_handler(RequestValidationError)
+    async def unprocessable(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        content = {"detail": validation_sentence(errors), "errors": jsonable_encoder(errors)}
+        return JSONResponse(content, status_code=422)
+
     @app.exception_handler(ValueError)
     async def invalid(_: Request, exc: ValueError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=422)
+
+
+def validation_sentence(errors: Sequence[Any]) -> str:
+    """One sentence naming each invalid field and what is wrong with it."""
+    parts = []
+    for error in errors:
+        loc = [str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path")]
+        field = ".".join(loc) or "request body"
+        message = str(error.get("msg", "is invalid")).removeprefix("Value error, ")
+        parts.append(f"{field}: {message}")
+    return "Invalid request - " + "; ".join(parts) if parts else "Invalid request."

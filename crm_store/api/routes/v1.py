@@ -1,0 +1,14 @@
+"""The /api/v1 router: every CRM route, each of which requires authentication."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from crm_store.api.routes import audit_log, auth, cases, customers, leads
+
+router = APIRouter(prefix="/api/v1")
+router.include_router(auth.router)
+router.include_router(customers.router)
+router.include_router(leads.router)
+router.include_router(cases.router)
+router.include_router(audit_log.router)

@@ -1,0 +1,255 @@
+"""Pydantic v2 schemas of the CRM API: inputs list their fields and forbid extras."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from crm_store.customers import normalise_email, normalise_phone
+
+CustomerType = Literal["visitor", "lead", "customer"]
+Channel = Literal["web", "telegram", "rest"]
+LeadStage = Literal["new", "qualified", "contacted", "proposal", "won", "lost"]
+CaseType = Literal["question", "problem", "handoff", "complaint", "request", "other"]
+CasePriority = Literal["low", "normal", "high", "urgent"]
+CaseStatus = Literal["open", "pending", "resolved", "closed"]
+
+MAX_PAGE = 100
+
+
+class Input(BaseModel):
+    """Base of request bodies: unknown fields are an error, strings are stripped."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Output(BaseModel):
+    """Base of responses, read from ORM objects."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+# --- auth ---------------------------------------------------------------------------------
+
+
+class LoginIn(Input):
+    email: str = Field(min_length=3, max_length=320)
+    password: str = Field(min_length=1, max_length=200)
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int
+    role: str
+
+
+class PrincipalOut(BaseModel):
+    kind: str
+    name: str
+    role: str
+    user_id: int | None
+
+
+# --- customers ----------------------------------------------------------------------------
+
+
+def _email(value: str | None) -> str | None:
+    return None if value is None or value == "" else normalise_email(value)
+
+
+def _phone(value: str | None) -> str | None:
+    return None if value is None or value == "" else normalise_phone(value)
+
+
+class CustomerCreate(Input):
+    name: str | None = Field(default=None, max_length=200)
+    email: str | None = Field(default=None, max_length=320)
+    phone: str | None = Field(default=None, max_length=40)
+    company: str | None = Field(default=None, max_length=200)
+    address: str | None = Field(default=None, max_length=2000)
+    type: CustomerType = "customer"
+    contact_consent: bool = False
+
+    _check_email = field_validator("email")(_email)
+    _check_phone = field_validator("phone")(_phone)
+
+
+class CustomerUpdate(Input):
+    name: str | None = Field(default=None, max_length=200)
+    email: str | None = Field(default=None, max_length=320)
+    phone: str | None = Field(default=None, max_length=40)
+    company: str | None = Field(default=None, max_length=200)
+    address: str | None = Field(default=None, max_length=2000)
+    type: CustomerType | None = None
+    contact_consent: bool | None = None
+
+    _check_email = field_validator("email")(_email)
+    _check_phone = field_validator("phone")(_phone)
+
+
+class IdentityOut(Output):
+    channel: str
+    external_id: str
+
+
+class CustomerOut(Output):
+    id: int
+    name: str | None
+    email: str | None
+    phone: str | None
+    company: str | None
+    address: str | None
+    type: str
+    contact_consent: bool
+    created_at: datetime
+    updated_at: datetime
+    identities: list[IdentityOut] = []
+
+
+class CustomerPage(BaseModel):
+    items: list[CustomerOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class InteractionOut(Output):
+    id: int
+    conversation_id: str
+    customer_id: int | None
+    channel: str
+    direction: str
+    author: str
+    text: str
+    intent: str | None
+    confidence: float | None
+    faq_entry_id: str | None
+    agent_id: int | None
+    note: bool
+    created_at: datetime
+
+
+# --- leads --------------------------------------------------------------------------------
+
+
+class LeadCreate(Input):
+    customer_id: int
+    interest: str | None = Field(default=None, max_length=2000)
+    company_size: str | None = Field(default=None, max_length=50)
+    budget: str | None = Field(default=None, max_length=100)
+    timeline: str | None = Field(default=None, max_length=100)
+    source_channel: Channel | None = None
+    expected_value: Decimal | None = Field(default=None, ge=0, max_digits=12, decimal_places=2)
+    owner_id: int | None = None
+
+
+class LeadStageMove(Input):
+    stage: LeadStage
+    lost_reason: str | None = Field(default=None, max_length=2000)
+
+
+class LeadStageChangeOut(Output):
+    from_stage: str | None
+    to_stage: str
+    changed_by: str
+    changed_at: datetime
+
+
+class LeadOut(Output):
+    id: int
+    customer_id: int
+    interest: str | None
+    company_size: str | None
+    budget: str | None
+    timeline: str | None
+    source_channel: str | None
+    stage: str
+    lost_reason: str | None
+    expected_value: Decimal | None
+    owner_id: int | None
+    created_at: datetime
+    updated_at: datetime
+    history: list[LeadStageChangeOut] = []
+
+
+class LeadPage(BaseModel):
+    items: list[LeadOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class PipelineStageOut(BaseModel):
+    stage: str
+    count: int
+    expected_value: Decimal
+
+
+# --- cases --------------------------------------------------------------------------------
+
+
+class CaseCreate(Input):
+    subject: str = Field(min_length=1, max_length=300)
+    description: str = Field(default="", max_length=20000)
+    type: CaseType = "question"
+    priority: CasePriority = "normal"
+    customer_id: int | None = None
+    conversation_id: str | None = Field(default=None, max_length=200)
+
+
+class CaseUpdate(Input):
+    status: CaseStatus | None = None
+    priority: CasePriority | None = None
+
+
+class CaseOut(Output):
+    id: int
+    customer_id: int | None
+    conversation_id: str | None
+    subject: str
+    description: str
+    type: str
+    priority: str
+    status: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class CasePage(BaseModel):
+    items: list[CaseOut]
+    total: int
+    limit: int
+    offset: int
+
+
+# --- audit & CSV --------------------------------------------------------------------------
+
+
+class AuditOut(Output):
+    id: int
+    actor: str
+    action: str
+    entity: str
+    entity_id: str | None
+    before: dict[str, object] | None
+    after: dict[str, object] | None
+    at: datetime
+
+
+class CsvRowOut(BaseModel):
+    line: int
+    status: Literal["created", "merged", "rejected"]
+    customer_id: int | None
+    email: str | None
+    reason: str | None
+
+
+class CsvImportOut(BaseModel):
+    created: int
+    merged: int
+    rejected: int
+    rows: list[CsvRowOut]
