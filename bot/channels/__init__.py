@@ -1,0 +1,1 @@
+"""App-side channel glue: the website widget gateway and the Telegram bridge to Rasa."""

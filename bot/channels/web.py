@@ -1,0 +1,180 @@
+"""The website widget's gateway: widget assets, a demo page, and the chat API it talks to.
+
+  GET  /widget.js, /widget.css         the embeddable widget (one <script> tag opens a chat)
+  GET  /                               a demo "Nimbus Drive" page with the widget on it
+  POST /chat/{id}/messages             forward a customer message to Rasa, return the replies
+  GET  /chat/{id}/history              the transcript, to restore the widget after a reload
+  GET  /chat/{id}/stream?after=N       Server-Sent Events: agent replies as they are written
+
+The chat routes send CORS headers so the widget works when embedded on another site.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
+from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict
+
+from bot.channels import outbox
+from bot.channels.inbound import forward_or_store
+from bot.channels.services import ChannelServices, channel_lifespan, channel_services
+from crm_store import conversations, interactions
+
+STATIC = Path(__file__).resolve().parent / "static"
+CONVERSATION_ID = re.compile(r"^web-[0-9a-f]{32}$")
+MAX_MESSAGE_CHARS = 2000
+POLL_SECONDS = 0.7
+HEARTBEAT_SECONDS = 15.0
+STREAM_LIFETIME_SECONDS = 300.0  # EventSource reconnects by itself, with Last-Event-ID
+CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+    "Access-Control-Allow-Headers": "Content-Type, Last-Event-ID",
+    "Access-Control-Max-Age": "600",
+}
+
+router = APIRouter(tags=["widget"], lifespan=channel_lifespan)
+Services = Annotated[ChannelServices, Depends(channel_services)]
+
+
+class ChatMessage(BaseModel):
+    """A message typed (or a button clicked) in the widget."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str
+
+
+def checked_id(conversation_id: str) -> str:
+    """The conversation id if it is a widget id; 400 with a sentence otherwise."""
+    if not CONVERSATION_ID.fullmatch(conversation_id):
+        raise HTTPException(
+            status_code=400,
+            detail="The conversation id must be 'web-' followed by 32 lowercase hex characters.",
+            headers=CORS_HEADERS,
+        )
+    return conversation_id
+
+
+ConversationId = Annotated[str, Depends(checked_id)]
+
+
+@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+async def demo_page() -> FileResponse:
+    """A demo product page with the widget on it."""
+    return FileResponse(STATIC / "demo.html", media_type="text/html")
+
+
+@router.get("/widget.js", include_in_schema=False)
+async def widget_js() -> FileResponse:
+    """The widget script."""
+    return FileResponse(STATIC / "widget.js", media_type="application/javascript",
+                        headers={"Cache-Control": "no-cache", **CORS_HEADERS})
+
+
+@router.get("/widget.css", include_in_schema=False)
+async def widget_css() -> FileResponse:
+    """The widget's stylesheet (loaded by widget.js)."""
+    return FileResponse(STATIC / "widget.css", media_type="text/css",
+                        headers={"Cache-Control": "no-cache", **CORS_HEADERS})
+
+
+@router.options("/chat/{conversation_id}/{rest:path}", include_in_schema=False)
+async def chat_preflight(conversation_id: str, rest: str) -> Response:
+    """CORS preflight for the chat routes."""
+    return Response(status_code=204, headers=CORS_HEADERS)
+
+
+@router.post("/chat/{conversation_id}/messages")
+async def post_message(
+    conversation_id: ConversationId, message: ChatMessage, services: Services, response: Response
+) -> dict[str, Any]:
+    """Forward a customer message to Rasa and return the bot's replies."""
+    text = message.text.strip()
+    if not text:
+        raise HTTPException(status_code=422, detail="The message is empty.", headers=CORS_HEADERS)
+    if len(text) > MAX_MESSAGE_CHARS:
+        raise HTTPException(
+            status_code=413,
+            detail=f"The message is too long: at most {MAX_MESSAGE_CHARS} characters, "
+                   f"this one has {len(text)}.",
+            headers=CORS_HEADERS,
+        )
+    replies = await forward_or_store(rasa=services.rasa, sessions=services.sessions,
+                                     conversation_id=conversation_id, channel="web", text=text)
+    response.headers.update(CORS_HEADERS)
+    return {"replies": [reply.as_json() for reply in replies]}
+
+
+def _history(services: ChannelServices, conversation_id: str) -> dict[str, Any]:
+    with services.sessions() as session:
+        conversation = conversations.get(session=session, conversation_id=conversation_id)
+        rows = interactions.list_for_conversation(session=session, conversation_id=conversation_id,
+                                                  include_notes=False)
+        return {
+            "conversation_id": conversation_id,
+            "status": conversation.status if conversation else "bot",
+            "messages": [_message_json(row) for row in rows],
+            "last_id": rows[-1].id if rows else 0,
+        }
+
+
+def _message_json(row: Any) -> dict[str, Any]:
+    return {"id": row.id, "author": row.author, "direction": row.direction, "text": row.text,
+            "created_at": row.created_at.isoformat()}
+
+
+@router.get("/chat/{conversation_id}/history")
+async def history(
+    conversation_id: ConversationId, services: Services, response: Response
+) -> dict[str, Any]:
+    """The conversation's messages so far (no internal notes) and the id to stream from."""
+    response.headers.update(CORS_HEADERS)
+    return await asyncio.to_thread(_history, services, conversation_id)
+
+
+def _agent_replies(services: ChannelServices, conversation_id: str, after_id: int) -> list[dict]:
+    with services.sessions() as session:
+        rows = outbox.agent_replies_after(session=session, conversation_id=conversation_id,
+                                          after_id=after_id)
+        return [_message_json(row) for row in rows]
+
+
+@router.get("/chat/{conversation_id}/stream")
+async def stream(
+    conversation_id: ConversationId,
+    request: Request,
+    services: Services,
+    after: Annotated[int, Query(ge=0)] = 0,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> StreamingResponse:
+    """Server-Sent Events carrying agent replies with id > after (or Last-Event-ID)."""
+    if last_event_id and last_event_id.isdigit():
+        after = max(after, int(last_event_id))
+
+    async def events() -> AsyncIterator[str]:
+        cursor = after
+        yield "retry: 2000\n\n"
+        loop = asyncio.get_running_loop()
+        started = last_beat = loop.time()
+        while loop.time() - started < STREAM_LIFETIME_SECONDS:
+            if await request.is_disconnected():
+                return
+            for message in await asyncio.to_thread(_agent_replies, services, conversation_id,
+                                                   cursor):
+                cursor = message["id"]
+                yield f"id: {cursor}\nevent: message\ndata: {json.dumps(message)}\n\n"
+            if loop.time() - last_beat > HEARTBEAT_SECONDS:
+                last_beat = loop.time()
+                yield ": keep-alive\n\n"
+            await asyncio.sleep(POLL_SECONDS)
+
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **CORS_HEADERS}
+    return StreamingResponse(events(), media_type="text/event-stream", headers=headers)

@@ -1,0 +1,1 @@
+"""The agent console: queue of handed-off conversations, transcript, reply, note, resolve."""

@@ -1,0 +1,92 @@
+/* Live updates for the console: the queue and an open transcript poll small JSON endpoints.
+ * Everything a customer wrote is rendered with textContent, never as HTML. */
+(function () {
+  "use strict";
+  var POLL_MS = 1500;
+
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) { node.className = className; }
+    if (text !== undefined && text !== null) { node.textContent = text; }
+    return node;
+  }
+
+  function getJson(url) {
+    return fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (response) {
+        if (response.status === 401) { window.location.href = "/console/login?next=" + encodeURIComponent(location.pathname); }
+        if (!response.ok) { throw new Error(response.status); }
+        return response.json();
+      });
+  }
+
+  function every(fn) {
+    var busy = false;
+    setInterval(function () {
+      if (busy || document.hidden) { return; }
+      busy = true;
+      fn().catch(function () { /* try again next tick */ }).then(function () { busy = false; });
+    }, POLL_MS);
+  }
+
+  var queue = document.getElementById("queue");
+  if (queue) {
+    var known = {};
+    Array.prototype.forEach.call(queue.querySelectorAll("tbody tr"), function (tr) { known[tr.getAttribute("data-id")] = true; });
+    every(function () {
+      return getJson(queue.getAttribute("data-live")).then(function (body) {
+        var tbody = queue.querySelector("tbody");
+        var rows = document.createDocumentFragment();
+        var seen = {};
+        body.queue.forEach(function (item) {
+          var tr = el("tr");
+          tr.setAttribute("data-id", item.id);
+          if (!known[item.id]) { tr.className = "fresh"; }
+          seen[item.id] = true;
+          var link = el("a", null, item.customer || item.id);
+          link.href = "/console/conversations/" + encodeURIComponent(item.id);
+          var first = el("td"); first.appendChild(link); tr.appendChild(first);
+          var channel = el("td"); channel.appendChild(el("span", "badge", item.channel)); tr.appendChild(channel);
+          var status = el("td");
+          status.appendChild(el("span", "status status-" + item.status, item.status === "agent" ? "with " + (item.agent || "an agent") : "waiting"));
+          tr.appendChild(status);
+          tr.appendChild(el("td", null, item.waiting));
+          tr.appendChild(el("td", null, item.reason));
+          tr.appendChild(el("td", "preview", item.preview));
+          rows.appendChild(tr);
+        });
+        tbody.replaceChildren(rows);
+        known = seen;
+        document.getElementById("queue-empty").hidden = body.queue.length > 0;
+        document.getElementById("queue-updated").textContent = "live · updated " + new Date().toLocaleTimeString();
+      });
+    });
+  }
+
+  var transcript = document.getElementById("transcript");
+  if (transcript) {
+    var lastId = parseInt(transcript.getAttribute("data-last-id"), 10) || 0;
+    var statusBadge = document.getElementById("status");
+    transcript.scrollTop = transcript.scrollHeight;
+    every(function () {
+      return getJson(transcript.getAttribute("data-live") + "?after=" + lastId).then(function (body) {
+        body.messages.forEach(function (m) {
+          if (m.id <= lastId) { return; }
+          lastId = m.id;
+          var li = el("li", "msg msg-" + m.author + (m.note ? " msg-note" : ""));
+          li.setAttribute("data-id", m.id);
+          li.appendChild(el("div", "meta", (m.note ? "Internal note" : m.author) + " \u00b7 " + m.clock + (m.intent ? " \u00b7 " + m.intent : "")));
+          li.appendChild(el("div", "text", m.text));
+          transcript.appendChild(li);
+          transcript.scrollTop = transcript.scrollHeight;
+        });
+        if (statusBadge && body.status !== statusBadge.getAttribute("data-status")) {
+          statusBadge.textContent = body.status;
+          statusBadge.className = "status status-" + body.status;
+          statusBadge.setAttribute("data-status", body.status);
+          document.getElementById("status-changed").hidden = false;
+        }
+      });
+    });
+  }
+})();

@@ -1,0 +1,109 @@
+"""What the console pages show, assembled from the CRM's repository functions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from crm_store import cases, conversations, customers, interactions, users
+from crm_store.models import Interaction, utcnow
+
+PREVIEW_CHARS = 120
+
+
+def waiting(since: datetime | None, now: datetime | None = None) -> str:
+    """How long ago `since` was, for people: "just now", "4 min", "2 h 5 min", "3 d"."""
+    if since is None:
+        return ""
+    seconds = max(0, int(((now or utcnow()) - since).total_seconds()))
+    if seconds < 60:
+        return "just now"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"{minutes} min"
+    hours = minutes // 60
+    if hours < 48:
+        return f"{hours} h {minutes % 60} min"
+    return f"{hours // 24} d"
+
+
+def clock(value: datetime | None) -> str:
+    """A timestamp as "2026-11-25 14:03 UTC"."""
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value else ""
+
+
+def message(row: Interaction) -> dict[str, Any]:
+    """One interaction as JSON for the page."""
+    return {"id": row.id, "author": row.author, "direction": row.direction, "text": row.text,
+            "note": row.note, "intent": row.intent, "conversation_id": row.conversation_id,
+            "channel": row.channel, "created_at": row.created_at.isoformat(),
+            "clock": clock(row.created_at)}
+
+
+def queue(*, session: Session) -> list[dict[str, Any]]:
+    """Handed-off conversations (waiting or claimed), newest handoff first."""
+    now = utcnow()
+    items = []
+    agents: dict[int, str] = {}
+    for conversation in conversations.list_handoffs(session=session):
+        last = interactions.list_for_conversation(session=session,
+                                                  conversation_id=conversation.id,
+                                                  include_notes=False)
+        last_customer = next((r for r in reversed(last) if r.author == "customer"), None)
+        customer = (customers.get(session=session, customer_id=conversation.customer_id)
+                    if conversation.customer_id else None)
+        agent_name = None
+        if conversation.assigned_agent_id is not None:
+            if conversation.assigned_agent_id not in agents:
+                user = users.get(session=session, user_id=conversation.assigned_agent_id)
+                agents[conversation.assigned_agent_id] = user.name if user else "?"
+            agent_name = agents[conversation.assigned_agent_id]
+        since = conversation.handoff_at or conversation.created_at
+        items.append({
+            "id": conversation.id,
+            "channel": conversation.channel,
+            "status": conversation.status,
+            "reason": conversation.handoff_reason or "",
+            "handoff_at": since.isoformat(),
+            "waiting": waiting(since, now),
+            "agent": agent_name,
+            "customer": (customer.name or customer.email) if customer else None,
+            "preview": (last_customer.text[:PREVIEW_CHARS] if last_customer else ""),
+            "messages": len(last),
+        })
+    return items
+
+
+def conversation_detail(*, session: Session, conversation_id: str) -> dict[str, Any] | None:
+    """Everything the conversation page shows, or None if there is no such conversation."""
+    conversation = conversations.get(session=session, conversation_id=conversation_id)
+    if conversation is None:
+        return None
+    rows = interactions.list_for_conversation(session=session, conversation_id=conversation_id)
+    customer = (customers.get(session=session, customer_id=conversation.customer_id)
+                if conversation.customer_id else None)
+    earlier: list[dict[str, Any]] = []
+    customer_cases: list[Any] = []
+    if customer is not None:
+        earlier = [message(r) for r in interactions.timeline_for_customer(
+            session=session, customer_id=customer.id, include_notes=False, limit=500)
+            if r.conversation_id != conversation_id][-50:]
+        customer_cases = cases.list_for_customer(session=session, customer_id=customer.id)
+    open_cases = cases.list_open_for_conversation(session=session,
+                                                  conversation_id=conversation_id)
+    assigned = (users.get(session=session, user_id=conversation.assigned_agent_id)
+                if conversation.assigned_agent_id else None)
+    return {
+        "conversation": conversation,
+        "messages": [message(r) for r in rows],
+        "last_id": rows[-1].id if rows else 0,
+        "customer": customer,
+        "identities": list(customer.identities) if customer else [],
+        "earlier": earlier,
+        "customer_cases": customer_cases,
+        "open_cases": open_cases,
+        "assigned": assigned,
+        "waiting_for": waiting(conversation.handoff_at),
+    }

@@ -1,0 +1,147 @@
+"""The widget gateway: message forwarding, validation, history, SSE stream, Rasa-down fallback."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session, sessionmaker
+
+from crm_store import interactions
+from crm_store.api.app import create_app
+from relay.settings import Settings
+from tests.channels.fake_rasa import FakeRasa
+
+
+@pytest.fixture
+def client(settings: Settings, sessions: sessionmaker[Session]) -> Iterator[TestClient]:
+    """The real API app (create_app) with its lifespan running."""
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+def web_id() -> str:
+    """A fresh widget conversation id."""
+    return f"web-{uuid.uuid4().hex}"
+
+
+def test_demo_page_and_widget_assets(client: TestClient) -> None:
+    page = client.get("/")
+    assert page.status_code == 200
+    assert '<script src="/widget.js"' in page.text
+    assert "Nimbus Drive" in page.text
+    script = client.get("/widget.js")
+    assert script.headers["content-type"].startswith("application/javascript")
+    assert "innerHTML" not in script.text
+    assert client.get("/widget.css").status_code == 200
+
+
+def test_message_is_forwarded_with_channel_metadata(client: TestClient, fake_rasa: FakeRasa) -> None:
+    cid = web_id()
+    response = client.post(f"/chat/{cid}/messages", json={"text": "  hello "})
+    assert response.status_code == 200
+    assert response.json() == {"replies": [{"text": "Hi! How can I help?", "buttons": [
+        {"title": "Talk to a person", "payload": "/ask_human"},
+        {"title": "Pricing", "payload": "/ask_pricing"}]}]}
+    assert fake_rasa.messages == [{"sender": cid, "message": "hello",
+                                   "metadata": {"channel": "web"}}]
+    assert response.headers["access-control-allow-origin"] == "*"
+
+
+def test_forwarded_message_is_not_logged_by_the_gateway(
+    client: TestClient, sessions: sessionmaker[Session]
+) -> None:
+    cid = web_id()
+    client.post(f"/chat/{cid}/messages", json={"text": "hello"})
+    with sessions() as session:
+        assert interactions.list_for_conversation(session=session, conversation_id=cid) == []
+
+
+@pytest.mark.parametrize("bad", ["web-123", "tg-42", "web-" + "A" * 32, "web-" + "0" * 31 + "g"])
+def test_bad_conversation_id_is_400_with_a_sentence(client: TestClient, bad: str) -> None:
+    response = client.post(f"/chat/{bad}/messages", json={"text": "hi"})
+    assert response.status_code == 400
+    assert "32 lowercase hex" in response.json()["detail"]
+    assert client.get(f"/chat/{bad}/history").status_code == 400
+
+
+def test_empty_and_too_long_messages(client: TestClient, fake_rasa: FakeRasa) -> None:
+    cid = web_id()
+    empty = client.post(f"/chat/{cid}/messages", json={"text": "   "})
+    assert empty.status_code == 422 and empty.json()["detail"] == "The message is empty."
+    long = client.post(f"/chat/{cid}/messages", json={"text": "x" * 2001})
+    assert long.status_code == 413 and "at most 2000 characters" in long.json()["detail"]
+    assert client.post(f"/chat/{cid}/messages", json={"text": "hi", "x": 1}).status_code == 422
+    assert fake_rasa.messages == []
+
+
+def test_rasa_down_keeps_the_message_and_queues_it(
+    settings: Settings, sessions: sessionmaker[Session]
+) -> None:
+    down = settings.model_copy(update={"rasa_port": 9})  # discard port: nothing listens
+    cid = web_id()
+    with TestClient(create_app(down)) as client:
+        response = client.post(f"/chat/{cid}/messages", json={"text": "my invoice is wrong"})
+    assert response.status_code == 200
+    assert "saved" in response.json()["replies"][0]["text"]
+    with sessions() as session:
+        rows = interactions.list_for_conversation(session=session, conversation_id=cid)
+        assert [(r.direction, r.author, r.text[:18]) for r in rows] == [
+            ("inbound", "customer", "my invoice is wrong"[:18]),
+            ("outbound", "system", "Thanks, your messa")]
+        from crm_store import conversations
+
+        conversation = conversations.get(session=session, conversation_id=cid)
+        assert conversation is not None and conversation.status == "handoff"
+
+
+def test_history_lists_messages_without_notes(
+    client: TestClient, sessions: sessionmaker[Session]
+) -> None:
+    cid = web_id()
+    with sessions.begin() as session:
+        interactions.record(session=session, conversation_id=cid, direction="inbound",
+                            author="customer", text="<b>hi</b>")
+        interactions.record(session=session, conversation_id=cid, direction="outbound",
+                            author="bot", text="Hello!")
+        interactions.add_note(session=session, conversation_id=cid, text="secret note")
+    body = client.get(f"/chat/{cid}/history").json()
+    assert [(m["author"], m["text"]) for m in body["messages"]] == [
+        ("customer", "<b>hi</b>"), ("bot", "Hello!")]
+    assert body["last_id"] == body["messages"][-1]["id"]
+    assert body["status"] == "bot"
+
+
+def test_stream_delivers_agent_replies_written_later(
+    client: TestClient, sessions: sessionmaker[Session]
+) -> None:
+    cid = web_id()
+    with sessions.begin() as session:
+        first = interactions.record(session=session, conversation_id=cid, direction="outbound",
+                                    author="agent", text="already seen")
+        first_id = first.id
+
+    def write_later() -> None:
+        time.sleep(0.8)
+        with sessions.begin() as session:
+            interactions.add_note(session=session, conversation_id=cid, text="internal only")
+            interactions.record(session=session, conversation_id=cid, direction="outbound",
+                                author="bot", text="a bot line")
+            interactions.record(session=session, conversation_id=cid, direction="outbound",
+                                author="agent", text="Hi, this is Sam from support")
+
+    threading.Thread(target=write_later, daemon=True).start()
+    received = []
+    with client.stream("GET", f"/chat/{cid}/stream?after={first_id}") as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        for line in response.iter_lines():
+            if line.startswith("data: "):
+                received.append(json.loads(line[6:]))
+                break
+    assert [m["text"] for m in received] == ["Hi, this is Sam from support"]
+    assert received[0]["author"] == "agent"
