@@ -1,0 +1,122 @@
+"""Who the customer is: ask for an email, find or create them, link the conversation to them."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.channels import channel_of
+from actions.runtime import services
+from crm_store import conversations, customers
+
+# Conversations on these channels belong to one person (a browser session, a Telegram chat),
+# so the identity is remembered; "rest" ids are arbitrary and are not.
+_PERSONAL_CHANNELS = ("web", "telegram")
+LOST_CUSTOMER = "Sorry, I lost track of who you are. Could you ask me again?"
+_EMAIL_IN_TEXT = re.compile(r"[^\s<>()\[\],;:\"']+@[^\s<>()\[\],;:\"']+")
+_NAME_PREFIX = re.compile(
+    r"^(?:hi[,!]?\s+)?(?:my name is|my name's|i am|i'm|im|it's|it is|this is|call me|name:)\s+",
+    re.IGNORECASE,
+)
+
+
+def email_from_text(text: str) -> str:
+    """The email address inside a sentence ("my email is ana@x.com"), else the whole text."""
+    match = _EMAIL_IN_TEXT.search(text)
+    return (match.group(0) if match else text).strip().rstrip(".!?")
+
+
+def name_from_text(text: str) -> str | None:
+    """A person's name from "I'm ana silva" → "Ana Silva"; None if it does not look like one."""
+    name = _NAME_PREFIX.sub("", text.strip()).strip().rstrip(".!")
+    if not name or len(name) > 100 or "@" in name or any(ch.isdigit() for ch in name):
+        return None
+    if len(name.split()) > 5:
+        return None
+    return name.title() if name == name.lower() else name
+
+
+def customer_id_of(tracker: Tracker) -> int | None:
+    """The CRM id of the customer this conversation was identified as, or None."""
+    value = tracker.get_slot("customer_id")
+    return int(value) if value is not None else None
+
+
+class ValidateIdentifyForm(FormValidationAction):
+    """Check the email; a known customer's name is filled in so the form does not ask for it."""
+
+    def name(self) -> str:
+        return "validate_identify_form"
+
+    async def validate_email(
+        self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+        domain: DomainDict,
+    ) -> dict[str, Any]:
+        """A syntactically valid email; the known customer's name with it."""
+        try:
+            email = customers.normalise_email(email_from_text(str(slot_value)))
+        except ValueError as error:
+            dispatcher.utter_message(
+                text=f"{error} Could you type it again? It should look like name@example.com."
+            )
+            return {"email": None}
+        with services().sessions() as session:
+            known = customers.get_by_email(session=session, email=email)
+            name = known.name if known is not None else None
+        # None makes the form ask a new (or nameless) customer for their name.
+        return {"email": email, "customer_name": name}
+
+    async def validate_customer_name(
+        self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+        domain: DomainDict,
+    ) -> dict[str, Any]:
+        """A plausible name."""
+        name = name_from_text(str(slot_value))
+        if name is None:
+            dispatcher.utter_message(
+                text="Sorry, I didn't catch a name there — what should I call you?"
+            )
+        return {"customer_name": name}
+
+
+class ActionIdentifyCustomer(Action):
+    """Find or create the customer, link this conversation (and its channel identity) to them."""
+
+    def name(self) -> str:
+        return "action_identify_customer"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        email = str(tracker.get_slot("email"))
+        name = tracker.get_slot("customer_name")
+        conversation_id = tracker.sender_id
+        channel = channel_of(conversation_id, (tracker.latest_message or {}).get("metadata"))
+        with services().sessions.begin() as session:
+            returning = customers.get_by_email(session=session, email=email) is not None
+            customer = customers.find_or_create_by_email(session=session, email=email, name=name)
+            conversations.get_or_create(session=session, conversation_id=conversation_id,
+                                        channel=channel)
+            conversations.link_customer(session=session, conversation_id=conversation_id,
+                                        customer_id=customer.id)
+            if channel in _PERSONAL_CHANNELS and "-" in conversation_id:
+                # The same external id conversations.get_or_create looks identities up by.
+                customers.attach_identity(session=session, customer_id=customer.id,
+                                          channel=channel,
+                                          external_id=conversation_id.split("-", 1)[1])
+            customer_id, customer_name = customer.id, customer.name or name
+        if returning:
+            dispatcher.utter_message(text=f"Welcome back, {customer_name}!")
+        else:
+            dispatcher.utter_message(text=f"Thanks, {customer_name} — nice to meet you.")
+        return [
+            SlotSet("customer_id", customer_id),
+            SlotSet("customer_name", customer_name),
+            SlotSet("email", email),
+            SlotSet("identified", True),
+        ]

@@ -1,0 +1,219 @@
+"""Buying interest: collect what sales needs (lead_form) and open or update the customer's lead."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.channels import channel_of
+from actions.identify import LOST_CUSTOMER, customer_id_of
+from actions.runtime import services
+from crm_store import leads
+
+LEAD_SLOTS = ("lead_interest", "company_size", "budget", "timeline")
+PLANS = ("free", "pro", "business", "enterprise")
+UNDECIDED_BUDGET = "not decided yet"
+
+_NUMBER_WORDS = {
+    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20,
+    "thirty": 30, "forty": 40, "fifty": 50, "hundred": 100, "dozen": 12,
+}
+_COUNT = re.compile(r"(\d[\d,.]*)\s*(k)?\b", re.IGNORECASE)
+_AMOUNT = re.compile(
+    r"(?P<pre>[$€£])?\s*(?P<num>\d{1,3}(?:[ ,]\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)\s*"
+    r"(?P<mult>k|m|thousand|million)?\b\s*"
+    r"(?P<cur>usd|eur|gbp|dollars?|euros?|pounds?|\$|€|£)?",
+    re.IGNORECASE,
+)
+_CURRENCIES = {"$": "$", "usd": "$", "dollar": "$", "dollars": "$", "€": "€", "eur": "€",
+               "euro": "€", "euros": "€", "£": "£", "gbp": "£", "pound": "£", "pounds": "£"}
+_UNDECIDED = ("not sure", "no budget", "don't know", "dont know", "no idea", "tbd", "undecided",
+              "flexible", "depends", "not yet")
+_ASAP = ("asap", "as soon as possible", "immediately", "right away", "right now", "today", "now")
+_EXPLORING = ("exploring", "no rush", "just looking", "researching", "not sure", "no hurry",
+              "undecided", "don't know")
+_RELATIVE = re.compile(
+    r"\b(this|next)\s+(week|month|quarter|year)\b|\b(?:in|within)\s+(?:a|an|\d+|a few|a couple of)"
+    r"\s+(?:days?|weeks?|months?|years?)\b|\bq[1-4]\b(?:\s+\d{4})?|\b(?:january|february|march|"
+    r"april|may|june|july|august|september|october|november|december|spring|summer|autumn|fall|"
+    r"winter|end of the year|end of year|soon|later this year|early next year)\b",
+    re.IGNORECASE,
+)
+
+
+def interest_from_text(text: str) -> str | None:
+    """What the customer wants, naming the plan if they named one ("Business plan (demo)")."""
+    cleaned = text.strip().rstrip("?.!")
+    if len(cleaned) < 2:
+        return None
+    lowered = cleaned.lower()
+    plans = [p for p in PLANS if re.search(rf"\b{p}\b", lowered)]
+    if not plans:
+        return cleaned[:200]
+    summary = " / ".join(p.title() for p in plans) + " plan"
+    return f"{summary} (demo)" if "demo" in lowered else summary
+
+
+def company_size_from_text(text: str) -> str | None:
+    """"about 40 people" → "40 people"; "50-100" → "50-100 people"; None without a number."""
+    lowered = text.lower()
+    numbers: list[int] = []
+    for digits, thousands in _COUNT.findall(lowered):
+        value = digits.replace(",", "").replace(".", "")
+        if value.isdigit():
+            numbers.append(int(value) * (1000 if thousands else 1))
+    if not numbers:
+        numbers = [n for word, n in _NUMBER_WORDS.items() if re.search(rf"\b{word}\b", lowered)]
+    if not numbers and re.search(r"\b(just me|only me|myself|solo)\b", lowered):
+        numbers = [1]
+    if not numbers or max(numbers) <= 0:
+        return None
+    if len(numbers) >= 2 and re.search(r"\d\s*(-|\u2013|to)\s*\d", lowered):
+        return f"{min(numbers)}-{max(numbers)} people"
+    size = max(numbers)
+    return "1 person" if size == 1 else f"{size} people"
+
+
+def budget_from_text(text: str) -> str | None:
+    """"5k a year" → "5000 per year", "€500 monthly" → "€500 per month"; None without an amount."""
+    lowered = text.lower().strip()
+    if any(phrase in lowered for phrase in _UNDECIDED):
+        return UNDECIDED_BUDGET
+    match = _AMOUNT.search(lowered)
+    if match is None:
+        return None
+    amount = float(re.sub(r"[ ,]", "", match.group("num")))
+    multiplier = (match.group("mult") or "").lower()
+    if multiplier in ("k", "thousand"):
+        amount *= 1_000
+    elif multiplier in ("m", "million"):
+        amount *= 1_000_000
+    symbol = _CURRENCIES.get((match.group("pre") or match.group("cur") or "").lower(), "")
+    if not symbol:
+        symbol = next((s for word, s in _CURRENCIES.items()
+                       if re.search(rf"\b{re.escape(word)}\b", lowered)), "")
+    if re.search(r"\b(month|monthly|mo|pm)\b|/\s*mo", lowered):
+        period = " per month"
+    elif re.search(r"\b(year|yearly|annual|annually|yr|pa)\b|/\s*y", lowered):
+        period = " per year"
+    else:
+        period = ""
+    number = f"{amount:.2f}".rstrip("0").rstrip(".")
+    return f"{symbol}{number}{period}"
+
+
+def timeline_from_text(text: str) -> str | None:
+    """A start time in sales' words ("as soon as possible", "Q3", "next month"); None if none."""
+    cleaned = text.strip().rstrip(".!")
+    lowered = cleaned.lower()
+    if any(re.search(rf"\b{re.escape(word)}\b", lowered) for word in _ASAP):
+        return "as soon as possible"
+    if any(word in lowered for word in _EXPLORING):
+        return "just exploring"
+    match = _RELATIVE.search(lowered)
+    if match is None:
+        return None
+    phrase = match.group(0)
+    return phrase.upper() if re.fullmatch(r"q[1-4](\s+\d{4})?", phrase) else phrase
+
+
+class ValidateLeadForm(FormValidationAction):
+    """Normalise interest, company size, budget and timeline; re-ask with an example if unclear."""
+
+    def name(self) -> str:
+        return "validate_lead_form"
+
+    async def validate_lead_interest(
+        self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+        domain: DomainDict,
+    ) -> dict[str, Any]:
+        """The plan or product."""
+        interest = interest_from_text(str(slot_value))
+        if interest is None:
+            dispatcher.utter_message(
+                text="Which plan or product is it about — Pro, Business or Enterprise?"
+            )
+        return {"lead_interest": interest}
+
+    async def validate_company_size(
+        self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+        domain: DomainDict,
+    ) -> dict[str, Any]:
+        """A head count."""
+        size = company_size_from_text(str(slot_value))
+        if size is None:
+            dispatcher.utter_message(
+                text="I need a number of people for that, e.g. '40' or '50-100'. "
+                "How many would use it?"
+            )
+        return {"company_size": size}
+
+    async def validate_budget(
+        self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+        domain: DomainDict,
+    ) -> dict[str, Any]:
+        """An amount (with currency and period when given) or "not decided yet"."""
+        budget = budget_from_text(str(slot_value))
+        if budget is None:
+            dispatcher.utter_message(
+                text="I couldn't find an amount in that — something like '€500 a month' or "
+                "'10k a year' works, or just say 'not sure yet'."
+            )
+        return {"budget": budget}
+
+    async def validate_timeline(
+        self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+        domain: DomainDict,
+    ) -> dict[str, Any]:
+        """When they want to start."""
+        timeline = timeline_from_text(str(slot_value))
+        if timeline is None:
+            dispatcher.utter_message(
+                text="When would you like to start? For example 'next month', 'in Q3', "
+                "'as soon as possible' or 'just exploring'."
+            )
+        return {"timeline": timeline}
+
+
+class ActionSubmitLead(Action):
+    """Open a lead for the customer, or update their open one, and tell them what happens next."""
+
+    def name(self) -> str:
+        return "action_submit_lead"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        reset: list[EventType] = [SlotSet(slot, None) for slot in (*LEAD_SLOTS, "pending_task")]
+        customer_id = customer_id_of(tracker)
+        if customer_id is None:
+            dispatcher.utter_message(text=LOST_CUSTOMER)
+            return reset
+        details = {slot: tracker.get_slot(slot) for slot in LEAD_SLOTS}
+        channel = channel_of(tracker.sender_id, (tracker.latest_message or {}).get("metadata"))
+        with services().sessions.begin() as session:
+            lead, created = leads.open_or_update_lead(
+                session=session, customer_id=customer_id, interest=details["lead_interest"],
+                company_size=details["company_size"], budget=details["budget"],
+                timeline=details["timeline"], source_channel=channel, changed_by="relay-bot",
+            )
+            lead_id = lead.id
+        summary = ", ".join(str(v) for v in details.values() if v)
+        name = tracker.get_slot("customer_name") or "there"
+        email = tracker.get_slot("email")
+        contact = f" at {email}" if email else ""
+        if created:
+            text = (f"Thanks, {name}! I've passed your request to our sales team (lead #{lead_id}: "
+                    f"{summary}). Someone will contact you{contact} within one business day.")
+        else:
+            text = (f"Thanks, {name} — I've updated your open request with our sales team "
+                    f"(lead #{lead_id}: {summary}) instead of opening a new one. "
+                    f"They'll be in touch{contact} within one business day.")
+        dispatcher.utter_message(text=text)
+        return reset
