@@ -38,7 +38,8 @@ class RelayEventBroker(EventBroker):
         cls, broker_config: EndpointConfig, event_loop: asyncio.AbstractEventLoop | None = None
     ) -> RelayEventBroker:
         """Build the broker from the `event_broker` section of endpoints.yml."""
-        return cls(url=broker_config.url or "", token=broker_config.kwargs.get("token", ""))
+        # `token` is one of EndpointConfig's own fields, not a free keyword.
+        return cls(url=broker_config.url or "", token=broker_config.token or "")
 
     def publish(self, event: dict[str, Any]) -> None:
         """Queue one event; called by Rasa's tracker store for every new event."""
