@@ -1,0 +1,1 @@
+"""FAQ knowledge: sources (``faq/``), index builder, search engine (``engine``), benchmark."""

@@ -1,0 +1,127 @@
+"""Choosing the decision threshold from the FAQ itself (cross-validation) and out-of-scope examples.
+
+Each entry's paraphrases are split into k folds (round robin); a fold's paraphrases are scored by
+a kNN index and head built from the other folds, exactly as the engine would score an unseen
+paraphrase. Out-of-scope examples are scored by the same fold models. The answer threshold is the
+one maximising (in-scope queries answered with the right entry) + (out-of-scope queries declined),
+both as rates; without out-of-scope examples it is the 5th percentile of correct in-scope scores.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from knowledge.scoring import (
+    Floats,
+    Head,
+    Ints,
+    ScoringParams,
+    Thresholds,
+    score_matrix,
+    train_head,
+)
+
+
+def folds_for(row_entry: Ints, k: int) -> Ints:
+    """Fold number per row: round robin within each entry; -1 for entries with one paraphrase."""
+    folds = np.full(len(row_entry), -1, dtype=np.int64)
+    for entry in np.unique(row_entry):
+        rows = np.nonzero(row_entry == entry)[0]
+        if len(rows) >= 2:
+            folds[rows] = np.arange(len(rows)) % k
+    return folds
+
+
+def cross_val_scores(
+    vectors: Floats,
+    row_entry: Ints,
+    n_entries: int,
+    oos: Floats | None,
+    params: ScoringParams,
+    use_head: bool,
+    k: int,
+) -> tuple[Floats, Ints, Floats]:
+    """Out-of-fold probabilities of held-out paraphrases (+ labels) and of out-of-scope queries."""
+    folds = folds_for(row_entry, k)
+    probs, labels, oos_probs = [], [], []
+    for fold in range(k):
+        test = folds == fold
+        if not test.any():
+            continue
+        train = ~test
+        head: Head | None = None
+        if use_head:
+            head = train_head(vectors[train], row_entry[train], n_entries, params.head_c)
+        args = (vectors[train], row_entry[train], n_entries, head, params)
+        probs.append(score_matrix(vectors[test], *args))
+        labels.append(row_entry[test])
+        if oos is not None and len(oos):
+            oos_probs.append(score_matrix(oos, *args))
+    empty = np.zeros((0, n_entries), dtype=np.float32)
+    return (
+        np.vstack(probs) if probs else empty,
+        np.concatenate(labels) if labels else np.zeros(0, dtype=np.int64),
+        np.vstack(oos_probs) if oos_probs else empty,
+    )
+
+
+def top2(probs: Floats) -> tuple[Floats, Floats, Ints]:
+    """Top probability, second probability and top index per row."""
+    if probs.shape[1] < 2:
+        return probs[:, 0], np.zeros(len(probs), dtype=np.float32), np.zeros(len(probs), np.int64)
+    part = np.argpartition(-probs, 1, axis=1)[:, :2]
+    vals = np.take_along_axis(probs, part, axis=1)
+    order = np.argsort(-vals, axis=1)
+    part = np.take_along_axis(part, order, axis=1)
+    vals = np.take_along_axis(vals, order, axis=1)
+    return vals[:, 0], vals[:, 1], part[:, 0]
+
+
+def choose_threshold(
+    probs: Floats, labels: Ints, oos_probs: Floats, clarify_ratio: float
+) -> tuple[float, dict[str, float]]:
+    """The answer threshold maximising in-scope accuracy (accepted and right) + OOS recall."""
+    p1, p2, top = top2(probs)
+    correct = top == labels
+    o1, o2, _ = top2(oos_probs)
+    if len(o1) == 0:
+        ok = p1[correct]
+        t = float(np.quantile(ok, 0.05)) if len(ok) else 0.5
+        return t, {"cv_accuracy": float(correct.mean()) if len(correct) else 0.0}
+    best: tuple[float, float, float, float] = (-1.0, 0.5, 0.0, 0.0)
+    for t in np.linspace(0.05, 0.95, 91):
+        rule = Thresholds(float(t), clarify_ratio)
+        acc = float((correct & ~rule.declines(p1, p2)).mean())
+        recall = float(rule.declines(o1, o2).mean())
+        if acc + recall > best[0] + 1e-9:
+            best = (acc + recall, float(t), acc, recall)
+    return best[1], {
+        "cv_accuracy": float(correct.mean()),
+        "cv_accuracy_at_threshold": best[2],
+        "cv_oos_recall": best[3],
+        "n_in_scope": float(len(labels)),
+        "n_out_of_scope": float(len(o1)),
+    }
+
+
+def calibrate(
+    vectors: Floats,
+    row_entry: Ints,
+    n_entries: int,
+    oos: Floats | None,
+    params: ScoringParams,
+    use_head: bool,
+    clarify_ratio: float = 0.5,
+) -> tuple[dict[str, float], dict[str, Any]]:
+    """Thresholds for the manifest and how they were obtained."""
+    if n_entries < 2:
+        return {"answer": 0.5, "clarify_ratio": clarify_ratio}, {"method": "default"}
+    k = 5 if len(vectors) <= 5000 else 3
+    probs, labels, oos_probs = cross_val_scores(
+        vectors, row_entry, n_entries, oos, params, use_head, k
+    )
+    answer, stats = choose_threshold(probs, labels, oos_probs, clarify_ratio)
+    method = f"{k}-fold cross-validation on paraphrases + out-of-scope examples"
+    return {"answer": round(answer, 4), "clarify_ratio": clarify_ratio}, {"method": method, **stats}

@@ -1,0 +1,239 @@
+"""The FAQ search engine the action server uses: load once, search, decide, hot-reload.
+
+engine = FaqEngine.from_settings(get_settings())      # at start-up, never at import
+decision = engine.decide("how much is pro?")           # answer / clarify / decline
+engine.reload_if_changed()                             # cheap: one stat() of the manifest
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from knowledge import index_store
+from knowledge.scoring import Head, ScoringParams, Thresholds, combine, entry_similarity
+
+if TYPE_CHECKING:
+    import faiss
+
+    from knowledge.encoder import Encoder, Vectors
+    from relay.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class IndexMissing(RuntimeError):
+    """No usable index in index_dir; build it with `python -m knowledge.build`."""
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One FAQ entry found for a query; score is the calibrated probability it is the right one."""
+
+    entry_id: str
+    answer: str
+    matched_question: str
+    score: float
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the bot should do: answer hits[0], ask which of hits[:2] was meant, or decline."""
+
+    kind: Literal["answer", "clarify", "decline"]
+    hits: list[Hit] = field(default_factory=list)
+
+    @property
+    def top(self) -> Hit | None:
+        """The best hit, if any."""
+        return self.hits[0] if self.hits else None
+
+
+@dataclass(frozen=True)
+class _State:
+    """Everything loaded from one index build; swapped as a whole on reload."""
+
+    index: faiss.Index
+    entries: list[dict[str, Any]]
+    row_entry: np.ndarray
+    row_question: np.ndarray
+    head: Head | None
+    params: ScoringParams
+    thresholds: Thresholds
+    manifest: dict[str, Any]
+    stamp: tuple[int, int, int]
+
+
+def _stamp(index_dir: Path) -> tuple[int, int, int]:
+    st = os.stat(index_dir / index_store.MANIFEST)
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+def _load_state(index_dir: Path) -> _State:
+    import faiss
+
+    for attempt in range(3):  # a rebuild swaps the directory with two renames; retry the gap
+        try:
+            stamp = _stamp(index_dir)
+            manifest = json.loads((index_dir / index_store.MANIFEST).read_text())
+            if manifest.get("format_version") != index_store.FORMAT_VERSION:
+                raise IndexMissing(
+                    f"{index_dir} has index format {manifest.get('format_version')}, expected "
+                    f"{index_store.FORMAT_VERSION}: rebuild with `python -m knowledge.build`"
+                )
+            meta = json.loads((index_dir / index_store.META).read_text())
+            index = faiss.read_index(str(index_dir / index_store.INDEX))
+            head = None
+            if manifest.get("head"):
+                with np.load(index_dir / index_store.HEAD) as data:
+                    head = Head(data["weights"].astype(np.float32), data["bias"].astype(np.float32))
+            break
+        except FileNotFoundError as exc:
+            if attempt == 2:
+                raise IndexMissing(
+                    f"no FAQ index in {index_dir} ({exc.filename} missing): "
+                    "build it with `python -m knowledge.build`"
+                ) from None
+            time.sleep(0.05)
+    if hasattr(index, "hnsw"):
+        index.hnsw.efSearch = index_store.HNSW_EF_SEARCH
+    thresholds = manifest.get("thresholds", {})
+    return _State(
+        index=index,
+        entries=meta["entries"],
+        row_entry=np.asarray(meta["row_entry"], dtype=np.int64),
+        row_question=np.asarray(meta["row_question"], dtype=np.int64),
+        head=head,
+        params=ScoringParams(**manifest.get("scoring", {})),
+        thresholds=Thresholds(**thresholds),
+        manifest=manifest,
+        stamp=stamp,
+    )
+
+
+class FaqEngine:
+    """Semantic FAQ search over a built index; safe to share between threads."""
+
+    def __init__(self, index_dir: Path, encoder: Encoder) -> None:
+        self.index_dir = Path(index_dir)
+        self.encoder = encoder
+        self._lock = threading.Lock()
+        self._state = _load_state(self.index_dir)
+        self._check_model(self._state)
+
+    @classmethod
+    def load(cls, index_dir: Path, model: str | Encoder | None = None) -> FaqEngine:
+        """Load the index in index_dir and its encoder (the manifest's model unless given)."""
+        from knowledge.encoder import Encoder
+
+        index_dir = Path(index_dir)
+        if model is None or isinstance(model, str):
+            name = model or _load_state(index_dir).manifest["model"]
+            encoder = Encoder(name)
+        else:
+            encoder = model
+        return cls(index_dir, encoder)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> FaqEngine:
+        """The engine for settings.index_dir with settings.embedding_model."""
+        return cls.load(settings.index_dir, settings.embedding_model)
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        """The manifest of the index currently served."""
+        return self._state.manifest
+
+    def _check_model(self, state: _State) -> None:
+        if state.manifest.get("model_id") != self.encoder.id:
+            raise IndexMissing(
+                f"{self.index_dir} was built with {state.manifest.get('model_id')} but the engine "
+                f"encodes with {self.encoder.id}: rebuild with `python -m knowledge.build`"
+            )
+
+    def encode(self, query: str) -> Vectors:
+        """The query's vector (1, dim)."""
+        return self.encoder.encode_one(query)
+
+    def search(self, query: str, k: int = 5) -> list[Hit]:
+        """The k best entries for a query, best first, scores calibrated to [0, 1]."""
+        return self.search_vector(self.encode(query), k)
+
+    def search_vector(self, vector: Vectors, k: int = 5) -> list[Hit]:
+        """Like search, for an already encoded query."""
+        state = self._state  # one read: a concurrent reload swaps the whole state
+        n_entries = len(state.entries)
+        if n_entries == 0:
+            return []
+        n_rows = state.index.ntotal
+        depth = min(n_rows, max(64, 8 * k))
+        sims, rows = state.index.search(np.ascontiguousarray(vector, dtype=np.float32), depth)
+        knn, best_row = entry_similarity(sims, rows.astype(np.int64), state.row_entry, n_entries)
+        logits = state.head.logits(vector) if state.head is not None else None
+        probs = combine(knn, logits, state.params)[0]
+        k = min(k, n_entries)
+        top = np.argpartition(-probs, k - 1)[:k] if k < n_entries else np.arange(n_entries)
+        top = top[np.argsort(-probs[top])]
+        hits = []
+        for e in top:
+            entry = state.entries[int(e)]
+            row = int(best_row[0, e])
+            question = entry["questions"][int(state.row_question[row])] if row >= 0 else ""
+            hits.append(
+                Hit(
+                    entry_id=entry["id"],
+                    answer=entry["answer"],
+                    matched_question=question or entry["questions"][0],
+                    score=float(np.clip(probs[e], 0.0, 1.0)),
+                    tags=tuple(entry.get("tags", ())),
+                )
+            )
+        return hits
+
+    def decide(self, query: str) -> Decision:
+        """Answer, clarify between the top two, or decline, by the manifest's thresholds."""
+        return self.decide_hits(self.search(query, k=5))
+
+    def decide_hits(self, hits: list[Hit]) -> Decision:
+        """The decision for hits already found (best first)."""
+        if not hits:
+            return Decision("decline", [])
+        p1 = hits[0].score
+        p2 = hits[1].score if len(hits) > 1 else 0.0
+        kind = self._state.thresholds.kind(p1, p2)
+        if kind == "clarify":
+            return Decision("clarify", hits[:2])
+        return Decision(kind, hits)  # type: ignore[arg-type]
+
+    def reload_if_changed(self) -> bool:
+        """Reload if the index on disk was rebuilt (one stat() when it was not); thread-safe."""
+        try:
+            stamp = _stamp(self.index_dir)
+        except OSError:
+            return False  # mid-swap or removed: keep serving what we have
+        if stamp == self._state.stamp:
+            return False
+        with self._lock:
+            if stamp == self._state.stamp:
+                return False
+            try:
+                state = _load_state(self.index_dir)
+                self._check_model(state)
+            except (IndexMissing, OSError, ValueError, KeyError) as exc:
+                log.warning("FAQ index in %s not reloaded: %s", self.index_dir, exc)
+                return False
+            if state.manifest.get("build_id") == self._state.manifest.get("build_id"):
+                self._state = state
+                return False
+            self._state = state
+            log.info("FAQ index reloaded: build %s", state.manifest.get("build_id"))
+            return True
