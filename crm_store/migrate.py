@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
 
 ALEMBIC_INI = Path(__file__).resolve().parent / "alembic.ini"
+
+
+def include_object(
+    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+) -> bool:
+    """Only compare tables in our metadata: Rasa's tracker store shares the database."""
+    from crm_store.models import Base
+
+    return not (type_ == "table" and reflected and name not in Base.metadata.tables)
 
 
 def alembic_config(url: str) -> Config:

@@ -30,8 +30,11 @@ EXTRA_ROUTER_MODULES = ("console.routes", "bot.channels.web")
 MAX_BODY_BYTES = 1024 * 1024
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the app; the engine and session factory are created by the lifespan."""
+def create_app(settings: Settings | None = None, *, include_extras: bool = True) -> FastAPI:
+    """Build the app; the engine and session factory are created by the lifespan.
+
+    include_extras=False leaves out console/ and bot/channels/ (the CRM's own tests use it).
+    """
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -59,7 +62,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(internal.router)
     app.include_router(v1.router)
-    include_extra_routers(app)
+    if include_extras:
+        include_extra_routers(app)
     return app
 
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from logging.config import fileConfig
-from typing import Any
 
 from alembic import context
 from sqlalchemy import Connection
 
 from crm_store.db import make_engine
+from crm_store.migrate import include_object
 from crm_store.models import Base
 
 config = context.config
@@ -31,13 +31,6 @@ def _database_url() -> str:
     from relay.settings import get_settings
 
     return get_settings().database_url
-
-
-def include_object(
-    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
-) -> bool:
-    """Only compare tables in our metadata: Rasa's tracker store shares the database."""
-    return not (type_ == "table" and reflected and name not in target_metadata.tables)
 
 
 def _configure(connection: Connection) -> None:

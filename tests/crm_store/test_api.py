@@ -1,0 +1,268 @@
+"""The CRM HTTP API: auth, roles, validation, pagination, audit, ingest, limits."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session, sessionmaker
+
+from crm_store import audit, users
+from crm_store.api.app import create_app
+from relay.settings import Settings
+
+H = dict[str, str]
+
+
+def _customer(client: TestClient, headers: H, **body: object) -> dict[str, object]:
+    response = client.post("/api/v1/customers", json=body, headers=headers)
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def test_healthz_needs_no_auth(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+
+
+def test_every_api_route_requires_auth(client: TestClient, settings: Settings) -> None:
+    paths = create_app(settings, include_extras=False).openapi()["paths"]
+    routes = [
+        (method.upper(), path)
+        for path, operations in paths.items()
+        if path.startswith(("/api/v1", "/internal")) and path != "/api/v1/auth/login"
+        for method in operations
+    ]
+    assert len(routes) >= 15
+    for method, path in routes:
+        url = path.replace("{customer_id}", "1").replace("{lead_id}", "1").replace("{case_id}", "1")
+        response = client.request(method, url, json={})
+        assert response.status_code == 401, (method, path, response.status_code)
+        assert "Bearer" in response.json()["detail"]
+    bad = client.get("/api/v1/customers", headers={"Authorization": "Bearer forged"})
+    assert bad.status_code == 401 and "invalid or expired" in bad.json()["detail"]
+
+
+def test_login_rejects_wrong_password_and_inactive_users(
+    client: TestClient, sessions: sessionmaker[Session]
+) -> None:
+    with sessions.begin() as session:
+        user = users.create_user(
+            session=session,
+            email="off@relay.local",
+            name="Off",
+            password="password123",
+            role="agent",
+        )
+        user.active = False
+    for password in ("password123", "wrong"):
+        response = client.post(
+            "/api/v1/auth/login", json={"email": "off@relay.local", "password": password}
+        )
+        assert response.status_code == 401
+    assert "Wrong email or password" in response.json()["detail"]
+
+
+def test_viewer_reads_but_gets_403_on_writes(
+    client: TestClient, viewer_headers: H, system_headers: H
+) -> None:
+    created = _customer(client, system_headers, name="Read Me", email="read@example.com")
+    assert (
+        client.get(f"/api/v1/customers/{created['id']}", headers=viewer_headers).status_code == 200
+    )
+    writes = [
+        ("post", "/api/v1/customers", {"email": "v@example.com"}),
+        ("patch", f"/api/v1/customers/{created['id']}", {"name": "x"}),
+        ("post", "/api/v1/leads", {"customer_id": created["id"]}),
+        ("post", "/api/v1/cases", {"subject": "x"}),
+        ("post", "/api/v1/leads/1/stage", {"stage": "won"}),
+        ("patch", "/api/v1/cases/1", {"status": "closed"}),
+    ]
+    for method, url, body in writes:
+        response = client.request(method, url, json=body, headers=viewer_headers)
+        assert response.status_code == 403, (url, response.text)
+        assert "may read but not change" in response.json()["detail"]
+    assert client.get("/api/v1/audit", headers=viewer_headers).status_code == 403
+    me = client.get("/api/v1/auth/me", headers=viewer_headers).json()
+    assert me["role"] == "viewer"
+
+
+def test_duplicate_email_is_409_with_existing_id(client: TestClient, agent_headers: H) -> None:
+    first = _customer(client, agent_headers, email="dup@example.com")
+    response = client.post(
+        "/api/v1/customers", json={"email": "DUP@example.com "}, headers=agent_headers
+    )
+    assert response.status_code == 409
+    assert response.json()["existing_id"] == first["id"]
+    assert "already exists" in response.json()["detail"]
+
+
+def test_422_names_the_field(client: TestClient, agent_headers: H) -> None:
+    cases = [
+        ({"email": "not-an-email"}, "email: 'not-an-email' is not a valid email address"),
+        ({"phone": "12"}, "phone: '12' is not a phone number"),
+        (
+            {"name": "x", "favourite_colour": "red"},
+            "favourite_colour: Extra inputs are not permitted",
+        ),
+        ({"type": "vip"}, "type: Input should be"),
+    ]
+    for body, expected in cases:
+        response = client.post("/api/v1/customers", json=body, headers=agent_headers)
+        assert response.status_code == 422
+        assert expected in response.json()["detail"], response.json()
+    response = client.get("/api/v1/customers?limit=101", headers=agent_headers)
+    assert response.status_code == 422 and "limit" in response.json()["detail"]
+
+
+def test_search_and_pagination(client: TestClient, agent_headers: H) -> None:
+    for i in range(5):
+        _customer(
+            client,
+            agent_headers,
+            name=f"Page {i}",
+            email=f"page{i}@example.com",
+            company="Initech" if i < 3 else "Hooli",
+        )
+    page = client.get("/api/v1/customers?limit=2&offset=0", headers=agent_headers).json()
+    assert (page["total"], len(page["items"]), page["limit"]) == (5, 2, 2)
+    rest = client.get("/api/v1/customers?limit=100&offset=4", headers=agent_headers).json()
+    assert len(rest["items"]) == 1
+    hooli = client.get("/api/v1/customers?company=hooli", headers=agent_headers).json()
+    assert hooli["total"] == 2
+    assert (
+        client.get("/api/v1/customers?q=PAGE3", headers=agent_headers).json()["items"][0]["name"]
+        == "Page 3"
+    )
+
+
+def test_changes_write_audit_rows(
+    client: TestClient, agent_headers: H, admin_headers: H, sessions: sessionmaker[Session]
+) -> None:
+    created = _customer(client, agent_headers, name="Audit Me", email="audit@example.com")
+    response = client.patch(
+        f"/api/v1/customers/{created['id']}", json={"company": "Umbrella"}, headers=agent_headers
+    )
+    assert response.status_code == 200 and response.json()["company"] == "Umbrella"
+    with sessions() as session:
+        rows = audit.list_entries(session=session, entity="customer", entity_id=created["id"])
+    assert [r.action for r in rows] == ["update", "create"]
+    update, create = rows
+    assert (
+        update.actor.startswith("user:") and update.before is not None and update.after is not None
+    )
+    assert (update.before["company"], update.after["company"]) == (None, "Umbrella")
+    assert create.before is None and create.after is not None
+    listed = client.get(
+        f"/api/v1/audit?entity=customer&entity_id={created['id']}", headers=admin_headers
+    )
+    assert [r["action"] for r in listed.json()] == ["update", "create"]
+
+
+def test_leads_and_cases_flow(client: TestClient, agent_headers: H) -> None:
+    customer = _customer(client, agent_headers, email="flow@example.com")
+    lead = client.post(
+        "/api/v1/leads",
+        json={"customer_id": customer["id"], "interest": "Team", "expected_value": "900"},
+        headers=agent_headers,
+    )
+    assert lead.status_code == 201
+    repeat = client.post(
+        "/api/v1/leads", json={"customer_id": customer["id"], "budget": "1k"}, headers=agent_headers
+    )
+    assert repeat.status_code == 200 and repeat.json()["id"] == lead.json()["id"]
+    lead_id = lead.json()["id"]
+    lost = client.post(
+        f"/api/v1/leads/{lead_id}/stage", json={"stage": "lost"}, headers=agent_headers
+    )
+    assert lost.status_code == 422 and "lost_reason" in lost.json()["detail"]
+    moved = client.post(
+        f"/api/v1/leads/{lead_id}/stage", json={"stage": "qualified"}, headers=agent_headers
+    )
+    assert [h["to_stage"] for h in moved.json()["history"]] == ["new", "qualified"]
+    by_stage = client.get("/api/v1/leads?stage=qualified", headers=agent_headers).json()
+    assert [x["id"] for x in by_stage["items"]] == [lead_id]
+    pipeline = {
+        r["stage"]: r for r in client.get("/api/v1/leads/pipeline", headers=agent_headers).json()
+    }
+    assert (
+        pipeline["qualified"]["count"] == 1 and pipeline["qualified"]["expected_value"] == "900.00"
+    )
+    assert (
+        client.post("/api/v1/leads", json={"customer_id": 9999}, headers=agent_headers).status_code
+        == 404
+    )
+
+    case = client.post(
+        "/api/v1/cases",
+        json={"subject": "Broken", "customer_id": customer["id"], "priority": "urgent"},
+        headers=agent_headers,
+    )
+    assert case.status_code == 201
+    closed = client.patch(
+        f"/api/v1/cases/{case.json()['id']}", json={"status": "closed"}, headers=agent_headers
+    )
+    assert closed.json()["status"] == "closed"
+    assert client.get("/api/v1/cases?status=closed", headers=agent_headers).json()["total"] == 1
+    assert (
+        len(client.get(f"/api/v1/customers/{customer['id']}/cases", headers=agent_headers).json())
+        == 1
+    )
+    assert client.get("/api/v1/cases/999", headers=agent_headers).status_code == 404
+
+
+def test_ingest_endpoint_needs_a_service_token(
+    client: TestClient, system_headers: H, agent_headers: H, sessions: sessionmaker[Session]
+) -> None:
+    body = {
+        "events": [
+            {"event": "user", "sender_id": "web-api", "timestamp": 1.0, "text": "hi"},
+            {"event": "bot", "sender_id": "web-api", "timestamp": 2.0, "text": "hello"},
+        ]
+    }
+    assert client.post("/internal/rasa-events", json=body).status_code == 401
+    assert client.post("/internal/rasa-events", json=body, headers=agent_headers).status_code == 403
+    assert client.post("/internal/rasa-events", json=body, headers=system_headers).json() == {
+        "ingested": 2
+    }
+    assert client.post("/internal/rasa-events", json=body, headers=system_headers).json() == {
+        "ingested": 0
+    }
+    with sessions.begin() as session:
+        _, token = users.create_service_token(session=session, name="broker-2", role="agent")
+    again = client.post(
+        "/internal/rasa-events", json={"events": []}, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert again.status_code == 200
+
+
+def test_timeline_route(client: TestClient, system_headers: H) -> None:
+    customer = _customer(client, system_headers, email="tl@example.com")
+    events = [{"event": "user", "sender_id": "tg-5", "timestamp": 10.0, "text": "hello"}]
+    client.post("/internal/rasa-events", json={"events": events}, headers=system_headers)
+    # No link yet: nothing on the timeline.
+    url = f"/api/v1/customers/{customer['id']}/timeline"
+    assert client.get(url, headers=system_headers).json() == []
+    assert client.get(url + "?limit=500", headers=system_headers).status_code == 422
+
+
+def test_body_size_limit_is_413(client: TestClient, system_headers: H) -> None:
+    response = client.post(
+        "/api/v1/customers",
+        content=b"{" + b" " * (1024 * 1024 + 1) + b"}",
+        headers={**system_headers, "content-type": "application/json"},
+    )
+    assert response.status_code == 413
+    assert "larger than the 1 MiB limit" in response.json()["detail"]
+
+
+def test_openapi_docs_are_served(client: TestClient) -> None:
+    assert client.get("/docs").status_code == 200
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/api/v1/customers", "/api/v1/leads/pipeline", "/internal/rasa-events"} <= set(paths)
+
+
+def test_extra_routers_are_optional(settings: Settings) -> None:
+    app = create_app(settings, include_extras=False)
+    assert app.state.hub is None
+    from crm_store.api.app import include_extra_routers
+
+    included = include_extra_routers(app)
+    assert set(included) <= {"console.routes", "bot.channels.web"}

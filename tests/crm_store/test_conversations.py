@@ -1,0 +1,144 @@
+"""Conversations and interactions: creation, status, linking, order, dedupe, timelines."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy.orm import Session
+
+from crm_store import conversations, customers, interactions
+
+
+@pytest.mark.parametrize(
+    ("conversation_id", "channel"),
+    [("web-abc123", "web"), ("tg-555", "telegram"), ("rest-1", "rest"), ("default", "rest")],
+)
+def test_get_or_create_infers_channel(session: Session, conversation_id: str, channel: str) -> None:
+    conversation = conversations.get_or_create(session=session, conversation_id=conversation_id)
+    assert (conversation.channel, conversation.status) == (channel, "bot")
+    assert (
+        conversations.get_or_create(session=session, conversation_id=conversation_id)
+        is conversation
+    )
+
+
+def test_known_telegram_chat_links_new_conversation(session: Session) -> None:
+    c = customers.create(session=session, email="t@example.com")
+    customers.attach_identity(
+        session=session, customer_id=c.id, channel="telegram", external_id="777"
+    )
+    assert (
+        conversations.get_or_create(session=session, conversation_id="tg-777").customer_id == c.id
+    )
+
+
+def test_link_customer_backfills_earlier_interactions(session: Session) -> None:
+    for text in ("hi", "I need a quote"):
+        interactions.record(
+            session=session,
+            conversation_id="web-x",
+            direction="inbound",
+            author="customer",
+            text=text,
+        )
+    c = customers.create(session=session, email="x@example.com")
+    conversations.link_customer(session=session, conversation_id="web-x", customer_id=c.id)
+    later = interactions.record(
+        session=session, conversation_id="web-x", direction="outbound", author="bot", text="sure"
+    )
+    rows = interactions.list_for_conversation(session=session, conversation_id="web-x")
+    assert [r.customer_id for r in rows] == [c.id, c.id, c.id]
+    assert later.customer_id == c.id
+
+
+def test_set_status_and_list_handoffs_newest_first(session: Session) -> None:
+    conversations.set_status(
+        session=session, conversation_id="web-1", status="handoff", reason="angry"
+    )
+    second = conversations.set_status(session=session, conversation_id="tg-2", status="handoff")
+    second.handoff_at = second.handoff_at + timedelta(seconds=5)
+    conversations.get_or_create(session=session, conversation_id="web-3")
+    assert [c.id for c in conversations.list_handoffs(session=session)] == ["tg-2", "web-1"]
+    first = conversations.set_status(
+        session=session, conversation_id="web-1", status="agent", agent_id=None
+    )
+    assert first.handoff_reason == "angry" and first.status == "agent"
+    back = conversations.set_status(session=session, conversation_id="web-1", status="bot")
+    assert back.assigned_agent_id is None
+    with pytest.raises(ValueError, match="status must be one of"):
+        conversations.set_status(session=session, conversation_id="web-1", status="sleeping")
+
+
+def test_record_keeps_conversation_order_and_dedupes(session: Session) -> None:
+    t0 = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    a = interactions.record(
+        session=session,
+        conversation_id="web-o",
+        direction="inbound",
+        author="customer",
+        text="one",
+        created_at=t0,
+        dedupe_key="k1",
+    )
+    again = interactions.record(
+        session=session,
+        conversation_id="web-o",
+        direction="inbound",
+        author="customer",
+        text="one",
+        created_at=t0,
+        dedupe_key="k1",
+    )
+    interactions.record(
+        session=session,
+        conversation_id="web-o",
+        direction="outbound",
+        author="bot",
+        text="two",
+        created_at=t0 + timedelta(seconds=1),
+    )
+    interactions.add_note(session=session, conversation_id="web-o", text="VIP customer")
+    assert again.id == a.id
+    rows = interactions.list_for_conversation(session=session, conversation_id="web-o")
+    assert [r.text for r in rows] == ["one", "two", "VIP customer"]
+    assert rows[0].created_at == t0
+    public = interactions.list_for_conversation(
+        session=session, conversation_id="web-o", include_notes=False
+    )
+    assert [r.text for r in public] == ["one", "two"]
+    newer = interactions.list_for_conversation(
+        session=session, conversation_id="web-o", after_id=a.id
+    )
+    assert [r.text for r in newer] == ["two", "VIP customer"]
+    conversation = conversations.get_or_raise(session=session, conversation_id="web-o")
+    assert conversation.last_message_at == t0 + timedelta(seconds=1)
+    with pytest.raises(ValueError, match="direction"):
+        interactions.record(
+            session=session, conversation_id="web-o", direction="up", author="bot", text=""
+        )
+
+
+def test_timeline_spans_channels_in_time_order(session: Session) -> None:
+    c = customers.create(session=session, email="multi@example.com")
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    conversations.link_customer(session=session, conversation_id="web-a", customer_id=c.id)
+    conversations.link_customer(session=session, conversation_id="tg-9", customer_id=c.id)
+    interactions.record(
+        session=session,
+        conversation_id="tg-9",
+        direction="inbound",
+        author="customer",
+        text="second",
+        created_at=t0 + timedelta(hours=1),
+    )
+    interactions.record(
+        session=session,
+        conversation_id="web-a",
+        direction="inbound",
+        author="customer",
+        text="first",
+        created_at=t0,
+    )
+    timeline = interactions.timeline_for_customer(session=session, customer_id=c.id)
+    assert [(r.text, r.channel) for r in timeline] == [("first", "web"), ("second", "telegram")]

@@ -1,0 +1,119 @@
+"""Rasa tracker events → Interactions and conversation status (crm_store.ingest)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from crm_store import conversations, customers, interactions
+from crm_store.ingest import ingest_rasa_events
+
+T0 = 1_764_000_000.0
+
+
+def user(sender: str, text: str, ts: float, **extra: Any) -> dict[str, Any]:
+    return {
+        "event": "user",
+        "sender_id": sender,
+        "timestamp": ts,
+        "text": text,
+        "parse_data": {"intent": {"name": "greet", "confidence": 0.91}, "entities": []},
+        "input_channel": "rest",
+        **extra,
+    }
+
+
+def bot(sender: str, text: str, ts: float, **metadata: Any) -> dict[str, Any]:
+    return {
+        "event": "bot",
+        "sender_id": sender,
+        "timestamp": ts,
+        "text": text,
+        "metadata": metadata,
+    }
+
+
+def test_turns_become_interactions_in_order(session: Session) -> None:
+    sender = "web-0123abcd"
+    events = [
+        {"event": "action", "sender_id": sender, "timestamp": T0, "name": "action_session_start"},
+        user(sender, "how do I reset my password?", T0 + 1, metadata={"channel": "web"}),
+        {"event": "action", "sender_id": sender, "timestamp": T0 + 2, "name": "action_faq"},
+        bot(sender, "Use 'Forgot password'.", T0 + 3, faq_entry_id="reset-password"),
+        {"event": "slot", "sender_id": sender, "timestamp": T0 + 4, "name": "x", "value": 1},
+    ]
+    assert ingest_rasa_events(session=session, events=events) == 2
+    rows = interactions.list_for_conversation(session=session, conversation_id=sender)
+    assert [(r.direction, r.author, r.channel) for r in rows] == [
+        ("inbound", "customer", "web"),
+        ("outbound", "bot", "web"),
+    ]
+    assert (rows[0].intent, rows[0].confidence) == ("greet", 0.91)
+    assert rows[1].faq_entry_id == "reset-password"
+    assert rows[0].created_at.timestamp() == T0 + 1
+
+
+def test_redelivery_is_a_no_op(session: Session) -> None:
+    events = [user("tg-42", "hi", T0), bot("tg-42", "hello", T0 + 0.5)]
+    assert ingest_rasa_events(session=session, events=events) == 2
+    assert ingest_rasa_events(session=session, events=events) == 0
+    rows = interactions.list_for_conversation(session=session, conversation_id="tg-42")
+    assert [(r.text, r.channel) for r in rows] == [("hi", "telegram"), ("hello", "telegram")]
+
+
+def test_same_text_twice_is_two_messages(session: Session) -> None:
+    events = [user("rest-1", "yes", T0), user("rest-1", "yes", T0 + 5)]
+    assert ingest_rasa_events(session=session, events=events) == 2
+
+
+def test_channel_precedence(session: Session) -> None:
+    events = [
+        user("web-a", "1", T0, metadata={"channel": "telegram"}),  # gateway metadata wins
+        user("rest-b", "2", T0),  # rest-… ids and input_channel "rest"
+        user("anything", "3", T0, input_channel="telegram"),
+    ]
+    ingest_rasa_events(session=session, events=events)
+    got = {
+        cid: interactions.list_for_conversation(session=session, conversation_id=cid)[0].channel
+        for cid in ("web-a", "rest-b", "anything")
+    }
+    assert got == {"web-a": "telegram", "rest-b": "rest", "anything": "telegram"}
+
+
+def test_pause_and_resume_move_the_status(session: Session) -> None:
+    sender = "web-p"
+    ingest_rasa_events(
+        session=session,
+        events=[
+            user(sender, "a person please", T0),
+            {"event": "pause", "sender_id": sender, "timestamp": T0 + 1},
+        ],
+    )
+    assert conversations.get_or_raise(session=session, conversation_id=sender).status == "handoff"
+    # Messages during the handoff are still logged (Rasa logs them while paused).
+    ingest_rasa_events(session=session, events=[user(sender, "hello?", T0 + 2)])
+    assert len(interactions.list_for_conversation(session=session, conversation_id=sender)) == 2
+    conversations.set_status(session=session, conversation_id=sender, status="agent")
+    ingest_rasa_events(
+        session=session, events=[{"event": "pause", "sender_id": sender, "timestamp": T0 + 3}]
+    )
+    assert conversations.get_or_raise(session=session, conversation_id=sender).status == "agent"
+    ingest_rasa_events(
+        session=session, events=[{"event": "resume", "sender_id": sender, "timestamp": T0 + 4}]
+    )
+    assert conversations.get_or_raise(session=session, conversation_id=sender).status == "bot"
+
+
+def test_known_customer_is_linked_and_junk_is_skipped(session: Session) -> None:
+    c = customers.create(session=session, email="known@example.com")
+    conversations.link_customer(session=session, conversation_id="web-k", customer_id=c.id)
+    events: list[Any] = [
+        user("web-k", "hi again", T0),
+        {"event": "user", "text": "no sender"},
+        "not a dict",
+        {"event": "bot", "sender_id": "web-k", "timestamp": T0 + 1, "text": None, "data": {}},
+    ]
+    assert ingest_rasa_events(session=session, events=events) == 2
+    rows = interactions.list_for_conversation(session=session, conversation_id="web-k")
+    assert [(r.customer_id, r.text) for r in rows] == [(c.id, "hi again"), (c.id, "")]
