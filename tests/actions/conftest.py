@@ -1,0 +1,99 @@
+"""Action test fixtures: a real migrated SQLite CRM, the domain, trackers as Rasa sends them."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from rasa_sdk import Tracker
+from sqlalchemy.orm import Session, sessionmaker
+
+from actions import runtime
+from crm_store.db import make_engine, make_session_factory
+from crm_store.migrate import upgrade
+from relay.settings import ROOT, Settings
+
+
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated once with the crm_store Alembic migrations; tests copy it."""
+    path = tmp_path_factory.mktemp("crm-template") / "crm.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture
+def sessions(
+    migrated_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[sessionmaker[Session]]:
+    """A fresh migrated database installed as the action server's services for this test."""
+    path = tmp_path / "crm.db"
+    shutil.copy(migrated_template, path)
+    url = f"sqlite:///{path}"
+    engine = make_engine(url)
+    factory = make_session_factory(engine)
+    settings = Settings(data_dir=tmp_path, database_url=url)
+    # The FAQ engine is not needed by these actions; loading it would cost seconds per test.
+    monkeypatch.setattr(runtime, "_services",
+                        runtime.Services(settings=settings, sessions=factory, faq=None))  # type: ignore[arg-type]
+    yield factory
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def domain() -> dict[str, Any]:
+    """The bot's domain.yml as the action server receives it."""
+    return dict(yaml.safe_load((ROOT / "domain.yml").read_text()))
+
+
+def tracker(
+    *,
+    sender_id: str = "rest-test",
+    slots: dict[str, Any] | None = None,
+    text: str = "",
+    intent: str = "inform",
+    metadata: dict[str, Any] | None = None,
+) -> Tracker:
+    """A tracker right after the customer said `text`, with the given slots."""
+    latest = {"text": text, "intent": {"name": intent, "confidence": 0.9}, "entities": [],
+              "metadata": metadata or {}}
+    return Tracker.from_dict({
+        "sender_id": sender_id,
+        "slots": dict(slots or {}),
+        "latest_message": latest,
+        "events": [{"event": "user", "text": text, "parse_data": latest}],
+        "active_loop": {},
+        "latest_action_name": "action_listen",
+    })
+
+
+def form_tracker(
+    form: str, slot: str, value: Any, *, slots: dict[str, Any] | None = None,
+    sender_id: str = "rest-test",
+) -> Tracker:
+    """What a form's validation action receives: `slot` just extracted from the customer's text."""
+    current = {**(slots or {}), slot: value, "requested_slot": slot}
+    latest = {"text": str(value), "intent": {"name": "inform", "confidence": 0.9},
+              "entities": [], "metadata": {}}
+    return Tracker.from_dict({
+        "sender_id": sender_id,
+        "slots": current,
+        "latest_message": latest,
+        "events": [
+            {"event": "action", "name": "action_listen"},
+            {"event": "user", "text": str(value), "parse_data": latest},
+            {"event": "action", "name": form},
+            {"event": "slot", "name": slot, "value": value},
+        ],
+        "active_loop": {"name": form},
+        "latest_action_name": form,
+    })
+
+
+def texts(dispatcher: Any) -> list[str]:
+    """The texts the action sent."""
+    return [message["text"] for message in dispatcher.messages]

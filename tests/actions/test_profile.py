@@ -1,0 +1,118 @@
+"""validate_update_details_form and action_save_details against a real CRM database."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from sqlalchemy.orm import Session, sessionmaker
+
+from actions.profile import ActionSaveDetails, ValidateUpdateDetailsForm, field_from_text
+from crm_store import customers
+from tests.actions.conftest import form_tracker, texts, tracker
+
+FORM = "update_details_form"
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [("phone", "phone"), ("my mobile number", "phone"), ("the address", "address"),
+     ("I moved", "address"), ("my email address", None), ("both", None)],
+)
+def test_field_from_text(text: str, field: str | None) -> None:
+    assert field_from_text(text) == field
+
+
+async def test_the_chosen_field_is_asked_next(domain: dict[str, Any]) -> None:
+    dispatcher = CollectingDispatcher()
+    events = await ValidateUpdateDetailsForm().run(
+        dispatcher, form_tracker(FORM, "detail_field", "my mobile"), domain
+    )
+    assert events == [SlotSet("detail_field", "phone"), SlotSet("requested_slot", "phone")]
+
+
+async def test_an_unknown_field_is_asked_again(domain: dict[str, Any]) -> None:
+    dispatcher = CollectingDispatcher()
+    events = await ValidateUpdateDetailsForm().run(
+        dispatcher, form_tracker(FORM, "detail_field", "my shoe size"), domain
+    )
+    assert events == [SlotSet("detail_field", None), SlotSet("requested_slot", "detail_field")]
+    assert texts(dispatcher) == [
+        "I can update your phone number or your address — which one would you like?"
+    ]
+
+
+async def test_a_bad_phone_number_is_asked_again_with_the_reason(domain: dict[str, Any]) -> None:
+    dispatcher = CollectingDispatcher()
+    events = await ValidateUpdateDetailsForm().run(
+        dispatcher, form_tracker(FORM, "phone", "0791 12", slots={"detail_field": "phone"}), domain
+    )
+    assert events == [SlotSet("phone", None), SlotSet("requested_slot", "phone")]
+    [message] = texts(dispatcher)
+    assert message.startswith(
+        "'0791 12' is not a phone number (start with + and the country code)."
+    )
+    assert "+44 20 7946 0958" in message
+
+
+async def test_a_phone_number_is_stored_in_e164(domain: dict[str, Any]) -> None:
+    dispatcher = CollectingDispatcher()
+    events = await ValidateUpdateDetailsForm().run(
+        dispatcher,
+        form_tracker(FORM, "phone", "my new number is 0044 7911 123456",
+                     slots={"detail_field": "phone"}),
+        domain,
+    )
+    assert events == [SlotSet("phone", "+447911123456"), SlotSet("requested_slot", None)]
+    assert dispatcher.messages == []
+
+
+async def test_an_address_must_say_something(domain: dict[str, Any]) -> None:
+    slots = {"detail_field": "address"}
+    dispatcher = CollectingDispatcher()
+    events = await ValidateUpdateDetailsForm().run(
+        dispatcher, form_tracker(FORM, "address", "  x ", slots=slots), domain
+    )
+    assert events == [SlotSet("address", None), SlotSet("requested_slot", "address")]
+    assert len(dispatcher.messages) == 1
+
+    dispatcher = CollectingDispatcher()
+    events = await ValidateUpdateDetailsForm().run(
+        dispatcher,
+        form_tracker(FORM, "address", "My new address is Rua do Ouro 20, Lisboa", slots=slots),
+        domain,
+    )
+    assert events == [SlotSet("address", "Rua do Ouro 20, Lisboa"), SlotSet("requested_slot", None)]
+
+
+async def test_the_new_phone_number_is_saved_on_the_customer(
+    sessions: sessionmaker[Session], domain: dict[str, Any]
+) -> None:
+    with sessions.begin() as session:
+        ana = customers.create(session=session, email="ana@example.com", name="Ana").id
+    dispatcher = CollectingDispatcher()
+    events = await ActionSaveDetails().run(
+        dispatcher,
+        tracker(slots={"customer_id": ana, "detail_field": "phone", "phone": "+447911123456",
+                       "pending_task": "update_details"}),
+        domain,
+    )
+    assert events == [SlotSet("detail_field", None), SlotSet("phone", None),
+                      SlotSet("address", None), SlotSet("pending_task", None)]
+    assert texts(dispatcher) == ["Done — your phone number is now +447911123456."]
+    with sessions() as session:
+        assert customers.get(session=session, customer_id=ana).phone == "+447911123456"
+
+
+async def test_nothing_is_saved_without_an_identified_customer(
+    sessions: sessionmaker[Session], domain: dict[str, Any]
+) -> None:
+    dispatcher = CollectingDispatcher()
+    events = await ActionSaveDetails().run(
+        dispatcher, tracker(slots={"detail_field": "address", "address": "Rua do Ouro 20"}), domain
+    )
+    assert events == [SlotSet("detail_field", None), SlotSet("phone", None),
+                      SlotSet("address", None), SlotSet("pending_task", None)]
+    assert texts(dispatcher) == ["Sorry, I lost track of what to update. Could you ask me again?"]

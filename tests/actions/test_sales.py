@@ -1,0 +1,127 @@
+"""validate_lead_form's normalisation and action_submit_lead against a real CRM database."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from sqlalchemy.orm import Session, sessionmaker
+
+from actions.sales import (
+    ActionSubmitLead,
+    ValidateLeadForm,
+    budget_from_text,
+    company_size_from_text,
+    interest_from_text,
+    timeline_from_text,
+)
+from crm_store import customers, leads
+from tests.actions.conftest import form_tracker, texts, tracker
+
+RESET = [SlotSet("lead_interest", None), SlotSet("company_size", None), SlotSet("budget", None),
+         SlotSet("timeline", None), SlotSet("pending_task", None)]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("the Business plan", "Business plan"), ("a demo of Enterprise", "Enterprise plan (demo)"),
+     ("secure file storage", "secure file storage"), ("?", None)],
+)
+def test_interest_from_text(text: str, expected: str | None) -> None:
+    assert interest_from_text(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("about 40 people", "40 people"), ("50-100", "50-100 people"), ("2k employees", "2000 people"),
+     ("forty", "40 people"), ("just me", "1 person"), ("lots", None)],
+)
+def test_company_size_from_text(text: str, expected: str | None) -> None:
+    assert company_size_from_text(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("around 800 euros a month", "€800 per month"), ("$2,000 per year", "$2000 per year"),
+     ("5k a year", "5000 per year"), ("€1,200/mo", "€1200 per month"),
+     ("not sure yet", "not decided yet"), ("whatever works", None)],
+)
+def test_budget_from_text(text: str, expected: str | None) -> None:
+    assert budget_from_text(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("next month", "next month"), ("in q3 2027", "Q3 2027"), ("ASAP", "as soon as possible"),
+     ("within 2 weeks", "within 2 weeks"), ("just exploring", "just exploring"), ("blue", None)],
+)
+def test_timeline_from_text(text: str, expected: str | None) -> None:
+    assert timeline_from_text(text) == expected
+
+
+async def test_an_unclear_budget_is_asked_again_with_examples(domain: dict[str, Any]) -> None:
+    dispatcher = CollectingDispatcher()
+    events = await ValidateLeadForm().run(
+        dispatcher, form_tracker("lead_form", "budget", "whatever works"), domain
+    )
+    assert events == [SlotSet("budget", None)]
+    [message] = texts(dispatcher)
+    assert "'€500 a month'" in message and "not sure yet" in message
+
+
+async def test_a_company_size_is_normalised(domain: dict[str, Any]) -> None:
+    dispatcher = CollectingDispatcher()
+    events = await ValidateLeadForm().run(
+        dispatcher, form_tracker("lead_form", "company_size", "we are 120 employees"), domain
+    )
+    assert events == [SlotSet("company_size", "120 people")]
+
+
+async def test_a_repeat_request_updates_the_open_lead(
+    sessions: sessionmaker[Session], domain: dict[str, Any]
+) -> None:
+    with sessions.begin() as session:
+        dana = customers.create(session=session, email="dana@acme.io", name="Dana").id
+    slots = {"customer_id": dana, "customer_name": "Dana", "email": "dana@acme.io",
+             "lead_interest": "Business plan", "company_size": "40 people",
+             "budget": "€800 per month", "timeline": "next month", "pending_task": "sales"}
+
+    dispatcher = CollectingDispatcher()
+    events = await ActionSubmitLead().run(
+        dispatcher, tracker(sender_id="tg-42", slots=slots, metadata={"channel": "telegram"}),
+        domain,
+    )
+    assert events == RESET
+    with sessions() as session:
+        [lead], total = leads.list_leads(session=session, customer_id=dana)
+        assert (lead.interest, lead.company_size, lead.budget, lead.timeline, lead.source_channel,
+                lead.stage) == ("Business plan", "40 people", "€800 per month", "next month",
+                                "telegram", "new")
+        assert customers.get(session=session, customer_id=dana).type == "lead"
+    assert texts(dispatcher) == [
+        f"Thanks, Dana! I've passed your request to our sales team (lead #{lead.id}: Business "
+        "plan, 40 people, €800 per month, next month). Someone will contact you at dana@acme.io "
+        "within one business day."
+    ]
+
+    dispatcher = CollectingDispatcher()
+    events = await ActionSubmitLead().run(
+        dispatcher, tracker(sender_id="tg-42", slots={**slots, "company_size": "60 people"}),
+        domain,
+    )
+    assert events == RESET
+    with sessions() as session:
+        [again], total = leads.list_leads(session=session, customer_id=dana)
+        assert total == 1 and again.id == lead.id and again.company_size == "60 people"
+    assert "updated your open request" in texts(dispatcher)[0]
+
+
+async def test_no_lead_without_an_identified_customer(
+    sessions: sessionmaker[Session], domain: dict[str, Any]
+) -> None:
+    dispatcher = CollectingDispatcher()
+    events = await ActionSubmitLead().run(dispatcher, tracker(slots={"budget": "€1"}), domain)
+    assert events == RESET
+    assert texts(dispatcher) == ["Sorry, I lost track of who you are. Could you ask me again?"]

@@ -1,0 +1,93 @@
+"""validate_problem_form, action_open_problem_case and action_list_cases on a real CRM database."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from sqlalchemy.orm import Session, sessionmaker
+
+from actions.support import (
+    ActionListCases,
+    ActionOpenProblemCase,
+    ValidateProblemForm,
+    subject_of,
+)
+from crm_store import cases, customers
+from tests.actions.conftest import form_tracker, texts, tracker
+
+DESCRIPTION = "The desktop app on my Mac stopped syncing since yesterday's update"
+
+
+def _ana(sessions: sessionmaker[Session]) -> int:
+    with sessions.begin() as session:
+        return customers.create(session=session, email="ana@example.com", name="Ana").id
+
+
+async def test_a_too_short_description_is_asked_again(domain: dict[str, Any]) -> None:
+    dispatcher = CollectingDispatcher()
+    events = await ValidateProblemForm().run(
+        dispatcher, form_tracker("problem_form", "problem_description", "it broke"), domain
+    )
+    assert events == [SlotSet("problem_description", None)]
+    assert "a bit more" in texts(dispatcher)[0]
+
+
+def test_a_long_first_line_becomes_a_shorter_subject() -> None:
+    subject = subject_of("word " * 40 + "\nsecond line")
+    assert len(subject) <= 81 and subject.endswith("…")
+    assert subject_of(DESCRIPTION) == DESCRIPTION
+
+
+async def test_a_problem_case_is_opened_with_its_number(
+    sessions: sessionmaker[Session], domain: dict[str, Any]
+) -> None:
+    ana = _ana(sessions)
+    dispatcher = CollectingDispatcher()
+    events = await ActionOpenProblemCase().run(
+        dispatcher,
+        tracker(sender_id="web-s1", slots={"customer_id": ana, "email": "ana@example.com",
+                                           "problem_description": DESCRIPTION,
+                                           "pending_task": "report_problem"}),
+        domain,
+    )
+    assert events == [SlotSet("problem_description", None), SlotSet("pending_task", None)]
+    with sessions() as session:
+        [case] = cases.list_for_customer(session=session, customer_id=ana)
+        assert (case.type, case.status, case.subject, case.description, case.conversation_id) == (
+            "problem", "open", DESCRIPTION, DESCRIPTION, "web-s1")
+    assert texts(dispatcher) == [
+        f"I've opened case #{case.id} for you. Our support team will look into it and reply to "
+        "ana@example.com; you can ask me for the status of your cases any time."
+    ]
+
+
+async def test_the_customers_cases_are_listed_with_their_status(
+    sessions: sessionmaker[Session], domain: dict[str, Any]
+) -> None:
+    ana = _ana(sessions)
+    with sessions.begin() as session:
+        first = cases.open_case(session=session, subject="Sync stopped", type="problem",
+                                customer_id=ana)
+        cases.set_status(session=session, case_id=first.id, status="resolved")
+        second = cases.open_case(session=session, subject="Invoice wrong", customer_id=ana)
+        first_id, second_id = first.id, second.id
+    dispatcher = CollectingDispatcher()
+    events = await ActionListCases().run(dispatcher, tracker(slots={"customer_id": ana}), domain)
+    assert events == [SlotSet("pending_task", None)]
+    assert texts(dispatcher) == [
+        "Your most recent cases:\n"
+        f"• #{second_id} Invoice wrong — open\n"
+        f"• #{first_id} Sync stopped — resolved"
+    ]
+
+
+async def test_no_cases_is_said_plainly(
+    sessions: sessionmaker[Session], domain: dict[str, Any]
+) -> None:
+    ana = _ana(sessions)
+    dispatcher = CollectingDispatcher()
+    events = await ActionListCases().run(dispatcher, tracker(slots={"customer_id": ana}), domain)
+    assert events == [SlotSet("pending_task", None)]
+    assert texts(dispatcher) == ["You have no support cases with us at the moment."]
