@@ -62,13 +62,15 @@ def running_fake_rasa(token: str = "fake-rasa-token") -> Iterator[FakeRasa]:
 
         def do_POST(self) -> None:
             url = urlparse(self.path)
-            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"null")
+            length = int(self.headers.get("Content-Length") or 0)
+            body = json.loads(self.rfile.read(length) or b"null")
             if url.path == "/webhooks/rest/webhook":
                 state.messages.append(body)
                 self._json(200, state.reply(body["sender"], body["message"]))
                 return
             parts = url.path.strip("/").split("/")
-            if len(parts) == 4 and parts[0] == "conversations" and parts[2:] == ["tracker", "events"]:
+            if len(parts) == 4 and parts[0] == "conversations" and parts[2:] == [
+                    "tracker", "events"]:
                 if parse_qs(url.query).get("token") != [state.token]:
                     self._json(401, {"message": "bad token"})
                     return

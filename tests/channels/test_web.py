@@ -41,7 +41,9 @@ def test_demo_page_and_widget_assets(client: TestClient) -> None:
     assert client.get("/widget.css").status_code == 200
 
 
-def test_message_is_forwarded_with_channel_metadata(client: TestClient, fake_rasa: FakeRasa) -> None:
+def test_message_is_forwarded_with_channel_metadata(
+    client: TestClient, fake_rasa: FakeRasa
+) -> None:
     cid = web_id()
     response = client.post(f"/chat/{cid}/messages", json={"text": "  hello "})
     assert response.status_code == 200

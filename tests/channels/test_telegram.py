@@ -1,0 +1,234 @@
+"""The Telegram bridge, driving the real python-telegram-bot code against a local Bot API."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+from telegram import Update
+from telegram.ext import Application
+
+from bot.channels.telegram import build_application, webhook_app
+from crm_store import interactions
+from relay.settings import Settings
+from tests.channels.fake_bot_api import BOT_USER, FakeBotApi, running_fake_bot_api
+from tests.channels.fake_rasa import FakeRasa
+
+CHAT = 4242
+CUSTOMER = {"id": CHAT, "is_bot": False, "first_name": "Ana"}
+
+
+@pytest.fixture
+def bot_api(settings: Settings) -> Iterator[FakeBotApi]:
+    """The local Bot API stand-in."""
+    with running_fake_bot_api(settings.telegram_token) as api:
+        yield api
+
+
+@pytest.fixture
+def tg_settings(settings: Settings, bot_api: FakeBotApi,
+                sessions: sessionmaker[Session]) -> Settings:
+    """Settings that point the bridge at the fake Bot API (and a migrated database)."""
+    return settings.model_copy(update={"telegram_base_url": bot_api.url})
+
+
+@asynccontextmanager
+async def polling(settings: Settings, **kwargs: Any) -> AsyncIterator[Application]:
+    """The bridge running in polling mode against the fake Bot API."""
+    application = build_application(settings, **kwargs)
+    async with application:
+        await application.start()
+        assert application.updater is not None
+        await application.updater.start_polling(poll_interval=0.0, timeout=1,
+                                                allowed_updates=Update.ALL_TYPES)
+        try:
+            yield application
+        finally:
+            await application.updater.stop()
+            await application.stop()
+
+
+async def eventually(condition: Callable[[], Any], timeout: float = 10.0) -> Any:
+    """Await until condition() is truthy (without blocking the event loop)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        await asyncio.sleep(0.05)
+    raise AssertionError("timed out waiting for the bridge")
+
+
+def message(update_id: int, **content: Any) -> dict[str, Any]:
+    """A Bot API update carrying a private message from the customer."""
+    return {"update_id": update_id, "message": {
+        "message_id": update_id, "date": int(time.time()),
+        "chat": {"id": CHAT, "type": "private", "first_name": "Ana"}, "from": CUSTOMER,
+        **content}}
+
+
+def logged(sessions: sessionmaker[Session]) -> list[tuple[str, str]]:
+    """(author, text) of the CRM log of the test chat."""
+    with sessions() as session:
+        return [(r.author, r.text) for r in interactions.list_for_conversation(
+            session=session, conversation_id=f"tg-{CHAT}")]
+
+
+async def test_text_goes_to_rasa_and_the_reply_comes_back_with_buttons(
+    tg_settings: Settings, bot_api: FakeBotApi, fake_rasa: FakeRasa
+) -> None:
+    async with polling(tg_settings, deliver=False):
+        bot_api.queue_update(message(1, text="hello"))
+        sent = await eventually(lambda: bot_api.sent(CHAT))
+    assert fake_rasa.messages == [{"sender": f"tg-{CHAT}", "message": "hello",
+                                   "metadata": {"channel": "telegram"}}]
+    assert sent[0]["text"] == "Hi! How can I help?"
+    assert sent[0]["reply_markup"] == {"inline_keyboard": [
+        [{"text": "Talk to a person", "callback_data": "/ask_human"}],
+        [{"text": "Pricing", "callback_data": "/ask_pricing"}]]}
+    assert "getMe" in bot_api.methods()
+
+
+async def test_button_click_sends_the_payload_and_answers_the_query(
+    tg_settings: Settings, bot_api: FakeBotApi, fake_rasa: FakeRasa
+) -> None:
+    query = {"update_id": 7, "callback_query": {
+        "id": "cb-1", "from": CUSTOMER, "chat_instance": "ci-1", "data": "/ask_pricing",
+        "message": {"message_id": 55, "date": int(time.time()), "from": BOT_USER,
+                    "chat": {"id": CHAT, "type": "private"}, "text": "Hi! How can I help?"}}}
+    async with polling(tg_settings, deliver=False):
+        bot_api.queue_update(query)
+        sent = await eventually(lambda: bot_api.sent(CHAT))
+    assert [m["message"] for m in fake_rasa.messages] == ["/ask_pricing"]
+    assert sent[0]["text"] == "Plus costs 4.99 a month."
+    assert "answerCallbackQuery" in bot_api.methods()
+    assert "editMessageReplyMarkup" in bot_api.methods()
+
+
+async def test_repeated_update_id_is_processed_once(
+    tg_settings: Settings, bot_api: FakeBotApi, fake_rasa: FakeRasa
+) -> None:
+    async with polling(tg_settings, deliver=False):
+        bot_api.queue_update(message(10, text="first"))
+        bot_api.queue_update(message(10, text="first"))
+        bot_api.queue_update(message(11, text="second"))
+        await eventually(lambda: len(bot_api.sent(CHAT)) >= 2)
+        await asyncio.sleep(0.3)
+    assert [m["message"] for m in fake_rasa.messages] == ["first", "second"]
+    assert [m["text"] for m in bot_api.sent(CHAT)] == ["You said: first", "You said: second"]
+
+
+@pytest.mark.parametrize(("content", "note", "answer_has"), [
+    ({"sticker": {"file_id": "s1", "file_unique_id": "u1", "type": "regular", "width": 512,
+                  "height": 512, "is_animated": False, "is_video": False, "emoji": "👍"}},
+     "[sticker 👍]", "sticker"),
+    ({"photo": [{"file_id": "p1", "file_unique_id": "u2", "width": 90, "height": 90}],
+      "caption": "my screen"}, "[photo] my screen", "photo"),
+    ({"voice": {"file_id": "v1", "file_unique_id": "u3", "duration": 3}},
+     "[voice message]", "voice"),
+    ({"document": {"file_id": "d1", "file_unique_id": "u4", "file_name": "invoice.pdf"}},
+     "[document: invoice.pdf]", "file"),
+])
+async def test_non_text_gets_a_polite_answer_and_a_note_in_the_crm(
+    tg_settings: Settings, bot_api: FakeBotApi, fake_rasa: FakeRasa,
+    sessions: sessionmaker[Session], content: dict[str, Any], note: str, answer_has: str
+) -> None:
+    async with polling(tg_settings, deliver=False):
+        bot_api.queue_update(message(20, **content))
+        sent = await eventually(lambda: bot_api.sent(CHAT))
+    assert answer_has in sent[0]["text"]
+    assert fake_rasa.messages == []
+    assert logged(sessions) == [("customer", note), ("system", sent[0]["text"])]
+
+
+async def test_edited_message_is_answered_politely(
+    tg_settings: Settings, bot_api: FakeBotApi, fake_rasa: FakeRasa,
+    sessions: sessionmaker[Session]
+) -> None:
+    edited = {"update_id": 30, "edited_message": {
+        "message_id": 3, "date": int(time.time()), "edit_date": int(time.time()),
+        "chat": {"id": CHAT, "type": "private"}, "from": CUSTOMER, "text": "corrected"}}
+    async with polling(tg_settings, deliver=False):
+        bot_api.queue_update(edited)
+        sent = await eventually(lambda: bot_api.sent(CHAT))
+    assert "edited" in sent[0]["text"]
+    assert logged(sessions)[0] == ("customer", "[edited] corrected")
+    assert fake_rasa.messages == []
+
+
+async def test_rasa_down_the_message_is_kept_and_the_customer_told(
+    tg_settings: Settings, bot_api: FakeBotApi, sessions: sessionmaker[Session]
+) -> None:
+    down = tg_settings.model_copy(update={"rasa_port": 9})
+    async with polling(down, deliver=False):
+        bot_api.queue_update(message(40, text="is anyone there?"))
+        sent = await eventually(lambda: bot_api.sent(CHAT))
+    assert "saved" in sent[0]["text"]
+    assert logged(sessions)[0] == ("customer", "is anyone there?")
+
+
+async def test_agent_replies_are_delivered_once_across_restarts(
+    tg_settings: Settings, bot_api: FakeBotApi, sessions: sessionmaker[Session]
+) -> None:
+    with sessions.begin() as session:  # written before the bridge ever ran: not replayed
+        interactions.record(session=session, conversation_id=f"tg-{CHAT}", direction="outbound",
+                            author="agent", text="old reply")
+    async with polling(tg_settings):
+        await asyncio.sleep(0.5)
+        with sessions.begin() as session:
+            interactions.add_note(session=session, conversation_id=f"tg-{CHAT}",
+                                  text="internal only")
+            interactions.record(session=session, conversation_id=f"web-{'a' * 32}",
+                                direction="outbound", author="agent", text="for the widget")
+            interactions.record(session=session, conversation_id=f"tg-{CHAT}",
+                                direction="outbound", author="agent", text="Hi Ana, Sam here")
+        await eventually(lambda: bot_api.sent(CHAT))
+        await asyncio.sleep(1.5)
+    async with polling(tg_settings):
+        await asyncio.sleep(1.5)
+    assert [m["text"] for m in bot_api.sent()] == ["Hi Ana, Sam here"]
+    assert (tg_settings.data_dir / "telegram-delivery.json").exists()
+
+
+async def test_webhook_refuses_requests_without_the_secret(
+    tg_settings: Settings, bot_api: FakeBotApi, fake_rasa: FakeRasa
+) -> None:
+    application = build_application(tg_settings, deliver=False)
+    app = webhook_app(application, tg_settings.telegram_webhook_secret, "/telegram/webhook")
+    transport = httpx.ASGITransport(app=app)
+    async with application, httpx.AsyncClient(transport=transport, base_url="http://tg") as client:
+        await application.start()
+        try:
+            missing = await client.post("/telegram/webhook", json=message(50, text="hello"))
+            wrong = await client.post("/telegram/webhook", json=message(51, text="hello"),
+                                      headers={"X-Telegram-Bot-Api-Secret-Token": "nope"})
+            good = await client.post("/telegram/webhook", json=message(52, text="hello"),
+                                     headers={"X-Telegram-Bot-Api-Secret-Token": "hook-secret"})
+            again = await client.post("/telegram/webhook", json=message(52, text="hello"),
+                                      headers={"X-Telegram-Bot-Api-Secret-Token": "hook-secret"})
+            await eventually(lambda: bot_api.sent(CHAT))
+            await asyncio.sleep(0.3)
+        finally:
+            await application.stop()
+    assert (missing.status_code, wrong.status_code, good.status_code, again.status_code) == (
+        403, 403, 200, 200)
+    assert [m["message"] for m in fake_rasa.messages] == ["hello"]
+
+
+async def test_token_never_reaches_the_logs(
+    tg_settings: Settings, bot_api: FakeBotApi, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    async with polling(tg_settings):
+        bot_api.queue_update(message(60, text="hello"))
+        await eventually(lambda: bot_api.sent(CHAT))
+    assert caplog.records, "nothing was logged at all"
+    assert tg_settings.telegram_token not in caplog.text
+    assert tg_settings.telegram_token.split(":")[1] not in caplog.text
