@@ -1,0 +1,203 @@
+"""The agent console: login, CSRF, queue, transcript escaping, claim, reply, note, resolve."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session, sessionmaker
+
+from crm_store import cases, conversations, customers, interactions
+from crm_store.api.app import create_app
+from relay.settings import Settings
+from tests.channels.conftest import AGENT_EMAIL, AGENT_PASSWORD
+from tests.channels.fake_rasa import FakeRasa
+
+SCRIPT = "<script>alert(1)</script>"
+
+
+@pytest.fixture
+def client(settings: Settings, sessions: sessionmaker[Session]) -> Iterator[TestClient]:
+    """The real API app with its lifespan running; https base so cookies behave as deployed."""
+    with TestClient(create_app(settings), follow_redirects=False) as client:
+        yield client
+
+
+def csrf_of(html: str) -> str:
+    """The CSRF token of the first form on a page."""
+    match = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert match, "no CSRF field on the page"
+    return match.group(1)
+
+
+def login(client: TestClient, password: str = AGENT_PASSWORD) -> str:
+    """Log in as the test agent; returns the session's CSRF token."""
+    form = client.get("/console/login")
+    response = client.post("/console/login", data={
+        "email": AGENT_EMAIL, "password": password, "csrf": csrf_of(form.text),
+        "next": "/console/"})
+    assert response.status_code == 303, response.text
+    return csrf_of(client.get("/console/").text)
+
+
+def handed_off(sessions: sessionmaker[Session], *, with_customer: bool = False) -> str:
+    """A web conversation waiting for an agent, with an open handoff case."""
+    cid = f"web-{uuid.uuid4().hex}"
+    with sessions.begin() as session:
+        customer_id = None
+        if with_customer:
+            customer = customers.create(session=session, name="Dana Ruiz",
+                                        email=f"dana-{cid[-6:]}@example.com", type="customer")
+            customer_id = customer.id
+            interactions.record(session=session, conversation_id=f"web-{uuid.uuid4().hex}",
+                                direction="inbound", author="customer",
+                                text="last month's question",
+                                customer_id=customer_id)
+        interactions.record(session=session, conversation_id=cid, direction="inbound",
+                            author="customer", text="I need a human")
+        interactions.record(session=session, conversation_id=cid, direction="inbound",
+                            author="customer", text=SCRIPT)
+        if customer_id is not None:
+            conversations.link_customer(session=session, conversation_id=cid,
+                                        customer_id=customer_id)
+        cases.open_case(session=session, subject="Handoff: asked for a person",
+                        type="handoff", conversation_id=cid, customer_id=customer_id)
+        conversations.set_status(session=session, conversation_id=cid, status="handoff",
+                                 reason="the customer asked for a person")
+    return cid
+
+
+def test_every_page_needs_login(client: TestClient, sessions: sessionmaker[Session]) -> None:
+    cid = handed_off(sessions)
+    for path in ("/console/", f"/console/conversations/{cid}"):
+        response = client.get(path)
+        assert response.status_code == 303
+        assert response.headers["location"].startswith("/console/login?next=")
+    assert client.get("/console/api/queue").status_code == 401
+    assert client.post(f"/console/conversations/{cid}/reply",
+                       data={"text": "hi", "csrf": "x"}).status_code == 303
+
+
+def test_wrong_password_is_refused(client: TestClient) -> None:
+    form = client.get("/console/login")
+    response = client.post("/console/login", data={
+        "email": AGENT_EMAIL, "password": "wrong-password", "csrf": csrf_of(form.text)})
+    assert response.status_code == 400
+    assert "do not match" in response.text
+    assert client.get("/console/").status_code == 303
+
+
+def test_login_without_csrf_is_refused(client: TestClient) -> None:
+    client.get("/console/login")
+    response = client.post("/console/login", data={"email": AGENT_EMAIL,
+                                                   "password": AGENT_PASSWORD, "csrf": "forged"})
+    assert response.status_code == 400
+
+
+def test_queue_lists_handoffs_and_escapes_customer_text(
+    client: TestClient, sessions: sessionmaker[Session]
+) -> None:
+    cid = handed_off(sessions)
+    login(client)
+    page = client.get("/console/")
+    assert page.status_code == 200
+    assert cid in page.text
+    assert SCRIPT not in page.text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+    queue = client.get("/console/api/queue").json()["queue"]
+    item = next(i for i in queue if i["id"] == cid)
+    assert item["status"] == "handoff" and item["preview"] == SCRIPT
+    assert item["waiting"] == "just now"
+
+
+def test_conversation_page_shows_transcript_and_customer_record(
+    client: TestClient, sessions: sessionmaker[Session]
+) -> None:
+    cid = handed_off(sessions, with_customer=True)
+    login(client)
+    page = client.get(f"/console/conversations/{cid}")
+    assert page.status_code == 200
+    assert "I need a human" in page.text
+    assert SCRIPT not in page.text and "&lt;script&gt;" in page.text
+    assert "Dana Ruiz" in page.text
+    assert "last month&#39;s question" in page.text
+    assert "Handoff: asked for a person" in page.text
+
+
+def test_posts_without_the_csrf_token_are_403(
+    client: TestClient, sessions: sessionmaker[Session]
+) -> None:
+    cid = handed_off(sessions)
+    login(client)
+    for action in ("claim", "reply", "note", "resolve"):
+        response = client.post(f"/console/conversations/{cid}/{action}",
+                               data={"text": "x", "csrf": "forged"})
+        assert response.status_code == 403, action
+    with sessions() as session:
+        assert conversations.get(session=session, conversation_id=cid).status == "handoff"
+
+
+def test_claim_reply_note_resolve(
+    client: TestClient, sessions: sessionmaker[Session], fake_rasa: FakeRasa
+) -> None:
+    cid = handed_off(sessions)
+    csrf = login(client)
+    claim = client.post(f"/console/conversations/{cid}/claim", data={"csrf": csrf})
+    assert claim.status_code == 303 and "notice=claimed" in claim.headers["location"]
+    with sessions() as session:
+        conversation = conversations.get(session=session, conversation_id=cid)
+        assert conversation.status == "agent" and conversation.assigned_agent_id is not None
+
+    client.post(f"/console/conversations/{cid}/reply", data={"csrf": csrf,
+                                                           "text": "Hi, Alex here."})
+    client.post(f"/console/conversations/{cid}/note", data={"csrf": csrf,
+                                                          "text": "VIP, be nice"})
+    with sessions() as session:
+        rows = interactions.list_for_conversation(session=session, conversation_id=cid)
+        reply, note = rows[-2], rows[-1]
+        assert (reply.direction, reply.author, reply.note, reply.text) == (
+            "outbound", "agent", False, "Hi, Alex here.")
+        assert reply.agent_id == conversation.assigned_agent_id
+        assert (note.author, note.note, note.text) == ("agent", True, "VIP, be nice")
+    history = client.get(f"/chat/{cid}/history").json()
+    assert "VIP, be nice" not in [m["text"] for m in history["messages"]]
+    assert "Hi, Alex here." in [m["text"] for m in history["messages"]]
+
+    live = client.get(f"/console/api/conversations/{cid}/messages?after={reply.id - 1}").json()
+    assert [m["text"] for m in live["messages"]] == ["Hi, Alex here.", "VIP, be nice"]
+
+    resolved = client.post(f"/console/conversations/{cid}/resolve", data={"csrf": csrf})
+    assert "notice=resolved" in resolved.headers["location"]
+    assert fake_rasa.events[cid] == [{"event": "resume"},
+                                     {"event": "slot", "name": "failed_turns", "value": 0}]
+    with sessions() as session:
+        assert conversations.get(session=session, conversation_id=cid).status == "bot"
+        assert cases.list_open_for_conversation(session=session, conversation_id=cid) == []
+
+
+def test_resolve_keeps_the_conversation_when_rasa_is_down(
+    settings: Settings, sessions: sessionmaker[Session]
+) -> None:
+    cid = handed_off(sessions)
+    with TestClient(create_app(settings.model_copy(update={"rasa_port": 9})),
+                    follow_redirects=False) as client:
+        csrf = login(client)
+        response = client.post(f"/console/conversations/{cid}/resolve", data={"csrf": csrf})
+    assert "notice=rasa-down" in response.headers["location"]
+    with sessions() as session:
+        assert conversations.get(session=session, conversation_id=cid).status == "handoff"
+
+
+def test_logout_ends_the_session(client: TestClient) -> None:
+    csrf = login(client)
+    response = client.post("/console/logout", data={"csrf": csrf})
+    assert response.status_code == 303
+    assert client.get("/console/").status_code == 303
+
+
+def test_login_redirect_target_stays_inside_the_console(client: TestClient) -> None:
+    form = client.get("/console/login?next=https://evil.example/")
+    assert 'name="next" value="/console/"' in form.text
