@@ -30,7 +30,7 @@ class ActionAnswerFaq(Action):
         intent = (message.get("intent") or {}).get("name")
         chosen = tracker.get_slot("faq_id") if intent == "choose_faq" else None
         if chosen and (entry := faq.entry(chosen)) is not None:
-            return _answer(dispatcher, entry.id, entry.answer)
+            return _answer(dispatcher, entry.entry_id, entry.answer)
 
         decision = faq.decide(message.get("text") or "")
         if decision.kind == "answer":
@@ -38,7 +38,7 @@ class ActionAnswerFaq(Action):
             return _answer(dispatcher, top.entry_id, top.answer)
         if decision.kind == "clarify":
             buttons = [
-                {"title": hit.title, "payload": "/choose_faq" + json.dumps({"faq_id": hit.entry_id})}
+                {"title": hit.matched_question, "payload": "/choose_faq" + json.dumps({"faq_id": hit.entry_id})}
                 for hit in decision.hits[:2]
             ]
             buttons.append({"title": "Something else", "payload": "/ask_human"})
