@@ -151,58 +151,45 @@ def import_customers(*, session: Session, text: str, actor: str = "csv-import") 
 def _import_row(
     *, session: Session, raw: dict[str | None, Any], line: int, actor: str
 ) -> RowOutcome:
+    """Create or merge one row. Rows are fully validated before anything is written, so no
+    per-row savepoint is needed (pysqlite's savepoints are unsafe)."""
     try:
         row = _validate_row(raw)
     except ValueError as exc:
         email = (raw.get("email") or "").strip() or None
         return RowOutcome(line=line, status="rejected", email=email, reason=str(exc))
-    try:
-        with session.begin_nested():
-            existing = (
-                customers.get_by_email(session=session, email=row["email"])
-                if row["email"]
-                else None
-            )
-            if existing is None:
-                customer = customers.create(
-                    session=session, **{**row, "type": row["type"] or DEFAULT_TYPE}
-                )
-                audit.record(
-                    session=session,
-                    actor=actor,
-                    action="import_create",
-                    entity="customer",
-                    entity_id=customer.id,
-                    after=audit.snapshot(customer),
-                )
-                return RowOutcome(
-                    line=line, status="created", customer_id=customer.id, email=row["email"]
-                )
-            before = audit.snapshot(existing)
-            filled, conflicts = _merge(session=session, customer=existing, row=row)
-            if filled:
-                audit.record(
-                    session=session,
-                    actor=actor,
-                    action="import_merge",
-                    entity="customer",
-                    entity_id=existing.id,
-                    before=before,
-                    after=audit.snapshot(existing),
-                )
-            parts = [f"filled {', '.join(filled)}"] if filled else ["nothing new"]
-            reason = "; ".join(parts + conflicts)
-            return RowOutcome(
-                line=line,
-                status="merged",
-                customer_id=existing.id,
-                email=row["email"],
-                reason=reason,
-            )
-    except Exception as exc:  # a database error rejects this row only, with its reason
-        return RowOutcome(
-            line=line, status="rejected", email=row["email"], reason=f"database error: {exc}"
+    existing = customers.get_by_email(session=session, email=row["email"]) if row["email"] else None
+    if existing is None:
+        customer = customers.create(session=session, **{**row, "type": row["type"] or DEFAULT_TYPE})
+        audit.record(
+            session=session,
+            actor=actor,
+            action="import_create",
+            entity="customer",
+            entity_id=customer.id,
+            after=audit.snapshot(customer),
         )
+        return RowOutcome(line=line, status="created", customer_id=customer.id, email=row["email"])
+    before = audit.snapshot(existing)
+    filled, conflicts = _merge(session=session, customer=existing, row=row)
+    if filled:
+        audit.record(
+            session=session,
+            actor=actor,
+            action="import_merge",
+            entity="customer",
+            entity_id=existing.id,
+            before=before,
+            after=audit.snapshot(existing),
+        )
+    parts = [f"filled {', '.join(filled)}"] if filled else ["nothing new"]
+    return RowOutcome(
+        line=line,
+        status="merged",
+        customer_id=existing.id,
+        email=row["email"],
+        reason="; ".join(parts + conflicts),
+    )
 
 
 def export_customers(*, session: Session, out: io.TextIOBase | Any) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from crm_store import conversations
@@ -63,20 +63,41 @@ def record(
         session.add(interaction)
         session.flush()
     else:
-        # Two deliveries of the same event may race; the unique key decides, not the select above.
-        try:
-            with session.begin_nested():
-                session.add(interaction)
-                session.flush()
-        except IntegrityError:
-            existing = session.scalars(
+        # Two deliveries of the same event may race: the unique key decides, not the select
+        # above. ON CONFLICT instead of a savepoint, because pysqlite's savepoints are unsafe.
+        new_id = _insert_unless_duplicate(session, interaction)
+        if new_id is None:
+            return session.scalars(
                 select(Interaction).where(Interaction.dedupe_key == dedupe_key)
             ).one()
-            return existing
+        interaction = session.get_one(Interaction, new_id)
     if not note and (conversation.last_message_at is None or when > conversation.last_message_at):
         conversation.last_message_at = when
         session.flush()
     return interaction
+
+
+def _insert_unless_duplicate(session: Session, interaction: Interaction) -> int | None:
+    """INSERT … ON CONFLICT (dedupe_key) DO NOTHING; the new id, or None if it already existed."""
+    values = {
+        column.key: getattr(interaction, column.key)
+        for column in Interaction.__table__.columns
+        if column.key != "id"
+    }
+    dialect = session.get_bind().dialect.name
+    stmt: postgresql.Insert | sqlite.Insert
+    if dialect == "postgresql":
+        pg_stmt = postgresql.insert(Interaction).values(**values)
+        stmt = pg_stmt.on_conflict_do_nothing(index_elements=["dedupe_key"])
+    elif dialect == "sqlite":
+        lite_stmt = sqlite.insert(Interaction).values(**values)
+        stmt = lite_stmt.on_conflict_do_nothing(index_elements=["dedupe_key"])
+    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+        session.add(interaction)
+        session.flush()
+        return interaction.id
+    new_id: int | None = session.execute(stmt.returning(Interaction.id)).scalar_one_or_none()
+    return new_id
 
 
 def add_note(

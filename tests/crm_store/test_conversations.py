@@ -142,3 +142,29 @@ def test_timeline_spans_channels_in_time_order(session: Session) -> None:
     )
     timeline = interactions.timeline_for_customer(session=session, customer_id=c.id)
     assert [(r.text, r.channel) for r in timeline] == [("first", "web"), ("second", "telegram")]
+
+
+def test_racing_duplicate_insert_is_ignored(session: Session) -> None:
+    from crm_store.interactions import _insert_unless_duplicate
+    from crm_store.models import Interaction
+
+    first = interactions.record(
+        session=session,
+        conversation_id="web-r",
+        direction="inbound",
+        author="customer",
+        text="x",
+        dedupe_key="same",
+    )
+    twin = Interaction(
+        conversation_id="web-r",
+        channel="web",
+        direction="inbound",
+        author="customer",
+        text="x",
+        note=False,
+        dedupe_key="same",
+        created_at=first.created_at,
+    )
+    assert _insert_unless_duplicate(session, twin) is None
+    assert len(interactions.list_for_conversation(session=session, conversation_id="web-r")) == 1

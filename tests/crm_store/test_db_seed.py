@@ -1,0 +1,98 @@
+"""Engine set-up, session_scope, the migrate CLI and the idempotent seed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func, select, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from crm_store import migrate, users
+from crm_store.db import make_engine, session_scope
+from crm_store.models import Customer, Interaction, Lead, User
+from crm_store.seed import DEMO_ADMIN_EMAIL, seed
+from relay.settings import Settings
+
+
+def test_sqlite_engine_pragmas_and_parent_dir(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'nested' / 'dir' / 'x.db'}")
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+            assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+            assert conn.execute(text("PRAGMA busy_timeout")).scalar() == 15000
+        assert (tmp_path / "nested" / "dir").is_dir()
+    finally:
+        engine.dispose()
+
+
+def test_session_scope_commits_or_rolls_back(sessions: sessionmaker[Session]) -> None:
+    with session_scope(sessions) as session:
+        session.add(Customer(name="kept"))
+    with pytest.raises(RuntimeError), session_scope(sessions) as session:
+        session.add(Customer(name="dropped"))
+        raise RuntimeError("boom")
+    with sessions() as session:
+        assert session.scalars(select(Customer.name)).all() == ["kept"]
+
+
+def test_foreign_keys_are_enforced(sessions: sessionmaker[Session]) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    with pytest.raises(IntegrityError), session_scope(sessions) as session:
+        session.add(
+            Interaction(
+                conversation_id="nope",
+                channel="web",
+                direction="inbound",
+                author="customer",
+                text="x",
+            )
+        )
+
+
+def test_migrate_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite:///{tmp_path / 'cli' / 'relay.db'}"
+    migrate.main(["--url", url])
+    assert "is at revision head" in capsys.readouterr().out
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 1
+    finally:
+        engine.dispose()
+
+
+def _counts(sessions: sessionmaker[Session]) -> tuple[int, int, int, int]:
+    with sessions() as session:
+        return tuple(  # type: ignore[return-value]
+            session.scalar(select(func.count()).select_from(model))
+            for model in (Customer, Interaction, Lead, User)
+        )
+
+
+def test_seed_is_idempotent_and_creates_demo_users(
+    database_url: str, engine: Engine, sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    assert seed(url=database_url, settings=settings) == (
+        3,
+        [settings.demo_agent_email, DEMO_ADMIN_EMAIL],
+    )
+    first = _counts(sessions)
+    assert seed(url=database_url, settings=settings)[0] == 0
+    assert _counts(sessions) == first
+    assert first[0] == 3 and first[1] >= 6 and first[2] == 1 and first[3] == 2
+    with sessions() as session:
+        agent = users.authenticate(
+            session=session, email=settings.demo_agent_email, password=settings.demo_agent_password
+        )
+        assert agent is not None and agent.role == "agent"
+
+
+def test_seed_outside_development_has_no_demo_users(
+    database_url: str, engine: Engine, sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    production = settings.model_copy(update={"env": "production"})
+    assert seed(url=database_url, settings=production) == (3, [])
+    assert _counts(sessions)[3] == 0
