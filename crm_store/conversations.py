@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from crm_store import customers
@@ -125,3 +125,28 @@ def list_recent(
         Conversation.last_message_at.desc().nulls_last(), Conversation.created_at.desc()
     ).limit(limit)
     return list(session.scalars(stmt).all())
+
+
+def list_conversations(
+    *,
+    session: Session,
+    status: str | None = None,
+    customer_id: int | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[Conversation], int]:
+    """Conversations (optionally of one status or customer), most recently active first; total."""
+    conditions = []
+    if status is not None:
+        conditions.append(Conversation.status == status)
+    if customer_id is not None:
+        conditions.append(Conversation.customer_id == customer_id)
+    total = session.scalar(select(func.count()).select_from(Conversation).where(*conditions)) or 0
+    rows = session.scalars(
+        select(Conversation)
+        .where(*conditions)
+        .order_by(Conversation.last_message_at.desc().nulls_last(), Conversation.created_at.desc())
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    return list(rows), total

@@ -133,6 +133,38 @@ class InteractionOut(Output):
     created_at: datetime
 
 
+# --- conversations ------------------------------------------------------------------------
+
+ConversationStatus = Literal["bot", "handoff", "agent"]
+
+
+class ConversationOut(Output):
+    id: str
+    channel: str
+    customer_id: int | None
+    status: str
+    assigned_agent_id: int | None
+    handoff_reason: str | None
+    handoff_at: datetime | None
+    created_at: datetime
+    last_message_at: datetime | None
+
+
+class ConversationPage(BaseModel):
+    items: list[ConversationOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class ConversationDetailOut(ConversationOut):
+    interactions: list[InteractionOut]
+
+
+class LinkCustomerIn(Input):
+    customer_id: int
+
+
 # --- leads --------------------------------------------------------------------------------
 
 

@@ -44,7 +44,9 @@ def get_db(request: Request) -> Iterator[Session]:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
-SessionDep = Annotated[Session, Depends(get_db)]
+# scope="function": commit before the response is sent, so a failed commit is a 500, never a
+# 201 for data that was not stored, and a client's next request sees what it just wrote.
+SessionDep = Annotated[Session, Depends(get_db, scope="function")]
 
 _bearer = HTTPBearer(auto_error=False)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -259,10 +260,48 @@ def test_openapi_docs_are_served(client: TestClient) -> None:
     assert {"/api/v1/customers", "/api/v1/leads/pipeline", "/internal/rasa-events"} <= set(paths)
 
 
-def test_extra_routers_are_optional(settings: Settings) -> None:
-    app = create_app(settings, include_extras=False)
-    assert app.state.hub is None
-    from crm_store.api.app import include_extra_routers
+def test_extra_routers_are_optional(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    from crm_store.api import app as app_module
 
-    included = include_extra_routers(app)
-    assert set(included) <= {"console.routes", "bot.channels.web"}
+    monkeypatch.setattr(
+        app_module,
+        "EXTRA_ROUTER_MODULES",
+        ("relay_no_such_package.routes", "crm_store.api.routes.health"),
+    )
+    app = create_app(settings)
+    assert app.state.hub is None
+    assert app_module.include_extra_routers(app) == ["crm_store.api.routes.health"]
+
+
+def test_a_write_is_visible_to_the_next_request(client: TestClient, agent_headers: H) -> None:
+    created = _customer(client, agent_headers, email="seen@example.com")
+    found = client.get("/api/v1/customers?email=seen@example.com", headers=agent_headers).json()
+    assert [c["id"] for c in found["items"]] == [created["id"]]
+
+
+def test_conversations_list_read_and_link(
+    client: TestClient, system_headers: H, agent_headers: H, viewer_headers: H
+) -> None:
+    events = [
+        {"event": "user", "sender_id": "web-c1", "timestamp": 1.0, "text": "hi"},
+        {"event": "pause", "sender_id": "web-c1", "timestamp": 2.0},
+        {"event": "user", "sender_id": "tg-c2", "timestamp": 3.0, "text": "yo"},
+    ]
+    client.post("/internal/rasa-events", json={"events": events}, headers=system_headers)
+    waiting = client.get("/api/v1/conversations?status=handoff", headers=viewer_headers).json()
+    assert [c["id"] for c in waiting["items"]] == ["web-c1"]
+    detail = client.get("/api/v1/conversations/web-c1", headers=viewer_headers).json()
+    assert [m["text"] for m in detail["interactions"]] == ["hi"]
+    assert client.get("/api/v1/conversations/web-nope", headers=viewer_headers).status_code == 404
+    customer = _customer(client, agent_headers, email="link@example.com")
+    url = "/api/v1/conversations/web-c1/customer"
+    assert (
+        client.put(url, json={"customer_id": customer["id"]}, headers=viewer_headers).status_code
+        == 403
+    )
+    linked = client.put(url, json={"customer_id": customer["id"]}, headers=agent_headers)
+    assert linked.json()["customer_id"] == customer["id"]
+    timeline = client.get(
+        f"/api/v1/customers/{customer['id']}/timeline", headers=agent_headers
+    ).json()
+    assert [m["text"] for m in timeline] == ["hi"]

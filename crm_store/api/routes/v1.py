@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from crm_store.api.routes import audit_log, auth, cases, customers, leads
+from crm_store.api.routes import audit_log, auth, cases, conversations, customers, leads
 
 router = APIRouter(prefix="/api/v1")
 router.include_router(auth.router)
 router.include_router(customers.router)
 router.include_router(leads.router)
 router.include_router(cases.router)
+router.include_router(conversations.router)
 router.include_router(audit_log.router)
