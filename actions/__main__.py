@@ -27,8 +27,13 @@ def main() -> None:
     app = create_app(executor, cors_origins=[])
     # single_process: the index and encoder loaded above serve every request; Sanic's worker
     # processes would each re-import and lose them.
-    app.run(host=settings.host, port=settings.actions_port, single_process=True,
-            access_log=False, motd=False)
+    app.run(
+        host=settings.host,
+        port=settings.actions_port,
+        single_process=True,
+        access_log=False,
+        motd=False,
+    )
 
 
 if __name__ == "__main__":

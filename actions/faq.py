@@ -38,7 +38,10 @@ class ActionAnswerFaq(Action):
             return _answer(dispatcher, top.entry_id, top.answer)
         if decision.kind == "clarify":
             buttons = [
-                {"title": hit.matched_question, "payload": "/choose_faq" + json.dumps({"faq_id": hit.entry_id})}
+                {
+                    "title": hit.matched_question,
+                    "payload": "/choose_faq" + json.dumps({"faq_id": hit.entry_id}),
+                }
                 for hit in decision.hits[:2]
             ]
             buttons.append({"title": "Something else", "payload": "/ask_human"})
@@ -49,11 +52,17 @@ class ActionAnswerFaq(Action):
         if failed >= MAX_FAILED_TURNS:
             return [
                 SlotSet("failed_turns", 0),
-                SlotSet("handoff_reason", f"the assistant could not answer {failed} turns in a row"),
+                SlotSet(
+                    "handoff_reason", f"the assistant could not answer {failed} turns in a row"
+                ),
                 FollowupAction("action_handoff"),
             ]
         dispatcher.utter_message(response="utter_not_sure")
-        return [SlotSet("failed_turns", failed), SlotSet("human_offered", True), SlotSet("faq_id", None)]
+        return [
+            SlotSet("failed_turns", failed),
+            SlotSet("human_offered", True),
+            SlotSet("faq_id", None),
+        ]
 
 
 def _answer(dispatcher: CollectingDispatcher, entry_id: str, answer: str) -> list[EventType]:

@@ -27,7 +27,8 @@ class ActionHandoff(Action):
         metadata = (tracker.latest_message or {}).get("metadata") or {}
         with services().sessions.begin() as session:
             conversation = conversations.get_or_create(
-                session=session, conversation_id=conversation_id,
+                session=session,
+                conversation_id=conversation_id,
                 channel=channel_of(conversation_id, metadata),
             )
             case = cases.open_case(
@@ -39,8 +40,9 @@ class ActionHandoff(Action):
                 type="handoff",
                 priority="normal",
             )
-            conversations.set_status(session=session, conversation_id=conversation_id,
-                                     status="handoff", reason=reason)
+            conversations.set_status(
+                session=session, conversation_id=conversation_id, status="handoff", reason=reason
+            )
             case_id = case.id
         dispatcher.utter_message(
             text=(
@@ -49,8 +51,12 @@ class ActionHandoff(Action):
                 "(Mon–Fri, 8:00–18:00 CET). I'll stay quiet in the meantime."
             )
         )
-        return [SlotSet("failed_turns", 0), SlotSet("human_offered", False),
-                SlotSet("handoff_reason", None), ConversationPaused()]
+        return [
+            SlotSet("failed_turns", 0),
+            SlotSet("human_offered", False),
+            SlotSet("handoff_reason", None),
+            ConversationPaused(),
+        ]
 
 
 def _reason(tracker: Tracker) -> str:

@@ -33,7 +33,9 @@ def install(services: Services) -> None:
 def services() -> Services:
     """The services installed at start-up; a clear error if the server was started wrongly."""
     if _services is None:
-        raise RuntimeError("action services are not initialised: start the server with `python -m actions`")
+        raise RuntimeError(
+            "action services are not initialised: start the server with `python -m actions`"
+        )
     return _services
 
 
@@ -43,5 +45,8 @@ def build(settings: Settings) -> Services:
     from knowledge.engine import FaqEngine
 
     engine = make_engine(settings.database_url)
-    return Services(settings=settings, sessions=make_session_factory(engine),
-                    faq=FaqEngine.from_settings(settings))
+    return Services(
+        settings=settings,
+        sessions=make_session_factory(engine),
+        faq=FaqEngine.from_settings(settings),
+    )

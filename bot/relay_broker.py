@@ -58,8 +58,10 @@ class RelayEventBroker(EventBroker):
         if self._worker is not None:
             try:
                 await asyncio.wait_for(self._worker, timeout=10)
-            except asyncio.TimeoutError:
-                logger.error("Relay broker: %d events not delivered at shutdown", self._queue.qsize())
+            except TimeoutError:
+                logger.error(
+                    "Relay broker: %d events not delivered at shutdown", self._queue.qsize()
+                )
         if self._session is not None:
             await self._session.close()
 
@@ -83,11 +85,15 @@ class RelayEventBroker(EventBroker):
                         return
                     detail = (await response.text())[:200]
                     if 400 <= response.status < 500 and response.status not in (408, 429):
-                        logger.error("Relay CRM refused %d events: %s %s",
-                                     len(batch), response.status, detail)
+                        logger.error(
+                            "Relay CRM refused %d events: %s %s",
+                            len(batch),
+                            response.status,
+                            detail,
+                        )
                         return
                     logger.warning("Relay CRM answered %s: %s", response.status, detail)
-            except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+            except (TimeoutError, aiohttp.ClientError) as error:
                 logger.warning("Relay CRM not reachable at %s: %s", self.url, error)
             if delay is None:
                 break

@@ -6,6 +6,7 @@ waits until each answers, prints where to talk to the bot, and stops everything 
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import time
 from types import FrameType
@@ -20,15 +21,22 @@ def main() -> None:
     settings = get_settings()
     busy = [
         f"{name} port {port}"
-        for name, port in (("API", settings.api_port), ("action server", settings.actions_port),
-                           ("Rasa", settings.rasa_port))
+        for name, port in (
+            ("API", settings.api_port),
+            ("action server", settings.actions_port),
+            ("Rasa", settings.rasa_port),
+        )
         if not port_is_free(settings.host, port)
     ]
     if busy:
-        fail(f"{', '.join(busy)} already in use on {settings.host} — is Relay running already? "
-             "Set RELAY_API_PORT / RELAY_ACTIONS_PORT / RELAY_RASA_PORT to use others.")
+        fail(
+            f"{', '.join(busy)} already in use on {settings.host} — is Relay running already? "
+            "Set RELAY_API_PORT / RELAY_ACTIONS_PORT / RELAY_RASA_PORT to use others."
+        )
     stack = Stack(settings, ensure_model())
-    print("==> starting API, action server and Rasa (Rasa needs about a minute to load)", flush=True)
+    print(
+        "==> starting API, action server and Rasa (Rasa needs about a minute to load)", flush=True
+    )
     try:
         ready = stack.start()
     except StackError as error:
@@ -36,15 +44,17 @@ def main() -> None:
     except KeyboardInterrupt:
         stack.stop()
         return
+    password = settings.demo_agent_password if settings.env == "development" else "(set)"
+    rest = f'POST {settings.rasa_url}/webhooks/rest/webhook  {{"sender": "me", "message": "hi"}}'
     for name, seconds in ready.items():
         print(f"    {name:<8} ready after {seconds:5.1f} s", flush=True)
     print(
         f"""
 Relay is up.
   Website widget demo    {settings.api_url}/
-  Agent console          {settings.api_url}/console   (demo agent: {settings.demo_agent_email} / {settings.demo_agent_password if settings.env == 'development' else '(set)'})
+  Agent console          {settings.api_url}/console  (agent {settings.demo_agent_email} / {password})
   CRM API (OpenAPI)      {settings.api_url}/docs
-  Rasa REST channel      POST {settings.rasa_url}/webhooks/rest/webhook  {{"sender": "me", "message": "hi"}}
+  Rasa REST channel      {rest}
   Logs                   {stack.log_dir}/
 Press Ctrl-C to stop.""",
         flush=True,
@@ -54,6 +64,7 @@ Press Ctrl-C to stop.""",
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGHUP, _stop)
     try:
         while True:
             dead = stack.dead()
@@ -63,9 +74,13 @@ Press Ctrl-C to stop.""",
                 fail(f"{names} stopped unexpectedly; the others were stopped too")
             time.sleep(1)
     except KeyboardInterrupt:
-        print("\n==> stopping Relay", flush=True)
+        pass
+    finally:
+        # Stop before printing: with `make run | tee`, Ctrl-C also ends tee, and a print to the
+        # closed pipe must not leave the services running.
         stack.stop()
-        print("    stopped", flush=True)
+    with contextlib.suppress(OSError):
+        print("\n==> Relay stopped", flush=True)
 
 
 if __name__ == "__main__":

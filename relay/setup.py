@@ -35,13 +35,18 @@ def _train() -> None:
 def main(argv: list[str] | None = None) -> None:
     """Run the setup steps and print how long each took."""
     parser = argparse.ArgumentParser(prog="python -m relay.setup", description=__doc__)
-    parser.add_argument("--no-database", action="store_true",
-                        help="skip migrating and seeding (the tests use their own databases)")
+    parser.add_argument(
+        "--no-database",
+        action="store_true",
+        help="skip migrating and seeding (the tests use their own databases)",
+    )
     args = parser.parse_args(argv)
     steps: list[tuple[str, Callable[[], None]]] = []
     if not args.no_database:
-        steps += [("migrate database", _module("crm_store.migrate")),
-                  ("load demo data", _module("crm_store.seed"))]
+        steps += [
+            ("migrate database", _module("crm_store.migrate")),
+            ("load demo data", _module("crm_store.seed")),
+        ]
     steps += [("build FAQ index", _module("knowledge.build")), ("train Rasa model", _train)]
     timings = []
     for label, step in steps:

@@ -6,6 +6,7 @@ exactly the processes a user starts.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -44,8 +45,13 @@ class Service:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            self.command, cwd=ROOT, env=dict(env), stdout=self._log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
+            self.command,
+            cwd=ROOT,
+            env=dict(env),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
 
     def answers(self) -> bool:
@@ -81,10 +87,8 @@ class Service:
 
 
 def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def tracker_store_url(database_url: str) -> str:
@@ -137,24 +141,54 @@ def services(settings: Settings, model: Path, log_dir: Path) -> list[Service]:
     listed = [
         Service(
             "api",
-            [py, "-m", "uvicorn", "crm_store.api.app:create_app", "--factory",
-             "--host", settings.host, "--port", str(settings.api_port), "--no-access-log"],
+            [
+                py,
+                "-m",
+                "uvicorn",
+                "crm_store.api.app:create_app",
+                "--factory",
+                "--host",
+                settings.host,
+                "--port",
+                str(settings.api_port),
+                "--no-access-log",
+            ],
             f"{settings.api_url}/healthz",
             log_dir / "api.log",
         ),
-        Service("actions", [py, "-m", "actions"], f"{settings.actions_url}/health",
-                log_dir / "actions.log"),
+        Service(
+            "actions",
+            [py, "-m", "actions"],
+            f"{settings.actions_url}/health",
+            log_dir / "actions.log",
+        ),
         Service(
             "rasa",
-            [str(RASA_BIN), "run", "--model", str(model), "--endpoints", "bot/endpoints.yml",
-             "--credentials", "bot/credentials.yml", "--enable-api", "--auth-token",
-             settings.rasa_token, "--interface", settings.host, "--port", str(settings.rasa_port)],
+            [
+                str(RASA_BIN),
+                "run",
+                "--model",
+                str(model),
+                "--endpoints",
+                "bot/endpoints.yml",
+                "--credentials",
+                "bot/credentials.yml",
+                "--enable-api",
+                "--auth-token",
+                settings.rasa_token,
+                "--interface",
+                settings.host,
+                "--port",
+                str(settings.rasa_port),
+            ],
             f"{settings.rasa_url}/status?token={settings.rasa_token}",
             log_dir / "rasa.log",
         ),
     ]
     if settings.telegram_token:
-        listed.append(Service("telegram", [py, "-m", "bot.channels.telegram"], "", log_dir / "telegram.log"))
+        listed.append(
+            Service("telegram", [py, "-m", "bot.channels.telegram"], "", log_dir / "telegram.log")
+        )
     return listed
 
 

@@ -19,11 +19,17 @@ def postgres_url() -> str:
     """RELAY_TEST_POSTGRES_URL, or the local test cluster's URL if PostgreSQL is installed."""
     if url := os.environ.get("RELAY_TEST_POSTGRES_URL"):
         return url
-    result = subprocess.run(["bash", str(ROOT / "scripts" / "test-postgres.sh")],
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "test-postgres.sh")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if result.returncode != 0:
-        sys.stderr.write(f"relay: PostgreSQL not started ({result.stderr.strip()[-300:]}); "
-                         "its tests will be skipped\n")
+        sys.stderr.write(
+            f"relay: PostgreSQL not started ({result.stderr.strip()[-300:]}); "
+            "its tests will be skipped\n"
+        )
         return ""
     return result.stdout.strip()
 
@@ -31,8 +37,13 @@ def postgres_url() -> str:
 def main() -> None:
     """Prepare, then hand over to pytest with any extra arguments."""
     setup.main(["--no-database"])
-    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
-               RASA_TELEMETRY_ENABLED="false", TOKENIZERS_PARALLELISM="false")
+    env = dict(
+        os.environ,
+        HF_HUB_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+        RASA_TELEMETRY_ENABLED="false",
+        TOKENIZERS_PARALLELISM="false",
+    )
     if url := postgres_url():
         env["RELAY_TEST_POSTGRES_URL"] = url
         print(f"==> PostgreSQL tests use {url.split('@')[-1]}", flush=True)

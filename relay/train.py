@@ -51,8 +51,18 @@ def ensure_model(*, quiet: bool = False) -> Path:
     print(f"==> training the Rasa model ({target.name}); this takes a minute or two", flush=True)
     started = time.monotonic()
     command = [
-        str(rasa), "train", "--config", "config.yml", "--domain", "domain.yml",
-        "--data", "bot/data", "--out", str(MODELS_DIR), "--fixed-model-name", target.stem.removesuffix(".tar"),
+        str(rasa),
+        "train",
+        "--config",
+        "config.yml",
+        "--domain",
+        "domain.yml",
+        "--data",
+        "bot/data",
+        "--out",
+        str(MODELS_DIR),
+        "--fixed-model-name",
+        target.stem.removesuffix(".tar"),
     ]
     result = subprocess.run(command, cwd=ROOT, capture_output=quiet, text=True, check=False)
     if result.returncode != 0 or not target.exists():
@@ -65,7 +75,9 @@ def ensure_model(*, quiet: bool = False) -> Path:
 
 
 def _prune(*, keep: Path) -> None:
-    models = sorted(MODELS_DIR.glob("relay-*.tar.gz"), key=lambda p: p.stat().st_mtime, reverse=True)
+    models = sorted(
+        MODELS_DIR.glob("relay-*.tar.gz"), key=lambda p: p.stat().st_mtime, reverse=True
+    )
     for old in models[_KEEP_MODELS:]:
         if old != keep:
             old.unlink()

@@ -90,8 +90,13 @@ def relay_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RelayStack
         rasa_token="test-rasa-token",
     )
     upgrade(settings.database_url)
-    seeded = subprocess.run([sys.executable, "-m", "crm_store.seed"], cwd=ROOT,
-                            env=child_env(settings), capture_output=True, text=True)
+    seeded = subprocess.run(
+        [sys.executable, "-m", "crm_store.seed"],
+        cwd=ROOT,
+        env=child_env(settings),
+        capture_output=True,
+        text=True,
+    )
     assert seeded.returncode == 0, seeded.stderr
     stack = Stack(settings, ensure_model(quiet=True), env=os.environ)
     stack.start()

@@ -16,22 +16,46 @@ pytestmark = pytest.mark.integration
 
 def _rasa(*args: str) -> subprocess.CompletedProcess[str]:
     env = {"PATH": "/usr/bin:/bin", "RASA_TELEMETRY_ENABLED": "false", "PYTHONPATH": str(ROOT)}
-    return subprocess.run([str(RASA_BIN), *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=900, check=False)
+    return subprocess.run(
+        [str(RASA_BIN), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
 
 
 def test_training_data_is_consistent() -> None:
-    result = _rasa("data", "validate", "--config", "config.yml", "--domain", "domain.yml",
-                   "--data", "bot/data", "--fail-on-warnings")
+    result = _rasa(
+        "data",
+        "validate",
+        "--config",
+        "config.yml",
+        "--domain",
+        "domain.yml",
+        "--data",
+        "bot/data",
+        "--fail-on-warnings",
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
 
 def test_conversation_stories_pass(tmp_path: Path) -> None:
     stories = sorted((ROOT / "bot" / "tests").glob("test_*.yml"))
     assert stories, "no conversation tests in bot/tests"
-    result = _rasa("test", "core", "--stories", "bot/tests", "--model", str(ensure_model(quiet=True)),
-                   "--out", str(tmp_path),
-                   "--fail-on-prediction-errors")
+    result = _rasa(
+        "test",
+        "core",
+        "--stories",
+        "bot/tests",
+        "--model",
+        str(ensure_model(quiet=True)),
+        "--out",
+        str(tmp_path),
+        "--fail-on-prediction-errors",
+    )
     failed = tmp_path / "failed_test_stories.yml"
     detail = failed.read_text() if failed.exists() else ""
     assert result.returncode == 0, (detail or result.stdout[-3000:]) + result.stderr[-2000:]

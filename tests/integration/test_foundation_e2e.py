@@ -45,7 +45,8 @@ def test_faq_answer_decline_and_crm_log(relay_stack: RelayStack) -> None:
     def logged() -> list[Interaction]:
         with relay_stack.sessions() as session:
             rows = session.scalars(
-                select(Interaction).where(Interaction.conversation_id == sender)
+                select(Interaction)
+                .where(Interaction.conversation_id == sender)
                 .order_by(Interaction.id)
             ).all()
             return list(rows) if len(rows) >= 4 else []

@@ -56,8 +56,9 @@ def test_children_share_the_resolved_settings(tmp_path: Path) -> None:
     assert env["HF_HUB_OFFLINE"] == "1"
 
 
-def test_model_fingerprint_follows_the_training_data(tmp_path: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_model_fingerprint_follows_the_training_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for name in ("config.yml", "domain.yml", "requirements/rasa.lock", "bot/data/nlu.yml"):
         path = tmp_path / name
         path.parent.mkdir(parents=True, exist_ok=True)
