@@ -45,6 +45,7 @@ def main() -> None:
         stack.stop()
         return
     password = settings.demo_agent_password if settings.env == "development" else "(set)"
+    login = f"{settings.demo_agent_email} / {password}"
     rest = f'POST {settings.rasa_url}/webhooks/rest/webhook  {{"sender": "me", "message": "hi"}}'
     for name, seconds in ready.items():
         print(f"    {name:<8} ready after {seconds:5.1f} s", flush=True)
@@ -52,7 +53,7 @@ def main() -> None:
         f"""
 Relay is up.
   Website widget demo    {settings.api_url}/
-  Agent console          {settings.api_url}/console  (agent {settings.demo_agent_email} / {password})
+  Agent console          {settings.api_url}/console  (agent {login})
   CRM API (OpenAPI)      {settings.api_url}/docs
   Rasa REST channel      {rest}
   Logs                   {stack.log_dir}/
