@@ -82,7 +82,10 @@ class RasaClient:
 
     async def resume(self, *, conversation_id: str) -> None:
         """Un-pause a handed-off conversation so the bot answers again (resets failed_turns)."""
-        events = [{"event": "resume"}, {"event": "slot", "name": "failed_turns", "value": 0}]
+        # action_listen closes the turn, so the customer's next message starts a clean prediction
+        # instead of following the user messages Rasa logged (unanswered) while paused.
+        events = [{"event": "resume"}, {"event": "slot", "name": "failed_turns", "value": 0},
+                  {"event": "action", "name": "action_listen"}]
         url = f"{self.base_url}/conversations/{conversation_id}/tracker/events"
         try:
             response = await self._http.post(url, params={"token": self._token}, json=events)

@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
@@ -134,7 +135,15 @@ def test_handoff_round_trip_in_the_browser(relay_stack: RelayStack, browser: Bro
     relay_stack.wait_for(lambda: status() == "bot", what="the conversation back with the bot")
     say(customer, "How do I recover a deleted file?")
     expect(bot.last).to_contain_text(answer_of("restore-deleted"), timeout=TURN_TIMEOUT_MS)
-    assert bot.count() > bot_replies
+    customer.wait_for_timeout(1000)
+    assert bot.count() == bot_replies + 1, "expected exactly one answer after the handoff"
+
+    def history() -> list[tuple[str, str]]:
+        body = httpx.get(f"{api}/chat/{conversation_id}/history", timeout=10).json()
+        return [(m["author"], m["text"]) for m in body["messages"]]
+
+    answers = [t for a, t in history() if a == "bot" and answer_of("restore-deleted") in t]
+    assert len(answers) == 1, history()
 
     # A reload restores the transcript, agent reply included; the internal note is not there.
     customer.reload()

@@ -172,7 +172,8 @@ def test_claim_reply_note_resolve(
     resolved = client.post(f"/console/conversations/{cid}/resolve", data={"csrf": csrf})
     assert "notice=resolved" in resolved.headers["location"]
     assert fake_rasa.events[cid] == [{"event": "resume"},
-                                     {"event": "slot", "name": "failed_turns", "value": 0}]
+                                     {"event": "slot", "name": "failed_turns", "value": 0},
+                                     {"event": "action", "name": "action_listen"}]
     with sessions() as session:
         assert conversations.get(session=session, conversation_id=cid).status == "bot"
         assert cases.list_open_for_conversation(session=session, conversation_id=cid) == []

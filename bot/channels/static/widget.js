@@ -49,12 +49,14 @@
   var launcher = el("button", "relay-launcher", "Chat with us");
   launcher.type = "button";
   launcher.setAttribute("aria-expanded", "false");
-  var panel = el("section", "relay-panel");
+  // div/span only (no header, strong, section): host pages style those elements.
+  var panel = el("div", "relay-panel");
+  panel.setAttribute("role", "dialog");
   panel.setAttribute("aria-label", "Chat with Nimbus Drive support");
   panel.hidden = true;
-  var header = el("header", "relay-header");
+  var header = el("div", "relay-header");
   var title = el("div", "relay-title");
-  title.appendChild(el("strong", null, "Nimbus Drive support"));
+  title.appendChild(el("span", "relay-title-main", "Nimbus Drive support"));
   title.appendChild(el("span", "relay-subtitle", "Ask us anything"));
   var close = el("button", "relay-close", "\u00d7");
   close.type = "button";
@@ -158,6 +160,7 @@
         addMessage(m.author, m.text);
       });
       lastId = Math.max(lastId, body.last_id || 0);
+      log.scrollTop = log.scrollHeight;
       if (!(body.messages || []).length) {
         addMessage("bot", "Hi! I'm the Nimbus Drive assistant. Ask me about plans, billing, sharing or your account \u2014 or ask for a person any time.");
       }
@@ -169,7 +172,10 @@
     launcher.setAttribute("aria-expanded", open ? "true" : "false");
     launcher.textContent = open ? "Close chat" : "Chat with us";
     storageSet(OPEN_KEY, open ? "1" : "0");
-    if (open) { input.focus(); }
+    if (open) {
+      log.scrollTop = log.scrollHeight;
+      input.focus();
+    }
   }
 
   launcher.addEventListener("click", function () { setOpen(panel.hidden); });
