@@ -10,9 +10,14 @@ from sqlalchemy.orm import Session
 
 from crm_store import customers
 from crm_store.errors import NotFoundError
-from crm_store.models import LEAD_STAGES, OPEN_LEAD_STAGES, Lead, LeadStageChange
+from crm_store.models import LEAD_STAGES, OPEN_LEAD_STAGES, Lead, LeadStageChange, User
 
 _DETAIL_FIELDS = ("interest", "company_size", "budget", "timeline", "source_channel")
+
+
+def _check_owner(session: Session, owner_id: int | None) -> None:
+    if owner_id is not None and session.get(User, owner_id) is None:
+        raise ValueError(f"owner_id {owner_id} is not a user.")
 
 
 def get(*, session: Session, lead_id: int) -> Lead | None:
@@ -52,6 +57,7 @@ def open_or_update_lead(
 ) -> tuple[Lead, bool]:
     """(lead, created): a repeat request updates the customer's open lead, never duplicates it."""
     customers.get_or_raise(session=session, customer_id=customer_id)
+    _check_owner(session, owner_id)
     details: dict[str, Any] = {
         "interest": interest,
         "company_size": company_size,
@@ -84,6 +90,7 @@ def update(*, session: Session, lead_id: int, **changes: Any) -> Lead:
     if unknown:
         raise ValueError(f"Leads have no editable field(s) {', '.join(sorted(unknown))}.")
     lead = get_or_raise(session=session, lead_id=lead_id)
+    _check_owner(session, changes.get("owner_id"))
     for key, value in changes.items():
         if key == "expected_value" and value is not None:
             value = Decimal(str(value))

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from crm_store.customers import normalise_email, normalise_phone
@@ -18,6 +19,11 @@ CasePriority = Literal["low", "normal", "high", "urgent"]
 CaseStatus = Literal["open", "pending", "resolved", "closed"]
 
 MAX_PAGE = 100
+MAX_ID = 2**31 - 1  # ids are 32-bit integers in PostgreSQL
+MAX_OFFSET = 10**9
+
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 class Input(BaseModel):
@@ -162,21 +168,21 @@ class ConversationDetailOut(ConversationOut):
 
 
 class LinkCustomerIn(Input):
-    customer_id: int
+    customer_id: Id
 
 
 # --- leads --------------------------------------------------------------------------------
 
 
 class LeadCreate(Input):
-    customer_id: int
+    customer_id: Id
     interest: str | None = Field(default=None, max_length=2000)
     company_size: str | None = Field(default=None, max_length=50)
     budget: str | None = Field(default=None, max_length=100)
     timeline: str | None = Field(default=None, max_length=100)
     source_channel: Channel | None = None
     expected_value: Decimal | None = Field(default=None, ge=0, max_digits=12, decimal_places=2)
-    owner_id: int | None = None
+    owner_id: Id | None = None
 
 
 class LeadStageMove(Input):
@@ -193,7 +199,7 @@ class LeadStageChangeOut(Output):
 
 class LeadOut(Output):
     id: int
-    customer_id: int
+    customer_id: Id
     interest: str | None
     company_size: str | None
     budget: str | None
@@ -229,7 +235,7 @@ class CaseCreate(Input):
     description: str = Field(default="", max_length=20000)
     type: CaseType = "question"
     priority: CasePriority = "normal"
-    customer_id: int | None = None
+    customer_id: Id | None = None
     conversation_id: str | None = Field(default=None, max_length=200)
 
 

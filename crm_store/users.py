@@ -1,10 +1,19 @@
-"""Agents, admins and viewers, and the service tokens machines use."""
+"""Agents, admins and viewers, and the service tokens machines use.
+
+`python -m crm_store.users create-user EMAIL --name NAME [--role agent|admin|viewer]` (password
+from RELAY_NEW_USER_PASSWORD or a prompt) and `python -m crm_store.users create-token NAME
+[--role ...]` (prints the token once; only its hash is stored).
+"""
 
 from __future__ import annotations
 
+import argparse
+import getpass
 import hashlib
 import hmac
+import os
 import secrets
+import sys
 
 import bcrypt
 from sqlalchemy import select
@@ -105,3 +114,61 @@ def find_service_token(*, session: Session, token: str) -> ServiceToken | None:
     if row is None or not row.active or not hmac.compare_digest(row.token_hash, digest):
         return None
     return row
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point."""
+    parser = argparse.ArgumentParser(prog="python -m crm_store.users", description=__doc__)
+    parser.add_argument("--url", help="database URL (default: RELAY_DATABASE_URL / settings)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    user = sub.add_parser("create-user", help="add an agent, admin or viewer")
+    user.add_argument("email")
+    user.add_argument("--name", required=True)
+    user.add_argument("--role", choices=ROLES, default="agent")
+    token = sub.add_parser("create-token", help="add a service token and print it once")
+    token.add_argument("name")
+    token.add_argument("--role", choices=ROLES, default="agent")
+    args = parser.parse_args(argv)
+
+    from crm_store.db import make_engine, make_session_factory, session_scope
+
+    url = args.url
+    if not url:
+        from relay.settings import get_settings
+
+        url = get_settings().database_url
+    engine = make_engine(url)
+    try:
+        with session_scope(make_session_factory(engine)) as session:
+            if args.command == "create-user":
+                password = os.environ.get("RELAY_NEW_USER_PASSWORD") or getpass.getpass()
+                if get_by_email(session=session, email=args.email) is not None:
+                    print(f"{args.email} already exists.", file=sys.stderr)
+                    return 2
+                try:
+                    created = create_user(
+                        session=session,
+                        email=args.email,
+                        name=args.name,
+                        password=password,
+                        role=args.role,
+                    )
+                except ValueError as exc:
+                    print(exc, file=sys.stderr)
+                    return 2
+                print(f"created {args.role} {created.email} (id {created.id})")
+            else:
+                if session.scalars(
+                    select(ServiceToken).where(ServiceToken.name == args.name)
+                ).first():
+                    print(f"a service token named {args.name} already exists.", file=sys.stderr)
+                    return 2
+                _, plaintext = create_service_token(session=session, name=args.name, role=args.role)
+                print(plaintext)
+    finally:
+        engine.dispose()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
 
 from crm_store.api.limits import BodySizeLimitMiddleware
 from crm_store.api.routes import health, internal, v1
@@ -100,6 +101,18 @@ def _add_error_handlers(app: FastAPI) -> None:
         errors = exc.errors()
         content = {"detail": validation_sentence(errors), "errors": jsonable_encoder(errors)}
         return JSONResponse(content, status_code=422)
+
+    @app.exception_handler(IntegrityError)
+    async def conflict(_: Request, exc: IntegrityError) -> JSONResponse:
+        # A safety net: routes check references first, so this means a concurrent change.
+        log.warning("integrity error: %s", str(exc.orig).splitlines()[0] if exc.orig else exc)
+        return JSONResponse(
+            {
+                "detail": "The change conflicts with existing data (a duplicate or a missing "
+                "reference); reload and try again."
+            },
+            status_code=409,
+        )
 
     @app.exception_handler(ValueError)
     async def invalid(_: Request, exc: ValueError) -> JSONResponse:

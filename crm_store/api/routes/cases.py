@@ -8,7 +8,17 @@ from fastapi import APIRouter, HTTPException, Query, status
 
 from crm_store import audit, cases, conversations, customers
 from crm_store.api.deps import CurrentPrincipal, SessionDep, WriterPrincipal
-from crm_store.schemas import MAX_PAGE, CaseCreate, CaseOut, CasePage, CaseStatus, CaseUpdate
+from crm_store.schemas import (
+    MAX_ID,
+    MAX_OFFSET,
+    MAX_PAGE,
+    CaseCreate,
+    CaseOut,
+    CasePage,
+    CaseStatus,
+    CaseUpdate,
+    PathId,
+)
 
 router = APIRouter(prefix="/cases", tags=["cases"])
 
@@ -37,9 +47,9 @@ def list_cases(
     session: SessionDep,
     _: CurrentPrincipal,
     status: CaseStatus | None = None,
-    customer_id: int | None = None,
+    customer_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> CasePage:
     """Cases, optionally of one status or customer, newest first."""
     rows, total = cases.list_cases(
@@ -51,14 +61,14 @@ def list_cases(
 
 
 @router.get("/{case_id}", response_model=CaseOut)
-def get_case(case_id: int, session: SessionDep, _: CurrentPrincipal) -> CaseOut:
+def get_case(case_id: PathId, session: SessionDep, _: CurrentPrincipal) -> CaseOut:
     """One case."""
     return CaseOut.model_validate(cases.get_or_raise(session=session, case_id=case_id))
 
 
 @router.patch("/{case_id}", response_model=CaseOut)
 def update_case(
-    case_id: int, body: CaseUpdate, session: SessionDep, principal: WriterPrincipal
+    case_id: PathId, body: CaseUpdate, session: SessionDep, principal: WriterPrincipal
 ) -> CaseOut:
     """Change a case's status and/or priority."""
     changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}

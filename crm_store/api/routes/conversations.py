@@ -9,6 +9,8 @@ from fastapi import APIRouter, Query
 from crm_store import audit, conversations, interactions
 from crm_store.api.deps import CurrentPrincipal, SessionDep, WriterPrincipal
 from crm_store.schemas import (
+    MAX_ID,
+    MAX_OFFSET,
     MAX_PAGE,
     ConversationDetailOut,
     ConversationOut,
@@ -26,9 +28,9 @@ def list_conversations(
     session: SessionDep,
     _: CurrentPrincipal,
     status: ConversationStatus | None = None,
-    customer_id: int | None = None,
+    customer_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> ConversationPage:
     """Conversations, most recently active first."""
     rows, total = conversations.list_conversations(

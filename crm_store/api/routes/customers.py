@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from crm_store import audit, cases, csv_io, customers, interactions, leads
 from crm_store.api.deps import CurrentPrincipal, SessionDep, WriterPrincipal
 from crm_store.schemas import (
+    MAX_OFFSET,
     MAX_PAGE,
     CaseOut,
     CsvImportOut,
@@ -22,12 +23,13 @@ from crm_store.schemas import (
     CustomerUpdate,
     InteractionOut,
     LeadOut,
+    PathId,
 )
 
 router = APIRouter(prefix="/customers", tags=["customers"])
 
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"page size, at most {MAX_PAGE}")]
-Offset = Annotated[int, Query(ge=0)]
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
 
 
 @router.get("", response_model=CustomerPage)
@@ -111,7 +113,7 @@ async def import_customers(
 
 
 @router.get("/{customer_id}", response_model=CustomerOut)
-def get_customer(customer_id: int, session: SessionDep, _: CurrentPrincipal) -> CustomerOut:
+def get_customer(customer_id: PathId, session: SessionDep, _: CurrentPrincipal) -> CustomerOut:
     """One customer."""
     return CustomerOut.model_validate(
         customers.get_or_raise(session=session, customer_id=customer_id)
@@ -120,7 +122,7 @@ def get_customer(customer_id: int, session: SessionDep, _: CurrentPrincipal) -> 
 
 @router.patch("/{customer_id}", response_model=CustomerOut)
 def update_customer(
-    customer_id: int, body: CustomerUpdate, session: SessionDep, principal: WriterPrincipal
+    customer_id: PathId, body: CustomerUpdate, session: SessionDep, principal: WriterPrincipal
 ) -> CustomerOut:
     """Change some of a customer's fields (only those sent)."""
     changes = body.model_dump(exclude_unset=True)
@@ -144,7 +146,7 @@ def update_customer(
 
 @router.get("/{customer_id}/timeline", response_model=list[InteractionOut])
 def customer_timeline(
-    customer_id: int,
+    customer_id: PathId,
     session: SessionDep,
     _: CurrentPrincipal,
     limit: Limit = 100,
@@ -159,7 +161,7 @@ def customer_timeline(
 
 
 @router.get("/{customer_id}/cases", response_model=list[CaseOut])
-def customer_cases(customer_id: int, session: SessionDep, _: CurrentPrincipal) -> list[CaseOut]:
+def customer_cases(customer_id: PathId, session: SessionDep, _: CurrentPrincipal) -> list[CaseOut]:
     """The customer's cases, newest first."""
     customers.get_or_raise(session=session, customer_id=customer_id)
     rows = cases.list_for_customer(session=session, customer_id=customer_id)
@@ -167,7 +169,7 @@ def customer_cases(customer_id: int, session: SessionDep, _: CurrentPrincipal) -
 
 
 @router.get("/{customer_id}/leads", response_model=list[LeadOut])
-def customer_leads(customer_id: int, session: SessionDep, _: CurrentPrincipal) -> list[LeadOut]:
+def customer_leads(customer_id: PathId, session: SessionDep, _: CurrentPrincipal) -> list[LeadOut]:
     """The customer's leads, newest first."""
     customers.get_or_raise(session=session, customer_id=customer_id)
     rows, _total = leads.list_leads(session=session, customer_id=customer_id, limit=MAX_PAGE)

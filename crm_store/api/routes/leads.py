@@ -9,12 +9,15 @@ from fastapi import APIRouter, Query, Response, status
 from crm_store import audit, leads
 from crm_store.api.deps import CurrentPrincipal, SessionDep, WriterPrincipal
 from crm_store.schemas import (
+    MAX_ID,
+    MAX_OFFSET,
     MAX_PAGE,
     LeadCreate,
     LeadOut,
     LeadPage,
     LeadStage,
     LeadStageMove,
+    PathId,
     PipelineStageOut,
 )
 
@@ -56,9 +59,9 @@ def list_leads(
     session: SessionDep,
     _: CurrentPrincipal,
     stage: LeadStage | None = None,
-    customer_id: int | None = None,
+    customer_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> LeadPage:
     """Leads, optionally of one stage or customer, newest first."""
     rows, total = leads.list_leads(
@@ -76,14 +79,14 @@ def pipeline(session: SessionDep, _: CurrentPrincipal) -> list[PipelineStageOut]
 
 
 @router.get("/{lead_id}", response_model=LeadOut)
-def get_lead(lead_id: int, session: SessionDep, _: CurrentPrincipal) -> LeadOut:
+def get_lead(lead_id: PathId, session: SessionDep, _: CurrentPrincipal) -> LeadOut:
     """One lead with its stage history."""
     return LeadOut.model_validate(leads.get_or_raise(session=session, lead_id=lead_id))
 
 
 @router.post("/{lead_id}/stage", response_model=LeadOut)
 def move_stage(
-    lead_id: int, body: LeadStageMove, session: SessionDep, principal: WriterPrincipal
+    lead_id: PathId, body: LeadStageMove, session: SessionDep, principal: WriterPrincipal
 ) -> LeadOut:
     """Move a lead to another stage; "lost" needs lost_reason."""
     lead = leads.get_or_raise(session=session, lead_id=lead_id)
