@@ -305,3 +305,22 @@ def test_conversations_list_read_and_link(
         f"/api/v1/customers/{customer['id']}/timeline", headers=agent_headers
     ).json()
     assert [m["text"] for m in timeline] == ["hi"]
+
+
+def test_healthz_says_when_the_database_is_unreachable(settings: Settings) -> None:
+    down = settings.model_copy(update={"database_url": "postgresql+psycopg://u:p@127.0.0.1:1/none"})
+    with TestClient(create_app(down, include_extras=False)) as offline:
+        response = offline.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["detail"].startswith("database unreachable")
+
+
+def test_lead_owner_must_be_a_user(client: TestClient, agent_headers: H) -> None:
+    customer = _customer(client, agent_headers, email="owner@example.com")
+    body = {"customer_id": customer["id"], "owner_id": 4242}
+    response = client.post("/api/v1/leads", json=body, headers=agent_headers)
+    assert (
+        response.status_code == 422 and "owner_id 4242 is not a user" in response.json()["detail"]
+    )
+    huge = client.get("/api/v1/customers/99999999999999999999999", headers=agent_headers)
+    assert huge.status_code == 422 and "customer_id" in huge.json()["detail"]

@@ -96,3 +96,26 @@ def test_seed_outside_development_has_no_demo_users(
     production = settings.model_copy(update={"env": "production"})
     assert seed(url=database_url, settings=production) == (3, [])
     assert _counts(sessions)[3] == 0
+
+
+def test_users_cli_creates_agents_and_hashed_tokens(
+    database_url: str,
+    engine: Engine,
+    sessions: sessionmaker[Session],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("RELAY_NEW_USER_PASSWORD", "s3cret-pass")
+    assert (
+        users.main(["--url", database_url, "create-user", "Ann@Relay.local", "--name", "Ann"]) == 0
+    )
+    assert (
+        users.main(["--url", database_url, "create-user", "ann@relay.local", "--name", "Ann"]) == 2
+    )
+    assert users.main(["--url", database_url, "create-token", "broker", "--role", "agent"]) == 0
+    token = capsys.readouterr().out.strip().splitlines()[-1]
+    with sessions() as session:
+        assert users.authenticate(session=session, email="ann@relay.local", password="s3cret-pass")
+        row = users.find_service_token(session=session, token=token)
+        assert row is not None and row.token_hash != token and row.role == "agent"
+        assert users.find_service_token(session=session, token=token + "x") is None
