@@ -110,6 +110,39 @@ def build(
                 loaded = encoder()
         return loaded
 
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):  # see Encoder.encode: spinning threads
+        return _build(
+            entries,
+            index_dir,
+            model,
+            mid,
+            config,
+            hashes,
+            oos_texts,
+            get_encoder,
+            cache,
+            progress,
+            started,
+        )
+
+
+def _build(
+    entries: Sequence[FaqEntry],
+    index_dir: Path,
+    model: str,
+    mid: str,
+    config: dict[str, Any],
+    hashes: dict[str, str],
+    oos_texts: Sequence[str],
+    get_encoder: Callable[[], Encoder],
+    cache: Path,
+    progress: bool,
+    started: float,
+) -> BuildReport:
+    params = ScoringParams(**config["scoring"])
+    n_vectors = sum(len(e.questions) for e in entries)
     vectors, embedded = _entry_vectors(entries, cache, get_encoder, progress)
     oos_vectors = _cached(
         cache / f"oos-{config['oos_hash']}.npy", list(oos_texts), get_encoder, progress

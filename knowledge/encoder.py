@@ -1,17 +1,20 @@
-"""The sentence encoder: resolving a model name to an id, and loading it lazily (torch is heavy)."""
+"""The sentence encoder: a model id that is cheap to compute, and lazy loading of the model.
+
+BERT + mean-pooling models (the packaged all-MiniLM-L6-v2) run on the numpy implementation in
+``knowledge.minilm`` (loads in ~0.5 s, no torch); any other model goes through
+sentence-transformers on CPU.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-
-if TYPE_CHECKING:
-    from collections.abc import Sequence
 
 Vectors = npt.NDArray[np.float32]
 
@@ -37,41 +40,57 @@ def model_id(name_or_path: str) -> str:
 
 
 class Encoder:
-    """A sentence-transformers model on CPU producing L2-normalised float32 vectors."""
+    """A sentence encoder producing L2-normalised float32 vectors."""
 
-    def __init__(self, name_or_path: str, *, threads: int | None = None) -> None:
-        # The model is packaged; never reach for the hub (there is no internet in production).
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        import torch
-        from sentence_transformers import SentenceTransformer
+    def __init__(self, name_or_path: str, *, backend: str = "auto") -> None:
+        from threadpoolctl import ThreadpoolController
 
-        if threads is not None:
-            torch.set_num_threads(threads)
-        self._torch: Any = torch
-        self.model: Any = SentenceTransformer(name_or_path, device="cpu")
+        from knowledge import minilm
+
         self.id = model_id(name_or_path)
-        get_dim = getattr(self.model, "get_embedding_dimension", None) or (
-            self.model.get_sentence_embedding_dimension
-        )
-        dim: Any = get_dim()
-        self.dim = int(dim)
+        self._threads = ThreadpoolController()
+        self._numpy: minilm.NumpyBert | None = None
+        self._st: Any = None
+        path = Path(name_or_path)
+        if backend in ("auto", "numpy") and path.is_dir() and minilm.supports(path):
+            self._numpy = minilm.NumpyBert(path)
+            self.dim = self._numpy.dim
+            self.backend = "numpy"
+        elif backend == "numpy":
+            raise ValueError(f"{name_or_path} is not a BERT mean-pooling sentence-transformers dir")
+        else:
+            # The model is packaged; never reach for the hub (no internet in production).
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+            from sentence_transformers import SentenceTransformer
+
+            self._st = SentenceTransformer(name_or_path, device="cpu")
+            get_dim = getattr(self._st, "get_embedding_dimension", None) or (
+                self._st.get_sentence_embedding_dimension
+            )
+            dim: Any = get_dim()
+            self.dim = int(dim)
+            self.backend = "sentence-transformers"
 
     def encode(
-        self, texts: Sequence[str], *, batch_size: int = 64, progress: bool = False
+        self, texts: Sequence[str], *, batch_size: int = 32, progress: bool = False
     ) -> Vectors:
         """Embed texts as L2-normalised rows."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        with self._torch.inference_mode():
-            vectors = self.model.encode(
-                list(texts),
-                batch_size=batch_size,
-                show_progress_bar=progress,
-                convert_to_numpy=True,
-                normalize_embeddings=True,
-            )
+        if self._numpy is not None:
+            # One BLAS thread: OpenBLAS threads spin-wait, and on a busy 2-core machine two of
+            # them made batches 10-50x slower (measured); one thread is never much worse.
+            with self._threads.limit(limits=1, user_api="blas"):
+                return self._numpy.encode(texts, batch_size=batch_size, progress=progress)
+        vectors = self._st.encode(
+            list(texts),
+            batch_size=batch_size,
+            show_progress_bar=progress,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+        )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
     def encode_one(self, text: str) -> Vectors:

@@ -203,9 +203,13 @@ class FaqEngine:
         """The entry with that id as a full-score hit (a "did you mean" choice), or None."""
         for entry in self._state.entries:
             if entry["id"] == entry_id:
-                return Hit(entry_id=entry["id"], answer=entry["answer"],
-                           matched_question=entry["questions"][0], score=1.0,
-                           tags=tuple(entry.get("tags", ())))
+                return Hit(
+                    entry_id=entry["id"],
+                    answer=entry["answer"],
+                    matched_question=entry["questions"][0],
+                    score=1.0,
+                    tags=tuple(entry.get("tags", ())),
+                )
         return None
 
     def decide(self, query: str) -> Decision:
