@@ -159,10 +159,10 @@ async def login(
                           "notice": None, "email": email}, status_code=400)
         auth.write_session(response, request, services.settings, fresh)
         return response
-    response = RedirectResponse(_safe_next(next), status_code=303)
-    auth.write_session(response, request, services.settings,
+    redirect = RedirectResponse(_safe_next(next), status_code=303)
+    auth.write_session(redirect, request, services.settings,
                        auth.ConsoleSession(user_id=user.id))
-    return response
+    return redirect
 
 
 @router.post("/logout")
