@@ -6,6 +6,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from crm_store import customers
+from crm_store.db import insert_unless_exists
 from crm_store.errors import NotFoundError
 from crm_store.models import CHANNELS, CONVERSATION_STATUSES, Conversation, Interaction, utcnow
 
@@ -45,15 +46,21 @@ def get_or_create(
     # A web session or Telegram chat already tied to a customer links the new conversation.
     external_id = conversation_id.split("-", 1)[1] if "-" in conversation_id else conversation_id
     known = customers.find_by_identity(session=session, channel=channel, external_id=external_id)
-    conversation = Conversation(
-        id=conversation_id,
-        channel=channel,
-        status="bot",
-        customer_id=known.id if known else None,
+    # The API (ingest), the action server and the gateway may all see a new conversation at
+    # once; whoever inserts first wins and the others load that row.
+    insert_unless_exists(
+        session,
+        Conversation,
+        {
+            "id": conversation_id,
+            "channel": channel,
+            "status": "bot",
+            "customer_id": known.id if known else None,
+            "created_at": utcnow(),
+        },
+        ["id"],
     )
-    session.add(conversation)
-    session.flush()
-    return conversation
+    return session.get_one(Conversation, conversation_id)
 
 
 def set_status(

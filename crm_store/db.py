@@ -71,3 +71,28 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def insert_unless_exists(
+    session: Session, model: Any, values: dict[str, Any], conflict_columns: list[str]
+) -> Any | None:
+    """INSERT … ON CONFLICT DO NOTHING: the new row's primary key, or None if it already existed.
+
+    Settles "select, then insert" races between processes without a savepoint (pysqlite's
+    savepoints are unsafe: RELEASE can commit the outer transaction).
+    """
+    table = model.__table__
+    pk = next(iter(table.primary_key.columns))
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        stmt: Any = postgresql.insert(table).values(**values)
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects import sqlite
+
+        stmt = sqlite.insert(table).values(**values)
+    else:
+        raise NotImplementedError(f"crm_store supports SQLite and PostgreSQL, not {dialect}.")
+    stmt = stmt.on_conflict_do_nothing(index_elements=conflict_columns).returning(pk)
+    return session.execute(stmt).scalar_one_or_none()

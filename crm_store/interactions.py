@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from crm_store import conversations
+from crm_store.db import insert_unless_exists
 from crm_store.models import AUTHORS, DIRECTIONS, Interaction, utcnow
 
 
@@ -64,8 +64,13 @@ def record(
         session.flush()
     else:
         # Two deliveries of the same event may race: the unique key decides, not the select
-        # above. ON CONFLICT instead of a savepoint, because pysqlite's savepoints are unsafe.
-        new_id = _insert_unless_duplicate(session, interaction)
+        # above.
+        values = {
+            column.key: getattr(interaction, column.key)
+            for column in Interaction.__table__.columns
+            if column.key != "id"
+        }
+        new_id = insert_unless_exists(session, Interaction, values, ["dedupe_key"])
         if new_id is None:
             return session.scalars(
                 select(Interaction).where(Interaction.dedupe_key == dedupe_key)
@@ -75,29 +80,6 @@ def record(
         conversation.last_message_at = when
         session.flush()
     return interaction
-
-
-def _insert_unless_duplicate(session: Session, interaction: Interaction) -> int | None:
-    """INSERT … ON CONFLICT (dedupe_key) DO NOTHING; the new id, or None if it already existed."""
-    values = {
-        column.key: getattr(interaction, column.key)
-        for column in Interaction.__table__.columns
-        if column.key != "id"
-    }
-    dialect = session.get_bind().dialect.name
-    stmt: postgresql.Insert | sqlite.Insert
-    if dialect == "postgresql":
-        pg_stmt = postgresql.insert(Interaction).values(**values)
-        stmt = pg_stmt.on_conflict_do_nothing(index_elements=["dedupe_key"])
-    elif dialect == "sqlite":
-        lite_stmt = sqlite.insert(Interaction).values(**values)
-        stmt = lite_stmt.on_conflict_do_nothing(index_elements=["dedupe_key"])
-    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
-        session.add(interaction)
-        session.flush()
-        return interaction.id
-    new_id: int | None = session.execute(stmt.returning(Interaction.id)).scalar_one_or_none()
-    return new_id
 
 
 def add_note(

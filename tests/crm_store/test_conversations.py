@@ -145,8 +145,8 @@ def test_timeline_spans_channels_in_time_order(session: Session) -> None:
 
 
 def test_racing_duplicate_insert_is_ignored(session: Session) -> None:
-    from crm_store.interactions import _insert_unless_duplicate
-    from crm_store.models import Interaction
+    from crm_store.db import insert_unless_exists
+    from crm_store.models import Conversation, Interaction
 
     first = interactions.record(
         session=session,
@@ -156,15 +156,17 @@ def test_racing_duplicate_insert_is_ignored(session: Session) -> None:
         text="x",
         dedupe_key="same",
     )
-    twin = Interaction(
-        conversation_id="web-r",
-        channel="web",
-        direction="inbound",
-        author="customer",
-        text="x",
-        note=False,
-        dedupe_key="same",
-        created_at=first.created_at,
-    )
-    assert _insert_unless_duplicate(session, twin) is None
+    twin = {
+        "conversation_id": "web-r",
+        "channel": "web",
+        "direction": "inbound",
+        "author": "customer",
+        "text": "x",
+        "note": False,
+        "dedupe_key": "same",
+        "created_at": first.created_at,
+    }
+    assert insert_unless_exists(session, Interaction, twin, ["dedupe_key"]) is None
     assert len(interactions.list_for_conversation(session=session, conversation_id="web-r")) == 1
+    again = {"id": "web-r", "channel": "web", "status": "bot"}
+    assert insert_unless_exists(session, Conversation, again, ["id"]) is None
