@@ -64,6 +64,20 @@ class ValidateUpdateDetailsForm(FormValidationAction):
         field = field_from_text(tracker.get_slot("detail_field"))
         return ["detail_field", field] if field else ["detail_field"]
 
+    async def extract_detail_field(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        """The field named in the request that started the form ("change my phone number")."""
+        if tracker.get_slot("detail_field") or tracker.get_slot("requested_slot") == "detail_field":
+            return {}
+        # The request may be a few turns back when identification came first.
+        for event in reversed(tracker.events):
+            intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
+            if event.get("event") == "user" and intent == "update_details":
+                field = field_from_text(event.get("text"))
+                return {"detail_field": field} if field else {}
+        return {}
+
     async def validate_detail_field(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
         domain: DomainDict,

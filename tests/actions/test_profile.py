@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session, sessionmaker
@@ -116,3 +117,40 @@ async def test_nothing_is_saved_without_an_identified_customer(
     assert events == [SlotSet("detail_field", None), SlotSet("phone", None),
                       SlotSet("address", None), SlotSet("pending_task", None)]
     assert texts(dispatcher) == ["Sorry, I lost track of what to update. Could you ask me again?"]
+
+
+def _activation_tracker(*user_turns: tuple[str, str]) -> Tracker:
+    """The tracker update_details_form's validation sees when the form is activated."""
+    events: list[dict[str, Any]] = []
+    for text, intent in user_turns:
+        parse = {"text": text, "intent": {"name": intent, "confidence": 0.9}, "entities": []}
+        events += [{"event": "action", "name": "action_listen"},
+                   {"event": "user", "text": text, "parse_data": parse}]
+    events.append({"event": "action", "name": FORM})
+    return Tracker.from_dict({"sender_id": "rest-test", "slots": {"identified": True},
+                              "latest_message": events[-2]["parse_data"], "events": events,
+                              "active_loop": {"name": FORM}, "latest_action_name": FORM})
+
+
+async def test_the_field_named_in_the_request_is_not_asked_again(domain: dict[str, Any]) -> None:
+    dispatcher = CollectingDispatcher()
+    tracker_ = _activation_tracker(("I have a new mobile number", "update_details"))
+    events = await ValidateUpdateDetailsForm().run(dispatcher, tracker_, domain)
+    assert events == [SlotSet("detail_field", "phone"), SlotSet("requested_slot", "phone")]
+
+
+async def test_the_request_is_found_behind_the_identification_turns(
+    domain: dict[str, Any],
+) -> None:
+    dispatcher = CollectingDispatcher()
+    tracker_ = _activation_tracker(("please change my address", "update_details"),
+                                   ("ana@example.com", "inform"))
+    events = await ValidateUpdateDetailsForm().run(dispatcher, tracker_, domain)
+    assert events == [SlotSet("detail_field", "address"), SlotSet("requested_slot", "address")]
+
+
+async def test_a_request_without_a_field_asks_which_one(domain: dict[str, Any]) -> None:
+    dispatcher = CollectingDispatcher()
+    tracker_ = _activation_tracker(("I need to update my details", "update_details"))
+    events = await ValidateUpdateDetailsForm().run(dispatcher, tracker_, domain)
+    assert events == [SlotSet("requested_slot", "detail_field")]
