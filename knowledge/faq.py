@@ -171,7 +171,9 @@ def _read_raw(file: Path) -> list[Any]:
 
 
 def _read_yaml(file: Path) -> list[Any]:
-    data = yaml.safe_load(file.read_text(encoding="utf-8"))
+    # libyaml's loader when present: the pure-Python one is most of a no-op build's time.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    data = yaml.load(file.read_text(encoding="utf-8"), Loader=loader)
     if data is None:
         return []
     if isinstance(data, dict):

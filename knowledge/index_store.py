@@ -36,9 +36,9 @@ HEAD = "head.npz"
 # by `python -m knowledge.bench` (exact IndexFlatIP p95 at 100k vectors on 2 cores exceeds the
 # 15 ms budget once encoding is added, HNSW stays ~1 ms), see docs/knowledge.md.
 HNSW_THRESHOLD = 50_000
-HNSW_M = 32
-HNSW_EF_CONSTRUCTION = 80
-HNSW_EF_SEARCH = 128
+HNSW_M = 16
+HNSW_EF_CONSTRUCTION = 40
+HNSW_EF_SEARCH = 64
 
 
 def read_manifest(index_dir: Path) -> dict[str, Any] | None:
