@@ -41,6 +41,12 @@ def name_from_text(text: str) -> str | None:
     return name.title() if name == name.lower() else name
 
 
+def first_name(tracker: Tracker) -> str:
+    """How to address the customer in a reply: their first name, or "there"."""
+    name = str(tracker.get_slot("customer_name") or "").strip()
+    return name.split()[0] if name else "there"
+
+
 def customer_id_of(tracker: Tracker) -> int | None:
     """The CRM id of the customer this conversation was identified as, or None."""
     value = tracker.get_slot("customer_id")
@@ -110,10 +116,11 @@ class ActionIdentifyCustomer(Action):
                                           channel=channel,
                                           external_id=conversation_id.split("-", 1)[1])
             customer_id, customer_name = customer.id, customer.name or name
+        addressed = str(customer_name or "").split()[0] if customer_name else "there"
         if returning:
-            dispatcher.utter_message(text=f"Welcome back, {customer_name}!")
+            dispatcher.utter_message(text=f"Welcome back, {addressed}!")
         else:
-            dispatcher.utter_message(text=f"Thanks, {customer_name} — nice to meet you.")
+            dispatcher.utter_message(text=f"Thanks, {addressed} — nice to meet you.")
         return [
             SlotSet("customer_id", customer_id),
             SlotSet("customer_name", customer_name),

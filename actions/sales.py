@@ -11,7 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.channels import channel_of
-from actions.identify import LOST_CUSTOMER, customer_id_of
+from actions.identify import LOST_CUSTOMER, customer_id_of, first_name
 from actions.runtime import services
 from crm_store import leads
 
@@ -31,6 +31,7 @@ _AMOUNT = re.compile(
     r"(?P<cur>usd|eur|gbp|dollars?|euros?|pounds?|\$|€|£)?",
     re.IGNORECASE,
 )
+_TEAM_WORDS = re.compile(r"\b(team|people|users|seats|employees|staff|colleagues|licen[cs]es)\b")
 _CURRENCIES = {"$": "$", "usd": "$", "dollar": "$", "dollars": "$", "€": "€", "eur": "€",
                "euro": "€", "euros": "€", "£": "£", "gbp": "£", "pound": "£", "pounds": "£"}
 _UNDECIDED = ("not sure", "no budget", "don't know", "dont know", "no idea", "tbd", "undecided",
@@ -123,11 +124,45 @@ def timeline_from_text(text: str) -> str | None:
     return phrase.upper() if re.fullmatch(r"q[1-4](\s+\d{4})?", phrase) else phrase
 
 
+def sales_request_text(tracker: Tracker) -> str | None:
+    """The customer's request_sales message, when the lead form is only just starting."""
+    if tracker.get_slot("requested_slot") is not None:
+        return None
+    # The request may be a few turns back when identification came first.
+    for event in reversed(tracker.events):
+        intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
+        if event.get("event") == "user" and intent == "request_sales":
+            return str(event.get("text") or "")
+    return None
+
+
 class ValidateLeadForm(FormValidationAction):
     """Normalise interest, company size, budget and timeline; re-ask with an example if unclear."""
 
     def name(self) -> str:
         return "validate_lead_form"
+
+    async def extract_lead_interest(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        """A plan or a demo named in the request ("a demo of Business for my team")."""
+        text = sales_request_text(tracker)
+        if not text or tracker.get_slot("lead_interest"):
+            return {}
+        lowered = text.lower()
+        if any(re.search(rf"\b{plan}\b", lowered) for plan in PLANS):
+            return {"lead_interest": interest_from_text(text)}
+        return {"lead_interest": "a demo"} if "demo" in lowered else {}
+
+    async def extract_company_size(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        """A head count given with the request ("pricing for a team of 40")."""
+        text = sales_request_text(tracker)
+        if not text or tracker.get_slot("company_size") or not _TEAM_WORDS.search(text.lower()):
+            return {}
+        size = company_size_from_text(text)
+        return {"company_size": size} if size else {}
 
     async def validate_lead_interest(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
@@ -205,7 +240,7 @@ class ActionSubmitLead(Action):
             )
             lead_id = lead.id
         summary = ", ".join(str(v) for v in details.values() if v)
-        name = tracker.get_slot("customer_name") or "there"
+        name = first_name(tracker)
         email = tracker.get_slot("email")
         contact = f" at {email}" if email else ""
         if created:
