@@ -232,3 +232,59 @@ async def test_token_never_reaches_the_logs(
     assert caplog.records, "nothing was logged at all"
     assert tg_settings.telegram_token not in caplog.text
     assert tg_settings.telegram_token.split(":")[1] not in caplog.text
+
+
+async def test_start_command_greets_through_rasa(
+    tg_settings: Settings, bot_api: FakeBotApi, fake_rasa: FakeRasa
+) -> None:
+    async with polling(tg_settings, deliver=False):
+        bot_api.queue_update(message(70, text="/start",
+                                     entities=[{"type": "bot_command", "offset": 0, "length": 6}]))
+        await eventually(lambda: bot_api.sent(CHAT))
+    assert [m["message"] for m in fake_rasa.messages] == ["/greet"]
+
+
+def test_long_button_payloads_get_a_short_callback_key(tg_settings: Settings) -> None:
+    from bot.channels.telegram import Bridge
+
+    bridge = Bridge(settings=tg_settings, sessions=None, rasa=None)  # type: ignore[arg-type]
+    long_payload = '/choose_faq{"faq_entry_id": "ransomware-rewind-and-version-history"}'
+    key = bridge.callback_data(long_payload)
+    assert len(key.encode()) <= 64 and key != long_payload
+    assert bridge.payload_of(key) == long_payload
+    assert bridge.callback_data("/ask_human") == "/ask_human"
+    assert bridge.payload_of("relay:unknown") is None
+
+
+async def test_webhook_mode_serves_and_registers_the_webhook(
+    tg_settings: Settings, bot_api: FakeBotApi, fake_rasa: FakeRasa
+) -> None:
+    from bot.channels.telegram import TelegramWebhookConfig, run_webhook
+    from tests.conftest import free_port
+
+    config = TelegramWebhookConfig(url="https://relay.example/telegram/webhook",
+                                   listen="127.0.0.1", port=free_port())
+    application = build_application(tg_settings, deliver=False)
+    task = asyncio.create_task(run_webhook(application, tg_settings, config))
+    base = f"http://127.0.0.1:{config.port}"
+    async with httpx.AsyncClient(base_url=base, timeout=5) as client:
+        async def up() -> bool:
+            try:
+                return (await client.get("/healthz")).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        deadline = time.monotonic() + 15
+        while not await up():
+            assert time.monotonic() < deadline and not task.done(), "webhook server did not start"
+            await asyncio.sleep(0.1)
+        refused = await client.post(config.path, json=message(80, text="hello"))
+        accepted = await client.post(config.path, json=message(81, text="hello"),
+                                     headers={"X-Telegram-Bot-Api-Secret-Token": "hook-secret"})
+        await eventually(lambda: bot_api.sent(CHAT))
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert (refused.status_code, accepted.status_code) == (403, 200)
+    webhook = next(p for m, p in bot_api.calls if m == "setWebhook")
+    assert webhook["url"] == config.url and webhook["secret_token"] == "hook-secret"

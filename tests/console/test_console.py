@@ -202,3 +202,24 @@ def test_logout_ends_the_session(client: TestClient) -> None:
 def test_login_redirect_target_stays_inside_the_console(client: TestClient) -> None:
     form = client.get("/console/login?next=https://evil.example/")
     assert 'name="next" value="/console/"' in form.text
+
+
+def test_a_conversation_claimed_by_another_agent_is_not_taken_over(
+    client: TestClient, sessions: sessionmaker[Session]
+) -> None:
+    from crm_store import users
+
+    cid = handed_off(sessions)
+    with sessions.begin() as session:
+        other = users.create_user(session=session, email="other@relay.test", name="Other Agent",
+                                  password="another-password")
+        conversations.set_status(session=session, conversation_id=cid, status="agent",
+                                 agent_id=other.id)
+    csrf = login(client)
+    response = client.post(f"/console/conversations/{cid}/reply",
+                           data={"csrf": csrf, "text": "me too"})
+    assert "notice=taken" in response.headers["location"]
+    with sessions() as session:
+        assert conversations.get(session=session, conversation_id=cid).assigned_agent_id == other.id
+        assert "me too" not in [r.text for r in interactions.list_for_conversation(
+            session=session, conversation_id=cid)]
