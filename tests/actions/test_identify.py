@@ -119,19 +119,20 @@ async def test_a_new_customer_is_created_with_their_name(
     dispatcher = CollectingDispatcher()
     events = await ActionIdentifyCustomer().run(
         dispatcher,
-        tracker(sender_id="rest-1", slots={"email": "bob@example.com", "customer_name": "Bob"}),
+        tracker(sender_id="rest-1",
+                slots={"email": "bob@example.com", "customer_name": "Bob Marley"}),
         domain,
     )
     with sessions() as session:
         bob = customers.get_by_email(session=session, email="bob@example.com")
-        assert bob is not None and bob.name == "Bob"
+        assert bob is not None and bob.name == "Bob Marley"
         assert conversations.get(session=session, conversation_id="rest-1").customer_id == bob.id
         # A REST sender id is not a personal identity: nothing is attached for it.
         assert customers.find_by_identity(session=session, channel="rest", external_id="1") is None
     assert events == [
         SlotSet("customer_id", bob.id),
-        SlotSet("customer_name", "Bob"),
+        SlotSet("customer_name", "Bob Marley"),
         SlotSet("email", "bob@example.com"),
         SlotSet("identified", True),
     ]
-    assert texts(dispatcher) == ["Thanks, Bob — nice to meet you."]
+    assert texts(dispatcher) == ["Thanks, Bob — nice to meet you."]  # first name only

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session, sessionmaker
@@ -125,3 +126,48 @@ async def test_no_lead_without_an_identified_customer(
     events = await ActionSubmitLead().run(dispatcher, tracker(slots={"budget": "€1"}), domain)
     assert events == RESET
     assert texts(dispatcher) == ["Sorry, I lost track of who you are. Could you ask me again?"]
+
+
+def _lead_form_activation(*user_turns: tuple[str, str]) -> Tracker:
+    """The tracker lead_form's validation sees when the form is activated."""
+    events: list[dict[str, Any]] = []
+    for text, intent in user_turns:
+        parse = {"text": text, "intent": {"name": intent, "confidence": 0.9}, "entities": []}
+        events += [{"event": "action", "name": "action_listen"},
+                   {"event": "user", "text": text, "parse_data": parse}]
+    events.append({"event": "action", "name": "lead_form"})
+    return Tracker.from_dict({"sender_id": "rest-test", "slots": {"identified": True},
+                              "latest_message": events[-2]["parse_data"], "events": events,
+                              "active_loop": {"name": "lead_form"},
+                              "latest_action_name": "lead_form"})
+
+
+async def test_a_demo_and_a_head_count_in_the_request_are_not_asked_again(
+    domain: dict[str, Any],
+) -> None:
+    dispatcher = CollectingDispatcher()
+    events = await ValidateLeadForm().run(
+        dispatcher,
+        _lead_form_activation(("I want a demo for my team of 40", "request_sales"),
+                              ("dana@acme.io", "inform"), ("Dana", "inform")),
+        domain,
+    )
+    assert events == [SlotSet("lead_interest", "a demo"), SlotSet("company_size", "40 people")]
+
+
+async def test_a_named_plan_is_taken_from_the_request(domain: dict[str, Any]) -> None:
+    dispatcher = CollectingDispatcher()
+    events = await ValidateLeadForm().run(
+        dispatcher,
+        _lead_form_activation(("we want to upgrade our whole team to Business", "request_sales")),
+        domain,
+    )
+    assert events == [SlotSet("lead_interest", "Business plan")]
+
+
+async def test_a_plain_request_leaves_everything_to_ask(domain: dict[str, Any]) -> None:
+    dispatcher = CollectingDispatcher()
+    events = await ValidateLeadForm().run(
+        dispatcher, _lead_form_activation(("talk to sales", "request_sales")), domain
+    )
+    assert events == []
