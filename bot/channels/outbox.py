@@ -6,6 +6,7 @@ bridge find them here by id, so delivery works across processes without a messag
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -50,13 +51,13 @@ def last_interaction_id(*, session: Session) -> int:
 class DeliveryCursor:
     """The id of the last agent reply delivered on a channel, kept in a small JSON file.
 
-    The file is keyed by the database URL, so pointing the process at another database
-    starts a fresh cursor instead of skipping that database's replies.
+    The file is keyed by a hash of the database URL (which may hold a password), so pointing
+    the process at another database starts a fresh cursor instead of skipping its replies.
     """
 
     def __init__(self, path: Path, database_url: str) -> None:
         self.path = path
-        self.database_url = database_url
+        self.database_url = hashlib.sha256(database_url.encode()).hexdigest()[:16]
 
     def load(self) -> int | None:
         """The stored cursor, or None if this database has none yet."""

@@ -20,7 +20,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from bot.channels import outbox
 from bot.channels.inbound import forward_or_store
@@ -92,11 +92,21 @@ async def chat_preflight(conversation_id: str, rest: str) -> Response:
     return Response(status_code=204, headers=CORS_HEADERS)
 
 
-@router.post("/chat/{conversation_id}/messages")
+MESSAGE_BODY = {"required": True,
+                "content": {"application/json": {"schema": ChatMessage.model_json_schema()}}}
+
+
+@router.post("/chat/{conversation_id}/messages", openapi_extra={"requestBody": MESSAGE_BODY})
 async def post_message(
-    conversation_id: ConversationId, message: ChatMessage, services: Services, response: Response
+    conversation_id: ConversationId, request: Request, services: Services, response: Response
 ) -> dict[str, Any]:
     """Forward a customer message to Rasa and return the bot's replies."""
+    try:
+        message = ChatMessage.model_validate_json(await request.body())
+    except ValidationError:
+        raise HTTPException(status_code=422, headers=CORS_HEADERS,
+                            detail='Send a JSON object with one field, e.g. {"text": "Hello"}.'
+                            ) from None
     text = message.text.strip()
     if not text:
         raise HTTPException(status_code=422, detail="The message is empty.", headers=CORS_HEADERS)

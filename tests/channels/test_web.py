@@ -78,7 +78,9 @@ def test_empty_and_too_long_messages(client: TestClient, fake_rasa: FakeRasa) ->
     assert empty.status_code == 422 and empty.json()["detail"] == "The message is empty."
     long = client.post(f"/chat/{cid}/messages", json={"text": "x" * 2001})
     assert long.status_code == 413 and "at most 2000 characters" in long.json()["detail"]
-    assert client.post(f"/chat/{cid}/messages", json={"text": "hi", "x": 1}).status_code == 422
+    extra = client.post(f"/chat/{cid}/messages", json={"text": "hi", "x": 1})
+    assert extra.status_code == 422 and "one field" in extra.json()["detail"]
+    assert client.post(f"/chat/{cid}/messages", content=b"not json").status_code == 422
     assert fake_rasa.messages == []
 
 
