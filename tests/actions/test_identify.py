@@ -105,7 +105,8 @@ async def test_a_returning_customer_is_welcomed_back_and_the_conversation_linked
     ]
     assert texts(dispatcher) == ["Welcome back, Ana!"]
     with sessions() as session:
-        assert conversations.get(session=session, conversation_id="web-abc123").customer_id == ana
+        linked = conversations.get_or_raise(session=session, conversation_id="web-abc123")
+        assert linked.customer_id == ana
         [earlier] = interactions.list_for_conversation(session=session,
                                                        conversation_id="web-abc123")
         assert earlier.customer_id == ana  # back-filled
@@ -126,7 +127,8 @@ async def test_a_new_customer_is_created_with_their_name(
     with sessions() as session:
         bob = customers.get_by_email(session=session, email="bob@example.com")
         assert bob is not None and bob.name == "Bob Marley"
-        assert conversations.get(session=session, conversation_id="rest-1").customer_id == bob.id
+        linked = conversations.get_or_raise(session=session, conversation_id="rest-1")
+        assert linked.customer_id == bob.id
         # A REST sender id is not a personal identity: nothing is attached for it.
         assert customers.find_by_identity(session=session, channel="rest", external_id="1") is None
     assert events == [

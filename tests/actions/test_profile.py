@@ -104,7 +104,7 @@ async def test_the_new_phone_number_is_saved_on_the_customer(
                       SlotSet("address", None), SlotSet("pending_task", None)]
     assert texts(dispatcher) == ["Done — your phone number is now +447911123456."]
     with sessions() as session:
-        assert customers.get(session=session, customer_id=ana).phone == "+447911123456"
+        assert customers.get_or_raise(session=session, customer_id=ana).phone == "+447911123456"
 
 
 async def test_nothing_is_saved_without_an_identified_customer(

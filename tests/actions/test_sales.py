@@ -100,7 +100,7 @@ async def test_a_repeat_request_updates_the_open_lead(
         assert (lead.interest, lead.company_size, lead.budget, lead.timeline, lead.source_channel,
                 lead.stage) == ("Business plan", "40 people", "€800 per month", "next month",
                                 "telegram", "new")
-        assert customers.get(session=session, customer_id=dana).type == "lead"
+        assert customers.get_or_raise(session=session, customer_id=dana).type == "lead"
     assert texts(dispatcher) == [
         f"Thanks, Dana! I've passed your request to our sales team (lead #{lead.id}: Business "
         "plan, 40 people, €800 per month, next month). Someone will contact you at dana@acme.io "
