@@ -1,0 +1,44 @@
+"""Fixtures for knowledge tests: the real packaged model, loaded once per session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from knowledge.build import DEFAULT_OOS, build, read_oos
+from knowledge.encoder import Encoder
+from knowledge.engine import FaqEngine
+from knowledge.faq import load_faq
+from relay.settings import ROOT, packaged_model_path
+
+DEMO_FAQ = ROOT / "knowledge" / "faq"
+
+
+@pytest.fixture(scope="session")
+def model_path() -> str:
+    return packaged_model_path()
+
+
+@pytest.fixture(scope="session")
+def encoder(model_path: str) -> Encoder:
+    return Encoder(model_path)
+
+
+@pytest.fixture(scope="session")
+def demo_index(tmp_path_factory: pytest.TempPathFactory, encoder: Encoder, model_path: str) -> Path:
+    index_dir = tmp_path_factory.mktemp("demo") / "index"
+    build(
+        load_faq([DEMO_FAQ]),
+        index_dir=index_dir,
+        model=model_path,
+        oos_texts=read_oos(DEFAULT_OOS),
+        encoder=encoder,
+        progress=False,
+    )
+    return index_dir
+
+
+@pytest.fixture(scope="session")
+def demo_engine(demo_index: Path, encoder: Encoder) -> FaqEngine:
+    return FaqEngine(demo_index, encoder)
