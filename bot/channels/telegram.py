@@ -25,7 +25,7 @@ from typing import Any
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.orm import Session, sessionmaker
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
-from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -457,6 +457,17 @@ async def run_webhook(application: Application, settings: Settings,
             await application.stop()
 
 
+def check_rasa(settings: Settings) -> None:
+    """Warn in one line if Rasa does not answer yet (messages are kept in the CRM meanwhile)."""
+    import httpx
+
+    try:
+        httpx.get(f"{settings.rasa_url}/", timeout=3)
+    except httpx.HTTPError:
+        logger.warning("Rasa is not reachable at %s (start it with `make run`); until it is, "
+                       "customers' messages are saved in the CRM for an agent", settings.rasa_url)
+
+
 def main() -> None:
     """Start the bridge in the mode settings.telegram_mode names."""
     logging.basicConfig(level=logging.INFO,
@@ -464,6 +475,7 @@ def main() -> None:
     settings = get_settings()
     try:
         application = build_application(settings)
+        check_rasa(settings)
         if settings.telegram_mode == "webhook":
             config = TelegramWebhookConfig()
             logger.info("Telegram bridge: webhook on %s:%s%s", config.listen, config.port,
@@ -474,6 +486,14 @@ def main() -> None:
             application.run_polling(allowed_updates=Update.ALL_TYPES)
     except ValueError as error:
         print(f"telegram bridge: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except InvalidToken:
+        print("telegram bridge: Telegram refused RELAY_TELEGRAM_TOKEN; check it with @BotFather.",
+              file=sys.stderr)
+        raise SystemExit(2) from None
+    except NetworkError as error:
+        print(f"telegram bridge: cannot reach the Bot API ({type(error).__name__}); check the "
+              "network or RELAY_TELEGRAM_BASE_URL.", file=sys.stderr)
         raise SystemExit(2) from None
 
 
