@@ -17,5 +17,6 @@ done
 port=$(pg_lsclusters -h | awk -v v="$version" '$1==v && $2=="main" {print $3}')
 psql_q() { su postgres -c "psql -p $port -tAq -c \"$1\""; }
 [ "$(psql_q "SELECT 1 FROM pg_roles WHERE rolname='relay'")" = 1 ] || psql_q "CREATE ROLE relay LOGIN PASSWORD 'relay' CREATEDB" >/dev/null
+psql_q "ALTER ROLE relay CREATEDB" >/dev/null  # the end-to-end tests create a database per run
 [ "$(psql_q "SELECT 1 FROM pg_database WHERE datname='relay_test'")" = 1 ] || psql_q "CREATE DATABASE relay_test OWNER relay" >/dev/null
 echo "postgresql+psycopg://relay:relay@127.0.0.1:$port/relay_test"

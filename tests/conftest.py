@@ -9,7 +9,9 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -69,17 +71,17 @@ def new_conversation_id(prefix: str = "rest") -> str:
     return f"{prefix}-{uuid.uuid4().hex}"
 
 
-@pytest.fixture(scope="session")
-def relay_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RelayStack]:
-    """Rasa, the action server and the API on free ports with a fresh, migrated SQLite database."""
+@contextmanager
+def _running_stack(data_dir: Path, database_url: str = "") -> Iterator[RelayStack]:
+    """Migrate and seed the database, start every Relay process, stop them afterwards."""
     from crm_store.db import make_engine, make_session_factory
     from crm_store.migrate import upgrade
     from relay.train import ensure_model
 
-    data_dir = tmp_path_factory.mktemp("relay-stack")
     settings = Settings(
         env="test",
         data_dir=data_dir,
+        database_url=database_url,
         host="127.0.0.1",
         rasa_port=free_port(),
         actions_port=free_port(),
@@ -106,3 +108,40 @@ def relay_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RelayStack
     finally:
         stack.stop()
         engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def relay_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RelayStack]:
+    """Rasa, the action server and the API on free ports with a fresh, migrated SQLite database."""
+    with _running_stack(tmp_path_factory.mktemp("relay-stack")) as stack:
+        yield stack
+
+
+@pytest.fixture(scope="session")
+def relay_stack_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RelayStack]:
+    """The same stack on a fresh PostgreSQL database (Rasa's tracker store included)."""
+    base = os.environ.get("RELAY_TEST_POSTGRES_URL")
+    if not base:
+        pytest.skip("RELAY_TEST_POSTGRES_URL not set: no PostgreSQL server for the tests")
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"relay_stack_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(base).set(database=name).render_as_string(hide_password=False)
+    try:
+        with _running_stack(tmp_path_factory.mktemp("relay-stack-pg"), url) as stack:
+            yield stack
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_stack(request: pytest.FixtureRequest) -> RelayStack:
+    """The running stack on each database: tests using it run on SQLite and on PostgreSQL."""
+    name = "relay_stack" if request.param == "sqlite" else "relay_stack_postgres"
+    return request.getfixturevalue(name)  # type: ignore[no-any-return]
