@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 
 from crm_store.api.limits import BodySizeLimitMiddleware
@@ -61,11 +62,56 @@ def create_app(settings: Settings | None = None, *, include_extras: bool = True)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=MAX_BODY_BYTES)
     _add_error_handlers(app)
     app.include_router(health.router)
-    app.include_router(internal.router)
-    app.include_router(v1.router)
+    app.include_router(internal.router, responses=COMMON_ERRORS)
+    app.include_router(v1.router, responses=COMMON_ERRORS)
     if include_extras:
         include_extra_routers(app)
+    _document_error_bodies(app)
     return app
+
+
+class ErrorOut(BaseModel):
+    """What every 4xx carries: a sentence saying what was wrong."""
+
+    detail: str
+
+
+# Documented on every /api/v1 operation, so clients (and schemathesis) know the error shapes.
+COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorOut, "description": text}
+    for code, text in (
+        (400, "Bad request"),
+        (401, "Not authenticated"),
+        (403, "Role not allowed"),
+        (404, "Not found"),
+        (409, "Conflict (e.g. duplicate email; carries existing_id)"),
+        (413, "Body too large"),
+    )
+}
+
+
+def _document_error_bodies(app: FastAPI) -> None:
+    """Describe our 422 body ({detail: sentence, errors: [...]}) instead of FastAPI's default."""
+    default_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = default_openapi()
+            schemas = schema.get("components", {}).get("schemas", {})
+            if "HTTPValidationError" in schemas:
+                schemas["HTTPValidationError"] = {
+                    "title": "HTTPValidationError",
+                    "type": "object",
+                    "properties": {
+                        "detail": {"type": "string"},
+                        "errors": {"type": "array", "items": {"type": "object"}},
+                    },
+                    "required": ["detail"],
+                }
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def include_extra_routers(app: FastAPI) -> list[str]:
@@ -81,7 +127,7 @@ def include_extra_routers(app: FastAPI) -> list[str]:
             raise
         router = getattr(module, "router", None)
         if router is not None:
-            app.include_router(router)
+            app.include_router(router, responses=COMMON_ERRORS)
             included.append(module_name)
     return included
 
