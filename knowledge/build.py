@@ -23,7 +23,7 @@ import numpy as np
 from knowledge import index_store
 from knowledge.encoder import Encoder, model_id
 from knowledge.faq import FaqEntry, FaqError, load_faq
-from knowledge.scoring import ScoringParams
+from knowledge.scoring import Head, ScoringParams
 
 if TYPE_CHECKING:
     from knowledge.encoder import Vectors
@@ -125,6 +125,7 @@ def build(
             cache,
             progress,
             started,
+            _previous_head(index_dir, old, entries, mid),
         )
 
 
@@ -140,6 +141,7 @@ def _build(
     cache: Path,
     progress: bool,
     started: float,
+    init: Head | None,
 ) -> BuildReport:
     params = ScoringParams(**config["scoring"])
     n_vectors = sum(len(e.questions) for e in entries)
@@ -157,11 +159,11 @@ def _build(
 
     use_head = len(entries) >= 2 and n_vectors >= MIN_QUESTIONS_FOR_HEAD * len(entries)
     thresholds, calibration = calibrate(
-        matrix, row_entry, len(entries), oos_vectors, params, use_head
+        matrix, row_entry, len(entries), oos_vectors, params, use_head, init=init
     )
     head = None
     if use_head:
-        trained = train_head(matrix, row_entry, len(entries), params.head_c)
+        trained = train_head(matrix, row_entry, len(entries), params.head_c, init=init)
         head = {"weights": trained.weights, "bias": trained.bias}
     index_type = index_store.index_type_for(n_vectors)
     index = index_store.make_faiss_index(matrix, index_type)
@@ -199,6 +201,23 @@ def _build(
         index_type=index_type,
         thresholds=thresholds,
     )
+
+
+def _previous_head(
+    index_dir: Path, old: dict[str, Any] | None, entries: Sequence[FaqEntry], mid: str
+) -> Head | None:
+    """The last build's head, to warm-start training when the entries (and order) are the same."""
+    if (
+        not old
+        or old.get("model_id") != mid
+        or list(old.get("entries", {})) != [e.id for e in entries]
+    ):
+        return None
+    try:
+        with np.load(index_dir / index_store.HEAD) as data:
+            return Head(data["weights"].astype(np.float32), data["bias"].astype(np.float32))
+    except (OSError, KeyError, ValueError):
+        return None
 
 
 def _safe(name: str) -> str:

@@ -3,8 +3,10 @@
 Each entry's paraphrases are split into k folds (round robin); a fold's paraphrases are scored by
 a kNN index and head built from the other folds, exactly as the engine would score an unseen
 paraphrase. Out-of-scope examples are scored by the same fold models. The answer threshold is the
-one maximising (in-scope queries answered with the right entry) + (out-of-scope queries declined),
-both as rates; without out-of-scope examples it is the 5th percentile of correct in-scope scores.
+lowest one at which at least ``min_oos_recall`` of the out-of-scope examples are declined (so
+in-scope accuracy is as high as that allows); if no threshold reaches it, the one maximising
+(in-scope answered right) + (out-of-scope declined). Without out-of-scope examples: the 5th
+percentile of the scores of correctly ranked held-out paraphrases.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ def cross_val_scores(
     params: ScoringParams,
     use_head: bool,
     k: int,
+    init: Head | None = None,
 ) -> tuple[Floats, Ints, Floats]:
     """Out-of-fold probabilities of held-out paraphrases (+ labels) and of out-of-scope queries."""
     folds = folds_for(row_entry, k)
@@ -53,7 +56,7 @@ def cross_val_scores(
         train = ~test
         head: Head | None = None
         if use_head:
-            head = train_head(vectors[train], row_entry[train], n_entries, params.head_c)
+            head = train_head(vectors[train], row_entry[train], n_entries, params.head_c, init=init)
         args = (vectors[train], row_entry[train], n_entries, head, params)
         probs.append(score_matrix(vectors[test], *args))
         labels.append(row_entry[test])
@@ -80,9 +83,9 @@ def top2(probs: Floats) -> tuple[Floats, Floats, Ints]:
 
 
 def choose_threshold(
-    probs: Floats, labels: Ints, oos_probs: Floats, clarify_ratio: float
+    probs: Floats, labels: Ints, oos_probs: Floats, clarify_ratio: float, min_oos_recall: float
 ) -> tuple[float, dict[str, float]]:
-    """The answer threshold maximising in-scope accuracy (accepted and right) + OOS recall."""
+    """The answer threshold: lowest reaching min_oos_recall, else best accuracy + recall."""
     p1, p2, top = top2(probs)
     correct = top == labels
     o1, o2, _ = top2(oos_probs)
@@ -91,12 +94,16 @@ def choose_threshold(
         t = float(np.quantile(ok, 0.05)) if len(ok) else 0.5
         return t, {"cv_accuracy": float(correct.mean()) if len(correct) else 0.0}
     best: tuple[float, float, float, float] = (-1.0, 0.5, 0.0, 0.0)
+    reaching: tuple[float, float, float, float] | None = None
     for t in np.linspace(0.05, 0.95, 91):
         rule = Thresholds(float(t), clarify_ratio)
         acc = float((correct & ~rule.declines(p1, p2)).mean())
         recall = float(rule.declines(o1, o2).mean())
         if acc + recall > best[0] + 1e-9:
             best = (acc + recall, float(t), acc, recall)
+        if reaching is None and recall >= min_oos_recall:
+            reaching = (acc + recall, float(t), acc, recall)
+    best = reaching or best
     return best[1], {
         "cv_accuracy": float(correct.mean()),
         "cv_accuracy_at_threshold": best[2],
@@ -114,14 +121,18 @@ def calibrate(
     params: ScoringParams,
     use_head: bool,
     clarify_ratio: float = 0.5,
+    init: Head | None = None,
 ) -> tuple[dict[str, float], dict[str, Any]]:
     """Thresholds for the manifest and how they were obtained."""
     if n_entries < 2:
         return {"answer": 0.5, "clarify_ratio": clarify_ratio}, {"method": "default"}
     k = 5 if len(vectors) <= 5000 else 3
     probs, labels, oos_probs = cross_val_scores(
-        vectors, row_entry, n_entries, oos, params, use_head, k
+        vectors, row_entry, n_entries, oos, params, use_head, k, init
     )
-    answer, stats = choose_threshold(probs, labels, oos_probs, clarify_ratio)
-    method = f"{k}-fold cross-validation on paraphrases + out-of-scope examples"
+    answer, stats = choose_threshold(probs, labels, oos_probs, clarify_ratio, params.min_oos_recall)
+    method = (
+        f"{k}-fold cross-validation on paraphrases + out-of-scope examples; lowest threshold "
+        f"declining >= {params.min_oos_recall:.0%} of out-of-scope"
+    )
     return {"answer": round(answer, 4), "clarify_ratio": clarify_ratio}, {"method": method, **stats}

@@ -23,6 +23,9 @@ class ScoringParams:
     w_head: float = 0.6
     tau: float = 0.05
     head_c: float = 30.0  # inverse L2 regularisation of the logistic-regression head
+    # Product decision, not a fitted value: the share of off-topic questions the bot must
+    # decline; the build picks the lowest threshold reaching it in cross-validation.
+    min_oos_recall: float = 0.75
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,8 @@ from knowledge.encoder import Encoder
 from knowledge.faq import FaqEntry
 from relay.settings import ROOT
 
+HEAVY = ("torch", "sentence_transformers", "faiss", "sklearn", "tokenizers")
+
 
 def entries(extra: str = "") -> list[FaqEntry]:
     return [
@@ -138,7 +140,7 @@ def test_cli_no_change_imports_no_model_code(tmp_path: Path, model_path: str) ->
     probe = (
         "import sys; from knowledge.build import main;"
         f"main(['--faq', {str(faq)!r}, '--index-dir', {str(index_dir)!r}]);"
-        "print(sorted(m for m in ('torch', 'sentence_transformers', 'faiss', 'sklearn', 'tokenizers') if m in sys.modules))"
+        f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
     )
     out = subprocess.run(
         [sys.executable, "-c", probe], check=True, cwd=ROOT, capture_output=True, text=True
@@ -172,7 +174,7 @@ def test_cli_reports_invalid_faq(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("module", ["knowledge.engine", "knowledge.build", "knowledge.faq"])
 def test_import_builds_nothing_heavy(module: str) -> None:
-    probe = f"import sys, {module}; print(sorted(m for m in ('torch', 'faiss', 'sklearn', 'tokenizers') if m in sys.modules))"
+    probe = f"import sys, {module}; print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
     out = subprocess.run(
         [sys.executable, "-c", probe], check=True, cwd=ROOT, capture_output=True, text=True
     )
