@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import ConversationPaused, EventType, SlotSet
+from rasa_sdk.events import ActiveLoop, ConversationPaused, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.channels import channel_of
@@ -51,7 +51,13 @@ class ActionHandoff(Action):
                 "(Mon–Fri, 8:00–18:00 CET). I'll stay quiet in the meantime."
             )
         )
+        events: list[EventType] = []
+        if tracker.active_loop_name:
+            # A handoff inside a form (e.g. two unanswered turns) ends the form, so the
+            # conversation does not resume into a half-filled form after the agent is done.
+            events += [ActiveLoop(None), SlotSet("requested_slot", None)]
         return [
+            *events,
             SlotSet("failed_turns", 0),
             SlotSet("human_offered", False),
             SlotSet("handoff_reason", None),

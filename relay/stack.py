@@ -130,6 +130,10 @@ def child_env(settings: Settings, base: Mapping[str, str] | None = None) -> dict
             # Rasa: no telemetry calls to a network we cannot reach
             "RASA_TELEMETRY_ENABLED": "false",
             "SANIC_HOST": settings.host,
+            "RELAY_TELEGRAM_TOKEN": settings.telegram_token,
+            "RELAY_TELEGRAM_MODE": settings.telegram_mode,
+            "RELAY_TELEGRAM_WEBHOOK_SECRET": settings.telegram_webhook_secret,
+            "RELAY_TELEGRAM_BASE_URL": settings.telegram_base_url,
         }
     )
     return env

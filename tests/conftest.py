@@ -91,6 +91,9 @@ def _running_stack(data_dir: Path, database_url: str = "") -> Iterator[RelayStac
         service_token="test-service-token",
         rasa_token="test-rasa-token",
     )
+    if not (settings.index_dir / "manifest.json").exists():
+        built = subprocess.run([sys.executable, "-m", "knowledge.build"], cwd=ROOT, check=False)
+        assert built.returncode == 0, "could not build the FAQ index"
     upgrade(settings.database_url)
     seeded = subprocess.run(
         [sys.executable, "-m", "crm_store.seed"],

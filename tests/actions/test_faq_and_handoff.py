@@ -1,0 +1,153 @@
+"""ActionAnswerFaq with the real FAQ index and encoder; ActionHandoff on a real migrated CRM."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from rasa_sdk import Tracker
+from rasa_sdk.events import ActiveLoop, ConversationPaused, FollowupAction, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from sqlalchemy.orm import Session, sessionmaker
+
+from actions import runtime
+from actions.faq import ActionAnswerFaq
+from actions.handoff import ActionHandoff
+from crm_store import cases, conversations
+from relay.settings import ROOT
+from tests.actions.conftest import tracker
+
+
+@pytest.fixture(scope="module")
+def faq_engine() -> Any:
+    from knowledge.engine import FaqEngine
+
+    index_dir = ROOT / "var" / "index"
+    if not (index_dir / "manifest.json").exists():
+        pytest.skip("no FAQ index: run `python -m knowledge.build`")
+    return FaqEngine.load(index_dir)
+
+
+@pytest.fixture
+def faq_services(
+    sessions: sessionmaker[Session], faq_engine: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    current = runtime.services()
+    monkeypatch.setattr(
+        runtime,
+        "_services",
+        runtime.Services(settings=current.settings, sessions=sessions, faq=faq_engine),
+    )
+
+
+async def _run(action: Any, t: Tracker) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    dispatcher = CollectingDispatcher()
+    events = await action.run(dispatcher, t, {})
+    return dispatcher.messages, events
+
+
+@pytest.mark.usefixtures("faq_services")
+async def test_a_confident_answer_carries_its_entry_id(faq_engine: Any) -> None:
+    messages, events = await _run(
+        ActionAnswerFaq(),
+        tracker(text="I can't remember my password, how do I get back in?", intent="ask_question"),
+    )
+    answer = faq_engine.entry("reset-password").answer
+    assert [(m["text"], m["faq_entry_id"]) for m in messages] == [(answer, "reset-password")]
+    assert events == [
+        SlotSet("failed_turns", 0),
+        SlotSet("last_faq_id", "reset-password"),
+        SlotSet("human_offered", False),
+        SlotSet("faq_id", None),
+    ]
+
+
+@pytest.mark.usefixtures("faq_services")
+async def test_a_chosen_entry_is_answered_directly(faq_engine: Any) -> None:
+    messages, _ = await _run(
+        ActionAnswerFaq(),
+        tracker(
+            text='/choose_faq{"faq_id": "two-factor"}',
+            intent="choose_faq",
+            slots={"faq_id": "two-factor"},
+        ),
+    )
+    assert [m["faq_entry_id"] for m in messages] == ["two-factor"]
+
+
+@pytest.mark.usefixtures("faq_services")
+async def test_first_unanswerable_turn_offers_a_person() -> None:
+    messages, events = await _run(
+        ActionAnswerFaq(),
+        tracker(
+            text="what's a good recipe for banana bread?",
+            intent="out_of_scope",
+            slots={"failed_turns": 0},
+        ),
+    )
+    assert [m["response"] for m in messages] == ["utter_not_sure"]
+    assert events == [
+        SlotSet("failed_turns", 1),
+        SlotSet("human_offered", True),
+        SlotSet("faq_id", None),
+    ]
+
+
+@pytest.mark.usefixtures("faq_services")
+async def test_second_unanswerable_turn_in_a_row_hands_off() -> None:
+    messages, events = await _run(
+        ActionAnswerFaq(),
+        tracker(
+            text="who won the football last night?",
+            intent="out_of_scope",
+            slots={"failed_turns": 1},
+        ),
+    )
+    assert messages == []
+    assert events == [
+        SlotSet("failed_turns", 0),
+        SlotSet("handoff_reason", "the assistant could not answer 2 turns in a row"),
+        FollowupAction("action_handoff"),
+    ]
+
+
+async def test_handoff_opens_a_case_with_the_transcript_and_pauses(
+    sessions: sessionmaker[Session],
+) -> None:
+    t = Tracker.from_dict(
+        {
+            "sender_id": "web-abc123",
+            "slots": {},
+            "latest_message": {
+                "text": "agent please",
+                "intent": {"name": "ask_human"},
+                "metadata": {"channel": "web"},
+            },
+            "events": [
+                {"event": "user", "text": "my sync is stuck"},
+                {"event": "bot", "text": "Check the tray icon."},
+                {"event": "user", "text": "agent please"},
+            ],
+            "active_loop": {"name": "lead_form"},
+        }
+    )
+    messages, events = await _run(ActionHandoff(), t)
+    with sessions() as session:
+        conversation = conversations.get(session=session, conversation_id="web-abc123")
+        assert conversation is not None
+        assert (conversation.status, conversation.channel) == ("handoff", "web")
+        assert conversation.handoff_reason == "the customer asked for a person"
+        [case] = cases.list_open_for_conversation(session=session, conversation_id="web-abc123")
+        assert case.type == "handoff"
+        assert case.description == (
+            "Customer: my sync is stuck\nRelay: Check the tray icon.\nCustomer: agent please"
+        )
+    assert f"case #{case.id}" in messages[0]["text"]
+    assert events == [
+        ActiveLoop(None),
+        SlotSet("requested_slot", None),
+        SlotSet("failed_turns", 0),
+        SlotSet("human_offered", False),
+        SlotSet("handoff_reason", None),
+        ConversationPaused(),
+    ]
