@@ -127,6 +127,7 @@ class FaqEngine:
         self.index_dir = Path(index_dir)
         self.encoder = encoder
         self._lock = threading.Lock()
+        self._rejected: tuple[int, int, int] | None = None  # a build we failed to load
         self._state = _load_state(self.index_dir)
         self._check_model(self._state)
 
@@ -233,16 +234,17 @@ class FaqEngine:
             stamp = _stamp(self.index_dir)
         except OSError:
             return False  # mid-swap or removed: keep serving what we have
-        if stamp == self._state.stamp:
+        if stamp in (self._state.stamp, self._rejected):
             return False
         with self._lock:
-            if stamp == self._state.stamp:
+            if stamp in (self._state.stamp, self._rejected):
                 return False
             try:
                 state = _load_state(self.index_dir)
                 self._check_model(state)
             except (IndexMissing, OSError, ValueError, KeyError) as exc:
                 log.warning("FAQ index in %s not reloaded: %s", self.index_dir, exc)
+                self._rejected = stamp  # don't retry the same broken build on every request
                 return False
             if state.manifest.get("build_id") == self._state.manifest.get("build_id"):
                 self._state = state

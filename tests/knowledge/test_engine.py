@@ -116,3 +116,15 @@ def test_reload_if_changed_picks_up_a_rebuild(
 def test_missing_index_says_how_to_build(tmp_path: Path, encoder: Encoder) -> None:
     with pytest.raises(IndexMissing, match=r"python -m knowledge\.build"):
         FaqEngine(tmp_path / "nowhere", encoder)
+
+
+def test_broken_rebuild_keeps_serving_the_old_index(
+    tmp_path: Path, encoder: Encoder, model_path: str
+) -> None:
+    index_dir = tmp_path / "index"
+    build(small(False), index_dir=index_dir, model=model_path, encoder=encoder, progress=False)
+    engine = FaqEngine(index_dir, encoder)
+    (index_dir / "manifest.json").write_text("{ half written")
+    assert engine.reload_if_changed() is False
+    assert engine.reload_if_changed() is False  # remembered: not re-read on every request
+    assert engine.search("how much is pro", k=1)[0].entry_id == "pro-price"
