@@ -10,6 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm_store.api.security import Principal, principal_for_token
+from crm_store.db import session_scope
 from relay.settings import Settings
 
 
@@ -32,15 +33,8 @@ def get_session_factory(request: Request) -> sessionmaker[Session]:
 
 def get_db(request: Request) -> Iterator[Session]:
     """One session per request: committed when the route returns, rolled back on error."""
-    session = get_session_factory(request)()
-    try:
+    with session_scope(get_session_factory(request)) as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
