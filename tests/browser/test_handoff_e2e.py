@@ -3,12 +3,15 @@
 A customer on the demo page gets a FAQ answer, asks for a person; an agent logs into the console
 in a second browser context, claims, replies; the reply appears in the widget without a reload;
 the customer's next message reaches the agent and not the bot (a <script> in it stays text);
-the agent resolves; the bot answers again. Screenshots go to docs/screenshots/.
+the agent resolves; the bot answers again. Screenshots go to docs/screenshots/ with
+RELAY_UPDATE_SCREENSHOTS=1.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,7 +30,12 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync"]
-SCREENSHOTS = ROOT / "docs" / "screenshots"
+# The README's screenshots are refreshed only on request, so a test run leaves the tree clean.
+SCREENSHOTS = (
+    ROOT / "docs" / "screenshots"
+    if os.environ.get("RELAY_UPDATE_SCREENSHOTS")
+    else Path(tempfile.mkdtemp(prefix="relay-screenshots-"))
+)
 SCRIPT_TEXT = "<script>alert(1)</script> my last invoice is wrong"
 TURN_TIMEOUT_MS = 45_000
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from crm_store.migrate import upgrade
-from relay.settings import ROOT, Settings
+from relay.settings import Settings
 from relay.stack import APP_PYTHON, Service, child_env
 
 pytestmark = pytest.mark.integration
@@ -70,7 +70,7 @@ def test_api_survives_generated_requests(tmp_path: Path) -> None:
                 "--workers",
                 "1",
             ],
-            cwd=ROOT,
+            cwd=tmp_path,  # schemathesis leaves a .schemathesis/ cache in its working directory
             capture_output=True,
             text=True,
             timeout=600,
