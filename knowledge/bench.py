@@ -342,15 +342,19 @@ def run_scale(encoder: Encoder, cache: Path, sizes: Sequence[int]) -> dict[str, 
         exact = faiss.IndexFlatIP(vectors.shape[1])
         exact.add(vectors)
         kind = index_store.index_type_for(n)
-        name = f"synthetic-{n}-{kind}-M{index_store.HNSW_M}-efc{index_store.HNSW_EF_CONSTRUCTION}"
+        name = f"synthetic2-{n}-{kind}-M{index_store.HNSW_M}-efc{index_store.HNSW_EF_CONSTRUCTION}"
+        faiss.omp_set_num_threads(os.cpu_count() or 1)  # building: use both cores
         if kind == "flat":
             index: Any = exact
             build_s = 0.0
         else:
             index, build_s = cached_index(vectors, kind, cache / f"{name}.faiss")
-            index.hnsw.efSearch = index_store.HNSW_EF_SEARCH
+            index.hnsw.efSearch = index_store.ef_search_for(n)  # as FaqEngine sets it
         _, truth = exact.search(queries, 10)
+        faiss.omp_set_num_threads(1)  # as the engine does (knowledge/engine.py)
         row: dict[str, Any] = {"index_type": kind, "hnsw_build_s": build_s}
+        if kind == "hnsw":
+            row["ef_search"] = index.hnsw.efSearch
         for label, idx in (("engine", index), ("exact", exact)):
             lat, e2e, found = [], [], []
             for i in range(len(queries)):

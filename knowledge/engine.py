@@ -81,6 +81,10 @@ def _stamp(index_dir: Path) -> tuple[int, int, int]:
 def _load_state(index_dir: Path) -> _State:
     import faiss
 
+    # Queries come one at a time: OpenMP threads only add spin-waiting on a busy 2-core box
+    # (10k exact search: p95 20 ms with 2 threads under load, see docs/knowledge.md).
+    faiss.omp_set_num_threads(1)
+
     for attempt in range(3):  # a rebuild swaps the directory with two renames; retry the gap
         try:
             stamp = _stamp(index_dir)
@@ -105,7 +109,7 @@ def _load_state(index_dir: Path) -> _State:
                 ) from None
             time.sleep(0.05)
     if hasattr(index, "hnsw"):
-        index.hnsw.efSearch = index_store.HNSW_EF_SEARCH
+        index.hnsw.efSearch = index_store.ef_search_for(index.ntotal)
     thresholds = manifest.get("thresholds", {})
     return _State(
         index=index,
