@@ -13,7 +13,7 @@ PIP_FLAGS := --quiet --disable-pip-version-check --prefer-binary
 run: setup
 	$(APP_PY) -m relay.run
 
-test: setup test-system-deps
+test: venvs test-system-deps
 	$(APP_PY) -m relay.testrun
 
 setup: venvs
