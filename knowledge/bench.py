@@ -474,6 +474,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def _ef(row: dict[str, Any]) -> str:
+    return f" ef={row['ef_search']}" if "ef_search" in row else ""
+
+
 def render(r: dict[str, Any]) -> str:
     """The results as one plain-text table."""
     cols = ("engine", "minilm_nn", "tfidf_nn")
@@ -573,7 +577,7 @@ def render(r: dict[str, Any]) -> str:
         label = f"{int(n) // 1000}k" if int(n) < 1_000_000 else "1M"
         rows.append(
             (
-                f"synthetic {label}: search p50/p95 ({row['index_type']})",
+                f"synthetic {label}: search p50/p95 ({row['index_type']}{_ef(row)})",
                 f"{e['search_p50']:.2f} / {e['search_p95']:.2f} ms",
                 f"{x['search_p50']:.2f} / {x['search_p95']:.2f} ms (exact)",
                 "-",
@@ -606,8 +610,9 @@ def render(r: dict[str, Any]) -> str:
         + ", ".join(f"{c} {thr[c]['threshold']:.3f}" for c in cols if "threshold" in thr.get(c, {}))
     )
     notes.append(
-        "synthetic: clustered random unit vectors (dim 384, clusters of ~10), queries are "
-        "perturbed stored vectors; encode+search encodes a real sentence"
+        "synthetic: seeded random unit vectors, dim 384, organised as topics > entries > ~10 "
+        "paraphrases (knowledge/synthetic.py); queries are perturbed stored vectors; "
+        "encode+search encodes a real sentence first; HNSW M=16 efConstruction=40"
     )
     return "\n".join([*lines, "", *notes])
 
