@@ -128,3 +128,10 @@ def test_broken_rebuild_keeps_serving_the_old_index(
     assert engine.reload_if_changed() is False
     assert engine.reload_if_changed() is False  # remembered: not re-read on every request
     assert engine.search("how much is pro", k=1)[0].entry_id == "pro-price"
+
+
+def test_entry_by_id_for_did_you_mean_choices(demo_engine: FaqEngine) -> None:
+    hit = demo_engine.entry("pro-price")
+    assert hit is not None and hit.entry_id == "pro-price" and "$8" in hit.answer
+    assert hit.score == 1.0
+    assert demo_engine.entry("no-such-entry") is None
