@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from crm_store import conversations
 from crm_store.db import insert_unless_exists
-from crm_store.models import AUTHORS, DIRECTIONS, Interaction, utcnow
+from crm_store.models import AUTHORS, CHANNELS, DIRECTIONS, Interaction, utcnow
 
 
 def record(
@@ -131,3 +132,39 @@ def timeline_for_customer(
         stmt = stmt.where(Interaction.note.is_(False))
     stmt = stmt.order_by(Interaction.created_at, Interaction.id).limit(limit).offset(offset)
     return list(session.scalars(stmt).all())
+
+
+def list_undelivered_agent_replies(
+    *,
+    session: Session,
+    channel: str | None = None,
+    conversation_id: str | None = None,
+    limit: int = 100,
+) -> list[Interaction]:
+    """Agent replies (not notes) no worker has claimed yet (delivered_at NULL), oldest id first."""
+    if channel is not None and channel not in CHANNELS:
+        raise ValueError(f"channel must be one of {', '.join(CHANNELS)}.")
+    stmt = select(Interaction).where(
+        Interaction.direction == "outbound",
+        Interaction.author == "agent",
+        Interaction.note.is_(False),
+        Interaction.delivered_at.is_(None),
+    )
+    if channel is not None:
+        stmt = stmt.where(Interaction.channel == channel)
+    if conversation_id is not None:
+        stmt = stmt.where(Interaction.conversation_id == conversation_id)
+    return list(session.scalars(stmt.order_by(Interaction.id).limit(limit)).all())
+
+
+def mark_delivered(*, session: Session, interaction_id: int) -> bool:
+    """Set delivered_at if it is still NULL; True only for the one caller that set it."""
+    # A single conditional UPDATE: on PostgreSQL a concurrent claimer blocks on the row lock
+    # and then matches nothing; on SQLite writers are serialised. Either way one caller wins.
+    result = session.execute(
+        update(Interaction)
+        .where(Interaction.id == interaction_id, Interaction.delivered_at.is_(None))
+        .values(delivered_at=utcnow())
+        .execution_options(synchronize_session="evaluate")
+    )
+    return cast(CursorResult[Any], result).rowcount == 1

@@ -176,11 +176,16 @@ class Interaction(Base):
     """One message of a conversation (or an agent's internal note, never sent to customers).
 
     The autoincrement id gives the order of the conversation; created_at is the event time.
-    dedupe_key makes ingesting the same Rasa event twice a no-op.
+    dedupe_key makes ingesting the same Rasa event twice a no-op. delivered_at is set once a
+    channel worker (the Telegram bridge) has claimed an agent reply for delivery; ids alone
+    cannot say that, as concurrent transactions may commit out of id order.
     """
 
     __tablename__ = "interactions"
-    __table_args__ = (Index("ix_interactions_conversation_id_id", "conversation_id", "id"),)
+    __table_args__ = (
+        Index("ix_interactions_conversation_id_id", "conversation_id", "id"),
+        Index("ix_interactions_undelivered", "channel", "author", "delivered_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
@@ -198,6 +203,7 @@ class Interaction(Base):
     note: Mapped[bool] = mapped_column(Boolean, default=False)
     dedupe_key: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column()
 
 
 class Lead(Timestamps, Base):
