@@ -15,6 +15,7 @@ import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -26,6 +27,7 @@ from bot.channels import outbox
 from bot.channels.inbound import forward_or_store
 from bot.channels.services import ChannelServices, channel_lifespan, channel_services
 from crm_store import conversations, interactions
+from crm_store.models import utcnow
 
 STATIC = Path(__file__).resolve().parent / "static"
 CONVERSATION_ID = re.compile(r"^web-[0-9a-f]{32}$")
@@ -33,6 +35,7 @@ MAX_MESSAGE_CHARS = 2000
 POLL_SECONDS = 0.7
 HEARTBEAT_SECONDS = 15.0
 STREAM_LIFETIME_SECONDS = 300.0  # EventSource reconnects by itself, with Last-Event-ID
+LATE_COMMIT_SECONDS = 30.0  # how long a reply's transaction may take to commit and still be seen
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
@@ -152,8 +155,9 @@ async def history(
 
 def _agent_replies(services: ChannelServices, conversation_id: str, after_id: int) -> list[dict]:
     with services.sessions() as session:
-        rows = outbox.agent_replies_after(session=session, conversation_id=conversation_id,
-                                          after_id=after_id)
+        rows = outbox.agent_replies_for_stream(
+            session=session, conversation_id=conversation_id, after_id=after_id,
+            since=utcnow() - timedelta(seconds=LATE_COMMIT_SECONDS))
         return [_message_json(row) for row in rows]
 
 
@@ -170,16 +174,29 @@ async def stream(
         after = max(after, int(last_event_id))
 
     async def events() -> AsyncIterator[str]:
+        # Ids are handed out before commit, so on PostgreSQL a reply can become visible after
+        # one with a higher id: "id > cursor" alone would skip it. Each poll therefore also
+        # re-reads the replies created in the last LATE_COMMIT_SECONDS and sends those this
+        # stream has not sent yet (`sent`). Delivery is per browser, so this stays a cursor
+        # here rather than Interaction.delivered_at. Recent replies at or below the client's
+        # own cursor when the stream opens count as already shown, so a reconnect repeats
+        # nothing.
         cursor = after
+        sent: set[int] | None = None
         yield "retry: 2000\n\n"
         loop = asyncio.get_running_loop()
         started = last_beat = loop.time()
         while loop.time() - started < STREAM_LIFETIME_SECONDS:
             if await request.is_disconnected():
                 return
-            for message in await asyncio.to_thread(_agent_replies, services, conversation_id,
-                                                   cursor):
-                cursor = message["id"]
+            messages = await asyncio.to_thread(_agent_replies, services, conversation_id, cursor)
+            if sent is None:
+                sent = {message["id"] for message in messages if message["id"] <= after}
+            for message in messages:
+                if message["id"] in sent:
+                    continue
+                sent.add(message["id"])
+                cursor = max(cursor, message["id"])
                 yield f"id: {cursor}\nevent: message\ndata: {json.dumps(message)}\n\n"
             if loop.time() - last_beat > HEARTBEAT_SECONDS:
                 last_beat = loop.time()

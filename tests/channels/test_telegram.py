@@ -16,7 +16,8 @@ from telegram import Update
 from telegram.ext import Application
 
 from bot.channels.telegram import build_application, webhook_app
-from crm_store import interactions
+from crm_store import conversations, interactions
+from crm_store.models import Interaction
 from relay.settings import Settings
 from tests.channels.fake_bot_api import BOT_USER, FakeBotApi, running_fake_bot_api
 from tests.channels.fake_rasa import FakeRasa
@@ -177,11 +178,11 @@ async def test_rasa_down_the_message_is_kept_and_the_customer_told(
 async def test_agent_replies_are_delivered_once_across_restarts(
     tg_settings: Settings, bot_api: FakeBotApi, sessions: sessionmaker[Session]
 ) -> None:
-    with sessions.begin() as session:  # written before the bridge ever ran: not replayed
+    with sessions.begin() as session:  # written while the bridge was down: sent when it starts
         interactions.record(session=session, conversation_id=f"tg-{CHAT}", direction="outbound",
-                            author="agent", text="old reply")
+                            author="agent", text="written while you were away")
     async with polling(tg_settings):
-        await asyncio.sleep(0.5)
+        await eventually(lambda: bot_api.sent(CHAT))
         with sessions.begin() as session:
             interactions.add_note(session=session, conversation_id=f"tg-{CHAT}",
                                   text="internal only")
@@ -189,12 +190,53 @@ async def test_agent_replies_are_delivered_once_across_restarts(
                                 direction="outbound", author="agent", text="for the widget")
             interactions.record(session=session, conversation_id=f"tg-{CHAT}",
                                 direction="outbound", author="agent", text="Hi Ana, Sam here")
-        await eventually(lambda: bot_api.sent(CHAT))
+        await eventually(lambda: len(bot_api.sent(CHAT)) == 2)
         await asyncio.sleep(1.5)
     async with polling(tg_settings):
         await asyncio.sleep(1.5)
-    assert [m["text"] for m in bot_api.sent()] == ["Hi Ana, Sam here"]
-    assert (tg_settings.data_dir / "telegram-delivery.json").exists()
+    assert [m["text"] for m in bot_api.sent()] == ["written while you were away",
+                                                   "Hi Ana, Sam here"]
+    assert not (tg_settings.data_dir / "telegram-delivery.json").exists()
+
+
+async def test_a_lower_id_committed_after_a_higher_one_is_delivered_once(
+    tg_settings: Settings, bot_api: FakeBotApi, sessions: sessionmaker[Session]
+) -> None:
+    """On PostgreSQL ids are taken before commit; an "id > last delivered" cursor skipped this.
+
+    SQLite serialises writers, so the late commit is reproduced with explicit ids.
+    """
+    def reply(interaction_id: int, text: str) -> None:
+        with sessions.begin() as session:
+            session.add(Interaction(id=interaction_id, conversation_id=f"tg-{CHAT}",
+                                    channel="telegram", direction="outbound", author="agent",
+                                    text=text))
+
+    with sessions.begin() as session:
+        conversations.get_or_create(session=session, conversation_id=f"tg-{CHAT}")
+    async with polling(tg_settings):
+        reply(1000, "committed first, higher id")
+        await eventually(lambda: bot_api.sent(CHAT))
+        await asyncio.sleep(1.2)  # at least one more poll after the higher id went out
+        reply(500, "committed second, lower id")
+        await eventually(lambda: len(bot_api.sent(CHAT)) == 2)
+        await asyncio.sleep(1.5)
+    async with polling(tg_settings):
+        await asyncio.sleep(1.5)
+    assert [m["text"] for m in bot_api.sent()] == ["committed first, higher id",
+                                                   "committed second, lower id"]
+
+
+async def test_a_reply_claimed_by_another_bridge_is_not_sent_again(
+    tg_settings: Settings, bot_api: FakeBotApi, sessions: sessionmaker[Session]
+) -> None:
+    with sessions.begin() as session:
+        row = interactions.record(session=session, conversation_id=f"tg-{CHAT}",
+                                  direction="outbound", author="agent", text="only once")
+        interactions.mark_delivered(session=session, interaction_id=row.id)
+    async with polling(tg_settings):
+        await asyncio.sleep(1.5)
+    assert bot_api.sent() == []
 
 
 async def test_webhook_refuses_requests_without_the_secret(
