@@ -21,6 +21,7 @@ from bot.channels.rasa import RasaUnavailable
 from bot.channels.services import ChannelServices, channel_lifespan, channel_services
 from console import auth, views
 from crm_store import cases, conversations, interactions, users
+from crm_store.login_throttle import retry_message, throttle_for
 from crm_store.models import User, utcnow
 
 logger = logging.getLogger(__name__)
@@ -139,8 +140,14 @@ async def login(
     session = auth.read_session(request, services.settings)
     error = None
     user = None
+    status_code = 400
+    throttle = throttle_for(request.app.state)
+    address = request.client.host if request.client else None
+    wait = throttle.retry_after(email=email, address=address)
     if not auth.csrf_ok(session, csrf):
         error = "The login form expired. Please try again."
+    elif wait:
+        error, status_code = retry_message(wait), 429
     else:
         def check() -> User | None:
             with services.sessions() as db:
@@ -148,15 +155,20 @@ async def login(
 
         user = await asyncio.to_thread(check)
         if user is None:
+            throttle.failed(email=email, address=address)
             error = "That email and password do not match an agent account."
         elif user.role not in ("agent", "admin"):
             error = "This account may not use the agent console."
             user = None
+        else:
+            throttle.succeeded(email=email)
     if user is None:
         fresh = auth.ConsoleSession()
         response = _page(request, "login.html",
                          {"csrf": fresh.csrf, "next": _safe_next(next), "error": error,
-                          "notice": None, "email": email}, status_code=400)
+                          "notice": None, "email": email}, status_code=status_code)
+        if status_code == 429:
+            response.headers["Retry-After"] = str(wait)
         auth.write_session(response, request, services.settings, fresh)
         return response
     redirect = RedirectResponse(_safe_next(next), status_code=303)

@@ -223,3 +223,20 @@ def test_a_conversation_claimed_by_another_agent_is_not_taken_over(
         assert conversations.get(session=session, conversation_id=cid).assigned_agent_id == other.id
         assert "me too" not in [r.text for r in interactions.list_for_conversation(
             session=session, conversation_id=cid)]
+
+
+def test_login_is_throttled_after_five_failures(client: TestClient) -> None:
+    for _ in range(5):
+        form = client.get("/console/login")
+        response = client.post("/console/login", data={
+            "email": AGENT_EMAIL, "password": "wrong-password", "csrf": csrf_of(form.text)})
+        assert response.status_code == 400
+    form = client.get("/console/login")
+    response = client.post("/console/login", data={
+        "email": AGENT_EMAIL, "password": AGENT_PASSWORD, "csrf": csrf_of(form.text)})
+    assert response.status_code == 429
+    assert "Too many failed logins" in response.text
+    assert "Please try again in 15 minutes." in response.text
+    assert 'name="password"' in response.text  # the form is shown again
+    assert 14 * 60 < int(response.headers["Retry-After"]) <= 15 * 60
+    assert client.get("/console/").status_code == 303
