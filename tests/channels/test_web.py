@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from crm_store import interactions
 from crm_store.api.app import create_app
+from crm_store.models import Interaction
 from relay.settings import Settings
 from tests.channels.fake_rasa import FakeRasa
 
@@ -149,3 +150,37 @@ def test_stream_delivers_agent_replies_written_later(
                 break
     assert [m["text"] for m in received] == ["Hi, this is Sam from support"]
     assert received[0]["author"] == "agent"
+
+
+def test_stream_sends_a_reply_whose_lower_id_commits_late(
+    client: TestClient, sessions: sessionmaker[Session]
+) -> None:
+    """On PostgreSQL a lower id can commit after a higher one; SQLite needs explicit ids."""
+    cid = web_id()
+    with sessions.begin() as session:
+        first_id = interactions.record(session=session, conversation_id=cid,
+                                       direction="outbound", author="agent",
+                                       text="already seen").id
+
+    def reply(interaction_id: int, text: str) -> None:
+        with sessions.begin() as session:
+            session.add(Interaction(id=interaction_id, conversation_id=cid, channel="web",
+                                    direction="outbound", author="agent", text=text))
+
+    def write_later() -> None:
+        time.sleep(0.5)
+        reply(first_id + 100, "committed first, higher id")
+        time.sleep(1.5)  # the stream has sent it and moved its cursor past first_id + 50
+        reply(first_id + 50, "committed second, lower id")
+
+    threading.Thread(target=write_later, daemon=True).start()
+    received = []
+    with client.stream("GET", f"/chat/{cid}/stream?after={first_id}") as response:
+        for line in response.iter_lines():
+            if line.startswith("data: "):
+                received.append(json.loads(line[6:]))
+                if len(received) == 2:
+                    break
+    assert [(m["id"], m["text"]) for m in received] == [
+        (first_id + 100, "committed first, higher id"),
+        (first_id + 50, "committed second, lower id")]
