@@ -48,7 +48,7 @@ class ActionHandoff(Action):
             text=(
                 f"I've passed our conversation to the Nimbus Drive support team (case #{case_id}). "
                 "A person will reply right here, usually within a few minutes during support hours "
-                "(Mon–Fri, 8:00–18:00 CET). I'll stay quiet in the meantime."
+                "(Mon–Fri, 8:00–20:00 CET). I'll stay quiet in the meantime."
             )
         )
         events: list[EventType] = []

@@ -68,7 +68,7 @@ class ValidateIdentifyForm(FormValidationAction):
             email = customers.normalise_email(email_from_text(str(slot_value)))
         except ValueError as error:
             dispatcher.utter_message(
-                text=f"{error} Could you type it again? It should look like name@example.com."
+                text=f"{error} It should look like name@example.com."
             )
             return {"email": None}
         with services().sessions() as session:
@@ -85,7 +85,7 @@ class ValidateIdentifyForm(FormValidationAction):
         name = name_from_text(str(slot_value))
         if name is None:
             dispatcher.utter_message(
-                text="Sorry, I didn't catch a name there — what should I call you?"
+                text="Sorry, I didn't catch a name there."
             )
         return {"customer_name": name}
 

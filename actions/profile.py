@@ -86,7 +86,7 @@ class ValidateUpdateDetailsForm(FormValidationAction):
         field = field_from_text(slot_value)
         if field is None:
             dispatcher.utter_message(
-                text="I can update your phone number or your address — which one would you like?"
+                text="I can update your phone number or your address."
             )
         return {"detail_field": field}
 
@@ -99,7 +99,7 @@ class ValidateUpdateDetailsForm(FormValidationAction):
             return {"phone": phone_from_text(str(slot_value))}
         except ValueError as error:
             dispatcher.utter_message(
-                text=f"{error} Please send it with the country code, e.g. +44 20 7946 0958."
+                text=str(error)
             )
             return {"phone": None}
 
@@ -111,7 +111,7 @@ class ValidateUpdateDetailsForm(FormValidationAction):
         address = address_from_text(str(slot_value))
         if address is None:
             dispatcher.utter_message(
-                text="That looks too short for an address — please send street, postcode and city."
+                text="That looks too short for an address."
             )
         return {"address": address}
 

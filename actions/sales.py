@@ -172,7 +172,7 @@ class ValidateLeadForm(FormValidationAction):
         interest = interest_from_text(str(slot_value))
         if interest is None:
             dispatcher.utter_message(
-                text="Which plan or product is it about — Pro, Business or Enterprise?"
+                text="I didn't catch which plan or product."
             )
         return {"lead_interest": interest}
 
@@ -184,8 +184,7 @@ class ValidateLeadForm(FormValidationAction):
         size = company_size_from_text(str(slot_value))
         if size is None:
             dispatcher.utter_message(
-                text="I need a number of people for that, e.g. '40' or '50-100'. "
-                "How many would use it?"
+                text="I need a number of people for that, e.g. '40' or '50-100'."
             )
         return {"company_size": size}
 
@@ -197,8 +196,7 @@ class ValidateLeadForm(FormValidationAction):
         budget = budget_from_text(str(slot_value))
         if budget is None:
             dispatcher.utter_message(
-                text="I couldn't find an amount in that — something like '€500 a month' or "
-                "'10k a year' works, or just say 'not sure yet'."
+                text="I couldn't find an amount in that."
             )
         return {"budget": budget}
 
@@ -210,8 +208,7 @@ class ValidateLeadForm(FormValidationAction):
         timeline = timeline_from_text(str(slot_value))
         if timeline is None:
             dispatcher.utter_message(
-                text="When would you like to start? For example 'next month', 'in Q3', "
-                "'as soon as possible' or 'just exploring'."
+                text="I didn't catch a time frame there."
             )
         return {"timeline": timeline}
 

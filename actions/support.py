@@ -41,8 +41,7 @@ class ValidateProblemForm(FormValidationAction):
         description = str(slot_value or "").strip()
         if len(description.split()) < MIN_DESCRIPTION_WORDS:
             dispatcher.utter_message(
-                text="Could you tell me a bit more? A sentence with what happened and on which "
-                "device or app helps our team fix it faster."
+                text="Could you tell me a bit more? It helps our team fix it faster."
             )
             return {"problem_description": None}
         return {"problem_description": description}

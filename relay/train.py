@@ -7,9 +7,12 @@ reuses the model trained before.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -41,37 +44,45 @@ def model_path() -> Path:
 
 
 def ensure_model(*, quiet: bool = False) -> Path:
-    """Return the model for the current inputs, training it first if it does not exist."""
+    """Return the model for the current inputs, training it first if it does not exist.
+
+    Training writes into a scratch directory and renames the finished file into place, under a
+    lock: a concurrent caller waits and then reuses the model instead of reading a half-written
+    archive or training the same thing twice.
+    """
     target = model_path()
     if target.exists():
         return target
     rasa = RASA_VENV / "bin" / "rasa"
     if not rasa.exists():
         raise SystemExit("Rasa environment missing: run `make venvs` first")
-    print(f"==> training the Rasa model ({target.name}); this takes a minute or two", flush=True)
-    started = time.monotonic()
-    command = [
-        str(rasa),
-        "train",
-        "--config",
-        "config.yml",
-        "--domain",
-        "domain.yml",
-        "--data",
-        "bot/data",
-        "--out",
-        str(MODELS_DIR),
-        "--fixed-model-name",
-        target.stem.removesuffix(".tar"),
-    ]
-    result = subprocess.run(command, cwd=ROOT, capture_output=quiet, text=True, check=False)
-    if result.returncode != 0 or not target.exists():
-        if quiet:
-            sys.stderr.write(result.stdout[-4000:] + result.stderr[-4000:])
-        raise SystemExit(f"rasa train failed (exit {result.returncode})")
-    print(f"    trained in {time.monotonic() - started:.0f} s", flush=True)
+    MODELS_DIR.mkdir(parents=True, exist_ok=True)
+    with (MODELS_DIR / ".train.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if target.exists():
+            return target
+        _train(rasa, target, quiet=quiet)
     _prune(keep=target)
     return target
+
+
+def _train(rasa: Path, target: Path, *, quiet: bool) -> None:
+    print(f"==> training the Rasa model ({target.name}); this takes a minute or two", flush=True)
+    started = time.monotonic()
+    name = target.name.removesuffix(".tar.gz")
+    with tempfile.TemporaryDirectory(dir=MODELS_DIR, prefix=".training-") as scratch:
+        command = [
+            str(rasa), "train", "--config", "config.yml", "--domain", "domain.yml",
+            "--data", "bot/data", "--out", scratch, "--fixed-model-name", name,
+        ]  # fmt: skip
+        result = subprocess.run(command, cwd=ROOT, capture_output=quiet, text=True, check=False)
+        built = Path(scratch) / target.name
+        if result.returncode != 0 or not built.exists():
+            if quiet:
+                sys.stderr.write(result.stdout[-4000:] + result.stderr[-4000:])
+            raise SystemExit(f"rasa train failed (exit {result.returncode})")
+        os.replace(built, target)
+    print(f"    trained in {time.monotonic() - started:.0f} s", flush=True)
 
 
 def _prune(*, keep: Path) -> None:

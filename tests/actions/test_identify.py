@@ -70,7 +70,7 @@ async def test_a_name_is_tidied_and_a_non_name_is_asked_again(
         dispatcher, form_tracker("identify_form", "customer_name", "+44 1234", slots=slots), domain
     )
     assert events == [SlotSet("customer_name", None)]
-    assert texts(dispatcher) == ["Sorry, I didn't catch a name there — what should I call you?"]
+    assert texts(dispatcher) == ["Sorry, I didn't catch a name there."]
 
 
 @pytest.mark.parametrize(

@@ -63,13 +63,15 @@ def test_timeline_from_text(text: str, expected: str | None) -> None:
 
 
 async def test_an_unclear_budget_is_asked_again_with_examples(domain: dict[str, Any]) -> None:
+    # The validator says what was wrong; the form's utter_ask_budget asks again with examples.
     dispatcher = CollectingDispatcher()
     events = await ValidateLeadForm().run(
         dispatcher, form_tracker("lead_form", "budget", "whatever works"), domain
     )
     assert events == [SlotSet("budget", None)]
-    [message] = texts(dispatcher)
-    assert "'€500 a month'" in message and "not sure yet" in message
+    assert texts(dispatcher) == ["I couldn't find an amount in that."]
+    ask = domain["responses"]["utter_ask_budget"][0]["text"]
+    assert "'€500 a month'" in ask and "Not sure yet" in ask
 
 
 async def test_a_company_size_is_normalised(domain: dict[str, Any]) -> None:
