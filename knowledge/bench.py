@@ -30,8 +30,9 @@ import numpy as np
 
 from knowledge.build import DEFAULT_OOS, build, read_oos
 from knowledge.encoder import Encoder, Vectors
-from knowledge.engine import FaqEngine
+from knowledge.engine import FaqEngine, Hit
 from knowledge.faq import FaqEntry, slugify
+from knowledge.scoring import Thresholds
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = 0
@@ -215,19 +216,24 @@ def run_engine(
     engine = FaqEngine(index_dir, encoder)
     rss_engine = rss_mb() - rss0
     back = {v: k for k, v in ids.items()}
+    rule = Thresholds(**engine.manifest["thresholds"])
+
+    def decision_score(hit: Hit) -> float:  # what the decline decision compares (AUROC)
+        return hit.score * rule.factor(hit.similarity)
+
     test_vectors = encoder.encode([t for t, _ in data.test])
     labels, scores, declined = [], [], []
     for vector in test_vectors:
         decision = engine.decide_hits(engine.search_vector(vector[None, :], k=2))
         labels.append(back[decision.hits[0].entry_id])
-        scores.append(decision.hits[0].score)
+        scores.append(decision_score(decision.hits[0]))
         declined.append(decision.kind == "decline")
     oos_scores = oos_declined = None
     if data.oos_test:
         oos_s, oos_d = [], []
         for vector in encoder.encode(data.oos_test):
             decision = engine.decide_hits(engine.search_vector(vector[None, :], k=2))
-            oos_s.append(decision.hits[0].score)
+            oos_s.append(decision_score(decision.hits[0]))
             oos_d.append(decision.kind == "decline")
         oos_scores, oos_declined = np.array(oos_s), np.array(oos_d)
     result: dict[str, Any] = evaluate(

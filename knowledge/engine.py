@@ -36,13 +36,18 @@ class IndexMissing(RuntimeError):
 
 @dataclass(frozen=True)
 class Hit:
-    """One FAQ entry found for a query; score is the calibrated probability it is the right one."""
+    """One FAQ entry found for a query; score is the calibrated probability it is the right one.
+
+    similarity is the best cosine between the query and the entry's paraphrases (None when not
+    known, e.g. a hit made by hand); the decline decision uses the top hit's.
+    """
 
     entry_id: str
     answer: str
     matched_question: str
     score: float
     tags: tuple[str, ...] = ()
+    similarity: float | None = None
 
 
 @dataclass(frozen=True)
@@ -200,6 +205,7 @@ class FaqEngine:
                     matched_question=question or entry["questions"][0],
                     score=float(np.clip(probs[e], 0.0, 1.0)),
                     tags=tuple(entry.get("tags", ())),
+                    similarity=float(knn[0, e]),
                 )
             )
         return hits
@@ -227,7 +233,7 @@ class FaqEngine:
             return Decision("decline", [])
         p1 = hits[0].score
         p2 = hits[1].score if len(hits) > 1 else 0.0
-        kind = self._state.thresholds.kind(p1, p2)
+        kind = self._state.thresholds.kind(p1, p2, hits[0].similarity)
         if kind == "clarify":
             return Decision("clarify", hits[:2])
         return Decision(kind, hits)  # type: ignore[arg-type]

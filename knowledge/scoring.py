@@ -183,25 +183,44 @@ def combine(knn: Floats, logits: Floats | None, params: ScoringParams) -> Floats
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Decision rule on the top two entry probabilities p1 >= p2.
+    """Decision rule on the top two entry probabilities p1 >= p2 and the top entry's cosine.
 
-    answer if p1 >= answer; clarify if not, but p1 + p2 >= answer and p2 >= clarify_ratio * p1
-    (two plausible, close candidates that together are confident); decline otherwise.
+    Both probabilities are first multiplied by exp(cos_weight * (similarity - 1)), where
+    similarity is the best cosine between the query and the top entry's paraphrases: the head's
+    probability says which entry, the raw cosine says whether the query is near any of them at
+    all (it separates out-of-scope queries better, see docs/knowledge.md). cos_weight = 0 is the
+    probability-only rule. Then: answer if q1 >= answer; clarify if not, but q1 + q2 >= answer
+    and q2 >= clarify_ratio * q1 (two plausible, close candidates that together are confident);
+    decline otherwise.
     """
 
     answer: float = 0.5
     clarify_ratio: float = 0.5
+    cos_weight: float = 0.0
 
-    def kind(self, p1: float, p2: float) -> str:
+    def factor(self, similarity: float | None) -> float:
+        """The multiplier for the probabilities (1 without a similarity or a weight)."""
+        if similarity is None or self.cos_weight == 0:
+            return 1.0
+        return float(np.exp(self.cos_weight * (min(similarity, 1.0) - 1.0)))
+
+    def kind(self, p1: float, p2: float, similarity: float | None = None) -> str:
         """'answer', 'clarify' or 'decline'."""
-        if p1 >= self.answer:
+        f = self.factor(similarity)
+        q1, q2 = p1 * f, p2 * f
+        if q1 >= self.answer:
             return "answer"
-        if p1 + p2 >= self.answer and p2 >= self.clarify_ratio * p1:
+        if q1 + q2 >= self.answer and q2 >= self.clarify_ratio * q1:
             return "clarify"
         return "decline"
 
-    def declines(self, p1: Floats, p2: Floats) -> npt.NDArray[np.bool_]:
+    def declines(
+        self, p1: Floats, p2: Floats, similarity: Floats | None = None
+    ) -> npt.NDArray[np.bool_]:
         """Vectorised: which rows are declined."""
+        if similarity is not None and self.cos_weight != 0:
+            f = np.exp(self.cos_weight * (np.minimum(similarity, 1.0) - 1.0))
+            p1, p2 = p1 * f, p2 * f
         clarify = (p1 + p2 >= self.answer) & (p2 >= self.clarify_ratio * p1)
         return np.asarray((p1 < self.answer) & ~clarify)
 
@@ -216,10 +235,23 @@ def score_matrix(
     k: int = 64,
 ) -> Floats:
     """Entry probabilities for many queries by exact search (calibration and evaluation)."""
+    return score_matrix_and_similarity(queries, vectors, row_entry, n_entries, head, params, k)[0]
+
+
+def score_matrix_and_similarity(
+    queries: Floats,
+    vectors: Floats,
+    row_entry: Ints,
+    n_entries: int,
+    head: Head | None,
+    params: ScoringParams,
+    k: int = 64,
+) -> tuple[Floats, Floats]:
+    """Entry probabilities and per-entry best cosines (m, n_entries) by exact search."""
     sims_all = queries @ vectors.T
     k = min(k, vectors.shape[0])
     rows = np.argpartition(-sims_all, k - 1, axis=1)[:, :k]
     sims = np.take_along_axis(sims_all, rows, axis=1)
     knn, _ = entry_similarity(sims.astype(np.float32), rows.astype(np.int64), row_entry, n_entries)
     logits = head.logits(queries) if head is not None else None
-    return combine(knn, logits, params)
+    return combine(knn, logits, params), knn

@@ -5,9 +5,11 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from knowledge.build import build
+from knowledge.calibrate import COS_WEIGHTS, choose_threshold
 from knowledge.encoder import Encoder
 from knowledge.engine import FaqEngine, Hit, IndexMissing
 from knowledge.faq import FaqEntry
@@ -135,3 +137,49 @@ def test_entry_by_id_for_did_you_mean_choices(demo_engine: FaqEngine) -> None:
     assert hit is not None and hit.entry_id == "pro-price" and "$8" in hit.answer
     assert hit.score == 1.0
     assert demo_engine.entry("no-such-entry") is None
+
+
+def test_decision_rule_with_cosine_weight() -> None:
+    rule = Thresholds(answer=0.5, clarify_ratio=0.5, cos_weight=4.0)
+    assert rule.kind(0.8, 0.1, similarity=1.0) == "answer"
+    assert rule.kind(0.8, 0.1) == "answer"  # no similarity known: probability only
+    assert rule.kind(0.8, 0.1, similarity=0.5) == "decline"  # 0.8 * e^-2 = 0.11 < 0.5
+    assert rule.kind(0.8, 0.1, similarity=0.95) == "answer"  # 0.8 * e^-0.2 = 0.65
+    p1 = np.array([0.8, 0.8, 0.8], dtype=np.float32)
+    p2 = np.array([0.1, 0.1, 0.1], dtype=np.float32)
+    sims = np.array([1.0, 0.5, 0.95], dtype=np.float32)
+    assert rule.declines(p1, p2, sims).tolist() == [False, True, False]
+    assert Thresholds(answer=0.5).kind(0.8, 0.1, similarity=0.1) == "answer"  # weight 0
+
+
+def test_choose_threshold_uses_the_cosine_when_it_separates_out_of_scope() -> None:
+    # Out-of-scope queries the head is as sure about as in-scope ones, but far from any
+    # paraphrase: only the cosine can decline them without declining the in-scope ones.
+    n = 40
+    probs = np.tile(np.array([[0.9, 0.1]], dtype=np.float32), (n, 1))
+    labels = np.zeros(n, dtype=np.int64)
+    sims = np.tile(np.array([[0.9, 0.3]], dtype=np.float32), (n, 1))
+    oos_sims = np.tile(np.array([[0.4, 0.3]], dtype=np.float32), (n, 1))
+    _, plain = choose_threshold(probs, labels, probs, 0.5, 0.75)
+    assert plain["cv_accuracy_at_threshold"] == 0.0  # declining the OOS declines everything
+    t, weighted = choose_threshold(probs, labels, probs, 0.5, 0.75, sims, oos_sims, 8.0)
+    assert weighted["cv_accuracy_at_threshold"] == 1.0
+    assert weighted["cv_oos_recall"] == 1.0
+    assert 0 < t < 0.9
+
+
+def test_hits_carry_the_cosine_and_decide_uses_it(demo_engine: FaqEngine) -> None:
+    rule = Thresholds(**demo_engine.manifest["thresholds"])
+    for query in ["How much is Pro?", "recommend a good pasta recipe"]:
+        hits = demo_engine.search(query, k=5)
+        assert all(h.similarity is not None and -1.0 <= h.similarity <= 1.0001 for h in hits)
+        expected = rule.kind(hits[0].score, hits[1].score, hits[0].similarity)
+        assert demo_engine.decide(query).kind == expected
+
+
+def test_build_chooses_the_cosine_weight_by_cross_validation(demo_engine: FaqEngine) -> None:
+    manifest = demo_engine.manifest
+    by_weight = manifest["calibration"]["cv_accuracy_at_threshold_by_cos_weight"]
+    assert set(by_weight) == {f"{w:g}" for w in COS_WEIGHTS}
+    chosen = f"{manifest['thresholds'].get('cos_weight', 0.0):g}"
+    assert by_weight[chosen] == max(by_weight.values())
