@@ -30,6 +30,7 @@
   }
   var chatUrl = base + "/chat/" + conversationId;
   var lastId = 0;
+  var shownIds = {};
   var source = null;
 
   function el(tag, className, text) {
@@ -144,8 +145,11 @@
     source.addEventListener("message", function (event) {
       var message;
       try { message = JSON.parse(event.data); } catch (e) { return; }
-      if (message.id > lastId) {
-        lastId = message.id;
+      // The server may send a reply whose id is below one already shown (ids can commit out
+      // of order on PostgreSQL), so remember what was shown rather than comparing with lastId.
+      if (!shownIds[message.id]) {
+        shownIds[message.id] = true;
+        lastId = Math.max(lastId, message.id);
         addMessage("agent", message.text);
       }
     });
