@@ -273,16 +273,23 @@ async def claim(conversation_id: str, agent: CurrentAgent, services: Services,
     return _back(conversation_id, await asyncio.to_thread(run))
 
 
+def _text_problem(text: str) -> str | None:
+    """Why a reply or note cannot be saved ('empty', 'too-long'), or None if it can."""
+    if not text:
+        return "empty"
+    if len(text) > MAX_REPLY_CHARS:
+        return "too-long"
+    return None
+
+
 @router.post("/conversations/{conversation_id}/reply")
 async def reply(conversation_id: str, agent: CurrentAgent, services: Services,
                 text: Annotated[str, Form()] = "", csrf: Annotated[str, Form()] = "") -> Response:
     """Send a reply to the customer (claims the conversation if nobody has)."""
     check_csrf(agent, csrf)
     text = text.strip()
-    if not text:
-        return _back(conversation_id, "empty")
-    if len(text) > MAX_REPLY_CHARS:
-        return _back(conversation_id, "too-long")
+    if problem := _text_problem(text):
+        return _back(conversation_id, problem)
 
     def run() -> str:
         with services.sessions.begin() as session:
@@ -306,10 +313,8 @@ async def note(conversation_id: str, agent: CurrentAgent, services: Services,
     """Add an internal note; never sent to the customer."""
     check_csrf(agent, csrf)
     text = text.strip()
-    if not text:
-        return _back(conversation_id, "empty")
-    if len(text) > MAX_REPLY_CHARS:
-        return _back(conversation_id, "too-long")
+    if problem := _text_problem(text):
+        return _back(conversation_id, problem)
 
     def run() -> None:
         with services.sessions.begin() as session:
