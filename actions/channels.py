@@ -1,16 +1,14 @@
-"""Which channel a conversation came in on, from its Rasa sender id."""
+"""Which channel a conversation came in on, from the message metadata or its Rasa sender id."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from crm_store.conversations import channel_for
+
 
 def channel_of(conversation_id: str, metadata: dict[str, Any] | None = None) -> str:
-    """'web', 'telegram' or 'rest', from the message metadata or the id's prefix."""
+    """'web' or 'telegram' as the gateway says in metadata, else as the id's prefix implies."""
     if metadata and metadata.get("channel") in ("web", "telegram"):
         return str(metadata["channel"])
-    if conversation_id.startswith("web-"):
-        return "web"
-    if conversation_id.startswith("tg-"):
-        return "telegram"
-    return "rest"
+    return channel_for(conversation_id)
