@@ -57,12 +57,12 @@ DEMO_CUSTOMERS = (
         contact_consent=True,
         conversation="web-5eed0000000000000000000000000001",
         turns=(
-            ("inbound", "Hi, what plans do you offer for teams?", "ask_pricing", 0.93),
-            ("outbound", "We have Starter, Team and Enterprise plans. Want a quote?", None, None),
-            ("inbound", "Yes please, we are about 40 people.", "request_quote", 0.88),
+            ("inbound", "Hi, what plans do you offer for teams?", "ask_question", 0.93),
+            ("outbound", "We have Free, Pro and Business plans. Want a team quote?", None, None),
+            ("inbound", "Yes please, we are about 40 people.", "request_sales", 0.88),
         ),
         lead={
-            "interest": "Team plan",
+            "interest": "Business plan",
             "company_size": "11-50",
             "budget": "5-10k",
             "timeline": "this quarter",
@@ -79,7 +79,7 @@ DEMO_CUSTOMERS = (
         contact_consent=True,
         conversation="tg-100000001",
         turns=(
-            ("inbound", "My invoice shows the wrong VAT number.", "billing_problem", 0.81),
+            ("inbound", "My invoice shows the wrong VAT number.", "report_problem", 0.81),
             ("outbound", "Sorry about that! I'm handing you over to a colleague.", None, None),
         ),
         case=DemoCase("Wrong VAT number on invoice", "handoff", "high", handoff=True),
@@ -93,7 +93,7 @@ DEMO_CUSTOMERS = (
         contact_consent=False,
         conversation="web-5eed0000000000000000000000000003",
         turns=(
-            ("inbound", "How do I reset my password?", "faq", 0.97),
+            ("inbound", "How do I reset my password?", "ask_question", 0.97),
             ("outbound", "Use 'Forgot password' on the sign-in page.", None, None),
         ),
         case=DemoCase("Password reset question", "question", "low", handoff=False),
