@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     telegram_mode: Literal["polling", "webhook"] = "polling"
     telegram_webhook_secret: str = ""
     telegram_base_url: str = ""  # a Bot API server other than Telegram's, e.g. a local stand-in
+    telegram_webhook_url: str = ""  # public https URL Telegram posts to; empty: not registered
+    telegram_webhook_listen: str = "127.0.0.1"
+    telegram_webhook_port: int = 8081
+    telegram_webhook_path: str = "/telegram/webhook"
 
     demo_agent_email: str = "agent@relay.local"
     demo_agent_password: str = "relay-demo"  # only seeded when env=development

@@ -134,6 +134,10 @@ def child_env(settings: Settings, base: Mapping[str, str] | None = None) -> dict
             "RELAY_TELEGRAM_MODE": settings.telegram_mode,
             "RELAY_TELEGRAM_WEBHOOK_SECRET": settings.telegram_webhook_secret,
             "RELAY_TELEGRAM_BASE_URL": settings.telegram_base_url,
+            "RELAY_TELEGRAM_WEBHOOK_URL": settings.telegram_webhook_url,
+            "RELAY_TELEGRAM_WEBHOOK_LISTEN": settings.telegram_webhook_listen,
+            "RELAY_TELEGRAM_WEBHOOK_PORT": str(settings.telegram_webhook_port),
+            "RELAY_TELEGRAM_WEBHOOK_PATH": settings.telegram_webhook_path,
         }
     )
     return env

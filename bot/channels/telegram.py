@@ -24,7 +24,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.orm import Session, sessionmaker
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, TelegramError
@@ -63,20 +62,6 @@ POLITE = {
               "the corrected text again.",
     "other": "Sorry, I can only read text messages. What can I help you with?",
 }
-
-
-class TelegramWebhookConfig(BaseSettings):
-    """Where the webhook server listens and the public URL Telegram posts to.
-
-    Kept here until relay/settings.py has fields for it (RELAY_TELEGRAM_WEBHOOK_*).
-    """
-
-    model_config = SettingsConfigDict(env_prefix="RELAY_TELEGRAM_WEBHOOK_", extra="ignore")
-
-    url: str = ""  # public https URL ending in `path`; empty: do not call setWebhook
-    listen: str = "127.0.0.1"
-    port: int = 8081
-    path: str = "/telegram/webhook"
 
 
 @dataclass
@@ -464,8 +449,7 @@ def webhook_app(application: Application, secret: str, path: str) -> Any:
                              Route("/healthz", health, methods=["GET"])])
 
 
-async def run_webhook(application: Application, settings: Settings,
-                      config: TelegramWebhookConfig) -> None:
+async def run_webhook(application: Application, settings: Settings) -> None:
     """Serve the webhook until interrupted (registers it with Telegram when a URL is set)."""
     import uvicorn
 
@@ -473,11 +457,12 @@ async def run_webhook(application: Application, settings: Settings,
         raise ValueError("RELAY_TELEGRAM_WEBHOOK_SECRET is not set: webhook mode needs it so "
                          "that only Telegram can post updates.")
     server = uvicorn.Server(uvicorn.Config(
-        webhook_app(application, settings.telegram_webhook_secret, config.path),
-        host=config.listen, port=config.port, log_level="warning"))
+        webhook_app(application, settings.telegram_webhook_secret, settings.telegram_webhook_path),
+        host=settings.telegram_webhook_listen, port=settings.telegram_webhook_port,
+        log_level="warning"))
     async with application:
-        if config.url:
-            await application.bot.set_webhook(url=config.url,
+        if settings.telegram_webhook_url:
+            await application.bot.set_webhook(url=settings.telegram_webhook_url,
                                               secret_token=settings.telegram_webhook_secret,
                                               allowed_updates=Update.ALL_TYPES)
         await application.start()
@@ -507,10 +492,9 @@ def main() -> None:
         application = build_application(settings)
         check_rasa(settings)
         if settings.telegram_mode == "webhook":
-            config = TelegramWebhookConfig()
-            logger.info("Telegram bridge: webhook on %s:%s%s", config.listen, config.port,
-                        config.path)
-            asyncio.run(run_webhook(application, settings, config))
+            logger.info("Telegram bridge: webhook on %s:%s%s", settings.telegram_webhook_listen,
+                        settings.telegram_webhook_port, settings.telegram_webhook_path)
+            asyncio.run(run_webhook(application, settings))
         else:
             logger.info("Telegram bridge: polling (Rasa at %s)", settings.rasa_url)
             application.run_polling(allowed_updates=Update.ALL_TYPES)

@@ -301,14 +301,15 @@ def test_long_button_payloads_get_a_short_callback_key(tg_settings: Settings) ->
 async def test_webhook_mode_serves_and_registers_the_webhook(
     tg_settings: Settings, bot_api: FakeBotApi, fake_rasa: FakeRasa
 ) -> None:
-    from bot.channels.telegram import TelegramWebhookConfig, run_webhook
+    from bot.channels.telegram import run_webhook
     from tests.conftest import free_port
 
-    config = TelegramWebhookConfig(url="https://relay.example/telegram/webhook",
-                                   listen="127.0.0.1", port=free_port())
-    application = build_application(tg_settings, deliver=False)
-    task = asyncio.create_task(run_webhook(application, tg_settings, config))
-    base = f"http://127.0.0.1:{config.port}"
+    settings = tg_settings.model_copy(update={
+        "telegram_webhook_url": "https://relay.example/telegram/webhook",
+        "telegram_webhook_listen": "127.0.0.1", "telegram_webhook_port": free_port()})
+    application = build_application(settings, deliver=False)
+    task = asyncio.create_task(run_webhook(application, settings))
+    base = f"http://127.0.0.1:{settings.telegram_webhook_port}"
     async with httpx.AsyncClient(base_url=base, timeout=5) as client:
         async def up() -> bool:
             try:
@@ -320,8 +321,8 @@ async def test_webhook_mode_serves_and_registers_the_webhook(
         while not await up():
             assert time.monotonic() < deadline and not task.done(), "webhook server did not start"
             await asyncio.sleep(0.1)
-        refused = await client.post(config.path, json=message(80, text="hello"))
-        accepted = await client.post(config.path, json=message(81, text="hello"),
+        refused = await client.post(settings.telegram_webhook_path, json=message(80, text="hello"))
+        accepted = await client.post(settings.telegram_webhook_path, json=message(81, text="hello"),
                                      headers={"X-Telegram-Bot-Api-Secret-Token": "hook-secret"})
         await eventually(lambda: bot_api.sent(CHAT))
     task.cancel()
@@ -329,4 +330,5 @@ async def test_webhook_mode_serves_and_registers_the_webhook(
         await task
     assert (refused.status_code, accepted.status_code) == (403, 200)
     webhook = next(p for m, p in bot_api.calls if m == "setWebhook")
-    assert webhook["url"] == config.url and webhook["secret_token"] == "hook-secret"
+    assert webhook["url"] == settings.telegram_webhook_url
+    assert webhook["secret_token"] == "hook-secret"
