@@ -155,20 +155,25 @@ def entry_similarity(
     Entries none of whose paraphrases were retrieved get the lowest retrieved similarity: an
     upper bound on their true similarity that keeps them out of the top.
     """
-    m = sims.shape[0]
+    m, depth = sims.shape
     valid = rows >= 0
     floor = np.where(valid, sims, np.inf).min(axis=1)
     floor = np.where(np.isfinite(floor), floor, 0.0)
     best = np.repeat(floor[:, None], n_entries, axis=1).astype(np.float32)
     best_row = np.full((m, n_entries), -1, dtype=np.int64)
-    # Iterate from the least to the most similar so the best row per entry is written last.
-    for j in range(sims.shape[1] - 1, -1, -1):
-        ok = valid[:, j]
-        qi = np.nonzero(ok)[0]
-        ents = row_entry[rows[qi, j]]
-        better = sims[qi, j] >= best[qi, ents]
-        best[qi[better], ents[better]] = sims[qi[better], j]
-        best_row[qi[better], ents[better]] = rows[qi[better], j]
+    query = np.broadcast_to(np.arange(m)[:, None], (m, depth))[valid]
+    position = np.broadcast_to(np.arange(depth)[None, :], (m, depth))[valid]
+    retrieved = rows[valid]
+    entry = row_entry[retrieved]
+    cosine = sims[valid]
+    # ufunc.at handles repeated (query, entry) pairs, unlike fancy-index assignment.
+    np.maximum.at(best, (query, entry), cosine)
+    # The row that gave each maximum: the first (most similar) retrieved position reaching it.
+    reached = cosine >= best[query, entry]
+    first = np.full((m, n_entries), depth, dtype=np.int64)
+    np.minimum.at(first, (query[reached], entry[reached]), position[reached])
+    found_q, found_e = np.nonzero(first < depth)
+    best_row[found_q, found_e] = rows[found_q, first[found_q, found_e]]
     return best, best_row
 
 

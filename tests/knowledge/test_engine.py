@@ -183,3 +183,25 @@ def test_build_chooses_the_cosine_weight_by_cross_validation(demo_engine: FaqEng
     assert set(by_weight) == {f"{w:g}" for w in COS_WEIGHTS}
     chosen = f"{manifest['thresholds'].get('cos_weight', 0.0):g}"
     assert by_weight[chosen] == max(by_weight.values())
+
+
+def test_entry_similarity_is_the_best_retrieved_paraphrase_per_entry() -> None:
+    """The vectorised per-entry max agrees with a plain loop, ties and missing rows included."""
+    from knowledge.scoring import entry_similarity
+
+    rng = np.random.default_rng(0)
+    for trial in range(200):
+        m, depth, n_rows, n_entries = 3, int(rng.integers(1, 40)), 200, int(rng.integers(1, 30))
+        row_entry = rng.integers(0, n_entries, n_rows)
+        rows = np.stack([rng.permutation(n_rows)[:depth] for _ in range(m)]).astype(np.int64)
+        sims = -np.sort(-np.round(rng.random((m, depth)), 1 + trial % 2)).astype(np.float32)
+        rows[:, depth - trial % 3 :] = -1  # faiss pads with -1 when it finds fewer
+        best, best_row = entry_similarity(sims, rows, row_entry, n_entries)
+        for q in range(m):
+            retrieved = [(sims[q, j], rows[q, j]) for j in range(depth) if rows[q, j] >= 0]
+            floor = min((s for s, _ in retrieved), default=0.0)
+            for e in range(n_entries):
+                mine = [(s, r) for s, r in retrieved if row_entry[r] == e]
+                # faiss lists best first, so the first of an entry's rows is its best
+                want = mine[0] if mine else (floor, -1)
+                assert (best[q, e], best_row[q, e]) == pytest.approx(want), (trial, q, e)
