@@ -79,8 +79,10 @@ def build(
     params: ScoringParams | None = None,
     progress: bool = True,
     force: bool = False,
+    models_dir: Path | None = None,
 ) -> BuildReport:
-    """Build (or leave alone, if up to date) the index for entries; encoder may be a factory."""
+    """Build (or leave alone, if up to date) the index for entries; encoder may be a factory;
+    models_dir holds ONNX exports of the model (knowledge.onnx_bert)."""
     started = time.perf_counter()
     params = params or ScoringParams()
     index_dir = Path(index_dir)
@@ -106,7 +108,7 @@ def build(
         nonlocal loaded
         if loaded is None:
             if encoder is None:
-                loaded = Encoder(model)
+                loaded = Encoder(model, cache_dir=models_dir)
             elif isinstance(encoder, Encoder):
                 loaded = encoder
             else:
@@ -303,6 +305,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         oos_texts=read_oos(args.oos),
         progress=not args.quiet,
         force=args.force,
+        models_dir=settings.models_dir,
     )
     if not report.changed:
         print(f"index up to date: {report.index_dir} ({report.n_entries} entries)")

@@ -1,8 +1,9 @@
 """The sentence encoder: a model id that is cheap to compute, and lazy loading of the model.
 
-BERT + mean-pooling models (the packaged all-MiniLM-L6-v2) run on the numpy implementation in
-``knowledge.minilm`` (loads in ~0.5 s, no torch); any other model goes through
-sentence-transformers on CPU.
+BERT + mean-pooling models (the packaged all-MiniLM-L6-v2) run on ONNX Runtime when an export of
+the model is in the models cache (``knowledge.onnx_bert``), else on the numpy implementation in
+``knowledge.minilm``; both load in well under a second without torch and give the same vectors.
+Any other model goes through sentence-transformers on CPU.
 """
 
 from __future__ import annotations
@@ -42,19 +43,34 @@ def model_id(name_or_path: str) -> str:
 class Encoder:
     """A sentence encoder producing L2-normalised float32 vectors."""
 
-    def __init__(self, name_or_path: str, *, backend: str = "auto") -> None:
+    def __init__(
+        self, name_or_path: str, *, backend: str = "auto", cache_dir: Path | None = None
+    ) -> None:
+        """backend: auto (onnx if exported to cache_dir, else numpy, else sentence-transformers),
+        onnx, numpy or sentence-transformers."""
         from threadpoolctl import ThreadpoolController
 
-        from knowledge import minilm
+        from knowledge import minilm, onnx_bert
 
         self.id = model_id(name_or_path)
         self._threads = ThreadpoolController()
-        self._numpy: minilm.NumpyBert | None = None
+        self._bert: minilm.BertSentenceEncoder | None = None
         self._st: Any = None
         path = Path(name_or_path)
-        if backend in ("auto", "numpy") and path.is_dir() and minilm.supports(path):
-            self._numpy = minilm.NumpyBert(path)
-            self.dim = self._numpy.dim
+        bert = path.is_dir() and minilm.supports(path)
+        exported = onnx_bert.export_path(cache_dir, self.id) if cache_dir else None
+        if backend in ("auto", "onnx") and bert and exported and exported.exists():
+            self._bert = onnx_bert.OnnxBert(path, exported)
+            self.dim = self._bert.dim
+            self.backend = "onnx"
+        elif backend == "onnx":
+            raise ValueError(
+                f"no ONNX export of {name_or_path} in {cache_dir}: "
+                "run `python -m knowledge.onnx_bert`"
+            )
+        elif backend in ("auto", "numpy") and bert:
+            self._bert = minilm.NumpyBert(path)
+            self.dim = self._bert.dim
             self.backend = "numpy"
         elif backend == "numpy":
             raise ValueError(f"{name_or_path} is not a BERT mean-pooling sentence-transformers dir")
@@ -79,11 +95,11 @@ class Encoder:
         """Embed texts as L2-normalised rows."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        if self._numpy is not None:
+        if self._bert is not None:
             # One BLAS thread: OpenBLAS threads spin-wait, and on a busy 2-core machine two of
             # them made batches 10-50x slower (measured); one thread is never much worse.
             with self._threads.limit(limits=1, user_api="blas"):
-                return self._numpy.encode(texts, batch_size=batch_size, progress=progress)
+                return self._bert.encode(texts, batch_size=batch_size, progress=progress)
         vectors = self._st.encode(
             list(texts),
             batch_size=batch_size,

@@ -141,14 +141,20 @@ class FaqEngine:
         self._check_model(self._state)
 
     @classmethod
-    def load(cls, index_dir: Path, model: str | Encoder | None = None) -> FaqEngine:
-        """Load the index in index_dir and its encoder (the manifest's model unless given)."""
+    def load(
+        cls,
+        index_dir: Path,
+        model: str | Encoder | None = None,
+        models_dir: Path | None = None,
+    ) -> FaqEngine:
+        """Load the index in index_dir and its encoder (the manifest's model unless given);
+        models_dir holds ONNX exports (knowledge.onnx_bert)."""
         from knowledge.encoder import Encoder
 
         index_dir = Path(index_dir)
         if model is None or isinstance(model, str):
             name = model or _load_state(index_dir).manifest["model"]
-            encoder = Encoder(name)
+            encoder = Encoder(name, cache_dir=models_dir)
         else:
             encoder = model
         return cls(index_dir, encoder)
@@ -156,7 +162,7 @@ class FaqEngine:
     @classmethod
     def from_settings(cls, settings: Settings) -> FaqEngine:
         """The engine for settings.index_dir with settings.embedding_model."""
-        return cls.load(settings.index_dir, settings.embedding_model)
+        return cls.load(settings.index_dir, settings.embedding_model, settings.models_dir)
 
     @property
     def manifest(self) -> dict[str, Any]:

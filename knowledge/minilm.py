@@ -32,17 +32,21 @@ def supports(path: Path) -> bool:
         and config.get("position_embedding_type", "absolute") == "absolute"
         and types[:2] == ["Transformer", "Pooling"]
         and set(types[2:]) <= {"Normalize"}
-        and bool(pooling.get("pooling_mode_mean_tokens"))
-        and not any(
-            pooling.get(k)
-            for k in (
-                "pooling_mode_cls_token",
-                "pooling_mode_max_tokens",
-                "pooling_mode_mean_sqrt_len_tokens",
-            )
-        )
+        and (pooling.get("pooling_mode") == "mean" or _old_style_mean(pooling))
         and (path / "model.safetensors").exists()
         and (path / "tokenizer.json").exists()
+    )
+
+
+def _old_style_mean(pooling: dict[str, Any]) -> bool:
+    """sentence-transformers < 6 pooling config (one flag per mode) that says mean only."""
+    return bool(pooling.get("pooling_mode_mean_tokens")) and not any(
+        pooling.get(k)
+        for k in (
+            "pooling_mode_cls_token",
+            "pooling_mode_max_tokens",
+            "pooling_mode_mean_sqrt_len_tokens",
+        )
     )
 
 
@@ -75,11 +79,14 @@ def _layer_norm(x: Array, weight: Array, bias: Array, eps: float) -> Array:
     return np.asarray((x - mean) / np.sqrt(var + eps) * weight + bias, dtype=np.float32)
 
 
-class NumpyBert:
-    """BERT forward pass in numpy float32, with the model's own fast tokenizer."""
+class BertSentenceEncoder:
+    """The model's own fast tokenizer and length-bucketed batching; subclasses run the network.
+
+    _forward(ids, mask) takes (batch, length) token ids and a float32 0/1 mask and returns the
+    L2-normalised mean-pooled embeddings (batch, dim).
+    """
 
     def __init__(self, path: Path) -> None:
-        from safetensors.numpy import load_file
         from tokenizers import Tokenizer
 
         config = json.loads((path / "config.json").read_text())
@@ -94,6 +101,40 @@ class NumpyBert:
         self.tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
         self.tokenizer.no_padding()
         self.tokenizer.enable_truncation(self.max_len)
+
+    def _forward(self, ids: npt.NDArray[np.int64], mask: Array) -> Array:
+        raise NotImplementedError
+
+    def encode(self, texts: Sequence[str], batch_size: int = 32, progress: bool = False) -> Array:
+        """L2-normalised mean-pooled embeddings, batches of similar length (less padding)."""
+        encodings = self.tokenizer.encode_batch(list(texts))
+        order = np.argsort([-len(e.ids) for e in encodings], kind="stable")
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        starts = range(0, len(order), batch_size)
+        if progress:
+            from tqdm import tqdm
+
+            starts = tqdm(starts, desc="embedding", unit="batch")
+        for start in starts:
+            chunk = order[start : start + batch_size]
+            length = max(len(encodings[i].ids) for i in chunk)
+            ids = np.zeros((len(chunk), length), dtype=np.int64)
+            mask = np.zeros((len(chunk), length), dtype=np.float32)
+            for row, i in enumerate(chunk):
+                n = len(encodings[i].ids)
+                ids[row, :n] = encodings[i].ids
+                mask[row, :n] = 1.0
+            out[chunk] = self._forward(ids, mask)
+        return out
+
+
+class NumpyBert(BertSentenceEncoder):
+    """BERT forward pass in numpy float32."""
+
+    def __init__(self, path: Path) -> None:
+        from safetensors.numpy import load_file
+
+        super().__init__(path)
         w = load_file(str(path / "model.safetensors"))
         prefix = "bert." if "bert.embeddings.word_embeddings.weight" in w else ""
 
@@ -157,25 +198,3 @@ class NumpyBert:
         pooled = summed / np.maximum(mask.sum(axis=1, keepdims=True), 1e-9)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         return np.asarray(pooled / np.maximum(norms, 1e-12), dtype=np.float32)
-
-    def encode(self, texts: Sequence[str], batch_size: int = 32, progress: bool = False) -> Array:
-        """L2-normalised mean-pooled embeddings, batches of similar length (less padding)."""
-        encodings = self.tokenizer.encode_batch(list(texts))
-        order = np.argsort([-len(e.ids) for e in encodings], kind="stable")
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        starts = range(0, len(order), batch_size)
-        if progress:
-            from tqdm import tqdm
-
-            starts = tqdm(starts, desc="embedding", unit="batch")
-        for start in starts:
-            chunk = order[start : start + batch_size]
-            length = max(len(encodings[i].ids) for i in chunk)
-            ids = np.zeros((len(chunk), length), dtype=np.int64)
-            mask = np.zeros((len(chunk), length), dtype=np.float32)
-            for row, i in enumerate(chunk):
-                n = len(encodings[i].ids)
-                ids[row, :n] = encodings[i].ids
-                mask[row, :n] = 1.0
-            out[chunk] = self._forward(ids, mask)
-        return out

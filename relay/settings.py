@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     embedding_model: str = ""  # a path or sentence-transformers name; default: packaged MiniLM
     faq_paths: list[Path] = Field(default_factory=lambda: [ROOT / "knowledge" / "faq"])
     index_dir: Path = Field(default=Path(""))  # default: data_dir / "index"
+    models_dir: Path = Field(default=Path(""))  # ONNX exports by model id; default data_dir/models
 
     telegram_token: str = ""
     telegram_mode: Literal["polling", "webhook"] = "polling"
@@ -68,6 +69,8 @@ class Settings(BaseSettings):
             self.database_url = f"sqlite:///{self.data_dir / 'relay.db'}"
         if self.index_dir == Path(""):
             self.index_dir = self.data_dir / "index"
+        if self.models_dir == Path(""):
+            self.models_dir = self.data_dir / "models"
         if not self.embedding_model:
             self.embedding_model = packaged_model_path()
         missing = [f for f in _SECRET_FIELDS if not getattr(self, f)]

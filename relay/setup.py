@@ -1,6 +1,7 @@
 """`python -m relay.setup`: bring the embedded installation up to date, skipping what is current.
 
-Steps: migrate the database, load the demo data, build the FAQ index, train the Rasa model.
+Steps: migrate the database, load the demo data, export the encoder to ONNX (once per model),
+build the FAQ index, train the Rasa model.
 Each step is cheap when its inputs did not change; the timings are printed as a table.
 """
 
@@ -47,7 +48,11 @@ def main(argv: list[str] | None = None) -> None:
             ("migrate database", _module("crm_store.migrate")),
             ("load demo data", _module("crm_store.seed")),
         ]
-    steps += [("build FAQ index", _module("knowledge.build")), ("train Rasa model", _train)]
+    steps += [
+        ("export ONNX encoder", _module("knowledge.onnx_bert")),
+        ("build FAQ index", _module("knowledge.build")),
+        ("train Rasa model", _train),
+    ]
     timings = []
     for label, step in steps:
         started = time.monotonic()

@@ -123,6 +123,7 @@ def child_env(settings: Settings, base: Mapping[str, str] | None = None) -> dict
             "RELAY_RASA_TOKEN": settings.rasa_token,
             "RELAY_EMBEDDING_MODEL": settings.embedding_model,
             "RELAY_INDEX_DIR": str(settings.index_dir),
+            "RELAY_MODELS_DIR": str(settings.models_dir),
             # read by bot/endpoints.yml inside Rasa
             "RELAY_ACTIONS_WEBHOOK": f"{settings.actions_url}/webhook",
             "RELAY_TRACKER_URL": tracker_store_url(settings.database_url),

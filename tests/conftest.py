@@ -87,6 +87,7 @@ def _running_stack(data_dir: Path, database_url: str = "") -> Iterator[RelayStac
         actions_port=free_port(),
         api_port=free_port(),
         index_dir=ROOT / "var" / "index",
+        models_dir=ROOT / "var" / "models",
         secret_key="test-secret-key",
         service_token="test-service-token",
         rasa_token="test-rasa-token",
