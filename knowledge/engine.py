@@ -113,8 +113,7 @@ def _load_state(index_dir: Path) -> _State:
                     "build it with `python -m knowledge.build`"
                 ) from None
             time.sleep(0.05)
-    if hasattr(index, "hnsw"):
-        index.hnsw.efSearch = index_store.ef_search_for(index.ntotal)
+    index_store.configure_search(index)
     thresholds = manifest.get("thresholds", {})
     return _State(
         index=index,

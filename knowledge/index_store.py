@@ -11,6 +11,7 @@ Layout of ``index_dir``::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -32,10 +33,16 @@ INDEX = "index.faiss"
 META = "meta.json"
 HEAD = "head.npz"
 
-# Above this many paraphrase vectors an exact scan costs more than HNSW's graph walk; measured
-# by `python -m knowledge.bench` (exact IndexFlatIP p95 at 100k vectors on 2 cores exceeds the
-# 15 ms budget once encoding is added, HNSW stays ~1 ms), see docs/knowledge.md.
-HNSW_THRESHOLD = 50_000
+# Above this many paraphrase vectors an exact scan starts to eat a visible share of the 15 ms
+# query budget (IndexFlatIP: 0.64 ms p50 at 10k, 6.75 ms at 100k on 2 cores), so the index turns
+# approximate: IVF (inverted lists over k-means cells). Measured by `python -m knowledge.bench`
+# on the synthetic indexes (docs/knowledge.md): at 1M vectors, IVF with 2*sqrt(n) lists and
+# nprobe 32 found 100% of the exact top 10, where HNSW (M=16, efConstruction=40, efSearch=512)
+# found 77%, and it builds in about a minute instead of four.
+APPROX_THRESHOLD = 50_000
+IVF_NPROBE = 32
+IVF_TRAIN_PER_LIST = 64  # k-means training sample: this many vectors per list (faiss's advice)
+# HNSW is kept for indexes built before IVF and for the benchmark's comparison.
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 40
 HNSW_EF_SEARCH = 128
@@ -45,6 +52,22 @@ def ef_search_for(n_vectors: int) -> int:
     """HNSW search breadth: wider for big graphs (1M synthetic: recall@10 0.60 at 128, 0.77 at
     512 for 1.3 ms p50; measured by knowledge.bench, see docs/knowledge.md)."""
     return HNSW_EF_SEARCH if n_vectors <= 200_000 else 4 * HNSW_EF_SEARCH
+
+
+def ivf_lists_for(n_vectors: int) -> int:
+    """Number of IVF lists (k-means cells): 2 * sqrt(n), at least 64."""
+    return max(64, int(2 * n_vectors**0.5))
+
+
+def configure_search(index: faiss.Index) -> None:
+    """Set the search-time breadth of an approximate index (not stored in every faiss version)."""
+    import faiss
+
+    if hasattr(index, "hnsw"):
+        index.hnsw.efSearch = ef_search_for(index.ntotal)
+        return
+    with contextlib.suppress(RuntimeError):  # raised for exact indexes: nothing to set
+        faiss.extract_index_ivf(index).nprobe = IVF_NPROBE
 
 
 def read_manifest(index_dir: Path) -> dict[str, Any] | None:
@@ -57,8 +80,8 @@ def read_manifest(index_dir: Path) -> dict[str, Any] | None:
 
 
 def index_type_for(n_vectors: int) -> str:
-    """'flat' (exact) for small indexes, 'hnsw' above HNSW_THRESHOLD vectors."""
-    return "hnsw" if n_vectors > HNSW_THRESHOLD else "flat"
+    """'flat' (exact) for small indexes, 'ivf' above APPROX_THRESHOLD vectors."""
+    return "ivf" if n_vectors > APPROX_THRESHOLD else "flat"
 
 
 def make_faiss_index(vectors: Vectors, index_type: str) -> faiss.Index:
@@ -67,7 +90,15 @@ def make_faiss_index(vectors: Vectors, index_type: str) -> faiss.Index:
 
     dim = vectors.shape[1]
     index: faiss.Index
-    if index_type == "hnsw":
+    if index_type == "ivf":
+        lists = ivf_lists_for(len(vectors))
+        index = faiss.index_factory(dim, f"IVF{lists},Flat", faiss.METRIC_INNER_PRODUCT)
+        rng = np.random.default_rng(0)  # the same FAQ gives the same cells
+        take = min(len(vectors), IVF_TRAIN_PER_LIST * lists)
+        sample = vectors[np.sort(rng.choice(len(vectors), take, replace=False))]
+        index.train(np.ascontiguousarray(sample, dtype=np.float32))
+        configure_search(index)
+    elif index_type == "hnsw":
         index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
         index.hnsw.efSearch = ef_search_for(len(vectors))

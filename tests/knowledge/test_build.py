@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from knowledge.build import build
@@ -179,3 +180,27 @@ def test_import_builds_nothing_heavy(module: str) -> None:
         [sys.executable, "-c", probe], check=True, cwd=ROOT, capture_output=True, text=True
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_large_indexes_are_ivf_with_near_exact_recall(tmp_path: Path) -> None:
+    """Above the threshold the index is IVF; after a write/read it still searches with nprobe
+    set and finds (nearly) the exact top 10."""
+    import faiss
+
+    from knowledge import index_store
+    from knowledge.synthetic import clustered_vectors, queries_near
+
+    assert index_store.index_type_for(index_store.APPROX_THRESHOLD) == "flat"
+    assert index_store.index_type_for(index_store.APPROX_THRESHOLD + 1) == "ivf"
+    vectors = clustered_vectors(20_000)
+    queries = queries_near(vectors, 100)
+    ivf = index_store.make_faiss_index(vectors, "ivf")
+    faiss.write_index(ivf, str(tmp_path / "ivf.faiss"))
+    loaded = faiss.read_index(str(tmp_path / "ivf.faiss"))
+    index_store.configure_search(loaded)
+    assert faiss.extract_index_ivf(loaded).nprobe == index_store.IVF_NPROBE
+    exact = index_store.make_faiss_index(vectors, "flat")
+    _, want = exact.search(queries, 10)
+    _, got = loaded.search(queries, 10)
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(got, want, strict=True)])
+    assert recall >= 0.95
