@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -45,8 +46,12 @@ def build(settings: Settings) -> Services:
     from knowledge.engine import FaqEngine
 
     engine = make_engine(settings.database_url)
-    return Services(
-        settings=settings,
-        sessions=make_session_factory(engine),
-        faq=FaqEngine.from_settings(settings),
+    faq = FaqEngine.from_settings(settings)
+    logging.getLogger(__name__).info(
+        "FAQ index %s: %d entries, encoder %s on %s",
+        settings.index_dir,
+        faq.manifest.get("n_entries", 0),
+        faq.encoder.id,
+        faq.encoder.backend,
     )
+    return Services(settings=settings, sessions=make_session_factory(engine), faq=faq)
