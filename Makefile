@@ -8,7 +8,7 @@ RASA_VENV := .venv-rasa
 APP_PY := $(VENV)/bin/python
 PIP_FLAGS := --quiet --disable-pip-version-check --prefer-binary
 
-.PHONY: run test setup venvs system-deps test-system-deps lint bench build-index train migrate seed clean app-lock rasa-lock
+.PHONY: run test setup venvs system-deps test-system-deps lint bench build-index tune-model train migrate seed clean app-lock rasa-lock
 
 run: setup
 	$(APP_PY) -m relay.run
@@ -45,7 +45,13 @@ bench: setup
 	$(APP_PY) -m knowledge.bench --banking77-train ../shared/datasets/banking77/train.csv --clinc ../shared/datasets/clinc150/dev.json
 
 build-index: venvs
+	$(APP_PY) -m knowledge.onnx_bert
 	$(APP_PY) -m knowledge.build
+
+# Fine-tune the encoder on the FAQ's paraphrases (minutes on a CPU; see docs/knowledge.md), then
+# point RELAY_EMBEDDING_MODEL at var/tuned-model and run `make build-index`.
+tune-model: venvs
+	$(APP_PY) -m knowledge.tune
 
 train: venvs
 	$(APP_PY) -m relay.train
