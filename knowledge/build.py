@@ -62,9 +62,10 @@ def _config(mid: str, params: ScoringParams, oos_texts: Sequence[str]) -> dict[s
         "model_id": mid,
         "scoring": asdict(params),
         "oos_hash": oos_hash,
-        # 2: the decision also weighs the top entry's cosine (Thresholds.cos_weight); bumping
-        # it makes an index built by older code rebuild.
-        "decision_version": 2,
+        # 2: the decision also weighs the top entry's cosine (Thresholds.cos_weight); 3: scores
+        # are temperature-scaled (Thresholds.temperature). Bumping it makes an index built by
+        # older code rebuild.
+        "decision_version": 3,
     }
 
 

@@ -22,7 +22,9 @@ from knowledge.scoring import (
     Ints,
     ScoringParams,
     Thresholds,
+    fit_temperature,
     score_matrix_and_similarity,
+    sharpen,
     train_head,
 )
 
@@ -173,6 +175,11 @@ def calibrate(
         return {"answer": 0.5, "clarify_ratio": clarify_ratio}, {"method": "default"}
     k = 5 if len(vectors) <= 5000 else 3
     cv = cross_val_scores(vectors, row_entry, n_entries, oos, params, use_head, k, init)
+    # Calibrate the scores first (temperature scaling on the held-out paraphrases), then choose
+    # the thresholds on the calibrated scores, as the engine will see them.
+    temperature = round(fit_temperature(cv.probs, cv.labels), 4)
+    cv.probs = sharpen(cv.probs, temperature)
+    cv.oos_probs = sharpen(cv.oos_probs, temperature)
     weights = COS_WEIGHTS if len(cv.oos_probs) else (0.0,)
     chosen: tuple[tuple[bool, float], float, float, dict[str, float]] | None = None
     by_weight: dict[str, float] = {}
@@ -197,13 +204,17 @@ def calibrate(
     assert chosen is not None
     _, cos_weight, answer, stats = chosen
     method = (
-        f"{k}-fold cross-validation on paraphrases + out-of-scope examples; lowest threshold "
+        f"{k}-fold cross-validation on paraphrases + out-of-scope examples; scores "
+        f"temperature-scaled (T = {temperature:g}, fitted on the held-out paraphrases); lowest "
+        "threshold "
         f"declining >= {params.min_oos_recall:.0%} of out-of-scope; cosine weight from "
         f"{list(weights)} by accuracy at threshold"
     )
     thresholds = {"answer": round(answer, 5), "clarify_ratio": clarify_ratio}
     if cos_weight:
         thresholds["cos_weight"] = cos_weight
+    if temperature != 1.0:
+        thresholds["temperature"] = temperature
     return thresholds, {
         "method": method,
         **stats,

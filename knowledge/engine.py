@@ -19,7 +19,14 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from knowledge import index_store
-from knowledge.scoring import Head, ScoringParams, Thresholds, combine, entry_similarity
+from knowledge.scoring import (
+    Head,
+    ScoringParams,
+    Thresholds,
+    combine,
+    entry_similarity,
+    sharpen,
+)
 
 if TYPE_CHECKING:
     import faiss
@@ -194,7 +201,7 @@ class FaqEngine:
         sims, rows = state.index.search(np.ascontiguousarray(vector, dtype=np.float32), depth)
         knn, best_row = entry_similarity(sims, rows.astype(np.int64), state.row_entry, n_entries)
         logits = state.head.logits(vector) if state.head is not None else None
-        probs = combine(knn, logits, state.params)[0]
+        probs = sharpen(combine(knn, logits, state.params), state.thresholds.temperature)[0]
         k = min(k, n_entries)
         top = np.argpartition(-probs, k - 1)[:k] if k < n_entries else np.arange(n_entries)
         top = top[np.argsort(-probs[top])]

@@ -202,6 +202,10 @@ class Thresholds:
     answer: float = 0.5
     clarify_ratio: float = 0.5
     cos_weight: float = 0.0
+    # Fitted by the build (calibrate.fit_temperature): the blend's probabilities are sharpened by
+    # this temperature so that a score of 0.9 is right about 90% of the time. The thresholds
+    # above apply to the sharpened probabilities.
+    temperature: float = 1.0
 
     def factor(self, similarity: float | None) -> float:
         """The multiplier for the probabilities (1 without a similarity or a weight)."""
@@ -228,6 +232,28 @@ class Thresholds:
             p1, p2 = p1 * f, p2 * f
         clarify = (p1 + p2 >= self.answer) & (p2 >= self.clarify_ratio * p1)
         return np.asarray((p1 < self.answer) & ~clarify)
+
+
+def sharpen(probs: Floats, temperature: float) -> Floats:
+    """Temperature scaling of probability rows: softmax(log p / temperature)."""
+    if temperature == 1.0:
+        return probs
+    logp = np.asarray(np.log(np.maximum(probs, 1e-30)) / temperature, dtype=np.float32)
+    return softmax(logp)
+
+
+def fit_temperature(probs: Floats, labels: Ints) -> float:
+    """The temperature minimising the negative log-likelihood of the true entries (grid)."""
+    if len(labels) == 0:
+        return 1.0
+    rows = np.arange(len(labels))
+
+    def nll(t: float) -> float:
+        p = sharpen(probs, t)[rows, labels]
+        return float(-np.log(np.maximum(p, 1e-30)).mean())
+
+    grid = np.geomspace(0.05, 4.0, 64)
+    return float(min(grid, key=nll))
 
 
 def score_matrix(

@@ -205,3 +205,26 @@ def test_entry_similarity_is_the_best_retrieved_paraphrase_per_entry() -> None:
                 # faiss lists best first, so the first of an entry's rows is its best
                 want = mine[0] if mine else (floor, -1)
                 assert (best[q, e], best_row[q, e]) == pytest.approx(want), (trial, q, e)
+
+
+def test_temperature_scaling_makes_underconfident_scores_honest() -> None:
+    """Scores right 95% of the time but averaging 0.5 are sharpened until they average ~0.95."""
+    from knowledge.scoring import fit_temperature, sharpen
+
+    rng = np.random.default_rng(0)
+    n, entries = 2000, 10
+    labels = rng.integers(0, entries, n)
+    top = np.where(rng.random(n) < 0.95, labels, (labels + 1) % entries)
+    probs = np.full((n, entries), 0.5 / (entries - 1), dtype=np.float32)
+    probs[np.arange(n), top] = 0.5
+    t = fit_temperature(probs, labels)
+    assert t < 1.0
+    calibrated = sharpen(probs, t)
+    assert calibrated.max(axis=1).mean() == pytest.approx(0.95, abs=0.02)
+    assert np.array_equal(calibrated.argmax(axis=1), probs.argmax(axis=1))  # ranking unchanged
+
+
+def test_the_build_fits_a_temperature_and_scores_with_it(demo_engine: FaqEngine) -> None:
+    thresholds = demo_engine.manifest["thresholds"]
+    assert 0.05 <= thresholds.get("temperature", 1.0) <= 4.0
+    assert "temperature-scaled" in demo_engine.manifest["calibration"]["method"]
