@@ -21,7 +21,14 @@ Vectors = npt.NDArray[np.float32]
 
 # Small model files whose contents identify a model directory (weights are identified by size:
 # hashing 90 MB on every no-op build would cost more than the build budget).
-_ID_FILES = ("config.json", "modules.json", "sentence_bert_config.json", "tokenizer.json")
+# relay_tune.json (knowledge.tune) carries a fresh tune_id each time a model is tuned in place.
+_ID_FILES = (
+    "config.json",
+    "modules.json",
+    "sentence_bert_config.json",
+    "tokenizer.json",
+    "relay_tune.json",
+)
 
 
 def model_id(name_or_path: str) -> str:

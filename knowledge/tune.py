@@ -23,13 +23,19 @@ import json
 import math
 import os
 import random
+import shutil
 import sys
+import tempfile
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from knowledge.index_store import swap_in
+
 SCALE = 20.0
+TUNE_INFO = "relay_tune.json"
 
 
 @dataclass(frozen=True)
@@ -115,17 +121,23 @@ def fine_tune(
             bar.set_postfix(loss=f"{loss.item():.3f}")
     bar.close()
     model.eval()
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     model.max_seq_length = 256 if params.max_seq_length < 256 else params.max_seq_length
-    model.save(str(out_dir))
-    (out_dir / "relay_tune.json").write_text(
-        json.dumps(
-            {"base_model": base_model, "n_texts": len(texts), "n_classes": n_classes}
-            | asdict(params),
-            indent=2,
-        )
-    )
+    # Written beside out_dir and swapped in whole, so a process loading out_dir never sees half
+    # a model; relay_tune.json's tune_id changes the model id (knowledge.encoder.model_id), so
+    # re-tuning in place re-embeds the index instead of reusing vectors of the old weights.
+    out_dir = Path(out_dir).resolve()
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    try:
+        model.save(str(tmp))
+        info = {"base_model": base_model, "n_texts": len(texts), "n_classes": n_classes}
+        info |= asdict(params) | {"tune_id": uuid.uuid4().hex, "tuned_at": time.time()}
+        (tmp / TUNE_INFO).write_text(json.dumps(info, indent=2))
+        tmp.chmod(0o755)
+        swap_in(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return out_dir
 
 
@@ -141,6 +153,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=settings.data_dir / "tuned-model")
     parser.add_argument("--epochs", type=int, default=TuneParams.epochs)
     args = parser.parse_args(argv)
+    if args.epochs < 1:
+        parser.error("--epochs must be at least 1")
     try:
         entries = load_faq(args.faq or settings.faq_paths)
     except FaqError as exc:

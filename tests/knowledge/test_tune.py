@@ -43,3 +43,6 @@ def test_fine_tuning_pulls_paraphrases_together(tmp_path: Path, model_path: str)
     tuned_encoder = Encoder(str(tuned))
     assert tuned_encoder.backend == "numpy" and tuned_encoder.id != Encoder(model_path).id
     assert margin(tuned_encoder) > margin(Encoder(model_path)) + 0.05
+    # Tuning again into the same directory gives a new model id (no stale cached vectors).
+    fine_tune(model_path, texts, labels, tuned, TuneParams(epochs=1, batch_size=9), progress=False)
+    assert Encoder(str(tuned)).id != tuned_encoder.id
