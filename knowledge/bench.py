@@ -36,6 +36,7 @@ from knowledge.build import DEFAULT_OOS, build, read_oos
 from knowledge.encoder import Encoder, Vectors
 from knowledge.engine import FaqEngine, Hit
 from knowledge.faq import FaqEntry, slugify
+from knowledge.onnx_bert import ensure_export
 from knowledge.scoring import Thresholds
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -135,18 +136,6 @@ class StoreEncoder(Encoder):
     def encode_one(self, text: str) -> Vectors:
         """The real model: this is the path whose latency is measured."""
         return self.base.encode_one(text)
-
-
-def ensure_export(model: str, models_dir: Path) -> None:
-    """Export model to ONNX in models_dir if it is a BERT mean-pooling model not exported yet."""
-    from knowledge import minilm
-    from knowledge.encoder import model_id
-    from knowledge.onnx_bert import export, export_path
-
-    path = Path(model)
-    exported = export_path(models_dir, model_id(model))
-    if path.is_dir() and minilm.supports(path) and not exported.exists():
-        export(path, exported)
 
 
 def fast_encoder(model: str, models_dir: Path) -> Encoder:
@@ -571,7 +560,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     ensure_export(model, models_dir)  # imports torch: before the encoder's RSS is measured
     rss0 = rss_mb()
-    base = fast_encoder(model, models_dir)
+    base = Encoder(model, cache_dir=models_dir)
     encoder_rss = rss_mb() - rss0
     encoder = stored(base, args.cache_dir)
     datasets = [

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from knowledge.minilm import Array, BertSentenceEncoder
+from knowledge.minilm import Array, BertSentenceEncoder, supports
 
 ONNX_FILE = "model.onnx"
 # Export is accepted when every check sentence's vector matches the numpy encoder this closely.
@@ -130,10 +130,22 @@ class OnnxBert(BertSentenceEncoder):
         return np.asarray(vectors, dtype=np.float32)
 
 
+def ensure_export(model: str, cache_dir: Path) -> tuple[Path | None, bool]:
+    """Export model to cache_dir unless done; (export path or None if model is not a BERT
+    mean-pooling directory, whether it was exported now)."""
+    from knowledge.encoder import model_id
+
+    path = Path(model)
+    if not (path.is_dir() and supports(path)):
+        return None, False
+    out = export_path(cache_dir, model_id(model))
+    if out.exists():
+        return out, False
+    return export(path, out), True
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Export the configured model if it is a BERT mean-pooling model and not exported yet."""
-    from knowledge import minilm
-    from knowledge.encoder import model_id
     from relay.settings import get_settings
 
     settings = get_settings()
@@ -141,21 +153,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--model", default=settings.embedding_model)
     parser.add_argument("--cache-dir", type=Path, default=settings.models_dir)
     args = parser.parse_args(argv)
-    path = Path(args.model)
-    if not (path.is_dir() and minilm.supports(path)):
-        print(f"{args.model}: not a BERT mean-pooling directory; it runs on sentence-transformers")
-        return 0
-    out = export_path(args.cache_dir, model_id(args.model))
-    if out.exists():
-        print(f"ONNX encoder up to date: {out}")
-        return 0
     started = time.perf_counter()
     try:
-        export(path, out)
+        out, fresh = ensure_export(args.model, args.cache_dir)
     except RuntimeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(f"exported {path} to {out} in {time.perf_counter() - started:.1f}s")
+    if out is None:
+        print(f"{args.model}: not a BERT mean-pooling directory; it runs on sentence-transformers")
+    elif fresh:
+        print(f"exported {args.model} to {out} in {time.perf_counter() - started:.1f}s")
+    else:
+        print(f"ONNX encoder up to date: {out}")
     return 0
 
 
