@@ -17,6 +17,7 @@ import os
 import shutil
 import tempfile
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -120,17 +121,25 @@ def write_index(
     """Write all files to a temporary sibling directory, then swap it in place of index_dir."""
     import faiss
 
-    index_dir = index_dir.resolve()
-    index_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{index_dir.name}.tmp-", dir=index_dir.parent))
-    try:
+    with replaced_dir(index_dir) as tmp:
         faiss.write_index(index, str(tmp / INDEX))
         (tmp / META).write_text(json.dumps(meta, ensure_ascii=False))
         if head is not None:
             np.savez(tmp / HEAD, **head)
         # The manifest goes last: a directory with a manifest is complete.
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
-        swap_in(tmp, index_dir)
+
+
+@contextlib.contextmanager
+def replaced_dir(target: Path) -> Iterator[Path]:
+    """A temporary sibling directory to fill; swapped in place of target when the block ends
+    without error (swap_in), removed if it raises."""
+    target = Path(target).resolve()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        yield tmp
+        swap_in(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -23,16 +23,14 @@ import json
 import math
 import os
 import random
-import shutil
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from knowledge.index_store import swap_in
+from knowledge.index_store import replaced_dir
 
 SCALE = 20.0
 TUNE_INFO = "relay_tune.json"
@@ -126,18 +124,12 @@ def fine_tune(
     # a model; relay_tune.json's tune_id changes the model id (knowledge.encoder.model_id), so
     # re-tuning in place re-embeds the index instead of reusing vectors of the old weights.
     out_dir = Path(out_dir).resolve()
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    try:
+    with replaced_dir(out_dir) as tmp:
         model.save(str(tmp))
         info = {"base_model": base_model, "n_texts": len(texts), "n_classes": n_classes}
         info |= asdict(params) | {"tune_id": uuid.uuid4().hex, "tuned_at": time.time()}
         (tmp / TUNE_INFO).write_text(json.dumps(info, indent=2))
         tmp.chmod(0o755)
-        swap_in(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out_dir
 
 
