@@ -421,27 +421,15 @@ def run_scale(encoder: Encoder, cache: Path, sizes: Sequence[int]) -> dict[str, 
         row: dict[str, Any] = {"index_type": kind}
         for label, (idx, build_s) in candidates.items():
             index_store.configure_search(idx)  # as FaqEngine does after loading
-            lat, e2e, found = [], [], []
+            e2e = []
             for i in range(len(queries)):
                 started = time.perf_counter()
-                _, ids = idx.search(queries[i : i + 1], 10)
-                lat.append(time.perf_counter() - started)
-                found.append(ids[0])
-                started = time.perf_counter()
-                q = encoder.encode_one(texts[i % len(texts)])
-                idx.search(q, 10)
+                idx.search(encoder.encode_one(texts[i % len(texts)]), 10)
                 e2e.append(time.perf_counter() - started)
-            recall = float(
-                np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found, truth, strict=True)])
-            )
-            row[label] = {
-                "search_p50": percentiles(lat)[0],
-                "search_p95": percentiles(lat)[1],
+            row[label] = _search_figures(idx, queries, truth) | {
                 "e2e_p50": percentiles(e2e)[0],
                 "e2e_p95": percentiles(e2e)[1],
-                "recall10": recall,
                 "build_s": build_s,
-                "setting": _search_setting(idx),
             }
         results[str(n)] = row
         del vectors, exact, candidates
@@ -461,20 +449,24 @@ def run_real_ivf(vectors: Vectors) -> dict[str, Any]:
     faiss.omp_set_num_threads(1)
     exact = index_store.make_faiss_index(base, "flat")
     _, want = exact.search(queries, 10)
+    return {"n": len(base)} | _search_figures(ivf, queries, want)
+
+
+def _search_figures(index: Any, queries: Vectors, truth: np.ndarray) -> dict[str, Any]:
+    """Single-query search latency p50/p95 and recall@10 against truth (exact top-10 ids)."""
     lat, found = [], []
     for i in range(len(queries)):
         started = time.perf_counter()
-        _, ids = ivf.search(queries[i : i + 1], 10)
+        _, ids = index.search(queries[i : i + 1], 10)
         lat.append(time.perf_counter() - started)
         found.append(ids[0])
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found, truth, strict=True)])
+    p50, p95 = percentiles(lat)
     return {
-        "n": len(base),
-        "recall10": float(
-            np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found, want, strict=True)])
-        ),
-        "search_p50": percentiles(lat)[0],
-        "search_p95": percentiles(lat)[1],
-        "setting": _search_setting(ivf),
+        "search_p50": p50,
+        "search_p95": p95,
+        "recall10": float(recall),
+        "setting": _search_setting(index),
     }
 
 
