@@ -256,19 +256,6 @@ def fit_temperature(probs: Floats, labels: Ints) -> float:
     return float(min(grid, key=nll))
 
 
-def score_matrix(
-    queries: Floats,
-    vectors: Floats,
-    row_entry: Ints,
-    n_entries: int,
-    head: Head | None,
-    params: ScoringParams,
-    k: int = 64,
-) -> Floats:
-    """Entry probabilities for many queries by exact search (calibration and evaluation)."""
-    return score_matrix_and_similarity(queries, vectors, row_entry, n_entries, head, params, k)[0]
-
-
 def score_matrix_and_similarity(
     queries: Floats,
     vectors: Floats,
