@@ -31,6 +31,14 @@ _ID_FILES = (
 )
 
 
+def hub_offline() -> None:
+    """Before importing transformers / sentence-transformers: models are local files here, so
+    never reach for the Hugging Face hub (no internet in production), and no tokenizer threads."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
 def model_id(name_or_path: str) -> str:
     """A stable id for a model: its name, or for a directory a hash of config and weight sizes."""
     path = Path(name_or_path)
@@ -82,10 +90,7 @@ class Encoder:
         elif backend == "numpy":
             raise ValueError(f"{name_or_path} is not a BERT mean-pooling sentence-transformers dir")
         else:
-            # The model is packaged; never reach for the hub (no internet in production).
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-            os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+            hub_offline()
             from sentence_transformers import SentenceTransformer
 
             self._st = SentenceTransformer(name_or_path, device="cpu")

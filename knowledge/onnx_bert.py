@@ -45,8 +45,9 @@ def export_path(cache_dir: Path, model_id: str) -> Path:
 
 def export(model_path: Path, out: Path) -> Path:
     """Export a BERT + mean pooling + normalise model to out (atomic), checked against numpy."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    from knowledge.encoder import hub_offline
+
+    hub_offline()
     import torch
     from transformers import AutoModel
     from transformers.utils import logging as transformers_logging

@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from knowledge.encoder import hub_offline
 from knowledge.index_store import replaced_dir
 
 SCALE = 20.0
@@ -61,9 +62,7 @@ def fine_tune(
 ) -> Path:
     """Fine-tune base_model so each text lies nearest its label's prototype; save to out_dir."""
     params = params or TuneParams()
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    hub_offline()
     import torch
     import torch.nn.functional as F
     from sentence_transformers import SentenceTransformer
@@ -75,7 +74,8 @@ def fine_tune(
     torch.manual_seed(params.seed)
     torch.set_num_threads(os.cpu_count() or 1)
     model = SentenceTransformer(base_model, device="cpu")
-    model.max_seq_length = params.max_seq_length
+    saved_max_length = model.max_seq_length
+    model.max_seq_length = params.max_seq_length  # training only: paraphrases are short
     n_classes = max(labels) + 1
     y_all = torch.tensor(list(labels), dtype=torch.long)
 
@@ -119,7 +119,7 @@ def fine_tune(
             bar.set_postfix(loss=f"{loss.item():.3f}")
     bar.close()
     model.eval()
-    model.max_seq_length = 256 if params.max_seq_length < 256 else params.max_seq_length
+    model.max_seq_length = saved_max_length
     # Written beside out_dir and swapped in whole, so a process loading out_dir never sees half
     # a model; relay_tune.json's tune_id changes the model id (knowledge.encoder.model_id), so
     # re-tuning in place re-embeds the index instead of reusing vectors of the old weights.
