@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.channels import channel_of
+from actions.forms import RelayFormValidation, end_of_task, was_cancelled
 from actions.runtime import services
 from crm_store import conversations, customers
 
@@ -18,7 +19,7 @@ from crm_store import conversations, customers
 # so the identity is remembered; "rest" ids are arbitrary and are not.
 _PERSONAL_CHANNELS = ("web", "telegram")
 LOST_CUSTOMER = "Sorry, I lost track of who you are. Could you ask me again?"
-_EMAIL_IN_TEXT = re.compile(r"[^\s<>()\[\],;:\"']+@[^\s<>()\[\],;:\"']+")
+EMAIL_IN_TEXT = re.compile(r"[^\s<>()\[\],;:\"']+@[^\s<>()\[\],;:\"']+")
 _NAME_PREFIX = re.compile(
     r"^(?:hi[,!]?\s+)?(?:my name is|my name's|i am|i'm|im|it's|it is|this is|call me|name:)\s+",
     re.IGNORECASE,
@@ -27,7 +28,7 @@ _NAME_PREFIX = re.compile(
 
 def email_from_text(text: str) -> str:
     """The email address inside a sentence ("my email is ana@x.com"), else the whole text."""
-    match = _EMAIL_IN_TEXT.search(text)
+    match = EMAIL_IN_TEXT.search(text)
     return (match.group(0) if match else text).strip().rstrip(".!?")
 
 
@@ -53,41 +54,45 @@ def customer_id_of(tracker: Tracker) -> int | None:
     return int(value) if value is not None else None
 
 
-class ValidateIdentifyForm(FormValidationAction):
+class ValidateIdentifyForm(RelayFormValidation):
     """Check the email; a known customer's name is filled in so the form does not ask for it."""
 
     def name(self) -> str:
         return "validate_identify_form"
 
+    def parse_email(self, text: str, tracker: Tracker) -> tuple[str | None, str | None]:
+        """A syntactically valid email address."""
+        try:
+            return customers.normalise_email(email_from_text(text)), None
+        except ValueError as error:
+            return None, f"{error} It should look like name@example.com."
+
+    def parse_customer_name(self, text: str, tracker: Tracker) -> tuple[str | None, str | None]:
+        """A plausible name."""
+        name = name_from_text(text)
+        return name, None if name else "Sorry, I didn't catch a name there."
+
     async def validate_email(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
         domain: DomainDict,
     ) -> dict[str, Any]:
-        """A syntactically valid email; the known customer's name with it."""
-        try:
-            email = customers.normalise_email(email_from_text(str(slot_value)))
-        except ValueError as error:
-            dispatcher.utter_message(
-                text=f"{error} It should look like name@example.com."
-            )
-            return {"email": None}
+        """A valid email; the known customer's name with it."""
+        result = self.validated("email", slot_value, dispatcher, tracker)
+        email = result.get("email")
+        if email is None:
+            return result
         with services().sessions() as session:
             known = customers.get_by_email(session=session, email=email)
             name = known.name if known is not None else None
         # None makes the form ask a new (or nameless) customer for their name.
-        return {"email": email, "customer_name": name}
+        return {**result, "customer_name": name}
 
     async def validate_customer_name(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
         domain: DomainDict,
     ) -> dict[str, Any]:
         """A plausible name."""
-        name = name_from_text(str(slot_value))
-        if name is None:
-            dispatcher.utter_message(
-                text="Sorry, I didn't catch a name there."
-            )
-        return {"customer_name": name}
+        return self.validated("customer_name", slot_value, dispatcher, tracker)
 
 
 class ActionIdentifyCustomer(Action):
@@ -99,6 +104,10 @@ class ActionIdentifyCustomer(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
+        if was_cancelled(tracker):
+            dispatcher.utter_message(response="utter_form_cancelled")
+            return [*end_of_task(tracker, ()), SlotSet("email", None),
+                    SlotSet("customer_name", None)]
         email = str(tracker.get_slot("email"))
         name = tracker.get_slot("customer_name")
         conversation_id = tracker.sender_id

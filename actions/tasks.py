@@ -7,8 +7,9 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-TASK_SLOTS = ("detail_field", "phone", "address", "lead_interest", "company_size", "budget",
-              "timeline", "problem_description", "pending_task")
+TASK_SLOTS = ("detail_field", "phone", "address", "confirm_details", "lead_interest",
+              "company_size", "company", "budget", "timeline", "problem_description",
+              "pending_task", "form_cancelled")
 # Half-given identity (an email without a name yet) is dropped; a finished identification stays.
 IDENTITY_SLOTS = ("email", "customer_name")
 
@@ -23,4 +24,5 @@ class ActionClearTask(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         slots = TASK_SLOTS if tracker.get_slot("identified") else (*TASK_SLOTS, *IDENTITY_SLOTS)
-        return [SlotSet(slot, None) for slot in slots if tracker.get_slot(slot) is not None]
+        return [SlotSet(slot, None) for slot in slots
+                if tracker.get_slot(slot) not in (None, False)]

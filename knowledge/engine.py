@@ -27,6 +27,7 @@ from knowledge.scoring import (
     entry_similarity,
     sharpen,
 )
+from knowledge.spelling import Speller
 
 if TYPE_CHECKING:
     import faiss
@@ -83,6 +84,11 @@ class _State:
     thresholds: Thresholds
     manifest: dict[str, Any]
     stamp: tuple[int, int, int]
+    speller: Speller
+
+
+def _sureness(decision: Decision) -> float:
+    return decision.hits[0].score if decision.hits else 0.0
 
 
 def _stamp(index_dir: Path) -> tuple[int, int, int]:
@@ -132,6 +138,9 @@ def _load_state(index_dir: Path) -> _State:
         thresholds=Thresholds(**thresholds),
         manifest=manifest,
         stamp=stamp,
+        speller=Speller.from_texts(
+            text for entry in meta["entries"] for text in (*entry["questions"], entry["answer"])
+        ),
     )
 
 
@@ -235,9 +244,21 @@ class FaqEngine:
                 )
         return None
 
+    def corrected(self, query: str) -> str:
+        """The query with its typos corrected towards the FAQ's vocabulary (knowledge.spelling)."""
+        return self._state.speller.correct(query)
+
     def decide(self, query: str) -> Decision:
-        """Answer, clarify between the top two, or decline, by the manifest's thresholds."""
-        return self.decide_hits(self.search(query, k=5))
+        """Answer, clarify between the top two, or decline, by the manifest's thresholds.
+
+        A query with typos is searched as typed and as corrected; the surer result wins.
+        """
+        decision = self.decide_hits(self.search(query, k=5))
+        fixed = self.corrected(query)
+        if fixed == query:
+            return decision
+        other = self.decide_hits(self.search(fixed, k=5))
+        return other if _sureness(other) > _sureness(decision) else decision
 
     def decide_hits(self, hits: list[Hit]) -> Decision:
         """The decision for hits already found (best first)."""

@@ -11,6 +11,10 @@ import httpx
 logger = logging.getLogger(__name__)
 
 
+# Rasa's input channel for the gateway (bot/rasa_channel.py), token-protected.
+WEBHOOK_PATH = "/webhooks/relay/webhook"
+
+
 class RasaUnavailable(RuntimeError):
     """Rasa could not be reached or answered with a server error."""
 
@@ -73,7 +77,10 @@ class RasaClient:
         """Forward one customer message to the REST channel; the bot's replies to it."""
         body = {"sender": sender, "message": text, "metadata": {"channel": channel}}
         try:
-            response = await self._http.post(f"{self.base_url}/webhooks/rest/webhook", json=body)
+            response = await self._http.post(
+                f"{self.base_url}{WEBHOOK_PATH}", json=body,
+                headers={"Authorization": f"Bearer {self._token}"},
+            )
         except httpx.HTTPError as error:
             raise RasaUnavailable(f"Rasa is not reachable at {self.base_url}: {error}") from None
         if response.status_code >= 300:

@@ -21,8 +21,9 @@ from actions.sales import (
 from crm_store import customers, leads
 from tests.actions.conftest import form_tracker, texts, tracker
 
-RESET = [SlotSet("lead_interest", None), SlotSet("company_size", None), SlotSet("budget", None),
-         SlotSet("timeline", None), SlotSet("pending_task", None)]
+RESET = [SlotSet("lead_interest", None), SlotSet("company_size", None), SlotSet("company", None),
+         SlotSet("budget", None), SlotSet("timeline", None), SlotSet("pending_task", None),
+         SlotSet("form_cancelled", False)]
 
 
 @pytest.mark.parametrize(
