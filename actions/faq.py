@@ -82,6 +82,10 @@ class ActionAnswerFaq(Action):
         if chosen and (entry := faq.entry(chosen)) is not None:
             return answer_events(dispatcher, [(entry.entry_id, entry.answer)],
                                  topic=entry.matched_question)
+        if text.startswith("/"):
+            # A button payload that no longer means anything (an entry removed since, a detail
+            # button clicked after its form ended): ask, rather than search the payload's text.
+            return _acknowledge_value(dispatcher, text, "payload")
         if tone_of(text).upset and not tracker.active_loop_name:
             return [FollowupAction("action_handle_complaint")]
         return respond_to_text(dispatcher, tracker, text, intent=intent, confidence=confidence)

@@ -36,6 +36,22 @@ logger = logging.getLogger(__name__)
 
 MAX_TEXT = 4096  # Telegram's own limit; the widget allows 2,000
 SENDER = re.compile(r"^[a-z]{2,16}-[A-Za-z0-9_-]{1,64}$")
+# "/intent{...}" messages are the payloads of the bot's own buttons; only their intents may be
+# given that way. Anything else typed with a leading slash ("/restart", "/back", "/help") is
+# read as the words after the slash: Rasa's default intents would otherwise wipe or rewind the
+# conversation without an answer.
+BUTTON_INTENTS = frozenset({"affirm", "deny", "ask_human", "choose_faq", "inform",
+                            "update_details", "check_case_status", "request_sales",
+                            "report_problem"})
+PAYLOAD = re.compile(r"^/([A-Za-z_]+)")
+
+
+def as_customer_text(text: str) -> str:
+    """The message as Rasa should read it: a payload only if it is one of our buttons'."""
+    match = PAYLOAD.match(text)
+    if match and match.group(1) not in BUTTON_INTENTS:
+        return text.lstrip("/").strip() or text
+    return text
 
 
 def not_listening(events: list[Any]) -> bool:
@@ -114,7 +130,8 @@ class RelayInput(InputChannel):
             if agent is None or not agent.is_ready():
                 return _bad("the assistant is still starting", 503)
             collector = CollectingOutputChannel()
-            message = UserMessage(text, collector, sender, input_channel=self.name(),
+            message = UserMessage(as_customer_text(text), collector, sender,
+                                  input_channel=self.name(),
                                   metadata=metadata)
             async with agent.lock_store.lock(sender):
                 await heal(agent.processor, sender)
