@@ -99,6 +99,8 @@ def message(draw: st.DrawFn) -> tuple[str, str]:
     return kind, text
 
 
-def conversation(min_turns: int = 8, max_turns: int = 14) -> st.SearchStrategy[list[tuple[str, str]]]:
-    """A conversation: 8–14 messages of any kind, in any order."""
+def conversation(
+    min_turns: int = 8, max_turns: int = 14
+) -> st.SearchStrategy[list[tuple[str, str]]]:
+    """A conversation: 8 to 14 messages of any kind, in any order."""
     return st.lists(message(), min_size=min_turns, max_size=max_turns)

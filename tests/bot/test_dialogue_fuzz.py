@@ -1,11 +1,11 @@
 """Randomized conversations against the real stack: every turn is answered, whatever is said.
 
-Hypothesis draws conversations of 8–14 messages from every kind customers send (questions,
+Hypothesis draws conversations of 8 to 14 messages from every kind customers send (questions,
 follow-ups, bare values, small talk, yes/no, noise and payloads, other languages, task
 starters, stop/cancel, complaints, requests for a person — kinds.py), sends them through the
 widget gateway to the real Rasa and action server, and checks on every turn:
 
-* while the bot owns the conversation: 1–3 replies, never the same text twice in a turn;
+* while the bot owns the conversation: 1 to 3 replies, never the same text twice in a turn;
 * while a person owns it (after a handoff): no bot reply at all;
 * asking for a person works from anywhere (mid-form included): the conversation is handed off;
 * the agent resolving it gives the conversation back to the bot, which answers again;
