@@ -123,15 +123,19 @@ class RelayFormValidation(FormValidationAction):
         return None
 
     def validated(
-        self, slot: str, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker
+        self, slot: str, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+        *, quiet: bool = False,
     ) -> dict[str, Any]:
-        """Interpret, then parse with `parse_<slot>`; a hint is said when the parse fails."""
+        """Interpret, then parse with `parse_<slot>`; a hint is said when the parse fails.
+
+        `quiet` drops the hint, for a reply that was about something else (a correction).
+        """
         early = self.interpret(slot, value, dispatcher, tracker)
         if early is not None:
             return early
         parser = getattr(self, f"parse_{slot}")
         parsed, hint = parser(str(value or ""), tracker)
-        if parsed is None and hint:
+        if parsed is None and hint and not quiet:
             dispatcher.utter_message(text=hint)
         return {slot: parsed}
 

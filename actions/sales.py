@@ -113,6 +113,8 @@ def budget_from_text(text: str) -> str | None:
 
 _BUDGET_WORDS = re.compile(r"\b(budget|spend|afford|pay up to|can pay|max(?:imum)?)\b",
                            re.IGNORECASE)
+_MONEY = re.compile(r"[$€£]|\b(usd|eur|gbp|dollars?|euros?|pounds?|budget|k|month|year|"
+                    r"monthly|yearly|annual)\b")
 _CORRECTION_WORDS = re.compile(r"\b(actually|instead|rather|sorry|correction|i meant|not \d+)\b",
                                re.IGNORECASE)
 _COMPANY_PREFIX = re.compile(
@@ -244,6 +246,8 @@ class ValidateLeadForm(RelayFormValidation):
         if re.fullmatch(r"(?:no|nope|nah|not really|none)[.!]*", lowered):
             return UNDECIDED_BUDGET, None
         budget = budget_from_text(text)
+        if budget and _TEAM_WORDS.search(lowered) and not _MONEY.search(lowered):
+            budget = None  # "we're 30 people" is a head count, not 30 (of what?)
         return budget, None if budget else "I couldn't find an amount in that."
 
     def parse_timeline(self, text: str, tracker: Tracker) -> tuple[str | None, str | None]:
@@ -253,17 +257,19 @@ class ValidateLeadForm(RelayFormValidation):
         timeline = timeline_from_text(text)
         return timeline, None if timeline else "I didn't catch a time frame there."
 
-    def _with_corrections(
-        self, slot: str, result: dict[str, Any], dispatcher: CollectingDispatcher,
-        tracker: Tracker,
+    def _validate(
+        self, slot: str, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker
     ) -> dict[str, Any]:
-        if result.get("form_cancelled") or tracker.get_slot("requested_slot") != slot:
+        """The slot's own validation, plus any other lead detail the reply gives or corrects."""
+        fixes = (corrections(latest_text(tracker), slot)
+                 if tracker.get_slot("requested_slot") == slot else {})
+        result = self.validated(slot, value, dispatcher, tracker, quiet=bool(fixes))
+        if result.get("form_cancelled") or not fixes:
             return result
-        fixes = corrections(latest_text(tracker), slot)
-        changed = {k: v for k, v in fixes.items() if tracker.get_slot(k) not in (None, v)}
-        for other, value in changed.items():
-            label = other.replace("_", " ").replace("lead interest", "plan")
-            dispatcher.utter_message(text=f"Got it — I've changed the {label} to {value}.")
+        for other, new in fixes.items():
+            if tracker.get_slot(other) not in (None, new):
+                label = "plan" if other == "lead_interest" else other.replace("_", " ")
+                dispatcher.utter_message(text=f"Got it — I've changed the {label} to {new}.")
         return {**fixes, **result}
 
     async def validate_lead_interest(
@@ -271,40 +277,35 @@ class ValidateLeadForm(RelayFormValidation):
         domain: DomainDict,
     ) -> dict[str, Any]:
         """The plan or product."""
-        result = self.validated("lead_interest", slot_value, dispatcher, tracker)
-        return self._with_corrections("lead_interest", result, dispatcher, tracker)
+        return self._validate("lead_interest", slot_value, dispatcher, tracker)
 
     async def validate_company_size(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
         domain: DomainDict,
     ) -> dict[str, Any]:
         """A head count."""
-        result = self.validated("company_size", slot_value, dispatcher, tracker)
-        return self._with_corrections("company_size", result, dispatcher, tracker)
+        return self._validate("company_size", slot_value, dispatcher, tracker)
 
     async def validate_company(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
         domain: DomainDict,
     ) -> dict[str, Any]:
         """The company's name."""
-        result = self.validated("company", slot_value, dispatcher, tracker)
-        return self._with_corrections("company", result, dispatcher, tracker)
+        return self._validate("company", slot_value, dispatcher, tracker)
 
     async def validate_budget(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
         domain: DomainDict,
     ) -> dict[str, Any]:
         """An amount or "not decided yet"."""
-        result = self.validated("budget", slot_value, dispatcher, tracker)
-        return self._with_corrections("budget", result, dispatcher, tracker)
+        return self._validate("budget", slot_value, dispatcher, tracker)
 
     async def validate_timeline(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
         domain: DomainDict,
     ) -> dict[str, Any]:
         """When they want to start."""
-        result = self.validated("timeline", slot_value, dispatcher, tracker)
-        return self._with_corrections("timeline", result, dispatcher, tracker)
+        return self._validate("timeline", slot_value, dispatcher, tracker)
 
 
 class ActionSubmitLead(Action):
