@@ -105,10 +105,11 @@ def respond_to_text(
     if value is not None and intent not in ("ask_question",):
         return _acknowledge_value(dispatcher, text, value)
 
-    answered = answer_message(services().faq, text, tracker.get_slot("last_question"))
-    first = answered[0]
-    decision = first.decision
     out_of_scope = intent == "out_of_scope" and confidence >= OUT_OF_SCOPE_MIN_CONFIDENCE
+    # Something unrelated to the product is never read as a follow-up of the last question.
+    topic = None if out_of_scope else tracker.get_slot("last_question")
+    answered = answer_message(services().faq, text, topic)
+    decision = answered[0].decision
     if out_of_scope and not (
         decision.kind == "answer"
         and (decision.hits[0].similarity or 0.0) >= OUT_OF_SCOPE_MIN_SIMILARITY

@@ -117,7 +117,8 @@ class RelayInput(InputChannel):
             if body is None:
                 return _bad('send a JSON object: {"sender": …, "message": …, "metadata": {…}}')
             sender, text = body.get("sender"), body.get("message")
-            metadata = body.get("metadata") or {}
+            metadata = body.get("metadata")
+            metadata = {} if metadata is None else metadata
             if not isinstance(sender, str) or not SENDER.fullmatch(sender):
                 return _bad("sender must look like '<channel>-<id>' (letters, digits, - and _)")
             if not isinstance(text, str) or not text.strip():

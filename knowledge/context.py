@@ -27,6 +27,10 @@ FOLLOW_UP_WEIGHT = 0.8  # how strongly the previous question pulls (0.6 to 1.0 m
 SURE_ALONE = 0.95  # a message matched this surely by itself is a question of its own
 WEAK_ALONE = 0.6  # below this, a message without follow-up cues may still lean on the context
 SURE_IN_CONTEXT = 0.9  # ...when the pair is matched at least this surely
+# A message unlike every FAQ question (best cosine below this) that has no follow-up cue is not
+# about the product at all ("what's a good recipe for banana bread?": 0.18), so the topic must
+# not turn it into one (follow-ups without a cue measured 0.30 and up).
+MIN_RELATED = 0.25
 MAX_CONTEXT_CHARS = 400
 MAX_QUESTIONS = 2
 
@@ -106,11 +110,15 @@ def decide_in_context(engine: FaqEngine, text: str, previous: str | None) -> Ans
     sure = alone.kind == "answer" and alone.hits[0].score >= SURE_ALONE
     if not previous or sure:
         return Answered(alone, topic=text)
+    cue = looks_like_follow_up(text)
+    related = bool(alone.hits) and (alone.hits[0].similarity or 0.0) >= MIN_RELATED
+    if not cue and not related:
+        return Answered(alone, topic=text)
     paired = _in_context(engine, text, previous)
     if paired.kind == "decline":
         return Answered(alone, topic=text)
-    if not looks_like_follow_up(text) and alone.kind == "answer":
-        weak = alone.hits[0].score < WEAK_ALONE
+    if not cue:
+        weak = alone.kind != "answer" or alone.hits[0].score < WEAK_ALONE
         if not (weak and paired.kind == "answer" and paired.hits[0].score >= SURE_IN_CONTEXT):
             return Answered(alone, topic=text)
     topic = f"{previous} {text}"[-MAX_CONTEXT_CHARS:]

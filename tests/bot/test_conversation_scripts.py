@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from crm_store.models import Case, Customer, Lead
 from relay.settings import ROOT
-from tests.bot.chat import Customer as Visitor
+from relay.users import Customer as Visitor
 from tests.conftest import RelayStack
 
 pytestmark = pytest.mark.integration

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import HealthCheck, given, seed, settings
 
-from tests.bot.chat import ConsoleAgent, Customer, longest_action_run, tracker_events
+from relay.users import ConsoleAgent, Customer, longest_action_run, tracker_events
 from tests.bot.kinds import conversation
 from tests.conftest import RelayStack
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.bot.chat import Customer, longest_action_run, tracker_events
+from relay.users import Customer, longest_action_run, tracker_events
 from tests.conftest import RelayStack, new_conversation_id
 
 pytestmark = pytest.mark.integration

@@ -63,6 +63,16 @@ def test_a_change_of_topic_is_not_pulled_back_to_the_old_one(demo_engine: FaqEng
     assert right / len(EVAL["topic_switches"]) >= 0.95
 
 
+@pytest.mark.parametrize("text", [
+    "What's a good recipe for banana bread?", "who won the football game", "my cat is sick",
+    "how tall is mount everest",
+])
+def test_something_unrelated_is_not_made_a_follow_up(demo_engine: FaqEngine, text: str) -> None:
+    answered = decide_in_context(demo_engine, text, "how do I reset my password?")
+    assert answered.decision.kind != "answer"
+    assert not answered.used_context
+
+
 def test_two_questions_get_two_distinct_answers(demo_engine: FaqEngine) -> None:
     answered = answer_message(demo_engine, "how much is pro? and can I pay with paypal?", None)
     assert [a.decision.hits[0].entry_id for a in answered] == ["pro-price", "payment-methods"]

@@ -1,4 +1,4 @@
-"""Talking to the real stack as its users do: a customer in the widget, an agent in the console.
+"""Relay used over HTTP as its users use it: a customer in the widget, an agent in the console.
 
 Used by the dialogue fuzz test, the scripted conversation tests (bot/tests/conversations/) and
 `python -m relay.convbench`. Everything goes over HTTP to the running processes.
@@ -19,6 +19,10 @@ from knowledge.faq import load_faq
 from relay.settings import ROOT
 
 TURN_TIMEOUT = 60.0
+
+
+class ChatError(RuntimeError):
+    """Relay answered a user's request with an error status."""
 
 
 @lru_cache(maxsize=1)
@@ -65,7 +69,8 @@ class Customer:
         response = self.client.post(
             f"{self.api_url}/chat/{self.conversation_id}/messages", json={"text": text}
         )
-        assert response.status_code == 200, f"{text!r}: HTTP {response.status_code} {response.text}"
+        if response.status_code != 200:
+            raise ChatError(f"{text!r}: HTTP {response.status_code} {response.text[:300]}")
         turn = Turn(text, list(response.json()["replies"]), time.perf_counter() - started)
         self.turns.append(turn)
         return turn
@@ -75,6 +80,12 @@ class Customer:
         response = self.client.get(f"{self.api_url}/chat/{self.conversation_id}/history")
         response.raise_for_status()
         return str(response.json()["status"])
+
+    def history(self) -> list[dict[str, Any]]:
+        """The transcript the widget restores after a reload (bot, customer and agent)."""
+        response = self.client.get(f"{self.api_url}/chat/{self.conversation_id}/history")
+        response.raise_for_status()
+        return list(response.json()["messages"])
 
     def close(self) -> None:
         self.client.close()
@@ -89,24 +100,29 @@ class ConsoleAgent:
         form = self.client.get("/console/login")
         response = self.client.post("/console/login", data={
             "email": email, "password": password, "csrf": _csrf(form.text), "next": "/console/"})
-        assert response.status_code == 303, f"console login failed: {response.status_code}"
+        if response.status_code != 303:
+            raise ChatError(f"console login as {email} failed: HTTP {response.status_code}")
 
     def _csrf(self, conversation_id: str) -> str:
         page = self.client.get(f"/console/conversations/{conversation_id}")
-        assert page.status_code == 200, page.status_code
+        if page.status_code != 200:
+            raise ChatError(f"console page of {conversation_id}: HTTP {page.status_code}")
         return _csrf(page.text)
 
     def _post(self, conversation_id: str, action: str, **form: str) -> httpx.Response:
         data = {"csrf": self._csrf(conversation_id), **form}
         response = self.client.post(f"/console/conversations/{conversation_id}/{action}",
                                     data=data)
-        assert response.status_code in (200, 303), f"{action}: {response.status_code}"
+        if response.status_code not in (200, 303):
+            raise ChatError(f"console {action} on {conversation_id}: HTTP {response.status_code}")
         return response
 
     def claim(self, conversation_id: str) -> None:
+        """Take the conversation."""
         self._post(conversation_id, "claim")
 
     def reply(self, conversation_id: str, text: str) -> None:
+        """Send a reply to the customer on their channel."""
         self._post(conversation_id, "reply", text=text)
 
     def resolve(self, conversation_id: str) -> None:
@@ -119,7 +135,8 @@ class ConsoleAgent:
 
 def _csrf(html: str) -> str:
     match = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert match, "no CSRF field on the console page"
+    if match is None:
+        raise ChatError("no CSRF field on the console page")
     return match.group(1)
 
 
