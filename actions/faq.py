@@ -22,6 +22,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.forms import question_shaped
 from actions.identify import EMAIL_IN_TEXT
 from actions.runtime import services
 from actions.tone import tone_of
@@ -102,7 +103,7 @@ def respond_to_text(
         dispatcher.utter_message(response="utter_noise")
         return [SlotSet("faq_id", None)]
     value = bare_value(text)
-    if value is not None and intent not in ("ask_question",):
+    if value is not None and not question_shaped(text):
         return _acknowledge_value(dispatcher, text, value)
 
     out_of_scope = intent == "out_of_scope" and confidence >= OUT_OF_SCOPE_MIN_CONFIDENCE

@@ -42,6 +42,8 @@ _BACK_OUT = re.compile(
     re.IGNORECASE,
 )
 CANCELLED = "form_cancelled"
+# Intents under which a reply that is not an answer may be a question to look up.
+QUESTION_INTENTS = frozenset({"ask_question", "nlu_fallback"})
 
 
 def question_shaped(text: str) -> bool:
@@ -60,9 +62,14 @@ def latest_text(tracker: Tracker) -> str:
     return str((tracker.latest_message or {}).get("text") or "")
 
 
-def answer_if_question(dispatcher: CollectingDispatcher, tracker: Tracker, text: str) -> bool:
-    """Answer `text` from the FAQ if it is a question the FAQ answers; True if it did."""
-    if not question_shaped(text):
+def answer_if_question(
+    dispatcher: CollectingDispatcher, tracker: Tracker, text: str, *, shaped: bool = True
+) -> bool:
+    """Answer `text` from the FAQ if it is a question the FAQ answers; True if it did.
+
+    With `shaped` the text must also read as a question ("…?", "how …").
+    """
+    if shaped and not question_shaped(text):
         return False
     from knowledge.context import decide_in_context
 
@@ -135,9 +142,20 @@ class RelayFormValidation(FormValidationAction):
             return early
         parser = getattr(self, f"parse_{slot}")
         parsed, hint = parser(str(value or ""), tracker)
+        # Not an answer, and the NLU heard a question: "I forgot my password" at the email
+        # prompt is answered, then the form asks again.
+        if (parsed is None and self._asked_something(slot, tracker)
+                and answer_if_question(dispatcher, tracker, latest_text(tracker), shaped=False)):
+            return {slot: None}
         if parsed is None and hint and not quiet:
             dispatcher.utter_message(text=hint)
         return {slot: parsed}
+
+    def _asked_something(self, slot: str, tracker: Tracker) -> bool:
+        intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
+        return (tracker.get_slot("requested_slot") == slot
+                and slot not in self.QUESTIONS_ARE_ANSWERS
+                and intent in QUESTION_INTENTS)
 
 
 def end_of_task(tracker: Tracker, slots: tuple[str, ...]) -> list[EventType]:

@@ -97,7 +97,7 @@ def sales_lead_with_detours(b: Bench) -> Run:
     v.say(b.pick("I want a demo for my team", "can I book a demo", "talk to sales"))
     v.say(email)
     v.say(b.pick("Dana Scully", "I'm Dana Scully", "dana scully"))
-    for _ in range(4):  # answer whatever the form asks next, with detours
+    for _ in range(6):  # answer whatever the form asks next, with detours
         asked = " ".join(v.turns[-1].texts).lower()
         if "which plan" in asked:
             v.say(b.pick("the business plan", "Business", "probably business?"))
