@@ -44,6 +44,10 @@ _BACK_OUT = re.compile(
 CANCELLED = "form_cancelled"
 # Intents under which a reply that is not an answer may be a question to look up.
 QUESTION_INTENTS = frozenset({"ask_question", "nlu_fallback"})
+# Intents the slot mappings never take as an answer (domain.yml, not_intent) that the NLU
+# nevertheless gives to plain answers now and then ("I'm Dana Scully" → complain). A reply
+# under one of them still fills the slot when it is unmistakably a value (`strict_<slot>`).
+SOFT_INTENTS = frozenset({"complain", "greet", "thank", "chitchat", "bot_challenge", "goodbye"})
 
 
 def question_shaped(text: str) -> bool:
@@ -102,6 +106,20 @@ class RelayFormValidation(FormValidationAction):
     @abstractmethod
     def name(self) -> str:
         """validate_<form name>; abstract so the action server does not register this base."""
+
+    async def get_extraction_events(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        """The form's extractions, plus an unmistakable value the NLU mislabelled."""
+        events = list(await super().get_extraction_events(dispatcher, tracker, domain))
+        requested = tracker.get_slot("requested_slot")
+        intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
+        strict = getattr(self, f"strict_{requested}", None) if requested else None
+        if (strict is None or intent not in SOFT_INTENTS or tracker.get_slot(requested)
+                or any(e.get("name") == requested for e in events)):
+            return events
+        value = strict(latest_text(tracker))
+        return [*events, SlotSet(requested, value)] if value is not None else events
 
     async def required_slots(
         self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker,

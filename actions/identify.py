@@ -42,6 +42,35 @@ def name_from_text(text: str) -> str | None:
     return name.title() if name == name.lower() else name
 
 
+_STRICT_NAME = re.compile(
+    r"^(?:(?:hi|hello|hey)[,!]?\s+)?"
+    r"(?:(?:i'm|i am|im|my name is|my name's|it's|this is|call me)\s+)?"
+    r"((?:[A-ZÀ-Þ][\w'’-]*)(?:\s+[A-ZÀ-Þ][\w'’-]*){0,3})\s*[.!]?$",
+    re.IGNORECASE,
+)
+_NOT_NAMES = frozenset({"hi", "hello", "hey", "thanks", "thank", "bye", "goodbye", "ok", "okay",
+                        "yes", "no", "cool", "nice", "great", "sorry", "please", "help", "agent",
+                        "human", "stop", "cancel", "sure", "fine", "lol", "wow", "what", "why",
+                        "how", "you", "bot", "useless", "terrible", "awful", "frustrated"})
+_VERY_COMMON = 30_000_000  # corpus count above which a word is everyday English, not a name
+
+
+def strict_name(text: str) -> str | None:
+    """A name only when it cannot be anything else: capitalised words ("I'm Dana Scully")."""
+    from knowledge.spelling import english_counts
+
+    match = _STRICT_NAME.match(text.strip())
+    if match is None:
+        return None
+    words = match.group(1).split()
+    if any(not w[0].isupper() for w in words) or any(w.lower() in _NOT_NAMES for w in words):
+        return None
+    counts = english_counts()
+    if all(counts.get(w.lower(), 0) >= _VERY_COMMON for w in words):
+        return None  # "Good Morning", "Thank You"
+    return " ".join(words)
+
+
 def first_name(tracker: Tracker) -> str:
     """How to address the customer in a reply: their first name, or "there"."""
     name = str(tracker.get_slot("customer_name") or "").strip()
@@ -66,6 +95,15 @@ class ValidateIdentifyForm(RelayFormValidation):
             return customers.normalise_email(email_from_text(text)), None
         except ValueError as error:
             return None, f"{error} It should look like name@example.com."
+
+    def strict_email(self, text: str) -> str | None:
+        """An email address in the reply, whatever the NLU thought of it."""
+        match = EMAIL_IN_TEXT.search(text)
+        return match.group(0).rstrip(".!?") if match else None
+
+    def strict_customer_name(self, text: str) -> str | None:
+        """A name in capitalised words, whatever the NLU thought of it."""
+        return strict_name(text)
 
     def parse_customer_name(self, text: str, tracker: Tracker) -> tuple[str | None, str | None]:
         """A plausible name."""

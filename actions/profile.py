@@ -121,6 +121,17 @@ class ValidateUpdateDetailsForm(RelayFormValidation):
         except ValueError as error:
             return None, str(error)
 
+    def strict_phone(self, text: str) -> str | None:
+        """A valid phone number in the reply, whatever the NLU thought of it."""
+        try:
+            return phone_from_text(text)
+        except ValueError:
+            return None
+
+    def strict_address(self, text: str) -> str | None:
+        """Something that looks like an address, whatever the NLU thought of it."""
+        return address_from_text(text)
+
     def parse_address(self, text: str, tracker: Tracker) -> tuple[str | None, str | None]:
         """Something that looks like a postal address."""
         address = address_from_text(text)

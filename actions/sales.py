@@ -225,6 +225,18 @@ class ValidateLeadForm(RelayFormValidation):
             known = customer.company if customer is not None else None
         return {"company": known} if known else {}
 
+    def strict_company_size(self, text: str) -> str | None:
+        """A head count, whatever the NLU thought of the reply."""
+        return company_size_from_text(text) if re.search(r"\d", text) else None
+
+    def strict_budget(self, text: str) -> str | None:
+        """An amount with a currency, whatever the NLU thought of the reply."""
+        return budget_from_text(text) if _MONEY.search(text.lower()) else None
+
+    def strict_timeline(self, text: str) -> str | None:
+        """A time frame, whatever the NLU thought of the reply."""
+        return timeline_from_text(text)
+
     def parse_lead_interest(self, text: str, tracker: Tracker) -> tuple[str | None, str | None]:
         """The plan or product."""
         interest = interest_from_text(text)

@@ -13,6 +13,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from relay.settings import Settings
 
 log = logging.getLogger(__name__)
+ENCODE_CACHE = 2048  # recent query vectors kept (384 floats each: ~3 MB)
 
 
 class IndexMissing(RuntimeError):
@@ -150,6 +152,9 @@ class FaqEngine:
     def __init__(self, index_dir: Path, encoder: Encoder) -> None:
         self.index_dir = Path(index_dir)
         self.encoder = encoder
+        # A conversation's topic is encoded again with each follow-up (knowledge.context);
+        # recent texts are kept so that costs one encode per turn, not two. Read-only arrays.
+        self._encode = lru_cache(maxsize=ENCODE_CACHE)(self._encode_readonly)
         self._lock = threading.Lock()
         self._rejected: tuple[int, int, int] | None = None  # a build we failed to load
         self._state = _load_state(self.index_dir)
@@ -191,9 +196,14 @@ class FaqEngine:
                 f"encodes with {self.encoder.id}: rebuild with `python -m knowledge.build`"
             )
 
+    def _encode_readonly(self, query: str) -> Vectors:
+        vector = self.encoder.encode_one(query)
+        vector.setflags(write=False)
+        return vector
+
     def encode(self, query: str) -> Vectors:
-        """The query's vector (1, dim)."""
-        return self.encoder.encode_one(query)
+        """The query's vector (1, dim); recent queries come from a cache (do not modify it)."""
+        return self._encode(query)
 
     def search(self, query: str, k: int = 5) -> list[Hit]:
         """The k best entries for a query, best first, scores calibrated to [0, 1]."""

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.forms import backs_out, question_shaped
-from actions.identify import ValidateIdentifyForm
+from actions.identify import ValidateIdentifyForm, strict_name
 from actions.profile import ValidateUpdateDetailsForm, address_from_text
 from actions.sales import ValidateLeadForm, corrections
 from tests.actions.conftest import form_tracker, texts
@@ -97,3 +98,31 @@ async def test_an_invalid_email_says_what_it_should_look_like(domain: dict[str, 
         dispatcher, form_tracker("identify_form", "email", "jo at example"), domain)
     assert SlotSet("email", None) in events
     assert "name@example.com" in texts(dispatcher)[0]
+
+
+@pytest.mark.parametrize(("text", "name"), [
+    ("I'm Dana Scully", "Dana Scully"), ("Kim Lee", "Kim Lee"), ("José García", "José García"),
+    ("I'm so frustrated", None), ("Good Morning", None), ("Thank You", None), ("Hi", None),
+    ("dana scully", None),
+])
+def test_a_strict_name_is_unmistakable(text: str, name: str | None) -> None:
+    assert strict_name(text) == name
+
+
+async def test_a_name_the_nlu_called_a_complaint_still_fills_the_slot(
+    domain: dict[str, Any]
+) -> None:
+    """The mapping skips `complain`, so nothing was extracted; the safety net takes the name."""
+    latest = {"text": "I'm Dana Scully", "intent": {"name": "complain", "confidence": 0.93},
+              "entities": [], "metadata": {}}
+    tracker = Tracker.from_dict({
+        "sender_id": "web-x", "slots": {"email": "dana@acme.io", "requested_slot": "customer_name"},
+        "latest_message": latest,
+        "events": [{"event": "action", "name": "action_listen"},
+                   {"event": "user", "text": "I'm Dana Scully", "parse_data": latest}],
+        "active_loop": {"name": "identify_form"}, "latest_action_name": "action_listen",
+    })
+    dispatcher = CollectingDispatcher()
+    events = await ValidateIdentifyForm().run(dispatcher, tracker, domain)
+    assert SlotSet("customer_name", "Dana Scully") in events
+    assert dispatcher.messages == []
