@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from knowledge.bench import percentiles, rss_mb
 from knowledge.build import DEFAULT_OOS, build, read_oos
 from knowledge.encoder import Encoder, Vectors, model_id
 from knowledge.engine import FaqEngine
@@ -194,7 +195,7 @@ def _e5_onnx_q4(models_dir: Path) -> Encoder:
     return BenchEncoder(
         f"e5-onnx-q4emb:{model_id(str(e5_dir(models_dir)))}",
         enc.dim,
-        "onnx layers, 4-bit table, py tokenizer",
+        "onnx, 4-bit table, py tokenizer",
         lambda texts: enc.encode(texts),
         lambda text: enc.encode([text], batch_size=1),
     )
@@ -414,19 +415,6 @@ def best_of_six(candidates: list[tuple[str, float]]) -> str | None:
 # --------------------------------------------------------------------------- measuring
 
 
-def rss_mb() -> float:
-    """Current resident set size of this process in MB."""
-    with open("/proc/self/statm") as handle:
-        pages = int(handle.read().split()[1])
-    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-def percentiles(samples: Sequence[float]) -> tuple[float, float]:
-    """p50 and p95 in milliseconds."""
-    arr = np.asarray(samples) * 1000
-    return float(np.percentile(arr, 50)), float(np.percentile(arr, 95))
-
-
 def installed(module: str) -> bool:
     """Whether a candidate's package is importable."""
     return importlib.util.find_spec(module) is not None
@@ -449,6 +437,32 @@ def probe(kind: str, name: str, models_dir: Path) -> dict[str, Any]:
         return {"error": lines[-1] if lines else "failed"}
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
+
+
+def measure_all(
+    kind: str,
+    names: str,
+    specs: dict[str, Any],
+    run: Callable[[str], Any],
+    results: dict[str, Any],
+    models_dir: Path,
+    say: Callable[[str], None],
+) -> dict[str, Any]:
+    """Run each named candidate that is installed, add its fresh-process load time and RSS, and
+    record it (or why not) in results[kind + "s"]."""
+    out: dict[str, Any] = {}
+    for name in [n for n in names.split(",") if n]:
+        if not installed(specs[name].module):
+            results[kind + "s"][name] = {"error": f"not installed ({specs[name].module})"}
+            continue
+        say(f"{kind} {name} ...")
+        result = run(name)
+        measured = probe(kind, name, models_dir)
+        result.load_s = measured.get("load_s", float("nan"))
+        result.rss_mb = measured.get("rss_mb", float("nan"))
+        results[kind + "s"][name] = result.__dict__
+        out[name] = result
+    return out
 
 
 def _probe_main(kind: str, name: str, models_dir: Path) -> int:
@@ -628,8 +642,13 @@ def _ratio(scores: dict[str, list[bool]]) -> str:
     return f"{100 * worst / en:5.0f}%" if en else "    -"
 
 
+def _section(title: str, head: str) -> list[str]:
+    """A blank line, the table's title, a blank line, its header and rule."""
+    return ["", title, "", head, "-" * len(head)]
+
+
 def render(results: dict[str, Any]) -> str:
-    """Three plain-text tables: FAQ accuracy, encoder cost, language detection."""
+    """Plain-text tables: FAQ accuracy, encoder cost, language detection, English benchmark."""
     n = results["n_items"]
     lines = [
         f"FAQ top-1 (%), {n} questions per language; min/en = worst other language / English "
@@ -657,16 +676,11 @@ def render(results: dict[str, Any]) -> str:
             lines.append(
                 f"{label:44} {CONDITION_LABEL[condition]:26} {scores} {_ratio(top):>7} {right:>11}"
             )
-    lines += [
-        "",
+    lines += _section(
         "Encoder cost: engine.decide(text) one query at a time over all questions "
         "(p50 / p95 ms); load and RSS growth in a fresh process",
-        "",
-    ]
-    head = (
-        f"{'encoder':44} {'backend':32} {'p50 / p95 ms':>14} {'load s':>7} {'RSS MB':>7}  licence"
+        f"{'encoder':44} {'backend':32} {'p50 / p95 ms':>14} {'load s':>7} {'RSS MB':>7}  licence",
     )
-    lines += [head, "-" * len(head)]
     for name, r in results["encoders"].items():
         if r.get("error"):
             continue
@@ -676,18 +690,13 @@ def render(results: dict[str, Any]) -> str:
             f"{r['load_s']:7.2f} {r['rss_mb']:7.0f}  {ENCODERS[name].licence}"
         )
     if results.get("detectors"):
-        lines += [
-            "",
+        lines += _section(
             f"Language detection, best of the six languages (%): {6 * n} questions, "
             f"{results['n_short']} short messages (per language: en zh es de fr pt); "
             "latency per message",
-            "",
-        ]
-        head = (
             f"{'detector':30} {'version':9} {'questions':>9} {'short':>6}  "
-            f"{'short per language':29} {'p50 / p95 ms':>14} {'load s':>7} {'RSS MB':>7}  licence"
+            f"{'short per language':29} {'p50 / p95 ms':>14} {'load s':>7} {'RSS MB':>7}  licence",
         )
-        lines += [head, "-" * len(head)]
         for name, r in results["detectors"].items():
             spec = DETECTORS[name]
             if r.get("error"):
@@ -706,17 +715,12 @@ def render(results: dict[str, Any]) -> str:
             if wrong:
                 lines.append(f"  {name} wrong on short: {', '.join(wrong)}")
     if results.get("english"):
-        lines += [
-            "",
+        lines += _section(
             "English benchmark (knowledge.bench, untuned engine): BANKING77 top-1, "
             "CLINC150 top-1 / in-scope acc @thr / OOS recall, query p50 / p95 ms",
-            "",
-        ]
-        head = (
             f"{'encoder':44} {'B77 top-1':>9} {'CLINC top-1':>11} {'in@thr':>7} "
-            f"{'OOS rec':>7}  {'B77 ms':>13}"
+            f"{'OOS rec':>7}  {'B77 ms':>13}",
         )
-        lines += [head, "-" * len(head)]
         for name, r in results["english"].items():
             b, c = r["banking77"], r["clinc150"]
             lines.append(
@@ -761,6 +765,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--probe-encoder", help=argparse.SUPPRESS)
     parser.add_argument("--probe-detector", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    for option, known in (("encoders", ENCODERS), ("detectors", DETECTORS)):
+        wrong = [n for n in getattr(args, option).split(",") if n and n not in known]
+        if wrong:
+            parser.error(f"unknown {option} {wrong}; known: {', '.join(known)}")
     if args.probe_encoder:
         return _probe_main("encoder", args.probe_encoder, args.models_dir)
     if args.probe_detector:
@@ -774,10 +782,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     data = load_eval()
     entries = load_faq(args.faq or [ROOT / "knowledge" / "faq"])
     oos = read_oos(DEFAULT_OOS)
-    known = {e.id for e in entries}
+    ids = {e.id for e in entries}
     unknown = sorted(
-        {g for g in data.gold if g not in known}
-        | {e for lang in data.translated.values() for e in lang if e not in known}
+        {g for g in data.gold if g not in ids}
+        | {e for lang in data.translated.values() for e in lang if e not in ids}
     )
     if unknown:
         raise SystemExit(f"eval data names entries not in the FAQ: {unknown}")
@@ -787,40 +795,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         "encoders": {},
         "detectors": {},
     }
-    encoder_results: dict[str, EncoderResult] = {}
-    for name in [n for n in args.encoders.split(",") if n]:
-        spec = ENCODERS[name]
-        if not installed(spec.module):
-            results["encoders"][name] = {"error": f"not installed ({spec.module})"}
-            continue
-        say(f"encoder {name} ...")
+
+    def prepare_and_run(name: str) -> EncoderResult:
         if name.startswith("e5"):  # one-time conversion/export before the fresh-process probe
             e5_layers(args.models_dir) if name == "e5-onnx-q4emb" else e5_dir(args.models_dir)
-        r = run_encoder(name, data, entries, oos, args.cache_dir, args.models_dir, say)
-        p = probe("encoder", name, args.models_dir)
-        r.load_s, r.rss_mb = p.get("load_s", float("nan")), p.get("rss_mb", float("nan"))
-        encoder_results[name] = r
-        results["encoders"][name] = r.__dict__
-    detector_results: dict[str, DetectorResult] = {}
-    for name in [n for n in args.detectors.split(",") if n]:
-        spec_d = DETECTORS[name]
-        if not installed(spec_d.module):
-            results["detectors"][name] = {"error": f"not installed ({spec_d.distribution})"}
-            continue
-        say(f"detector {name} ...")
-        d = run_detector(name, data)
-        p = probe("detector", name, args.models_dir)
-        d.load_s, d.rss_mb = p.get("load_s", float("nan")), p.get("rss_mb", float("nan"))
-        detector_results[name] = d
-        row = d.__dict__ | {
-            "wrong_short": [
-                f"{t!r}->{best_of_six(spec_d.load()(t))}"
-                for lang in LANGS
-                for t, ok in zip(data.short[lang], d.short[lang], strict=True)
-                if not ok
-            ][:12]
-        }
-        results["detectors"][name] = row
+        return run_encoder(name, data, entries, oos, args.cache_dir, args.models_dir, say)
+
+    encoder_results: dict[str, EncoderResult] = measure_all(
+        "encoder", args.encoders, ENCODERS, prepare_and_run, results, args.models_dir, say
+    )
+    detector_results: dict[str, DetectorResult] = measure_all(
+        "detector",
+        args.detectors,
+        DETECTORS,
+        lambda n: run_detector(n, data),
+        results,
+        args.models_dir,
+        say,
+    )
+    for name, d in detector_results.items():
+        detect = DETECTORS[name].load()
+        wrong = [
+            f"{t!r}->{best_of_six(detect(t))}"
+            for lang in LANGS
+            for t, ok in zip(data.short[lang], d.short[lang], strict=True)
+            if not ok
+        ]
+        results["detectors"][name]["wrong_short"] = wrong[:12]
     if args.english:
         results["english"] = run_english(
             [n for n in args.encoders.split(",") if n in encoder_results],
