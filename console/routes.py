@@ -21,12 +21,14 @@ from bot.channels.rasa import RasaUnavailable
 from bot.channels.services import ChannelServices, channel_lifespan, channel_services
 from console import auth, views
 from crm_store import cases, conversations, interactions, users
+from crm_store.enums import Author, CaseStatus, ConversationStatus, Direction, Role
 from crm_store.login_throttle import retry_message, throttle_for
 from crm_store.models import User, utcnow
 
 logger = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
+CONSOLE_ROLES = (Role.AGENT, Role.ADMIN)
 MAX_REPLY_CHARS = 4000
 NOTICES = {
     "claimed": "You have claimed this conversation.",
@@ -66,7 +68,7 @@ class Agent:
 def _load_user(services: ChannelServices, user_id: int) -> User | None:
     with services.sessions() as session:
         user = users.get(session=session, user_id=user_id)
-        return user if user is not None and user.active and user.role in ("agent", "admin") \
+        return user if user is not None and user.active and user.role in CONSOLE_ROLES \
             else None
 
 
@@ -157,7 +159,7 @@ async def login(
         if user is None:
             throttle.failed(email=email, address=address)
             error = "That email and password do not match an agent account."
-        elif user.role not in ("agent", "admin"):
+        elif user.role not in CONSOLE_ROLES:
             error = "This account may not use the agent console."
             user = None
         else:
@@ -251,12 +253,13 @@ def _back(conversation_id: str, notice: str) -> RedirectResponse:
 
 def _claim(session: Session, conversation_id: str, agent: Agent) -> str:
     conversation = conversations.get_or_raise(session=session, conversation_id=conversation_id)
-    if conversation.status == "bot":
+    if conversation.status == ConversationStatus.BOT:
         return "not-waiting"
-    if conversation.status == "agent" and conversation.assigned_agent_id not in (None, agent.id):
+    taken = conversation.assigned_agent_id not in (None, agent.id)
+    if conversation.status == ConversationStatus.AGENT and taken:
         return "taken"
-    conversations.set_status(session=session, conversation_id=conversation_id, status="agent",
-                             agent_id=agent.id)
+    conversations.set_status(session=session, conversation_id=conversation_id,
+                             status=ConversationStatus.AGENT, agent_id=agent.id)
     return "claimed"
 
 
@@ -300,7 +303,7 @@ async def reply(conversation_id: str, agent: CurrentAgent, services: Services,
                                                       conversation_id=conversation_id)
             # Logged here; the widget stream and the Telegram bridge deliver it from the table.
             interactions.record(session=session, conversation_id=conversation_id,
-                                direction="outbound", author="agent", text=text,
+                                direction=Direction.OUTBOUND, author=Author.AGENT, text=text,
                                 channel=conversation.channel, agent_id=agent.id)
             return "replied"
 
@@ -340,7 +343,7 @@ async def resolve(conversation_id: str, agent: CurrentAgent, services: Services,
     current = await asyncio.to_thread(status)
     if current is None:
         raise HTTPException(404, f"There is no conversation {conversation_id}.")
-    if current == "bot":
+    if current == ConversationStatus.BOT:
         return _back(conversation_id, "not-waiting")
     try:
         await services.rasa.resume(conversation_id=conversation_id)
@@ -352,9 +355,10 @@ async def resolve(conversation_id: str, agent: CurrentAgent, services: Services,
         with services.sessions.begin() as session:
             for case in cases.list_open_for_conversation(session=session,
                                                          conversation_id=conversation_id):
-                cases.set_status(session=session, case_id=case.id, status="resolved")
+                cases.set_status(session=session, case_id=case.id,
+                                 status=CaseStatus.RESOLVED)
             conversations.set_status(session=session, conversation_id=conversation_id,
-                                     status="bot")
+                                     status=ConversationStatus.BOT)
             interactions.add_note(session=session, conversation_id=conversation_id,
                                   text=f"Resolved by {agent.name}; handed back to the assistant.",
                                   agent_id=agent.id)

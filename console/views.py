@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from crm_store import cases, conversations, customers, interactions, users
+from crm_store.enums import Author
 from crm_store.models import Interaction, utcnow
 
 PREVIEW_CHARS = 120
@@ -51,7 +52,7 @@ def queue(*, session: Session) -> list[dict[str, Any]]:
         last = interactions.list_for_conversation(session=session,
                                                   conversation_id=conversation.id,
                                                   include_notes=False)
-        last_customer = next((r for r in reversed(last) if r.author == "customer"), None)
+        last_customer = next((r for r in reversed(last) if r.author == Author.CUSTOMER), None)
         customer = (customers.get(session=session, customer_id=conversation.customer_id)
                     if conversation.customer_id else None)
         agent_name = None

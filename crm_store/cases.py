@@ -7,8 +7,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from crm_store.enums import CasePriority, CaseStatus, CaseType
 from crm_store.errors import NotFoundError
-from crm_store.models import CASE_PRIORITIES, CASE_STATUSES, CASE_TYPES, Case
+from crm_store.models import CASE_PRIORITIES, CASE_STATUSES, CASE_TYPES, OPEN_CASE_STATUSES, Case
 
 
 def _check(field: str, value: str, allowed: tuple[str, ...]) -> None:
@@ -21,8 +22,8 @@ def open_case(
     session: Session,
     subject: str,
     description: str = "",
-    type: str = "question",
-    priority: str = "normal",
+    type: str = CaseType.QUESTION,
+    priority: str = CasePriority.NORMAL,
     customer_id: int | None = None,
     conversation_id: str | None = None,
 ) -> Case:
@@ -36,7 +37,7 @@ def open_case(
         description=description,
         type=type,
         priority=priority,
-        status="open",
+        status=CaseStatus.OPEN,
         customer_id=customer_id,
         conversation_id=conversation_id,
     )
@@ -96,7 +97,7 @@ def list_open_for_conversation(*, session: Session, conversation_id: str) -> lis
     return list(
         session.scalars(
             select(Case)
-            .where(Case.conversation_id == conversation_id, Case.status.in_(("open", "pending")))
+            .where(Case.conversation_id == conversation_id, Case.status.in_(OPEN_CASE_STATUSES))
             .order_by(Case.id.desc())
         ).all()
     )

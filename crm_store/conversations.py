@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 
 from crm_store import customers
 from crm_store.db import insert_unless_exists
+from crm_store.enums import ConversationStatus
 from crm_store.errors import NotFoundError
 from crm_store.models import CHANNELS, CONVERSATION_STATUSES, Conversation, Interaction, utcnow
 
@@ -54,7 +55,7 @@ def get_or_create(
         {
             "id": conversation_id,
             "channel": channel,
-            "status": "bot",
+            "status": ConversationStatus.BOT,
             "customer_id": known.id if known else None,
             "created_at": utcnow(),
         },
@@ -75,12 +76,12 @@ def set_status(
     if status not in CONVERSATION_STATUSES:
         raise ValueError(f"status must be one of {', '.join(CONVERSATION_STATUSES)}.")
     conversation = get_or_create(session=session, conversation_id=conversation_id)
-    if status == "handoff":
-        if conversation.status != "handoff" or conversation.handoff_at is None:
+    if status == ConversationStatus.HANDOFF:
+        if conversation.status != ConversationStatus.HANDOFF or conversation.handoff_at is None:
             conversation.handoff_at = utcnow()
         if reason:
             conversation.handoff_reason = reason
-    elif status == "agent":
+    elif status == ConversationStatus.AGENT:
         if agent_id is not None:
             conversation.assigned_agent_id = agent_id
         if conversation.handoff_at is None:
@@ -111,7 +112,9 @@ def list_handoffs(
     *, session: Session, include_assigned: bool = True, limit: int = 100
 ) -> list[Conversation]:
     """Conversations waiting for or handled by an agent, newest handoff first."""
-    statuses = ["handoff", "agent"] if include_assigned else ["handoff"]
+    statuses = [ConversationStatus.HANDOFF]
+    if include_assigned:
+        statuses.append(ConversationStatus.AGENT)
     rows = session.scalars(
         select(Conversation)
         .where(Conversation.status.in_(statuses))

@@ -21,13 +21,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_store import audit, customers
+from crm_store.enums import CustomerType
 from crm_store.models import CUSTOMER_TYPES, Customer
 
 IMPORT_COLUMNS = ("name", "email", "phone", "company", "address", "type", "contact_consent")
 EXPORT_COLUMNS = ("id", *IMPORT_COLUMNS, "created_at")
 _TRUE = {"1", "true", "yes", "y", "t"}
 _FALSE = {"0", "false", "no", "n", "f", ""}
-DEFAULT_TYPE = "customer"
+DEFAULT_TYPE = CustomerType.CUSTOMER
 
 
 @dataclass

@@ -10,12 +10,13 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from crm_store.enums import CustomerType
 from crm_store.errors import DuplicateEmailError, NotFoundError
 from crm_store.models import CHANNELS, CUSTOMER_TYPES, ChannelIdentity, Customer
 
 _INTERNAL_EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)*")
 UPDATABLE_FIELDS = ("name", "email", "phone", "company", "address", "type", "contact_consent")
-_TYPE_RANK = {t: i for i, t in enumerate(CUSTOMER_TYPES)}
+_TYPE_RANK: dict[str, int] = {t: i for i, t in enumerate(CUSTOMER_TYPES)}
 
 
 def normalise_email(value: str, *, internal: bool = False) -> str:
@@ -73,7 +74,7 @@ def create(
     phone: str | None = None,
     company: str | None = None,
     address: str | None = None,
-    type: str = "visitor",
+    type: str = CustomerType.VISITOR,
     contact_consent: bool = False,
 ) -> Customer:
     """A new customer; raises DuplicateEmailError if the email is already taken."""

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_store import conversations, interactions
+from crm_store.enums import Author, ConversationStatus, Direction
 from crm_store.models import CHANNELS, Interaction
 
 HANDLED_EVENTS = ("user", "bot", "pause", "resume")
@@ -122,8 +123,8 @@ def _record_message(
         return interactions.record(
             session=session,
             conversation_id=sender_id,
-            direction="inbound",
-            author="customer",
+            direction=Direction.INBOUND,
+            author=Author.CUSTOMER,
             text=str(event.get("text") or ""),
             channel=channel_of(event, sender_id),
             intent=intent.get("name"),
@@ -136,8 +137,8 @@ def _record_message(
     return interactions.record(
         session=session,
         conversation_id=sender_id,
-        direction="outbound",
-        author="bot",
+        direction=Direction.OUTBOUND,
+        author=Author.BOT,
         text=str(event.get("text") or ""),
         channel=conversation.channel,
         faq_entry_id=str(faq_entry_id) if faq_entry_id is not None else None,
@@ -150,11 +151,13 @@ def _apply_status(*, session: Session, conversation_id: str, kind: str) -> bool:
     """pause → handoff (unless an agent already has it), resume → bot; True if it changed."""
     conversation = conversations.get_or_create(session=session, conversation_id=conversation_id)
     if kind == "pause":
-        if conversation.status != "bot":
+        if conversation.status != ConversationStatus.BOT:
             return False
-        conversations.set_status(session=session, conversation_id=conversation_id, status="handoff")
+        conversations.set_status(session=session, conversation_id=conversation_id,
+                                 status=ConversationStatus.HANDOFF)
         return True
-    if conversation.status == "bot":
+    if conversation.status == ConversationStatus.BOT:
         return False
-    conversations.set_status(session=session, conversation_id=conversation_id, status="bot")
+    conversations.set_status(session=session, conversation_id=conversation_id,
+                             status=ConversationStatus.BOT)
     return True

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from crm_store import conversations
 from crm_store.db import insert_unless_exists
+from crm_store.enums import Author, Direction
 from crm_store.models import AUTHORS, CHANNELS, DIRECTIONS, Interaction, utcnow
 
 
@@ -90,8 +91,8 @@ def add_note(
     return record(
         session=session,
         conversation_id=conversation_id,
-        direction="outbound",
-        author="agent",
+        direction=Direction.OUTBOUND,
+        author=Author.AGENT,
         text=text,
         agent_id=agent_id,
         note=True,
@@ -145,8 +146,8 @@ def list_undelivered_agent_replies(
     if channel is not None and channel not in CHANNELS:
         raise ValueError(f"channel must be one of {', '.join(CHANNELS)}.")
     stmt = select(Interaction).where(
-        Interaction.direction == "outbound",
-        Interaction.author == "agent",
+        Interaction.direction == Direction.OUTBOUND,
+        Interaction.author == Author.AGENT,
         Interaction.note.is_(False),
         Interaction.delivered_at.is_(None),
     )

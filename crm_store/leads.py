@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crm_store import customers
+from crm_store.enums import CustomerType, LeadStage
 from crm_store.errors import NotFoundError
 from crm_store.models import LEAD_STAGES, OPEN_LEAD_STAGES, Lead, LeadStageChange, User
 
@@ -72,13 +73,15 @@ def open_or_update_lead(
     lead = open_lead_for(session=session, customer_id=customer_id)
     created = lead is None
     if lead is None:
-        lead = Lead(customer_id=customer_id, stage="new", **given)
-        lead.history.append(LeadStageChange(from_stage=None, to_stage="new", changed_by=changed_by))
+        lead = Lead(customer_id=customer_id, stage=LeadStage.NEW, **given)
+        lead.history.append(
+            LeadStageChange(from_stage=None, to_stage=LeadStage.NEW, changed_by=changed_by)
+        )
         session.add(lead)
     else:
         for key, value in given.items():
             setattr(lead, key, value)
-    customers.promote(session=session, customer_id=customer_id, to_type="lead")
+    customers.promote(session=session, customer_id=customer_id, to_type=CustomerType.LEAD)
     session.flush()
     return lead, created
 
@@ -111,21 +114,23 @@ def move_stage(
     if to_stage not in LEAD_STAGES:
         raise ValueError(f"stage must be one of {', '.join(LEAD_STAGES)}.")
     lead = get_or_raise(session=session, lead_id=lead_id)
-    if to_stage == "lost":
+    if to_stage == LeadStage.LOST:
         if not lost_reason or not lost_reason.strip():
             raise ValueError("lost_reason is required when moving a lead to lost.")
         lead.lost_reason = lost_reason.strip()
     if lead.stage == to_stage:
         session.flush()
         return lead
-    if to_stage != "lost":
+    if to_stage != LeadStage.LOST:
         lead.lost_reason = None
     lead.history.append(
         LeadStageChange(from_stage=lead.stage, to_stage=to_stage, changed_by=changed_by)
     )
     lead.stage = to_stage
-    if to_stage == "won":
-        customers.promote(session=session, customer_id=lead.customer_id, to_type="customer")
+    if to_stage == LeadStage.WON:
+        customers.promote(
+            session=session, customer_id=lead.customer_id, to_type=CustomerType.CUSTOMER
+        )
     session.flush()
     return lead
 

@@ -10,13 +10,15 @@ from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from crm_store.customers import normalise_email, normalise_phone
+from crm_store.enums import (
+    CasePriority,
+    CaseStatus,
+    CaseType,
+    CustomerType,
+    LeadStage,
+)
 
-CustomerType = Literal["visitor", "lead", "customer"]
 Channel = Literal["web", "telegram", "rest"]
-LeadStage = Literal["new", "qualified", "contacted", "proposal", "won", "lost"]
-CaseType = Literal["question", "problem", "handoff", "complaint", "request", "other"]
-CasePriority = Literal["low", "normal", "high", "urgent"]
-CaseStatus = Literal["open", "pending", "resolved", "closed"]
 
 MAX_PAGE = 100
 MAX_ID = 2**31 - 1  # ids are 32-bit integers in PostgreSQL
@@ -77,7 +79,7 @@ class CustomerCreate(Input):
     phone: str | None = Field(default=None, max_length=40)
     company: str | None = Field(default=None, max_length=200)
     address: str | None = Field(default=None, max_length=2000)
-    type: CustomerType = "customer"
+    type: CustomerType = CustomerType.CUSTOMER
     contact_consent: bool = False
 
     _check_email = field_validator("email")(_email)
@@ -140,9 +142,6 @@ class InteractionOut(Output):
 
 
 # --- conversations ------------------------------------------------------------------------
-
-ConversationStatus = Literal["bot", "handoff", "agent"]
-
 
 class ConversationOut(Output):
     id: str
@@ -233,8 +232,8 @@ class PipelineStageOut(BaseModel):
 class CaseCreate(Input):
     subject: str = Field(min_length=1, max_length=300)
     description: str = Field(default="", max_length=20000)
-    type: CaseType = "question"
-    priority: CasePriority = "normal"
+    type: CaseType = CaseType.QUESTION
+    priority: CasePriority = CasePriority.NORMAL
     customer_id: Id | None = None
     conversation_id: str | None = Field(default=None, max_length=200)
 

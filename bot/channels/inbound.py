@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.channels.rasa import BotReply, RasaClient, RasaUnavailable
 from crm_store import conversations, interactions
+from crm_store.enums import Author, ConversationStatus, Direction
 
 logger = logging.getLogger(__name__)
 
@@ -30,17 +31,19 @@ def store_unforwarded(
     """Log an inbound message Rasa never saw (and our own answer to it, author system)."""
     with sessions.begin() as session:
         interactions.record(session=session, conversation_id=conversation_id,
-                            direction="inbound", author="customer", text=text, channel=channel)
+                            direction=Direction.INBOUND, author=Author.CUSTOMER, text=text,
+                            channel=channel)
         if reply:
             interactions.record(session=session, conversation_id=conversation_id,
-                                direction="outbound", author="system", text=reply,
+                                direction=Direction.OUTBOUND, author=Author.SYSTEM, text=reply,
                                 channel=channel)
         if handoff_reason:
             conversation = conversations.get_or_create(session=session,
                                                        conversation_id=conversation_id)
-            if conversation.status == "bot":
+            if conversation.status == ConversationStatus.BOT:
                 conversations.set_status(session=session, conversation_id=conversation_id,
-                                         status="handoff", reason=handoff_reason)
+                                         status=ConversationStatus.HANDOFF,
+                                         reason=handoff_reason)
 
 
 async def forward_or_store(

@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from crm_store.enums import Author, Direction
 from crm_store.models import Interaction
 
 
@@ -24,7 +25,7 @@ def agent_replies_for_stream(
         select(Interaction)
         .where(Interaction.conversation_id == conversation_id,
                or_(Interaction.id > after_id, Interaction.created_at >= since),
-               Interaction.author == "agent", Interaction.direction == "outbound",
+               Interaction.author == Author.AGENT, Interaction.direction == Direction.OUTBOUND,
                Interaction.note.is_(False))
         .order_by(Interaction.id).limit(limit)
     ).all())

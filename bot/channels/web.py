@@ -27,6 +27,7 @@ from bot.channels import outbox
 from bot.channels.inbound import forward_or_store
 from bot.channels.services import ChannelServices, channel_lifespan, channel_services
 from crm_store import conversations, interactions
+from crm_store.enums import ConversationStatus
 from crm_store.models import utcnow
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -133,7 +134,7 @@ def _history(services: ChannelServices, conversation_id: str) -> dict[str, Any]:
                                                   include_notes=False)
         return {
             "conversation_id": conversation_id,
-            "status": conversation.status if conversation else "bot",
+            "status": conversation.status if conversation else ConversationStatus.BOT,
             "messages": [_message_json(row) for row in rows],
             "last_id": rows[-1].id if rows else 0,
         }

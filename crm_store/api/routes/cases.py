@@ -8,6 +8,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 
 from crm_store import audit, cases, conversations, customers
 from crm_store.api.deps import CurrentPrincipal, SessionDep, WriterPrincipal
+from crm_store.enums import CaseStatus
 from crm_store.schemas import (
     MAX_ID,
     MAX_OFFSET,
@@ -15,7 +16,6 @@ from crm_store.schemas import (
     CaseCreate,
     CaseOut,
     CasePage,
-    CaseStatus,
     CaseUpdate,
     PathId,
 )

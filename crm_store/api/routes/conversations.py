@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 
 from crm_store import audit, conversations, interactions
 from crm_store.api.deps import CurrentPrincipal, SessionDep, WriterPrincipal
+from crm_store.enums import ConversationStatus
 from crm_store.schemas import (
     MAX_ID,
     MAX_OFFSET,
@@ -15,7 +16,6 @@ from crm_store.schemas import (
     ConversationDetailOut,
     ConversationOut,
     ConversationPage,
-    ConversationStatus,
     InteractionOut,
     LinkCustomerIn,
 )

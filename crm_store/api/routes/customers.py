@@ -10,6 +10,7 @@ from fastapi.responses import Response
 
 from crm_store import audit, cases, csv_io, customers, interactions, leads
 from crm_store.api.deps import CurrentPrincipal, SessionDep, WriterPrincipal
+from crm_store.enums import CustomerType
 from crm_store.schemas import (
     MAX_OFFSET,
     MAX_PAGE,
@@ -19,7 +20,6 @@ from crm_store.schemas import (
     CustomerCreate,
     CustomerOut,
     CustomerPage,
-    CustomerType,
     CustomerUpdate,
     InteractionOut,
     LeadOut,

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from crm_store import audit, leads
 from crm_store.api.deps import CurrentPrincipal, SessionDep, WriterPrincipal
+from crm_store.enums import LeadStage
 from crm_store.schemas import (
     MAX_ID,
     MAX_OFFSET,
@@ -15,7 +16,6 @@ from crm_store.schemas import (
     LeadCreate,
     LeadOut,
     LeadPage,
-    LeadStage,
     LeadStageMove,
     PathId,
     PipelineStageOut,
