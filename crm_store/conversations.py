@@ -9,16 +9,8 @@ from crm_store import customers
 from crm_store.db import insert_unless_exists
 from crm_store.enums import ConversationStatus
 from crm_store.errors import NotFoundError
-from crm_store.models import CHANNELS, CONVERSATION_STATUSES, Conversation, Interaction, utcnow
-
-
-def channel_for(conversation_id: str) -> str:
-    """The channel implied by a conversation id: "web-…" → web, "tg-…" → telegram, else rest."""
-    if conversation_id.startswith("web-"):
-        return "web"
-    if conversation_id.startswith("tg-"):
-        return "telegram"
-    return "rest"
+from crm_store.models import CONVERSATION_STATUSES, Conversation, Interaction, utcnow
+from relay import channels
 
 
 def get(*, session: Session, conversation_id: str) -> Conversation | None:
@@ -41,12 +33,12 @@ def get_or_create(
     conversation = session.get(Conversation, conversation_id)
     if conversation is not None:
         return conversation
-    channel = channel or channel_for(conversation_id)
-    if channel not in CHANNELS:
-        channel = channel_for(conversation_id)
+    own = channels.of_conversation(conversation_id)
+    named = channels.named(channel) or own
     # A web session or Telegram chat already tied to a customer links the new conversation.
-    external_id = conversation_id.split("-", 1)[1] if "-" in conversation_id else conversation_id
-    known = customers.find_by_identity(session=session, channel=channel, external_id=external_id)
+    known = customers.find_by_identity(
+        session=session, channel=named.name, external_id=own.external_id(conversation_id)
+    )
     # The API (ingest), the action server and the gateway may all see a new conversation at
     # once; whoever inserts first wins and the others load that row.
     insert_unless_exists(
@@ -54,7 +46,7 @@ def get_or_create(
         Conversation,
         {
             "id": conversation_id,
-            "channel": channel,
+            "channel": named.name,
             "status": ConversationStatus.BOT,
             "customer_id": known.id if known else None,
             "created_at": utcnow(),

@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from crm_store.enums import CustomerType
 from crm_store.errors import DuplicateEmailError, NotFoundError
-from crm_store.models import CHANNELS, CUSTOMER_TYPES, ChannelIdentity, Customer
+from crm_store.models import CUSTOMER_TYPES, ChannelIdentity, Customer
+from relay import channels
 
 _INTERNAL_EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)*")
 UPDATABLE_FIELDS = ("name", "email", "phone", "company", "address", "type", "contact_consent")
@@ -215,8 +216,7 @@ def attach_identity(
     *, session: Session, customer_id: int, channel: str, external_id: str
 ) -> ChannelIdentity:
     """Record that customer_id is external_id on channel (an identity moves to the latest)."""
-    if channel not in CHANNELS:
-        raise ValueError(f"channel must be one of {', '.join(CHANNELS)}.")
+    channels.get(channel)  # ValueError naming the channels
     get_or_raise(session=session, customer_id=customer_id)
     identity = session.scalars(
         select(ChannelIdentity).where(

@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from crm_store import conversations, interactions
 from crm_store.enums import Author, ConversationStatus, Direction
-from crm_store.models import CHANNELS, Interaction
+from crm_store.models import Interaction
+from relay import channels
 
 HANDLED_EVENTS = ("user", "bot", "pause", "resume")
 
@@ -83,21 +84,12 @@ def dedupe_key(event: dict[str, Any]) -> str | None:
 
 
 def channel_of(event: dict[str, Any], conversation_id: str) -> str:
-    """The channel of a user event.
-
-    The gateway reaches Rasa through its REST channel, so input_channel is "rest" for web and
-    Telegram alike: the gateway's metadata.channel and the id prefix are more specific.
-    """
-    metadata = event.get("metadata") or {}
-    candidates = [
-        metadata.get("channel") if isinstance(metadata, dict) else None,
-        conversations.channel_for(conversation_id),
+    """The channel of a user event (relay.channels.channel_of, input_channel as the last hint)."""
+    metadata = event.get("metadata")
+    return channels.channel_of(
+        conversation_id, metadata if isinstance(metadata, dict) else None,
         event.get("input_channel"),
-    ]
-    for candidate in candidates:
-        if candidate in CHANNELS and candidate != "rest":
-            return str(candidate)
-    return "rest"
+    )
 
 
 def _timestamp(event: dict[str, Any]) -> datetime | None:

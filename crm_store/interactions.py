@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 from crm_store import conversations
 from crm_store.db import insert_unless_exists
 from crm_store.enums import Author, Direction
-from crm_store.models import AUTHORS, CHANNELS, DIRECTIONS, Interaction, utcnow
+from crm_store.models import AUTHORS, DIRECTIONS, Interaction, utcnow
+from relay import channels
 
 
 def record(
@@ -143,8 +144,8 @@ def list_undelivered_agent_replies(
     limit: int = 100,
 ) -> list[Interaction]:
     """Agent replies (not notes) no worker has claimed yet (delivered_at NULL), oldest id first."""
-    if channel is not None and channel not in CHANNELS:
-        raise ValueError(f"channel must be one of {', '.join(CHANNELS)}.")
+    if channel is not None:
+        channels.get(channel)  # ValueError naming the channels
     stmt = select(Interaction).where(
         Interaction.direction == Direction.OUTBOUND,
         Interaction.author == Author.AGENT,

@@ -37,8 +37,8 @@ from crm_store.enums import (
 )
 
 # Value sets (crm_store.enums), stored as plain strings, checked by the repository functions
-# and schemas. Tuples, because `"bot" in ConversationStatus` raises on Python 3.11.
-CHANNELS = ("web", "telegram", "rest")
+# and schemas. Tuples, because `"bot" in ConversationStatus` raises on Python 3.11. Channel
+# names come from the channel registry (relay.channels).
 CUSTOMER_TYPES = tuple(CustomerType)
 CONVERSATION_STATUSES = tuple(ConversationStatus)
 DIRECTIONS = tuple(Direction)
@@ -150,7 +150,7 @@ class Customer(Timestamps, Base):
 
 
 class ChannelIdentity(Base):
-    """How a customer is known on a channel (web session id, Telegram chat id)."""
+    """How a customer is known on a personal channel (web session id, Telegram chat id)."""
 
     __tablename__ = "channel_identities"
     __table_args__ = (UniqueConstraint("channel", "external_id"),)
@@ -167,7 +167,7 @@ class ChannelIdentity(Base):
 
 
 class Conversation(Base):
-    """One Rasa conversation; id is Rasa's sender_id ("web-<hex>", "tg-<chat_id>", ...)."""
+    """One Rasa conversation; its id is Rasa's sender_id: a channel's id prefix + customer id."""
 
     __tablename__ = "conversations"
 

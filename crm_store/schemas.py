@@ -17,8 +17,7 @@ from crm_store.enums import (
     CustomerType,
     LeadStage,
 )
-
-Channel = Literal["web", "telegram", "rest"]
+from relay.channels import ChannelName
 
 MAX_PAGE = 100
 MAX_ID = 2**31 - 1  # ids are 32-bit integers in PostgreSQL
@@ -179,7 +178,7 @@ class LeadCreate(Input):
     company_size: str | None = Field(default=None, max_length=50)
     budget: str | None = Field(default=None, max_length=100)
     timeline: str | None = Field(default=None, max_length=100)
-    source_channel: Channel | None = None
+    source_channel: ChannelName | None = None
     expected_value: Decimal | None = Field(default=None, ge=0, max_digits=12, decimal_places=2)
     owner_id: Id | None = None
 

@@ -25,6 +25,8 @@ from crm_store.enums import (
     Role,
 )
 from crm_store.models import utcnow
+from relay import channels
+from relay.channels import TELEGRAM, WEB, ChannelName
 from relay.settings import Settings, get_settings
 
 DEMO_ADMIN_EMAIL = "admin@relay.local"
@@ -64,7 +66,7 @@ DEMO_CUSTOMERS = (
         company="Analytical Engines Ltd",
         type=CustomerType.LEAD,
         contact_consent=True,
-        conversation="web-5eed0000000000000000000000000001",
+        conversation=WEB.conversation_id("5eed0000000000000000000000000001"),
         turns=(
             (Direction.INBOUND, "Hi, what plans do you offer for teams?", "ask_question", 0.93),
             (Direction.OUTBOUND, "We have Free, Pro and Business plans. Want a team quote?", None,
@@ -76,7 +78,7 @@ DEMO_CUSTOMERS = (
             "company_size": "11-50",
             "budget": "5-10k",
             "timeline": "this quarter",
-            "source_channel": "web",
+            "source_channel": ChannelName.WEB,
             "expected_value": "7200",
         },
     ),
@@ -87,7 +89,7 @@ DEMO_CUSTOMERS = (
         company="Cobol Corp",
         type=CustomerType.CUSTOMER,
         contact_consent=True,
-        conversation="tg-100000001",
+        conversation=TELEGRAM.conversation_id(100000001),
         turns=(
             (Direction.INBOUND, "My invoice shows the wrong VAT number.", "report_problem", 0.81),
             (Direction.OUTBOUND, "Sorry about that! I'm handing you over to a colleague.", None,
@@ -103,7 +105,7 @@ DEMO_CUSTOMERS = (
         company="Bletchley Analytics",
         type=CustomerType.VISITOR,
         contact_consent=False,
-        conversation="web-5eed0000000000000000000000000003",
+        conversation=WEB.conversation_id("5eed0000000000000000000000000003"),
         turns=(
             (Direction.INBOUND, "How do I reset my password?", "ask_question", 0.97),
             (Direction.OUTBOUND, "Use 'Forgot password' on the sign-in page.", None, None),
@@ -132,7 +134,7 @@ def seed_demo_data(*, session: Session) -> int:
             contact_consent=spec.contact_consent,
         )
         conversation_id = spec.conversation
-        channel = conversations.channel_for(conversation_id)
+        channel = channels.of_conversation(conversation_id)
         conversations.get_or_create(session=session, conversation_id=conversation_id)
         conversations.link_customer(
             session=session, conversation_id=conversation_id, customer_id=customer.id
@@ -140,8 +142,8 @@ def seed_demo_data(*, session: Session) -> int:
         customers.attach_identity(
             session=session,
             customer_id=customer.id,
-            channel=channel,
-            external_id=conversation_id.split("-", 1)[1],
+            channel=channel.name,
+            external_id=channel.external_id(conversation_id),
         )
         for turn, (direction, text, intent, confidence) in enumerate(spec.turns):
             interactions.record(

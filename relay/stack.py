@@ -19,6 +19,7 @@ from typing import IO
 
 import httpx
 
+from relay.channels import TELEGRAM
 from relay.settings import ROOT, Settings
 
 APP_PYTHON = ROOT / ".venv" / "bin" / "python"
@@ -196,7 +197,8 @@ def services(settings: Settings, model: Path, log_dir: Path) -> list[Service]:
     ]
     if settings.telegram_token:
         listed.append(
-            Service("telegram", [py, "-m", "bot.channels.telegram"], "", log_dir / "telegram.log")
+            Service(TELEGRAM.name, [py, "-m", "bot.channels.telegram"], "",
+                    log_dir / "telegram.log")
         )
     return listed
 

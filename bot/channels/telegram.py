@@ -1,10 +1,11 @@
 """The Telegram bridge: `python -m bot.channels.telegram` (polling or webhook, from settings).
 
-Each chat is the conversation `tg-<chat_id>`. Text and button clicks go to Rasa's REST channel
-and the replies come back (buttons as an inline keyboard). Photos, stickers, voice messages,
-documents and edits get a polite answer and are noted in the CRM. A background task sends the
-agents' replies (written by the console, in another process) to their chats, claiming each one
-through Interaction.delivered_at so that it is sent once (see _claim_and_send).
+Each chat is a conversation of the TELEGRAM channel (relay.channels): id prefix + chat id.
+Text and button clicks go to Rasa's REST channel and the replies come back (buttons as an
+inline keyboard). Photos, stickers, voice messages, documents and edits get a polite answer and
+are noted in the CRM. A background task sends the agents' replies (written by the console, in
+another process) to their chats, claiming each one through Interaction.delivered_at so that it
+is sent once (see _claim_and_send).
 
 Webhook mode follows python-telegram-bot's "custom webhook" example: a small Starlette app under
 uvicorn checks `X-Telegram-Bot-Api-Secret-Token` (403 otherwise) and queues the update; PTB's
@@ -24,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import telegram
 from sqlalchemy.orm import Session, sessionmaker
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, TelegramError
@@ -42,10 +44,13 @@ from telegram.ext import (
 from bot.channels.inbound import forward_or_store, store_unforwarded
 from bot.channels.rasa import BotReply, RasaClient
 from crm_store import interactions
+from relay.channels import TELEGRAM
 from relay.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
 
+# python-telegram-bot and its HTTP client log the API URL, which carries the token.
+LIBRARY_LOGGERS = (telegram.__name__, "httpx", "httpcore")
 SEEN_UPDATES_KEPT = 10_000
 DELIVERY_POLL_SECONDS = 1.0
 DELIVERY_SEND_TIMEOUT_SECONDS = 60.0  # past PTB's own timeouts; then the claim is rolled back
@@ -104,12 +109,12 @@ class Bridge:
 
 def conversation_id(chat_id: int) -> str:
     """The Relay conversation id of a Telegram chat."""
-    return f"tg-{chat_id}"
+    return TELEGRAM.conversation_id(chat_id)
 
 
 def chat_id_of(conversation: str) -> int:
-    """The Telegram chat id of a `tg-<chat_id>` conversation id."""
-    return int(conversation.removeprefix("tg-"))
+    """The Telegram chat id in a Telegram conversation id."""
+    return int(TELEGRAM.external_id(conversation))
 
 
 def bridge_of(context: ContextTypes.DEFAULT_TYPE) -> Bridge:
@@ -143,8 +148,8 @@ async def to_rasa(context: ContextTypes.DEFAULT_TYPE, chat_id: int, text: str) -
     """Forward one customer message to Rasa (or keep it if Rasa is down) and send the replies."""
     bridge = bridge_of(context)
     replies = await forward_or_store(rasa=bridge.rasa, sessions=bridge.sessions,
-                                     conversation_id=conversation_id(chat_id), channel="telegram",
-                                     text=text[:MAX_TEXT_CHARS])
+                                     conversation_id=conversation_id(chat_id),
+                                     channel=TELEGRAM.name, text=text[:MAX_TEXT_CHARS])
     await send_replies(context, chat_id, replies)
 
 
@@ -228,7 +233,7 @@ async def note_and_answer(context: ContextTypes.DEFAULT_TYPE, chat_id: int, logg
     """Log what the customer sent (Rasa never sees it) and our answer, then send the answer."""
     bridge = bridge_of(context)
     await asyncio.to_thread(store_unforwarded, sessions=bridge.sessions,
-                            conversation_id=conversation_id(chat_id), channel="telegram",
+                            conversation_id=conversation_id(chat_id), channel=TELEGRAM.name,
                             text=logged, reply=answer)
     await context.bot.send_message(chat_id=chat_id, text=answer)
 
@@ -259,7 +264,8 @@ async def deliver_agent_replies(application: Application, bridge: Bridge,
 
 def _undelivered(sessions: sessionmaker[Session]) -> list[tuple[int, str, str]]:
     with sessions() as session:
-        rows = interactions.list_undelivered_agent_replies(session=session, channel="telegram")
+        rows = interactions.list_undelivered_agent_replies(session=session,
+                                                           channel=TELEGRAM.name)
         return [(row.id, row.conversation_id, row.text) for row in rows]
 
 
@@ -348,7 +354,7 @@ class BridgeApplication(Application):  # type: ignore[type-arg]
         self.bot_data["relay"] = bridge
         if self.relay_deliver:
             bridge.delivery_task = asyncio.create_task(
-                deliver_agent_replies(self, bridge), name="relay-tg-delivery")
+                deliver_agent_replies(self, bridge), name="relay-telegram-delivery")
 
     async def shutdown(self) -> None:
         """Close the bridge, then shut PTB down."""
@@ -416,8 +422,8 @@ def redact_token_in_logs(token: str) -> None:
     """Attach a TokenRedactor to PTB's and httpx's loggers (filters do not inherit)."""
     redactor = TokenRedactor(token)
     names = [name for name in logging.Logger.manager.loggerDict
-             if name.split(".")[0] in ("telegram", "httpx", "httpcore")]
-    for name in ["telegram", "httpx", *names]:
+             if name.split(".")[0] in LIBRARY_LOGGERS]
+    for name in [*LIBRARY_LOGGERS, *names]:
         target = logging.getLogger(name)
         if not any(isinstance(f, TokenRedactor) and f.token == token for f in target.filters):
             target.addFilter(redactor)

@@ -29,9 +29,11 @@ from bot.channels.services import ChannelServices, channel_lifespan, channel_ser
 from crm_store import conversations, interactions
 from crm_store.enums import ConversationStatus
 from crm_store.models import utcnow
+from relay.channels import WEB
 
 STATIC = Path(__file__).resolve().parent / "static"
-CONVERSATION_ID = re.compile(r"^web-[0-9a-f]{32}$")
+ID_PREFIX_SLOT = "__RELAY_WEB_ID_PREFIX__"  # in widget.js
+CONVERSATION_ID = re.compile(rf"^{re.escape(WEB.id_prefix)}[0-9a-f]{{32}}$")
 MAX_MESSAGE_CHARS = 2000
 POLL_SECONDS = 0.7
 HEARTBEAT_SECONDS = 15.0
@@ -61,7 +63,8 @@ def checked_id(conversation_id: str) -> str:
     if not CONVERSATION_ID.fullmatch(conversation_id):
         raise HTTPException(
             status_code=400,
-            detail="The conversation id must be 'web-' followed by 32 lowercase hex characters.",
+            detail=f"The conversation id must be '{WEB.id_prefix}' followed by 32 lowercase hex "
+                   "characters.",
             headers=CORS_HEADERS,
         )
     return conversation_id
@@ -77,10 +80,11 @@ async def demo_page() -> FileResponse:
 
 
 @router.get("/widget.js", include_in_schema=False)
-async def widget_js() -> FileResponse:
-    """The widget script."""
-    return FileResponse(STATIC / "widget.js", media_type="application/javascript",
-                        headers={"Cache-Control": "no-cache", **CORS_HEADERS})
+async def widget_js() -> Response:
+    """The widget script, with the web channel's conversation-id prefix filled in."""
+    script = (STATIC / "widget.js").read_text().replace(ID_PREFIX_SLOT, WEB.id_prefix)
+    return Response(script, media_type="application/javascript",
+                    headers={"Cache-Control": "no-cache", **CORS_HEADERS})
 
 
 @router.get("/widget.css", include_in_schema=False)
@@ -122,7 +126,7 @@ async def post_message(
             headers=CORS_HEADERS,
         )
     replies = await forward_or_store(rasa=services.rasa, sessions=services.sessions,
-                                     conversation_id=conversation_id, channel="web", text=text)
+                                     conversation_id=conversation_id, channel=WEB.name, text=text)
     response.headers.update(CORS_HEADERS)
     return {"replies": [reply.as_json() for reply in replies]}
 

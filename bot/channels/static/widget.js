@@ -10,14 +10,16 @@
   var base = script && script.src ? script.src.replace(/\/widget\.js(\?.*)?$/, "") : "";
   var ID_KEY = "relay.conversationId";
   var OPEN_KEY = "relay.open";
-  var ID_FORMAT = /^web-[0-9a-f]{32}$/;
+  // The web channel's conversation-id prefix, filled in by the server (relay.channels.WEB).
+  var ID_PREFIX = "__RELAY_WEB_ID_PREFIX__";
+  var ID_FORMAT = new RegExp("^" + ID_PREFIX + "[0-9a-f]{32}$");
 
   function newId() {
     var bytes = new Uint8Array(16);
     window.crypto.getRandomValues(bytes);
     var hex = "";
     for (var i = 0; i < bytes.length; i++) { hex += ("0" + bytes[i].toString(16)).slice(-2); }
-    return "web-" + hex;
+    return ID_PREFIX + hex;
   }
 
   function storageGet(key) { try { return window.localStorage.getItem(key); } catch (e) { return null; } }
