@@ -13,10 +13,8 @@ from rasa_sdk.types import DomainDict
 from actions.channels import channel_of
 from actions.runtime import services
 from crm_store import conversations, customers
+from relay import channels
 
-# Conversations on these channels belong to one person (a browser session, a Telegram chat),
-# so the identity is remembered; "rest" ids are arbitrary and are not.
-_PERSONAL_CHANNELS = ("web", "telegram")
 LOST_CUSTOMER = "Sorry, I lost track of who you are. Could you ask me again?"
 _EMAIL_IN_TEXT = re.compile(r"[^\s<>()\[\],;:\"']+@[^\s<>()\[\],;:\"']+")
 _NAME_PREFIX = re.compile(
@@ -110,11 +108,14 @@ class ActionIdentifyCustomer(Action):
                                         channel=channel)
             conversations.link_customer(session=session, conversation_id=conversation_id,
                                         customer_id=customer.id)
-            if channel in _PERSONAL_CHANNELS and "-" in conversation_id:
+            # A personal channel's conversation belongs to one person (a browser session, a
+            # Telegram chat), so the identity is remembered; REST ids are arbitrary and are not.
+            if channels.get(channel).personal:
                 # The same external id conversations.get_or_create looks identities up by.
-                customers.attach_identity(session=session, customer_id=customer.id,
-                                          channel=channel,
-                                          external_id=conversation_id.split("-", 1)[1])
+                customers.attach_identity(
+                    session=session, customer_id=customer.id, channel=channel,
+                    external_id=channels.of_conversation(conversation_id).external_id(
+                        conversation_id))
             customer_id, customer_name = customer.id, customer.name or name
         addressed = str(customer_name or "").split()[0] if customer_name else "there"
         if returning:
