@@ -8,13 +8,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crm_store.enums import CasePriority, CaseStatus, CaseType
-from crm_store.errors import NotFoundError
+from crm_store.errors import InvalidValue, NotFoundError
 from crm_store.models import CASE_PRIORITIES, CASE_STATUSES, CASE_TYPES, OPEN_CASE_STATUSES, Case
 
 
 def _check(field: str, value: str, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
-        raise ValueError(f"{field} must be one of {', '.join(allowed)}.")
+        raise InvalidValue(f"{field} must be one of {', '.join(allowed)}.")
 
 
 def open_case(
@@ -31,7 +31,7 @@ def open_case(
     _check("type", type, CASE_TYPES)
     _check("priority", priority, CASE_PRIORITIES)
     if not subject.strip():
-        raise ValueError("subject must not be empty.")
+        raise InvalidValue("subject must not be empty.")
     case = Case(
         subject=subject.strip()[:300],
         description=description,
@@ -73,7 +73,7 @@ def update(*, session: Session, case_id: int, **changes: Any) -> Case:
     allowed = {"status": CASE_STATUSES, "priority": CASE_PRIORITIES, "type": CASE_TYPES}
     unknown = set(changes) - {*allowed, "subject", "description"}
     if unknown:
-        raise ValueError(f"Cases have no editable field(s) {', '.join(sorted(unknown))}.")
+        raise InvalidValue(f"Cases have no editable field(s) {', '.join(sorted(unknown))}.")
     case = get_or_raise(session=session, case_id=case_id)
     for key, value in changes.items():
         if key in allowed:

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from crm_store import customers
 from crm_store.db import insert_unless_exists
 from crm_store.enums import ConversationStatus
-from crm_store.errors import NotFoundError
+from crm_store.errors import InvalidValue, NotFoundError
 from crm_store.models import CONVERSATION_STATUSES, Conversation, Interaction, utcnow
 from relay import channels
 
@@ -66,7 +66,7 @@ def set_status(
 ) -> Conversation:
     """Move a conversation to bot/handoff/agent; handoff records reason and time."""
     if status not in CONVERSATION_STATUSES:
-        raise ValueError(f"status must be one of {', '.join(CONVERSATION_STATUSES)}.")
+        raise InvalidValue(f"status must be one of {', '.join(CONVERSATION_STATUSES)}.")
     conversation = get_or_create(session=session, conversation_id=conversation_id)
     if status == ConversationStatus.HANDOFF:
         if conversation.status != ConversationStatus.HANDOFF or conversation.handoff_at is None:

@@ -11,7 +11,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from crm_store.enums import CustomerType
-from crm_store.errors import DuplicateEmailError, NotFoundError
+from crm_store.errors import DuplicateEmailError, InvalidValue, NotFoundError
 from crm_store.models import CUSTOMER_TYPES, ChannelIdentity, Customer
 from relay import channels
 
@@ -27,13 +27,13 @@ def normalise_email(value: str, *, internal: bool = False) -> str:
     """
     candidate = value.strip()
     if not candidate:
-        raise ValueError("The email address is empty.")
+        raise InvalidValue("The email address is empty.")
     try:
         result = validate_email(candidate, check_deliverability=False)
     except EmailNotValidError as exc:
         if internal and _INTERNAL_EMAIL.fullmatch(candidate):
             return candidate.lower()
-        raise ValueError(f"'{candidate}' is not a valid email address: {exc}") from None
+        raise InvalidValue(f"'{candidate}' is not a valid email address: {exc}") from None
     return result.normalized.lower()
 
 
@@ -41,14 +41,14 @@ def normalise_phone(value: str, *, default_region: str | None = None) -> str:
     """The E.164 form of a phone number; ValueError with a sentence if it is not a real number."""
     candidate = value.strip()
     if not candidate:
-        raise ValueError("The phone number is empty.")
+        raise InvalidValue("The phone number is empty.")
     try:
         parsed = phonenumbers.parse(candidate, default_region)
     except phonenumbers.NumberParseException:
         hint = "" if candidate.startswith("+") else " (start with + and the country code)"
-        raise ValueError(f"'{candidate}' is not a phone number{hint}.") from None
+        raise InvalidValue(f"'{candidate}' is not a phone number{hint}.") from None
     if not phonenumbers.is_valid_number(parsed):
-        raise ValueError(f"'{candidate}' is not a valid phone number.")
+        raise InvalidValue(f"'{candidate}' is not a valid phone number.")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -63,7 +63,7 @@ def _clean(fields: dict[str, Any]) -> dict[str, Any]:
     if cleaned.get("phone") is not None:
         cleaned["phone"] = normalise_phone(cleaned["phone"]) if cleaned["phone"].strip() else None
     if "type" in cleaned and cleaned["type"] not in CUSTOMER_TYPES:
-        raise ValueError(f"type must be one of {', '.join(CUSTOMER_TYPES)}.")
+        raise InvalidValue(f"type must be one of {', '.join(CUSTOMER_TYPES)}.")
     return cleaned
 
 
@@ -144,7 +144,7 @@ def update(*, session: Session, customer_id: int, **changes: Any) -> Customer:
     """Apply changes (a subset of UPDATABLE_FIELDS) to a customer; ValueError on bad values."""
     unknown = set(changes) - set(UPDATABLE_FIELDS)
     if unknown:
-        raise ValueError(f"Customers have no field(s) {', '.join(sorted(unknown))}.")
+        raise InvalidValue(f"Customers have no field(s) {', '.join(sorted(unknown))}.")
     customer = get_or_raise(session=session, customer_id=customer_id)
     cleaned = _clean(changes)
     new_email = cleaned.get("email")
@@ -162,7 +162,7 @@ def promote(*, session: Session, customer_id: int, to_type: str) -> Customer:
     """Raise a customer's type (visitor < lead < customer); never demotes."""
     customer = get_or_raise(session=session, customer_id=customer_id)
     if to_type not in _TYPE_RANK:
-        raise ValueError(f"type must be one of {', '.join(CUSTOMER_TYPES)}.")
+        raise InvalidValue(f"type must be one of {', '.join(CUSTOMER_TYPES)}.")
     if _TYPE_RANK[to_type] > _TYPE_RANK.get(customer.type, 0):
         customer.type = to_type
         session.flush()

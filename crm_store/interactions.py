@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from crm_store import conversations
 from crm_store.db import insert_unless_exists
 from crm_store.enums import Author, Direction
+from crm_store.errors import InvalidValue
 from crm_store.models import AUTHORS, DIRECTIONS, Interaction, utcnow
 from relay import channels
 
@@ -34,9 +35,9 @@ def record(
 ) -> Interaction:
     """Log one message (conversation created if new); a repeated dedupe_key returns the first."""
     if direction not in DIRECTIONS:
-        raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)}.")
+        raise InvalidValue(f"direction must be one of {', '.join(DIRECTIONS)}.")
     if author not in AUTHORS:
-        raise ValueError(f"author must be one of {', '.join(AUTHORS)}.")
+        raise InvalidValue(f"author must be one of {', '.join(AUTHORS)}.")
     if dedupe_key is not None:
         existing = session.scalars(
             select(Interaction).where(Interaction.dedupe_key == dedupe_key)

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from crm_store import customers
 from crm_store.enums import CustomerType, LeadStage
-from crm_store.errors import NotFoundError
+from crm_store.errors import InvalidValue, NotFoundError
 from crm_store.models import LEAD_STAGES, OPEN_LEAD_STAGES, Lead, LeadStageChange, User
 
 _DETAIL_FIELDS = ("interest", "company_size", "budget", "timeline", "source_channel")
@@ -18,7 +18,7 @@ _DETAIL_FIELDS = ("interest", "company_size", "budget", "timeline", "source_chan
 
 def _check_owner(session: Session, owner_id: int | None) -> None:
     if owner_id is not None and session.get(User, owner_id) is None:
-        raise ValueError(f"owner_id {owner_id} is not a user.")
+        raise InvalidValue(f"owner_id {owner_id} is not a user.")
 
 
 def get(*, session: Session, lead_id: int) -> Lead | None:
@@ -91,7 +91,7 @@ def update(*, session: Session, lead_id: int, **changes: Any) -> Lead:
     allowed = {*_DETAIL_FIELDS, "expected_value", "owner_id"}
     unknown = set(changes) - allowed
     if unknown:
-        raise ValueError(f"Leads have no editable field(s) {', '.join(sorted(unknown))}.")
+        raise InvalidValue(f"Leads have no editable field(s) {', '.join(sorted(unknown))}.")
     lead = get_or_raise(session=session, lead_id=lead_id)
     _check_owner(session, changes.get("owner_id"))
     for key, value in changes.items():
@@ -112,11 +112,11 @@ def move_stage(
 ) -> Lead:
     """Move a lead to another stage, recording the change; "lost" requires lost_reason."""
     if to_stage not in LEAD_STAGES:
-        raise ValueError(f"stage must be one of {', '.join(LEAD_STAGES)}.")
+        raise InvalidValue(f"stage must be one of {', '.join(LEAD_STAGES)}.")
     lead = get_or_raise(session=session, lead_id=lead_id)
     if to_stage == LeadStage.LOST:
         if not lost_reason or not lost_reason.strip():
-            raise ValueError("lost_reason is required when moving a lead to lost.")
+            raise InvalidValue("lost_reason is required when moving a lead to lost.")
         lead.lost_reason = lost_reason.strip()
     if lead.stage == to_stage:
         session.flush()

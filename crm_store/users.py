@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from crm_store.customers import normalise_email
 from crm_store.enums import Role
+from crm_store.errors import InvalidValue
 from crm_store.models import ROLES, ServiceToken, User
 
 
@@ -61,9 +62,9 @@ def create_user(
 ) -> User:
     """A new active user with a bcrypt-hashed password."""
     if role not in ROLES:
-        raise ValueError(f"role must be one of {', '.join(ROLES)}.")
+        raise InvalidValue(f"role must be one of {', '.join(ROLES)}.")
     if len(password) < 8:
-        raise ValueError("The password must be at least 8 characters long.")
+        raise InvalidValue("The password must be at least 8 characters long.")
     user = User(
         email=normalise_email(email, internal=True),
         name=name,
@@ -100,7 +101,7 @@ def create_service_token(
 ) -> tuple[ServiceToken, str]:
     """(row, plaintext token): the plaintext is shown once and only its hash is stored."""
     if role not in ROLES:
-        raise ValueError(f"role must be one of {', '.join(ROLES)}.")
+        raise InvalidValue(f"role must be one of {', '.join(ROLES)}.")
     token = secrets.token_urlsafe(32)
     row = ServiceToken(name=name, token_hash=hash_token(token), role=role)
     session.add(row)

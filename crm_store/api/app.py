@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from crm_store.api.limits import BodySizeLimitMiddleware
 from crm_store.api.routes import health, internal, v1
 from crm_store.db import make_engine, make_session_factory
-from crm_store.errors import DuplicateEmailError, NotFoundError
+from crm_store.errors import DuplicateEmailError, InvalidValue, NotFoundError
 from relay.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -160,8 +160,8 @@ def _add_error_handlers(app: FastAPI) -> None:
             status_code=409,
         )
 
-    @app.exception_handler(ValueError)
-    async def invalid(_: Request, exc: ValueError) -> JSONResponse:
+    @app.exception_handler(InvalidValue)
+    async def invalid(_: Request, exc: InvalidValue) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=422)
 
 

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from crm_store import audit, users
 from crm_store.api.app import create_app
+from crm_store.errors import InvalidValue, NotFoundError
 from relay.settings import Settings
 
 H = dict[str, str]
@@ -271,6 +272,27 @@ def test_extra_routers_are_optional(settings: Settings, monkeypatch: pytest.Monk
     app = create_app(settings)
     assert app.state.hub is None
     assert app_module.include_extra_routers(app) == ["crm_store.api.routes.health"]
+
+
+def test_errors_are_mapped_deliberately(settings: Settings) -> None:
+    """Only the CRM's own errors become 4xx; any other ValueError is a bug and stays a 500."""
+    app = create_app(settings, include_extras=False)
+    raised = {
+        "invalid": InvalidValue("priority must be one of low, normal."),
+        "missing": NotFoundError("Case", 7),
+        "bug": ValueError("invalid literal for int() with base 10: 'x'"),
+    }
+
+    @app.get("/raise/{kind}")
+    def raise_it(kind: str) -> None:
+        raise raised[kind]
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        invalid, missing, bug = (client.get(f"/raise/{kind}") for kind in raised)
+    assert (invalid.status_code, invalid.json()["detail"]) == (
+        422, "priority must be one of low, normal.")
+    assert (missing.status_code, missing.json()["detail"]) == (404, "Case 7 does not exist.")
+    assert bug.status_code == 500 and "invalid literal" not in bug.text
 
 
 def test_a_write_is_visible_to_the_next_request(client: TestClient, agent_headers: H) -> None:
