@@ -15,13 +15,11 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from sqlalchemy.orm import Session
 
-from bot.channels.rasa import RasaUnavailable
 from bot.channels.services import ChannelServices, channel_lifespan, channel_services
 from console import auth, views
-from crm_store import cases, conversations, interactions, users
-from crm_store.enums import Author, CaseStatus, ConversationStatus, Direction, Role
+from crm_store import audit, conversations, interactions, support, users
+from crm_store.enums import Role
 from crm_store.login_throttle import retry_message, throttle_for
 from crm_store.models import User, utcnow
 
@@ -62,6 +60,7 @@ class Agent:
         self.name = user.name
         self.email = user.email
         self.role = user.role
+        self.actor = audit.user_actor(user.id)  # how the audit log names this agent
         self.session = session
 
 
@@ -251,18 +250,6 @@ def _back(conversation_id: str, notice: str) -> RedirectResponse:
                             status_code=303)
 
 
-def _claim(session: Session, conversation_id: str, agent: Agent) -> str:
-    conversation = conversations.get_or_raise(session=session, conversation_id=conversation_id)
-    if conversation.status == ConversationStatus.BOT:
-        return "not-waiting"
-    taken = conversation.assigned_agent_id not in (None, agent.id)
-    if conversation.status == ConversationStatus.AGENT and taken:
-        return "taken"
-    conversations.set_status(session=session, conversation_id=conversation_id,
-                             status=ConversationStatus.AGENT, agent_id=agent.id)
-    return "claimed"
-
-
 @router.post("/conversations/{conversation_id}/claim")
 async def claim(conversation_id: str, agent: CurrentAgent, services: Services,
                 csrf: Annotated[str, Form()] = "") -> Response:
@@ -271,7 +258,8 @@ async def claim(conversation_id: str, agent: CurrentAgent, services: Services,
 
     def run() -> str:
         with services.sessions.begin() as session:
-            return _claim(session, conversation_id, agent)
+            return support.claim(session=session, conversation_id=conversation_id,
+                                 agent_id=agent.id, actor=agent.actor)
 
     return _back(conversation_id, await asyncio.to_thread(run))
 
@@ -296,16 +284,8 @@ async def reply(conversation_id: str, agent: CurrentAgent, services: Services,
 
     def run() -> str:
         with services.sessions.begin() as session:
-            outcome = _claim(session, conversation_id, agent)
-            if outcome != "claimed":
-                return outcome
-            conversation = conversations.get_or_raise(session=session,
-                                                      conversation_id=conversation_id)
-            # Logged here; the widget stream and the Telegram bridge deliver it from the table.
-            interactions.record(session=session, conversation_id=conversation_id,
-                                direction=Direction.OUTBOUND, author=Author.AGENT, text=text,
-                                channel=conversation.channel, agent_id=agent.id)
-            return "replied"
+            return support.reply(session=session, conversation_id=conversation_id,
+                                 agent_id=agent.id, actor=agent.actor, text=text)
 
     return _back(conversation_id, await asyncio.to_thread(run))
 
@@ -321,9 +301,8 @@ async def note(conversation_id: str, agent: CurrentAgent, services: Services,
 
     def run() -> None:
         with services.sessions.begin() as session:
-            conversations.get_or_raise(session=session, conversation_id=conversation_id)
-            interactions.add_note(session=session, conversation_id=conversation_id, text=text,
-                                  agent_id=agent.id)
+            support.note(session=session, conversation_id=conversation_id, agent_id=agent.id,
+                         text=text)
 
     await asyncio.to_thread(run)
     return _back(conversation_id, "noted")
@@ -334,34 +313,9 @@ async def resolve(conversation_id: str, agent: CurrentAgent, services: Services,
                   csrf: Annotated[str, Form()] = "") -> Response:
     """Resolve the open cases and hand the conversation back to the bot (Rasa resume)."""
     check_csrf(agent, csrf)
-
-    def status() -> str | None:
-        with services.sessions() as session:
-            conversation = conversations.get(session=session, conversation_id=conversation_id)
-            return conversation.status if conversation else None
-
-    current = await asyncio.to_thread(status)
-    if current is None:
+    outcome = await support.resolve(sessions=services.sessions, bot=services.rasa,
+                                    conversation_id=conversation_id, agent_id=agent.id,
+                                    agent_name=agent.name, actor=agent.actor)
+    if outcome is None:
         raise HTTPException(404, f"There is no conversation {conversation_id}.")
-    if current == ConversationStatus.BOT:
-        return _back(conversation_id, "not-waiting")
-    try:
-        await services.rasa.resume(conversation_id=conversation_id)
-    except RasaUnavailable as error:
-        logger.warning("resolve %s: %s", conversation_id, error)
-        return _back(conversation_id, "rasa-down")
-
-    def run() -> None:
-        with services.sessions.begin() as session:
-            for case in cases.list_open_for_conversation(session=session,
-                                                         conversation_id=conversation_id):
-                cases.set_status(session=session, case_id=case.id,
-                                 status=CaseStatus.RESOLVED)
-            conversations.set_status(session=session, conversation_id=conversation_id,
-                                     status=ConversationStatus.BOT)
-            interactions.add_note(session=session, conversation_id=conversation_id,
-                                  text=f"Resolved by {agent.name}; handed back to the assistant.",
-                                  agent_id=agent.id)
-
-    await asyncio.to_thread(run)
-    return _back(conversation_id, "resolved")
+    return _back(conversation_id, outcome)

@@ -13,6 +13,19 @@ from crm_store.models import AuditLog, Base
 
 _NEVER_LOGGED = {"password_hash", "token_hash"}
 
+# How the log names who made a change.
+BOT = "bot"  # the assistant, through the action server
+
+
+def user_actor(user_id: int | None) -> str:
+    """A person: an agent, admin or viewer logged in to the API or the console."""
+    return f"user:{user_id}"
+
+
+def service_actor(name: str) -> str:
+    """A process or script acting with a service token or on its own (gateway, seed)."""
+    return f"service:{name}"
+
 
 def _json_safe(value: Any) -> Any:
     if isinstance(value, datetime | date):

@@ -1,4 +1,8 @@
-"""Turn raw Rasa tracker events (from bot/relay_broker.py) into Interactions and statuses."""
+"""Turn raw Rasa tracker events (from bot/relay_broker.py) into Interactions and statuses.
+
+Pause and resume move the conversation through crm_store.support, audited with the actor that
+posted the events (the event broker's service token).
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from crm_store import conversations, interactions
-from crm_store.enums import Author, ConversationStatus, Direction
+from crm_store import conversations, interactions, support
+from crm_store.enums import Author, Direction
 from crm_store.models import Interaction
 from relay import channels
 
@@ -32,12 +36,14 @@ class IngestResult:
         return len(self.interactions) + self.status_changes
 
 
-def ingest_rasa_events(*, session: Session, events: list[dict[str, Any]]) -> int:
+def ingest_rasa_events(*, session: Session, events: list[dict[str, Any]], actor: str) -> int:
     """Apply a batch of Rasa events in order; returns how many changed something."""
-    return ingest_rasa_events_detailed(session=session, events=events).count
+    return ingest_rasa_events_detailed(session=session, events=events, actor=actor).count
 
 
-def ingest_rasa_events_detailed(*, session: Session, events: list[dict[str, Any]]) -> IngestResult:
+def ingest_rasa_events_detailed(
+    *, session: Session, events: list[dict[str, Any]], actor: str
+) -> IngestResult:
     """Like ingest_rasa_events, but says which interactions and conversations were touched."""
     result = IngestResult()
     for event in events:
@@ -48,7 +54,7 @@ def ingest_rasa_events_detailed(*, session: Session, events: list[dict[str, Any]
         if kind not in HANDLED_EVENTS or not isinstance(sender_id, str) or not sender_id:
             continue
         if kind in ("pause", "resume"):
-            if _apply_status(session=session, conversation_id=sender_id, kind=kind):
+            if _apply_status(session=session, conversation_id=sender_id, kind=kind, actor=actor):
                 result.status_changes += 1
                 result.conversation_ids.add(sender_id)
             continue
@@ -139,17 +145,9 @@ def _record_message(
     )
 
 
-def _apply_status(*, session: Session, conversation_id: str, kind: str) -> bool:
+def _apply_status(*, session: Session, conversation_id: str, kind: str, actor: str) -> bool:
     """pause → handoff (unless an agent already has it), resume → bot; True if it changed."""
-    conversation = conversations.get_or_create(session=session, conversation_id=conversation_id)
     if kind == "pause":
-        if conversation.status != ConversationStatus.BOT:
-            return False
-        conversations.set_status(session=session, conversation_id=conversation_id,
-                                 status=ConversationStatus.HANDOFF)
-        return True
-    if conversation.status == ConversationStatus.BOT:
-        return False
-    conversations.set_status(session=session, conversation_id=conversation_id,
-                             status=ConversationStatus.BOT)
-    return True
+        return support.wait_for_person(session=session, conversation_id=conversation_id,
+                                       actor=actor)
+    return support.back_to_bot(session=session, conversation_id=conversation_id, actor=actor)

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from crm_store import cases, conversations, customers, interactions, leads, users
+from crm_store import audit, cases, conversations, customers, interactions, leads, support, users
 from crm_store.db import make_engine, make_session_factory, session_scope
 from crm_store.enums import (
     Author,
@@ -30,6 +30,7 @@ from relay.channels import TELEGRAM, WEB, ChannelName
 from relay.settings import Settings, get_settings
 
 DEMO_ADMIN_EMAIL = "admin@relay.local"
+SEED = audit.service_actor("seed")
 
 
 @dataclass(frozen=True)
@@ -171,11 +172,12 @@ def seed_demo_data(*, session: Session) -> int:
                 conversation_id=conversation_id,
             )
             if spec.case.handoff:
-                conversations.set_status(
+                support.set_status(
                     session=session,
                     conversation_id=conversation_id,
                     status=ConversationStatus.HANDOFF,
                     reason=spec.case.subject,
+                    actor=SEED,
                 )
     return created
 

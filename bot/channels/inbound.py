@@ -12,8 +12,8 @@ import logging
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.channels.rasa import BotReply, RasaClient, RasaUnavailable
-from crm_store import conversations, interactions
-from crm_store.enums import Author, ConversationStatus, Direction
+from crm_store import audit, interactions, support
+from crm_store.enums import Author, Direction
 
 logger = logging.getLogger(__name__)
 
@@ -22,6 +22,7 @@ SAVED_FOR_LATER = (
     "so a person from the Nimbus Drive team will follow up here."
 )
 UNAVAILABLE_REASON = "the assistant was unreachable when the customer wrote"
+GATEWAY = audit.service_actor("gateway")  # how the audit log names the gateway
 
 
 def store_unforwarded(
@@ -38,12 +39,8 @@ def store_unforwarded(
                                 direction=Direction.OUTBOUND, author=Author.SYSTEM, text=reply,
                                 channel=channel)
         if handoff_reason:
-            conversation = conversations.get_or_create(session=session,
-                                                       conversation_id=conversation_id)
-            if conversation.status == ConversationStatus.BOT:
-                conversations.set_status(session=session, conversation_id=conversation_id,
-                                         status=ConversationStatus.HANDOFF,
-                                         reason=handoff_reason)
+            support.wait_for_person(session=session, conversation_id=conversation_id,
+                                    reason=handoff_reason, actor=GATEWAY)
 
 
 async def forward_or_store(

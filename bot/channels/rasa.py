@@ -8,10 +8,12 @@ from typing import Any
 
 import httpx
 
+from crm_store.support import BotUnavailable
+
 logger = logging.getLogger(__name__)
 
 
-class RasaUnavailable(RuntimeError):
+class RasaUnavailable(BotUnavailable):
     """Rasa could not be reached or answered with a server error."""
 
 

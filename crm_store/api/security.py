@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy.orm import Session
 
-from crm_store import users
+from crm_store import audit, users
 from crm_store.models import User
 from relay.settings import Settings
 
@@ -29,7 +29,8 @@ class Principal:
     @property
     def actor(self) -> str:
         """How the audit log names this caller."""
-        return f"user:{self.user_id}" if self.kind == "user" else f"service:{self.name}"
+        return audit.user_actor(self.user_id) if self.kind == "user" else audit.service_actor(
+            self.name)
 
     @property
     def can_write(self) -> bool:

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from crm_store import cases, conversations, customers, interactions
+from crm_store import cases, conversations, customers, interactions, support
 from crm_store.api.app import create_app
 from relay.settings import Settings
 from tests.channels.conftest import AGENT_EMAIL, AGENT_PASSWORD
@@ -65,8 +65,8 @@ def handed_off(sessions: sessionmaker[Session], *, with_customer: bool = False) 
                                         customer_id=customer_id)
         cases.open_case(session=session, subject="Handoff: asked for a person",
                         type="handoff", conversation_id=cid, customer_id=customer_id)
-        conversations.set_status(session=session, conversation_id=cid, status="handoff",
-                                 reason="the customer asked for a person")
+        support.set_status(session=session, conversation_id=cid, status="handoff",
+                           reason="the customer asked for a person", actor="service:test")
     return cid
 
 
@@ -213,8 +213,8 @@ def test_a_conversation_claimed_by_another_agent_is_not_taken_over(
     with sessions.begin() as session:
         other = users.create_user(session=session, email="other@relay.test", name="Other Agent",
                                   password="another-password")
-        conversations.set_status(session=session, conversation_id=cid, status="agent",
-                                 agent_id=other.id)
+        support.set_status(session=session, conversation_id=cid, status="agent",
+                           agent_id=other.id, actor="service:test")
     csrf = login(client)
     response = client.post(f"/console/conversations/{cid}/reply",
                            data={"csrf": csrf, "text": "me too"})

@@ -32,12 +32,13 @@ class IngestOut(BaseModel):
 
 @router.post("/rasa-events", response_model=IngestOut)
 async def rasa_events(
-    body: RasaEventsIn, session: SessionDep, _: ServicePrincipal, request: Request
+    body: RasaEventsIn, session: SessionDep, principal: ServicePrincipal, request: Request
 ) -> IngestOut:
     """Log Rasa's tracker events as Interactions; safe to redeliver."""
 
     def store() -> IngestResult:
-        result = ingest_rasa_events_detailed(session=session, events=body.events)
+        result = ingest_rasa_events_detailed(session=session, events=body.events,
+                                             actor=principal.actor)
         session.commit()
         return result
 

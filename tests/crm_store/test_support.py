@@ -1,0 +1,129 @@
+"""The support desk (crm_store.support): the one writer of Conversation.status, always audited."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+
+from crm_store import audit, cases, conversations, customers, interactions, support, users
+from crm_store.enums import CaseStatus, ConversationStatus
+from crm_store.support import BotUnavailable, Outcome
+
+AGENT = audit.user_actor(7)
+
+
+@pytest.fixture
+def agents(session: Session) -> list[int]:
+    """Two agents' user ids."""
+    return [users.create_user(session=session, email=f"a{i}@relay.test", name=f"Agent {i}",
+                              password="long-enough").id for i in (1, 2)]
+
+
+def history(session: Session, conversation_id: str) -> list[tuple[str, str, str | None]]:
+    """(actor, action, status after) of the conversation's audit rows, oldest first."""
+    rows = audit.list_entries(session=session, entity="conversation", entity_id=conversation_id)
+    return [(r.actor, r.action, (r.after or {}).get("status")) for r in reversed(rows)]
+
+
+def test_every_status_change_is_audited_with_its_actor(
+    session: Session, agents: list[int]
+) -> None:
+    case = support.request_handoff(session=session, conversation_id="web-h", actor=audit.BOT,
+                                   reason="the customer asked for a person",
+                                   transcript="Customer: a person please", channel="web")
+    assert (case.type, case.status, case.subject) == (
+        "handoff", "open", "Handoff: the customer asked for a person")
+    assert support.claim(session=session, conversation_id="web-h", agent_id=agents[0],
+                         actor=AGENT) == Outcome.CLAIMED
+    assert support.back_to_bot(session=session, conversation_id="web-h",
+                               actor="service:system")
+    assert not support.back_to_bot(session=session, conversation_id="web-h",
+                                   actor="service:system")  # no change, no row
+    assert support.wait_for_person(session=session, conversation_id="web-h",
+                                   actor="service:gateway", reason="Rasa was down")
+    assert history(session, "web-h") == [
+        ("bot", "handoff", "handoff"),
+        ("user:7", "claim", "agent"),
+        ("service:system", "resume", "bot"),
+        ("service:gateway", "handoff", "handoff"),
+    ]
+
+
+def test_a_person_keeps_the_conversation_when_rasa_pauses_again(
+    session: Session, agents: list[int]
+) -> None:
+    support.set_status(session=session, conversation_id="tg-1", status="agent",
+                       agent_id=agents[0], actor=AGENT)
+    assert not support.wait_for_person(session=session, conversation_id="tg-1", actor=AGENT)
+    conversation = conversations.get_or_raise(session=session, conversation_id="tg-1")
+    assert (conversation.status, conversation.assigned_agent_id) == ("agent", agents[0])
+
+
+def test_claim_refuses_what_is_not_waiting_or_taken(session: Session, agents: list[int]) -> None:
+    me, other = agents
+    conversations.get_or_create(session=session, conversation_id="web-b")
+    assert support.claim(session=session, conversation_id="web-b", agent_id=me,
+                         actor=AGENT) == Outcome.NOT_WAITING
+    support.set_status(session=session, conversation_id="web-b", status="agent", agent_id=other,
+                       actor=AGENT)
+    assert support.claim(session=session, conversation_id="web-b", agent_id=me,
+                         actor=AGENT) == Outcome.TAKEN
+    assert support.reply(session=session, conversation_id="web-b", agent_id=me, actor=AGENT,
+                         text="me too") == Outcome.TAKEN
+    assert interactions.list_for_conversation(session=session, conversation_id="web-b") == []
+
+
+class FakeBot:
+    """Stands in for Rasa's tracker API: records resumes, or fails like an unreachable Rasa."""
+
+    def __init__(self, *, reachable: bool = True) -> None:
+        self.reachable = reachable
+        self.resumed: list[str] = []
+
+    async def resume(self, *, conversation_id: str) -> None:
+        if not self.reachable:
+            raise BotUnavailable("Rasa is not reachable")
+        self.resumed.append(conversation_id)
+
+
+def test_resolve_tells_the_bot_first_and_changes_nothing_if_it_cannot(
+    sessions: sessionmaker[Session],
+) -> None:
+    with sessions.begin() as session:
+        agent_id = users.create_user(session=session, email="sam@relay.test", name="Sam",
+                                     password="long-enough").id
+        customer = customers.create(session=session, email="res@example.com")
+        conversations.link_customer(session=session, conversation_id="web-r",
+                                    customer_id=customer.id)
+        support.request_handoff(session=session, conversation_id="web-r", actor=audit.BOT,
+                                reason="asked", transcript="-")
+    down, up = FakeBot(reachable=False), FakeBot()
+
+    def resolve(bot: FakeBot) -> Outcome | None:
+        return asyncio.run(support.resolve(sessions=sessions, bot=bot, conversation_id="web-r",
+                                           agent_id=agent_id, agent_name="Sam", actor=AGENT))
+
+    assert resolve(down) == Outcome.BOT_UNAVAILABLE
+    with sessions() as session:
+        status = conversations.get_or_raise(session=session, conversation_id="web-r").status
+        assert status == ConversationStatus.HANDOFF
+    assert resolve(up) == Outcome.RESOLVED and up.resumed == ["web-r"]
+    assert resolve(up) == Outcome.NOT_WAITING
+    assert asyncio.run(support.resolve(sessions=sessions, bot=up, conversation_id="web-none",
+                                       agent_id=agent_id, agent_name="Sam", actor=AGENT)) is None
+    with sessions() as session:
+        assert conversations.get_or_raise(session=session, conversation_id="web-r").status == "bot"
+        assert [c.status for c in cases.list_for_customer(
+            session=session, customer_id=customer.id)] == [CaseStatus.RESOLVED]
+        assert history(session, "web-r")[-1] == (AGENT, "resolve", "bot")
+        notes = [r.text for r in interactions.list_for_conversation(
+            session=session, conversation_id="web-r") if r.note]
+        assert notes == ["Resolved by Sam; handed back to the assistant."]
+
+
+def test_unknown_statuses_are_refused(session: Session) -> None:
+    with pytest.raises(ValueError, match="status must be one of"):
+        support.set_status(session=session, conversation_id="web-1", status="sleeping",
+                           actor=AGENT)
