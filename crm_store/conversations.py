@@ -1,4 +1,4 @@
-"""Conversations: one per Rasa sender_id, with the bot/handoff/agent status."""
+"""Conversations: one per Rasa sender_id. Their status is assigned by crm_store.support only."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from sqlalchemy.orm import Session
 from crm_store import customers
 from crm_store.db import insert_unless_exists
 from crm_store.enums import ConversationStatus
-from crm_store.errors import InvalidValue, NotFoundError
-from crm_store.models import CONVERSATION_STATUSES, Conversation, Interaction, utcnow
+from crm_store.errors import NotFoundError
+from crm_store.models import Conversation, Interaction, utcnow
 from relay import channels
 
 
@@ -40,49 +40,20 @@ def get_or_create(
         session=session, channel=named.name, external_id=own.external_id(conversation_id)
     )
     # The API (ingest), the action server and the gateway may all see a new conversation at
-    # once; whoever inserts first wins and the others load that row.
+    # once; whoever inserts first wins and the others load that row. A new conversation is the
+    # bot's (the column default).
     insert_unless_exists(
         session,
         Conversation,
         {
             "id": conversation_id,
             "channel": named.name,
-            "status": ConversationStatus.BOT,
             "customer_id": known.id if known else None,
             "created_at": utcnow(),
         },
         ["id"],
     )
     return session.get_one(Conversation, conversation_id)
-
-
-def set_status(
-    *,
-    session: Session,
-    conversation_id: str,
-    status: str,
-    reason: str | None = None,
-    agent_id: int | None = None,
-) -> Conversation:
-    """Move a conversation to bot/handoff/agent; handoff records reason and time."""
-    if status not in CONVERSATION_STATUSES:
-        raise InvalidValue(f"status must be one of {', '.join(CONVERSATION_STATUSES)}.")
-    conversation = get_or_create(session=session, conversation_id=conversation_id)
-    if status == ConversationStatus.HANDOFF:
-        if conversation.status != ConversationStatus.HANDOFF or conversation.handoff_at is None:
-            conversation.handoff_at = utcnow()
-        if reason:
-            conversation.handoff_reason = reason
-    elif status == ConversationStatus.AGENT:
-        if agent_id is not None:
-            conversation.assigned_agent_id = agent_id
-        if conversation.handoff_at is None:
-            conversation.handoff_at = utcnow()
-    else:
-        conversation.assigned_agent_id = None
-    conversation.status = status
-    session.flush()
-    return conversation
 
 
 def link_customer(*, session: Session, conversation_id: str, customer_id: int) -> Conversation:

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from crm_store import cases, conversations, customers, interactions, support
+from crm_store import audit, cases, conversations, customers, interactions, support, users
 from crm_store.api.app import create_app
 from relay.settings import Settings
 from tests.channels.conftest import AGENT_EMAIL, AGENT_PASSWORD
@@ -207,8 +207,6 @@ def test_login_redirect_target_stays_inside_the_console(client: TestClient) -> N
 def test_a_conversation_claimed_by_another_agent_is_not_taken_over(
     client: TestClient, sessions: sessionmaker[Session]
 ) -> None:
-    from crm_store import users
-
     cid = handed_off(sessions)
     with sessions.begin() as session:
         other = users.create_user(session=session, email="other@relay.test", name="Other Agent",
@@ -240,3 +238,46 @@ def test_login_is_throttled_after_five_failures(client: TestClient) -> None:
     assert 'name="password"' in response.text  # the form is shown again
     assert 14 * 60 < int(response.headers["Retry-After"]) <= 15 * 60
     assert client.get("/console/").status_code == 303
+
+
+async def test_status_changes_by_the_bot_an_agent_and_the_api_are_all_audited(
+    client: TestClient, sessions: sessionmaker[Session], settings: Settings,
+    fake_rasa: FakeRasa, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Whoever moves a conversation (action server, console, API), the audit log says who."""
+    from rasa_sdk import Tracker
+    from rasa_sdk.executor import CollectingDispatcher
+
+    from actions import runtime
+    from actions.handoff import ActionHandoff
+
+    cid = f"web-{uuid.uuid4().hex}"
+    monkeypatch.setattr(runtime, "_services", runtime.Services(
+        settings=settings, sessions=sessions, faq=None))  # type: ignore[arg-type]
+    tracker = Tracker.from_dict({
+        "sender_id": cid, "slots": {}, "events": [{"event": "user", "text": "a person please"}],
+        "latest_message": {"text": "a person please", "intent": {"name": "ask_human"},
+                           "metadata": {"channel": "web"}},
+    })
+    await ActionHandoff().run(CollectingDispatcher(), tracker, {})  # the bot
+    csrf = login(client)
+    client.post(f"/console/conversations/{cid}/claim", data={"csrf": csrf})  # an agent
+    client.post(f"/console/conversations/{cid}/resolve", data={"csrf": csrf})
+    api = {"Authorization": f"Bearer {settings.service_token}"}  # the API (Rasa's broker)
+    for kind in ("pause", "resume"):
+        posted = client.post("/internal/rasa-events", headers=api,
+                             json={"events": [{"event": kind, "sender_id": cid}]})
+        assert posted.status_code == 200, posted.text
+    with sessions() as session:
+        agent = users.get_by_email(session=session, email=AGENT_EMAIL)
+        assert agent is not None
+        rows = audit.list_entries(session=session, entity="conversation", entity_id=cid)
+        changes = [(r.actor, r.action, r.before["status"] if r.before else None,
+                    r.after["status"] if r.after else None) for r in reversed(rows)]
+    assert changes == [
+        ("bot", "handoff", "bot", "handoff"),
+        (f"user:{agent.id}", "claim", "handoff", "agent"),
+        (f"user:{agent.id}", "resolve", "agent", "bot"),
+        ("service:system", "handoff", "bot", "handoff"),
+        ("service:system", "resume", "handoff", "bot"),
+    ]

@@ -52,24 +52,6 @@ def test_link_customer_backfills_earlier_interactions(session: Session) -> None:
     assert later.customer_id == c.id
 
 
-def test_set_status_and_list_handoffs_newest_first(session: Session) -> None:
-    conversations.set_status(
-        session=session, conversation_id="web-1", status="handoff", reason="angry"
-    )
-    second = conversations.set_status(session=session, conversation_id="tg-2", status="handoff")
-    second.handoff_at = second.handoff_at + timedelta(seconds=5)
-    conversations.get_or_create(session=session, conversation_id="web-3")
-    assert [c.id for c in conversations.list_handoffs(session=session)] == ["tg-2", "web-1"]
-    first = conversations.set_status(
-        session=session, conversation_id="web-1", status="agent", agent_id=None
-    )
-    assert first.handoff_reason == "angry" and first.status == "agent"
-    back = conversations.set_status(session=session, conversation_id="web-1", status="bot")
-    assert back.assigned_agent_id is None
-    with pytest.raises(ValueError, match="status must be one of"):
-        conversations.set_status(session=session, conversation_id="web-1", status="sleeping")
-
-
 def test_record_keeps_conversation_order_and_dedupes(session: Session) -> None:
     t0 = datetime(2026, 1, 1, 12, tzinfo=UTC)
     a = interactions.record(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
@@ -123,7 +124,23 @@ def test_resolve_tells_the_bot_first_and_changes_nothing_if_it_cannot(
         assert notes == ["Resolved by Sam; handed back to the assistant."]
 
 
-def test_unknown_statuses_are_refused(session: Session) -> None:
+def test_set_status_and_list_handoffs_newest_first(session: Session) -> None:
+    support.set_status(
+        session=session, conversation_id="web-1", status="handoff", reason="angry", actor=AGENT
+    )
+    second = support.set_status(
+        session=session, conversation_id="tg-2", status="handoff", actor=AGENT
+    )
+    second.handoff_at = second.handoff_at + timedelta(seconds=5)
+    conversations.get_or_create(session=session, conversation_id="web-3")
+    assert [c.id for c in conversations.list_handoffs(session=session)] == ["tg-2", "web-1"]
+    first = support.set_status(
+        session=session, conversation_id="web-1", status="agent", agent_id=None, actor=AGENT
+    )
+    assert first.handoff_reason == "angry" and first.status == "agent"
+    back = support.set_status(session=session, conversation_id="web-1", status="bot", actor=AGENT)
+    assert back.assigned_agent_id is None
     with pytest.raises(ValueError, match="status must be one of"):
-        support.set_status(session=session, conversation_id="web-1", status="sleeping",
-                           actor=AGENT)
+        support.set_status(
+            session=session, conversation_id="web-1", status="sleeping", actor=AGENT
+        )
