@@ -1,4 +1,9 @@
-"""The audit log: who changed what, with before/after snapshots."""
+"""The audit log: who changed what, with before/after snapshots.
+
+The module that owns a change records it (customers, leads, cases, conversations' links, the
+support desk for statuses, the CSV import), given the actor by its caller, so a change is
+audited whoever makes it: the bot, an agent, an API caller or a service.
+"""
 
 from __future__ import annotations
 
@@ -69,6 +74,22 @@ def record(
     session.add(entry)
     session.flush()
     return entry
+
+
+def record_change(
+    *,
+    session: Session,
+    actor: str | None,
+    action: str,
+    entity: str,
+    row: Base,
+    before: dict[str, Any] | None = None,
+) -> None:
+    """Audit a change to row: its snapshot `before` (None for a new row) and as it is now."""
+    if actor is None:
+        return
+    record(session=session, actor=actor, action=action, entity=entity,
+           entity_id=getattr(row, "id"), before=before, after=snapshot(row))  # noqa: B009
 
 
 def list_entries(

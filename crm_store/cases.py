@@ -7,9 +7,12 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from crm_store import audit
 from crm_store.enums import CasePriority, CaseStatus, CaseType
 from crm_store.errors import InvalidValue, NotFoundError
 from crm_store.models import CASE_PRIORITIES, CASE_STATUSES, CASE_TYPES, OPEN_CASE_STATUSES, Case
+
+ENTITY = "case"  # in the audit log
 
 
 def _check(field: str, value: str, allowed: tuple[str, ...]) -> None:
@@ -20,6 +23,7 @@ def _check(field: str, value: str, allowed: tuple[str, ...]) -> None:
 def open_case(
     *,
     session: Session,
+    actor: str | None = None,
     subject: str,
     description: str = "",
     type: str = CaseType.QUESTION,
@@ -27,7 +31,7 @@ def open_case(
     customer_id: int | None = None,
     conversation_id: str | None = None,
 ) -> Case:
-    """A new open case."""
+    """A new open case, audited."""
     _check("type", type, CASE_TYPES)
     _check("priority", priority, CASE_PRIORITIES)
     if not subject.strip():
@@ -43,6 +47,7 @@ def open_case(
     )
     session.add(case)
     session.flush()
+    audit.record_change(session=session, actor=actor, action="create", entity=ENTITY, row=case)
     return case
 
 
@@ -59,27 +64,26 @@ def get_or_raise(*, session: Session, case_id: int) -> Case:
     return case
 
 
-def set_status(*, session: Session, case_id: int, status: str) -> Case:
-    """Move a case to open/pending/resolved/closed."""
-    _check("status", status, CASE_STATUSES)
-    case = get_or_raise(session=session, case_id=case_id)
-    case.status = status
-    session.flush()
-    return case
+def set_status(*, session: Session, case_id: int, status: str, actor: str | None = None) -> Case:
+    """Move a case to open/pending/resolved/closed, audited."""
+    return update(session=session, case_id=case_id, actor=actor, status=status)
 
 
-def update(*, session: Session, case_id: int, **changes: Any) -> Case:
-    """Change a case's status, priority, type, subject or description."""
+def update(*, session: Session, case_id: int, actor: str | None = None, **changes: Any) -> Case:
+    """Change a case's status, priority, type, subject or description, audited."""
     allowed = {"status": CASE_STATUSES, "priority": CASE_PRIORITIES, "type": CASE_TYPES}
     unknown = set(changes) - {*allowed, "subject", "description"}
     if unknown:
         raise InvalidValue(f"Cases have no editable field(s) {', '.join(sorted(unknown))}.")
     case = get_or_raise(session=session, case_id=case_id)
+    before = audit.snapshot(case)
     for key, value in changes.items():
         if key in allowed:
             _check(key, value, allowed[key])
         setattr(case, key, value)
     session.flush()
+    audit.record_change(session=session, actor=actor, action="update", entity=ENTITY, row=case,
+                        before=before)
     return case
 
 

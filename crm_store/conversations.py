@@ -5,12 +5,14 @@ from __future__ import annotations
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from crm_store import customers
+from crm_store import audit, customers
 from crm_store.db import insert_unless_exists
 from crm_store.enums import ConversationStatus
 from crm_store.errors import NotFoundError
 from crm_store.models import Conversation, Interaction, utcnow
 from relay import channels
+
+ENTITY = "conversation"  # in the audit log
 
 
 def get(*, session: Session, conversation_id: str) -> Conversation | None:
@@ -56,10 +58,14 @@ def get_or_create(
     return session.get_one(Conversation, conversation_id)
 
 
-def link_customer(*, session: Session, conversation_id: str, customer_id: int) -> Conversation:
-    """Tie a conversation to a customer and back-fill customer_id on its earlier interactions."""
+def link_customer(
+    *, session: Session, conversation_id: str, customer_id: int, actor: str | None = None
+) -> Conversation:
+    """Tie a conversation to a customer and back-fill customer_id on its earlier interactions;
+    audited."""
     customers.get_or_raise(session=session, customer_id=customer_id)
     conversation = get_or_create(session=session, conversation_id=conversation_id)
+    before = audit.snapshot(conversation)
     conversation.customer_id = customer_id
     session.execute(
         update(Interaction)
@@ -68,6 +74,8 @@ def link_customer(*, session: Session, conversation_id: str, customer_id: int) -
         .execution_options(synchronize_session="fetch")
     )
     session.flush()
+    audit.record_change(session=session, actor=actor, action="link_customer", entity=ENTITY,
+                        row=conversation, before=before)
     return conversation
 
 

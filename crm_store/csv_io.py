@@ -170,28 +170,14 @@ def _import_row(
         return RowOutcome(line=line, status="rejected", email=email, reason=str(exc))
     existing = customers.get_by_email(session=session, email=row["email"]) if row["email"] else None
     if existing is None:
-        customer = customers.create(session=session, **{**row, "type": row["type"] or DEFAULT_TYPE})
-        audit.record(
-            session=session,
-            actor=actor,
-            action="import_create",
-            entity="customer",
-            entity_id=customer.id,
-            after=audit.snapshot(customer),
-        )
+        customer = customers.create(session=session, actor=actor, audit_action="import_create",
+                                    **{**row, "type": row["type"] or DEFAULT_TYPE})
         return RowOutcome(line=line, status="created", customer_id=customer.id, email=row["email"])
     before = audit.snapshot(existing)
     filled, conflicts = _merge(session=session, customer=existing, row=row)
     if filled:
-        audit.record(
-            session=session,
-            actor=actor,
-            action="import_merge",
-            entity="customer",
-            entity_id=existing.id,
-            before=before,
-            after=audit.snapshot(existing),
-        )
+        audit.record_change(session=session, actor=actor, action="import_merge",
+                            entity=customers.ENTITY, row=existing, before=before)
     parts = [f"filled {', '.join(filled)}"] if filled else ["nothing new"]
     return RowOutcome(
         line=line,

@@ -10,11 +10,13 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from crm_store import audit
 from crm_store.enums import CustomerType
 from crm_store.errors import DuplicateEmailError, InvalidValue, NotFoundError
 from crm_store.models import CUSTOMER_TYPES, ChannelIdentity, Customer
 from relay import channels
 
+ENTITY = "customer"  # in the audit log
 _INTERNAL_EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)*")
 UPDATABLE_FIELDS = ("name", "email", "phone", "company", "address", "type", "contact_consent")
 _TYPE_RANK: dict[str, int] = {t: i for i, t in enumerate(CUSTOMER_TYPES)}
@@ -70,6 +72,8 @@ def _clean(fields: dict[str, Any]) -> dict[str, Any]:
 def create(
     *,
     session: Session,
+    actor: str | None = None,
+    audit_action: str = "create",
     name: str | None = None,
     email: str | None = None,
     phone: str | None = None,
@@ -78,7 +82,8 @@ def create(
     type: str = CustomerType.VISITOR,
     contact_consent: bool = False,
 ) -> Customer:
-    """A new customer; raises DuplicateEmailError if the email is already taken."""
+    """A new customer, audited as audit_action by actor; DuplicateEmailError if the email is
+    already taken."""
     fields = _clean(
         {
             "name": name,
@@ -97,6 +102,8 @@ def create(
     customer = Customer(**fields)
     session.add(customer)
     session.flush()
+    audit.record_change(session=session, actor=actor, action=audit_action, entity=ENTITY,
+                        row=customer)
     return customer
 
 
@@ -122,17 +129,19 @@ def get_by_email(*, session: Session, email: str) -> Customer | None:
     return session.scalars(select(Customer).where(Customer.email == normalised)).first()
 
 
-def find_or_create_by_email(*, session: Session, email: str, **fields: Any) -> Customer:
+def find_or_create_by_email(
+    *, session: Session, email: str, actor: str | None = None, **fields: Any
+) -> Customer:
     """The customer with that email, created if missing; empty fields are filled from fields."""
     normalised = normalise_email(email)
     customer = get_by_email(session=session, email=normalised)
     if customer is None:
-        return create(session=session, email=normalised, **fields)
+        return create(session=session, actor=actor, email=normalised, **fields)
     blanks = {
         k: v for k, v in fields.items() if v is not None and getattr(customer, k) in (None, "")
     }
     if blanks:
-        update(session=session, customer_id=customer.id, **blanks)
+        update(session=session, customer_id=customer.id, actor=actor, **blanks)
     if fields.get("contact_consent"):
         customer.contact_consent = True
     if "type" in fields:
@@ -140,12 +149,16 @@ def find_or_create_by_email(*, session: Session, email: str, **fields: Any) -> C
     return customer
 
 
-def update(*, session: Session, customer_id: int, **changes: Any) -> Customer:
-    """Apply changes (a subset of UPDATABLE_FIELDS) to a customer; ValueError on bad values."""
+def update(
+    *, session: Session, customer_id: int, actor: str | None = None, **changes: Any
+) -> Customer:
+    """Apply changes (a subset of UPDATABLE_FIELDS) to a customer, audited; InvalidValue on bad
+    values."""
     unknown = set(changes) - set(UPDATABLE_FIELDS)
     if unknown:
         raise InvalidValue(f"Customers have no field(s) {', '.join(sorted(unknown))}.")
     customer = get_or_raise(session=session, customer_id=customer_id)
+    before = audit.snapshot(customer)
     cleaned = _clean(changes)
     new_email = cleaned.get("email")
     if new_email is not None and new_email != customer.email:
@@ -155,6 +168,8 @@ def update(*, session: Session, customer_id: int, **changes: Any) -> Customer:
     for key, value in cleaned.items():
         setattr(customer, key, value)
     session.flush()
+    audit.record_change(session=session, actor=actor, action="update", entity=ENTITY,
+                        row=customer, before=before)
     return customer
 
 

@@ -127,6 +127,7 @@ def seed_demo_data(*, session: Session) -> int:
         created += 1
         customer = customers.create(
             session=session,
+            actor=SEED,
             name=spec.name,
             email=spec.email,
             phone=spec.phone,
@@ -138,7 +139,7 @@ def seed_demo_data(*, session: Session) -> int:
         channel = channels.of_conversation(conversation_id)
         conversations.get_or_create(session=session, conversation_id=conversation_id)
         conversations.link_customer(
-            session=session, conversation_id=conversation_id, customer_id=customer.id
+            session=session, conversation_id=conversation_id, customer_id=customer.id, actor=SEED
         )
         customers.attach_identity(
             session=session,
@@ -159,11 +160,12 @@ def seed_demo_data(*, session: Session) -> int:
             )
         if spec.lead:
             leads.open_or_update_lead(
-                session=session, customer_id=customer.id, changed_by="seed", **spec.lead
+                session=session, customer_id=customer.id, changed_by=SEED, **spec.lead
             )
         if spec.case is not None:
             cases.open_case(
                 session=session,
+                actor=SEED,
                 subject=spec.case.subject,
                 description="Seeded demo case.",
                 type=spec.case.type,

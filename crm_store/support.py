@@ -27,7 +27,6 @@ from crm_store.errors import InvalidValue
 from crm_store.models import CONVERSATION_STATUSES, Case, Conversation, Interaction, utcnow
 
 log = logging.getLogger(__name__)
-ENTITY = "conversation"
 
 
 class BotUnavailable(RuntimeError):
@@ -87,8 +86,8 @@ def set_status(
         conversation.assigned_agent_id = None
     conversation.status = status
     session.flush()
-    audit.record(session=session, actor=actor, action=action, entity=ENTITY,
-                 entity_id=conversation_id, before=before, after=audit.snapshot(conversation))
+    audit.record_change(session=session, actor=actor, action=action,
+                        entity=conversations.ENTITY, row=conversation, before=before)
     return conversation
 
 
@@ -107,6 +106,7 @@ def request_handoff(
     )
     case = cases.open_case(
         session=session,
+        actor=actor,
         customer_id=conversation.customer_id,
         conversation_id=conversation_id,
         subject=f"Handoff: {reason}",
@@ -190,7 +190,8 @@ def hand_back(
     """Resolve the conversation's open cases and give it back to the bot (Rasa already told)."""
     for case in cases.list_open_for_conversation(session=session,
                                                  conversation_id=conversation_id):
-        cases.set_status(session=session, case_id=case.id, status=CaseStatus.RESOLVED)
+        cases.set_status(session=session, case_id=case.id, status=CaseStatus.RESOLVED,
+                         actor=actor)
     set_status(session=session, conversation_id=conversation_id, status=ConversationStatus.BOT,
                actor=actor, action="resolve")
     interactions.add_note(session=session, conversation_id=conversation_id,
