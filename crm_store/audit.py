@@ -19,7 +19,7 @@ from crm_store.models import AuditLog, Base
 _NEVER_LOGGED = {"password_hash", "token_hash"}
 
 # How the log names who made a change.
-BOT = "bot"  # the assistant, through the action server
+BOT = "relay-bot"  # the assistant, through the action server (also in lead histories)
 
 
 def user_actor(user_id: int | None) -> str:

@@ -275,7 +275,7 @@ async def test_status_changes_by_the_bot_an_agent_and_the_api_are_all_audited(
         changes = [(r.actor, r.action, r.before["status"] if r.before else None,
                     r.after["status"] if r.after else None) for r in reversed(rows)]
     assert changes == [
-        ("bot", "handoff", "bot", "handoff"),
+        ("relay-bot", "handoff", "bot", "handoff"),
         (f"user:{agent.id}", "claim", "handoff", "agent"),
         (f"user:{agent.id}", "resolve", "agent", "bot"),
         ("service:system", "handoff", "bot", "handoff"),

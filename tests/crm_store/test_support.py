@@ -45,7 +45,7 @@ def test_every_status_change_is_audited_with_its_actor(
     assert support.wait_for_person(session=session, conversation_id="web-h",
                                    actor="service:gateway", reason="Rasa was down")
     assert history(session, "web-h") == [
-        ("bot", "handoff", "handoff"),
+        ("relay-bot", "handoff", "handoff"),
         ("user:7", "claim", "agent"),
         ("service:system", "resume", "bot"),
         ("service:gateway", "handoff", "handoff"),
