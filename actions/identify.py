@@ -12,7 +12,7 @@ from rasa_sdk.types import DomainDict
 
 from actions.channels import channel_of
 from actions.runtime import services
-from crm_store import conversations, customers
+from crm_store import audit, conversations, customers
 from relay import channels
 
 LOST_CUSTOMER = "Sorry, I lost track of who you are. Could you ask me again?"
@@ -103,11 +103,12 @@ class ActionIdentifyCustomer(Action):
         channel = channel_of(conversation_id, (tracker.latest_message or {}).get("metadata"))
         with services().sessions.begin() as session:
             returning = customers.get_by_email(session=session, email=email) is not None
-            customer = customers.find_or_create_by_email(session=session, email=email, name=name)
+            customer = customers.find_or_create_by_email(session=session, email=email, name=name,
+                                                         actor=audit.BOT)
             conversations.get_or_create(session=session, conversation_id=conversation_id,
                                         channel=channel)
             conversations.link_customer(session=session, conversation_id=conversation_id,
-                                        customer_id=customer.id)
+                                        customer_id=customer.id, actor=audit.BOT)
             # A personal channel's conversation belongs to one person (a browser session, a
             # Telegram chat), so the identity is remembered; REST ids are arbitrary and are not.
             if channels.get(channel).personal:

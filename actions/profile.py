@@ -12,7 +12,7 @@ from rasa_sdk.types import DomainDict
 
 from actions.identify import customer_id_of
 from actions.runtime import services
-from crm_store import customers
+from crm_store import audit, customers
 
 FIELD_LABELS = {"phone": "phone number", "address": "address"}
 _PHONE_WORDS = ("phone", "mobile", "cell", "number", "telephone", "tel")
@@ -136,6 +136,7 @@ class ActionSaveDetails(Action):
             )
             return reset
         with services().sessions.begin() as session:
-            customers.update(session=session, customer_id=customer_id, **{field: value})
+            customers.update(session=session, customer_id=customer_id, actor=audit.BOT,
+                             **{field: value})
         dispatcher.utter_message(text=f"Done — your {FIELD_LABELS[field]} is now {value}.")
         return reset
