@@ -79,15 +79,13 @@ def record(
 def record_change(
     *,
     session: Session,
-    actor: str | None,
+    actor: str,
     action: str,
     entity: str,
     row: Base,
     before: dict[str, Any] | None = None,
 ) -> None:
     """Audit a change to row: its snapshot `before` (None for a new row) and as it is now."""
-    if actor is None:
-        return
     record(session=session, actor=actor, action=action, entity=entity,
            entity_id=getattr(row, "id"), before=before, after=snapshot(row))  # noqa: B009
 

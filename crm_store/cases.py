@@ -23,7 +23,7 @@ def _check(field: str, value: str, allowed: tuple[str, ...]) -> None:
 def open_case(
     *,
     session: Session,
-    actor: str | None = None,
+    actor: str,
     subject: str,
     description: str = "",
     type: str = CaseType.QUESTION,
@@ -64,12 +64,12 @@ def get_or_raise(*, session: Session, case_id: int) -> Case:
     return case
 
 
-def set_status(*, session: Session, case_id: int, status: str, actor: str | None = None) -> Case:
+def set_status(*, session: Session, case_id: int, status: str, actor: str) -> Case:
     """Move a case to open/pending/resolved/closed, audited."""
     return update(session=session, case_id=case_id, actor=actor, status=status)
 
 
-def update(*, session: Session, case_id: int, actor: str | None = None, **changes: Any) -> Case:
+def update(*, session: Session, case_id: int, actor: str, **changes: Any) -> Case:
     """Change a case's status, priority, type, subject or description, audited."""
     allowed = {"status": CASE_STATUSES, "priority": CASE_PRIORITIES, "type": CASE_TYPES}
     unknown = set(changes) - {*allowed, "subject", "description"}

@@ -59,7 +59,7 @@ def get_or_create(
 
 
 def link_customer(
-    *, session: Session, conversation_id: str, customer_id: int, actor: str | None = None
+    *, session: Session, conversation_id: str, customer_id: int, actor: str
 ) -> Conversation:
     """Tie a conversation to a customer and back-fill customer_id on its earlier interactions;
     audited."""

@@ -72,7 +72,7 @@ def _clean(fields: dict[str, Any]) -> dict[str, Any]:
 def create(
     *,
     session: Session,
-    actor: str | None = None,
+    actor: str,
     audit_action: str = "create",
     name: str | None = None,
     email: str | None = None,
@@ -130,7 +130,7 @@ def get_by_email(*, session: Session, email: str) -> Customer | None:
 
 
 def find_or_create_by_email(
-    *, session: Session, email: str, actor: str | None = None, **fields: Any
+    *, session: Session, email: str, actor: str, **fields: Any
 ) -> Customer:
     """The customer with that email, created if missing; empty fields are filled from fields."""
     normalised = normalise_email(email)
@@ -150,7 +150,7 @@ def find_or_create_by_email(
 
 
 def update(
-    *, session: Session, customer_id: int, actor: str | None = None, **changes: Any
+    *, session: Session, customer_id: int, actor: str, **changes: Any
 ) -> Customer:
     """Apply changes (a subset of UPDATABLE_FIELDS) to a customer, audited; InvalidValue on bad
     values."""

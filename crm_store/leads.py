@@ -55,7 +55,7 @@ def open_or_update_lead(
     source_channel: str | None = None,
     expected_value: Decimal | float | str | None = None,
     owner_id: int | None = None,
-    changed_by: str = "system",
+    changed_by: str,
 ) -> tuple[Lead, bool]:
     """(lead, created): a repeat request updates the customer's open lead, never duplicates it.
 
@@ -93,7 +93,7 @@ def open_or_update_lead(
     return lead, created
 
 
-def update(*, session: Session, lead_id: int, actor: str | None = None, **changes: Any) -> Lead:
+def update(*, session: Session, lead_id: int, actor: str, **changes: Any) -> Lead:
     """Change a lead's details (not its stage: use move_stage), audited."""
     allowed = {*_DETAIL_FIELDS, "expected_value", "owner_id"}
     unknown = set(changes) - allowed

@@ -49,7 +49,7 @@ def handed_off(sessions: sessionmaker[Session], *, with_customer: bool = False) 
     with sessions.begin() as session:
         customer_id = None
         if with_customer:
-            customer = customers.create(session=session, name="Dana Ruiz",
+            customer = customers.create(session=session, actor="test", name="Dana Ruiz",
                                         email=f"dana-{cid[-6:]}@example.com", type="customer")
             customer_id = customer.id
             interactions.record(session=session, conversation_id=f"web-{uuid.uuid4().hex}",
@@ -61,9 +61,9 @@ def handed_off(sessions: sessionmaker[Session], *, with_customer: bool = False) 
         interactions.record(session=session, conversation_id=cid, direction="inbound",
                             author="customer", text=SCRIPT)
         if customer_id is not None:
-            conversations.link_customer(session=session, conversation_id=cid,
+            conversations.link_customer(session=session, actor="test", conversation_id=cid,
                                         customer_id=customer_id)
-        cases.open_case(session=session, subject="Handoff: asked for a person",
+        cases.open_case(session=session, actor="test", subject="Handoff: asked for a person",
                         type="handoff", conversation_id=cid, customer_id=customer_id)
         support.set_status(session=session, conversation_id=cid, status="handoff",
                            reason="the customer asked for a person", actor="service:test")

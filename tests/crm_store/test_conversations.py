@@ -24,7 +24,7 @@ def test_get_or_create_infers_channel(session: Session, conversation_id: str, ch
 
 
 def test_known_telegram_chat_links_new_conversation(session: Session) -> None:
-    c = customers.create(session=session, email="t@example.com")
+    c = customers.create(session=session, actor="test", email="t@example.com")
     customers.attach_identity(
         session=session, customer_id=c.id, channel="telegram", external_id="777"
     )
@@ -42,8 +42,10 @@ def test_link_customer_backfills_earlier_interactions(session: Session) -> None:
             author="customer",
             text=text,
         )
-    c = customers.create(session=session, email="x@example.com")
-    conversations.link_customer(session=session, conversation_id="web-x", customer_id=c.id)
+    c = customers.create(session=session, actor="test", email="x@example.com")
+    conversations.link_customer(
+        session=session, actor="test", conversation_id="web-x", customer_id=c.id
+    )
     later = interactions.record(
         session=session, conversation_id="web-x", direction="outbound", author="bot", text="sure"
     )
@@ -102,10 +104,14 @@ def test_record_keeps_conversation_order_and_dedupes(session: Session) -> None:
 
 
 def test_timeline_spans_channels_in_time_order(session: Session) -> None:
-    c = customers.create(session=session, email="multi@example.com")
+    c = customers.create(session=session, actor="test", email="multi@example.com")
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
-    conversations.link_customer(session=session, conversation_id="web-a", customer_id=c.id)
-    conversations.link_customer(session=session, conversation_id="tg-9", customer_id=c.id)
+    conversations.link_customer(
+        session=session, actor="test", conversation_id="web-a", customer_id=c.id
+    )
+    conversations.link_customer(
+        session=session, actor="test", conversation_id="tg-9", customer_id=c.id
+    )
     interactions.record(
         session=session,
         conversation_id="tg-9",

@@ -110,8 +110,10 @@ def test_pause_and_resume_move_the_status(session: Session) -> None:
 
 
 def test_known_customer_is_linked_and_junk_is_skipped(session: Session) -> None:
-    c = customers.create(session=session, email="known@example.com")
-    conversations.link_customer(session=session, conversation_id="web-k", customer_id=c.id)
+    c = customers.create(session=session, actor="test", email="known@example.com")
+    conversations.link_customer(
+        session=session, actor="test", conversation_id="web-k", customer_id=c.id
+    )
     events: list[Any] = [
         user("web-k", "hi again", T0),
         {"event": "user", "text": "no sender"},

@@ -95,8 +95,8 @@ def test_resolve_tells_the_bot_first_and_changes_nothing_if_it_cannot(
     with sessions.begin() as session:
         agent_id = users.create_user(session=session, email="sam@relay.test", name="Sam",
                                      password="long-enough").id
-        customer = customers.create(session=session, email="res@example.com")
-        conversations.link_customer(session=session, conversation_id="web-r",
+        customer = customers.create(session=session, actor="test", email="res@example.com")
+        conversations.link_customer(session=session, actor="test", conversation_id="web-r",
                                     customer_id=customer.id)
         support.request_handoff(session=session, conversation_id="web-r", actor=audit.BOT,
                                 reason="asked", transcript="-")
