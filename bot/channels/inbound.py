@@ -11,7 +11,7 @@ import logging
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.channels.rasa import BotReply, RasaClient, RasaUnavailable
+from bot.rasa import BotReply, RasaClient, RasaUnavailable
 from crm_store import audit, interactions, support
 from crm_store.enums import Author, Direction
 

@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import Request
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.channels.rasa import RasaClient
+from bot.rasa import RasaClient
 from relay.settings import Settings, get_settings
 
 _STATE_KEY = "relay_channel_services"

@@ -42,7 +42,7 @@ from telegram.ext import (
 )
 
 from bot.channels.inbound import forward_or_store, store_unforwarded
-from bot.channels.rasa import BotReply, RasaClient
+from bot.rasa import BotReply, RasaClient
 from crm_store import interactions
 from relay.channels import TELEGRAM
 from relay.settings import Settings, get_settings

@@ -1,4 +1,6 @@
-"""A small async client for what the channels use of Rasa: the REST channel, tracker events."""
+"""A small async client for what the app uses of Rasa: the REST channel (channels), tracker
+events (the support desk hands conversations back).
+"""
 
 from __future__ import annotations
 
