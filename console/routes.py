@@ -17,16 +17,15 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from fastapi.templating import Jinja2Templates
 
 from bot.channels.services import ChannelServices, channel_lifespan, channel_services
-from console import auth, views
-from crm_store import audit, conversations, interactions, support, users
-from crm_store.enums import Role
+from console import views
+from crm_store import audit, conversations, interactions, support
+from crm_store.api import auth
 from crm_store.login_throttle import retry_message, throttle_for
 from crm_store.models import User, utcnow
 
 logger = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
-CONSOLE_ROLES = (Role.AGENT, Role.ADMIN)
 MAX_REPLY_CHARS = 4000
 NOTICES = {
     "claimed": "You have claimed this conversation.",
@@ -40,6 +39,11 @@ NOTICES = {
     "rasa-down": "The assistant could not be reached, so the conversation was not handed back. "
                  "Try again in a moment.",
     "logged-out": "You are logged out.",
+}
+
+LOGIN_ERRORS = {
+    auth.Refusal.WRONG: "That email and password do not match an agent account.",
+    auth.Refusal.ROLE: "This account may not use the agent console.",
 }
 
 templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -66,9 +70,7 @@ class Agent:
 
 def _load_user(services: ChannelServices, user_id: int) -> User | None:
     with services.sessions() as session:
-        user = users.get(session=session, user_id=user_id)
-        return user if user is not None and user.active and user.role in CONSOLE_ROLES \
-            else None
+        return auth.active_user(session=session, user_id=user_id, roles=auth.CONSOLE_ROLES)
 
 
 async def current_agent(request: Request, services: Services) -> Agent:
@@ -139,30 +141,23 @@ async def login(
 ) -> Response:
     """Check the credentials; on success start a new session (new CSRF token)."""
     session = auth.read_session(request, services.settings)
-    error = None
+    error, status_code, wait = None, 400, 0
     user = None
-    status_code = 400
-    throttle = throttle_for(request.app.state)
-    address = request.client.host if request.client else None
-    wait = throttle.retry_after(email=email, address=address)
     if not auth.csrf_ok(session, csrf):
         error = "The login form expired. Please try again."
-    elif wait:
-        error, status_code = retry_message(wait), 429
     else:
-        def check() -> User | None:
+        def check() -> User:
             with services.sessions() as db:
-                return users.authenticate(session=db, email=email, password=password)
+                return auth.log_in(session=db, throttle=throttle_for(request.app.state),
+                                   email=email, password=password, roles=auth.CONSOLE_ROLES,
+                                   address=request.client.host if request.client else None)
 
-        user = await asyncio.to_thread(check)
-        if user is None:
-            throttle.failed(email=email, address=address)
-            error = "That email and password do not match an agent account."
-        elif user.role not in CONSOLE_ROLES:
-            error = "This account may not use the agent console."
-            user = None
-        else:
-            throttle.succeeded(email=email)
+        try:
+            user = await asyncio.to_thread(check)
+        except auth.LoginRefused as refused:
+            error = LOGIN_ERRORS.get(refused.reason) or retry_message(refused.retry_after)
+            if refused.reason == auth.Refusal.THROTTLED:
+                status_code, wait = 429, refused.retry_after
     if user is None:
         fresh = auth.ConsoleSession()
         response = _page(request, "login.html",

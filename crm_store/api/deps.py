@@ -9,8 +9,9 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
-from crm_store.api.security import Principal, principal_for_token
+from crm_store.api.auth import SYSTEM, Principal, principal_for_token
 from crm_store.db import session_scope
+from crm_store.enums import Role
 from relay.settings import Settings
 
 
@@ -83,7 +84,7 @@ def require_writer(principal: CurrentPrincipal) -> Principal:
 
 def require_admin(principal: CurrentPrincipal) -> Principal:
     """The caller, if an admin or the system token; 403 otherwise."""
-    if principal.role not in ("admin", "system"):
+    if principal.role not in (Role.ADMIN, SYSTEM):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "Only admins may do this.")
     return principal
 
