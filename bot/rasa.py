@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
+from fastapi import Depends, Request
 
 from crm_store.support import BotUnavailable
 
@@ -98,3 +99,12 @@ class RasaClient:
         if response.status_code >= 300:
             raise RasaUnavailable(
                 f"Rasa refused to resume {conversation_id}: {response.status_code}")
+
+
+def rasa_of(request: Request) -> RasaClient:
+    """FastAPI dependency: the app's Rasa client (built by relay.app's lifespan)."""
+    client: RasaClient = request.app.state.rasa
+    return client
+
+
+RasaDep = Annotated[RasaClient, Depends(rasa_of)]

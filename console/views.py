@@ -77,6 +77,19 @@ def queue(*, session: Session) -> list[dict[str, Any]]:
     return items
 
 
+def conversation_messages(
+    *, session: Session, conversation_id: str, after_id: int
+) -> dict[str, Any] | None:
+    """Messages and notes newer than after_id and the conversation's status; None if unknown."""
+    conversation = conversations.get(session=session, conversation_id=conversation_id)
+    if conversation is None:
+        return None
+    rows = interactions.list_for_conversation(session=session, conversation_id=conversation_id,
+                                              after_id=after_id)
+    return {"status": conversation.status, "assigned_agent_id": conversation.assigned_agent_id,
+            "messages": [message(row) for row in rows]}
+
+
 def conversation_detail(*, session: Session, conversation_id: str) -> dict[str, Any] | None:
     """Everything the conversation page shows, or None if there is no such conversation."""
     conversation = conversations.get(session=session, conversation_id=conversation_id)

@@ -7,7 +7,6 @@ posted the events (the event broker's service token).
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,30 +21,10 @@ from relay import channels
 HANDLED_EVENTS = ("user", "bot", "pause", "resume")
 
 
-@dataclass
-class IngestResult:
-    """What one batch changed: new interactions and the conversations touched."""
-
-    interactions: list[Interaction] = field(default_factory=list)
-    conversation_ids: set[str] = field(default_factory=set)
-    status_changes: int = 0
-
-    @property
-    def count(self) -> int:
-        """Interactions created plus status changes applied."""
-        return len(self.interactions) + self.status_changes
-
-
 def ingest_rasa_events(*, session: Session, events: list[dict[str, Any]], actor: str) -> int:
-    """Apply a batch of Rasa events in order; returns how many changed something."""
-    return ingest_rasa_events_detailed(session=session, events=events, actor=actor).count
-
-
-def ingest_rasa_events_detailed(
-    *, session: Session, events: list[dict[str, Any]], actor: str
-) -> IngestResult:
-    """Like ingest_rasa_events, but says which interactions and conversations were touched."""
-    result = IngestResult()
+    """Apply a batch of Rasa events in order; returns how many changed something (new
+    interactions plus status changes), so a redelivered batch counts 0."""
+    changed = 0
     for event in events:
         if not isinstance(event, dict):
             continue
@@ -54,16 +33,13 @@ def ingest_rasa_events_detailed(
         if kind not in HANDLED_EVENTS or not isinstance(sender_id, str) or not sender_id:
             continue
         if kind in ("pause", "resume"):
-            if _apply_status(session=session, conversation_id=sender_id, kind=kind, actor=actor):
-                result.status_changes += 1
-                result.conversation_ids.add(sender_id)
+            changed += _apply_status(session=session, conversation_id=sender_id, kind=kind,
+                                     actor=actor)
             continue
         before = _existing_id(session, event)
         interaction = _record_message(session=session, event=event, sender_id=sender_id)
-        if interaction is not None and interaction.id != before:
-            result.interactions.append(interaction)
-            result.conversation_ids.add(sender_id)
-    return result
+        changed += interaction is not None and interaction.id != before
+    return changed
 
 
 def _existing_id(session: Session, event: dict[str, Any]) -> int | None:

@@ -155,7 +155,7 @@ def services(settings: Settings, model: Path, log_dir: Path) -> list[Service]:
                 py,
                 "-m",
                 "uvicorn",
-                "crm_store.api.app:create_app",
+                "relay.app:create_app",
                 "--factory",
                 "--host",
                 settings.host,

@@ -22,13 +22,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, ValidationError
+from sqlalchemy.orm import Session, sessionmaker
 
 from bot.channels import outbox
 from bot.channels.inbound import forward_or_store
-from bot.channels.services import ChannelServices, channel_lifespan, channel_services
+from bot.rasa import RasaDep
 from crm_store import conversations, interactions
+from crm_store.api.deps import SessionDep, SessionFactoryDep
 from crm_store.enums import ConversationStatus
-from crm_store.models import utcnow
+from crm_store.models import Interaction, utcnow
 from relay.channels import WEB
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -46,8 +48,7 @@ CORS_HEADERS = {
     "Access-Control-Max-Age": "600",
 }
 
-router = APIRouter(tags=["widget"], lifespan=channel_lifespan)
-Services = Annotated[ChannelServices, Depends(channel_services)]
+router = APIRouter(tags=["widget"])
 
 
 class ChatMessage(BaseModel):
@@ -74,13 +75,13 @@ ConversationId = Annotated[str, Depends(checked_id)]
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
-async def demo_page() -> FileResponse:
+def demo_page() -> FileResponse:
     """A demo product page with the widget on it."""
     return FileResponse(STATIC / "demo.html", media_type="text/html")
 
 
 @router.get("/widget.js", include_in_schema=False)
-async def widget_js() -> Response:
+def widget_js() -> Response:
     """The widget script, with the web channel's conversation-id prefix filled in."""
     script = (STATIC / "widget.js").read_text().replace(ID_PREFIX_SLOT, WEB.id_prefix)
     return Response(script, media_type="application/javascript",
@@ -88,14 +89,14 @@ async def widget_js() -> Response:
 
 
 @router.get("/widget.css", include_in_schema=False)
-async def widget_css() -> FileResponse:
+def widget_css() -> FileResponse:
     """The widget's stylesheet (loaded by widget.js)."""
     return FileResponse(STATIC / "widget.css", media_type="text/css",
                         headers={"Cache-Control": "no-cache", **CORS_HEADERS})
 
 
 @router.options("/chat/{conversation_id}/{rest:path}", include_in_schema=False)
-async def chat_preflight(conversation_id: str, rest: str) -> Response:
+def chat_preflight(conversation_id: str, rest: str) -> Response:
     """CORS preflight for the chat routes."""
     return Response(status_code=204, headers=CORS_HEADERS)
 
@@ -106,7 +107,8 @@ MESSAGE_BODY = {"required": True,
 
 @router.post("/chat/{conversation_id}/messages", openapi_extra={"requestBody": MESSAGE_BODY})
 async def post_message(
-    conversation_id: ConversationId, request: Request, services: Services, response: Response
+    conversation_id: ConversationId, request: Request, rasa: RasaDep,
+    sessions: SessionFactoryDep, response: Response,
 ) -> dict[str, Any]:
     """Forward a customer message to Rasa and return the bot's replies."""
     try:
@@ -125,88 +127,89 @@ async def post_message(
                    f"this one has {len(text)}.",
             headers=CORS_HEADERS,
         )
-    replies = await forward_or_store(rasa=services.rasa, sessions=services.sessions,
+    replies = await forward_or_store(rasa=rasa, sessions=sessions,
                                      conversation_id=conversation_id, channel=WEB.name, text=text)
     response.headers.update(CORS_HEADERS)
     return {"replies": [reply.as_json() for reply in replies]}
 
 
-def _history(services: ChannelServices, conversation_id: str) -> dict[str, Any]:
-    with services.sessions() as session:
-        conversation = conversations.get(session=session, conversation_id=conversation_id)
-        rows = interactions.list_for_conversation(session=session, conversation_id=conversation_id,
-                                                  include_notes=False)
-        return {
-            "conversation_id": conversation_id,
-            "status": conversation.status if conversation else ConversationStatus.BOT,
-            "messages": [_message_json(row) for row in rows],
-            "last_id": rows[-1].id if rows else 0,
-        }
-
-
-def _message_json(row: Any) -> dict[str, Any]:
+def _message_json(row: Interaction) -> dict[str, Any]:
     return {"id": row.id, "author": row.author, "direction": row.direction, "text": row.text,
             "created_at": row.created_at.isoformat()}
 
 
 @router.get("/chat/{conversation_id}/history")
-async def history(
-    conversation_id: ConversationId, services: Services, response: Response
+def history(
+    conversation_id: ConversationId, session: SessionDep, response: Response
 ) -> dict[str, Any]:
     """The conversation's messages so far (no internal notes) and the id to stream from."""
     response.headers.update(CORS_HEADERS)
-    return await asyncio.to_thread(_history, services, conversation_id)
-
-
-def _agent_replies(services: ChannelServices, conversation_id: str, after_id: int) -> list[dict]:
-    with services.sessions() as session:
-        rows = outbox.agent_replies_for_stream(
-            session=session, conversation_id=conversation_id, after_id=after_id,
-            since=utcnow() - timedelta(seconds=LATE_COMMIT_SECONDS))
-        return [_message_json(row) for row in rows]
+    conversation = conversations.get(session=session, conversation_id=conversation_id)
+    rows = interactions.list_for_conversation(session=session, conversation_id=conversation_id,
+                                              include_notes=False)
+    return {
+        "conversation_id": conversation_id,
+        "status": conversation.status if conversation else ConversationStatus.BOT,
+        "messages": [_message_json(row) for row in rows],
+        "last_id": rows[-1].id if rows else 0,
+    }
 
 
 @router.get("/chat/{conversation_id}/stream")
 async def stream(
     conversation_id: ConversationId,
     request: Request,
-    services: Services,
+    sessions: SessionFactoryDep,
     after: Annotated[int, Query(ge=0)] = 0,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
     """Server-Sent Events carrying agent replies with id > after (or Last-Event-ID)."""
     if last_event_id and last_event_id.isdigit():
         after = max(after, int(last_event_id))
-
-    async def events() -> AsyncIterator[str]:
-        # Ids are handed out before commit, so on PostgreSQL a reply can become visible after
-        # one with a higher id: "id > cursor" alone would skip it. Each poll therefore also
-        # re-reads the replies created in the last LATE_COMMIT_SECONDS and sends those this
-        # stream has not sent yet (`sent`). Delivery is per browser, so this stays a cursor
-        # here rather than Interaction.delivered_at. Recent replies at or below the client's
-        # own cursor when the stream opens count as already shown, so a reconnect repeats
-        # nothing.
-        cursor = after
-        sent: set[int] | None = None
-        yield "retry: 2000\n\n"
-        loop = asyncio.get_running_loop()
-        started = last_beat = loop.time()
-        while loop.time() - started < STREAM_LIFETIME_SECONDS:
-            if await request.is_disconnected():
-                return
-            messages = await asyncio.to_thread(_agent_replies, services, conversation_id, cursor)
-            if sent is None:
-                sent = {message["id"] for message in messages if message["id"] <= after}
-            for message in messages:
-                if message["id"] in sent:
-                    continue
-                sent.add(message["id"])
-                cursor = max(cursor, message["id"])
-                yield f"id: {cursor}\nevent: message\ndata: {json.dumps(message)}\n\n"
-            if loop.time() - last_beat > HEARTBEAT_SECONDS:
-                last_beat = loop.time()
-                yield ": keep-alive\n\n"
-            await asyncio.sleep(POLL_SECONDS)
-
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **CORS_HEADERS}
-    return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+    return StreamingResponse(agent_reply_events(request, sessions, conversation_id, after),
+                             media_type="text/event-stream", headers=headers)
+
+
+def _agent_replies(
+    sessions: sessionmaker[Session], conversation_id: str, after_id: int
+) -> list[dict[str, Any]]:
+    with sessions() as session:
+        rows = outbox.agent_replies_for_stream(
+            session=session, conversation_id=conversation_id, after_id=after_id,
+            since=utcnow() - timedelta(seconds=LATE_COMMIT_SECONDS))
+        return [_message_json(row) for row in rows]
+
+
+async def agent_reply_events(
+    request: Request, sessions: sessionmaker[Session], conversation_id: str, after: int
+) -> AsyncIterator[str]:
+    """The event stream of one widget: agent replies as they are written, and heartbeats."""
+    # Ids are handed out before commit, so on PostgreSQL a reply can become visible after
+    # one with a higher id: "id > cursor" alone would skip it. Each poll therefore also
+    # re-reads the replies created in the last LATE_COMMIT_SECONDS and sends those this
+    # stream has not sent yet (`sent`). Delivery is per browser, so this stays a cursor
+    # here rather than Interaction.delivered_at. Recent replies at or below the client's
+    # own cursor when the stream opens count as already shown, so a reconnect repeats
+    # nothing.
+    cursor = after
+    sent: set[int] | None = None
+    yield "retry: 2000\n\n"
+    loop = asyncio.get_running_loop()
+    started = last_beat = loop.time()
+    while loop.time() - started < STREAM_LIFETIME_SECONDS:
+        if await request.is_disconnected():
+            return
+        messages = await asyncio.to_thread(_agent_replies, sessions, conversation_id, cursor)
+        if sent is None:
+            sent = {message["id"] for message in messages if message["id"] <= after}
+        for message in messages:
+            if message["id"] in sent:
+                continue
+            sent.add(message["id"])
+            cursor = max(cursor, message["id"])
+            yield f"id: {cursor}\nevent: message\ndata: {json.dumps(message)}\n\n"
+        if loop.time() - last_beat > HEARTBEAT_SECONDS:
+            last_beat = loop.time()
+            yield ": keep-alive\n\n"
+        await asyncio.sleep(POLL_SECONDS)

@@ -1,4 +1,7 @@
-"""FastAPI dependencies as Annotated aliases: settings, a DB session, the caller and its role."""
+"""FastAPI dependencies as Annotated aliases: settings, a DB session, the caller and its role.
+
+The composition root (relay.app) keeps settings and the session factory on app.state.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ from relay.settings import Settings
 
 
 def get_settings_dep(request: Request) -> Settings:
-    """The app's settings (set by create_app)."""
+    """The app's settings (set by relay.app.create_app)."""
     settings: Settings = request.app.state.settings
     return settings
 
@@ -39,6 +42,9 @@ def get_db(request: Request) -> Iterator[Session]:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+# For routes that await something (Rasa, a stream) and hand the factory to a service, which
+# does its database work in a thread.
+SessionFactoryDep = Annotated[sessionmaker[Session], Depends(get_session_factory)]
 # scope="function": commit before the response is sent, so a failed commit is a 500, never a
 # 201 for data that was not stored, and a client's next request sees what it just wrote.
 SessionDep = Annotated[Session, Depends(get_db, scope="function")]

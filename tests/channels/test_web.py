@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm_store import interactions
-from crm_store.api.app import create_app
 from crm_store.models import Interaction
+from relay.app import create_app
 from relay.settings import Settings
 from tests.channels.fake_rasa import FakeRasa
 

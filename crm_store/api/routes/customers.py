@@ -87,12 +87,12 @@ def export_customers(session: SessionDep, _: CurrentPrincipal) -> Response:
 
 
 @router.post("/import", response_model=CsvImportOut)
-async def import_customers(
+def import_customers(
     file: UploadFile, session: SessionDep, principal: WriterPrincipal
 ) -> CsvImportOut:
     """Import a CSV of customers; the report says what happened to every row and why."""
     try:
-        text = (await file.read()).decode("utf-8-sig")
+        text = file.file.read().decode("utf-8-sig")
     except UnicodeDecodeError:
         raise HTTPException(422, "The CSV file is not UTF-8 text.") from None
     report = csv_io.import_customers(session=session, text=text, actor=principal.actor)

@@ -1,15 +1,14 @@
-"""The FastAPI app: CRM API, internal ingest, and whatever routers console/ and bot/channels add.
+"""How the app answers errors: one sentence in "detail" for every 4xx, documented in OpenAPI.
 
-Run with `uvicorn --factory crm_store.api.app:create_app`. The database must be migrated first
-(`python -m crm_store.migrate`); the app never creates tables itself.
+NotFoundError -> 404, DuplicateEmailError -> 409 (with existing_id), InvalidValue -> 422,
+request validation -> 422 naming each field, IntegrityError -> 409. Nothing else is mapped:
+any other exception is a bug and a 500.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -19,55 +18,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 
-from crm_store.api.limits import BodySizeLimitMiddleware
-from crm_store.api.routes import health, internal, v1
-from crm_store.db import make_engine, make_session_factory
 from crm_store.errors import DuplicateEmailError, InvalidValue, NotFoundError
-from relay.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
-
-# Routers other packages own; included when their module exists (each exposes `router`).
-EXTRA_ROUTER_MODULES = ("console.routes", "bot.channels.web")
-MAX_BODY_BYTES = 1024 * 1024
-
-
-def create_app(settings: Settings | None = None, *, include_extras: bool = True) -> FastAPI:
-    """Build the app; the engine and session factory are created by the lifespan.
-
-    include_extras=False leaves out console/ and bot/channels/ (the CRM's own tests use it).
-    """
-    settings = settings or get_settings()
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = make_engine(settings.database_url)
-        app.state.engine = engine
-        app.state.session_factory = make_session_factory(engine)
-        try:
-            yield
-        finally:
-            app.state.session_factory = None
-            engine.dispose()
-
-    app = FastAPI(
-        title="Relay CRM API",
-        version="1",
-        description="Customers, leads, cases and conversation logs behind the Relay chatbot.",
-        lifespan=lifespan,
-    )
-    app.state.settings = settings
-    app.state.session_factory = None
-    app.state.hub = None  # filled by bot/channels (the live message hub)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=MAX_BODY_BYTES)
-    _add_error_handlers(app)
-    app.include_router(health.router)
-    app.include_router(internal.router, responses=COMMON_ERRORS)
-    app.include_router(v1.router, responses=COMMON_ERRORS)
-    if include_extras:
-        include_extra_routers(app)
-    _document_error_bodies(app)
-    return app
 
 
 class ErrorOut(BaseModel):
@@ -90,7 +43,7 @@ COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _document_error_bodies(app: FastAPI) -> None:
+def document_error_bodies(app: FastAPI) -> None:
     """Describe our 422 body ({detail: sentence, errors: [...]}) instead of FastAPI's default."""
     default_openapi = app.openapi
 
@@ -114,25 +67,8 @@ def _document_error_bodies(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def include_extra_routers(app: FastAPI) -> list[str]:
-    """Include the routers of console/ and bot/channels/ if those packages exist yet."""
-    included = []
-    for module_name in EXTRA_ROUTER_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            # Only "that package isn't there yet" is fine; a broken import inside it is not.
-            if exc.name and module_name.startswith(exc.name):
-                continue
-            raise
-        router = getattr(module, "router", None)
-        if router is not None:
-            app.include_router(router, responses=COMMON_ERRORS)
-            included.append(module_name)
-    return included
-
-
-def _add_error_handlers(app: FastAPI) -> None:
+def add_error_handlers(app: FastAPI) -> None:
+    """Map the CRM's errors to their 4xx; anything else stays a 500 (crm_store.errors)."""
     @app.exception_handler(NotFoundError)
     async def not_found(_: Request, exc: NotFoundError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=404)
