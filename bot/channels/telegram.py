@@ -4,8 +4,8 @@ Each chat is a conversation of the TELEGRAM channel (relay.channels): id prefix 
 Text and button clicks go to Rasa's REST channel and the replies come back (buttons as an
 inline keyboard). Photos, stickers, voice messages, documents and edits get a polite answer and
 are noted in the CRM. A background task sends the agents' replies (written by the console, in
-another process) to their chats, claiming each one through Interaction.delivered_at so that it
-is sent once (see _claim_and_send).
+another process) to their chats: the shared DeliveryWorker (bot/channels/delivery.py) with a
+TelegramSender.
 
 Webhook mode follows python-telegram-bot's "custom webhook" example: a small Starlette app under
 uvicorn checks `X-Telegram-Bot-Api-Secret-Token` (403 otherwise) and queues the update; PTB's
@@ -21,7 +21,6 @@ import hmac
 import logging
 import sys
 from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,9 +40,9 @@ from telegram.ext import (
     filters,
 )
 
+from bot.channels.delivery import DeliveryWorker, Undeliverable
 from bot.channels.inbound import forward_or_store, store_unforwarded
 from bot.rasa import BotReply, RasaClient
-from crm_store import interactions
 from relay.channels import TELEGRAM
 from relay.settings import Settings, get_settings
 
@@ -52,8 +51,6 @@ logger = logging.getLogger(__name__)
 # python-telegram-bot and its HTTP client log the API URL, which carries the token.
 LIBRARY_LOGGERS = (telegram.__name__, "httpx", "httpcore")
 SEEN_UPDATES_KEPT = 10_000
-DELIVERY_POLL_SECONDS = 1.0
-DELIVERY_SEND_TIMEOUT_SECONDS = 60.0  # past PTB's own timeouts; then the claim is rolled back
 MAX_TEXT_CHARS = 4000
 CALLBACK_DATA_BYTES = 64  # Telegram's limit for InlineKeyboardButton.callback_data
 POLITE = {
@@ -249,81 +246,20 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
                 text="Sorry, something went wrong on our side. Please try again in a moment.")
 
 
-async def deliver_agent_replies(application: Application, bridge: Bridge,
-                                interval: float = DELIVERY_POLL_SECONDS) -> None:
-    """Forever: send the agent replies of Telegram conversations that nobody has claimed yet."""
-    while True:
+class TelegramSender:
+    """Sends out-of-turn messages to chats for the DeliveryWorker."""
+
+    def __init__(self, application: Application) -> None:
+        self.application = application
+
+    async def send(self, *, conversation_id: str, text: str) -> None:
+        """Send one message; a chat that cannot receive it is Undeliverable (not retried)."""
         try:
-            await deliver_once(application, bridge)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            logger.exception("delivering agent replies failed; retrying")
-        await asyncio.sleep(interval)
-
-
-def _undelivered(sessions: sessionmaker[Session]) -> list[tuple[int, str, str]]:
-    with sessions() as session:
-        rows = interactions.list_undelivered_agent_replies(session=session,
-                                                           channel=TELEGRAM.name)
-        return [(row.id, row.conversation_id, row.text) for row in rows]
-
-
-def _claim_and_send(sessions: sessionmaker[Session], interaction_id: int,
-                    send: Callable[[], None]) -> bool:
-    """Claim the reply, send it, then commit the claim; False if another worker has it.
-
-    At-least-once: the claim (delivered_at) and the send share one transaction, committed only
-    after Telegram accepted the message. A failed send rolls the claim back, so the reply is
-    retried on the next poll; only a crash (or a failed commit) between Telegram's answer and
-    our commit sends it twice. We prefer that rare duplicate to at-most-once (commit, then
-    send), where the same crash would lose a reply the customer is waiting for. While the
-    claim is open, a second bridge's claim waits for it (PostgreSQL row lock, SQLite write
-    lock) and then finds delivered_at set, so two bridges never both send. On SQLite that
-    lock blocks other writers for one send, which PTB's own timeouts bound to seconds.
-    """
-    with sessions() as session:  # closing without commit rolls the claim back
-        if not interactions.mark_delivered(session=session, interaction_id=interaction_id):
-            return False
-        send()
-        session.commit()
-        return True
-
-
-async def deliver_once(application: Application, bridge: Bridge) -> int:
-    """Claim and send every undelivered Telegram agent reply once, oldest first; how many sent.
-
-    A transient failure (network, flood control) raises, leaving that reply and the later ones
-    for the next poll, so a chat's replies never overtake each other.
-    """
-    loop = asyncio.get_running_loop()
-    sent = 0
-    for interaction_id, conversation, text in await asyncio.to_thread(
-            _undelivered, bridge.sessions):
-
-        def send(conversation: str = conversation, text: str = text,
-                 interaction_id: int = interaction_id) -> None:
-            # The claim's session lives in the worker thread (SQLite connections must stay
-            # in theirs); the send runs on the event loop, and the thread waits for it.
-            asyncio.run_coroutine_threadsafe(
-                _send_reply(application, interaction_id, conversation, text), loop
-            ).result(timeout=DELIVERY_SEND_TIMEOUT_SECONDS)
-
-        if await asyncio.to_thread(_claim_and_send, bridge.sessions, interaction_id, send):
-            sent += 1
-    return sent
-
-
-async def _send_reply(application: Application, interaction_id: int, conversation: str,
-                      text: str) -> None:
-    """Send one agent reply; a chat that cannot receive it is logged, not retried."""
-    try:
-        await application.bot.send_message(chat_id=chat_id_of(conversation),
-                                            text=text[:MAX_TEXT_CHARS])
-    except (Forbidden, BadRequest, ValueError) as error:
-        # The customer blocked the bot or the chat is gone: retrying will not help.
-        logger.warning("agent reply %s to %s not deliverable: %s",
-                       interaction_id, conversation, error)
+            await self.application.bot.send_message(chat_id=chat_id_of(conversation_id),
+                                                    text=text[:MAX_TEXT_CHARS])
+        except (Forbidden, BadRequest, ValueError) as error:
+            # The customer blocked the bot or the chat is gone: retrying will not help.
+            raise Undeliverable(str(error)) from error
 
 
 class BridgeApplication(Application):  # type: ignore[type-arg]
@@ -353,8 +289,10 @@ class BridgeApplication(Application):  # type: ignore[type-arg]
                         rasa=RasaClient(settings.rasa_url, settings.rasa_token), owns_engine=owns)
         self.bot_data["relay"] = bridge
         if self.relay_deliver:
-            bridge.delivery_task = asyncio.create_task(
-                deliver_agent_replies(self, bridge), name="relay-telegram-delivery")
+            worker = DeliveryWorker(channel=TELEGRAM, sessions=factory,
+                                    sender=TelegramSender(self))
+            bridge.delivery_task = asyncio.create_task(worker.run(),
+                                                       name="relay-telegram-delivery")
 
     async def shutdown(self) -> None:
         """Close the bridge, then shut PTB down."""
