@@ -289,7 +289,7 @@ async def test_start_command_greets_through_rasa(
 def test_long_button_payloads_get_a_short_callback_key(tg_settings: Settings) -> None:
     from bot.channels.telegram import Bridge
 
-    bridge = Bridge(settings=tg_settings, sessions=None, rasa=None)  # type: ignore[arg-type]
+    bridge = Bridge(sessions=None, rasa=None)  # type: ignore[arg-type]
     long_payload = '/choose_faq{"faq_entry_id": "ransomware-rewind-and-version-history"}'
     key = bridge.callback_data(long_payload)
     assert len(key.encode()) <= 64 and key != long_payload
