@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.orm import Session
 
 from crm_store import conversations
@@ -171,3 +171,17 @@ def mark_delivered(*, session: Session, interaction_id: int) -> bool:
         .execution_options(synchronize_session="evaluate")
     )
     return cast(CursorResult[Any], result).rowcount == 1
+
+
+def agent_replies_for_stream(
+    *, session: Session, conversation_id: str, after_id: int, since: datetime, limit: int = 100
+) -> list[Interaction]:
+    """A conversation's agent replies (not notes) with id > after_id or created since, by id."""
+    return list(session.scalars(
+        select(Interaction)
+        .where(Interaction.conversation_id == conversation_id,
+               or_(Interaction.id > after_id, Interaction.created_at >= since),
+               Interaction.author == Author.AGENT, Interaction.direction == Direction.OUTBOUND,
+               Interaction.note.is_(False))
+        .order_by(Interaction.id).limit(limit)
+    ).all())

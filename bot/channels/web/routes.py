@@ -1,4 +1,4 @@
-"""The website widget's gateway: widget assets, a demo page, and the chat API it talks to.
+"""The web channel's routes: widget assets, a demo page, and the chat API the widget talks to.
 
   GET  /widget.js, /widget.css         the embeddable widget (one <script> tag opens a chat)
   GET  /                               a demo "Nimbus Drive" page with the widget on it
@@ -11,36 +11,26 @@ The chat routes send CORS headers so the widget works when embedded on another s
 
 from __future__ import annotations
 
-import asyncio
-import json
 import re
-from collections.abc import AsyncIterator
-from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, ValidationError
-from sqlalchemy.orm import Session, sessionmaker
 
-from bot.channels import outbox
 from bot.channels.inbound import forward_or_store
+from bot.channels.web.stream import agent_reply_events, message_json
 from bot.rasa import RasaDep
 from crm_store import conversations, interactions
 from crm_store.api.deps import SessionDep, SessionFactoryDep
 from crm_store.enums import ConversationStatus
-from crm_store.models import Interaction, utcnow
 from relay.channels import WEB
 
 STATIC = Path(__file__).resolve().parent / "static"
 ID_PREFIX_SLOT = "__RELAY_WEB_ID_PREFIX__"  # in widget.js
 CONVERSATION_ID = re.compile(rf"^{re.escape(WEB.id_prefix)}[0-9a-f]{{32}}$")
 MAX_MESSAGE_CHARS = 2000
-POLL_SECONDS = 0.7
-HEARTBEAT_SECONDS = 15.0
-STREAM_LIFETIME_SECONDS = 300.0  # EventSource reconnects by itself, with Last-Event-ID
-LATE_COMMIT_SECONDS = 30.0  # how long a reply's transaction may take to commit and still be seen
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
@@ -133,11 +123,6 @@ async def post_message(
     return {"replies": [reply.as_json() for reply in replies]}
 
 
-def _message_json(row: Interaction) -> dict[str, Any]:
-    return {"id": row.id, "author": row.author, "direction": row.direction, "text": row.text,
-            "created_at": row.created_at.isoformat()}
-
-
 @router.get("/chat/{conversation_id}/history")
 def history(
     conversation_id: ConversationId, session: SessionDep, response: Response
@@ -150,7 +135,7 @@ def history(
     return {
         "conversation_id": conversation_id,
         "status": conversation.status if conversation else ConversationStatus.BOT,
-        "messages": [_message_json(row) for row in rows],
+        "messages": [message_json(row) for row in rows],
         "last_id": rows[-1].id if rows else 0,
     }
 
@@ -169,47 +154,3 @@ async def stream(
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **CORS_HEADERS}
     return StreamingResponse(agent_reply_events(request, sessions, conversation_id, after),
                              media_type="text/event-stream", headers=headers)
-
-
-def _agent_replies(
-    sessions: sessionmaker[Session], conversation_id: str, after_id: int
-) -> list[dict[str, Any]]:
-    with sessions() as session:
-        rows = outbox.agent_replies_for_stream(
-            session=session, conversation_id=conversation_id, after_id=after_id,
-            since=utcnow() - timedelta(seconds=LATE_COMMIT_SECONDS))
-        return [_message_json(row) for row in rows]
-
-
-async def agent_reply_events(
-    request: Request, sessions: sessionmaker[Session], conversation_id: str, after: int
-) -> AsyncIterator[str]:
-    """The event stream of one widget: agent replies as they are written, and heartbeats."""
-    # Ids are handed out before commit, so on PostgreSQL a reply can become visible after
-    # one with a higher id: "id > cursor" alone would skip it. Each poll therefore also
-    # re-reads the replies created in the last LATE_COMMIT_SECONDS and sends those this
-    # stream has not sent yet (`sent`). Delivery is per browser, so this stays a cursor
-    # here rather than Interaction.delivered_at. Recent replies at or below the client's
-    # own cursor when the stream opens count as already shown, so a reconnect repeats
-    # nothing.
-    cursor = after
-    sent: set[int] | None = None
-    yield "retry: 2000\n\n"
-    loop = asyncio.get_running_loop()
-    started = last_beat = loop.time()
-    while loop.time() - started < STREAM_LIFETIME_SECONDS:
-        if await request.is_disconnected():
-            return
-        messages = await asyncio.to_thread(_agent_replies, sessions, conversation_id, cursor)
-        if sent is None:
-            sent = {message["id"] for message in messages if message["id"] <= after}
-        for message in messages:
-            if message["id"] in sent:
-                continue
-            sent.add(message["id"])
-            cursor = max(cursor, message["id"])
-            yield f"id: {cursor}\nevent: message\ndata: {json.dumps(message)}\n\n"
-        if loop.time() - last_beat > HEARTBEAT_SECONDS:
-            last_beat = loop.time()
-            yield ": keep-alive\n\n"
-        await asyncio.sleep(POLL_SECONDS)
