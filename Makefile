@@ -42,16 +42,16 @@ lint: venvs
 	$(VENV)/bin/mypy relay actions knowledge crm_store
 
 bench: setup
-	$(APP_PY) -m knowledge.bench --banking77-train ../shared/datasets/banking77/train.csv --clinc ../shared/datasets/clinc150/dev.json
+	$(APP_PY) -m knowledge.tools.bench --banking77-train ../shared/datasets/banking77/train.csv --clinc ../shared/datasets/clinc150/dev.json
 
 build-index: venvs
-	$(APP_PY) -m knowledge.onnx_bert
+	$(APP_PY) -m knowledge.runtime.onnx_bert
 	$(APP_PY) -m knowledge.build
 
 # Fine-tune the encoder on the FAQ's paraphrases (minutes on a CPU; see docs/knowledge.md), then
 # point RELAY_EMBEDDING_MODEL at var/tuned-model and run `make build-index`.
 tune-model: venvs
-	$(APP_PY) -m knowledge.tune
+	$(APP_PY) -m knowledge.tools.tune
 
 train: venvs
 	$(APP_PY) -m relay.train

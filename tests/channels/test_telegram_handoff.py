@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from crm_store import conversations, interactions
-from knowledge.faq import load_faq
+from knowledge.build.sources import load_faq
 from relay.settings import ROOT
 from relay.stack import child_env
 from tests.channels.fake_bot_api import FakeBotApi, running_fake_bot_api

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from knowledge.build import DEFAULT_OOS, build, read_oos
-from knowledge.encoder import Encoder
-from knowledge.engine import FaqEngine
-from knowledge.faq import load_faq
+from knowledge.build.sources import load_faq
+from knowledge.runtime.encoder import Encoder
+from knowledge.runtime.engine import FaqEngine
 from relay.settings import ROOT, packaged_model_path
 
 DEMO_FAQ = ROOT / "knowledge" / "faq"

@@ -1,8 +1,9 @@
 """The sentence encoder: a model id that is cheap to compute, and lazy loading of the model.
 
-BERT + mean-pooling models (the packaged all-MiniLM-L6-v2) run on ONNX Runtime when an export of
-the model is in the models cache (``knowledge.onnx_bert``), else on the numpy implementation in
-``knowledge.minilm``; both load in well under a second without torch and give the same vectors.
+BERT + mean-pooling models (the packaged all-MiniLM-L6-v2) run on ONNX Runtime when an export
+of the model is in the models cache (``knowledge.runtime.onnx_bert``), else on the numpy
+implementation in ``knowledge.runtime.minilm``; both load in well under a second without torch
+and give the same vectors.
 Any other model goes through sentence-transformers on CPU.
 """
 
@@ -21,7 +22,8 @@ Vectors = npt.NDArray[np.float32]
 
 # Small model files whose contents identify a model directory (weights are identified by size:
 # hashing 90 MB on every no-op build would cost more than the build budget).
-# relay_tune.json (knowledge.tune) carries a fresh tune_id each time a model is tuned in place.
+# relay_tune.json (knowledge.tools.tune) carries a fresh tune_id each time a model is tuned in
+# place.
 _ID_FILES = (
     "config.json",
     "modules.json",
@@ -65,7 +67,7 @@ class Encoder:
         onnx, numpy or sentence-transformers."""
         from threadpoolctl import ThreadpoolController
 
-        from knowledge import minilm, onnx_bert
+        from knowledge.runtime import minilm, onnx_bert
 
         self.id = model_id(name_or_path)
         self._threads = ThreadpoolController()
@@ -81,7 +83,7 @@ class Encoder:
         elif backend == "onnx":
             raise ValueError(
                 f"no ONNX export of {name_or_path} in {cache_dir}: "
-                "run `python -m knowledge.onnx_bert`"
+                "run `python -m knowledge.runtime.onnx_bert`"
             )
         elif backend in ("auto", "numpy") and bert:
             self._bert = minilm.NumpyBert(path)

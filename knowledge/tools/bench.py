@@ -1,9 +1,10 @@
-"""Benchmark: ``python -m knowledge.bench --banking77-train P [--banking77-test P] --clinc P``.
+"""Benchmark: ``python -m knowledge.tools.bench --banking77-train P [--banking77-test P]
+--clinc P``.
 
 Each intent becomes one FAQ entry whose paraphrases are its training queries; the engine is built
 by ``knowledge.build.build`` and queried through ``FaqEngine`` exactly as the bot does. The
-engine column fine-tunes the encoder on the training paraphrases first (``knowledge.tune``,
-``--tune-epochs``; 0 skips it), as an operator would with ``python -m knowledge.tune``; the
+engine column fine-tunes the encoder on the training paraphrases first (``knowledge.tools.tune``,
+``--tune-epochs``; 0 skips it), as an operator would with ``python -m knowledge.tools.tune``; the
 "untuned" column is the same engine on the packaged model. Two references run in the same
 process on the same splits: TF-IDF nearest neighbour (scikit-learn) and plain all-MiniLM-L6-v2
 nearest neighbour (exact faiss). Prints one table (``--json``: JSON). Sentence embeddings, tuned
@@ -31,15 +32,15 @@ from typing import Any
 
 import numpy as np
 
-from knowledge import index_store
-from knowledge.build import DEFAULT_OOS, build, read_oos
-from knowledge.encoder import Encoder, Vectors
-from knowledge.engine import FaqEngine, Hit
-from knowledge.faq import FaqEntry, slugify
-from knowledge.onnx_bert import ensure_export
-from knowledge.scoring import Thresholds
+from knowledge.build import DEFAULT_OOS, build, index_store, read_oos
+from knowledge.build.sources import FaqEntry, slugify
+from knowledge.runtime import index as index_files
+from knowledge.runtime.encoder import Encoder, Vectors
+from knowledge.runtime.engine import FaqEngine, Hit
+from knowledge.runtime.onnx_bert import ensure_export
+from knowledge.runtime.scoring import Thresholds
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SEED = 0
 N_LATENCY = 300
 N_WARMUP = 30
@@ -152,7 +153,7 @@ def stored(base: Encoder, cache: Path) -> StoreEncoder:
 
 def tuned_model(data: Dataset, base_model: str, cache: Path, epochs: int) -> tuple[str, float]:
     """Fine-tune base_model on data.train (cached by data and parameters); (path, seconds)."""
-    from knowledge.tune import TuneParams, fine_tune
+    from knowledge.tools.tune import TuneParams, fine_tune
 
     params = TuneParams(epochs=epochs)
     labels = sorted({c for _, c in data.train})
@@ -399,7 +400,7 @@ def run_scale(encoder: Encoder, cache: Path, sizes: Sequence[int]) -> dict[str, 
     sizes, vs HNSW, the previous default) on synthetic vectors."""
     import faiss
 
-    from knowledge.synthetic import cached_index, clustered_vectors, queries_near
+    from knowledge.tools.synthetic import cached_index, clustered_vectors, queries_near
 
     texts = [q.strip() for q in read_oos(DEFAULT_OOS)]
     results: dict[str, Any] = {}
@@ -420,7 +421,7 @@ def run_scale(encoder: Encoder, cache: Path, sizes: Sequence[int]) -> dict[str, 
         faiss.omp_set_num_threads(1)  # as the engine does (knowledge/engine.py)
         row: dict[str, Any] = {"index_type": kind}
         for label, (idx, build_s) in candidates.items():
-            index_store.configure_search(idx)  # as FaqEngine does after loading
+            index_files.configure_search(idx)  # as FaqEngine does after loading
             e2e = []
             for i in range(len(queries)):
                 started = time.perf_counter()
@@ -526,7 +527,7 @@ def run_demo_builds(model: str) -> dict[str, float]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line entry point."""
-    parser = argparse.ArgumentParser(prog="python -m knowledge.bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m knowledge.tools.bench", description=__doc__)
     parser.add_argument("--banking77-train", type=Path, required=True)
     parser.add_argument("--banking77-test", type=Path)
     parser.add_argument("--clinc", type=Path, required=True)

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from knowledge import index_store
-from knowledge.scoring import (
+from knowledge.runtime import index as index_files
+from knowledge.runtime.scoring import (
     Head,
     ScoringParams,
     Thresholds,
@@ -31,7 +31,7 @@ from knowledge.scoring import (
 if TYPE_CHECKING:
     import faiss
 
-    from knowledge.encoder import Encoder, Vectors
+    from knowledge.runtime.encoder import Encoder, Vectors
     from relay.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ class _State:
 
 
 def _stamp(index_dir: Path) -> tuple[int, int, int]:
-    st = os.stat(index_dir / index_store.MANIFEST)
+    st = os.stat(index_dir / index_files.MANIFEST)
     return (st.st_ino, st.st_mtime_ns, st.st_size)
 
 
@@ -100,17 +100,17 @@ def _load_state(index_dir: Path) -> _State:
     for attempt in range(3):  # a rebuild swaps the directory with two renames; retry the gap
         try:
             stamp = _stamp(index_dir)
-            manifest = json.loads((index_dir / index_store.MANIFEST).read_text())
-            if manifest.get("format_version") != index_store.FORMAT_VERSION:
+            manifest = json.loads((index_dir / index_files.MANIFEST).read_text())
+            if manifest.get("format_version") != index_files.FORMAT_VERSION:
                 raise IndexMissing(
                     f"{index_dir} has index format {manifest.get('format_version')}, expected "
-                    f"{index_store.FORMAT_VERSION}: rebuild with `python -m knowledge.build`"
+                    f"{index_files.FORMAT_VERSION}: rebuild with `python -m knowledge.build`"
                 )
-            meta = json.loads((index_dir / index_store.META).read_text())
-            index = faiss.read_index(str(index_dir / index_store.INDEX))
+            meta = json.loads((index_dir / index_files.META).read_text())
+            index = faiss.read_index(str(index_dir / index_files.INDEX))
             head = None
             if manifest.get("head"):
-                with np.load(index_dir / index_store.HEAD) as data:
+                with np.load(index_dir / index_files.HEAD) as data:
                     head = Head(data["weights"].astype(np.float32), data["bias"].astype(np.float32))
             break
         except FileNotFoundError as exc:
@@ -120,7 +120,7 @@ def _load_state(index_dir: Path) -> _State:
                     "build it with `python -m knowledge.build`"
                 ) from None
             time.sleep(0.05)
-    index_store.configure_search(index)
+    index_files.configure_search(index)
     thresholds = manifest.get("thresholds", {})
     return _State(
         index=index,
@@ -154,8 +154,8 @@ class FaqEngine:
         models_dir: Path | None = None,
     ) -> FaqEngine:
         """Load the index in index_dir and its encoder (the manifest's model unless given);
-        models_dir holds ONNX exports (knowledge.onnx_bert)."""
-        from knowledge.encoder import Encoder
+        models_dir holds ONNX exports (knowledge.runtime.onnx_bert)."""
+        from knowledge.runtime.encoder import Encoder
 
         index_dir = Path(index_dir)
         if model is None or isinstance(model, str):

@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from knowledge.faq import FaqError, load_faq, read_markdown
-
-from .conftest import DEMO_FAQ
+from knowledge.build.sources import FaqError, load_faq, read_markdown
+from tests.knowledge.conftest import DEMO_FAQ
 
 
 def write(path: Path, text: str) -> Path:

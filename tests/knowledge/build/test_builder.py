@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from knowledge.build import build
-from knowledge.encoder import Encoder
-from knowledge.faq import FaqEntry
+from knowledge.build.sources import FaqEntry
+from knowledge.runtime.encoder import Encoder
 from relay.settings import ROOT
 
 HEAVY = ("torch", "sentence_transformers", "faiss", "sklearn", "tokenizers")
@@ -173,7 +173,9 @@ def test_cli_reports_invalid_faq(tmp_path: Path) -> None:
     assert "Traceback" not in out.stderr
 
 
-@pytest.mark.parametrize("module", ["knowledge.engine", "knowledge.build", "knowledge.faq"])
+@pytest.mark.parametrize(
+    "module", ["knowledge.runtime.engine", "knowledge.build", "knowledge.build.sources"]
+)
 def test_import_builds_nothing_heavy(module: str) -> None:
     probe = f"import sys, {module}; print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
     out = subprocess.run(
@@ -187,8 +189,9 @@ def test_large_indexes_are_ivf_with_near_exact_recall(tmp_path: Path) -> None:
     set and finds (nearly) the exact top 10."""
     import faiss
 
-    from knowledge import index_store
-    from knowledge.synthetic import clustered_vectors, queries_near
+    from knowledge.build import index_store
+    from knowledge.runtime import index as index_files
+    from knowledge.tools.synthetic import clustered_vectors, queries_near
 
     assert index_store.index_type_for(index_store.APPROX_THRESHOLD) == "flat"
     assert index_store.index_type_for(index_store.APPROX_THRESHOLD + 1) == "ivf"
@@ -197,8 +200,8 @@ def test_large_indexes_are_ivf_with_near_exact_recall(tmp_path: Path) -> None:
     ivf = index_store.make_faiss_index(vectors, "ivf")
     faiss.write_index(ivf, str(tmp_path / "ivf.faiss"))
     loaded = faiss.read_index(str(tmp_path / "ivf.faiss"))
-    index_store.configure_search(loaded)
-    assert faiss.extract_index_ivf(loaded).nprobe == index_store.IVF_NPROBE
+    index_files.configure_search(loaded)
+    assert faiss.extract_index_ivf(loaded).nprobe == index_files.IVF_NPROBE
     exact = index_store.make_faiss_index(vectors, "flat")
     _, want = exact.search(queries, 10)
     _, got = loaded.search(queries, 10)

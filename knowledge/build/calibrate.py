@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from knowledge.scoring import (
+from knowledge.runtime.scoring import (
     Floats,
     Head,
     Ints,

@@ -20,15 +20,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from knowledge import index_store
-from knowledge.encoder import Encoder, model_id
-from knowledge.faq import FaqEntry, FaqError, load_faq
-from knowledge.scoring import Head, ScoringParams
+from knowledge.build import index_store
+from knowledge.build.sources import FaqEntry, FaqError, load_faq
+from knowledge.runtime import index as index_files
+from knowledge.runtime.encoder import Encoder, model_id
+from knowledge.runtime.scoring import Head, ScoringParams
 
 if TYPE_CHECKING:
-    from knowledge.encoder import Vectors
+    from knowledge.runtime.encoder import Vectors
 
-DEFAULT_OOS = Path(__file__).resolve().parent / "out_of_scope.txt"
+DEFAULT_OOS = Path(__file__).resolve().parents[1] / "out_of_scope.txt"  # knowledge/
 MIN_QUESTIONS_FOR_HEAD = 2  # average paraphrases per entry needed to train the classifier head
 
 
@@ -58,7 +59,7 @@ def read_oos(path: Path | None) -> list[str]:
 def _config(mid: str, params: ScoringParams, oos_texts: Sequence[str]) -> dict[str, Any]:
     oos_hash = hashlib.sha256("\n".join(oos_texts).encode()).hexdigest()[:16]
     return {
-        "format_version": index_store.FORMAT_VERSION,
+        "format_version": index_files.FORMAT_VERSION,
         "model_id": mid,
         "scoring": asdict(params),
         "oos_hash": oos_hash,
@@ -83,7 +84,7 @@ def build(
     models_dir: Path | None = None,
 ) -> BuildReport:
     """Build (or leave alone, if up to date) the index for entries; encoder may be a factory;
-    models_dir holds ONNX exports of the model (knowledge.onnx_bert)."""
+    models_dir holds ONNX exports of the model (knowledge.runtime.onnx_bert)."""
     started = time.perf_counter()
     params = params or ScoringParams()
     index_dir = Path(index_dir)
@@ -91,7 +92,7 @@ def build(
     config = _config(mid, params, oos_texts)
     hashes = {e.id: e.content_hash() for e in entries}
     n_vectors = sum(len(e.questions) for e in entries)
-    old = index_store.read_manifest(index_dir)
+    old = index_files.read_manifest(index_dir)
     if (
         not force
         and old is not None
@@ -160,8 +161,8 @@ def _build(
     )
     matrix = np.vstack(vectors).astype(np.float32)
 
-    from knowledge.calibrate import calibrate
-    from knowledge.scoring import train_head
+    from knowledge.build.calibrate import calibrate
+    from knowledge.runtime.scoring import train_head
 
     use_head = len(entries) >= 2 and n_vectors >= MIN_QUESTIONS_FOR_HEAD * len(entries)
     thresholds, calibration = calibrate(
@@ -174,7 +175,7 @@ def _build(
     index_type = index_store.index_type_for(n_vectors)
     index = index_store.make_faiss_index(matrix, index_type)
     manifest = {
-        "format_version": index_store.FORMAT_VERSION,
+        "format_version": index_files.FORMAT_VERSION,
         "build_id": uuid.uuid4().hex,
         "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "model": model,
@@ -220,7 +221,7 @@ def _previous_head(
     ):
         return None
     try:
-        with np.load(index_dir / index_store.HEAD) as data:
+        with np.load(index_dir / index_files.HEAD) as data:
             return Head(data["weights"].astype(np.float32), data["bias"].astype(np.float32))
     except (OSError, KeyError, ValueError):
         return None

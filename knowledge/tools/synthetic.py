@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from knowledge import index_store
-from knowledge.encoder import Vectors
+from knowledge.build import index_store
+from knowledge.runtime.encoder import Vectors
 
 DIM = 384
 

@@ -1,12 +1,7 @@
-"""The on-disk index: manifest, faiss index, entry metadata and head, written atomically.
+"""Writing the on-disk index (knowledge.runtime.index): faiss index type, files, atomic swap.
 
-Layout of ``index_dir``::
-
-    manifest.json   format version, build id, model id, index type, per-entry content hashes,
-                    scoring parameters and decision thresholds
-    index.faiss     one normalised vector per paraphrase (inner product = cosine)
-    meta.json       entries (id, answer, questions, tags, language) and row -> entry mapping
-    head.npz        the classifier head (absent when the FAQ has too few paraphrases)
+The new index is written into a sibling directory and swapped in with two renames, the
+manifest last, so a reader (the engine's hot reload) sees the old index or the new one.
 """
 
 from __future__ import annotations
@@ -23,61 +18,36 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from knowledge.runtime.index import (
+    HEAD,
+    INDEX,
+    MANIFEST,
+    META,
+    configure_search,
+    ef_search_for,
+)
+
 if TYPE_CHECKING:
     import faiss
 
-    from knowledge.encoder import Vectors
-
-FORMAT_VERSION = 1
-MANIFEST = "manifest.json"
-INDEX = "index.faiss"
-META = "meta.json"
-HEAD = "head.npz"
+    from knowledge.runtime.encoder import Vectors
 
 # Above this many paraphrase vectors an exact scan starts to eat a visible share of the 15 ms
 # query budget (IndexFlatIP: 0.64 ms p50 at 10k, 6.75 ms at 100k on 2 cores), so the index turns
-# approximate: IVF (inverted lists over k-means cells). Measured by `python -m knowledge.bench`
+# approximate: IVF (inverted lists over k-means cells). Measured by knowledge.tools.bench
 # on the synthetic indexes (docs/knowledge.md): at 1M vectors, IVF with 2*sqrt(n) lists and
 # nprobe 32 found 100% of the exact top 10, where HNSW (M=16, efConstruction=40, efSearch=512)
 # found 77%, and it builds in about a minute instead of four.
 APPROX_THRESHOLD = 50_000
-IVF_NPROBE = 32
 IVF_TRAIN_PER_LIST = 64  # k-means training sample: this many vectors per list (faiss's advice)
 # HNSW is kept for indexes built before IVF and for the benchmark's comparison.
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 40
-HNSW_EF_SEARCH = 128
-
-
-def ef_search_for(n_vectors: int) -> int:
-    """HNSW search breadth: wider for big graphs (1M synthetic: recall@10 0.60 at 128, 0.77 at
-    512 for 1.3 ms p50; measured by knowledge.bench, see docs/knowledge.md)."""
-    return HNSW_EF_SEARCH if n_vectors <= 200_000 else 4 * HNSW_EF_SEARCH
 
 
 def ivf_lists_for(n_vectors: int) -> int:
     """Number of IVF lists (k-means cells): 2 * sqrt(n), at least 64."""
     return max(64, int(2 * n_vectors**0.5))
-
-
-def configure_search(index: faiss.Index) -> None:
-    """Set the search-time breadth of an approximate index (not stored in every faiss version)."""
-    import faiss
-
-    if hasattr(index, "hnsw"):
-        index.hnsw.efSearch = ef_search_for(index.ntotal)
-        return
-    with contextlib.suppress(RuntimeError):  # raised for exact indexes: nothing to set
-        faiss.extract_index_ivf(index).nprobe = IVF_NPROBE
-
-
-def read_manifest(index_dir: Path) -> dict[str, Any] | None:
-    """The manifest of an existing index, or None if there is none (or it is unreadable)."""
-    try:
-        data = json.loads((index_dir / MANIFEST).read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def index_type_for(n_vectors: int) -> str:

@@ -1,6 +1,6 @@
-"""The encoder on ONNX Runtime: the same network and vectors as ``knowledge.minilm``, ~2x faster.
+"""The encoder on ONNX Runtime: the network and vectors of ``knowledge.runtime.minilm``, ~2x faster.
 
-``python -m knowledge.onnx_bert [--model M]`` exports the settings' model once (torch's ONNX
+``python -m knowledge.runtime.onnx_bert [--model M]`` exports the settings' model once (torch's ONNX
 exporter; a few seconds) to ``<data_dir>/models/<model id>/model.onnx``; after that the action
 server, the build and the benchmark encode with ONNX Runtime and never import torch. The export
 is checked against the numpy forward pass before it is kept, so the vectors stay those of the
@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from knowledge.minilm import Array, BertSentenceEncoder, supports
+from knowledge.runtime.minilm import Array, BertSentenceEncoder, supports
 
 ONNX_FILE = "model.onnx"
 # Export is accepted when every check sentence's vector matches the numpy encoder this closely.
@@ -45,14 +45,14 @@ def export_path(cache_dir: Path, model_id: str) -> Path:
 
 def export(model_path: Path, out: Path) -> Path:
     """Export a BERT + mean pooling + normalise model to out (atomic), checked against numpy."""
-    from knowledge.encoder import hub_offline
+    from knowledge.runtime.encoder import hub_offline
 
     hub_offline()
     import torch
     from transformers import AutoModel
     from transformers.utils import logging as transformers_logging
 
-    from knowledge.minilm import NumpyBert
+    from knowledge.runtime.minilm import NumpyBert
 
     transformers_logging.disable_progress_bar()
     bert = AutoModel.from_pretrained(str(model_path)).eval()
@@ -134,7 +134,7 @@ class OnnxBert(BertSentenceEncoder):
 def ensure_export(model: str, cache_dir: Path) -> tuple[Path | None, bool]:
     """Export model to cache_dir unless done; (export path or None if model is not a BERT
     mean-pooling directory, whether it was exported now)."""
-    from knowledge.encoder import model_id
+    from knowledge.runtime.encoder import model_id
 
     path = Path(model)
     if not (path.is_dir() and supports(path)):
@@ -150,7 +150,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from relay.settings import get_settings
 
     settings = get_settings()
-    parser = argparse.ArgumentParser(prog="python -m knowledge.onnx_bert", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m knowledge.runtime.onnx_bert",
+                                     description=__doc__)
     parser.add_argument("--model", default=settings.embedding_model)
     parser.add_argument("--cache-dir", type=Path, default=settings.models_dir)
     args = parser.parse_args(argv)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from knowledge.encoder import Encoder
-from knowledge.onnx_bert import export, export_path
+from knowledge.runtime.encoder import Encoder
+from knowledge.runtime.onnx_bert import export, export_path
 
 SENTENCES = [
     "hi",
@@ -51,5 +51,5 @@ def test_without_an_export_auto_falls_back_to_numpy_and_onnx_says_how(
     tmp_path: Path, model_path: str
 ) -> None:
     assert Encoder(model_path, cache_dir=tmp_path).backend == "numpy"
-    with pytest.raises(ValueError, match=r"python -m knowledge\.onnx_bert"):
+    with pytest.raises(ValueError, match=r"python -m knowledge\.runtime\.onnx_bert"):
         Encoder(model_path, cache_dir=tmp_path, backend="onnx")

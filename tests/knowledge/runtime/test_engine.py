@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from knowledge.build import build
-from knowledge.calibrate import COS_WEIGHTS, choose_threshold
-from knowledge.encoder import Encoder
-from knowledge.engine import FaqEngine, Hit, IndexMissing
-from knowledge.faq import FaqEntry
-from knowledge.scoring import Thresholds
+from knowledge.build.calibrate import COS_WEIGHTS, choose_threshold
+from knowledge.build.sources import FaqEntry
+from knowledge.runtime.encoder import Encoder
+from knowledge.runtime.engine import FaqEngine, Hit, IndexMissing
+from knowledge.runtime.scoring import Thresholds
 
 
 @pytest.mark.parametrize(
@@ -187,7 +187,7 @@ def test_build_chooses_the_cosine_weight_by_cross_validation(demo_engine: FaqEng
 
 def test_entry_similarity_is_the_best_retrieved_paraphrase_per_entry() -> None:
     """The vectorised per-entry max agrees with a plain loop, ties and missing rows included."""
-    from knowledge.scoring import entry_similarity
+    from knowledge.runtime.scoring import entry_similarity
 
     rng = np.random.default_rng(0)
     for trial in range(200):
@@ -209,7 +209,7 @@ def test_entry_similarity_is_the_best_retrieved_paraphrase_per_entry() -> None:
 
 def test_temperature_scaling_makes_underconfident_scores_honest() -> None:
     """Scores right 95% of the time but averaging 0.5 are sharpened until they average ~0.95."""
-    from knowledge.scoring import fit_temperature, sharpen
+    from knowledge.runtime.scoring import fit_temperature, sharpen
 
     rng = np.random.default_rng(0)
     n, entries = 2000, 10

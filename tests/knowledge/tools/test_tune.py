@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from knowledge import minilm
-from knowledge.encoder import Encoder
-from knowledge.tune import TuneParams, fine_tune
+from knowledge.runtime import minilm
+from knowledge.runtime.encoder import Encoder
+from knowledge.tools.tune import TuneParams, fine_tune
 
 
 def test_fine_tuning_pulls_paraphrases_together(tmp_path: Path, model_path: str) -> None:

@@ -1,6 +1,6 @@
 """Fine-tune the sentence encoder on the FAQ's own paraphrases, on the CPU.
 
-``python -m knowledge.tune [--faq PATH ...] [--out DIR] [--epochs N]`` writes a
+``python -m knowledge.tools.tune [--faq PATH ...] [--out DIR] [--epochs N]`` writes a
 sentence-transformers directory (BERT + mean pooling + normalise, so the numpy encoder runs it)
 and prints the path to set as ``RELAY_EMBEDDING_MODEL``.
 
@@ -30,8 +30,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from knowledge.encoder import hub_offline
-from knowledge.index_store import replaced_dir
+from knowledge.build.index_store import replaced_dir
+from knowledge.runtime.encoder import hub_offline
 
 SCALE = 20.0
 TUNE_INFO = "relay_tune.json"
@@ -121,8 +121,8 @@ def fine_tune(
     model.eval()
     model.max_seq_length = saved_max_length
     # Written beside out_dir and swapped in whole, so a process loading out_dir never sees half
-    # a model; relay_tune.json's tune_id changes the model id (knowledge.encoder.model_id), so
-    # re-tuning in place re-embeds the index instead of reusing vectors of the old weights.
+    # a model; relay_tune.json's tune_id changes the model id (knowledge.runtime.encoder.model_id),
+    # so re-tuning in place re-embeds the index instead of reusing vectors of the old weights.
     out_dir = Path(out_dir).resolve()
     with replaced_dir(out_dir) as tmp:
         model.save(str(tmp))
@@ -135,11 +135,11 @@ def fine_tune(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line entry point."""
-    from knowledge.faq import FaqError, load_faq
+    from knowledge.build.sources import FaqError, load_faq
     from relay.settings import get_settings
 
     settings = get_settings()
-    parser = argparse.ArgumentParser(prog="python -m knowledge.tune", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m knowledge.tools.tune", description=__doc__)
     parser.add_argument("--faq", type=Path, nargs="*", help="default: the settings' FAQ paths")
     parser.add_argument("--model", default=settings.embedding_model, help="model to start from")
     parser.add_argument("--out", type=Path, default=settings.data_dir / "tuned-model")
