@@ -45,7 +45,7 @@ bench: setup
 	$(APP_PY) -m knowledge.tools.bench --banking77-train ../shared/datasets/banking77/train.csv --clinc ../shared/datasets/clinc150/dev.json
 
 build-index: venvs
-	$(APP_PY) -m knowledge.runtime.onnx_bert
+	$(APP_PY) -m knowledge.build.onnx_export
 	$(APP_PY) -m knowledge.build
 
 # Fine-tune the encoder on the FAQ's paraphrases (minutes on a CPU; see docs/knowledge.md), then

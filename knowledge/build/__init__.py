@@ -4,6 +4,7 @@
     builder.py      embed (incrementally), calibrate, write the index
     calibrate.py    decision thresholds from cross-validation on the FAQ itself
     index_store.py  writing the on-disk index atomically
+    onnx_export.py  `python -m knowledge.build.onnx_export`: the model exported to ONNX once
 
 The runtime (knowledge.runtime) reads what this writes and never imports it.
 """

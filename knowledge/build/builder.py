@@ -23,11 +23,11 @@ import numpy as np
 from knowledge.build import index_store
 from knowledge.build.sources import FaqEntry, FaqError, load_faq
 from knowledge.runtime import index as index_files
-from knowledge.runtime.encoder import Encoder, model_id
+from knowledge.runtime.encoders import Encoder, load_encoder, model_id
 from knowledge.runtime.scoring import Head, ScoringParams
 
 if TYPE_CHECKING:
-    from knowledge.runtime.encoder import Vectors
+    from knowledge.runtime.encoders import Vectors
 
 DEFAULT_OOS = Path(__file__).resolve().parents[1] / "out_of_scope.txt"  # knowledge/
 MIN_QUESTIONS_FOR_HEAD = 2  # average paraphrases per entry needed to train the classifier head
@@ -84,7 +84,7 @@ def build(
     models_dir: Path | None = None,
 ) -> BuildReport:
     """Build (or leave alone, if up to date) the index for entries; encoder may be a factory;
-    models_dir holds ONNX exports of the model (knowledge.runtime.onnx_bert)."""
+    models_dir holds ONNX exports of the model (knowledge.build.onnx_export)."""
     started = time.perf_counter()
     params = params or ScoringParams()
     index_dir = Path(index_dir)
@@ -110,7 +110,7 @@ def build(
         nonlocal loaded
         if loaded is None:
             if encoder is None:
-                loaded = Encoder(model, cache_dir=models_dir)
+                loaded = load_encoder(model, cache_dir=models_dir)
             elif isinstance(encoder, Encoder):
                 loaded = encoder
             else:

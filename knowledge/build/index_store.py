@@ -30,7 +30,7 @@ from knowledge.runtime.index import (
 if TYPE_CHECKING:
     import faiss
 
-    from knowledge.runtime.encoder import Vectors
+    from knowledge.runtime.encoders import Vectors
 
 # Above this many paraphrase vectors an exact scan starts to eat a visible share of the 15 ms
 # query budget (IndexFlatIP: 0.64 ms p50 at 10k, 6.75 ms at 100k on 2 cores), so the index turns

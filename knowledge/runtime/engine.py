@@ -31,7 +31,7 @@ from knowledge.runtime.scoring import (
 if TYPE_CHECKING:
     import faiss
 
-    from knowledge.runtime.encoder import Encoder, Vectors
+    from knowledge.runtime.encoders import Encoder, Vectors
     from relay.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -154,13 +154,13 @@ class FaqEngine:
         models_dir: Path | None = None,
     ) -> FaqEngine:
         """Load the index in index_dir and its encoder (the manifest's model unless given);
-        models_dir holds ONNX exports (knowledge.runtime.onnx_bert)."""
-        from knowledge.runtime.encoder import Encoder
+        models_dir holds ONNX exports (knowledge.build.onnx_export)."""
+        from knowledge.runtime.encoders import load_encoder
 
         index_dir = Path(index_dir)
         if model is None or isinstance(model, str):
             name = model or _load_state(index_dir).manifest["model"]
-            encoder = Encoder(name, cache_dir=models_dir)
+            encoder = load_encoder(name, cache_dir=models_dir)
         else:
             encoder = model
         return cls(index_dir, encoder)

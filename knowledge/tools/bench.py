@@ -33,11 +33,11 @@ from typing import Any
 import numpy as np
 
 from knowledge.build import DEFAULT_OOS, build, index_store, read_oos
+from knowledge.build.onnx_export import ensure_export
 from knowledge.build.sources import FaqEntry, slugify
 from knowledge.runtime import index as index_files
-from knowledge.runtime.encoder import Encoder, Vectors
+from knowledge.runtime.encoders import Encoder, Vectors, load_encoder
 from knowledge.runtime.engine import FaqEngine, Hit
-from knowledge.runtime.onnx_bert import ensure_export
 from knowledge.runtime.scoring import Thresholds
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -124,9 +124,9 @@ class VectorStore:
 class StoreEncoder(Encoder):
     """An Encoder whose batch encoding reads the VectorStore; single queries run the model."""
 
-    def __init__(self, base: Encoder, store: VectorStore) -> None:  # no super(): reuse base
+    def __init__(self, base: Encoder, store: VectorStore) -> None:
+        super().__init__(id=base.id, dim=base.dim, backend=base.backend)
         self.base, self.store = base, store
-        self.id, self.dim, self.backend = base.id, base.dim, base.backend
 
     def encode(
         self, texts: Sequence[str], *, batch_size: int = 32, progress: bool = False
@@ -142,7 +142,7 @@ class StoreEncoder(Encoder):
 def fast_encoder(model: str, models_dir: Path) -> Encoder:
     """The encoder as the action server runs it: ONNX (exported here if missing), else numpy."""
     ensure_export(model, models_dir)
-    return Encoder(model, cache_dir=models_dir)
+    return load_encoder(model, cache_dir=models_dir)
 
 
 def stored(base: Encoder, cache: Path) -> StoreEncoder:
@@ -553,7 +553,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     ensure_export(model, models_dir)  # imports torch: before the encoder's RSS is measured
     rss0 = rss_mb()
-    base = Encoder(model, cache_dir=models_dir)
+    base = load_encoder(model, cache_dir=models_dir)
     encoder_rss = rss_mb() - rss0
     encoder = stored(base, args.cache_dir)
     datasets = [

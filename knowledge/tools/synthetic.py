@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from knowledge.build import index_store
-from knowledge.runtime.encoder import Vectors
+from knowledge.runtime.encoders import Vectors
 
 DIM = 384
 

@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from knowledge.build.index_store import replaced_dir
-from knowledge.runtime.encoder import hub_offline
+from knowledge.runtime.encoders import hub_offline
 
 SCALE = 20.0
 TUNE_INFO = "relay_tune.json"
@@ -121,7 +121,7 @@ def fine_tune(
     model.eval()
     model.max_seq_length = saved_max_length
     # Written beside out_dir and swapped in whole, so a process loading out_dir never sees half
-    # a model; relay_tune.json's tune_id changes the model id (knowledge.runtime.encoder.model_id),
+    # a model; relay_tune.json's tune_id changes the model id (knowledge.runtime.encoders.model_id),
     # so re-tuning in place re-embeds the index instead of reusing vectors of the old weights.
     out_dir = Path(out_dir).resolve()
     with replaced_dir(out_dir) as tmp:

@@ -12,7 +12,7 @@ import pytest
 
 from knowledge.build import build
 from knowledge.build.sources import FaqEntry
-from knowledge.runtime.encoder import Encoder
+from knowledge.runtime.encoders import Encoder
 from relay.settings import ROOT
 
 HEAVY = ("torch", "sentence_transformers", "faiss", "sklearn", "tokenizers")
@@ -42,7 +42,8 @@ class CountingEncoder(Encoder):
     """The real encoder, counting the sentences it embeds."""
 
     def __init__(self, base: Encoder) -> None:
-        self.base, self.id, self.dim, self.backend = base, base.id, base.dim, base.backend
+        super().__init__(id=base.id, dim=base.dim, backend=base.backend)
+        self.base = base
         self.sentences = 0
 
     def encode(self, texts, *, batch_size=32, progress=False):  # type: ignore[no-untyped-def]

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from knowledge.runtime.encoder import Encoder
-from knowledge.runtime.onnx_bert import export, export_path
+from knowledge.build.onnx_export import export
+from knowledge.runtime.encoders import Encoder, load_encoder, model_id
+from knowledge.runtime.encoders.onnx_bert import export_path
 
 SENTENCES = [
     "hi",
@@ -21,7 +22,7 @@ SENTENCES = [
 @pytest.fixture(scope="module")
 def onnx_cache(tmp_path_factory: pytest.TempPathFactory, model_path: str) -> Path:
     cache = tmp_path_factory.mktemp("models")
-    export(Path(model_path), export_path(cache, Encoder(model_path).id))
+    export(Path(model_path), export_path(cache, model_id(model_path)))
     return cache
 
 
@@ -39,7 +40,7 @@ def test_numpy_encoder_matches_sentence_transformers(encoder: Encoder, model_pat
 def test_onnx_export_gives_the_numpy_vectors(
     onnx_cache: Path, encoder: Encoder, model_path: str
 ) -> None:
-    onnx = Encoder(model_path, cache_dir=onnx_cache)
+    onnx = load_encoder(model_path, cache_dir=onnx_cache)
     assert onnx.backend == "onnx" and onnx.id == encoder.id  # same vectors: no re-embedding
     # A padded batch (mixed lengths) and the one-query path both agree with numpy.
     batch = (onnx.encode(SENTENCES, batch_size=8) * encoder.encode(SENTENCES)).sum(axis=1)
@@ -50,6 +51,6 @@ def test_onnx_export_gives_the_numpy_vectors(
 def test_without_an_export_auto_falls_back_to_numpy_and_onnx_says_how(
     tmp_path: Path, model_path: str
 ) -> None:
-    assert Encoder(model_path, cache_dir=tmp_path).backend == "numpy"
-    with pytest.raises(ValueError, match=r"python -m knowledge\.runtime\.onnx_bert"):
-        Encoder(model_path, cache_dir=tmp_path, backend="onnx")
+    assert load_encoder(model_path, cache_dir=tmp_path).backend == "numpy"
+    with pytest.raises(ValueError, match=r"python -m knowledge\.build\.onnx_export"):
+        load_encoder(model_path, cache_dir=tmp_path, backend="onnx")

@@ -11,7 +11,7 @@ import pytest
 from knowledge.build import build
 from knowledge.build.calibrate import COS_WEIGHTS, choose_threshold
 from knowledge.build.sources import FaqEntry
-from knowledge.runtime.encoder import Encoder
+from knowledge.runtime.encoders import Encoder
 from knowledge.runtime.engine import FaqEngine, Hit, IndexMissing
 from knowledge.runtime.scoring import Thresholds
 

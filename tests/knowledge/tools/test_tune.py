@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from knowledge.runtime import minilm
-from knowledge.runtime.encoder import Encoder
+from knowledge.runtime.encoders import Encoder, load_encoder
+from knowledge.runtime.encoders.bert import supports
 from knowledge.tools.tune import TuneParams, fine_tune
 
 
@@ -39,10 +39,10 @@ def test_fine_tuning_pulls_paraphrases_together(tmp_path: Path, model_path: str)
         TuneParams(epochs=4, lr=1e-4, batch_size=4),
         progress=False,
     )
-    assert minilm.supports(tuned)  # the numpy / ONNX encoder runs the tuned model
-    tuned_encoder = Encoder(str(tuned))
-    assert tuned_encoder.backend == "numpy" and tuned_encoder.id != Encoder(model_path).id
-    assert margin(tuned_encoder) > margin(Encoder(model_path)) + 0.05
+    assert supports(tuned)  # the numpy / ONNX encoder runs the tuned model
+    tuned_encoder = load_encoder(str(tuned))
+    assert tuned_encoder.backend == "numpy" and tuned_encoder.id != load_encoder(model_path).id
+    assert margin(tuned_encoder) > margin(load_encoder(model_path)) + 0.05
     # Tuning again into the same directory gives a new model id (no stale cached vectors).
     fine_tune(model_path, texts, labels, tuned, TuneParams(epochs=1, batch_size=9), progress=False)
-    assert Encoder(str(tuned)).id != tuned_encoder.id
+    assert load_encoder(str(tuned)).id != tuned_encoder.id

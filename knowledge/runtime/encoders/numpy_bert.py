@@ -1,53 +1,19 @@
-"""A numpy implementation of a BERT sentence encoder (mean pooling, normalised): no torch.
+"""BERT in numpy float32: the same safetensors weights and tokenizer, no torch.
 
 Loading torch + sentence-transformers takes 5-10 s on the 2-core target; this loads the same
-safetensors weights and the same tokenizer in ~0.5 s, so a one-entry rebuild and the action
-server's start-up stay fast. Output matches sentence-transformers to ~1e-6 (checked by tests).
+weights in ~0.5 s, so a one-entry rebuild and the action server's start-up stay fast. Output
+matches sentence-transformers to ~1e-6 (checked by tests). The fallback when there is no ONNX
+export of the model.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-Array = npt.NDArray[np.float32]
-
-
-def supports(path: Path) -> bool:
-    """Whether path is a BERT + mean pooling (+ normalise) sentence-transformers directory."""
-    try:
-        config = json.loads((path / "config.json").read_text())
-        modules = json.loads((path / "modules.json").read_text())
-        pooling = json.loads((path / "1_Pooling" / "config.json").read_text())
-    except (OSError, ValueError):
-        return False
-    types = [m.get("type", "").rsplit(".", 1)[-1] for m in modules]
-    return (
-        config.get("model_type") == "bert"
-        and config.get("position_embedding_type", "absolute") == "absolute"
-        and types[:2] == ["Transformer", "Pooling"]
-        and set(types[2:]) <= {"Normalize"}
-        and (pooling.get("pooling_mode") == "mean" or _old_style_mean(pooling))
-        and (path / "model.safetensors").exists()
-        and (path / "tokenizer.json").exists()
-    )
-
-
-def _old_style_mean(pooling: dict[str, Any]) -> bool:
-    """sentence-transformers < 6 pooling config (one flag per mode) that says mean only."""
-    return bool(pooling.get("pooling_mode_mean_tokens")) and not any(
-        pooling.get(k)
-        for k in (
-            "pooling_mode_cls_token",
-            "pooling_mode_max_tokens",
-            "pooling_mode_mean_sqrt_len_tokens",
-        )
-    )
+from knowledge.runtime.encoders.bert import Array, BertEncoder, BertNetwork
 
 
 def _erf(x: Array) -> Array:
@@ -79,56 +45,7 @@ def _layer_norm(x: Array, weight: Array, bias: Array, eps: float) -> Array:
     return np.asarray((x - mean) / np.sqrt(var + eps) * weight + bias, dtype=np.float32)
 
 
-class BertSentenceEncoder:
-    """The model's own fast tokenizer and length-bucketed batching; subclasses run the network.
-
-    _forward(ids, mask) takes (batch, length) token ids and a float32 0/1 mask and returns the
-    L2-normalised mean-pooled embeddings (batch, dim).
-    """
-
-    def __init__(self, path: Path) -> None:
-        from tokenizers import Tokenizer
-
-        config = json.loads((path / "config.json").read_text())
-        st_config: dict[str, Any] = {}
-        if (path / "sentence_bert_config.json").exists():
-            st_config = json.loads((path / "sentence_bert_config.json").read_text())
-        self.max_len = int(st_config.get("max_seq_length", 256))
-        self.heads = int(config["num_attention_heads"])
-        self.layers = int(config["num_hidden_layers"])
-        self.eps = float(config.get("layer_norm_eps", 1e-12))
-        self.dim = int(config["hidden_size"])
-        self.tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
-        self.tokenizer.no_padding()
-        self.tokenizer.enable_truncation(self.max_len)
-
-    def _forward(self, ids: npt.NDArray[np.int64], mask: Array) -> Array:
-        raise NotImplementedError
-
-    def encode(self, texts: Sequence[str], batch_size: int = 32, progress: bool = False) -> Array:
-        """L2-normalised mean-pooled embeddings, batches of similar length (less padding)."""
-        encodings = self.tokenizer.encode_batch(list(texts))
-        order = np.argsort([-len(e.ids) for e in encodings], kind="stable")
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        starts = range(0, len(order), batch_size)
-        if progress:
-            from tqdm import tqdm
-
-            starts = tqdm(starts, desc="embedding", unit="batch")
-        for start in starts:
-            chunk = order[start : start + batch_size]
-            length = max(len(encodings[i].ids) for i in chunk)
-            ids = np.zeros((len(chunk), length), dtype=np.int64)
-            mask = np.zeros((len(chunk), length), dtype=np.float32)
-            for row, i in enumerate(chunk):
-                n = len(encodings[i].ids)
-                ids[row, :n] = encodings[i].ids
-                mask[row, :n] = 1.0
-            out[chunk] = self._forward(ids, mask)
-        return out
-
-
-class NumpyBert(BertSentenceEncoder):
+class NumpyBert(BertNetwork):
     """BERT forward pass in numpy float32."""
 
     def __init__(self, path: Path) -> None:
@@ -198,3 +115,12 @@ class NumpyBert(BertSentenceEncoder):
         pooled = summed / np.maximum(mask.sum(axis=1, keepdims=True), 1e-9)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         return np.asarray(pooled / np.maximum(norms, 1e-12), dtype=np.float32)
+
+
+class NumpyBertEncoder(BertEncoder):
+    """The numpy BERT as an Encoder (backend "numpy")."""
+
+    backend_name = "numpy"
+
+    def _load(self, path: Path, mid: str, cache_dir: Path | None) -> BertNetwork:
+        return NumpyBert(path)
