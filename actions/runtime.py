@@ -50,7 +50,7 @@ def build(settings: Settings) -> Services:
     logging.getLogger(__name__).info(
         "FAQ index %s: %d entries, encoder %s on %s",
         settings.index_dir,
-        faq.manifest.get("n_entries", 0),
+        faq.manifest.n_entries,
         faq.encoder.id,
         faq.encoder.backend,
     )

@@ -13,10 +13,10 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -24,12 +24,14 @@ from knowledge.build import index_store
 from knowledge.build.sources import FaqEntry, FaqError, load_faq
 from knowledge.runtime import index as index_files
 from knowledge.runtime.encoders import Encoder, load_encoder, model_id
-from knowledge.runtime.scoring import Head, ScoringParams
+from knowledge.runtime.index import BuildConfig, Manifest
+from knowledge.runtime.scoring import Head, ScoringParams, Thresholds
 
 if TYPE_CHECKING:
     from knowledge.runtime.encoders import Vectors
 
 DEFAULT_OOS = Path(__file__).resolve().parents[1] / "out_of_scope.txt"  # knowledge/
+DECISION_VERSION = 3  # knowledge.runtime.index.BuildConfig.decision_version
 MIN_QUESTIONS_FOR_HEAD = 2  # average paraphrases per entry needed to train the classifier head
 
 
@@ -56,18 +58,10 @@ def read_oos(path: Path | None) -> list[str]:
     return [line for line in lines if line and not line.startswith("#")]
 
 
-def _config(mid: str, params: ScoringParams, oos_texts: Sequence[str]) -> dict[str, Any]:
+def _config(mid: str, params: ScoringParams, oos_texts: Sequence[str]) -> BuildConfig:
     oos_hash = hashlib.sha256("\n".join(oos_texts).encode()).hexdigest()[:16]
-    return {
-        "format_version": index_files.FORMAT_VERSION,
-        "model_id": mid,
-        "scoring": asdict(params),
-        "oos_hash": oos_hash,
-        # 2: the decision also weighs the top entry's cosine (Thresholds.cos_weight); 3: scores
-        # are temperature-scaled (Thresholds.temperature). Bumping it makes an index built by
-        # older code rebuild.
-        "decision_version": 3,
-    }
+    return BuildConfig(format_version=index_files.FORMAT_VERSION, model_id=mid, scoring=params,
+                       oos_hash=oos_hash, decision_version=DECISION_VERSION)
 
 
 def build(
@@ -96,12 +90,11 @@ def build(
     if (
         not force
         and old is not None
-        and old.get("config") == config
-        and old.get("entries") == hashes
+        and old.config == config
+        and old.entries == hashes
     ):
-        return BuildReport(
-            False, str(index_dir), len(entries), n_vectors, index_type=old.get("index_type", "")
-        )
+        return BuildReport(False, str(index_dir), len(entries), n_vectors,
+                           index_type=old.index_type)
 
     cache = (cache_dir or index_dir.with_name(index_dir.name + "-cache")) / _safe(mid)
     loaded: Encoder | None = None
@@ -141,7 +134,7 @@ def _build(
     index_dir: Path,
     model: str,
     mid: str,
-    config: dict[str, Any],
+    config: BuildConfig,
     hashes: dict[str, str],
     oos_texts: Sequence[str],
     get_encoder: Callable[[], Encoder],
@@ -150,11 +143,11 @@ def _build(
     started: float,
     init: Head | None,
 ) -> BuildReport:
-    params = ScoringParams(**config["scoring"])
+    params = config.scoring
     n_vectors = sum(len(e.questions) for e in entries)
     vectors, embedded = _entry_vectors(entries, cache, get_encoder, progress)
     oos_vectors = _cached(
-        cache / f"oos-{config['oos_hash']}.npy", list(oos_texts), get_encoder, progress
+        cache / f"oos-{config.oos_hash}.npy", list(oos_texts), get_encoder, progress
     )
     row_entry = np.concatenate(
         [np.full(len(e.questions), i, dtype=np.int64) for i, e in enumerate(entries)]
@@ -174,23 +167,23 @@ def _build(
         head = {"weights": trained.weights, "bias": trained.bias}
     index_type = index_store.index_type_for(n_vectors)
     index = index_store.make_faiss_index(matrix, index_type)
-    manifest = {
-        "format_version": index_files.FORMAT_VERSION,
-        "build_id": uuid.uuid4().hex,
-        "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "model": model,
-        "model_id": mid,
-        "dim": int(matrix.shape[1]),
-        "index_type": index_type,
-        "n_entries": len(entries),
-        "n_vectors": n_vectors,
-        "head": use_head,
-        "scoring": asdict(params),
-        "thresholds": thresholds,
-        "calibration": calibration,
-        "config": config,
-        "entries": hashes,
-    }
+    manifest = Manifest(
+        format_version=index_files.FORMAT_VERSION,
+        build_id=uuid.uuid4().hex,
+        built_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        model=model,
+        model_id=mid,
+        dim=int(matrix.shape[1]),
+        index_type=index_type,
+        n_entries=len(entries),
+        n_vectors=n_vectors,
+        head=use_head,
+        scoring=params,
+        thresholds=Thresholds(**thresholds),
+        calibration=calibration,
+        config=config,
+        entries=hashes,
+    )
     meta = {
         "entries": [e.model_dump() for e in entries],
         "row_entry": row_entry.tolist(),
@@ -211,13 +204,13 @@ def _build(
 
 
 def _previous_head(
-    index_dir: Path, old: dict[str, Any] | None, entries: Sequence[FaqEntry], mid: str
+    index_dir: Path, old: Manifest | None, entries: Sequence[FaqEntry], mid: str
 ) -> Head | None:
     """The last build's head, to warm-start training when the entries (and order) are the same."""
     if (
-        not old
-        or old.get("model_id") != mid
-        or list(old.get("entries", {})) != [e.id for e in entries]
+        old is None
+        or old.model_id != mid
+        or list(old.entries) != [e.id for e in entries]
     ):
         return None
     try:

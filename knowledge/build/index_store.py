@@ -23,6 +23,7 @@ from knowledge.runtime.index import (
     INDEX,
     MANIFEST,
     META,
+    Manifest,
     configure_search,
     ef_search_for,
 )
@@ -83,7 +84,7 @@ def make_faiss_index(vectors: Vectors, index_type: str) -> faiss.Index:
 def write_index(
     index_dir: Path,
     *,
-    manifest: dict[str, Any],
+    manifest: Manifest,
     index: faiss.Index,
     meta: dict[str, Any],
     head: dict[str, Any] | None,
@@ -97,7 +98,7 @@ def write_index(
         if head is not None:
             np.savez(tmp / HEAD, **head)
         # The manifest goes last: a directory with a manifest is complete.
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
+        (tmp / MANIFEST).write_text(manifest.to_json())
 
 
 @contextlib.contextmanager

@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+from pydantic import ValidationError
 
 from knowledge.runtime import index as index_files
+from knowledge.runtime.index import Manifest
 from knowledge.runtime.scoring import (
     Head,
     ScoringParams,
@@ -81,13 +83,32 @@ class _State:
     head: Head | None
     params: ScoringParams
     thresholds: Thresholds
-    manifest: dict[str, Any]
+    manifest: Manifest
     stamp: tuple[int, int, int]
 
 
 def _stamp(index_dir: Path) -> tuple[int, int, int]:
     st = os.stat(index_dir / index_files.MANIFEST)
     return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+def _manifest(index_dir: Path) -> Manifest:
+    """The index's manifest; IndexMissing (how to rebuild) if it is of another format."""
+    raw = json.loads((index_dir / index_files.MANIFEST).read_text())
+    version = raw.get("format_version") if isinstance(raw, dict) else None
+    if version != index_files.FORMAT_VERSION:
+        raise IndexMissing(
+            f"{index_dir} has index format {version}, expected "
+            f"{index_files.FORMAT_VERSION}: rebuild with `python -m knowledge.build`"
+        )
+    try:
+        return Manifest.model_validate(raw)
+    except ValidationError as error:
+        raise IndexMissing(
+            f"{index_dir / index_files.MANIFEST} is not a complete manifest "
+            f"({error.error_count()} field{'s' if error.error_count() != 1 else ''} missing or "
+            "wrong): rebuild with `python -m knowledge.build`"
+        ) from None
 
 
 def _load_state(index_dir: Path) -> _State:
@@ -100,16 +121,11 @@ def _load_state(index_dir: Path) -> _State:
     for attempt in range(3):  # a rebuild swaps the directory with two renames; retry the gap
         try:
             stamp = _stamp(index_dir)
-            manifest = json.loads((index_dir / index_files.MANIFEST).read_text())
-            if manifest.get("format_version") != index_files.FORMAT_VERSION:
-                raise IndexMissing(
-                    f"{index_dir} has index format {manifest.get('format_version')}, expected "
-                    f"{index_files.FORMAT_VERSION}: rebuild with `python -m knowledge.build`"
-                )
+            manifest = _manifest(index_dir)
             meta = json.loads((index_dir / index_files.META).read_text())
             index = faiss.read_index(str(index_dir / index_files.INDEX))
             head = None
-            if manifest.get("head"):
+            if manifest.head:
                 with np.load(index_dir / index_files.HEAD) as data:
                     head = Head(data["weights"].astype(np.float32), data["bias"].astype(np.float32))
             break
@@ -121,15 +137,14 @@ def _load_state(index_dir: Path) -> _State:
                 ) from None
             time.sleep(0.05)
     index_files.configure_search(index)
-    thresholds = manifest.get("thresholds", {})
     return _State(
         index=index,
         entries=meta["entries"],
         row_entry=np.asarray(meta["row_entry"], dtype=np.int64),
         row_question=np.asarray(meta["row_question"], dtype=np.int64),
         head=head,
-        params=ScoringParams(**manifest.get("scoring", {})),
-        thresholds=Thresholds(**thresholds),
+        params=manifest.scoring,
+        thresholds=manifest.thresholds,
         manifest=manifest,
         stamp=stamp,
     )
@@ -159,7 +174,7 @@ class FaqEngine:
 
         index_dir = Path(index_dir)
         if model is None or isinstance(model, str):
-            name = model or _load_state(index_dir).manifest["model"]
+            name = model or _load_state(index_dir).manifest.model
             encoder = load_encoder(name, cache_dir=models_dir)
         else:
             encoder = model
@@ -171,14 +186,14 @@ class FaqEngine:
         return cls.load(settings.index_dir, settings.embedding_model, settings.models_dir)
 
     @property
-    def manifest(self) -> dict[str, Any]:
+    def manifest(self) -> Manifest:
         """The manifest of the index currently served."""
         return self._state.manifest
 
     def _check_model(self, state: _State) -> None:
-        if state.manifest.get("model_id") != self.encoder.id:
+        if state.manifest.model_id != self.encoder.id:
             raise IndexMissing(
-                f"{self.index_dir} was built with {state.manifest.get('model_id')} but the engine "
+                f"{self.index_dir} was built with {state.manifest.model_id} but the engine "
                 f"encodes with {self.encoder.id}: rebuild with `python -m knowledge.build`"
             )
 
@@ -268,9 +283,9 @@ class FaqEngine:
                 log.warning("FAQ index in %s not reloaded: %s", self.index_dir, exc)
                 self._rejected = stamp  # don't retry the same broken build on every request
                 return False
-            if state.manifest.get("build_id") == self._state.manifest.get("build_id"):
+            if state.manifest.build_id == self._state.manifest.build_id:
                 self._state = state
                 return False
             self._state = state
-            log.info("FAQ index reloaded: build %s", state.manifest.get("build_id"))
+            log.info("FAQ index reloaded: build %s", state.manifest.build_id)
             return True

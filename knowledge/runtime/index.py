@@ -16,6 +16,10 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
+from knowledge.runtime.scoring import ScoringParams, Thresholds
+
 if TYPE_CHECKING:
     import faiss
 
@@ -47,10 +51,50 @@ def configure_search(index: faiss.Index) -> None:
         faiss.extract_index_ivf(index).nprobe = IVF_NPROBE
 
 
-def read_manifest(index_dir: Path) -> dict[str, Any] | None:
-    """The manifest of an existing index, or None if there is none (or it is unreadable)."""
+class BuildConfig(BaseModel):
+    """What an index depends on besides its entries: when it changes, the build starts over."""
+
+    model_config = ConfigDict(frozen=True)
+
+    format_version: int
+    model_id: str
+    scoring: ScoringParams
+    oos_hash: str  # of the out-of-scope examples the thresholds were calibrated with
+    # 2: the decision also weighs the top entry's cosine (Thresholds.cos_weight); 3: scores are
+    # temperature-scaled (Thresholds.temperature). Bumping it makes older indexes rebuild.
+    decision_version: int
+
+
+class Manifest(BaseModel):
+    """manifest.json: what an index was built from, and how the engine must score with it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    format_version: int
+    build_id: str  # new for every build: the engine's hot reload compares it
+    built_at: str
+    model: str  # the model's name or path, as given to the build
+    model_id: str  # which vectors (knowledge.runtime.encoders.model_id): the engine checks it
+    dim: int
+    index_type: str  # flat, ivf or hnsw
+    n_entries: int
+    n_vectors: int
+    head: bool  # whether head.npz holds a classifier head
+    scoring: ScoringParams
+    thresholds: Thresholds
+    calibration: dict[str, Any] = Field(default_factory=dict)  # how thresholds were chosen
+    config: BuildConfig
+    entries: dict[str, str]  # entry id -> content hash, in index order
+
+    def to_json(self) -> str:
+        """The manifest as written to manifest.json."""
+        return json.dumps(self.model_dump(mode="json"), indent=2, ensure_ascii=False)
+
+
+def read_manifest(index_dir: Path) -> Manifest | None:
+    """The manifest of an existing index, or None if there is none (or it is unreadable or not
+    a manifest of this format)."""
     try:
-        data = json.loads((index_dir / MANIFEST).read_text())
-    except (OSError, ValueError):
+        return Manifest.model_validate_json((index_dir / MANIFEST).read_bytes())
+    except (OSError, ValueError):  # pydantic's ValidationError is a ValueError
         return None
-    return data if isinstance(data, dict) else None

@@ -38,7 +38,6 @@ from knowledge.build.sources import FaqEntry, slugify
 from knowledge.runtime import index as index_files
 from knowledge.runtime.encoders import Encoder, Vectors, load_encoder
 from knowledge.runtime.engine import FaqEngine, Hit
-from knowledge.runtime.scoring import Thresholds
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = 0
@@ -256,7 +255,7 @@ def run_engine(
     engine = FaqEngine(index_dir, encoder)
     rss_engine = rss_mb() - rss0
     back = {v: k for k, v in ids.items()}
-    rule = Thresholds(**engine.manifest["thresholds"])
+    rule = engine.manifest.thresholds
 
     def decision_score(hit: Hit) -> float:  # what the decline decision compares (AUROC)
         return hit.score * rule.factor(hit.similarity)
@@ -294,7 +293,7 @@ def run_engine(
     )
     result["build_s"] = report.seconds
     result["rss_mb"] = rss_engine
-    result["threshold"] = engine.manifest["thresholds"]["answer"]
+    result["threshold"] = engine.manifest.thresholds.answer
     result["index_type"] = report.index_type
     return result, engine
 

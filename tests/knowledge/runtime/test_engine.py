@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
@@ -59,7 +60,7 @@ def test_decision_rule() -> None:
 
 
 def test_clarify_returns_the_two_candidates(demo_engine: FaqEngine) -> None:
-    t = demo_engine.manifest["thresholds"]["answer"]
+    t = demo_engine.manifest.thresholds.answer
     hits = [Hit("a", "A", "qa", 0.9 * t), Hit("b", "B", "qb", 0.8 * t), Hit("c", "C", "qc", 0.01)]
     decision = demo_engine.decide_hits(hits)
     assert decision.kind == "clarify"
@@ -132,6 +133,20 @@ def test_broken_rebuild_keeps_serving_the_old_index(
     assert engine.search("how much is pro", k=1)[0].entry_id == "pro-price"
 
 
+def test_a_manifest_missing_a_field_is_refused_with_how_to_rebuild(
+    tmp_path: Path, encoder: Encoder, model_path: str
+) -> None:
+    index_dir = tmp_path / "index"
+    build(small(False), index_dir=index_dir, model=model_path, encoder=encoder, progress=False)
+    manifest = json.loads((index_dir / "manifest.json").read_text())
+    assert FaqEngine(index_dir, encoder).manifest.model_dump(mode="json") == manifest
+    del manifest["dim"], manifest["model_id"]
+    (index_dir / "manifest.json").write_text(json.dumps(manifest))
+    missing = r"not a complete manifest \(2 fields missing or wrong\): rebuild"
+    with pytest.raises(IndexMissing, match=missing):
+        FaqEngine(index_dir, encoder)
+
+
 def test_entry_by_id_for_did_you_mean_choices(demo_engine: FaqEngine) -> None:
     hit = demo_engine.entry("pro-price")
     assert hit is not None and hit.entry_id == "pro-price" and "$8" in hit.answer
@@ -169,7 +184,7 @@ def test_choose_threshold_uses_the_cosine_when_it_separates_out_of_scope() -> No
 
 
 def test_hits_carry_the_cosine_and_decide_uses_it(demo_engine: FaqEngine) -> None:
-    rule = Thresholds(**demo_engine.manifest["thresholds"])
+    rule = demo_engine.manifest.thresholds
     for query in ["How much is Pro?", "recommend a good pasta recipe"]:
         hits = demo_engine.search(query, k=5)
         assert all(h.similarity is not None and -1.0 <= h.similarity <= 1.0001 for h in hits)
@@ -179,9 +194,9 @@ def test_hits_carry_the_cosine_and_decide_uses_it(demo_engine: FaqEngine) -> Non
 
 def test_build_chooses_the_cosine_weight_by_cross_validation(demo_engine: FaqEngine) -> None:
     manifest = demo_engine.manifest
-    by_weight = manifest["calibration"]["cv_accuracy_at_threshold_by_cos_weight"]
+    by_weight = manifest.calibration["cv_accuracy_at_threshold_by_cos_weight"]
     assert set(by_weight) == {f"{w:g}" for w in COS_WEIGHTS}
-    chosen = f"{manifest['thresholds'].get('cos_weight', 0.0):g}"
+    chosen = f"{manifest.thresholds.cos_weight:g}"
     assert by_weight[chosen] == max(by_weight.values())
 
 
@@ -225,6 +240,6 @@ def test_temperature_scaling_makes_underconfident_scores_honest() -> None:
 
 
 def test_the_build_fits_a_temperature_and_scores_with_it(demo_engine: FaqEngine) -> None:
-    thresholds = demo_engine.manifest["thresholds"]
-    assert 0.05 <= thresholds.get("temperature", 1.0) <= 4.0
-    assert "temperature-scaled" in demo_engine.manifest["calibration"]["method"]
+    thresholds = demo_engine.manifest.thresholds
+    assert 0.05 <= thresholds.temperature <= 4.0
+    assert "temperature-scaled" in demo_engine.manifest.calibration["method"]
