@@ -417,7 +417,7 @@ def run_scale(encoder: Encoder, cache: Path, sizes: Sequence[int]) -> dict[str, 
         else:
             candidates["engine"] = (exact, 0.0)
         _, truth = exact.search(queries, 10)
-        faiss.omp_set_num_threads(1)  # as the engine does (knowledge/engine.py)
+        faiss.omp_set_num_threads(1)  # as the engine does (knowledge/runtime/engine.py)
         row: dict[str, Any] = {"index_type": kind}
         for label, (idx, build_s) in candidates.items():
             index_files.configure_search(idx)  # as FaqEngine does after loading
@@ -774,7 +774,7 @@ def render(r: dict[str, Any]) -> str:
     )
     notes.append(
         "synthetic: seeded random unit vectors, dim 384, organised as topics > entries > ~10 "
-        "paraphrases (knowledge/synthetic.py); queries are perturbed stored vectors; "
+        "paraphrases (knowledge/tools/synthetic.py); queries are perturbed stored vectors; "
         "encode+search encodes a real sentence first; search columns are p50 / p95"
     )
     return "\n".join([*lines, "", *notes])
