@@ -262,7 +262,7 @@ def note(conversation_id: str, agent: CurrentAgent, session: SessionDep,
 @router.post("/conversations/{conversation_id}/resolve")
 async def resolve(conversation_id: str, agent: CurrentAgent, sessions: SessionFactoryDep,
                   rasa: RasaDep, csrf: FormText = "") -> Response:
-    """Resolve the open cases and hand the conversation back to the bot (Rasa resume)."""
+    """Resolve the handoff's case and hand the conversation back to the bot (Rasa resume)."""
     check_csrf(agent, csrf)
     outcome = await support.resolve(sessions=sessions, bot=rasa, conversation_id=conversation_id,
                                     agent_id=agent.id, agent_name=agent.name, actor=agent.actor)

@@ -184,6 +184,11 @@ class Conversation(Base):
     )
     handoff_reason: Mapped[str | None] = mapped_column(Text)
     handoff_at: Mapped[datetime | None] = mapped_column()
+    # The case the current handoff opened (crm_store.support): resolving closes it, not the
+    # conversation's other cases. Not a foreign key: cases already refer to conversations, and
+    # on SQLite adding one means rebuilding this table, which cascades to its interactions.
+    # Cases are never deleted; an id that finds no case resolves nothing.
+    handoff_case_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_message_at: Mapped[datetime | None] = mapped_column()
 

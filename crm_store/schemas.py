@@ -150,6 +150,7 @@ class ConversationOut(Output):
     assigned_agent_id: int | None
     handoff_reason: str | None
     handoff_at: datetime | None
+    handoff_case_id: int | None
     created_at: datetime
     last_message_at: datetime | None
 

@@ -163,7 +163,7 @@ def seed_demo_data(*, session: Session) -> int:
                 session=session, customer_id=customer.id, changed_by=SEED, **spec.lead
             )
         if spec.case is not None:
-            cases.open_case(
+            case = cases.open_case(
                 session=session,
                 actor=SEED,
                 subject=spec.case.subject,
@@ -179,6 +179,7 @@ def seed_demo_data(*, session: Session) -> int:
                     conversation_id=conversation_id,
                     status=ConversationStatus.HANDOFF,
                     reason=spec.case.subject,
+                    case_id=case.id,
                     actor=SEED,
                 )
     return created

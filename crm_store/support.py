@@ -24,7 +24,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from crm_store import audit, cases, conversations, interactions
 from crm_store.enums import Author, CaseStatus, CaseType, ConversationStatus, Direction
 from crm_store.errors import InvalidValue
-from crm_store.models import CONVERSATION_STATUSES, Case, Conversation, Interaction, utcnow
+from crm_store.models import (
+    CONVERSATION_STATUSES,
+    OPEN_CASE_STATUSES,
+    Case,
+    Conversation,
+    Interaction,
+    utcnow,
+)
 
 log = logging.getLogger(__name__)
 
@@ -61,12 +68,14 @@ def set_status(
     actor: str,
     reason: str | None = None,
     agent_id: int | None = None,
+    case_id: int | None = None,
     action: str = "set_status",
 ) -> Conversation:
     """Move a conversation to bot/handoff/agent (created if new) and audit the change.
 
-    handoff records the reason and, the first time, the time; agent records who has it; bot
-    clears the assignment. The building block of the flows below.
+    handoff records the reason, the case the handoff opened (case_id) and, the first time, the
+    time; agent records who has it; bot clears the assignment and the handoff's case. The
+    building block of the flows below.
     """
     if status not in CONVERSATION_STATUSES:
         raise InvalidValue(f"status must be one of {', '.join(CONVERSATION_STATUSES)}.")
@@ -77,6 +86,8 @@ def set_status(
             conversation.handoff_at = utcnow()
         if reason:
             conversation.handoff_reason = reason
+        if case_id is not None:
+            conversation.handoff_case_id = case_id
     elif status == ConversationStatus.AGENT:
         if agent_id is not None:
             conversation.assigned_agent_id = agent_id
@@ -84,6 +95,7 @@ def set_status(
             conversation.handoff_at = utcnow()
     else:
         conversation.assigned_agent_id = None
+        conversation.handoff_case_id = None
     conversation.status = status
     session.flush()
     audit.record_change(session=session, actor=actor, action=action,
@@ -114,7 +126,7 @@ def request_handoff(
         type=CaseType.HANDOFF,
     )
     set_status(session=session, conversation_id=conversation_id, status=ConversationStatus.HANDOFF,
-               reason=reason, actor=actor, action="handoff")
+               reason=reason, case_id=case.id, actor=actor, action="handoff")
     return case
 
 
@@ -187,9 +199,12 @@ def note(*, session: Session, conversation_id: str, agent_id: int, text: str) ->
 def hand_back(
     *, session: Session, conversation_id: str, agent_id: int, agent_name: str, actor: str
 ) -> None:
-    """Resolve the conversation's open cases and give it back to the bot (Rasa already told)."""
-    for case in cases.list_open_for_conversation(session=session,
-                                                 conversation_id=conversation_id):
+    """Resolve the handoff's own case and give the conversation back to the bot (Rasa already
+    told). The conversation's other cases (a problem reported earlier) stay as they are."""
+    conversation = conversations.get_or_raise(session=session, conversation_id=conversation_id)
+    case = (cases.get(session=session, case_id=conversation.handoff_case_id)
+            if conversation.handoff_case_id is not None else None)
+    if case is not None and case.status in OPEN_CASE_STATUSES:
         cases.set_status(session=session, case_id=case.id, status=CaseStatus.RESOLVED,
                          actor=actor)
     set_status(session=session, conversation_id=conversation_id, status=ConversationStatus.BOT,

@@ -63,10 +63,12 @@ def handed_off(sessions: sessionmaker[Session], *, with_customer: bool = False) 
         if customer_id is not None:
             conversations.link_customer(session=session, actor="test", conversation_id=cid,
                                         customer_id=customer_id)
-        cases.open_case(session=session, actor="test", subject="Handoff: asked for a person",
-                        type="handoff", conversation_id=cid, customer_id=customer_id)
+        case = cases.open_case(session=session, actor="test",
+                               subject="Handoff: asked for a person", type="handoff",
+                               conversation_id=cid, customer_id=customer_id)
         support.set_status(session=session, conversation_id=cid, status="handoff",
-                           reason="the customer asked for a person", actor="service:test")
+                           reason="the customer asked for a person", case_id=case.id,
+                           actor="service:test")
     return cid
 
 

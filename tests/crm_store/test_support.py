@@ -144,3 +144,44 @@ def test_set_status_and_list_handoffs_newest_first(session: Session) -> None:
         support.set_status(
             session=session, conversation_id="web-1", status="sleeping", actor=AGENT
         )
+
+
+def test_resolving_closes_only_the_handoffs_own_case(sessions: sessionmaker[Session]) -> None:
+    """A problem reported earlier in the conversation stays open when the handoff is resolved
+    (it used to be resolved too, and the bot then told the customer so)."""
+    with sessions.begin() as session:
+        agent_id = users.create_user(session=session, email="kim@relay.test", name="Kim",
+                                     password="long-enough").id
+        conversations.get_or_create(session=session, conversation_id="web-p")
+        problem = cases.open_case(session=session, actor=audit.BOT, conversation_id="web-p",
+                                  subject="Sync stopped", type="problem")
+        handoff = support.request_handoff(session=session, conversation_id="web-p",
+                                          actor=audit.BOT, reason="asked", transcript="-")
+        linked = conversations.get_or_raise(session=session, conversation_id="web-p")
+        assert linked.handoff_case_id == handoff.id
+        problem_id, handoff_id = problem.id, handoff.id
+    outcome = asyncio.run(support.resolve(sessions=sessions, bot=FakeBot(), conversation_id="web-p",
+                                          agent_id=agent_id, agent_name="Kim", actor=AGENT))
+    assert outcome == Outcome.RESOLVED
+    with sessions() as session:
+        assert cases.get_or_raise(session=session, case_id=problem_id).status == "open"
+        assert cases.get_or_raise(session=session, case_id=handoff_id).status == "resolved"
+        assert conversations.get_or_raise(session=session,
+                                          conversation_id="web-p").handoff_case_id is None
+
+
+def test_a_handoff_without_a_case_resolves_none(sessions: sessionmaker[Session]) -> None:
+    """When Rasa was down the gateway queued the conversation without a case: nothing to close."""
+    with sessions.begin() as session:
+        agent_id = users.create_user(session=session, email="lee@relay.test", name="Lee",
+                                     password="long-enough").id
+        conversations.get_or_create(session=session, conversation_id="tg-7")
+        problem = cases.open_case(session=session, actor=audit.BOT, conversation_id="tg-7",
+                                  subject="Invoice wrong", type="problem")
+        support.wait_for_person(session=session, conversation_id="tg-7",
+                                actor="service:gateway", reason="Rasa was down")
+        problem_id = problem.id
+    asyncio.run(support.resolve(sessions=sessions, bot=FakeBot(), conversation_id="tg-7",
+                                agent_id=agent_id, agent_name="Lee", actor=AGENT))
+    with sessions() as session:
+        assert cases.get_or_raise(session=session, case_id=problem_id).status == "open"
