@@ -10,6 +10,10 @@ flush and leave the commit to them, except resolve(), which runs a whole flow.
 resolve() hands the conversation back to Rasa before it marks it "bot": if Rasa cannot be
 reached, nothing changes and the agent is told, instead of a conversation the CRM shows as the
 bot's while Rasa keeps it paused.
+
+The customer is told on their own channel when a person joins (claim) and when the bot is back
+(resolve, or Rasa resumed): a notice from Relay (author system), written here and delivered like
+an agent's reply (interactions.out_of_turn: the widget's stream, the Telegram bridge's worker).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from typing import Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from crm_store import audit, cases, conversations, interactions
+from crm_store import audit, cases, conversations, interactions, users
 from crm_store.enums import Author, CaseStatus, CaseType, ConversationStatus, Direction
 from crm_store.errors import InvalidValue
 from crm_store.models import (
@@ -34,6 +38,10 @@ from crm_store.models import (
 )
 
 log = logging.getLogger(__name__)
+
+JOINED = "{name} from the Nimbus Drive support team has joined the chat."
+BOT_IS_BACK = ("You're back with the Nimbus Drive assistant. Ask me anything, or ask for a "
+               "person again any time.")
 
 
 class BotUnavailable(RuntimeError):
@@ -152,7 +160,21 @@ def back_to_bot(*, session: Session, conversation_id: str, actor: str) -> bool:
         return False
     set_status(session=session, conversation_id=conversation_id, status=ConversationStatus.BOT,
                actor=actor, action="resume")
+    notify(session=session, conversation=conversation, text=BOT_IS_BACK)
     return True
+
+
+def notify(*, session: Session, conversation: Conversation, text: str) -> Interaction:
+    """A notice from Relay to the customer, for their channel to deliver (not in a turn)."""
+    return interactions.record(session=session, conversation_id=conversation.id,
+                               direction=Direction.OUTBOUND, author=Author.SYSTEM, text=text,
+                               channel=conversation.channel)
+
+
+def _first_name(session: Session, user_id: int) -> str:
+    user = users.get(session=session, user_id=user_id)
+    name = (user.name or "").strip() if user is not None else ""
+    return name.split()[0] if name else "A person"
 
 
 def claim(*, session: Session, conversation_id: str, agent_id: int, actor: str) -> Outcome:
@@ -167,6 +189,8 @@ def claim(*, session: Session, conversation_id: str, agent_id: int, actor: str) 
             return Outcome.CLAIMED  # already mine: nothing changes, nothing to audit
     set_status(session=session, conversation_id=conversation_id, status=ConversationStatus.AGENT,
                agent_id=agent_id, actor=actor, action="claim")
+    notify(session=session, conversation=conversation,
+           text=JOINED.format(name=_first_name(session, agent_id)))
     return Outcome.CLAIMED
 
 
@@ -209,6 +233,7 @@ def hand_back(
                          actor=actor)
     set_status(session=session, conversation_id=conversation_id, status=ConversationStatus.BOT,
                actor=actor, action="resolve")
+    notify(session=session, conversation=conversation, text=BOT_IS_BACK)
     interactions.add_note(session=session, conversation_id=conversation_id,
                           text=f"Resolved by {agent_name}; handed back to the assistant.",
                           agent_id=agent_id)

@@ -1,13 +1,14 @@
 """The one delivery worker: messages written outside a turn, sent to the channels that push.
 
-An agent's reply is written to the CRM's Interaction table by whichever process the agent used
-(the console, in the API process). A channel whose delivery is PUSH (relay.channels) runs one
-DeliveryWorker in the process that talks to it, with the channel's Sender; the worker finds the
-channel's undelivered messages, oldest first, and for each one: claims it, sends it, marks it
-delivered. A failure that may pass (network, flood control) leaves the message and the later
-ones for the next round, after the channel's back-off, so a conversation's messages never
-overtake each other; a message the recipient can never receive (Undeliverable: blocked bot,
-deleted chat) is logged and counted as delivered.
+An agent's reply, or a notice from the support desk (a person joined, the bot is back), is
+written to the CRM's Interaction table by whichever process made it (the console, in the API
+process; interactions.out_of_turn says which messages these are). A channel whose delivery is
+PUSH (relay.channels) runs one DeliveryWorker in the process that talks to it, with the
+channel's Sender; the worker finds the channel's undelivered messages, oldest first, and for
+each one: claims it, sends it, marks it delivered. A failure that may pass (network, flood
+control) leaves the message and the later ones for the next round, after the channel's
+back-off, so a conversation's messages never overtake each other; a message the recipient can
+never receive (Undeliverable: blocked bot, deleted chat) is logged and counted as delivered.
 
 At-least-once: the claim (Interaction.delivered_at) and the send share one transaction,
 committed only after the channel accepted the message. A failed send rolls the claim back, so
@@ -110,7 +111,7 @@ class DeliveryWorker:
 
     def _waiting(self) -> list[Outgoing]:
         with self.sessions() as session:
-            rows = interactions.list_undelivered_agent_replies(session=session,
+            rows = interactions.list_undelivered(session=session,
                                                                channel=self.channel.name)
             return [Outgoing(row.id, row.conversation_id, row.text) for row in rows]
 

@@ -34,10 +34,10 @@ def store_unforwarded(
         interactions.record(session=session, conversation_id=conversation_id,
                             direction=Direction.INBOUND, author=Author.CUSTOMER, text=text,
                             channel=channel)
-        if reply:
+        if reply:  # answered in the turn: delivered as it is written
             interactions.record(session=session, conversation_id=conversation_id,
                                 direction=Direction.OUTBOUND, author=Author.SYSTEM, text=reply,
-                                channel=channel)
+                                channel=channel, delivered=True)
         if handoff_reason:
             support.wait_for_person(session=session, conversation_id=conversation_id,
                                     reason=handoff_reason, actor=GATEWAY)

@@ -185,3 +185,41 @@ def test_a_handoff_without_a_case_resolves_none(sessions: sessionmaker[Session])
                                 agent_id=agent_id, agent_name="Lee", actor=AGENT))
     with sessions() as session:
         assert cases.get_or_raise(session=session, case_id=problem_id).status == "open"
+
+
+def notices(session: Session, conversation_id: str) -> list[str]:
+    """The texts of the notices Relay wrote to the customer, oldest first."""
+    return [r.text for r in interactions.list_for_conversation(
+        session=session, conversation_id=conversation_id) if r.author == "system"]
+
+
+def test_the_customer_is_told_when_a_person_joins_and_when_the_bot_is_back(
+    sessions: sessionmaker[Session],
+) -> None:
+    with sessions.begin() as session:
+        sam = users.create_user(session=session, email="sam@relay.test", name="Sam Okafor",
+                                password="long-enough").id
+        support.request_handoff(session=session, conversation_id="tg-5", actor=audit.BOT,
+                                reason="asked", transcript="-")
+        assert notices(session, "tg-5") == []  # the bot said so itself, in the turn
+        support.claim(session=session, conversation_id="tg-5", agent_id=sam, actor=AGENT)
+        support.claim(session=session, conversation_id="tg-5", agent_id=sam, actor=AGENT)
+        support.reply(session=session, conversation_id="tg-5", agent_id=sam, actor=AGENT,
+                      text="Hello")
+        assert notices(session, "tg-5") == [
+            "Sam from the Nimbus Drive support team has joined the chat."]
+    asyncio.run(support.resolve(sessions=sessions, bot=FakeBot(), conversation_id="tg-5",
+                                agent_id=sam, agent_name="Sam Okafor", actor=AGENT))
+    with sessions.begin() as session:
+        assert not support.back_to_bot(session=session, conversation_id="tg-5",
+                                       actor="service:system")  # Rasa's own resume event
+        assert notices(session, "tg-5")[1:] == [support.BOT_IS_BACK]
+        # Rasa resumed by someone else (its HTTP API): the customer is told too.
+        support.wait_for_person(session=session, conversation_id="tg-5", actor="service:system")
+        assert support.back_to_bot(session=session, conversation_id="tg-5",
+                                   actor="service:system")
+        assert notices(session, "tg-5")[1:] == [support.BOT_IS_BACK, support.BOT_IS_BACK]
+        pending = interactions.list_undelivered(session=session, channel="telegram")
+        assert [r.text for r in pending] == [
+            "Sam from the Nimbus Drive support team has joined the chat.", "Hello",
+            support.BOT_IS_BACK, support.BOT_IS_BACK]

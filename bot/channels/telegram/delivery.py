@@ -1,4 +1,4 @@
-"""Sending out-of-turn messages (agent replies) to chats: the Sender of the shared worker."""
+"""Sending out-of-turn messages (agent replies, notices) to chats: the shared worker's Sender."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@
   GET  /                               a demo "Nimbus Drive" page with the widget on it
   POST /chat/{id}/messages             forward a customer message to Rasa, return the replies
   GET  /chat/{id}/history              the transcript, to restore the widget after a reload
-  GET  /chat/{id}/stream?after=N       Server-Sent Events: agent replies as they are written
+  GET  /chat/{id}/stream?after=N       Server-Sent Events: agent replies and notices as written
 
 The chat routes send CORS headers so the widget works when embedded on another site.
 """
@@ -20,7 +20,7 @@ from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from bot.channels.inbound import forward_or_store
-from bot.channels.web.stream import agent_reply_events, message_json
+from bot.channels.web.stream import message_json, out_of_turn_events
 from bot.rasa import RasaDep
 from crm_store import conversations, interactions
 from crm_store.api.deps import SessionDep, SessionFactoryDep
@@ -148,9 +148,9 @@ async def stream(
     after: Annotated[int, Query(ge=0)] = 0,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
-    """Server-Sent Events carrying agent replies with id > after (or Last-Event-ID)."""
+    """Server-Sent Events carrying agent replies and notices with id > after (or Last-Event-ID)."""
     if last_event_id and last_event_id.isdigit():
         after = max(after, int(last_event_id))
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **CORS_HEADERS}
-    return StreamingResponse(agent_reply_events(request, sessions, conversation_id, after),
+    return StreamingResponse(out_of_turn_events(request, sessions, conversation_id, after),
                              media_type="text/event-stream", headers=headers)

@@ -1,8 +1,9 @@
-"""The widget's event stream: agent replies pushed to the browser as they are written.
+"""The widget's event stream: out-of-turn messages pushed to the browser as they are written.
 
+Agent replies and Relay's notices (a person joined, the bot is back: interactions.out_of_turn).
 The web channel pulls (relay.channels.Delivery.PULL): each open widget polls the CRM for the
-conversation's agent replies and sends them as Server-Sent Events. Delivery is per browser,
-so each stream keeps its own cursor rather than marking Interaction.delivered_at.
+conversation's messages and sends them as Server-Sent Events. Delivery is per browser, so each
+stream keeps its own cursor rather than marking Interaction.delivered_at.
 """
 
 from __future__ import annotations
@@ -31,20 +32,20 @@ def message_json(row: Interaction) -> dict[str, Any]:
             "created_at": row.created_at.isoformat()}
 
 
-def _agent_replies(
+def _out_of_turn(
     sessions: sessionmaker[Session], conversation_id: str, after_id: int
 ) -> list[dict[str, Any]]:
     with sessions() as session:
-        rows = interactions.agent_replies_for_stream(
+        rows = interactions.out_of_turn_for_stream(
             session=session, conversation_id=conversation_id, after_id=after_id,
             since=utcnow() - timedelta(seconds=LATE_COMMIT_SECONDS))
         return [message_json(row) for row in rows]
 
 
-async def agent_reply_events(
+async def out_of_turn_events(
     request: Request, sessions: sessionmaker[Session], conversation_id: str, after: int
 ) -> AsyncIterator[str]:
-    """The event stream of one widget: agent replies as they are written, and heartbeats."""
+    """The event stream of one widget: agent replies and notices as written, and heartbeats."""
     # Ids are handed out before commit, so on PostgreSQL a reply can become visible after
     # one with a higher id: "id > cursor" alone would skip it. Each poll therefore also
     # re-reads the replies created in the last LATE_COMMIT_SECONDS and sends those this
@@ -60,7 +61,7 @@ async def agent_reply_events(
     while loop.time() - started < STREAM_LIFETIME_SECONDS:
         if await request.is_disconnected():
             return
-        messages = await asyncio.to_thread(_agent_replies, sessions, conversation_id, cursor)
+        messages = await asyncio.to_thread(_out_of_turn, sessions, conversation_id, cursor)
         if sent is None:
             sent = {message["id"] for message in messages if message["id"] <= after}
         for message in messages:

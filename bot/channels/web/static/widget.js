@@ -152,7 +152,7 @@
       if (!shownIds[message.id]) {
         shownIds[message.id] = true;
         lastId = Math.max(lastId, message.id);
-        addMessage("agent", message.text);
+        addMessage(message.author, message.text);  // an agent, or a notice from Relay
       }
     });
   }
