@@ -15,11 +15,16 @@ from crm_store.support import BotUnavailable, Outcome
 AGENT = audit.user_actor(7)
 
 
+def new_agent(session: Session, name: str) -> int:
+    """A new agent's user id."""
+    email = f"{name.split()[0].lower()}@relay.test"
+    return users.create_user(session=session, email=email, name=name, password="long-enough").id
+
+
 @pytest.fixture
 def agents(session: Session) -> list[int]:
     """Two agents' user ids."""
-    return [users.create_user(session=session, email=f"a{i}@relay.test", name=f"Agent {i}",
-                              password="long-enough").id for i in (1, 2)]
+    return [new_agent(session, f"Agent{i} Tester") for i in (1, 2)]
 
 
 def history(session: Session, conversation_id: str) -> list[tuple[str, str, str | None]]:
@@ -89,31 +94,34 @@ class FakeBot:
         self.resumed.append(conversation_id)
 
 
+def resolve(sessions: sessionmaker[Session], conversation_id: str, agent_id: int,
+            bot: FakeBot | None = None) -> Outcome | None:
+    """An agent resolves the conversation (the console's flow), with Rasa reachable unless bot
+    says otherwise."""
+    return asyncio.run(support.resolve(sessions=sessions, bot=bot or FakeBot(),
+                                       conversation_id=conversation_id, agent_id=agent_id,
+                                       agent_name="Sam", actor=AGENT))
+
+
 def test_resolve_tells_the_bot_first_and_changes_nothing_if_it_cannot(
     sessions: sessionmaker[Session],
 ) -> None:
     with sessions.begin() as session:
-        agent_id = users.create_user(session=session, email="sam@relay.test", name="Sam",
-                                     password="long-enough").id
+        agent_id = new_agent(session, "Sam")
         customer = customers.create(session=session, actor="test", email="res@example.com")
         conversations.link_customer(session=session, actor="test", conversation_id="web-r",
                                     customer_id=customer.id)
         support.request_handoff(session=session, conversation_id="web-r", actor=audit.BOT,
                                 reason="asked", transcript="-")
     down, up = FakeBot(reachable=False), FakeBot()
-
-    def resolve(bot: FakeBot) -> Outcome | None:
-        return asyncio.run(support.resolve(sessions=sessions, bot=bot, conversation_id="web-r",
-                                           agent_id=agent_id, agent_name="Sam", actor=AGENT))
-
-    assert resolve(down) == Outcome.BOT_UNAVAILABLE
+    assert resolve(sessions, "web-r", agent_id, down) == Outcome.BOT_UNAVAILABLE
     with sessions() as session:
         status = conversations.get_or_raise(session=session, conversation_id="web-r").status
         assert status == ConversationStatus.HANDOFF
-    assert resolve(up) == Outcome.RESOLVED and up.resumed == ["web-r"]
-    assert resolve(up) == Outcome.NOT_WAITING
-    assert asyncio.run(support.resolve(sessions=sessions, bot=up, conversation_id="web-none",
-                                       agent_id=agent_id, agent_name="Sam", actor=AGENT)) is None
+    assert resolve(sessions, "web-r", agent_id, up) == Outcome.RESOLVED
+    assert up.resumed == ["web-r"]
+    assert resolve(sessions, "web-r", agent_id, up) == Outcome.NOT_WAITING
+    assert resolve(sessions, "web-none", agent_id, up) is None
     with sessions() as session:
         assert conversations.get_or_raise(session=session, conversation_id="web-r").status == "bot"
         assert [c.status for c in cases.list_for_customer(
@@ -150,8 +158,7 @@ def test_resolving_closes_only_the_handoffs_own_case(sessions: sessionmaker[Sess
     """A problem reported earlier in the conversation stays open when the handoff is resolved
     (it used to be resolved too, and the bot then told the customer so)."""
     with sessions.begin() as session:
-        agent_id = users.create_user(session=session, email="kim@relay.test", name="Kim",
-                                     password="long-enough").id
+        agent_id = new_agent(session, "Kim")
         conversations.get_or_create(session=session, conversation_id="web-p")
         problem = cases.open_case(session=session, actor=audit.BOT, conversation_id="web-p",
                                   subject="Sync stopped", type="problem")
@@ -160,9 +167,7 @@ def test_resolving_closes_only_the_handoffs_own_case(sessions: sessionmaker[Sess
         linked = conversations.get_or_raise(session=session, conversation_id="web-p")
         assert linked.handoff_case_id == handoff.id
         problem_id, handoff_id = problem.id, handoff.id
-    outcome = asyncio.run(support.resolve(sessions=sessions, bot=FakeBot(), conversation_id="web-p",
-                                          agent_id=agent_id, agent_name="Kim", actor=AGENT))
-    assert outcome == Outcome.RESOLVED
+    assert resolve(sessions, "web-p", agent_id) == Outcome.RESOLVED
     with sessions() as session:
         assert cases.get_or_raise(session=session, case_id=problem_id).status == "open"
         assert cases.get_or_raise(session=session, case_id=handoff_id).status == "resolved"
@@ -173,16 +178,14 @@ def test_resolving_closes_only_the_handoffs_own_case(sessions: sessionmaker[Sess
 def test_a_handoff_without_a_case_resolves_none(sessions: sessionmaker[Session]) -> None:
     """When Rasa was down the gateway queued the conversation without a case: nothing to close."""
     with sessions.begin() as session:
-        agent_id = users.create_user(session=session, email="lee@relay.test", name="Lee",
-                                     password="long-enough").id
+        agent_id = new_agent(session, "Lee")
         conversations.get_or_create(session=session, conversation_id="tg-7")
         problem = cases.open_case(session=session, actor=audit.BOT, conversation_id="tg-7",
                                   subject="Invoice wrong", type="problem")
         support.wait_for_person(session=session, conversation_id="tg-7",
                                 actor="service:gateway", reason="Rasa was down")
         problem_id = problem.id
-    asyncio.run(support.resolve(sessions=sessions, bot=FakeBot(), conversation_id="tg-7",
-                                agent_id=agent_id, agent_name="Lee", actor=AGENT))
+    resolve(sessions, "tg-7", agent_id)
     with sessions() as session:
         assert cases.get_or_raise(session=session, case_id=problem_id).status == "open"
 
@@ -197,8 +200,7 @@ def test_the_customer_is_told_when_a_person_joins_and_when_the_bot_is_back(
     sessions: sessionmaker[Session],
 ) -> None:
     with sessions.begin() as session:
-        sam = users.create_user(session=session, email="sam@relay.test", name="Sam Okafor",
-                                password="long-enough").id
+        sam = new_agent(session, "Sam Okafor")
         support.request_handoff(session=session, conversation_id="tg-5", actor=audit.BOT,
                                 reason="asked", transcript="-")
         assert notices(session, "tg-5") == []  # the bot said so itself, in the turn
@@ -208,8 +210,7 @@ def test_the_customer_is_told_when_a_person_joins_and_when_the_bot_is_back(
                       text="Hello")
         assert notices(session, "tg-5") == [
             "Sam from the Nimbus Drive support team has joined the chat."]
-    asyncio.run(support.resolve(sessions=sessions, bot=FakeBot(), conversation_id="tg-5",
-                                agent_id=sam, agent_name="Sam Okafor", actor=AGENT))
+    resolve(sessions, "tg-5", sam)
     with sessions.begin() as session:
         assert not support.back_to_bot(session=session, conversation_id="tg-5",
                                        actor="service:system")  # Rasa's own resume event
