@@ -4,7 +4,7 @@ One action for every free message outside a form — questions, follow-ups ("and
 bare values ("my email is jo@example.com"), out-of-scope asks and noise:
 
 * a follow-up is searched with the conversation's topic in mind, and a message with two
-  questions gets both answers (knowledge/context.py);
+  questions gets both answers (knowledge/runtime/context.py);
 * a bare value is acknowledged and the customer is asked what they need — never answered as
   if it were a question;
 * an out-of-scope ask ("what's the weather tomorrow") gets an honest "not my field" unless the
@@ -97,7 +97,7 @@ def respond_to_text(
     confidence: float,
 ) -> list[EventType]:
     """The reply to a free message outside a form (also used by the fallback, actions/recover)."""
-    from knowledge.context import answer_message
+    from knowledge.runtime.context import answer_message
 
     if is_noise(text):
         dispatcher.utter_message(response="utter_noise")

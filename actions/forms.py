@@ -75,7 +75,7 @@ def answer_if_question(
     """
     if shaped and not question_shaped(text):
         return False
-    from knowledge.context import decide_in_context
+    from knowledge.runtime.context import decide_in_context
 
     faq = services().faq
     answered = decide_in_context(faq, text, tracker.get_slot("last_question"))

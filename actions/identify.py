@@ -13,11 +13,9 @@ from rasa_sdk.types import DomainDict
 from actions.channels import channel_of
 from actions.forms import RelayFormValidation, end_of_task, was_cancelled
 from actions.runtime import services
-from crm_store import conversations, customers
+from crm_store import audit, conversations, customers
+from relay import channels
 
-# Conversations on these channels belong to one person (a browser session, a Telegram chat),
-# so the identity is remembered; "rest" ids are arbitrary and are not.
-_PERSONAL_CHANNELS = ("web", "telegram")
 LOST_CUSTOMER = "Sorry, I lost track of who you are. Could you ask me again?"
 EMAIL_IN_TEXT = re.compile(r"[^\s<>()\[\],;:\"']+@[^\s<>()\[\],;:\"']+")
 _NAME_PREFIX = re.compile(
@@ -57,7 +55,7 @@ _VERY_COMMON = 30_000_000  # corpus count above which a word is everyday English
 
 def strict_name(text: str) -> str | None:
     """A name only when it cannot be anything else: capitalised words ("I'm Dana Scully")."""
-    from knowledge.spelling import english_counts
+    from knowledge.runtime.spelling import english_counts
 
     match = _STRICT_NAME.match(text.strip())
     if match is None:
@@ -152,16 +150,20 @@ class ActionIdentifyCustomer(Action):
         channel = channel_of(conversation_id, (tracker.latest_message or {}).get("metadata"))
         with services().sessions.begin() as session:
             returning = customers.get_by_email(session=session, email=email) is not None
-            customer = customers.find_or_create_by_email(session=session, email=email, name=name)
+            customer = customers.find_or_create_by_email(session=session, email=email, name=name,
+                                                         actor=audit.BOT)
             conversations.get_or_create(session=session, conversation_id=conversation_id,
                                         channel=channel)
             conversations.link_customer(session=session, conversation_id=conversation_id,
-                                        customer_id=customer.id)
-            if channel in _PERSONAL_CHANNELS and "-" in conversation_id:
+                                        customer_id=customer.id, actor=audit.BOT)
+            # A personal channel's conversation belongs to one person (a browser session, a
+            # Telegram chat), so the identity is remembered; REST ids are arbitrary and are not.
+            if channels.get(channel).personal:
                 # The same external id conversations.get_or_create looks identities up by.
-                customers.attach_identity(session=session, customer_id=customer.id,
-                                          channel=channel,
-                                          external_id=conversation_id.split("-", 1)[1])
+                customers.attach_identity(
+                    session=session, customer_id=customer.id, channel=channel,
+                    external_id=channels.of_conversation(conversation_id).external_id(
+                        conversation_id))
             customer_id, customer_name = customer.id, customer.name or name
         addressed = str(customer_name or "").split()[0] if customer_name else "there"
         if returning:

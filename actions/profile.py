@@ -13,7 +13,7 @@ from rasa_sdk.types import DomainDict
 from actions.forms import RelayFormValidation, backs_out, end_of_task, latest_text, was_cancelled
 from actions.identify import customer_id_of
 from actions.runtime import services
-from crm_store import customers
+from crm_store import audit, customers
 
 FIELD_LABELS = {"phone": "phone number", "address": "address"}
 _PHONE_WORDS = ("phone", "mobile", "cell", "number", "telephone", "tel")
@@ -236,6 +236,7 @@ class ActionSaveDetails(Action):
             )
             return reset
         with services().sessions.begin() as session:
-            customers.update(session=session, customer_id=customer_id, **{field: value})
+            customers.update(session=session, customer_id=customer_id, actor=audit.BOT,
+                             **{field: value})
         dispatcher.utter_message(text=f"Done — your {FIELD_LABELS[field]} is now {value}.")
         return reset

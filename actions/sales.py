@@ -14,7 +14,7 @@ from actions.channels import channel_of
 from actions.forms import RelayFormValidation, end_of_task, latest_text, was_cancelled
 from actions.identify import LOST_CUSTOMER, customer_id_of, first_name
 from actions.runtime import services
-from crm_store import customers, leads
+from crm_store import audit, customers, leads
 
 LEAD_SLOTS = ("lead_interest", "company_size", "company", "budget", "timeline")
 NO_COMPANY = "no company (individual)"
@@ -351,7 +351,8 @@ class ActionSubmitLead(Action):
             lead_id = lead.id
             company = details["company"]
             if company and company != NO_COMPANY:
-                customers.update(session=session, customer_id=customer_id, company=company)
+                customers.update(session=session, customer_id=customer_id, company=company,
+                                 actor=audit.BOT)
         summary = ", ".join(str(v) for v in details.values() if v)
         name = first_name(tracker)
         email = tracker.get_slot("email")

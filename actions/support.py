@@ -13,7 +13,7 @@ from actions.channels import channel_of
 from actions.forms import RelayFormValidation, end_of_task, was_cancelled
 from actions.identify import LOST_CUSTOMER, customer_id_of
 from actions.runtime import services
-from crm_store import cases, conversations
+from crm_store import audit, cases, conversations
 
 MIN_DESCRIPTION_WORDS = 3
 SUBJECT_LENGTH = 80
@@ -80,7 +80,8 @@ class ActionOpenProblemCase(Action):
             conversations.get_or_create(session=session, conversation_id=conversation_id,
                                         channel=channel)
             case = cases.open_case(
-                session=session, subject=subject_of(description), description=description,
+                session=session, actor=audit.BOT, subject=subject_of(description),
+                description=description,
                 type="problem", priority="normal", customer_id=customer_id_of(tracker),
                 conversation_id=conversation_id,
             )

@@ -52,7 +52,7 @@ class ActionStartTask(Action):
     """Let a task start — unless, right after an answer, it is really a follow-up question.
 
     "and for 20 people?" after the Business price reads as a sales request to the NLU; a person
-    would hear the follow-up. When the message points back (knowledge.context) and the FAQ
+    would hear the follow-up. When the message points back (knowledge.runtime.context) and the FAQ
     answers it surely (in the conversation's context), the task is not started and the
     question is answered instead (the turn then ends through the fallback, actions/recover.py).
     """
@@ -63,7 +63,7 @@ class ActionStartTask(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        from knowledge.context import decide_in_context, looks_like_follow_up
+        from knowledge.runtime.context import decide_in_context, looks_like_follow_up
 
         message = tracker.latest_message or {}
         text = str(message.get("text") or "")

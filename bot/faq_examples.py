@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from knowledge.faq import load_faq
+from knowledge.build.sources import load_faq
 from relay.settings import ROOT
 
 OUTPUT = ROOT / "bot" / "data" / "nlu_faq.yml"

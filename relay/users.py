@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from knowledge.faq import load_faq
+from knowledge.build.sources import load_faq
 from relay.settings import ROOT
 
 TURN_TIMEOUT = 60.0

@@ -20,7 +20,7 @@ from tests.actions.conftest import tracker
 
 @pytest.fixture(scope="module")
 def faq_engine() -> Any:
-    from knowledge.engine import FaqEngine
+    from knowledge.runtime.engine import FaqEngine
 
     index_dir = ROOT / "var" / "index"
     if not (index_dir / "manifest.json").exists():

@@ -96,7 +96,9 @@ async def test_the_new_phone_number_is_saved_on_the_customer(
     sessions: sessionmaker[Session], domain: dict[str, Any]
 ) -> None:
     with sessions.begin() as session:
-        ana = customers.create(session=session, email="ana@example.com", name="Ana").id
+        ana = customers.create(
+            session=session, actor="test", email="ana@example.com", name="Ana"
+        ).id
     dispatcher = CollectingDispatcher()
     events = await ActionSaveDetails().run(
         dispatcher,

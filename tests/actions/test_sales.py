@@ -87,7 +87,7 @@ async def test_a_repeat_request_updates_the_open_lead(
     sessions: sessionmaker[Session], domain: dict[str, Any]
 ) -> None:
     with sessions.begin() as session:
-        dana = customers.create(session=session, email="dana@acme.io", name="Dana").id
+        dana = customers.create(session=session, actor="test", email="dana@acme.io", name="Dana").id
     slots = {"customer_id": dana, "customer_name": "Dana", "email": "dana@acme.io",
              "lead_interest": "Business plan", "company_size": "40 people",
              "budget": "€800 per month", "timeline": "next month", "pending_task": "sales"}
