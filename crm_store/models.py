@@ -35,7 +35,10 @@ OPEN_LEAD_STAGES = ("new", "qualified", "contacted", "proposal")
 CASE_TYPES = ("question", "problem", "handoff", "complaint", "request", "other")
 CASE_PRIORITIES = ("low", "normal", "high", "urgent")
 CASE_STATUSES = ("open", "pending", "resolved", "closed")
-ROLES = ("agent", "admin", "viewer")
+# manager: sees every team figure on the Insights page; an agent sees only their own.
+ROLES = ("agent", "manager", "admin", "viewer")
+# What became of a customer's question at the FAQ search (crm_store.faq_outcomes).
+FAQ_OUTCOMES = ("answered", "clarify", "declined")
 
 
 def utcnow() -> datetime:
@@ -199,6 +202,9 @@ class Interaction(Base):
     intent: Mapped[str | None] = mapped_column(String(200))
     confidence: Mapped[float | None] = mapped_column(Float)
     faq_entry_id: Mapped[str | None] = mapped_column(String(200))
+    # On a customer's message: what the FAQ search made of it, and the top hit's score if known.
+    faq_outcome: Mapped[str | None] = mapped_column(String(10))
+    faq_score: Mapped[float | None] = mapped_column(Float)
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     note: Mapped[bool] = mapped_column(Boolean, default=False)
     dedupe_key: Mapped[str | None] = mapped_column(String(64), unique=True)
@@ -265,6 +271,7 @@ class Case(Timestamps, Base):
     type: Mapped[str] = mapped_column(String(20), default="question")
     priority: Mapped[str] = mapped_column(String(10), default="normal")
     status: Mapped[str] = mapped_column(String(10), default="open", index=True)
+    resolved_at: Mapped[datetime | None] = mapped_column()  # first move to resolved/closed
 
 
 class AuditLog(Base):
@@ -280,3 +287,62 @@ class AuditLog(Base):
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class GapRun(Base):
+    """One mining of knowledge gaps (crm_store.gaps): when, why, over how many questions."""
+
+    __tablename__ = "knowledge_gap_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    trigger: Mapped[str] = mapped_column(String(20))  # "manual", "nightly", "cli"
+    actor: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(10), default="running")  # running/done/failed
+    started_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    finished_at: Mapped[datetime | None] = mapped_column()
+    questions: Mapped[int] = mapped_column(Integer, default=0)
+    clusters: Mapped[int] = mapped_column(Integer, default=0)
+    params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class GapCluster(Base):
+    """A group of similar questions the bot could not answer well, and what was done about it."""
+
+    __tablename__ = "knowledge_gap_clusters"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(
+        ForeignKey("knowledge_gap_runs.id", ondelete="CASCADE"), index=True
+    )
+    label: Mapped[str] = mapped_column(Text)  # the most central question
+    size: Mapped[int] = mapped_column(Integer)
+    weekly: Mapped[list[int]] = mapped_column(JSON)  # questions per week, oldest first
+    trend: Mapped[float] = mapped_column(Float, default=0.0)  # last half vs first half, -1..+1
+    questions: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # id, text, at, outcome
+    nearest_entry_id: Mapped[str | None] = mapped_column(String(100))
+    nearest_question: Mapped[str | None] = mapped_column(Text)
+    nearest_similarity: Mapped[float | None] = mapped_column(Float)
+    agent_answer: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(10), default="open")  # open/applied/dismissed
+    applied_entry_id: Mapped[str | None] = mapped_column(String(100))
+    applied_by: Mapped[str | None] = mapped_column(String(200))
+    applied_at: Mapped[datetime | None] = mapped_column()
+
+
+class CustomerSegment(Base):
+    """A customer's RFM figures and loyalty segment, as of the last crm_store.segments run."""
+
+    __tablename__ = "customer_segments"
+
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True
+    )
+    recency_days: Mapped[float] = mapped_column(Float)
+    frequency: Mapped[int] = mapped_column(Integer)
+    monetary: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    r_score: Mapped[int] = mapped_column(Integer)
+    f_score: Mapped[int] = mapped_column(Integer)
+    m_score: Mapped[int] = mapped_column(Integer)
+    segment: Mapped[str] = mapped_column(String(20), index=True)
+    computed_at: Mapped[datetime] = mapped_column(default=utcnow)
