@@ -8,7 +8,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crm_store.errors import NotFoundError
-from crm_store.models import CASE_PRIORITIES, CASE_STATUSES, CASE_TYPES, Case
+from crm_store.models import CASE_PRIORITIES, CASE_STATUSES, CASE_TYPES, Case, utcnow
+
+RESOLVED_STATUSES = ("resolved", "closed")
 
 
 def _check(field: str, value: str, allowed: tuple[str, ...]) -> None:
@@ -62,9 +64,19 @@ def set_status(*, session: Session, case_id: int, status: str) -> Case:
     """Move a case to open/pending/resolved/closed."""
     _check("status", status, CASE_STATUSES)
     case = get_or_raise(session=session, case_id=case_id)
+    _mark_resolution(case, status)
     case.status = status
     session.flush()
     return case
+
+
+def _mark_resolution(case: Case, status: str) -> None:
+    """resolved_at: set on the first move to resolved/closed, cleared when the case reopens."""
+    if status in RESOLVED_STATUSES:
+        if case.resolved_at is None:
+            case.resolved_at = utcnow()
+    else:
+        case.resolved_at = None
 
 
 def update(*, session: Session, case_id: int, **changes: Any) -> Case:
@@ -77,6 +89,8 @@ def update(*, session: Session, case_id: int, **changes: Any) -> Case:
     for key, value in changes.items():
         if key in allowed:
             _check(key, value, allowed[key])
+        if key == "status":
+            _mark_resolution(case, value)
         setattr(case, key, value)
     session.flush()
     return case
