@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
 MAX_REPLY_CHARS = 4000
+CONSOLE_ROLES = ("agent", "manager", "admin")
 NOTICES = {
     "claimed": "You have claimed this conversation.",
     "replied": "Reply sent.",
@@ -66,7 +67,7 @@ class Agent:
 def _load_user(services: ChannelServices, user_id: int) -> User | None:
     with services.sessions() as session:
         user = users.get(session=session, user_id=user_id)
-        return user if user is not None and user.active and user.role in ("agent", "admin") \
+        return user if user is not None and user.active and user.role in CONSOLE_ROLES \
             else None
 
 
@@ -157,7 +158,7 @@ async def login(
         if user is None:
             throttle.failed(email=email, address=address)
             error = "That email and password do not match an agent account."
-        elif user.role not in ("agent", "admin"):
+        elif user.role not in CONSOLE_ROLES:
             error = "This account may not use the agent console."
             user = None
         else:
