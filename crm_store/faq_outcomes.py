@@ -1,0 +1,96 @@
+"""What became of a customer's question at the FAQ search: answered, clarify or declined.
+
+The ingest (crm_store.ingest) calls these as Rasa's events arrive. The outcome is stored on the
+customer's message (Interaction.faq_outcome, faq_score), so the Insights figures and the
+knowledge-gap miner read it with one column instead of re-reading transcripts.
+
+The bot's reply says what happened. Preferred: the FAQ action puts ``faq_outcome`` (and
+``faq_score``, the top hit's calibrated score) in the message metadata. Until it does, the
+outcome is read from what the reply is: an answer carries ``faq_entry_id``; a "did you mean"
+offers ``/choose_faq`` buttons; a decline is the ``utter_not_sure`` response, or a handoff
+straight after a question the FAQ search could not answer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from crm_store.models import FAQ_OUTCOMES, Interaction
+
+DECLINE_RESPONSES = ("utter_not_sure",)
+CLARIFY_PAYLOAD = "/choose_faq"
+# Intents whose messages the dialogue sends to the FAQ search (bot/data/rules.yml); a handoff
+# right after one of them means the search could not answer it.
+QUESTION_INTENTS = ("ask_question", "out_of_scope", "nlu_fallback")
+
+
+def outcome_of_reply(metadata: dict[str, Any], data: dict[str, Any] | None) -> str | None:
+    """The FAQ outcome a bot message stands for, or None if it is not a FAQ reply."""
+    stated = metadata.get("faq_outcome")
+    if stated in FAQ_OUTCOMES:
+        return str(stated)
+    if metadata.get("faq_entry_id"):
+        return "answered"
+    buttons = (data or {}).get("buttons") or metadata.get("buttons") or []
+    if any(
+        isinstance(b, dict) and str(b.get("payload", "")).startswith(CLARIFY_PAYLOAD)
+        for b in buttons
+    ):
+        return "clarify"
+    if metadata.get("utter_action") in DECLINE_RESPONSES:
+        return "declined"
+    return None
+
+
+def _score(metadata: dict[str, Any]) -> float | None:
+    value = metadata.get("faq_score")
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _last_question(session: Session, conversation_id: str, before_id: int | None
+                   ) -> Interaction | None:
+    stmt = select(Interaction).where(
+        Interaction.conversation_id == conversation_id,
+        Interaction.author == "customer",
+        Interaction.note.is_(False),
+    )
+    if before_id is not None:
+        stmt = stmt.where(Interaction.id < before_id)
+    return session.scalars(stmt.order_by(Interaction.id.desc()).limit(1)).first()
+
+
+def record_reply(
+    *, session: Session, reply: Interaction, metadata: dict[str, Any],
+    data: dict[str, Any] | None = None,
+) -> Interaction | None:
+    """Mark the customer's message this bot reply answers; returns it if it was marked."""
+    outcome = outcome_of_reply(metadata, data)
+    if outcome is None:
+        return None
+    question = _last_question(session, reply.conversation_id, reply.id)
+    # A "did you mean" choice is a button press, not a question: its answer stays on the
+    # original question's clarify. The first outcome recorded for a message stands.
+    if question is None or question.faq_outcome is not None or question.intent == "choose_faq":
+        return None
+    question.faq_outcome = outcome
+    question.faq_score = _score(metadata)
+    session.flush()
+    return question
+
+
+def record_handoff(*, session: Session, conversation_id: str) -> Interaction | None:
+    """A handoff right after a question nobody answered declines that question."""
+    question = _last_question(session, conversation_id, None)
+    if question is None or question.faq_outcome is not None:
+        return None
+    if question.intent not in QUESTION_INTENTS:
+        return None
+    question.faq_outcome = "declined"
+    session.flush()
+    return question
