@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from crm_store import conversations, interactions
+from crm_store import conversations, faq_outcomes, interactions
 from crm_store.models import CHANNELS, Interaction
 
 HANDLED_EVENTS = ("user", "bot", "pause", "resume")
@@ -49,12 +49,16 @@ def ingest_rasa_events_detailed(*, session: Session, events: list[dict[str, Any]
             if _apply_status(session=session, conversation_id=sender_id, kind=kind):
                 result.status_changes += 1
                 result.conversation_ids.add(sender_id)
+                if kind == "pause":
+                    faq_outcomes.record_handoff(session=session, conversation_id=sender_id)
             continue
         before = _existing_id(session, event)
         interaction = _record_message(session=session, event=event, sender_id=sender_id)
         if interaction is not None and interaction.id != before:
             result.interactions.append(interaction)
             result.conversation_ids.add(sender_id)
+            if kind == "bot":
+                _record_outcome(session, interaction, event)
     return result
 
 
@@ -143,6 +147,18 @@ def _record_message(
         faq_entry_id=str(faq_entry_id) if faq_entry_id is not None else None,
         created_at=_timestamp(event),
         dedupe_key=dedupe_key(event),
+    )
+
+
+def _record_outcome(session: Session, reply: Interaction, event: dict[str, Any]) -> None:
+    """What the bot's reply says about the customer's question (crm_store.faq_outcomes)."""
+    metadata = event.get("metadata")
+    data = event.get("data")
+    faq_outcomes.record_reply(
+        session=session,
+        reply=reply,
+        metadata=metadata if isinstance(metadata, dict) else {},
+        data=data if isinstance(data, dict) else None,
     )
 
 
