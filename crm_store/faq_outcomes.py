@@ -25,6 +25,8 @@ CLARIFY_PAYLOAD = "/choose_faq"
 # Intents whose messages the dialogue sends to the FAQ search (bot/data/rules.yml); a handoff
 # right after one of them means the search could not answer it.
 QUESTION_INTENTS = ("ask_question", "out_of_scope", "nlu_fallback")
+# A customer message with one of these intents asks for a person.
+PERSON_INTENTS = ("ask_human",)
 
 
 def outcome_of_reply(metadata: dict[str, Any], data: dict[str, Any] | None) -> str | None:
