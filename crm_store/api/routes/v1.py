@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from crm_store.api.routes import audit_log, auth, cases, conversations, customers, leads
+from crm_store.api.routes import (
+    audit_log,
+    auth,
+    cases,
+    conversations,
+    customers,
+    insights,
+    leads,
+)
 
 router = APIRouter(prefix="/api/v1")
 router.include_router(auth.router)
@@ -13,3 +21,4 @@ router.include_router(leads.router)
 router.include_router(cases.router)
 router.include_router(conversations.router)
 router.include_router(audit_log.router)
+router.include_router(insights.router)
