@@ -84,13 +84,17 @@ def scope_for(
 ScopeDep = Annotated[insights.Scope, Depends(scope_for)]
 
 
+def csv_response(table: insights.Table, filename: str) -> Response:
+    """The table as a CSV download."""
+    return Response(table.to_csv(), media_type="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
 def table_response(table: insights.Table, scope: insights.Scope, format: str) -> Any:
     """The table as a FigureOut, or as a CSV download."""
     if format == "csv":
         period = scope.describe()
-        filename = f"{table.name}_{period['from']}_{period['to']}.csv"
-        return Response(table.to_csv(), media_type="text/csv",
-                        headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+        return csv_response(table, f"{table.name}_{period['from']}_{period['to']}.csv")
     return FigureOut(name=table.name, columns=table.columns, rows=table.records(),
                      scope=scope.describe())
 
