@@ -12,6 +12,7 @@ from crm_store.api.routes import (
     customers,
     insights,
     leads,
+    segments,
 )
 
 router = APIRouter(prefix="/api/v1")
@@ -21,4 +22,5 @@ router.include_router(leads.router)
 router.include_router(cases.router)
 router.include_router(conversations.router)
 router.include_router(audit_log.router)
+router.include_router(segments.router)
 router.include_router(insights.router)
