@@ -14,7 +14,7 @@ from relay.settings import Settings
 
 TOKEN_SALT = "relay-api-token"
 TOKEN_MAX_AGE_SECONDS = 12 * 3600
-WRITE_ROLES = ("agent", "admin", "system")
+WRITE_ROLES = ("agent", "manager", "admin", "system")
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ class Principal:
 
     kind: str  # "user" or "service"
     name: str
-    role: str  # "agent", "admin", "viewer", or "system" for the built-in service token
+    role: str  # "agent", "manager", "admin", "viewer", or "system" for the built-in service token
     user_id: int | None = None
 
     @property
