@@ -1,0 +1,62 @@
+"""The FAQ engine in the API process: reply suggestions, gap mining and FAQ edits use it.
+
+Loaded on first use (a second or so: the faiss index and the ONNX encoder), never at import or
+start-up, and reloaded when the index on disk changes (FaqEngine.reload_if_changed).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+
+from relay.settings import Settings
+
+if TYPE_CHECKING:
+    from knowledge.engine import FaqEngine
+
+_STATE_KEY = "knowledge_service"
+_create_lock = threading.Lock()
+
+
+class KnowledgeService:
+    """Holds the API process's FaqEngine."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._engine: FaqEngine | None = None
+        self._lock = threading.Lock()
+
+    def engine(self) -> FaqEngine:
+        """The engine on the current index; 503 with what to do if there is no index."""
+        from knowledge.engine import FaqEngine, IndexMissing
+
+        with self._lock:
+            if self._engine is None:
+                try:
+                    self._engine = FaqEngine.from_settings(self.settings)
+                except (IndexMissing, FileNotFoundError) as error:
+                    raise HTTPException(
+                        status.HTTP_503_SERVICE_UNAVAILABLE,
+                        f"The FAQ index is not available ({error}); build it with "
+                        "`make build-index`.",
+                    ) from None
+            engine = self._engine
+        engine.reload_if_changed()
+        return engine
+
+
+def knowledge_service(request: Request) -> KnowledgeService:
+    """FastAPI dependency: the app's KnowledgeService, created on first use."""
+    service: KnowledgeService | None = getattr(request.app.state, _STATE_KEY, None)
+    if service is None:
+        with _create_lock:
+            service = getattr(request.app.state, _STATE_KEY, None)
+            if service is None:
+                service = KnowledgeService(request.app.state.settings)
+                setattr(request.app.state, _STATE_KEY, service)
+    return service
+
+
+KnowledgeDep = Annotated[KnowledgeService, Depends(knowledge_service)]
