@@ -10,9 +10,11 @@ from crm_store.api.routes import (
     cases,
     conversations,
     customers,
+    gaps,
     insights,
     leads,
     segments,
+    suggestions,
 )
 
 router = APIRouter(prefix="/api/v1")
@@ -22,5 +24,7 @@ router.include_router(leads.router)
 router.include_router(cases.router)
 router.include_router(conversations.router)
 router.include_router(audit_log.router)
+router.include_router(suggestions.router)
+router.include_router(gaps.router)
 router.include_router(segments.router)
 router.include_router(insights.router)
