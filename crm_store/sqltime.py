@@ -91,7 +91,7 @@ def _weekday_pg(element: weekday, compiler: Any, **kw: Any) -> str:
     return f"(CAST(EXTRACT(ISODOW FROM ({arg}) AT TIME ZONE 'UTC') AS INTEGER) - 1)"
 
 
-def seconds_between(start: ColumnElement[Any], end: ColumnElement[Any]) -> ColumnElement[float]:
+def seconds_between(start: Any, end: Any) -> ColumnElement[float]:
     """end - start in seconds (NULL if either is NULL)."""
     return epoch(end) - epoch(start)
 
