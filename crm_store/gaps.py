@@ -16,13 +16,14 @@ from __future__ import annotations
 import argparse
 import fcntl
 import threading
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm_store import audit
@@ -84,24 +85,26 @@ def candidate_questions(*, session: Session, since: datetime, until: datetime) -
 
 
 def agent_answers(*, session: Session, keys: Sequence[int]) -> dict[int, str]:
-    """For questions an agent answered: the first agent reply after each, by question id."""
+    """For questions an agent answered: the agent's answer, by question id.
+
+    The answer is the longest agent reply (not a note) after the question in its conversation:
+    the first reply is usually a greeting ("Hi, Sam here"), the answer comes after it.
+    """
     if not keys:
         return {}
     question = Interaction.__table__.alias("question")
-    reply_id = (
-        select(question.c.id.label("qid"), func.min(Interaction.id).label("rid"))
+    rows = session.execute(
+        select(question.c.id, Interaction.text)
         .join(Interaction, and_(Interaction.conversation_id == question.c.conversation_id,
                                 Interaction.id > question.c.id, Interaction.author == "agent",
                                 Interaction.note.is_(False)))
         .where(question.c.id.in_(list(keys)))
-        .group_by(question.c.id)
-        .subquery("reply_id")
-    )
-    rows = session.execute(
-        select(reply_id.c.qid, Interaction.text).join(Interaction,
-                                                      Interaction.id == reply_id.c.rid)
     ).all()
-    return {int(r[0]): r[1] for r in rows}
+    answers: dict[int, str] = {}
+    for qid, text in rows:
+        if len(text) > len(answers.get(int(qid), "")):
+            answers[int(qid)] = text
+    return answers
 
 
 def start_run(*, session: Session, trigger: str, actor: str) -> GapRun:
@@ -143,7 +146,7 @@ def finish_run(
                 select(Interaction.id, Interaction.conversation_id)
                 .where(Interaction.id.in_(keys))).all()) if keys else {}
             for cluster in mined.clusters:
-                answered = [answers[q.key] for q in cluster.questions if q.key in answers]
+                answered = Counter(answers[q.key] for q in cluster.questions if q.key in answers)
                 nearest = cluster.nearest
                 session.add(GapCluster(
                     run_id=run_id, label=cluster.label, size=cluster.size,
@@ -156,7 +159,9 @@ def finish_run(
                     nearest_question=nearest.matched_question if nearest else None,
                     nearest_similarity=(round(nearest.similarity, 4)
                                         if nearest and nearest.similarity is not None else None),
-                    agent_answer=answered[0] if answered else None,
+                    # What agents answered most often (then the longest) for these questions.
+                    agent_answer=max(answered, key=lambda a: (answered[a], len(a)))
+                    if answered else None,
                 ))
             run = session.get_one(GapRun, run_id)
             run.status, run.finished_at = "done", utcnow()
@@ -291,7 +296,9 @@ def main(argv: list[str] | None = None) -> int:
     """Command-line entry point: mine the knowledge gaps once."""
     parser = argparse.ArgumentParser(prog="python -m crm_store.gaps", description=__doc__)
     parser.add_argument("--days", type=int, default=LOOKBACK_DAYS)
-    parser.add_argument("--trigger", default="cli", choices=("cli", "nightly"))
+    parser.add_argument("--trigger", default="cli", choices=("cli", "nightly", "setup"))
+    parser.add_argument("--if-never", action="store_true",
+                        help="only if gaps were never mined (first `make run`)")
     args = parser.parse_args(argv)
 
     from crm_store.db import make_engine, make_session_factory
@@ -302,6 +309,11 @@ def main(argv: list[str] | None = None) -> int:
     db = make_engine(settings.database_url)
     try:
         sessions = make_session_factory(db)
+        if args.if_never:
+            with sessions() as session:
+                if latest_run(session=session) is not None:
+                    print("crm_store.gaps: mined before; run without --if-never to mine again")
+                    return 0
         try:
             engine = FaqEngine.from_settings(settings)
         except IndexMissing as error:

@@ -35,8 +35,9 @@ LOW_CONFIDENCE = 0.5
 # Average linkage keeps an n x n distance matrix: above this many distinct questions the most
 # recent ones are clustered (4,000 ≈ 64 MB).
 MAX_QUESTIONS = 4000
-# A cluster this close (cosine) to an entry's paraphrases is offered as paraphrases of it.
-PARAPHRASE_SIMILARITY = 0.6
+# A cluster this close (cosine) to an entry's paraphrases is offered as paraphrases of it
+# (MiniLM: real paraphrase groups sit at 0.85 and above, unrelated ones sharing a word ~0.75).
+PARAPHRASE_SIMILARITY = 0.8
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,11 @@ class Cluster:
 
 def _normalise(text: str) -> str:
     return " ".join(text.casefold().split())
+
+
+def _bare(text: str) -> str:
+    """text without case, punctuation or extra spaces: "How do I X?" == "how do i x"."""
+    return " ".join("".join(c for c in text.casefold() if c.isalnum() or c.isspace()).split())
 
 
 def cluster_labels(vectors: Vectors, threshold: float) -> np.ndarray:
@@ -155,7 +161,7 @@ class Mined:
     clusters: list[Cluster]
     questions: int
     distinct: int
-    dropped_answered: int
+    dropped_answered: int  # already in the FAQ word for word, or answered confidently now
     threshold: float
     calibration_ari: float | None
 
@@ -173,13 +179,20 @@ def mine(
 ) -> Mined:
     """Cluster questions into gaps; paraphrases are the FAQ's (entry id, question) pairs.
 
-    With an engine, declined questions it now answers confidently are dropped first (a gap
-    already filled; see still_open), and each cluster gets its nearest entry.
+    A question that is word for word one of the FAQ's own questions is left out: the FAQ has
+    it already, so adding it changes nothing (if the customer still wanted a person after its
+    answer, the Insights figure of FAQ entries shows that). With an engine, declined questions
+    it now answers confidently are dropped too (a gap already filled; see still_open), and each
+    cluster gets its nearest entry.
     """
+    known = {_bare(q) for _, q in paraphrases}
     by_text: dict[str, list[Question]] = {}
+    verbatim = 0
     for q in sorted(questions, key=lambda q: q.at, reverse=True):
         key = _normalise(q.text)
-        if key and (key in by_text or len(by_text) < MAX_QUESTIONS):
+        if _bare(q.text) in known:
+            verbatim += 1
+        elif key and (key in by_text or len(by_text) < MAX_QUESTIONS):
             by_text.setdefault(key, []).append(q)
     texts = [group[0].text for group in by_text.values()]
     vectors = encoder.encode(texts) if texts else np.zeros((0, encoder.dim), np.float32)
@@ -218,5 +231,5 @@ def mine(
             texts=[texts[i] for i in order],
         ))
     clusters.sort(key=lambda c: (-c.size, c.label))
-    return Mined(clusters, sum(len(g) for g in by_text.values()), len(by_text), dropped,
-                 threshold, agreement)
+    return Mined(clusters, sum(len(g) for g in by_text.values()) + verbatim, len(by_text),
+                 dropped + verbatim, threshold, agreement)

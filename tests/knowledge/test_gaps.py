@@ -19,8 +19,10 @@ JOBS = ["are you hiring", "do you have job openings", "can I work for you",
 MERCH = ["can I buy a nimbus t-shirt", "where can I get nimbus merchandise"]
 # Answered at the time, yet the customer still asked for a person: stays a gap.
 STICKERS = "nimbus hoodie"
-# Declined once, answered confidently now: a gap that has been filled.
+# Declined once, but the FAQ has them word for word (case and punctuation aside) now.
 KNOWN = ["How do I reset my password?", "how much does pro cost"]
+# Declined once, answered confidently now: a gap that has been filled.
+FILLED = ["I can't remember my password"]
 
 
 def questions(texts: list[str], start: int, days_ago: int = 0, outcome: str = "declined"
@@ -58,12 +60,13 @@ def test_mining_groups_new_topics_and_drops_what_is_answered(
 ) -> None:
     asked = (questions(JOBS, 100) + questions(MERCH, 200, days_ago=30)
              + questions([STICKERS], 250, days_ago=30, outcome="answered")
-             + questions(KNOWN, 300)
+             + questions(KNOWN, 300) + questions(FILLED, 350)
              + questions(["Are you HIRING"], 400))  # a repeat, differently cased
     mined = gaps.mine(asked, encoder=encoder, paraphrases=paraphrases(), engine=demo_engine,
                       now=NOW)
-    assert mined.dropped_answered == len(KNOWN)
-    assert mined.questions == len(asked) and mined.distinct == len(asked) - 1
+    assert mined.dropped_answered == len(KNOWN) + len(FILLED)
+    assert mined.questions == len(asked)
+    assert mined.distinct == len(asked) - 1 - len(KNOWN)  # verbatim FAQ questions: not embedded
     topics = [{q.text for q in c.questions} for c in mined.clusters]
     assert {*JOBS, "Are you HIRING"} in topics
     assert {*MERCH, STICKERS} in topics
