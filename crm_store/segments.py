@@ -4,9 +4,11 @@ Recency: days since the customer last wrote to us (any channel). Frequency: conv
 last 365 days. Monetary: the value of their won leads (expected_value, or the list price of the
 plan the lead was about when no value was agreed). Each becomes a 1-5 score by rank among the
 customers with any activity (a customer with no money or no conversation scores 1). k-means
-(scikit-learn) groups the (R, F, M) scores into five clusters; each cluster takes the name of
-the nearest prototype — champions, loyal, new, at risk, dormant — one name per cluster
-(Hungarian assignment), so the names always describe the cluster's centre.
+(scikit-learn) groups the (R, F, M) scores into eight clusters, and each cluster takes the name
+of the prototype nearest its centre — champions, loyal, new, at risk, dormant — so a name always
+describes where its customers are, even when two clusters share one. (Five clusters with one
+name each were measured on the demo data to lump big spenders together whatever their recency:
+k-means follows the largest variance, which with sparse money is "has paid or not".)
 
 ``python -m crm_store.segments [--url URL]`` recomputes them (nightly, or on demand from the
 Insights page).
@@ -41,6 +43,7 @@ SegmentName = Literal["champions", "loyal", "new", "at risk", "dormant"]
 # Yearly list price of one seat, for won leads that name a plan but carry no value.
 PLAN_YEARLY_PRICE = {"business": Decimal(150), "pro": Decimal(80)}
 FREQUENCY_DAYS = 365
+CLUSTERS = 8
 SEED = 7
 
 
@@ -122,9 +125,8 @@ def scores(values: np.ndarray, *, higher_is_better: bool = True,
     return out
 
 
-def cluster(points: np.ndarray, *, k: int = len(SEGMENTS)) -> list[str]:
+def cluster(points: np.ndarray, *, k: int = CLUSTERS) -> list[str]:
     """The segment name of each (R, F, M) score row: k-means, clusters named by prototype."""
-    from scipy.optimize import linear_sum_assignment
     from sklearn.cluster import KMeans
 
     distinct = np.unique(points, axis=0)
@@ -132,8 +134,7 @@ def cluster(points: np.ndarray, *, k: int = len(SEGMENTS)) -> list[str]:
     model = KMeans(n_clusters=k, n_init=10, random_state=SEED).fit(points.astype(np.float64))
     prototypes = np.array(list(PROTOTYPES.values()), dtype=np.float64)
     cost = np.linalg.norm(model.cluster_centers_[:, None, :] - prototypes[None, :, :], axis=2)
-    rows, cols = linear_sum_assignment(cost)
-    name_of = {int(r): SEGMENTS[int(c)] for r, c in zip(rows, cols, strict=True)}
+    name_of = [SEGMENTS[int(i)] for i in cost.argmin(axis=1)]
     return [name_of[int(label)] for label in model.labels_]
 
 
