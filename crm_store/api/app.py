@@ -28,7 +28,7 @@ from relay.settings import Settings, get_settings
 log = logging.getLogger(__name__)
 
 # Routers other packages own; included when their module exists (each exposes `router`).
-EXTRA_ROUTER_MODULES = ("console.routes", "bot.channels.web")
+EXTRA_ROUTER_MODULES = ("console.routes", "console.insights", "bot.channels.web")
 MAX_BODY_BYTES = 1024 * 1024
 
 
