@@ -19,7 +19,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, Response
 
 from console.routes import CurrentAgent, Services, templates
-from crm_store import suggestions, users
+from crm_store import conversations, suggestions, users
 from crm_store.api.knowledge import knowledge_service
 from crm_store.api.security import issue_user_token
 from crm_store.errors import NotFoundError
@@ -71,6 +71,8 @@ async def conversation_suggestions(conversation_id: str, request: Request, agent
     knowledge = knowledge_service(request)
 
     def load() -> dict[str, Any]:
+        with services.sessions() as session:
+            conversations.get_or_raise(session=session, conversation_id=conversation_id)
         engine = knowledge.engine()
         with services.sessions() as session:
             messages, found = suggestions.suggest(session=session, engine=engine,
