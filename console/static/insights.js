@@ -22,7 +22,17 @@
     return node;
   }
 
+  // A saved report (crm_store.report) carries its data: the same drawing, no server.
+  var EMBEDDED = window.RELAY_INSIGHTS_DATA || null;
+
   function request(method, url, body) {
+    if (EMBEDDED) {
+      var key = url.split("?")[0];
+      if (method === "GET" && Object.prototype.hasOwnProperty.call(EMBEDDED.responses, key)) {
+        return Promise.resolve(EMBEDDED.responses[key]);
+      }
+      return Promise.reject(new Error("This saved report cannot do that: open the Insights page."));
+    }
     var options = { method: method, headers: { Authorization: "Bearer " + TOKEN, Accept: "application/json" } };
     if (body !== undefined) {
       options.headers["Content-Type"] = "application/json";
@@ -54,6 +64,11 @@
   fromInput.value = params.get("from") || isoDay(monthAgo);
   toInput.value = params.get("to") || isoDay(today);
   channelInput.value = params.get("channel") || "";
+  if (EMBEDDED) {
+    fromInput.value = EMBEDDED.scope.from;
+    toInput.value = EMBEDDED.scope.to;
+    channelInput.value = EMBEDDED.scope.channel || "";
+  }
 
   function query(extra) {
     var q = new URLSearchParams({ from: fromInput.value, to: toInput.value });
