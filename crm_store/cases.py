@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -135,3 +137,18 @@ def list_cases(
         select(Case).where(*conditions).order_by(Case.id.desc()).limit(limit).offset(offset)
     ).all()
     return list(rows), total
+
+
+def record_first_reply(
+    *, session: Session, conversation_id: str, agent_id: int | None, at: datetime
+) -> int:
+    """An agent replied: the conversation's handoff cases opened before and not yet answered
+    get their first reply time and agent (for the time-to-first-reply figures)."""
+    result = session.execute(
+        sa.update(Case)
+        .where(Case.conversation_id == conversation_id, Case.type == "handoff",
+               Case.first_reply_at.is_(None), Case.created_at <= at)
+        .values(first_reply_at=at, first_reply_agent_id=agent_id)
+        .execution_options(synchronize_session="fetch")
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -272,6 +272,11 @@ class Case(Timestamps, Base):
     priority: Mapped[str] = mapped_column(String(10), default="normal")
     status: Mapped[str] = mapped_column(String(10), default="open", index=True)
     resolved_at: Mapped[datetime | None] = mapped_column()  # first move to resolved/closed
+    # A handoff case: the first agent reply after it was opened, and who wrote it.
+    first_reply_at: Mapped[datetime | None] = mapped_column()
+    first_reply_agent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
 
 
 class AuditLog(Base):
