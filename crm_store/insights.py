@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, literal, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, case, func, literal, or_, select, union_all
+from sqlalchemy.orm import Session, aliased
 
 from crm_store.faq_outcomes import PERSON_INTENTS
 from crm_store.models import (
@@ -47,6 +47,7 @@ QUEUE_BUCKETS = (  # (label, upper bound in seconds)
     ("8–24 h", 86400),
     ("over 1 day", None),
 )
+TEAM = -1  # the group id of "all agents" in agent_performance
 DEFAULT_DAYS = 30
 MAX_DAYS = 731
 
@@ -127,6 +128,10 @@ def _num(value: Any, digits: int = 1) -> float | None:
 
 def _rate(part: Any, whole: Any) -> float | None:
     return round(float(part) / float(whole), 4) if whole else None
+
+
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
 
 
 def _in_range(column: Any, scope: Scope) -> Any:
@@ -227,110 +232,94 @@ def faq_outcomes(*, session: Session, scope: Scope) -> Table:
 
 
 def faq_entries(*, session: Session, scope: Scope, limit: int = 50) -> Table:
-    """FAQ entries by answers given, and how often the customer then asked for a person."""
-    conditions = [
-        _in_range(Interaction.created_at, scope),
-        or_(Interaction.author == "customer", Interaction.faq_entry_id.is_not(None)),
-    ]
+    """FAQ entries by answers given, and how often the customer then asked for a person.
+
+    An answer is "followed by a request for a person" when the customer's next message asks for
+    one. Counted from the requests (few) backwards, each to the message just before it among
+    customer messages and FAQ answers, so the query never walks every message of the range.
+    """
+    conditions = [Interaction.faq_entry_id.is_not(None), _in_range(Interaction.created_at, scope)]
     if scope.channel:
         conditions.append(Interaction.channel == scope.channel)
-    by_conversation = {"partition_by": Interaction.conversation_id, "order_by": Interaction.id}
-    turns = (
-        select(
-            Interaction.faq_entry_id.label("entry"),
-            Interaction.author.label("author"),
-            func.lead(Interaction.author).over(**by_conversation).label("next_author"),  # type: ignore[arg-type]
-            func.lead(Interaction.intent).over(**by_conversation).label("next_intent"),  # type: ignore[arg-type]
-        )
+    answers = session.execute(
+        select(Interaction.faq_entry_id, func.count())
         .where(*conditions)
-        .subquery("turns")
-    )
-    person = and_(turns.c.next_author == "customer", turns.c.next_intent.in_(PERSON_INTENTS))
-    escalated = func.sum(case((person, 1), else_=0)).label("escalated")
-    rows = session.execute(
-        select(turns.c.entry, func.count().label("answers"), escalated)
-        .where(turns.c.author == "bot", turns.c.entry.is_not(None))
-        .group_by(turns.c.entry)
-        .order_by(func.count().desc(), turns.c.entry)
+        .group_by(Interaction.faq_entry_id)
+        .order_by(func.count().desc(), Interaction.faq_entry_id)
         .limit(limit)
     ).all()
+    request, before = aliased(Interaction, name="request"), aliased(Interaction, name="before")
+    previous_id = (
+        select(func.max(Interaction.id))
+        .where(Interaction.conversation_id == request.conversation_id,
+               Interaction.id < request.id,
+               or_(Interaction.author == "customer", Interaction.faq_entry_id.is_not(None)))
+        .correlate(request)
+        .scalar_subquery()
+    )
+    asked = [request.author == "customer", request.intent.in_(PERSON_INTENTS),
+             _in_range(request.created_at, scope)]
+    if scope.channel:
+        asked.append(request.channel == scope.channel)
+    escalated = dict(session.execute(  # type: ignore[arg-type]
+        select(before.faq_entry_id, func.count())
+        .select_from(request)
+        .join(before, before.id == previous_id)
+        .where(*asked, before.faq_entry_id.is_not(None))
+        .group_by(before.faq_entry_id)
+    ).all())
     return Table("faq-entries", ["entry_id", "answers", "then_asked_for_person", "person_rate"],
-                 [[r[0], r[1], int(r[2] or 0), _rate(r[2] or 0, r[1])] for r in rows])
+                 [[entry, n, escalated.get(entry, 0), _rate(escalated.get(entry, 0), n)]
+                  for entry, n in answers])
 
 
 # --- agents ------------------------------------------------------------------------------
 
 
-def _handoffs(scope: Scope) -> Any:
-    """Handoff cases opened in the range, with their conversation's channel."""
-    conditions: list[Any] = [Case.type == "handoff", _in_range(Case.created_at, scope),
-                             Case.conversation_id.is_not(None)]
-    stmt = select(Case.id.label("case_id"), Case.conversation_id.label("conversation_id"),
-                  Case.created_at.label("opened"), Case.resolved_at.label("resolved"))
-    if scope.channel:
-        stmt = stmt.join(Conversation, Conversation.id == Case.conversation_id)
-        conditions.append(Conversation.channel == scope.channel)
-    return stmt.where(*conditions).subquery("handoffs")
-
-
 def agent_performance(*, session: Session, scope: Scope) -> Table:
-    """Per agent (and the team): handoffs taken, time to first reply and to resolution."""
-    h = _handoffs(scope)
-    first = (
-        select(h.c.case_id, func.min(Interaction.id).label("first_id"))
-        .join(Interaction, and_(Interaction.conversation_id == h.c.conversation_id,
-                                Interaction.author == "agent", Interaction.note.is_(False),
-                                Interaction.created_at >= h.c.opened))
-        .group_by(h.c.case_id)
-        .subquery("first_reply")
+    """Per agent (and the team): handoffs taken, time to first reply and to resolution.
+
+    A handoff case is taken by the agent of its first reply (Case.first_reply_at/_agent_id,
+    recorded as replies are written); one statement computes every agent's percentiles and the
+    team's (group -1).
+    """
+    conditions: list[Any] = [Case.type == "handoff", _in_range(Case.created_at, scope),
+                             Case.first_reply_at.is_not(None)]
+    taken = select(
+        Case.conversation_id.label("conversation_id"),
+        func.coalesce(Case.first_reply_agent_id, 0).label("agent_id"),
+        (epoch(Case.first_reply_at) - epoch(Case.created_at)).label("first_reply_s"),
+        (epoch(Case.resolved_at) - epoch(Case.created_at)).label("resolution_s"),
     )
-    taken = (
-        select(
-            h.c.case_id,
-            h.c.conversation_id,
-            Interaction.agent_id.label("agent_id"),
-            (epoch(Interaction.created_at) - epoch(h.c.opened)).label("first_reply_s"),
-            (epoch(h.c.resolved) - epoch(h.c.opened)).label("resolution_s"),
-        )
-        .join(first, first.c.case_id == h.c.case_id)
-        .join(Interaction, Interaction.id == first.c.first_id)
-    )
+    if scope.channel:
+        taken = taken.join(Conversation, Conversation.id == Case.conversation_id)
+        conditions.append(Conversation.channel == scope.channel)
     if scope.agent_id is not None:
-        taken = taken.where(Interaction.agent_id == scope.agent_id)
-    taken_sq = taken.subquery("taken")
-    per_agent: dict[Any, dict[str, Any]] = {}
-    for key, group in (("reply", ("agent_id",)), ("reply_all", ())):
-        stmt = percentiles(taken_sq, "first_reply_s", group)
-        for row in session.execute(stmt).mappings():
-            agent = row.get("agent_id", "all")
-            per_agent.setdefault(agent, {})[key] = row
-    for key, group in (("resolution", ("agent_id",)), ("resolution_all", ())):
-        stmt = percentiles(taken_sq, "resolution_s", group)
-        for row in session.execute(stmt).mappings():
-            agent = row.get("agent_id", "all")
-            per_agent.setdefault(agent, {})[key] = row
-    conversations: dict[Any, int] = dict(session.execute(
-        select(taken_sq.c.agent_id, func.count(func.distinct(taken_sq.c.conversation_id)))
-        .group_by(taken_sq.c.agent_id)).all())
+        conditions.append(Case.first_reply_agent_id == scope.agent_id)
+    t = taken.where(*conditions).cte("taken")
+    measures = (t.c.conversation_id, t.c.first_reply_s, t.c.resolution_s)
+    pool = union_all(
+        select(t.c.agent_id.label("grp"), *measures),
+        select(literal(TEAM).label("grp"), *measures),
+    ).subquery("pool")
+    stmt = percentiles(pool, ("first_reply_s", "resolution_s"), ("grp",), extra=(
+        lambda r: func.count(func.distinct(r.c.conversation_id)).label("conversations"),),
+        dialect=_dialect(session))
+    stats = {r["grp"]: r for r in session.execute(stmt).mappings()}
     names = dict(session.execute(
-        select(User.id, User.name).where(User.id.in_([a for a in per_agent if a != "all"]))
-    ).all())
+        select(User.id, User.name).where(User.id.in_([g for g in stats if g > 0]))).all())
     table = Table("agents", ["agent_id", "agent", "handoffs", "conversations",
                              "first_reply_median_s", "first_reply_p90_s",
                              "resolution_median_s", "resolution_p90_s", "resolved"])
-    agents = sorted((a for a in per_agent if a != "all"), key=lambda a: (a is None, a or 0))
-    for agent in [*agents, "all"]:
-        stats = per_agent[agent]
-        reply = stats.get("reply") or stats.get("reply_all") or {}
-        resolution = stats.get("resolution") or stats.get("resolution_all") or {}
-        n_conv = (sum(conversations.values()) if agent == "all"
-                  else conversations.get(agent, 0))
+    for grp in [*sorted(g for g in stats if g != TEAM), TEAM]:
+        row: Any = stats.get(grp) or {}
         table.rows.append([
-            None if agent == "all" else agent,
-            "all agents" if agent == "all" else names.get(agent, f"user {agent}"),
-            reply.get("n", 0), n_conv,
-            _num(reply.get("p50")), _num(reply.get("p90")),
-            _num(resolution.get("p50")), _num(resolution.get("p90")), resolution.get("n", 0),
+            None if grp in (TEAM, 0) else grp,
+            "all agents" if grp == TEAM else names.get(grp, "unknown agent"),
+            row.get("n_first_reply_s") or 0, row.get("conversations") or 0,
+            _num(row.get("first_reply_s_p50")), _num(row.get("first_reply_s_p90")),
+            _num(row.get("resolution_s_p50")), _num(row.get("resolution_s_p90")),
+            row.get("n_resolution_s") or 0,
         ])
     if scope.agent_id is not None:  # an agent's own view: their row only
         table.rows = [r for r in table.rows if r[0] == scope.agent_id]
@@ -386,10 +375,10 @@ def lead_funnel(*, session: Session, scope: Scope) -> Table:
         .group_by(LeadStageChange.lead_id)
         .subquery("furthest")
     )
-    reached = {
-        i: session.scalar(select(func.count()).where(furthest.c.furthest >= i)) or 0
-        for i in range(len(PIPELINE))
-    }
+    at_most: dict[int, int] = dict(session.execute(  # type: ignore[arg-type]
+        select(furthest.c.furthest, func.count()).group_by(furthest.c.furthest)).all())
+    reached = {i: sum(n for f, n in at_most.items() if f is not None and f >= i)
+               for i in range(len(PIPELINE))}
     current = dict(session.execute(
         select(Lead.stage, func.count()).where(*_leads_in(scope)).group_by(Lead.stage)).all())
     next_change = func.lead(LeadStageChange.changed_at).over(
@@ -405,7 +394,7 @@ def lead_funnel(*, session: Session, scope: Scope) -> Table:
         .subquery("stays")
     )
     in_stage = {r["stage"]: r for r in session.execute(
-        percentiles(stays, "seconds", ("stage",))).mappings()}
+        percentiles(stays, ("seconds",), ("stage",), dialect=_dialect(session))).mappings()}
     table = Table("lead-funnel", ["stage", "reached", "now_in_stage", "conversion",
                                   "median_days_in_stage", "p90_days_in_stage"])
     for stage in LEAD_STAGES:
@@ -417,7 +406,7 @@ def lead_funnel(*, session: Session, scope: Scope) -> Table:
             count, conversion = current.get(stage, 0), _rate(current.get(stage, 0), reached[0])
         stays_row: Any = in_stage.get(stage) or {}
         days = [None if stays_row.get(p) is None else round(stays_row[p] / 86400, 2)
-                for p in ("p50", "p90")]
+                for p in ("seconds_p50", "seconds_p90")]
         table.rows.append([stage, count, current.get(stage, 0), conversion, *days])
     return table
 
@@ -448,7 +437,7 @@ def cases_by_status(*, session: Session, scope: Scope, now: datetime | None = No
         conditions.append(Conversation.channel == scope.channel)
     ages = stmt.where(*conditions).subquery("case_ages")
     stats = {r["status"]: r for r in session.execute(
-        percentiles(ages, "age", ("status",))).mappings()}
+        percentiles(ages, ("age",), ("status",), dialect=_dialect(session))).mappings()}
     old: dict[str, int] = dict(session.execute(
         select(ages.c.status, func.count()).where(ages.c.age > 7 * 86400)
         .group_by(ages.c.status)).all())
@@ -456,9 +445,9 @@ def cases_by_status(*, session: Session, scope: Scope, now: datetime | None = No
     for status in ("open", "pending", "resolved", "closed"):
         row: Any = stats.get(status) or {}
         table.rows.append([
-            status, row.get("n", 0),
-            None if row.get("p50") is None else round(row["p50"] / 3600, 1),
-            None if row.get("p90") is None else round(row["p90"] / 3600, 1),
+            status, row.get("n_age", 0),
+            None if row.get("age_p50") is None else round(row["age_p50"] / 3600, 1),
+            None if row.get("age_p90") is None else round(row["age_p90"] / 3600, 1),
             old.get(status, 0),
         ])
     return table
