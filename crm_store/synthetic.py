@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from itertools import accumulate
 from typing import Any
 
 from sqlalchemy import func, insert, select
@@ -175,20 +176,22 @@ def generate(
         return row
 
     # Repeat customers: a few people write often, most once or twice.
-    weights = [1 / (k + 1) ** 0.6 for k in range(scale.customers)]
+    cumulative = list(accumulate(1 / (k + 1) ** 0.6 for k in range(scale.customers)))
+    faq_cumulative = list(accumulate(popularity))
     for n in range(scale.conversations):
         channel = rng.choices(("web", "telegram", "rest"), weights=(60, 35, 5))[0]
         prefix = {"web": "web", "telegram": "tg", "rest": "rest"}[channel]
         at = _start_time(rng, now, scale.days)
         linked = scale.customers and rng.random() < 0.75
-        customer_id = (base_customer + rng.choices(range(scale.customers), weights=weights)[0]
+        customer_id = (base_customer + rng.choices(range(scale.customers),
+                                                   cum_weights=cumulative)[0]
                        if linked else None)
         conversation = {"id": f"{prefix}-{scale.prefix}{n:07d}", "channel": channel,
                         "customer_id": customer_id, "status": "bot", "assigned_agent_id": None,
                         "handoff_reason": None, "handoff_at": None, "created_at": at,
                         "last_message_at": at}
         buffers.conversations.append(conversation)
-        at = _conversation(rng, conversation, at, now, faq, popularity, agents, say, buffers)
+        at = _conversation(rng, conversation, at, now, faq, faq_cumulative, agents, say, buffers)
         counts["conversations"] += 1
         counts["handoffs"] += conversation["handoff_at"] is not None
         if len(buffers.conversations) >= BATCH:
@@ -204,7 +207,7 @@ def generate(
 
 def _conversation(
     rng: random.Random, conversation: dict[str, Any], at: datetime, now: datetime,
-    faq: Sequence[tuple[str, Sequence[str], str]], popularity: Sequence[float],
+    faq: Sequence[tuple[str, Sequence[str], str]], faq_cumulative: Sequence[float],
     agents: Sequence[tuple[int, str]], say: Any, buffers: _Buffers,
 ) -> datetime:
     """One conversation's turns; returns the time of its last turn."""
@@ -219,7 +222,7 @@ def _conversation(
         say(conversation, at, "bot", "Hi! I'm the Nimbus Drive assistant. How can I help?")
         at += step()
     if pattern in ("answered", "escalate", "clarify"):
-        entry_id, questions, answer = rng.choices(faq, weights=popularity)[0]
+        entry_id, questions, answer = rng.choices(faq, cum_weights=faq_cumulative)[0]
         question = rng.choice(list(questions))
         if rng.random() < 0.5:
             question = question.lower().rstrip("?")
@@ -285,7 +288,7 @@ def _handoff(
     case = {"customer_id": conversation["customer_id"], "conversation_id": conversation["id"],
             "subject": f"Handoff: {reason}", "description": "", "type": "handoff",
             "priority": "normal", "status": "open", "created_at": at, "updated_at": at,
-            "resolved_at": None}
+            "resolved_at": None, "first_reply_at": None, "first_reply_agent_id": None}
     buffers.cases.append(case)
     agent_id, agent_name = rng.choice(agents)
     # Some agents are quicker than others; weekends and nights are slower.
@@ -295,6 +298,7 @@ def _handoff(
     if first > now:
         return  # still waiting in the queue
     conversation.update(status="agent", assigned_agent_id=agent_id)
+    case.update(first_reply_at=first, first_reply_agent_id=agent_id)
     say(conversation, first, "agent", rng.choice(AGENT_OPENERS).format(name=agent_name),
         agent_id=agent_id, delivered_at=first)
     topic = conversation.get("gap_topic")
@@ -355,16 +359,17 @@ def _leads(session: Session, rng: random.Random, now: datetime, scale: Scale,
                       "budget": None, "timeline": None, "source_channel": source,
                       "stage": stage, "lost_reason": lost_reason, "expected_value": value,
                       "owner_id": owner_id, "created_at": at, "updated_at": when})
-    _flush(session, Lead, leads)
-    _flush(session, LeadStageChange, changes)
     won = {lead["customer_id"] for lead in leads if lead["stage"] == "won"}
     open_ = {lead["customer_id"] for lead in leads} - won
+    count = len(leads)
+    _flush(session, Lead, leads)
+    _flush(session, LeadStageChange, changes)
     for type_, ids in (("customer", won), ("lead", open_)):
         if ids:
             from sqlalchemy import update
 
             session.execute(update(Customer).where(Customer.id.in_(ids)).values(type=type_))
-    return len(leads)
+    return count
 
 
 def _flush(session: Session, model: Any, rows: list[dict[str, Any]]) -> None:
@@ -385,8 +390,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--url", required=True, help="database URL (migrated)")
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--interactions", type=int, default=1_000_000,
-                        help="about this many (conversations = interactions / 5.2)")
+                        help="about this many (conversations = interactions / 4.7)")
     parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--prefix", default="syn", help="conversation ids: <channel>-<prefix><n>")
     args = parser.parse_args(argv)
 
     from crm_store import users
@@ -404,8 +410,8 @@ def main(argv: list[str] | None = None) -> None:
                                          name=f"{name} (synthetic)", password="synthetic-agent")
                 agents.append((user.id, name))
             counts = generate(session=session, faq=faq, agents=agents, scale=Scale(
-                customers=args.customers, conversations=int(args.interactions / 5.2),
-                days=args.days))
+                customers=args.customers, conversations=int(args.interactions / 4.7),
+                days=args.days, prefix=args.prefix))
     finally:
         engine.dispose()
     print("crm_store.synthetic: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
