@@ -248,28 +248,33 @@ def faq_entries(*, session: Session, scope: Scope, limit: int = 50) -> Table:
         .order_by(func.count().desc(), Interaction.faq_entry_id)
         .limit(limit)
     ).all()
-    request, before = aliased(Interaction, name="request"), aliased(Interaction, name="before")
-    previous_id = (
-        select(func.max(Interaction.id))
+    request = aliased(Interaction, name="request")
+    # The entry of the message just before the request, if that message was an FAQ answer.
+    answered_before = (
+        select(Interaction.faq_entry_id)
         .where(Interaction.conversation_id == request.conversation_id,
                Interaction.id < request.id,
                or_(Interaction.author == "customer", Interaction.faq_entry_id.is_not(None)))
+        .order_by(Interaction.id.desc())
+        .limit(1)
         .correlate(request)
         .scalar_subquery()
     )
-    asked = [request.author == "customer", request.intent.in_(PERSON_INTENTS),
-             _in_range(request.created_at, scope)]
+    # Only customer messages carry an intent, so the intent alone finds the requests (and an
+    # index on (intent, created_at) covers the whole lookup).
+    asked = [request.intent.in_(PERSON_INTENTS), _in_range(request.created_at, scope)]
     if scope.channel:
         asked.append(request.channel == scope.channel)
-    escalated = dict(session.execute(  # type: ignore[arg-type]
-        select(before.faq_entry_id, func.count())
-        .select_from(request)
-        .join(before, before.id == previous_id)
-        .where(*asked, before.faq_entry_id.is_not(None))
-        .group_by(before.faq_entry_id)
-    ).all())
+    requests = select(answered_before.label("entry")).where(*asked).subquery("requests")
+    # Grouped with the NULLs (requests not after an answer) and those dropped here: a WHERE on
+    # the subquery's column would evaluate the lookup twice per request.
+    escalated: dict[str, int] = {
+        entry: n for entry, n in session.execute(
+            select(requests.c.entry, func.count()).group_by(requests.c.entry)).all()
+        if entry is not None
+    }
     return Table("faq-entries", ["entry_id", "answers", "then_asked_for_person", "person_rate"],
-                 [[entry, n, escalated.get(entry, 0), _rate(escalated.get(entry, 0), n)]
+                 [[entry, n, escalated.get(str(entry), 0), _rate(escalated.get(str(entry), 0), n)]
                   for entry, n in answers])
 
 

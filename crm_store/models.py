@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -171,7 +172,7 @@ class Conversation(Base):
     )
     handoff_reason: Mapped[str | None] = mapped_column(Text)
     handoff_at: Mapped[datetime | None] = mapped_column()
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     last_message_at: Mapped[datetime | None] = mapped_column()
 
 
@@ -186,8 +187,20 @@ class Interaction(Base):
 
     __tablename__ = "interactions"
     __table_args__ = (
-        Index("ix_interactions_conversation_id_id", "conversation_id", "id"),
+        # INCLUDE (PostgreSQL): "the message before this one" is answered from the index alone.
+        Index("ix_interactions_conversation_id_id", "conversation_id", "id",
+              postgresql_include=["author", "faq_entry_id"]),
         Index("ix_interactions_undelivered", "channel", "author", "delivered_at"),
+        # The Insights figures (crm_store.insights): FAQ answers, question outcomes, requests
+        # for a person, each within a date range (see migration 9c1f2e7d4b10).
+        Index("ix_interactions_answers", "created_at", "faq_entry_id",
+              postgresql_where=text("faq_entry_id IS NOT NULL"),
+              sqlite_where=text("faq_entry_id IS NOT NULL")),
+        Index("ix_interactions_outcomes", "created_at", "faq_outcome", "channel",
+              postgresql_where=text("faq_outcome IS NOT NULL"),
+              sqlite_where=text("faq_outcome IS NOT NULL")),
+        Index("ix_interactions_intent_created_at", "intent", "created_at",
+              postgresql_include=["conversation_id", "id", "channel"]),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -216,6 +229,7 @@ class Lead(Timestamps, Base):
     """A sales opportunity raised by a customer; at most one open lead per customer."""
 
     __tablename__ = "leads"
+    __table_args__ = (Index("ix_leads_created_at", "created_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     customer_id: Mapped[int] = mapped_column(
@@ -258,6 +272,7 @@ class Case(Timestamps, Base):
     """A support ticket: a question, a problem, a handoff to an agent, a complaint."""
 
     __tablename__ = "cases"
+    __table_args__ = (Index("ix_cases_type_created_at", "type", "created_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     customer_id: Mapped[int | None] = mapped_column(
