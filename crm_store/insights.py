@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, literal, or_, select, union_all
+from sqlalchemy import and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from crm_store.faq_outcomes import PERSON_INTENTS
@@ -286,7 +286,7 @@ def agent_performance(*, session: Session, scope: Scope) -> Table:
 
     A handoff case is taken by the agent of its first reply (Case.first_reply_at/_agent_id,
     recorded as replies are written); one statement computes every agent's percentiles and the
-    team's (group -1).
+    team's (the total row).
     """
     conditions: list[Any] = [Case.type == "handoff", _in_range(Case.created_at, scope),
                              Case.first_reply_at.is_not(None)]
@@ -301,16 +301,13 @@ def agent_performance(*, session: Session, scope: Scope) -> Table:
         conditions.append(Conversation.channel == scope.channel)
     if scope.agent_id is not None:
         conditions.append(Case.first_reply_agent_id == scope.agent_id)
-    t = taken.where(*conditions).cte("taken")
-    measures = (t.c.conversation_id, t.c.first_reply_s, t.c.resolution_s)
-    pool = union_all(
-        select(t.c.agent_id.label("grp"), *measures),
-        select(literal(TEAM).label("grp"), *measures),
-    ).subquery("pool")
-    stmt = percentiles(pool, ("first_reply_s", "resolution_s"), ("grp",), extra=(
+    stmt = percentiles(taken.where(*conditions).subquery("taken"),
+                       ("first_reply_s", "resolution_s"), ("agent_id",), total=True, extra=(
         lambda r: func.count(func.distinct(r.c.conversation_id)).label("conversations"),),
         dialect=_dialect(session))
-    stats = {r["grp"]: r for r in session.execute(stmt).mappings()}
+    # The team's row has no agent (NULL): TEAM here.
+    stats = {TEAM if r["agent_id"] is None else r["agent_id"]: r
+             for r in session.execute(stmt).mappings()}
     names = dict(session.execute(
         select(User.id, User.name).where(User.id.in_([g for g in stats if g > 0]))).all())
     table = Table("agents", ["agent_id", "agent", "handoffs", "conversations",
