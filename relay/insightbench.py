@@ -208,10 +208,11 @@ def api_latency(url: str, requests: int) -> list[dict[str, Any]]:
                RELAY_MODELS_DIR=str(ROOT / "var" / "models"),
                RELAY_SECRET_KEY="bench-secret", RELAY_SERVICE_TOKEN="bench-service",
                RELAY_RASA_TOKEN="bench-rasa", PYTHONPATH=str(ROOT))
+    server_log = (data_dir / "api.log").open("wb")
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "crm_store.api.app:create_app", "--factory",
          "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level",
-         "warning"], cwd=ROOT, env=env)
+         "warning"], cwd=ROOT, env=env, stdout=server_log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         with httpx.Client(base_url=base, timeout=120) as client:
@@ -241,7 +242,13 @@ def api_latency(url: str, requests: int) -> list[dict[str, Any]]:
             rows = []
             for path, scope, params in targets:
                 url_path = f"/api/v1/insights/{path}"
-                rows.append(_time(client, url_path, params, headers, requests, path, scope))
+                try:
+                    rows.append(_time(client, url_path, params, headers, requests, path, scope))
+                except httpx.HTTPError as error:
+                    code = server.poll()
+                    raise SystemExit(f"{path} ({scope}): {error}; API exit code {code}, log "
+                                     f"{data_dir / 'api.log'}") from None
+                print(f"  measured {path} ({scope})", file=sys.stderr, flush=True)
             if some:
                 rows.append(_time(client, f"/api/v1/conversations/{some[0]['id']}/suggestions",
                                   {}, headers, requests, "conversations/{id}/suggestions",
@@ -252,6 +259,7 @@ def api_latency(url: str, requests: int) -> list[dict[str, Any]]:
     finally:
         server.terminate()
         server.wait(timeout=30)
+        server_log.close()
 
 
 def _time(client: Any, path: str, params: dict[str, str], headers: dict[str, str], n: int,
