@@ -106,14 +106,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"crm_store.report: {error}", file=sys.stderr)
         return 2
 
-    from crm_store.db import make_engine, make_session_factory
+    from crm_store.db import make_engine, make_session_factory, url_or_settings
 
-    url = args.url
-    if not url:
-        from relay.settings import get_settings
-
-        url = get_settings().database_url
-    engine = make_engine(url)
+    engine = make_engine(url_or_settings(args.url))
     try:
         with make_session_factory(engine)() as session:
             data = collect(session=session, scope=scope)

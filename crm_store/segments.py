@@ -223,14 +223,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m crm_store.segments", description=__doc__)
     parser.add_argument("--url", help="database URL (default: RELAY_DATABASE_URL / settings)")
     args = parser.parse_args(argv)
-    from crm_store.db import make_engine, make_session_factory, session_scope
+    from crm_store.db import make_engine, make_session_factory, session_scope, url_or_settings
 
-    url = args.url
-    if not url:
-        from relay.settings import get_settings
-
-        url = get_settings().database_url
-    engine = make_engine(url)
+    engine = make_engine(url_or_settings(args.url))
     try:
         with session_scope(make_session_factory(engine)) as session:
             count = recompute(session=session)

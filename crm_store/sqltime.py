@@ -28,78 +28,66 @@ from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
 
-class epoch(FunctionElement[float]):
+class _TimePart(FunctionElement[Any]):
+    """A function of one timestamp column, compiled per dialect (see _TEMPLATES)."""
+
+    inherit_cache = True
+
+
+class epoch(_TimePart):
     """Seconds since 1970-01-01 UTC of a timestamp column."""
 
     type = Float()
-    inherit_cache = True
+    inherit_cache = True  # must be set on every subclass
 
 
-class day(FunctionElement[str]):
+class day(_TimePart):
     """The UTC day of a timestamp as 'YYYY-MM-DD'."""
 
     type = String()
-    inherit_cache = True
+    inherit_cache = True  # must be set on every subclass
 
 
-class hour(FunctionElement[int]):
+class hour(_TimePart):
     """The UTC hour (0-23) of a timestamp."""
 
     type = Integer()
-    inherit_cache = True
+    inherit_cache = True  # must be set on every subclass
 
 
-class weekday(FunctionElement[int]):
+class weekday(_TimePart):
     """The UTC weekday of a timestamp, Monday = 0 … Sunday = 6."""
 
     type = Integer()
-    inherit_cache = True
+    inherit_cache = True  # must be set on every subclass
 
 
 def _arg(compiler: Any, element: FunctionElement[Any], **kw: Any) -> str:
     return str(compiler.process(next(iter(element.clauses)), **kw))
 
 
-@compiles(epoch, "sqlite")
-def _epoch_sqlite(element: epoch, compiler: Any, **kw: Any) -> str:
-    return f"((julianday({_arg(compiler, element, **kw)}) - 2440587.5) * 86400.0)"
+# (construct, SQLite template, PostgreSQL template); {x} is the timestamp argument.
+_TEMPLATES: tuple[tuple[type[FunctionElement[Any]], str, str], ...] = (
+    (epoch, "((julianday({x}) - 2440587.5) * 86400.0)",
+     "CAST(EXTRACT(EPOCH FROM {x}) AS DOUBLE PRECISION)"),
+    (day, "date({x})", "to_char(({x}) AT TIME ZONE 'UTC', 'YYYY-MM-DD')"),
+    (hour, "CAST(strftime('%H', {x}) AS INTEGER)",
+     "CAST(EXTRACT(HOUR FROM ({x}) AT TIME ZONE 'UTC') AS INTEGER)"),
+    (weekday, "((CAST(strftime('%w', {x}) AS INTEGER) + 6) % 7)",
+     "(CAST(EXTRACT(ISODOW FROM ({x}) AT TIME ZONE 'UTC') AS INTEGER) - 1)"),
+)
 
 
-@compiles(epoch, "postgresql")
-def _epoch_pg(element: epoch, compiler: Any, **kw: Any) -> str:
-    return f"CAST(EXTRACT(EPOCH FROM {_arg(compiler, element, **kw)}) AS DOUBLE PRECISION)"
+def _register(construct: type[FunctionElement[Any]], dialect: str, template: str) -> None:
+    def compile_it(element: FunctionElement[Any], compiler: Any, **kw: Any) -> str:
+        return template.format(x=_arg(compiler, element, **kw))
+
+    compiles(construct, dialect)(compile_it)
 
 
-@compiles(day, "sqlite")
-def _day_sqlite(element: day, compiler: Any, **kw: Any) -> str:
-    return f"date({_arg(compiler, element, **kw)})"
-
-
-@compiles(day, "postgresql")
-def _day_pg(element: day, compiler: Any, **kw: Any) -> str:
-    return f"to_char(({_arg(compiler, element, **kw)}) AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
-
-
-@compiles(hour, "sqlite")
-def _hour_sqlite(element: hour, compiler: Any, **kw: Any) -> str:
-    return f"CAST(strftime('%H', {_arg(compiler, element, **kw)}) AS INTEGER)"
-
-
-@compiles(hour, "postgresql")
-def _hour_pg(element: hour, compiler: Any, **kw: Any) -> str:
-    arg = _arg(compiler, element, **kw)
-    return f"CAST(EXTRACT(HOUR FROM ({arg}) AT TIME ZONE 'UTC') AS INTEGER)"
-
-
-@compiles(weekday, "sqlite")
-def _weekday_sqlite(element: weekday, compiler: Any, **kw: Any) -> str:
-    return f"((CAST(strftime('%w', {_arg(compiler, element, **kw)}) AS INTEGER) + 6) % 7)"
-
-
-@compiles(weekday, "postgresql")
-def _weekday_pg(element: weekday, compiler: Any, **kw: Any) -> str:
-    arg = _arg(compiler, element, **kw)
-    return f"(CAST(EXTRACT(ISODOW FROM ({arg}) AT TIME ZONE 'UTC') AS INTEGER) - 1)"
+for _construct, _sqlite, _postgresql in _TEMPLATES:
+    _register(_construct, "sqlite", _sqlite)
+    _register(_construct, "postgresql", _postgresql)
 
 
 def seconds_between(start: Any, end: Any) -> ColumnElement[float]:
