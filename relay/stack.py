@@ -7,6 +7,7 @@ exactly the processes a user starts.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -123,6 +124,8 @@ def child_env(settings: Settings, base: Mapping[str, str] | None = None) -> dict
             "RELAY_RASA_TOKEN": settings.rasa_token,
             "RELAY_EMBEDDING_MODEL": settings.embedding_model,
             "RELAY_INDEX_DIR": str(settings.index_dir),
+            # The API writes FAQ sources (knowledge gaps); the action server reads the index.
+            "RELAY_FAQ_PATHS": json.dumps([str(p) for p in settings.faq_paths]),
             "RELAY_MODELS_DIR": str(settings.models_dir),
             # read by bot/endpoints.yml inside Rasa
             "RELAY_ACTIONS_WEBHOOK": f"{settings.actions_url}/webhook",
