@@ -7,7 +7,7 @@ start-up, and reloaded when the index on disk changes (FaqEngine.reload_if_chang
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
 
@@ -60,3 +60,11 @@ def knowledge_service(request: Request) -> KnowledgeService:
 
 
 KnowledgeDep = Annotated[KnowledgeService, Depends(knowledge_service)]
+
+# Documented on the routes that search or rebuild the FAQ index.
+INDEX_UNAVAILABLE: dict[int | str, dict[str, Any]] = {
+    503: {"description": "The FAQ index is not built or cannot be loaded",
+          "content": {"application/json": {"schema": {
+              "type": "object", "properties": {"detail": {"type": "string"}},
+              "required": ["detail"]}}}},
+}

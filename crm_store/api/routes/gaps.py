@@ -10,12 +10,12 @@ from pydantic import BaseModel, Field
 
 from crm_store import gaps
 from crm_store.api.deps import SessionDep, get_session_factory
-from crm_store.api.knowledge import KnowledgeDep, KnowledgeService
+from crm_store.api.knowledge import INDEX_UNAVAILABLE, KnowledgeDep, KnowledgeService
 from crm_store.api.routes.insights import CSV_RESPONSE, TeamPrincipal, csv_response
 from crm_store.api.security import Principal
 from crm_store.insights import Table
 from crm_store.models import GapCluster, GapRun
-from crm_store.schemas import Input
+from crm_store.schemas import Input, PathId
 
 router = APIRouter(prefix="/insights/gaps", tags=["insights"])
 
@@ -179,7 +179,7 @@ def start_mining(
 
 
 @router.get("/runs/{run_id}", response_model=RunOut)
-def get_run(run_id: int, session: SessionDep, _: TeamPrincipal) -> RunOut:
+def get_run(run_id: PathId, session: SessionDep, _: TeamPrincipal) -> RunOut:
     """One run: status, counts, parameters, error."""
     run = session.get(GapRun, run_id)
     if run is None:
@@ -189,14 +189,16 @@ def get_run(run_id: int, session: SessionDep, _: TeamPrincipal) -> RunOut:
     return out
 
 
-@router.post("/clusters/{cluster_id}/apply", response_model=ApplyOut)
+@router.post("/clusters/{cluster_id}/apply", response_model=ApplyOut,
+             responses=INDEX_UNAVAILABLE)
 def apply_cluster(
-    cluster_id: int, body: ApplyIn, session: SessionDep, principal: TeamWriter,
+    cluster_id: PathId, body: ApplyIn, session: SessionDep, principal: TeamWriter,
     knowledge: KnowledgeDep,
 ) -> ApplyOut:
     """Write the cluster into the FAQ (paraphrases of an entry or a new entry) and rebuild."""
     if body.mode == "new" and not (body.answer or "").strip():
         raise HTTPException(422, "A new entry needs an answer.")
+    gaps.get_cluster(session=session, cluster_id=cluster_id)  # 404 before loading the index
     try:
         edit = gaps.apply(
             session=session, cluster_id=cluster_id, settings=knowledge.settings,
@@ -211,7 +213,7 @@ def apply_cluster(
 
 
 @router.post("/clusters/{cluster_id}/dismiss", response_model=ClusterOut)
-def dismiss_cluster(cluster_id: int, session: SessionDep, principal: TeamWriter) -> ClusterOut:
+def dismiss_cluster(cluster_id: PathId, session: SessionDep, principal: TeamWriter) -> ClusterOut:
     """Not worth an entry: hide the cluster; its questions are not mined again."""
     try:
         cluster = gaps.dismiss(session=session, cluster_id=cluster_id, actor=principal.actor)

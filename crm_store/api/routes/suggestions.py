@@ -8,9 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from crm_store import suggestions
+from crm_store import conversations, suggestions
 from crm_store.api.deps import SessionDep, WriterPrincipal
-from crm_store.api.knowledge import KnowledgeDep
+from crm_store.api.knowledge import INDEX_UNAVAILABLE, KnowledgeDep
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
 
@@ -29,7 +29,8 @@ class SuggestionsOut(BaseModel):
     suggestions: list[SuggestionOut]
 
 
-@router.get("/{conversation_id}/suggestions", response_model=SuggestionsOut)
+@router.get("/{conversation_id}/suggestions", response_model=SuggestionsOut,
+            responses=INDEX_UNAVAILABLE)
 def suggest_replies(
     conversation_id: str,
     session: SessionDep,
@@ -38,6 +39,7 @@ def suggest_replies(
     k: Annotated[int, Query(ge=1, le=10, description="how many suggestions")] = 3,
 ) -> SuggestionsOut:
     """The top FAQ answers for the customer's last messages, best first (crm_store.suggestions)."""
+    conversations.get_or_raise(session=session, conversation_id=conversation_id)
     messages, found = suggestions.suggest(session=session, engine=knowledge.engine(),
                                           conversation_id=conversation_id, k=k)
     return SuggestionsOut(conversation_id=conversation_id, messages=messages,
