@@ -8,7 +8,7 @@ RASA_VENV := .venv-rasa
 APP_PY := $(VENV)/bin/python
 PIP_FLAGS := --quiet --disable-pip-version-check --prefer-binary
 
-.PHONY: run test setup venvs system-deps test-system-deps lint bench build-index tune-model train migrate seed clean app-lock rasa-lock
+.PHONY: run test setup venvs system-deps test-system-deps lint bench bench-datasets build-index tune-model train migrate seed clean app-lock rasa-lock
 
 run: setup
 	$(APP_PY) -m relay.run
@@ -37,21 +37,35 @@ $(RASA_VENV)/.installed: requirements/rasa.lock
 test-system-deps:
 	@bash scripts/system-deps.sh
 
-lint: venvs
-	$(VENV)/bin/ruff check relay actions knowledge crm_store bot console tests
-	$(VENV)/bin/mypy relay actions knowledge crm_store
+PACKAGES := relay actions knowledge crm_store bot console
 
-bench: setup
-	$(APP_PY) -m knowledge.bench --banking77-train ../shared/datasets/banking77/train.csv --clinc ../shared/datasets/clinc150/dev.json
+lint: venvs
+	$(VENV)/bin/ruff check $(PACKAGES) tests
+	$(VENV)/bin/mypy $(PACKAGES)
+
+# The benchmark's datasets (BANKING77, CLINC150) are not in the repository: they live beside it,
+# in ../shared/datasets (also on CI). Point DATASETS elsewhere with `make bench DATASETS=dir`.
+DATASETS ?= ../shared/datasets
+BANKING77_TRAIN := $(DATASETS)/banking77/train.csv
+CLINC := $(DATASETS)/clinc150/dev.json
+
+bench: bench-datasets setup
+	$(APP_PY) -m knowledge.tools.bench --banking77-train $(BANKING77_TRAIN) --clinc $(CLINC)
+
+bench-datasets:
+	@for f in $(BANKING77_TRAIN) $(CLINC); do test -f "$$f" || { \
+	  echo "make bench: $$f is missing. The benchmark reads BANKING77 and CLINC150 from" \
+	       "DATASETS=$(DATASETS) (outside the repository); set DATASETS to the directory" \
+	       "holding banking77/train.csv and clinc150/dev.json." >&2; exit 2; }; done
 
 build-index: venvs
-	$(APP_PY) -m knowledge.onnx_bert
+	$(APP_PY) -m knowledge.build.onnx_export
 	$(APP_PY) -m knowledge.build
 
 # Fine-tune the encoder on the FAQ's paraphrases (minutes on a CPU; see docs/knowledge.md), then
 # point RELAY_EMBEDDING_MODEL at var/tuned-model and run `make build-index`.
 tune-model: venvs
-	$(APP_PY) -m knowledge.tune
+	$(APP_PY) -m knowledge.tools.tune
 
 train: venvs
 	$(APP_PY) -m relay.train

@@ -9,6 +9,7 @@ from rasa_sdk.endpoint import create_app
 from rasa_sdk.executor import ActionExecutor
 
 from actions import runtime
+from knowledge.runtime.engine import IndexMissing
 from relay.settings import get_settings
 
 logger = logging.getLogger("actions")
@@ -20,6 +21,8 @@ def main() -> None:
     settings = get_settings()
     try:
         runtime.install(runtime.build(settings))
+    except IndexMissing as error:  # no index, or one built with another model or format
+        sys.exit(f"action server: {error} (`make build-index` does it)")
     except FileNotFoundError as error:
         sys.exit(f"action server: {error} — build the FAQ index with `make build-index`")
     executor = ActionExecutor()

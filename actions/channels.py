@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from crm_store.conversations import channel_for
+from relay import channels
 
 
 def channel_of(conversation_id: str, metadata: dict[str, Any] | None = None) -> str:
-    """'web' or 'telegram' as the gateway says in metadata, else as the id's prefix implies."""
-    if metadata and metadata.get("channel") in ("web", "telegram"):
-        return str(metadata["channel"])
-    return channel_for(conversation_id)
+    """The channel the gateway names in metadata, else the one the id's prefix implies."""
+    return channels.channel_of(conversation_id, metadata)

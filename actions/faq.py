@@ -1,22 +1,73 @@
-"""Answer a customer's question from the FAQ index."""
+"""Answer what the customer said from the FAQ index, in the context of the conversation.
+
+One action for every free message outside a form — questions, follow-ups ("and on pro?"),
+bare values ("my email is jo@example.com"), out-of-scope asks and noise:
+
+* a follow-up is searched with the conversation's topic in mind, and a message with two
+  questions gets both answers (knowledge/runtime/context.py);
+* a bare value is acknowledged and the customer is asked what they need — never answered as
+  if it were a question;
+* an out-of-scope ask ("what's the weather tomorrow") gets an honest "not my field" unless the
+  FAQ has a clear match; noise gets "didn't catch that"; neither counts as a failed turn;
+* an angry or disputing message goes to the complaint handler (actions/complaints.py).
+"""
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.forms import question_shaped
+from actions.identify import EMAIL_IN_TEXT
 from actions.runtime import services
+from actions.tone import tone_of
 
 # After this many unanswered turns in a row the conversation goes to a person unasked.
 MAX_FAILED_TURNS = 2
+# An out-of-scope ask is answered only when an entry matches it this closely (cosine).
+OUT_OF_SCOPE_MIN_SIMILARITY = 0.6
+OUT_OF_SCOPE_MIN_CONFIDENCE = 0.6
+_LETTERS = re.compile(r"[^\W\d_]{2,}")
+_PHONE = re.compile(r"^\s*(?:\+|00)?[\d\s().\-/]{7,}\s*$")
+_NUMBER_OR_DATE = re.compile(r"^\s*[\d\s.,:/\-]+\s*$")
+VALUE_BUTTONS = [
+    {"title": "Update my details", "payload": "/update_details"},
+    {"title": "Check my cases", "payload": "/check_case_status"},
+    {"title": "Talk to a person", "payload": "/ask_human"},
+]
+
+
+def intent_of(tracker: Tracker) -> tuple[str | None, float]:
+    """The latest message's intent and its confidence."""
+    intent = (tracker.latest_message or {}).get("intent") or {}
+    return intent.get("name"), float(intent.get("confidence") or 0.0)
+
+
+def is_noise(text: str) -> bool:
+    """True for messages with no word in them: emoji, punctuation, a single letter."""
+    return not _LETTERS.search(text) and not any("\u4e00" <= ch <= "\u9fff" for ch in text)
+
+
+def bare_value(text: str) -> str | None:
+    """'email', 'phone' or 'number' when the message is only such a value, else None."""
+    stripped = text.strip()
+    words = stripped.split()
+    if EMAIL_IN_TEXT.search(stripped) and len(words) <= 5 and not stripped.endswith("?"):
+        return "email"
+    if _PHONE.match(stripped) and sum(ch.isdigit() for ch in stripped) >= 7:
+        return "phone"
+    if _NUMBER_OR_DATE.match(stripped):
+        return "number"
+    return None
 
 
 class ActionAnswerFaq(Action):
-    """Search the FAQ index: answer, ask "did you mean…", or decline and offer a person."""
+    """Search the FAQ in context: answer (up to two questions), ask "did you mean…", or decline."""
 
     def name(self) -> str:
         return "action_answer_faq"
@@ -26,51 +77,112 @@ class ActionAnswerFaq(Action):
     ) -> list[EventType]:
         faq = services().faq
         faq.reload_if_changed()
-        message = tracker.latest_message or {}
-        intent = (message.get("intent") or {}).get("name")
+        text = str((tracker.latest_message or {}).get("text") or "")
+        intent, confidence = intent_of(tracker)
         chosen = tracker.get_slot("faq_id") if intent == "choose_faq" else None
         if chosen and (entry := faq.entry(chosen)) is not None:
-            return _answer(dispatcher, entry.entry_id, entry.answer)
+            return answer_events(dispatcher, [(entry.entry_id, entry.answer)],
+                                 topic=entry.matched_question)
+        if text.startswith("/"):
+            # A button payload that no longer means anything (an entry removed since, a detail
+            # button clicked after its form ended): ask, rather than search the payload's text.
+            return _acknowledge_value(dispatcher, text, "payload")
+        if tone_of(text).upset and not tracker.active_loop_name:
+            return [FollowupAction("action_handle_complaint")]
+        return respond_to_text(dispatcher, tracker, text, intent=intent, confidence=confidence)
 
-        decision = faq.decide(message.get("text") or "")
-        if decision.kind == "answer":
-            top = decision.hits[0]
-            return _answer(dispatcher, top.entry_id, top.answer)
-        if decision.kind == "clarify":
-            buttons = [
-                {
-                    "title": hit.matched_question,
-                    "payload": "/choose_faq" + json.dumps({"faq_id": hit.entry_id}),
-                }
-                for hit in decision.hits[:2]
-            ]
-            buttons.append({"title": "Something else", "payload": "/ask_human"})
-            dispatcher.utter_message(text="Did you mean one of these?", buttons=buttons)
-            return [SlotSet("human_offered", False), SlotSet("faq_id", None)]
 
-        failed = int(tracker.get_slot("failed_turns") or 0) + 1
-        if failed >= MAX_FAILED_TURNS:
-            return [
-                SlotSet("failed_turns", 0),
-                SlotSet(
-                    "handoff_reason", f"the assistant could not answer {failed} turns in a row"
-                ),
-                FollowupAction("action_handoff"),
-            ]
-        dispatcher.utter_message(response="utter_not_sure")
-        return [
-            SlotSet("failed_turns", failed),
-            SlotSet("human_offered", True),
-            SlotSet("faq_id", None),
+def respond_to_text(
+    dispatcher: CollectingDispatcher, tracker: Tracker, text: str, *, intent: str | None,
+    confidence: float,
+) -> list[EventType]:
+    """The reply to a free message outside a form (also used by the fallback, actions/recover)."""
+    from knowledge.runtime.context import answer_message
+
+    if is_noise(text):
+        dispatcher.utter_message(response="utter_noise")
+        return [SlotSet("faq_id", None)]
+    value = bare_value(text)
+    if value is not None and not question_shaped(text):
+        return _acknowledge_value(dispatcher, text, value)
+
+    out_of_scope = intent == "out_of_scope" and confidence >= OUT_OF_SCOPE_MIN_CONFIDENCE
+    # Something unrelated to the product is never read as a follow-up of the last question.
+    topic = None if out_of_scope else tracker.get_slot("last_question")
+    answered = answer_message(services().faq, text, topic)
+    decision = answered[0].decision
+    if out_of_scope and not (
+        decision.kind == "answer"
+        and (decision.hits[0].similarity or 0.0) >= OUT_OF_SCOPE_MIN_SIMILARITY
+    ):
+        dispatcher.utter_message(response="utter_out_of_scope")
+        return [SlotSet("faq_id", None), SlotSet("human_offered", False)]
+    if decision.kind == "answer":
+        return answer_events(
+            dispatcher,
+            [(a.decision.hits[0].entry_id, a.decision.hits[0].answer) for a in answered],
+            topic=answered[-1].topic,
+        )
+    if decision.kind == "clarify":
+        buttons = [
+            {
+                "title": hit.matched_question,
+                "payload": "/choose_faq" + json.dumps({"faq_id": hit.entry_id}),
+            }
+            for hit in decision.hits[:2]
         ]
+        buttons.append({"title": "Something else", "payload": "/ask_human"})
+        dispatcher.utter_message(text="Did you mean one of these?", buttons=buttons)
+        return [SlotSet("human_offered", False), SlotSet("faq_id", None)]
+    return decline_events(dispatcher, tracker)
 
 
-def _answer(dispatcher: CollectingDispatcher, entry_id: str, answer: str) -> list[EventType]:
-    # faq_entry_id travels in the bot event's metadata to the CRM's interaction log.
-    dispatcher.utter_message(text=answer, faq_entry_id=entry_id)
+def decline_events(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
+    """Say we don't know and offer a person; hand off after repeated failures."""
+    failed = int(tracker.get_slot("failed_turns") or 0) + 1
+    if failed >= MAX_FAILED_TURNS:
+        return [
+            SlotSet("failed_turns", 0),
+            SlotSet("handoff_reason", f"the assistant could not answer {failed} turns in a row"),
+            FollowupAction("action_handoff"),
+        ]
+    dispatcher.utter_message(response="utter_not_sure")
+    return [SlotSet("failed_turns", failed), SlotSet("human_offered", True),
+            SlotSet("faq_id", None)]
+
+
+def answer_events(
+    dispatcher: CollectingDispatcher, answers: list[tuple[str, str]], *, topic: str
+) -> list[EventType]:
+    """Send the answers; remember the topic for follow-ups."""
+    for entry_id, answer in answers:
+        # faq_entry_id travels in the bot event's metadata to the CRM's interaction log.
+        dispatcher.utter_message(text=answer, faq_entry_id=entry_id)
     return [
         SlotSet("failed_turns", 0),
-        SlotSet("last_faq_id", entry_id),
+        SlotSet("last_faq_id", answers[-1][0]),
+        SlotSet("last_question", topic),
         SlotSet("human_offered", False),
         SlotSet("faq_id", None),
     ]
+
+
+def _acknowledge_value(dispatcher: CollectingDispatcher, text: str, kind: str) -> list[EventType]:
+    events: list[EventType] = [SlotSet("faq_id", None)]
+    if kind == "email":
+        email = EMAIL_IN_TEXT.search(text)
+        shown = email.group(0).rstrip(".!?") if email else text.strip()
+        dispatcher.utter_message(
+            text=f"Thanks — I've noted {shown}. What can I help you with? You can ask me a "
+            "question, or I can look at your account, cases or details.",
+            buttons=VALUE_BUTTONS,
+        )
+        # Kept as a hint for identification; it is checked (and verified) when a task needs it.
+        events.append(SlotSet("email", shown))
+    else:
+        dispatcher.utter_message(
+            text="Thanks. What would you like me to do with that? You can ask me a question, "
+            "or I can update your details or look at your cases.",
+            buttons=VALUE_BUTTONS,
+        )
+    return events

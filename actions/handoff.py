@@ -10,7 +10,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.channels import channel_of
 from actions.runtime import services
-from crm_store import cases, conversations
+from crm_store import audit, support
 
 
 class ActionHandoff(Action):
@@ -26,22 +26,13 @@ class ActionHandoff(Action):
         conversation_id = tracker.sender_id
         metadata = (tracker.latest_message or {}).get("metadata") or {}
         with services().sessions.begin() as session:
-            conversation = conversations.get_or_create(
+            case = support.request_handoff(
                 session=session,
                 conversation_id=conversation_id,
                 channel=channel_of(conversation_id, metadata),
-            )
-            case = cases.open_case(
-                session=session,
-                customer_id=conversation.customer_id,
-                conversation_id=conversation_id,
-                subject=f"Handoff: {reason}",
-                description=transcript(tracker),
-                type="handoff",
-                priority="normal",
-            )
-            conversations.set_status(
-                session=session, conversation_id=conversation_id, status="handoff", reason=reason
+                reason=reason,
+                transcript=transcript(tracker),
+                actor=audit.BOT,
             )
             case_id = case.id
         dispatcher.utter_message(

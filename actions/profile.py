@@ -5,14 +5,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from rasa_sdk import Action, FormValidationAction, Tracker
-from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions.forms import RelayFormValidation, backs_out, end_of_task, latest_text, was_cancelled
 from actions.identify import customer_id_of
 from actions.runtime import services
-from crm_store import customers
+from crm_store import audit, customers
 
 FIELD_LABELS = {"phone": "phone number", "address": "address"}
 _PHONE_WORDS = ("phone", "mobile", "cell", "number", "telephone", "tel")
@@ -21,6 +22,19 @@ _PHONE_IN_TEXT = re.compile(r"(?:\+|00)?\d[\d\s().\-/]{4,}\d")
 _ADDRESS_PREFIX = re.compile(r"^(?:my new address is|my address is|new address:|it's|it is)\s+",
                              re.IGNORECASE)
 MIN_ADDRESS_LENGTH = 5
+_STREET_WORDS = re.compile(
+    r"\b(?:street|st|road|rd|avenue|ave|lane|ln|drive|dr|way|court|ct|place|pl|square|sq|"
+    r"boulevard|blvd|close|crescent|terrace|row|hill|park|gardens|strasse|straße|str|gasse|weg|"
+    r"platz|allee|rue|avenida|calle|rua|via|viale|piazza|plaza|po box|apartment|apt|flat|suite|"
+    r"unit|floor)\b",
+    re.IGNORECASE,
+)
+_YES = re.compile(
+    r"^\s*(?:yes|yeah|yep|yup|sure|ok(?:ay)?|correct|right|that's right|thats right|confirm|"
+    r"save(?: it)?|go ahead|please do|do it|perfect|exactly|y)\b",
+    re.IGNORECASE,
+)
+DETAIL_SLOTS = ("detail_field", "phone", "address", "confirm_details")
 
 
 def field_from_text(value: Any) -> str | None:
@@ -45,13 +59,28 @@ def phone_from_text(text: str) -> str:
 
 
 def address_from_text(text: str) -> str | None:
-    """The address without a leading "my new address is"; None if too short to be one."""
-    address = _ADDRESS_PREFIX.sub("", text.strip()).strip()
-    return address if len(address) >= MIN_ADDRESS_LENGTH else None
+    """The address without a leading "my new address is"; None unless it looks like one.
+
+    An address has a number (house number, postcode) or a street word, and two words or more:
+    "12 Baker Street, London", "Hauptstraße 5, Berlin" — not "we're moving next month".
+    """
+    address = _ADDRESS_PREFIX.sub("", text.strip()).strip().rstrip(".!")
+    if len(address) < MIN_ADDRESS_LENGTH or len(address.split()) < 2 or address.endswith("?"):
+        return None
+    if not (any(ch.isdigit() for ch in address) or _STREET_WORDS.search(address)):
+        return None
+    return address
 
 
-class ValidateUpdateDetailsForm(FormValidationAction):
-    """Ask which detail, then only that detail; phone numbers must be real E.164 numbers."""
+def says_yes(text: str) -> bool:
+    """True for a plain yes ("yes", "sure, save it", "correct")."""
+    return bool(_YES.match(text))
+
+
+class ValidateUpdateDetailsForm(RelayFormValidation):
+    """Ask which detail, then only that detail, then read the change back before it is saved."""
+
+    NO_IS_AN_ANSWER = ("confirm_details",)
 
     def name(self) -> str:
         return "validate_update_details_form"
@@ -60,9 +89,11 @@ class ValidateUpdateDetailsForm(FormValidationAction):
         self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker,
         domain: DomainDict,
     ) -> list[str]:
-        """detail_field, then the chosen field's slot."""
+        """detail_field, then the chosen field's slot, then the confirmation."""
+        if was_cancelled(tracker):
+            return []
         field = field_from_text(tracker.get_slot("detail_field"))
-        return ["detail_field", field] if field else ["detail_field"]
+        return ["detail_field", field, "confirm_details"] if field else ["detail_field"]
 
     async def extract_detail_field(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -78,42 +109,105 @@ class ValidateUpdateDetailsForm(FormValidationAction):
                 return {"detail_field": field} if field else {}
         return {}
 
+    def parse_detail_field(self, text: str, tracker: Tracker) -> tuple[str | None, str | None]:
+        """'phone' or 'address'."""
+        field = field_from_text(text)
+        return field, None if field else "I can update your phone number or your address."
+
+    def parse_phone(self, text: str, tracker: Tracker) -> tuple[str | None, str | None]:
+        """The number in E.164 form."""
+        try:
+            return phone_from_text(text), None
+        except ValueError as error:
+            return None, str(error)
+
+    def strict_phone(self, text: str) -> str | None:
+        """A valid phone number in the reply, whatever the NLU thought of it."""
+        try:
+            return phone_from_text(text)
+        except ValueError:
+            return None
+
+    def strict_address(self, text: str) -> str | None:
+        """Something that looks like an address, whatever the NLU thought of it."""
+        return address_from_text(text)
+
+    def parse_address(self, text: str, tracker: Tracker) -> tuple[str | None, str | None]:
+        """Something that looks like a postal address."""
+        address = address_from_text(text)
+        hint = "That doesn't look like an address — street and number, postcode and city, please."
+        return address, None if address else hint
+
     async def validate_detail_field(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
         domain: DomainDict,
     ) -> dict[str, Any]:
         """'phone' or 'address'."""
-        field = field_from_text(slot_value)
-        if field is None:
-            dispatcher.utter_message(
-                text="I can update your phone number or your address."
-            )
-        return {"detail_field": field}
+        return self.validated("detail_field", slot_value, dispatcher, tracker)
 
     async def validate_phone(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
         domain: DomainDict,
     ) -> dict[str, Any]:
         """The number in E.164 form."""
-        try:
-            return {"phone": phone_from_text(str(slot_value))}
-        except ValueError as error:
-            dispatcher.utter_message(
-                text=str(error)
-            )
-            return {"phone": None}
+        return self.validated("phone", slot_value, dispatcher, tracker)
 
     async def validate_address(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
         domain: DomainDict,
     ) -> dict[str, Any]:
-        """A non-trivial address."""
-        address = address_from_text(str(slot_value))
-        if address is None:
-            dispatcher.utter_message(
-                text="That looks too short for an address."
-            )
-        return {"address": address}
+        """A plausible address."""
+        return self.validated("address", slot_value, dispatcher, tracker)
+
+    async def validate_confirm_details(
+        self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+        domain: DomainDict,
+    ) -> dict[str, Any]:
+        """Yes saves; a new value replaces the one read back (asked again); no leaves it."""
+        early = self.interpret("confirm_details", slot_value, dispatcher, tracker)
+        if early is not None:
+            return early
+        text = latest_text(tracker) or str(slot_value or "")
+        intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
+        if says_yes(text) or (intent == "affirm" and not backs_out(text)):
+            return {"confirm_details": "yes"}
+        field = field_from_text(tracker.get_slot("detail_field"))
+        if field == "phone":
+            try:
+                return {"phone": phone_from_text(text), "confirm_details": None}
+            except ValueError:
+                pass
+        elif field == "address" and (address := address_from_text(text)) is not None:
+            return {"address": address, "confirm_details": None}
+        if backs_out(text) or intent == "deny":
+            return {"confirm_details": None, "form_cancelled": True, "requested_slot": None}
+        dispatcher.utter_message(text="Sorry — shall I save it? Please answer yes or no.")
+        return {"confirm_details": None}
+
+
+class ActionAskConfirmDetails(Action):
+    """Read the change back before it is written: "I'll change your phone number to …"."""
+
+    def name(self) -> str:
+        return "action_ask_confirm_details"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        ask_confirm_details(dispatcher, tracker)
+        return []
+
+
+def ask_confirm_details(dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
+    """Read the pending change back and ask whether to save it."""
+    field = field_from_text(tracker.get_slot("detail_field"))
+    value = tracker.get_slot(field) if field else None
+    dispatcher.utter_message(
+        text=f"I'll change your {FIELD_LABELS.get(field or '', 'details')} to {value}. "
+        "Shall I save it?",
+        buttons=[{"title": "Yes, save it", "payload": "/affirm"},
+                 {"title": "No, leave it", "payload": "/deny"}],
+    )
 
 
 class ActionSaveDetails(Action):
@@ -128,14 +222,21 @@ class ActionSaveDetails(Action):
         field = field_from_text(tracker.get_slot("detail_field"))
         value = tracker.get_slot(field) if field else None
         customer_id = customer_id_of(tracker)
-        reset = [SlotSet("detail_field", None), SlotSet("phone", None), SlotSet("address", None),
-                 SlotSet("pending_task", None)]
+        reset = end_of_task(tracker, DETAIL_SLOTS)
+        if was_cancelled(tracker):
+            label = FIELD_LABELS.get(field or "", "details")
+            dispatcher.utter_message(
+                text=f"No problem — I've left your {label} as it was. "
+                "Anything else I can help with?"
+            )
+            return reset
         if field is None or value is None or customer_id is None:
             dispatcher.utter_message(
                 text="Sorry, I lost track of what to update. Could you ask me again?"
             )
             return reset
         with services().sessions.begin() as session:
-            customers.update(session=session, customer_id=customer_id, **{field: value})
+            customers.update(session=session, customer_id=customer_id, actor=audit.BOT,
+                             **{field: value})
         dispatcher.utter_message(text=f"Done — your {FIELD_LABELS[field]} is now {value}.")
         return reset

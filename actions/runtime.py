@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.orm import Session, sessionmaker
 
 if TYPE_CHECKING:
-    from knowledge.engine import FaqEngine
+    from knowledge.runtime.engine import FaqEngine
     from relay.settings import Settings
 
 
@@ -43,14 +43,14 @@ def services() -> Services:
 def build(settings: Settings) -> Services:
     """Open the database and load the FAQ index and encoder."""
     from crm_store.db import make_engine, make_session_factory
-    from knowledge.engine import FaqEngine
+    from knowledge.runtime.engine import FaqEngine
 
     engine = make_engine(settings.database_url)
     faq = FaqEngine.from_settings(settings)
     logging.getLogger(__name__).info(
         "FAQ index %s: %d entries, encoder %s on %s",
         settings.index_dir,
-        faq.manifest.get("n_entries", 0),
+        faq.manifest.n_entries,
         faq.encoder.id,
         faq.encoder.backend,
     )

@@ -5,17 +5,19 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from rasa_sdk import Action, FormValidationAction, Tracker
-from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.channels import channel_of
+from actions.forms import RelayFormValidation, end_of_task, latest_text, was_cancelled
 from actions.identify import LOST_CUSTOMER, customer_id_of, first_name
 from actions.runtime import services
-from crm_store import leads
+from crm_store import audit, customers, leads
 
-LEAD_SLOTS = ("lead_interest", "company_size", "budget", "timeline")
+LEAD_SLOTS = ("lead_interest", "company_size", "company", "budget", "timeline")
+NO_COMPANY = "no company (individual)"
 PLANS = ("free", "pro", "business", "enterprise")
 UNDECIDED_BUDGET = "not decided yet"
 
@@ -109,6 +111,46 @@ def budget_from_text(text: str) -> str | None:
     return f"{symbol}{number}{period}"
 
 
+_BUDGET_WORDS = re.compile(r"\b(budget|spend|afford|pay up to|can pay|max(?:imum)?)\b",
+                           re.IGNORECASE)
+_MONEY = re.compile(r"[$€£]|\b(usd|eur|gbp|dollars?|euros?|pounds?|budget|k|month|year|"
+                    r"monthly|yearly|annual)\b")
+_CORRECTION_WORDS = re.compile(r"\b(actually|instead|rather|sorry|correction|i meant|not \d+)\b",
+                               re.IGNORECASE)
+_COMPANY_PREFIX = re.compile(
+    r"^(?:it's|it is|we are|we're|we're called|the company is|our company is|company:|"
+    r"company is|i work (?:at|for)|from)\s+", re.IGNORECASE)
+_NO_COMPANY = re.compile(r"\b(just me|only me|myself|personal|private|individual|freelanc\w*|"
+                         r"no company|none|n/a|self[- ]employed)\b", re.IGNORECASE)
+
+
+def company_from_text(text: str) -> str | None:
+    """The company's name ("it's Acme Ltd" → "Acme Ltd"); NO_COMPANY for a private buyer."""
+    if _NO_COMPANY.search(text):
+        return NO_COMPANY
+    name = _COMPANY_PREFIX.sub("", text.strip()).strip().rstrip(".!")
+    if not name or len(name) > 100 or name.endswith("?") or len(name.split()) > 8:
+        return None
+    if not any(ch.isalpha() for ch in name):
+        return None
+    return name
+
+
+def corrections(text: str, requested: str | None) -> dict[str, str]:
+    """Other lead details the reply gives or corrects ("our budget is about 400 dollars")."""
+    found: dict[str, str] = {}
+    if requested != "budget" and _BUDGET_WORDS.search(text) and (amount := budget_from_text(text)):
+        found["budget"] = amount
+    if (requested != "company_size" and _TEAM_WORDS.search(text.lower())
+            and (size := company_size_from_text(text)) is not None):
+        found["company_size"] = size
+    if requested != "lead_interest" and _CORRECTION_WORDS.search(text):
+        lowered = text.lower()
+        if any(re.search(rf"\b{plan}\b", lowered) for plan in PLANS):
+            found["lead_interest"] = interest_from_text(text) or ""
+    return {slot: value for slot, value in found.items() if value}
+
+
 def timeline_from_text(text: str) -> str | None:
     """A start time in sales' words ("as soon as possible", "Q3", "next month"); None if none."""
     cleaned = text.strip().rstrip(".!")
@@ -136,8 +178,13 @@ def sales_request_text(tracker: Tracker) -> str | None:
     return None
 
 
-class ValidateLeadForm(FormValidationAction):
-    """Normalise interest, company size, budget and timeline; re-ask with an example if unclear."""
+class ValidateLeadForm(RelayFormValidation):
+    """Normalise interest, size, company, budget and timeline; accept corrections any time."""
+
+    # "the Business plan?" is an answer to "which plan?", not a question to look up.
+    QUESTIONS_ARE_ANSWERS = ("lead_interest",)
+    # "no" to "do you have a budget in mind?" means no budget; to "when?" it means no rush.
+    NO_IS_AN_ANSWER = ("budget", "timeline")
 
     def name(self) -> str:
         return "validate_lead_form"
@@ -164,53 +211,113 @@ class ValidateLeadForm(FormValidationAction):
         size = company_size_from_text(text)
         return {"company_size": size} if size else {}
 
+    async def extract_company(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        """The company the CRM already knows for this customer, so it is not asked again."""
+        if tracker.get_slot("company") or tracker.get_slot("requested_slot") == "company":
+            return {}
+        customer_id = customer_id_of(tracker)
+        if customer_id is None:
+            return {}
+        with services().sessions() as session:
+            customer = customers.get(session=session, customer_id=customer_id)
+            known = customer.company if customer is not None else None
+        return {"company": known} if known else {}
+
+    def strict_company_size(self, text: str) -> str | None:
+        """A head count, whatever the NLU thought of the reply."""
+        return company_size_from_text(text) if re.search(r"\d", text) else None
+
+    def strict_budget(self, text: str) -> str | None:
+        """An amount with a currency, whatever the NLU thought of the reply."""
+        return budget_from_text(text) if _MONEY.search(text.lower()) else None
+
+    def strict_timeline(self, text: str) -> str | None:
+        """A time frame, whatever the NLU thought of the reply."""
+        return timeline_from_text(text)
+
+    def parse_lead_interest(self, text: str, tracker: Tracker) -> tuple[str | None, str | None]:
+        """The plan or product."""
+        interest = interest_from_text(text)
+        return interest, None if interest else "I didn't catch which plan or product."
+
+    def parse_company_size(self, text: str, tracker: Tracker) -> tuple[str | None, str | None]:
+        """A head count."""
+        size = company_size_from_text(text)
+        return size, None if size else "I need a number of people for that, e.g. '40' or '50-100'."
+
+    def parse_company(self, text: str, tracker: Tracker) -> tuple[str | None, str | None]:
+        """The company's name."""
+        company = company_from_text(text)
+        return company, None if company else "Just the company's name, please (or 'just me')."
+
+    def parse_budget(self, text: str, tracker: Tracker) -> tuple[str | None, str | None]:
+        """An amount (with currency and period when given) or "not decided yet"."""
+        lowered = text.strip().lower()
+        if re.fullmatch(r"(?:no|nope|nah|not really|none)[.!]*", lowered):
+            return UNDECIDED_BUDGET, None
+        budget = budget_from_text(text)
+        if budget and _TEAM_WORDS.search(lowered) and not _MONEY.search(lowered):
+            budget = None  # "we're 30 people" is a head count, not 30 (of what?)
+        return budget, None if budget else "I couldn't find an amount in that."
+
+    def parse_timeline(self, text: str, tracker: Tracker) -> tuple[str | None, str | None]:
+        """When they want to start."""
+        if re.fullmatch(r"(?:no|nope|nah|no rush|not really)[.!]*", text.strip().lower()):
+            return "just exploring", None
+        timeline = timeline_from_text(text)
+        return timeline, None if timeline else "I didn't catch a time frame there."
+
+    def _validate(
+        self, slot: str, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker
+    ) -> dict[str, Any]:
+        """The slot's own validation, plus any other lead detail the reply gives or corrects."""
+        fixes = (corrections(latest_text(tracker), slot)
+                 if tracker.get_slot("requested_slot") == slot else {})
+        result = self.validated(slot, value, dispatcher, tracker, quiet=bool(fixes))
+        if result.get("form_cancelled") or not fixes:
+            return result
+        for other, new in fixes.items():
+            if tracker.get_slot(other) not in (None, new):
+                label = "plan" if other == "lead_interest" else other.replace("_", " ")
+                dispatcher.utter_message(text=f"Got it — I've changed the {label} to {new}.")
+        return {**fixes, **result}
+
     async def validate_lead_interest(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
         domain: DomainDict,
     ) -> dict[str, Any]:
         """The plan or product."""
-        interest = interest_from_text(str(slot_value))
-        if interest is None:
-            dispatcher.utter_message(
-                text="I didn't catch which plan or product."
-            )
-        return {"lead_interest": interest}
+        return self._validate("lead_interest", slot_value, dispatcher, tracker)
 
     async def validate_company_size(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
         domain: DomainDict,
     ) -> dict[str, Any]:
         """A head count."""
-        size = company_size_from_text(str(slot_value))
-        if size is None:
-            dispatcher.utter_message(
-                text="I need a number of people for that, e.g. '40' or '50-100'."
-            )
-        return {"company_size": size}
+        return self._validate("company_size", slot_value, dispatcher, tracker)
+
+    async def validate_company(
+        self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+        domain: DomainDict,
+    ) -> dict[str, Any]:
+        """The company's name."""
+        return self._validate("company", slot_value, dispatcher, tracker)
 
     async def validate_budget(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
         domain: DomainDict,
     ) -> dict[str, Any]:
-        """An amount (with currency and period when given) or "not decided yet"."""
-        budget = budget_from_text(str(slot_value))
-        if budget is None:
-            dispatcher.utter_message(
-                text="I couldn't find an amount in that."
-            )
-        return {"budget": budget}
+        """An amount or "not decided yet"."""
+        return self._validate("budget", slot_value, dispatcher, tracker)
 
     async def validate_timeline(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
         domain: DomainDict,
     ) -> dict[str, Any]:
         """When they want to start."""
-        timeline = timeline_from_text(str(slot_value))
-        if timeline is None:
-            dispatcher.utter_message(
-                text="I didn't catch a time frame there."
-            )
-        return {"timeline": timeline}
+        return self._validate("timeline", slot_value, dispatcher, tracker)
 
 
 class ActionSubmitLead(Action):
@@ -222,7 +329,13 @@ class ActionSubmitLead(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        reset: list[EventType] = [SlotSet(slot, None) for slot in (*LEAD_SLOTS, "pending_task")]
+        reset = end_of_task(tracker, LEAD_SLOTS)
+        if was_cancelled(tracker):
+            dispatcher.utter_message(
+                text="No problem — I haven't passed anything to sales. Anything else I can help "
+                "with?"
+            )
+            return reset
         customer_id = customer_id_of(tracker)
         if customer_id is None:
             dispatcher.utter_message(text=LOST_CUSTOMER)
@@ -236,6 +349,10 @@ class ActionSubmitLead(Action):
                 timeline=details["timeline"], source_channel=channel, changed_by="relay-bot",
             )
             lead_id = lead.id
+            company = details["company"]
+            if company and company != NO_COMPANY:
+                customers.update(session=session, customer_id=customer_id, company=company,
+                                 actor=audit.BOT)
         summary = ", ".join(str(v) for v in details.values() if v)
         name = first_name(tracker)
         email = tracker.get_slot("email")

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.channels import channel_of
+from actions.forms import RelayFormValidation, end_of_task, was_cancelled
 from actions.identify import LOST_CUSTOMER, customer_id_of
 from actions.runtime import services
-from crm_store import cases, conversations
+from crm_store import audit, cases, conversations
 
 MIN_DESCRIPTION_WORDS = 3
 SUBJECT_LENGTH = 80
@@ -27,24 +28,29 @@ def subject_of(description: str) -> str:
     return first_line[:SUBJECT_LENGTH].rsplit(" ", 1)[0] + "…"
 
 
-class ValidateProblemForm(FormValidationAction):
-    """A description of at least a few words."""
+class ValidateProblemForm(RelayFormValidation):
+    """A description of at least a few words; "why won't my files sync?" is a description."""
+
+    QUESTIONS_ARE_ANSWERS = ("problem_description",)
 
     def name(self) -> str:
         return "validate_problem_form"
+
+    def parse_problem_description(
+        self, text: str, tracker: Tracker
+    ) -> tuple[str | None, str | None]:
+        """The description as typed, if it says enough to act on."""
+        description = text.strip()
+        if len(description.split()) < MIN_DESCRIPTION_WORDS:
+            return None, "Could you tell me a bit more? It helps our team fix it faster."
+        return description, None
 
     async def validate_problem_description(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
         domain: DomainDict,
     ) -> dict[str, Any]:
         """The description as typed, if it says enough to act on."""
-        description = str(slot_value or "").strip()
-        if len(description.split()) < MIN_DESCRIPTION_WORDS:
-            dispatcher.utter_message(
-                text="Could you tell me a bit more? It helps our team fix it faster."
-            )
-            return {"problem_description": None}
-        return {"problem_description": description}
+        return self.validated("problem_description", slot_value, dispatcher, tracker)
 
 
 class ActionOpenProblemCase(Action):
@@ -56,8 +62,12 @@ class ActionOpenProblemCase(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        reset: list[EventType] = [SlotSet("problem_description", None),
-                                  SlotSet("pending_task", None)]
+        reset = end_of_task(tracker, ("problem_description",))
+        if was_cancelled(tracker):
+            dispatcher.utter_message(
+                text="No problem — I haven't opened a case. Anything else I can help with?"
+            )
+            return reset
         description = str(tracker.get_slot("problem_description") or "").strip()
         if not description:
             dispatcher.utter_message(
@@ -70,7 +80,8 @@ class ActionOpenProblemCase(Action):
             conversations.get_or_create(session=session, conversation_id=conversation_id,
                                         channel=channel)
             case = cases.open_case(
-                session=session, subject=subject_of(description), description=description,
+                session=session, actor=audit.BOT, subject=subject_of(description),
+                description=description,
                 type="problem", priority="normal", customer_id=customer_id_of(tracker),
                 conversation_id=conversation_id,
             )

@@ -1,1 +1,1 @@
-"""What Rasa trains on and how it is reached: training data, endpoints, channel glue."""
+"""What Rasa trains on and how it is reached: training data, endpoints, Rasa client, channels."""

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from crm_store import cases, conversations, customers, interactions, users
+from crm_store.enums import Author
 from crm_store.models import Interaction, utcnow
 
 PREVIEW_CHARS = 120
@@ -51,7 +52,7 @@ def queue(*, session: Session) -> list[dict[str, Any]]:
         last = interactions.list_for_conversation(session=session,
                                                   conversation_id=conversation.id,
                                                   include_notes=False)
-        last_customer = next((r for r in reversed(last) if r.author == "customer"), None)
+        last_customer = next((r for r in reversed(last) if r.author == Author.CUSTOMER), None)
         customer = (customers.get(session=session, customer_id=conversation.customer_id)
                     if conversation.customer_id else None)
         agent_name = None
@@ -74,6 +75,19 @@ def queue(*, session: Session) -> list[dict[str, Any]]:
             "messages": len(last),
         })
     return items
+
+
+def conversation_messages(
+    *, session: Session, conversation_id: str, after_id: int
+) -> dict[str, Any] | None:
+    """Messages and notes newer than after_id and the conversation's status; None if unknown."""
+    conversation = conversations.get(session=session, conversation_id=conversation_id)
+    if conversation is None:
+        return None
+    rows = interactions.list_for_conversation(session=session, conversation_id=conversation_id,
+                                              after_id=after_id)
+    return {"status": conversation.status, "assigned_agent_id": conversation.assigned_agent_id,
+            "messages": [message(row) for row in rows]}
 
 
 def conversation_detail(*, session: Session, conversation_id: str) -> dict[str, Any] | None:

@@ -1,4 +1,9 @@
-"""The audit log: who changed what, with before/after snapshots."""
+"""The audit log: who changed what, with before/after snapshots.
+
+The module that owns a change records it (customers, leads, cases, conversations' links, the
+support desk for statuses, the CSV import), given the actor by its caller, so a change is
+audited whoever makes it: the bot, an agent, an API caller or a service.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,19 @@ from sqlalchemy.orm import Session
 from crm_store.models import AuditLog, Base
 
 _NEVER_LOGGED = {"password_hash", "token_hash"}
+
+# How the log names who made a change.
+BOT = "relay-bot"  # the assistant, through the action server (also in lead histories)
+
+
+def user_actor(user_id: int | None) -> str:
+    """A person: an agent, admin or viewer logged in to the API or the console."""
+    return f"user:{user_id}"
+
+
+def service_actor(name: str) -> str:
+    """A process or script acting with a service token or on its own (gateway, seed)."""
+    return f"service:{name}"
 
 
 def _json_safe(value: Any) -> Any:
@@ -56,6 +74,20 @@ def record(
     session.add(entry)
     session.flush()
     return entry
+
+
+def record_change(
+    *,
+    session: Session,
+    actor: str,
+    action: str,
+    entity: str,
+    row: Base,
+    before: dict[str, Any] | None = None,
+) -> None:
+    """Audit a change to row: its snapshot `before` (None for a new row) and as it is now."""
+    record(session=session, actor=actor, action=action, entity=entity,
+           entity_id=getattr(row, "id"), before=before, after=snapshot(row))  # noqa: B009
 
 
 def list_entries(

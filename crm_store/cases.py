@@ -9,43 +9,55 @@ import sqlalchemy as sa
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from crm_store.errors import NotFoundError
-from crm_store.models import CASE_PRIORITIES, CASE_STATUSES, CASE_TYPES, Case, utcnow
+from crm_store import audit
+from crm_store.enums import CasePriority, CaseStatus, CaseType
+from crm_store.errors import InvalidValue, NotFoundError
+from crm_store.models import (
+    CASE_PRIORITIES,
+    CASE_STATUSES,
+    CASE_TYPES,
+    OPEN_CASE_STATUSES,
+    Case,
+    utcnow,
+)
 
-RESOLVED_STATUSES = ("resolved", "closed")
+ENTITY = "case"  # in the audit log
+RESOLVED_STATUSES = (CaseStatus.RESOLVED, CaseStatus.CLOSED)
 
 
 def _check(field: str, value: str, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
-        raise ValueError(f"{field} must be one of {', '.join(allowed)}.")
+        raise InvalidValue(f"{field} must be one of {', '.join(allowed)}.")
 
 
 def open_case(
     *,
     session: Session,
+    actor: str,
     subject: str,
     description: str = "",
-    type: str = "question",
-    priority: str = "normal",
+    type: str = CaseType.QUESTION,
+    priority: str = CasePriority.NORMAL,
     customer_id: int | None = None,
     conversation_id: str | None = None,
 ) -> Case:
-    """A new open case."""
+    """A new open case, audited."""
     _check("type", type, CASE_TYPES)
     _check("priority", priority, CASE_PRIORITIES)
     if not subject.strip():
-        raise ValueError("subject must not be empty.")
+        raise InvalidValue("subject must not be empty.")
     case = Case(
         subject=subject.strip()[:300],
         description=description,
         type=type,
         priority=priority,
-        status="open",
+        status=CaseStatus.OPEN,
         customer_id=customer_id,
         conversation_id=conversation_id,
     )
     session.add(case)
     session.flush()
+    audit.record_change(session=session, actor=actor, action="create", entity=ENTITY, row=case)
     return case
 
 
@@ -62,14 +74,9 @@ def get_or_raise(*, session: Session, case_id: int) -> Case:
     return case
 
 
-def set_status(*, session: Session, case_id: int, status: str) -> Case:
-    """Move a case to open/pending/resolved/closed."""
-    _check("status", status, CASE_STATUSES)
-    case = get_or_raise(session=session, case_id=case_id)
-    _mark_resolution(case, status)
-    case.status = status
-    session.flush()
-    return case
+def set_status(*, session: Session, case_id: int, status: str, actor: str) -> Case:
+    """Move a case to open/pending/resolved/closed, audited."""
+    return update(session=session, case_id=case_id, actor=actor, status=status)
 
 
 def _mark_resolution(case: Case, status: str) -> None:
@@ -81,13 +88,14 @@ def _mark_resolution(case: Case, status: str) -> None:
         case.resolved_at = None
 
 
-def update(*, session: Session, case_id: int, **changes: Any) -> Case:
-    """Change a case's status, priority, type, subject or description."""
+def update(*, session: Session, case_id: int, actor: str, **changes: Any) -> Case:
+    """Change a case's status, priority, type, subject or description, audited."""
     allowed = {"status": CASE_STATUSES, "priority": CASE_PRIORITIES, "type": CASE_TYPES}
     unknown = set(changes) - {*allowed, "subject", "description"}
     if unknown:
-        raise ValueError(f"Cases have no editable field(s) {', '.join(sorted(unknown))}.")
+        raise InvalidValue(f"Cases have no editable field(s) {', '.join(sorted(unknown))}.")
     case = get_or_raise(session=session, case_id=case_id)
+    before = audit.snapshot(case)
     for key, value in changes.items():
         if key in allowed:
             _check(key, value, allowed[key])
@@ -95,6 +103,8 @@ def update(*, session: Session, case_id: int, **changes: Any) -> Case:
             _mark_resolution(case, value)
         setattr(case, key, value)
     session.flush()
+    audit.record_change(session=session, actor=actor, action="update", entity=ENTITY, row=case,
+                        before=before)
     return case
 
 
@@ -112,7 +122,7 @@ def list_open_for_conversation(*, session: Session, conversation_id: str) -> lis
     return list(
         session.scalars(
             select(Case)
-            .where(Case.conversation_id == conversation_id, Case.status.in_(("open", "pending")))
+            .where(Case.conversation_id == conversation_id, Case.status.in_(OPEN_CASE_STATUSES))
             .order_by(Case.id.desc())
         ).all()
     )
@@ -146,7 +156,7 @@ def record_first_reply(
     get their first reply time and agent (for the time-to-first-reply figures)."""
     result = session.execute(
         sa.update(Case)
-        .where(Case.conversation_id == conversation_id, Case.type == "handoff",
+        .where(Case.conversation_id == conversation_id, Case.type == CaseType.HANDOFF,
                Case.first_reply_at.is_(None), Case.created_at <= at)
         .values(first_reply_at=at, first_reply_agent_id=agent_id)
         .execution_options(synchronize_session="fetch")

@@ -1,23 +1,18 @@
-"""Conversations: one per Rasa sender_id, with the bot/handoff/agent status."""
+"""Conversations: one per Rasa sender_id. Their status is assigned by crm_store.support only."""
 
 from __future__ import annotations
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from crm_store import customers
+from crm_store import audit, customers
 from crm_store.db import insert_unless_exists
+from crm_store.enums import ConversationStatus
 from crm_store.errors import NotFoundError
-from crm_store.models import CHANNELS, CONVERSATION_STATUSES, Conversation, Interaction, utcnow
+from crm_store.models import Conversation, Interaction, utcnow
+from relay import channels
 
-
-def channel_for(conversation_id: str) -> str:
-    """The channel implied by a conversation id: "web-…" → web, "tg-…" → telegram, else rest."""
-    if conversation_id.startswith("web-"):
-        return "web"
-    if conversation_id.startswith("tg-"):
-        return "telegram"
-    return "rest"
+ENTITY = "conversation"  # in the audit log
 
 
 def get(*, session: Session, conversation_id: str) -> Conversation | None:
@@ -40,21 +35,21 @@ def get_or_create(
     conversation = session.get(Conversation, conversation_id)
     if conversation is not None:
         return conversation
-    channel = channel or channel_for(conversation_id)
-    if channel not in CHANNELS:
-        channel = channel_for(conversation_id)
+    own = channels.of_conversation(conversation_id)
+    named = channels.named(channel) or own
     # A web session or Telegram chat already tied to a customer links the new conversation.
-    external_id = conversation_id.split("-", 1)[1] if "-" in conversation_id else conversation_id
-    known = customers.find_by_identity(session=session, channel=channel, external_id=external_id)
+    known = customers.find_by_identity(
+        session=session, channel=named.name, external_id=own.external_id(conversation_id)
+    )
     # The API (ingest), the action server and the gateway may all see a new conversation at
-    # once; whoever inserts first wins and the others load that row.
+    # once; whoever inserts first wins and the others load that row. A new conversation is the
+    # bot's (the column default).
     insert_unless_exists(
         session,
         Conversation,
         {
             "id": conversation_id,
-            "channel": channel,
-            "status": "bot",
+            "channel": named.name,
             "customer_id": known.id if known else None,
             "created_at": utcnow(),
         },
@@ -63,39 +58,14 @@ def get_or_create(
     return session.get_one(Conversation, conversation_id)
 
 
-def set_status(
-    *,
-    session: Session,
-    conversation_id: str,
-    status: str,
-    reason: str | None = None,
-    agent_id: int | None = None,
+def link_customer(
+    *, session: Session, conversation_id: str, customer_id: int, actor: str
 ) -> Conversation:
-    """Move a conversation to bot/handoff/agent; handoff records reason and time."""
-    if status not in CONVERSATION_STATUSES:
-        raise ValueError(f"status must be one of {', '.join(CONVERSATION_STATUSES)}.")
-    conversation = get_or_create(session=session, conversation_id=conversation_id)
-    if status == "handoff":
-        if conversation.status != "handoff" or conversation.handoff_at is None:
-            conversation.handoff_at = utcnow()
-        if reason:
-            conversation.handoff_reason = reason
-    elif status == "agent":
-        if agent_id is not None:
-            conversation.assigned_agent_id = agent_id
-        if conversation.handoff_at is None:
-            conversation.handoff_at = utcnow()
-    else:
-        conversation.assigned_agent_id = None
-    conversation.status = status
-    session.flush()
-    return conversation
-
-
-def link_customer(*, session: Session, conversation_id: str, customer_id: int) -> Conversation:
-    """Tie a conversation to a customer and back-fill customer_id on its earlier interactions."""
+    """Tie a conversation to a customer and back-fill customer_id on its earlier interactions;
+    audited."""
     customers.get_or_raise(session=session, customer_id=customer_id)
     conversation = get_or_create(session=session, conversation_id=conversation_id)
+    before = audit.snapshot(conversation)
     conversation.customer_id = customer_id
     session.execute(
         update(Interaction)
@@ -104,6 +74,8 @@ def link_customer(*, session: Session, conversation_id: str, customer_id: int) -
         .execution_options(synchronize_session="fetch")
     )
     session.flush()
+    audit.record_change(session=session, actor=actor, action="link_customer", entity=ENTITY,
+                        row=conversation, before=before)
     return conversation
 
 
@@ -111,7 +83,9 @@ def list_handoffs(
     *, session: Session, include_assigned: bool = True, limit: int = 100
 ) -> list[Conversation]:
     """Conversations waiting for or handled by an agent, newest handoff first."""
-    statuses = ["handoff", "agent"] if include_assigned else ["handoff"]
+    statuses = [ConversationStatus.HANDOFF]
+    if include_assigned:
+        statuses.append(ConversationStatus.AGENT)
     rows = session.scalars(
         select(Conversation)
         .where(Conversation.status.in_(statuses))

@@ -21,13 +21,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_store import audit, customers
+from crm_store.enums import CustomerType
+from crm_store.errors import InvalidValue
 from crm_store.models import CUSTOMER_TYPES, Customer
 
 IMPORT_COLUMNS = ("name", "email", "phone", "company", "address", "type", "contact_consent")
 EXPORT_COLUMNS = ("id", *IMPORT_COLUMNS, "created_at")
 _TRUE = {"1", "true", "yes", "y", "t"}
 _FALSE = {"0", "false", "no", "n", "f", ""}
-DEFAULT_TYPE = "customer"
+DEFAULT_TYPE = CustomerType.CUSTOMER
 
 
 @dataclass
@@ -71,7 +73,7 @@ def _parse_bool(value: str) -> bool:
         return True
     if lowered in _FALSE:
         return False
-    raise ValueError(f"contact_consent '{value}' is not yes/no/true/false/1/0.")
+    raise InvalidValue(f"contact_consent '{value}' is not yes/no/true/false/1/0.")
 
 
 def _validate_row(raw: dict[str | None, Any]) -> dict[str, Any]:
@@ -79,9 +81,9 @@ def _validate_row(raw: dict[str | None, Any]) -> dict[str, Any]:
     values = {k: (raw.get(k) or "").strip() for k in IMPORT_COLUMNS}
     extra = raw.get(None)
     if extra and any(str(v).strip() for v in extra):
-        raise ValueError("the row has more cells than the header has columns.")
+        raise InvalidValue("the row has more cells than the header has columns.")
     if not (values["name"] or values["email"] or values["phone"]):
-        raise ValueError("the row has no name, email or phone.")
+        raise InvalidValue("the row has no name, email or phone.")
     row: dict[str, Any] = {
         "name": values["name"] or None,
         "company": values["company"] or None,
@@ -93,7 +95,7 @@ def _validate_row(raw: dict[str | None, Any]) -> dict[str, Any]:
     # An empty type means "not said": new customers get DEFAULT_TYPE, merged ones keep theirs.
     kind = values["type"].lower() or None
     if kind is not None and kind not in CUSTOMER_TYPES:
-        raise ValueError(f"type '{values['type']}' is not one of {', '.join(CUSTOMER_TYPES)}.")
+        raise InvalidValue(f"type '{values['type']}' is not one of {', '.join(CUSTOMER_TYPES)}.")
     row["type"] = kind
     return row
 
@@ -127,17 +129,25 @@ def _merge(
 
 def import_customers(*, session: Session, text: str, actor: str = "csv-import") -> ImportReport:
     """Import customers from CSV text; each row is kept, merged or rejected with a reason."""
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    try:
+        return _import(session=session, text=text, actor=actor)
+    except csv.Error as exc:  # malformed quoting or line endings: the file, not a row, is bad
+        raise InvalidValue(f"The file is not readable as CSV: {exc}.") from None
+
+
+def _import(*, session: Session, text: str, actor: str) -> ImportReport:
+    # newline="": the csv module itself handles \r, \n and \r\n, also inside quoted cells.
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff"), newline=""))
     header = [(name or "").strip().lower() for name in (reader.fieldnames or [])]
     unknown = [name for name in header if name not in IMPORT_COLUMNS]
     if not header:
-        raise ValueError("The CSV file is empty: expected a header row.")
+        raise InvalidValue("The CSV file is empty: expected a header row.")
     if unknown:
-        raise ValueError(
+        raise InvalidValue(
             f"Unknown column(s) {', '.join(unknown)}; expected some of {', '.join(IMPORT_COLUMNS)}."
         )
     if not {"name", "email", "phone"} & set(header):
-        raise ValueError("The CSV needs at least one of the columns name, email, phone.")
+        raise InvalidValue("The CSV needs at least one of the columns name, email, phone.")
     reader.fieldnames = header
     report = ImportReport()
     for raw in reader:
@@ -160,28 +170,14 @@ def _import_row(
         return RowOutcome(line=line, status="rejected", email=email, reason=str(exc))
     existing = customers.get_by_email(session=session, email=row["email"]) if row["email"] else None
     if existing is None:
-        customer = customers.create(session=session, **{**row, "type": row["type"] or DEFAULT_TYPE})
-        audit.record(
-            session=session,
-            actor=actor,
-            action="import_create",
-            entity="customer",
-            entity_id=customer.id,
-            after=audit.snapshot(customer),
-        )
+        customer = customers.create(session=session, actor=actor, audit_action="import_create",
+                                    **{**row, "type": row["type"] or DEFAULT_TYPE})
         return RowOutcome(line=line, status="created", customer_id=customer.id, email=row["email"])
     before = audit.snapshot(existing)
     filled, conflicts = _merge(session=session, customer=existing, row=row)
     if filled:
-        audit.record(
-            session=session,
-            actor=actor,
-            action="import_merge",
-            entity="customer",
-            entity_id=existing.id,
-            before=before,
-            after=audit.snapshot(existing),
-        )
+        audit.record_change(session=session, actor=actor, action="import_merge",
+                            entity=customers.ENTITY, row=existing, before=before)
     parts = [f"filled {', '.join(filled)}"] if filled else ["nothing new"]
     return RowOutcome(
         line=line,

@@ -10,12 +10,16 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from crm_store.errors import DuplicateEmailError, NotFoundError
-from crm_store.models import CHANNELS, CUSTOMER_TYPES, ChannelIdentity, Customer, CustomerSegment
+from crm_store import audit
+from crm_store.enums import CustomerType
+from crm_store.errors import DuplicateEmailError, InvalidValue, NotFoundError
+from crm_store.models import CUSTOMER_TYPES, ChannelIdentity, Customer, CustomerSegment
+from relay import channels
 
+ENTITY = "customer"  # in the audit log
 _INTERNAL_EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)*")
 UPDATABLE_FIELDS = ("name", "email", "phone", "company", "address", "type", "contact_consent")
-_TYPE_RANK = {t: i for i, t in enumerate(CUSTOMER_TYPES)}
+_TYPE_RANK: dict[str, int] = {t: i for i, t in enumerate(CUSTOMER_TYPES)}
 
 
 def normalise_email(value: str, *, internal: bool = False) -> str:
@@ -25,13 +29,13 @@ def normalise_email(value: str, *, internal: bool = False) -> str:
     """
     candidate = value.strip()
     if not candidate:
-        raise ValueError("The email address is empty.")
+        raise InvalidValue("The email address is empty.")
     try:
         result = validate_email(candidate, check_deliverability=False)
     except EmailNotValidError as exc:
         if internal and _INTERNAL_EMAIL.fullmatch(candidate):
             return candidate.lower()
-        raise ValueError(f"'{candidate}' is not a valid email address: {exc}") from None
+        raise InvalidValue(f"'{candidate}' is not a valid email address: {exc}") from None
     return result.normalized.lower()
 
 
@@ -39,14 +43,14 @@ def normalise_phone(value: str, *, default_region: str | None = None) -> str:
     """The E.164 form of a phone number; ValueError with a sentence if it is not a real number."""
     candidate = value.strip()
     if not candidate:
-        raise ValueError("The phone number is empty.")
+        raise InvalidValue("The phone number is empty.")
     try:
         parsed = phonenumbers.parse(candidate, default_region)
     except phonenumbers.NumberParseException:
         hint = "" if candidate.startswith("+") else " (start with + and the country code)"
-        raise ValueError(f"'{candidate}' is not a phone number{hint}.") from None
+        raise InvalidValue(f"'{candidate}' is not a phone number{hint}.") from None
     if not phonenumbers.is_valid_number(parsed):
-        raise ValueError(f"'{candidate}' is not a valid phone number.")
+        raise InvalidValue(f"'{candidate}' is not a valid phone number.")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -61,22 +65,25 @@ def _clean(fields: dict[str, Any]) -> dict[str, Any]:
     if cleaned.get("phone") is not None:
         cleaned["phone"] = normalise_phone(cleaned["phone"]) if cleaned["phone"].strip() else None
     if "type" in cleaned and cleaned["type"] not in CUSTOMER_TYPES:
-        raise ValueError(f"type must be one of {', '.join(CUSTOMER_TYPES)}.")
+        raise InvalidValue(f"type must be one of {', '.join(CUSTOMER_TYPES)}.")
     return cleaned
 
 
 def create(
     *,
     session: Session,
+    actor: str,
+    audit_action: str = "create",
     name: str | None = None,
     email: str | None = None,
     phone: str | None = None,
     company: str | None = None,
     address: str | None = None,
-    type: str = "visitor",
+    type: str = CustomerType.VISITOR,
     contact_consent: bool = False,
 ) -> Customer:
-    """A new customer; raises DuplicateEmailError if the email is already taken."""
+    """A new customer, audited as audit_action by actor; DuplicateEmailError if the email is
+    already taken."""
     fields = _clean(
         {
             "name": name,
@@ -95,6 +102,8 @@ def create(
     customer = Customer(**fields)
     session.add(customer)
     session.flush()
+    audit.record_change(session=session, actor=actor, action=audit_action, entity=ENTITY,
+                        row=customer)
     return customer
 
 
@@ -120,17 +129,19 @@ def get_by_email(*, session: Session, email: str) -> Customer | None:
     return session.scalars(select(Customer).where(Customer.email == normalised)).first()
 
 
-def find_or_create_by_email(*, session: Session, email: str, **fields: Any) -> Customer:
+def find_or_create_by_email(
+    *, session: Session, email: str, actor: str, **fields: Any
+) -> Customer:
     """The customer with that email, created if missing; empty fields are filled from fields."""
     normalised = normalise_email(email)
     customer = get_by_email(session=session, email=normalised)
     if customer is None:
-        return create(session=session, email=normalised, **fields)
+        return create(session=session, actor=actor, email=normalised, **fields)
     blanks = {
         k: v for k, v in fields.items() if v is not None and getattr(customer, k) in (None, "")
     }
     if blanks:
-        update(session=session, customer_id=customer.id, **blanks)
+        update(session=session, customer_id=customer.id, actor=actor, **blanks)
     if fields.get("contact_consent"):
         customer.contact_consent = True
     if "type" in fields:
@@ -138,12 +149,16 @@ def find_or_create_by_email(*, session: Session, email: str, **fields: Any) -> C
     return customer
 
 
-def update(*, session: Session, customer_id: int, **changes: Any) -> Customer:
-    """Apply changes (a subset of UPDATABLE_FIELDS) to a customer; ValueError on bad values."""
+def update(
+    *, session: Session, customer_id: int, actor: str, **changes: Any
+) -> Customer:
+    """Apply changes (a subset of UPDATABLE_FIELDS) to a customer, audited; InvalidValue on bad
+    values."""
     unknown = set(changes) - set(UPDATABLE_FIELDS)
     if unknown:
-        raise ValueError(f"Customers have no field(s) {', '.join(sorted(unknown))}.")
+        raise InvalidValue(f"Customers have no field(s) {', '.join(sorted(unknown))}.")
     customer = get_or_raise(session=session, customer_id=customer_id)
+    before = audit.snapshot(customer)
     cleaned = _clean(changes)
     new_email = cleaned.get("email")
     if new_email is not None and new_email != customer.email:
@@ -153,6 +168,8 @@ def update(*, session: Session, customer_id: int, **changes: Any) -> Customer:
     for key, value in cleaned.items():
         setattr(customer, key, value)
     session.flush()
+    audit.record_change(session=session, actor=actor, action="update", entity=ENTITY,
+                        row=customer, before=before)
     return customer
 
 
@@ -160,7 +177,7 @@ def promote(*, session: Session, customer_id: int, to_type: str) -> Customer:
     """Raise a customer's type (visitor < lead < customer); never demotes."""
     customer = get_or_raise(session=session, customer_id=customer_id)
     if to_type not in _TYPE_RANK:
-        raise ValueError(f"type must be one of {', '.join(CUSTOMER_TYPES)}.")
+        raise InvalidValue(f"type must be one of {', '.join(CUSTOMER_TYPES)}.")
     if _TYPE_RANK[to_type] > _TYPE_RANK.get(customer.type, 0):
         customer.type = to_type
         session.flush()
@@ -224,8 +241,7 @@ def attach_identity(
     *, session: Session, customer_id: int, channel: str, external_id: str
 ) -> ChannelIdentity:
     """Record that customer_id is external_id on channel (an identity moves to the latest)."""
-    if channel not in CHANNELS:
-        raise ValueError(f"channel must be one of {', '.join(CHANNELS)}.")
+    channels.get(channel)  # ValueError naming the channels
     get_or_raise(session=session, customer_id=customer_id)
     identity = session.scalars(
         select(ChannelIdentity).where(

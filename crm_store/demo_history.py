@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_store import segments, synthetic, users
+from crm_store.enums import Role
 from crm_store.models import Conversation
 from relay.settings import Settings
 
@@ -23,15 +24,16 @@ SCALE = synthetic.Scale(customers=420, conversations=1800, days=90, prefix="demo
                         email_domain="demo.example", seed=2026)
 
 
-def seed_history(*, session: Session, settings: Settings) -> list[str]:
-    """Write the demo traffic once; returns the emails of the users it ensured."""
+def seed_history(*, session: Session, settings: Settings, actor: str) -> list[str]:
+    """Write the demo traffic once (actor: who the audit log says computed the segments);
+    returns the emails of the users it ensured."""
     if settings.env not in ("development", "test"):
         return []
-    from knowledge.faq import load_faq
+    from knowledge.build.sources import load_faq
 
     password = settings.demo_agent_password
     users.ensure_user(session=session, email=MANAGER_EMAIL, name="Morgan Lee",
-                      password=password, role="manager")
+                      password=password, role=Role.MANAGER)
     team = [users.ensure_user(session=session, email=email, name=name, password=password)
             for email, name in AGENTS]
     demo_agent = users.get_by_email(session=session, email=settings.demo_agent_email)
@@ -39,10 +41,10 @@ def seed_history(*, session: Session, settings: Settings) -> list[str]:
         team.append(demo_agent)
     emails = [MANAGER_EMAIL, *(email for email, _ in AGENTS)]
     if session.scalar(select(Conversation.id).where(
-            Conversation.id.like(f"%-{SCALE.prefix}%")).limit(1)) is not None:
+            Conversation.id.like(f"%{SCALE.prefix}0%")).limit(1)) is not None:
         return emails
     faq = [(e.id, e.questions, e.answer) for e in load_faq(settings.faq_paths)]
     synthetic.generate(session=session, scale=SCALE, faq=faq,
                        agents=[(u.id, u.name.split()[0]) for u in team])
-    segments.recompute(session=session)
+    segments.recompute(session=session, actor=actor)
     return emails

@@ -1,4 +1,9 @@
-"""Errors raised by the repository functions; the API turns them into 404/409/422."""
+"""Errors raised by the repository functions; the API turns each into its 4xx deliberately.
+
+NotFoundError -> 404, DuplicateEmailError -> 409, InvalidValue -> 422. Any other exception,
+ValueError included, is a bug and answers 500: a catch-all would make bugs look like client
+errors.
+"""
 
 from __future__ import annotations
 
@@ -19,3 +24,7 @@ class DuplicateEmailError(ValueError):
         super().__init__(f"A customer with email {email} already exists (id {existing_id}).")
         self.email = email
         self.existing_id = existing_id
+
+
+class InvalidValue(ValueError):
+    """A value a caller gave is not acceptable; the message says which and why."""

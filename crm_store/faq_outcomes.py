@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from crm_store.enums import Author, FaqOutcome
 from crm_store.models import FAQ_OUTCOMES, Interaction
 
 DECLINE_RESPONSES = ("utter_not_sure",)
@@ -35,15 +36,15 @@ def outcome_of_reply(metadata: dict[str, Any], data: dict[str, Any] | None) -> s
     if stated in FAQ_OUTCOMES:
         return str(stated)
     if metadata.get("faq_entry_id"):
-        return "answered"
+        return FaqOutcome.ANSWERED
     buttons = (data or {}).get("buttons") or metadata.get("buttons") or []
     if any(
         isinstance(b, dict) and str(b.get("payload", "")).startswith(CLARIFY_PAYLOAD)
         for b in buttons
     ):
-        return "clarify"
+        return FaqOutcome.CLARIFY
     if metadata.get("utter_action") in DECLINE_RESPONSES:
-        return "declined"
+        return FaqOutcome.DECLINED
     return None
 
 
@@ -59,7 +60,7 @@ def _last_question(session: Session, conversation_id: str, before_id: int | None
                    ) -> Interaction | None:
     stmt = select(Interaction).where(
         Interaction.conversation_id == conversation_id,
-        Interaction.author == "customer",
+        Interaction.author == Author.CUSTOMER,
         Interaction.note.is_(False),
     )
     if before_id is not None:
@@ -93,6 +94,6 @@ def record_handoff(*, session: Session, conversation_id: str) -> Interaction | N
         return None
     if question.intent not in QUESTION_INTENTS:
         return None
-    question.faq_outcome = "declined"
+    question.faq_outcome = FaqOutcome.DECLINED
     session.flush()
     return question

@@ -2,9 +2,10 @@
 
 A question is a candidate when the FAQ search declined it or asked "did you mean", answered it
 with a weak score, or when the conversation went to a person within minutes after it. The
-mining itself (embedding, clustering, nearest entry) is knowledge.gaps; this module feeds it,
-adds the agent's answer where an agent answered such a question, and stores a run's clusters.
-Acting on a cluster writes the FAQ source (knowledge.faq_edit), rebuilds the index
+mining itself (embedding, clustering, nearest entry) is knowledge.build.gaps; this module feeds
+it, adds the agent's answer where an agent answered such a question, and stores a run's
+clusters.
+Acting on a cluster writes the FAQ source (knowledge.build.faq_edit), rebuilds the index
 incrementally (knowledge.build), and records the change in the audit log; the action server
 picks the new index up on its next FAQ turn (FaqEngine.reload_if_changed).
 
@@ -27,13 +28,14 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm_store import audit
+from crm_store.enums import Author, FaqOutcome, GapClusterStatus, GapRunStatus, GapRunTrigger
 from crm_store.errors import NotFoundError
 from crm_store.models import Conversation, GapCluster, GapRun, Interaction, utcnow
 from crm_store.sqltime import seconds_between
 
 if TYPE_CHECKING:
-    from knowledge.engine import FaqEngine
-    from knowledge.faq_edit import Edit
+    from knowledge.build.faq_edit import Edit
+    from knowledge.runtime.engine import FaqEngine
     from relay.settings import Settings
 
 LOOKBACK_DAYS = 56  # eight weeks: enough for a trend, recent enough to matter
@@ -55,7 +57,8 @@ def _excluded_keys(session: Session) -> set[int]:
     """Questions of clusters already applied or dismissed: not mined again."""
     keys: set[int] = set()
     for questions in session.scalars(
-        select(GapCluster.questions).where(GapCluster.status.in_(("applied", "dismissed")))
+        select(GapCluster.questions).where(
+            GapCluster.status.in_((GapClusterStatus.APPLIED, GapClusterStatus.DISMISSED)))
     ):
         keys.update(int(q["id"]) for q in questions or [])
     return keys
@@ -63,11 +66,12 @@ def _excluded_keys(session: Session) -> set[int]:
 
 def candidate_questions(*, session: Session, since: datetime, until: datetime) -> list[Any]:
     """The customer questions in [since, until) the bot did not handle well."""
-    from knowledge.gaps import LOW_CONFIDENCE, Question
+    from knowledge.build.gaps import LOW_CONFIDENCE, Question
 
     weak = or_(
-        Interaction.faq_outcome.in_(("declined", "clarify")),
-        and_(Interaction.faq_outcome == "answered", Interaction.faq_score < LOW_CONFIDENCE),
+        Interaction.faq_outcome.in_((FaqOutcome.DECLINED, FaqOutcome.CLARIFY)),
+        and_(Interaction.faq_outcome == FaqOutcome.ANSWERED,
+             Interaction.faq_score < LOW_CONFIDENCE),
         seconds_between(Interaction.created_at, Conversation.handoff_at).between(
             0, HANDOFF_WINDOW.total_seconds()),
     )
@@ -75,7 +79,7 @@ def candidate_questions(*, session: Session, since: datetime, until: datetime) -
         select(Interaction.id, Interaction.text, Interaction.created_at,
                Interaction.faq_outcome)
         .join(Conversation, Conversation.id == Interaction.conversation_id)
-        .where(Interaction.author == "customer", Interaction.faq_outcome.is_not(None),
+        .where(Interaction.author == Author.CUSTOMER, Interaction.faq_outcome.is_not(None),
                Interaction.created_at >= since, Interaction.created_at < until, weak)
         .order_by(Interaction.id)
     ).all()
@@ -96,7 +100,8 @@ def agent_answers(*, session: Session, keys: Sequence[int]) -> dict[int, str]:
     rows = session.execute(
         select(question.c.id, Interaction.text)
         .join(Interaction, and_(Interaction.conversation_id == question.c.conversation_id,
-                                Interaction.id > question.c.id, Interaction.author == "agent",
+                                Interaction.id > question.c.id,
+                                Interaction.author == Author.AGENT,
                                 Interaction.note.is_(False)))
         .where(question.c.id.in_(list(keys)))
     ).all()
@@ -110,13 +115,13 @@ def agent_answers(*, session: Session, keys: Sequence[int]) -> dict[int, str]:
 def start_run(*, session: Session, trigger: str, actor: str) -> GapRun:
     """A new run marked running; GapRunBusy if another one is (and has not gone stale)."""
     running = session.scalars(
-        select(GapRun).where(GapRun.status == "running").order_by(GapRun.id.desc())
+        select(GapRun).where(GapRun.status == GapRunStatus.RUNNING).order_by(GapRun.id.desc())
     ).first()
     if running is not None:
         if utcnow() - running.started_at < STALE_RUN:
             raise GapRunBusy(f"A knowledge-gap run (#{running.id}) is already in progress.")
-        running.status, running.error = "failed", "stopped without finishing"
-    run = GapRun(trigger=trigger, actor=actor, status="running", started_at=utcnow())
+        running.status, running.error = GapRunStatus.FAILED, "stopped without finishing"
+    run = GapRun(trigger=trigger, actor=actor, status=GapRunStatus.RUNNING, started_at=utcnow())
     session.add(run)
     session.flush()
     return run
@@ -127,8 +132,8 @@ def finish_run(
     now: datetime | None = None, days: int = LOOKBACK_DAYS,
 ) -> GapRun:
     """Mine the questions of the last `days` days and store the clusters under run_id."""
-    from knowledge import gaps
-    from knowledge.faq import load_faq
+    from knowledge.build import gaps
+    from knowledge.build.sources import load_faq
 
     now = now or utcnow()
     try:
@@ -164,7 +169,7 @@ def finish_run(
                     if answered else None,
                 ))
             run = session.get_one(GapRun, run_id)
-            run.status, run.finished_at = "done", utcnow()
+            run.status, run.finished_at = GapRunStatus.DONE, utcnow()
             run.questions, run.clusters = mined.questions, len(mined.clusters)
             run.params = {"days": days, "threshold": mined.threshold,
                           "calibration_ari": mined.calibration_ari,
@@ -173,9 +178,16 @@ def finish_run(
         return run
     except Exception as error:
         with sessions.begin() as session:
-            run = session.get_one(GapRun, run_id)
-            run.status, run.finished_at, run.error = "failed", utcnow(), str(error)[:2000]
+            fail_run(session=session, run_id=run_id, error=str(error))
         raise
+
+
+def fail_run(*, session: Session, run_id: int, error: str) -> GapRun:
+    """Mark a run failed, saying why (e.g. the FAQ index could not be loaded)."""
+    run = session.get_one(GapRun, run_id)
+    run.status, run.finished_at, run.error = GapRunStatus.FAILED, utcnow(), error[:2000]
+    session.flush()
+    return run
 
 
 def latest_run(*, session: Session) -> GapRun | None:
@@ -186,7 +198,8 @@ def latest_run(*, session: Session) -> GapRun | None:
 def latest_done_run(*, session: Session) -> GapRun | None:
     """The most recent finished run."""
     return session.scalars(
-        select(GapRun).where(GapRun.status == "done").order_by(GapRun.id.desc()).limit(1)
+        select(GapRun).where(GapRun.status == GapRunStatus.DONE)
+        .order_by(GapRun.id.desc()).limit(1)
     ).first()
 
 
@@ -209,9 +222,10 @@ def get_cluster(*, session: Session, cluster_id: int) -> GapCluster:
 def dismiss(*, session: Session, cluster_id: int, actor: str) -> GapCluster:
     """Mark a cluster as not worth an entry; its questions are not mined again."""
     cluster = get_cluster(session=session, cluster_id=cluster_id)
-    if cluster.status != "open":
+    if cluster.status != GapClusterStatus.OPEN:
         raise GapActionError(f"Cluster #{cluster_id} is already {cluster.status}.")
-    cluster.status, cluster.applied_by, cluster.applied_at = "dismissed", actor, utcnow()
+    cluster.status = GapClusterStatus.DISMISSED
+    cluster.applied_by, cluster.applied_at = actor, utcnow()
     audit.record(session=session, actor=actor, action="dismiss", entity="knowledge_gap",
                  entity_id=cluster_id, after={"label": cluster.label, "size": cluster.size})
     session.flush()
@@ -236,8 +250,8 @@ def edit_and_rebuild(
 ) -> Edit:
     """Write the FAQ source and rebuild the index; the source is restored if the build fails."""
     from knowledge.build import DEFAULT_OOS, build, read_oos
-    from knowledge.faq import FaqEntry, faq_files, load_faq
-    from knowledge.faq_edit import LEARNED_FILE, FaqEditError, add_entry, add_paraphrases
+    from knowledge.build.faq_edit import LEARNED_FILE, FaqEditError, add_entry, add_paraphrases
+    from knowledge.build.sources import FaqEntry, faq_files, load_faq
 
     paths = list(settings.faq_paths)
     with _exclusive(settings.index_dir):
@@ -273,7 +287,7 @@ def apply(
 ) -> Edit:
     """Turn a cluster into paraphrases of entry_id (answer None) or a new entry (with answer)."""
     cluster = get_cluster(session=session, cluster_id=cluster_id)
-    if cluster.status != "open":
+    if cluster.status != GapClusterStatus.OPEN:
         raise GapActionError(f"Cluster #{cluster_id} is already {cluster.status}.")
     if answer is None:
         edit = edit_and_rebuild(settings=settings, engine=engine, paraphrases_of=entry_id,
@@ -283,7 +297,7 @@ def apply(
         edit = edit_and_rebuild(settings=settings, engine=engine, questions=questions,
                                 new_entry={"id": entry_id, "answer": answer, "tags": list(tags)})
         action = "add_entry"
-    cluster.status, cluster.applied_entry_id = "applied", edit.entry_id
+    cluster.status, cluster.applied_entry_id = GapClusterStatus.APPLIED, edit.entry_id
     cluster.applied_by, cluster.applied_at = actor, utcnow()
     audit.record(session=session, actor=actor, action=action, entity="faq_entry",
                  entity_id=edit.entry_id, before=edit.before,
@@ -296,13 +310,14 @@ def main(argv: list[str] | None = None) -> int:
     """Command-line entry point: mine the knowledge gaps once."""
     parser = argparse.ArgumentParser(prog="python -m crm_store.gaps", description=__doc__)
     parser.add_argument("--days", type=int, default=LOOKBACK_DAYS)
-    parser.add_argument("--trigger", default="cli", choices=("cli", "nightly", "setup"))
+    parser.add_argument("--trigger", default=GapRunTrigger.CLI,
+                        choices=(GapRunTrigger.CLI, GapRunTrigger.NIGHTLY, GapRunTrigger.SETUP))
     parser.add_argument("--if-never", action="store_true",
                         help="only if gaps were never mined (first `make run`)")
     args = parser.parse_args(argv)
 
     from crm_store.db import make_engine, make_session_factory
-    from knowledge.engine import FaqEngine, IndexMissing
+    from knowledge.runtime.engine import FaqEngine, IndexMissing
     from relay.settings import get_settings
 
     settings = get_settings()
@@ -321,7 +336,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         try:
             with sessions.begin() as session:
-                run_id = start_run(session=session, trigger=args.trigger, actor="cli").id
+                run_id = start_run(session=session, trigger=args.trigger,
+                                   actor=audit.service_actor(f"gaps-{args.trigger}")).id
         except GapRunBusy as error:
             print(f"crm_store.gaps: {error}")
             return 1

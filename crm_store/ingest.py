@@ -1,43 +1,30 @@
-"""Turn raw Rasa tracker events (from bot/relay_broker.py) into Interactions and statuses."""
+"""Turn raw Rasa tracker events (from bot/relay_broker.py) into Interactions and statuses.
+
+Pause and resume move the conversation through crm_store.support, audited with the actor that
+posted the events (the event broker's service token).
+"""
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from crm_store import conversations, faq_outcomes, interactions
-from crm_store.models import CHANNELS, Interaction
+from crm_store import conversations, faq_outcomes, interactions, support
+from crm_store.enums import Author, Direction
+from crm_store.models import Interaction
+from relay import channels
 
 HANDLED_EVENTS = ("user", "bot", "pause", "resume")
 
 
-@dataclass
-class IngestResult:
-    """What one batch changed: new interactions and the conversations touched."""
-
-    interactions: list[Interaction] = field(default_factory=list)
-    conversation_ids: set[str] = field(default_factory=set)
-    status_changes: int = 0
-
-    @property
-    def count(self) -> int:
-        """Interactions created plus status changes applied."""
-        return len(self.interactions) + self.status_changes
-
-
-def ingest_rasa_events(*, session: Session, events: list[dict[str, Any]]) -> int:
-    """Apply a batch of Rasa events in order; returns how many changed something."""
-    return ingest_rasa_events_detailed(session=session, events=events).count
-
-
-def ingest_rasa_events_detailed(*, session: Session, events: list[dict[str, Any]]) -> IngestResult:
-    """Like ingest_rasa_events, but says which interactions and conversations were touched."""
-    result = IngestResult()
+def ingest_rasa_events(*, session: Session, events: list[dict[str, Any]], actor: str) -> int:
+    """Apply a batch of Rasa events in order; returns how many changed something (new
+    interactions plus status changes), so a redelivered batch counts 0."""
+    changed = 0
     for event in events:
         if not isinstance(event, dict):
             continue
@@ -46,20 +33,19 @@ def ingest_rasa_events_detailed(*, session: Session, events: list[dict[str, Any]
         if kind not in HANDLED_EVENTS or not isinstance(sender_id, str) or not sender_id:
             continue
         if kind in ("pause", "resume"):
-            if _apply_status(session=session, conversation_id=sender_id, kind=kind):
-                result.status_changes += 1
-                result.conversation_ids.add(sender_id)
+            if _apply_status(session=session, conversation_id=sender_id, kind=kind,
+                             actor=actor):
+                changed += 1
                 if kind == "pause":
                     faq_outcomes.record_handoff(session=session, conversation_id=sender_id)
             continue
         before = _existing_id(session, event)
         interaction = _record_message(session=session, event=event, sender_id=sender_id)
         if interaction is not None and interaction.id != before:
-            result.interactions.append(interaction)
-            result.conversation_ids.add(sender_id)
+            changed += 1
             if kind == "bot":
                 _record_outcome(session, interaction, event)
-    return result
+    return changed
 
 
 def _existing_id(session: Session, event: dict[str, Any]) -> int | None:
@@ -86,21 +72,12 @@ def dedupe_key(event: dict[str, Any]) -> str | None:
 
 
 def channel_of(event: dict[str, Any], conversation_id: str) -> str:
-    """The channel of a user event.
-
-    The gateway reaches Rasa through its REST channel, so input_channel is "rest" for web and
-    Telegram alike: the gateway's metadata.channel and the id prefix are more specific.
-    """
-    metadata = event.get("metadata") or {}
-    candidates = [
-        metadata.get("channel") if isinstance(metadata, dict) else None,
-        conversations.channel_for(conversation_id),
+    """The channel of a user event (relay.channels.channel_of, input_channel as the last hint)."""
+    metadata = event.get("metadata")
+    return channels.channel_of(
+        conversation_id, metadata if isinstance(metadata, dict) else None,
         event.get("input_channel"),
-    ]
-    for candidate in candidates:
-        if candidate in CHANNELS and candidate != "rest":
-            return str(candidate)
-    return "rest"
+    )
 
 
 def _timestamp(event: dict[str, Any]) -> datetime | None:
@@ -126,8 +103,8 @@ def _record_message(
         return interactions.record(
             session=session,
             conversation_id=sender_id,
-            direction="inbound",
-            author="customer",
+            direction=Direction.INBOUND,
+            author=Author.CUSTOMER,
             text=str(event.get("text") or ""),
             channel=channel_of(event, sender_id),
             intent=intent.get("name"),
@@ -140,8 +117,8 @@ def _record_message(
     return interactions.record(
         session=session,
         conversation_id=sender_id,
-        direction="outbound",
-        author="bot",
+        direction=Direction.OUTBOUND,
+        author=Author.BOT,
         text=str(event.get("text") or ""),
         channel=conversation.channel,
         faq_entry_id=str(faq_entry_id) if faq_entry_id is not None else None,
@@ -162,15 +139,9 @@ def _record_outcome(session: Session, reply: Interaction, event: dict[str, Any])
     )
 
 
-def _apply_status(*, session: Session, conversation_id: str, kind: str) -> bool:
+def _apply_status(*, session: Session, conversation_id: str, kind: str, actor: str) -> bool:
     """pause → handoff (unless an agent already has it), resume → bot; True if it changed."""
-    conversation = conversations.get_or_create(session=session, conversation_id=conversation_id)
     if kind == "pause":
-        if conversation.status != "bot":
-            return False
-        conversations.set_status(session=session, conversation_id=conversation_id, status="handoff")
-        return True
-    if conversation.status == "bot":
-        return False
-    conversations.set_status(session=session, conversation_id=conversation_id, status="bot")
-    return True
+        return support.wait_for_person(session=session, conversation_id=conversation_id,
+                                       actor=actor)
+    return support.back_to_bot(session=session, conversation_id=conversation_id, actor=actor)

@@ -24,10 +24,14 @@ from typing import Any
 from sqlalchemy import and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session, aliased
 
+from crm_store.enums import Author, CaseType, ConversationStatus, LeadStage
+from crm_store.errors import InvalidValue
 from crm_store.faq_outcomes import PERSON_INTENTS
 from crm_store.models import (
+    CASE_STATUSES,
     FAQ_OUTCOMES,
     LEAD_STAGES,
+    OPEN_LEAD_STAGES,
     Case,
     Conversation,
     Interaction,
@@ -38,7 +42,7 @@ from crm_store.models import (
 )
 from crm_store.sqltime import day, epoch, hour, percentiles, weekday
 
-PIPELINE = ("new", "qualified", "contacted", "proposal", "won")
+PIPELINE = (*OPEN_LEAD_STAGES, LeadStage.WON)
 QUEUE_BUCKETS = (  # (label, upper bound in seconds)
     ("under 5 min", 300),
     ("5–30 min", 1800),
@@ -76,9 +80,9 @@ class Scope:
         last = last or today
         first = first or last - timedelta(days=DEFAULT_DAYS - 1)
         if first > last:
-            raise ValueError("The range starts after it ends: 'from' must not be after 'to'.")
+            raise InvalidValue("The range starts after it ends: 'from' must not be after 'to'.")
         if (last - first).days >= MAX_DAYS:
-            raise ValueError(f"The range is too long: at most {MAX_DAYS} days.")
+            raise InvalidValue(f"The range is too long: at most {MAX_DAYS} days.")
         start = datetime.combine(first, time(0), tzinfo=UTC)
         end = datetime.combine(last + timedelta(days=1), time(0), tzinfo=UTC)
         return cls(start=start, end=end, channel=channel, agent_id=agent_id)
@@ -209,7 +213,7 @@ def handoff_reasons(*, session: Session, scope: Scope) -> Table:
 
 def _questions_in(scope: Scope) -> list[Any]:
     conditions = [
-        Interaction.author == "customer",
+        Interaction.author == Author.CUSTOMER,
         _in_range(Interaction.created_at, scope),
     ]
     if scope.channel:
@@ -254,7 +258,7 @@ def faq_entries(*, session: Session, scope: Scope, limit: int = 50) -> Table:
         select(Interaction.faq_entry_id)
         .where(Interaction.conversation_id == request.conversation_id,
                Interaction.id < request.id,
-               or_(Interaction.author == "customer", Interaction.faq_entry_id.is_not(None)))
+               or_(Interaction.author == Author.CUSTOMER, Interaction.faq_entry_id.is_not(None)))
         .order_by(Interaction.id.desc())
         .limit(1)
         .correlate(request)
@@ -288,7 +292,7 @@ def agent_performance(*, session: Session, scope: Scope) -> Table:
     recorded as replies are written); one statement computes every agent's percentiles and the
     team's (the total row).
     """
-    conditions: list[Any] = [Case.type == "handoff", _in_range(Case.created_at, scope),
+    conditions: list[Any] = [Case.type == CaseType.HANDOFF, _in_range(Case.created_at, scope),
                              Case.first_reply_at.is_not(None)]
     taken = select(
         Case.conversation_id.label("conversation_id"),
@@ -332,8 +336,10 @@ def open_queue(*, session: Session, scope: Scope, now: datetime | None = None) -
     """The queue now: conversations waiting for or with an agent, by how long since handoff."""
     now = now or utcnow()
     age = (literal(now.timestamp()) - epoch(Conversation.handoff_at)).label("age")
-    conditions: list[Any] = [Conversation.status.in_(("handoff", "agent")),
-                             Conversation.handoff_at.is_not(None)]
+    conditions: list[Any] = [
+        Conversation.status.in_((ConversationStatus.HANDOFF, ConversationStatus.AGENT)),
+        Conversation.handoff_at.is_not(None),
+    ]
     if scope.channel:
         conditions.append(Conversation.channel == scope.channel)
     if scope.agent_id is not None:
@@ -341,7 +347,7 @@ def open_queue(*, session: Session, scope: Scope, now: datetime | None = None) -
     ages = select(Conversation.status.label("status"), age).where(*conditions).subquery("ages")
     whens = [(ages.c.age < bound, i) for i, (_, bound) in enumerate(QUEUE_BUCKETS) if bound]
     bucket = case(*whens, else_=len(QUEUE_BUCKETS) - 1).label("bucket")
-    waiting = func.sum(case((ages.c.status == "handoff", 1), else_=0))
+    waiting = func.sum(case((ages.c.status == ConversationStatus.HANDOFF, 1), else_=0))
     rows = {
         r[0]: r for r in session.execute(
             select(bucket, func.count(), waiting, func.max(ages.c.age)).group_by(bucket)
@@ -409,16 +415,17 @@ def lead_funnel(*, session: Session, scope: Scope) -> Table:
         stays_row: Any = in_stage.get(stage) or {}
         days = [None if stays_row.get(p) is None else round(stays_row[p] / 86400, 2)
                 for p in ("seconds_p50", "seconds_p90")]
-        table.rows.append([stage, count, current.get(stage, 0), conversion, *days])
+        table.rows.append([str(stage), count, current.get(stage, 0), conversion, *days])
     return table
 
 
 def lead_sources(*, session: Session, scope: Scope) -> Table:
     """Leads per source channel: how many, how many won and lost, win rate, value won."""
     source = func.coalesce(Lead.source_channel, "unknown").label("source")
-    won = func.sum(case((Lead.stage == "won", 1), else_=0))
-    lost = func.sum(case((Lead.stage == "lost", 1), else_=0))
-    value = func.coalesce(func.sum(case((Lead.stage == "won", Lead.expected_value), else_=0)), 0)
+    won = func.sum(case((Lead.stage == LeadStage.WON, 1), else_=0))
+    lost = func.sum(case((Lead.stage == LeadStage.LOST, 1), else_=0))
+    value = func.coalesce(
+        func.sum(case((Lead.stage == LeadStage.WON, Lead.expected_value), else_=0)), 0)
     rows = session.execute(
         select(source, func.count(), won, lost, value)
         .where(*_leads_in(scope)).group_by(source).order_by(func.count().desc(), source)
@@ -444,10 +451,10 @@ def cases_by_status(*, session: Session, scope: Scope, now: datetime | None = No
         select(ages.c.status, func.count()).where(ages.c.age > 7 * 86400)
         .group_by(ages.c.status)).all())
     table = Table("cases", ["status", "cases", "median_age_h", "p90_age_h", "older_than_7d"])
-    for status in ("open", "pending", "resolved", "closed"):
+    for status in CASE_STATUSES:
         row: Any = stats.get(status) or {}
         table.rows.append([
-            status, row.get("n_age", 0),
+            str(status), row.get("n_age", 0),
             None if row.get("age_p50") is None else round(row["age_p50"] / 3600, 1),
             None if row.get("age_p90") is None else round(row["age_p90"] / 3600, 1),
             old.get(status, 0),

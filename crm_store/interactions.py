@@ -5,12 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import ColumnElement, CursorResult, and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from crm_store import cases, conversations
 from crm_store.db import insert_unless_exists
-from crm_store.models import AUTHORS, CHANNELS, DIRECTIONS, Interaction, utcnow
+from crm_store.enums import Author, Direction
+from crm_store.errors import InvalidValue
+from crm_store.models import AUTHORS, DIRECTIONS, Interaction, utcnow
+from relay import channels
 
 
 def record(
@@ -29,12 +32,17 @@ def record(
     note: bool = False,
     created_at: datetime | None = None,
     dedupe_key: str | None = None,
+    delivered: bool = False,
 ) -> Interaction:
-    """Log one message (conversation created if new); a repeated dedupe_key returns the first."""
+    """Log one message (conversation created if new); a repeated dedupe_key returns the first.
+
+    delivered=True for an outbound message the customer already got as it was written (the
+    gateway's own reply in a turn), so no channel delivers it again (see out_of_turn).
+    """
     if direction not in DIRECTIONS:
-        raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)}.")
+        raise InvalidValue(f"direction must be one of {', '.join(DIRECTIONS)}.")
     if author not in AUTHORS:
-        raise ValueError(f"author must be one of {', '.join(AUTHORS)}.")
+        raise InvalidValue(f"author must be one of {', '.join(AUTHORS)}.")
     if dedupe_key is not None:
         existing = session.scalars(
             select(Interaction).where(Interaction.dedupe_key == dedupe_key)
@@ -59,6 +67,7 @@ def record(
         note=note,
         dedupe_key=dedupe_key,
         created_at=when,
+        delivered_at=when if delivered else None,
     )
     if dedupe_key is None:
         session.add(interaction)
@@ -80,7 +89,7 @@ def record(
     if not note and (conversation.last_message_at is None or when > conversation.last_message_at):
         conversation.last_message_at = when
         session.flush()
-    if author == "agent" and not note:
+    if author == Author.AGENT and not note:
         cases.record_first_reply(session=session, conversation_id=conversation.id,
                                  agent_id=agent_id, at=when)
     return interaction
@@ -93,8 +102,8 @@ def add_note(
     return record(
         session=session,
         conversation_id=conversation_id,
-        direction="outbound",
-        author="agent",
+        direction=Direction.OUTBOUND,
+        author=Author.AGENT,
         text=text,
         agent_id=agent_id,
         note=True,
@@ -137,22 +146,33 @@ def timeline_for_customer(
     return list(session.scalars(stmt).all())
 
 
-def list_undelivered_agent_replies(
+def out_of_turn() -> ColumnElement[bool]:
+    """The messages a channel must deliver itself: written outside a turn, for the customer.
+
+    An agent's reply, or a notice from Relay (author system: a person joined, the bot is back),
+    but not a system reply the gateway already gave in its turn (recorded delivered), the bot's
+    replies (they come back in the turn) or internal notes. Push channels claim these
+    (delivered_at); the widget's stream reads them per browser.
+    """
+    return and_(
+        Interaction.direction == Direction.OUTBOUND,
+        Interaction.note.is_(False),
+        or_(Interaction.author == Author.AGENT,
+            and_(Interaction.author == Author.SYSTEM, Interaction.delivered_at.is_(None))),
+    )
+
+
+def list_undelivered(
     *,
     session: Session,
     channel: str | None = None,
     conversation_id: str | None = None,
     limit: int = 100,
 ) -> list[Interaction]:
-    """Agent replies (not notes) no worker has claimed yet (delivered_at NULL), oldest id first."""
-    if channel is not None and channel not in CHANNELS:
-        raise ValueError(f"channel must be one of {', '.join(CHANNELS)}.")
-    stmt = select(Interaction).where(
-        Interaction.direction == "outbound",
-        Interaction.author == "agent",
-        Interaction.note.is_(False),
-        Interaction.delivered_at.is_(None),
-    )
+    """Out-of-turn messages no worker has claimed yet (delivered_at NULL), oldest id first."""
+    if channel is not None:
+        channels.get(channel)  # ValueError naming the channels
+    stmt = select(Interaction).where(out_of_turn(), Interaction.delivered_at.is_(None))
     if channel is not None:
         stmt = stmt.where(Interaction.channel == channel)
     if conversation_id is not None:
@@ -171,3 +191,15 @@ def mark_delivered(*, session: Session, interaction_id: int) -> bool:
         .execution_options(synchronize_session="evaluate")
     )
     return cast(CursorResult[Any], result).rowcount == 1
+
+
+def out_of_turn_for_stream(
+    *, session: Session, conversation_id: str, after_id: int, since: datetime, limit: int = 100
+) -> list[Interaction]:
+    """A conversation's out-of-turn messages with id > after_id or created since, by id."""
+    return list(session.scalars(
+        select(Interaction)
+        .where(Interaction.conversation_id == conversation_id, out_of_turn(),
+               or_(Interaction.id > after_id, Interaction.created_at >= since))
+        .order_by(Interaction.id).limit(limit)
+    ).all())

@@ -8,16 +8,18 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from crm_store import customers
-from crm_store.errors import NotFoundError
+from crm_store import audit, customers
+from crm_store.enums import CustomerType, LeadStage
+from crm_store.errors import InvalidValue, NotFoundError
 from crm_store.models import LEAD_STAGES, OPEN_LEAD_STAGES, Lead, LeadStageChange, User
 
+ENTITY = "lead"  # in the audit log
 _DETAIL_FIELDS = ("interest", "company_size", "budget", "timeline", "source_channel")
 
 
 def _check_owner(session: Session, owner_id: int | None) -> None:
     if owner_id is not None and session.get(User, owner_id) is None:
-        raise ValueError(f"owner_id {owner_id} is not a user.")
+        raise InvalidValue(f"owner_id {owner_id} is not a user.")
 
 
 def get(*, session: Session, lead_id: int) -> Lead | None:
@@ -53,9 +55,12 @@ def open_or_update_lead(
     source_channel: str | None = None,
     expected_value: Decimal | float | str | None = None,
     owner_id: int | None = None,
-    changed_by: str = "system",
+    changed_by: str,
 ) -> tuple[Lead, bool]:
-    """(lead, created): a repeat request updates the customer's open lead, never duplicates it."""
+    """(lead, created): a repeat request updates the customer's open lead, never duplicates it.
+
+    changed_by is the actor: it goes into the stage history and the audit log.
+    """
     customers.get_or_raise(session=session, customer_id=customer_id)
     _check_owner(session, owner_id)
     details: dict[str, Any] = {
@@ -70,32 +75,40 @@ def open_or_update_lead(
         details["expected_value"] = Decimal(str(expected_value))
     given = {k: v for k, v in details.items() if v is not None}
     lead = open_lead_for(session=session, customer_id=customer_id)
+    before = audit.snapshot(lead)
     created = lead is None
     if lead is None:
-        lead = Lead(customer_id=customer_id, stage="new", **given)
-        lead.history.append(LeadStageChange(from_stage=None, to_stage="new", changed_by=changed_by))
+        lead = Lead(customer_id=customer_id, stage=LeadStage.NEW, **given)
+        lead.history.append(
+            LeadStageChange(from_stage=None, to_stage=LeadStage.NEW, changed_by=changed_by)
+        )
         session.add(lead)
     else:
         for key, value in given.items():
             setattr(lead, key, value)
-    customers.promote(session=session, customer_id=customer_id, to_type="lead")
+    customers.promote(session=session, customer_id=customer_id, to_type=CustomerType.LEAD)
     session.flush()
+    audit.record_change(session=session, actor=changed_by, action="create" if created else "update",
+                        entity=ENTITY, row=lead, before=before)
     return lead, created
 
 
-def update(*, session: Session, lead_id: int, **changes: Any) -> Lead:
-    """Change a lead's details (not its stage: use move_stage)."""
+def update(*, session: Session, lead_id: int, actor: str, **changes: Any) -> Lead:
+    """Change a lead's details (not its stage: use move_stage), audited."""
     allowed = {*_DETAIL_FIELDS, "expected_value", "owner_id"}
     unknown = set(changes) - allowed
     if unknown:
-        raise ValueError(f"Leads have no editable field(s) {', '.join(sorted(unknown))}.")
+        raise InvalidValue(f"Leads have no editable field(s) {', '.join(sorted(unknown))}.")
     lead = get_or_raise(session=session, lead_id=lead_id)
+    before = audit.snapshot(lead)
     _check_owner(session, changes.get("owner_id"))
     for key, value in changes.items():
         if key == "expected_value" and value is not None:
             value = Decimal(str(value))
         setattr(lead, key, value)
     session.flush()
+    audit.record_change(session=session, actor=actor, action="update", entity=ENTITY, row=lead,
+                        before=before)
     return lead
 
 
@@ -107,27 +120,38 @@ def move_stage(
     changed_by: str,
     lost_reason: str | None = None,
 ) -> Lead:
-    """Move a lead to another stage, recording the change; "lost" requires lost_reason."""
+    """Move a lead to another stage, recording the change (history and audit log, actor
+    changed_by); "lost" requires lost_reason."""
     if to_stage not in LEAD_STAGES:
-        raise ValueError(f"stage must be one of {', '.join(LEAD_STAGES)}.")
+        raise InvalidValue(f"stage must be one of {', '.join(LEAD_STAGES)}.")
     lead = get_or_raise(session=session, lead_id=lead_id)
-    if to_stage == "lost":
+    before = audit.snapshot(lead)
+    _move(session, lead, to_stage, changed_by, lost_reason)
+    session.flush()
+    audit.record_change(session=session, actor=changed_by, action="move_stage", entity=ENTITY,
+                        row=lead, before=before)
+    return lead
+
+
+def _move(
+    session: Session, lead: Lead, to_stage: str, changed_by: str, lost_reason: str | None
+) -> None:
+    if to_stage == LeadStage.LOST:
         if not lost_reason or not lost_reason.strip():
-            raise ValueError("lost_reason is required when moving a lead to lost.")
+            raise InvalidValue("lost_reason is required when moving a lead to lost.")
         lead.lost_reason = lost_reason.strip()
     if lead.stage == to_stage:
-        session.flush()
-        return lead
-    if to_stage != "lost":
+        return
+    if to_stage != LeadStage.LOST:
         lead.lost_reason = None
     lead.history.append(
         LeadStageChange(from_stage=lead.stage, to_stage=to_stage, changed_by=changed_by)
     )
     lead.stage = to_stage
-    if to_stage == "won":
-        customers.promote(session=session, customer_id=lead.customer_id, to_type="customer")
-    session.flush()
-    return lead
+    if to_stage == LeadStage.WON:
+        customers.promote(
+            session=session, customer_id=lead.customer_id, to_type=CustomerType.CUSTOMER
+        )
 
 
 def list_leads(

@@ -25,21 +25,36 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-# Value sets; stored as plain strings, checked by the repository functions and schemas.
-CHANNELS = ("web", "telegram", "rest")
-CUSTOMER_TYPES = ("visitor", "lead", "customer")
-CONVERSATION_STATUSES = ("bot", "handoff", "agent")
-DIRECTIONS = ("inbound", "outbound")
-AUTHORS = ("customer", "bot", "agent", "system")
-LEAD_STAGES = ("new", "qualified", "contacted", "proposal", "won", "lost")
-OPEN_LEAD_STAGES = ("new", "qualified", "contacted", "proposal")
-CASE_TYPES = ("question", "problem", "handoff", "complaint", "request", "other")
-CASE_PRIORITIES = ("low", "normal", "high", "urgent")
-CASE_STATUSES = ("open", "pending", "resolved", "closed")
-# manager: sees every team figure on the Insights page; an agent sees only their own.
-ROLES = ("agent", "manager", "admin", "viewer")
-# What became of a customer's question at the FAQ search (crm_store.faq_outcomes).
-FAQ_OUTCOMES = ("answered", "clarify", "declined")
+from crm_store.enums import (
+    Author,
+    CasePriority,
+    CaseStatus,
+    CaseType,
+    ConversationStatus,
+    CustomerType,
+    Direction,
+    FaqOutcome,
+    GapClusterStatus,
+    GapRunStatus,
+    LeadStage,
+    Role,
+)
+
+# Value sets (crm_store.enums), stored as plain strings, checked by the repository functions
+# and schemas. Tuples, because `"bot" in ConversationStatus` raises on Python 3.11. Channel
+# names come from the channel registry (relay.channels).
+CUSTOMER_TYPES = tuple(CustomerType)
+CONVERSATION_STATUSES = tuple(ConversationStatus)
+DIRECTIONS = tuple(Direction)
+AUTHORS = tuple(Author)
+LEAD_STAGES = tuple(LeadStage)
+OPEN_LEAD_STAGES = (LeadStage.NEW, LeadStage.QUALIFIED, LeadStage.CONTACTED, LeadStage.PROPOSAL)
+CASE_TYPES = tuple(CaseType)
+CASE_PRIORITIES = tuple(CasePriority)
+CASE_STATUSES = tuple(CaseStatus)
+OPEN_CASE_STATUSES = (CaseStatus.OPEN, CaseStatus.PENDING)
+ROLES = tuple(Role)
+FAQ_OUTCOMES = tuple(FaqOutcome)
 
 
 def utcnow() -> datetime:
@@ -103,7 +118,7 @@ class User(Timestamps, Base):
     email: Mapped[str] = mapped_column(String(320), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     password_hash: Mapped[str] = mapped_column(String(100))
-    role: Mapped[str] = mapped_column(String(20), default="agent")
+    role: Mapped[str] = mapped_column(String(20), default=Role.AGENT)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
@@ -115,7 +130,7 @@ class ServiceToken(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    role: Mapped[str] = mapped_column(String(20), default="agent")
+    role: Mapped[str] = mapped_column(String(20), default=Role.AGENT)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -131,7 +146,7 @@ class Customer(Timestamps, Base):
     phone: Mapped[str | None] = mapped_column(String(20), index=True)
     company: Mapped[str | None] = mapped_column(String(200), index=True)
     address: Mapped[str | None] = mapped_column(Text)
-    type: Mapped[str] = mapped_column(String(20), default="visitor")
+    type: Mapped[str] = mapped_column(String(20), default=CustomerType.VISITOR)
     contact_consent: Mapped[bool] = mapped_column(Boolean, default=False)
 
     identities: Mapped[list[ChannelIdentity]] = relationship(
@@ -140,7 +155,7 @@ class Customer(Timestamps, Base):
 
 
 class ChannelIdentity(Base):
-    """How a customer is known on a channel (web session id, Telegram chat id)."""
+    """How a customer is known on a personal channel (web session id, Telegram chat id)."""
 
     __tablename__ = "channel_identities"
     __table_args__ = (UniqueConstraint("channel", "external_id"),)
@@ -157,7 +172,7 @@ class ChannelIdentity(Base):
 
 
 class Conversation(Base):
-    """One Rasa conversation; id is Rasa's sender_id ("web-<hex>", "tg-<chat_id>", ...)."""
+    """One Rasa conversation; its id is Rasa's sender_id: a channel's id prefix + customer id."""
 
     __tablename__ = "conversations"
 
@@ -166,12 +181,19 @@ class Conversation(Base):
     customer_id: Mapped[int | None] = mapped_column(
         ForeignKey("customers.id", ondelete="SET NULL"), index=True
     )
-    status: Mapped[str] = mapped_column(String(20), default="bot", index=True)
+    status: Mapped[str] = mapped_column(
+        String(20), default=ConversationStatus.BOT, index=True
+    )
     assigned_agent_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL")
     )
     handoff_reason: Mapped[str | None] = mapped_column(Text)
     handoff_at: Mapped[datetime | None] = mapped_column()
+    # The case the current handoff opened (crm_store.support): resolving closes it, not the
+    # conversation's other cases. Not a foreign key: cases already refer to conversations, and
+    # on SQLite adding one means rebuilding this table, which cascades to its interactions.
+    # Cases are never deleted; an id that finds no case resolves nothing.
+    handoff_case_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     last_message_at: Mapped[datetime | None] = mapped_column()
 
@@ -240,7 +262,7 @@ class Lead(Timestamps, Base):
     budget: Mapped[str | None] = mapped_column(String(100))
     timeline: Mapped[str | None] = mapped_column(String(100))
     source_channel: Mapped[str | None] = mapped_column(String(20))
-    stage: Mapped[str] = mapped_column(String(20), default="new", index=True)
+    stage: Mapped[str] = mapped_column(String(20), default=LeadStage.NEW, index=True)
     lost_reason: Mapped[str | None] = mapped_column(Text)
     expected_value: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
@@ -283,9 +305,9 @@ class Case(Timestamps, Base):
     )
     subject: Mapped[str] = mapped_column(String(300))
     description: Mapped[str] = mapped_column(Text, default="")
-    type: Mapped[str] = mapped_column(String(20), default="question")
-    priority: Mapped[str] = mapped_column(String(10), default="normal")
-    status: Mapped[str] = mapped_column(String(10), default="open", index=True)
+    type: Mapped[str] = mapped_column(String(20), default=CaseType.QUESTION)
+    priority: Mapped[str] = mapped_column(String(10), default=CasePriority.NORMAL)
+    status: Mapped[str] = mapped_column(String(10), default=CaseStatus.OPEN, index=True)
     resolved_at: Mapped[datetime | None] = mapped_column()  # first move to resolved/closed
     # A handoff case: the first agent reply after it was opened, and who wrote it.
     first_reply_at: Mapped[datetime | None] = mapped_column()
@@ -315,9 +337,9 @@ class GapRun(Base):
     __tablename__ = "knowledge_gap_runs"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    trigger: Mapped[str] = mapped_column(String(20))  # "manual", "nightly", "cli"
+    trigger: Mapped[str] = mapped_column(String(20))  # a GapRunTrigger
     actor: Mapped[str] = mapped_column(String(200))
-    status: Mapped[str] = mapped_column(String(10), default="running")  # running/done/failed
+    status: Mapped[str] = mapped_column(String(10), default=GapRunStatus.RUNNING)
     started_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     finished_at: Mapped[datetime | None] = mapped_column()
     questions: Mapped[int] = mapped_column(Integer, default=0)
@@ -344,7 +366,7 @@ class GapCluster(Base):
     nearest_question: Mapped[str | None] = mapped_column(Text)
     nearest_similarity: Mapped[float | None] = mapped_column(Float)
     agent_answer: Mapped[str | None] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(10), default="open")  # open/applied/dismissed
+    status: Mapped[str] = mapped_column(String(10), default=GapClusterStatus.OPEN)
     applied_entry_id: Mapped[str | None] = mapped_column(String(100))
     applied_by: Mapped[str | None] = mapped_column(String(200))
     applied_at: Mapped[datetime | None] = mapped_column()

@@ -20,7 +20,10 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.orm import Session
 
 from crm_store import gaps, insights, segments
+from crm_store.enums import GapClusterStatus
+from crm_store.errors import InvalidValue
 from crm_store.models import utcnow
+from relay.channels import ChannelName
 
 CONSOLE = Path(__file__).resolve().parent.parent / "console"
 
@@ -55,7 +58,7 @@ def collect(*, session: Session, scope: insights.Scope) -> dict[str, Any]:
         "run": None if run is None else _run_out(run).model_dump(mode="json"),  # type: ignore[union-attr]
         "latest": None,
         "clusters": [_cluster_out(c).model_dump(mode="json") for c in clusters
-                     if c.status == "open"],
+                     if c.status == GapClusterStatus.OPEN],
     }
     return {"scope": described, "responses": responses}
 
@@ -81,7 +84,8 @@ def render(data: dict[str, Any], *, channel: str | None = None) -> str:
     period = f"{scope['from']} – {scope['to']}" + (f" · {channel}" if channel else "")
     return environment.get_template("insights.html").render(
         base_template="report_base.html", report=True, team=True, agent=None, csrf="",
-        notice=None, api_token="", segments=segments.SEGMENTS, period=period,
+        notice=None, api_token="", segments=segments.SEGMENTS, channels=list(ChannelName),
+        period=period,
         generated=utcnow().strftime("%Y-%m-%d %H:%M UTC"),
         inline={"css": (static / "insights.css").read_text(encoding="utf-8"),
                 "console_css": (static / "console.css").read_text(encoding="utf-8"),
@@ -96,13 +100,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="first day, YYYY-MM-DD (UTC)")
     parser.add_argument("--to", dest="last", type=date.fromisoformat, required=True,
                         help="last day, YYYY-MM-DD (UTC), inclusive")
-    parser.add_argument("--channel", choices=("web", "telegram", "rest"))
+    parser.add_argument("--channel", choices=list(ChannelName))
     parser.add_argument("--out", type=Path, help="file to write (default insights-FROM-TO.html)")
     parser.add_argument("--url", help="database URL (default: RELAY_DATABASE_URL / settings)")
     args = parser.parse_args(argv)
     try:
         scope = insights.Scope.from_days(args.first, args.last, channel=args.channel)
-    except ValueError as error:
+    except InvalidValue as error:
         print(f"crm_store.report: {error}", file=sys.stderr)
         return 2
 

@@ -10,13 +10,14 @@ from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from crm_store.customers import normalise_email, normalise_phone
-
-CustomerType = Literal["visitor", "lead", "customer"]
-Channel = Literal["web", "telegram", "rest"]
-LeadStage = Literal["new", "qualified", "contacted", "proposal", "won", "lost"]
-CaseType = Literal["question", "problem", "handoff", "complaint", "request", "other"]
-CasePriority = Literal["low", "normal", "high", "urgent"]
-CaseStatus = Literal["open", "pending", "resolved", "closed"]
+from crm_store.enums import (
+    CasePriority,
+    CaseStatus,
+    CaseType,
+    CustomerType,
+    LeadStage,
+)
+from relay.channels import ChannelName
 
 MAX_PAGE = 100
 MAX_ID = 2**31 - 1  # ids are 32-bit integers in PostgreSQL
@@ -77,7 +78,7 @@ class CustomerCreate(Input):
     phone: str | None = Field(default=None, max_length=40)
     company: str | None = Field(default=None, max_length=200)
     address: str | None = Field(default=None, max_length=2000)
-    type: CustomerType = "customer"
+    type: CustomerType = CustomerType.CUSTOMER
     contact_consent: bool = False
 
     _check_email = field_validator("email")(_email)
@@ -141,9 +142,6 @@ class InteractionOut(Output):
 
 # --- conversations ------------------------------------------------------------------------
 
-ConversationStatus = Literal["bot", "handoff", "agent"]
-
-
 class ConversationOut(Output):
     id: str
     channel: str
@@ -152,6 +150,7 @@ class ConversationOut(Output):
     assigned_agent_id: int | None
     handoff_reason: str | None
     handoff_at: datetime | None
+    handoff_case_id: int | None
     created_at: datetime
     last_message_at: datetime | None
 
@@ -180,7 +179,7 @@ class LeadCreate(Input):
     company_size: str | None = Field(default=None, max_length=50)
     budget: str | None = Field(default=None, max_length=100)
     timeline: str | None = Field(default=None, max_length=100)
-    source_channel: Channel | None = None
+    source_channel: ChannelName | None = None
     expected_value: Decimal | None = Field(default=None, ge=0, max_digits=12, decimal_places=2)
     owner_id: Id | None = None
 
@@ -233,8 +232,8 @@ class PipelineStageOut(BaseModel):
 class CaseCreate(Input):
     subject: str = Field(min_length=1, max_length=300)
     description: str = Field(default="", max_length=20000)
-    type: CaseType = "question"
-    priority: CasePriority = "normal"
+    type: CaseType = CaseType.QUESTION
+    priority: CasePriority = CasePriority.NORMAL
     customer_id: Id | None = None
     conversation_id: str | None = Field(default=None, max_length=200)
 

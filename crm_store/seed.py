@@ -15,12 +15,24 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from crm_store import cases, conversations, customers, interactions, leads, users
+from crm_store import audit, cases, conversations, customers, interactions, leads, support, users
 from crm_store.db import make_engine, make_session_factory, session_scope
+from crm_store.enums import (
+    Author,
+    CasePriority,
+    CaseType,
+    ConversationStatus,
+    CustomerType,
+    Direction,
+    Role,
+)
 from crm_store.models import utcnow
+from relay import channels
+from relay.channels import TELEGRAM, WEB, ChannelName
 from relay.settings import Settings, get_settings
 
 DEMO_ADMIN_EMAIL = "admin@relay.local"
+SEED = audit.service_actor("seed")
 
 
 @dataclass(frozen=True)
@@ -44,7 +56,7 @@ class DemoCustomer:
     type: str
     contact_consent: bool
     conversation: str
-    turns: tuple[tuple[str, str, str | None, float | None], ...]
+    turns: tuple[tuple[Direction, str, str | None, float | None], ...]
     lead: dict[str, Any] = field(default_factory=dict)
     case: DemoCase | None = None
 
@@ -55,20 +67,21 @@ DEMO_CUSTOMERS = (
         email="ada@example.com",
         phone="+442071838750",
         company="Analytical Engines Ltd",
-        type="lead",
+        type=CustomerType.LEAD,
         contact_consent=True,
-        conversation="web-5eed0000000000000000000000000001",
+        conversation=WEB.conversation_id("5eed0000000000000000000000000001"),
         turns=(
-            ("inbound", "Hi, what plans do you offer for teams?", "ask_question", 0.93),
-            ("outbound", "We have Free, Pro and Business plans. Want a team quote?", None, None),
-            ("inbound", "Yes please, we are about 40 people.", "request_sales", 0.88),
+            (Direction.INBOUND, "Hi, what plans do you offer for teams?", "ask_question", 0.93),
+            (Direction.OUTBOUND, "We have Free, Pro and Business plans. Want a team quote?", None,
+             None),
+            (Direction.INBOUND, "Yes please, we are about 40 people.", "request_sales", 0.88),
         ),
         lead={
             "interest": "Business plan",
             "company_size": "11-50",
             "budget": "5-10k",
             "timeline": "this quarter",
-            "source_channel": "web",
+            "source_channel": ChannelName.WEB,
             "expected_value": "7200",
         },
     ),
@@ -77,28 +90,31 @@ DEMO_CUSTOMERS = (
         email="grace@example.com",
         phone="+14155550132",
         company="Cobol Corp",
-        type="customer",
+        type=CustomerType.CUSTOMER,
         contact_consent=True,
-        conversation="tg-100000001",
+        conversation=TELEGRAM.conversation_id(100000001),
         turns=(
-            ("inbound", "My invoice shows the wrong VAT number.", "report_problem", 0.81),
-            ("outbound", "Sorry about that! I'm handing you over to a colleague.", None, None),
+            (Direction.INBOUND, "My invoice shows the wrong VAT number.", "report_problem", 0.81),
+            (Direction.OUTBOUND, "Sorry about that! I'm handing you over to a colleague.", None,
+             None),
         ),
-        case=DemoCase("Wrong VAT number on invoice", "handoff", "high", handoff=True),
+        case=DemoCase("Wrong VAT number on invoice", CaseType.HANDOFF, CasePriority.HIGH,
+                      handoff=True),
     ),
     DemoCustomer(
         name="Alan Turing",
         email="alan@example.com",
         phone=None,
         company="Bletchley Analytics",
-        type="visitor",
+        type=CustomerType.VISITOR,
         contact_consent=False,
-        conversation="web-5eed0000000000000000000000000003",
+        conversation=WEB.conversation_id("5eed0000000000000000000000000003"),
         turns=(
-            ("inbound", "How do I reset my password?", "ask_question", 0.97),
-            ("outbound", "Use 'Forgot password' on the sign-in page.", None, None),
+            (Direction.INBOUND, "How do I reset my password?", "ask_question", 0.97),
+            (Direction.OUTBOUND, "Use 'Forgot password' on the sign-in page.", None, None),
         ),
-        case=DemoCase("Password reset question", "question", "low", handoff=False),
+        case=DemoCase("Password reset question", CaseType.QUESTION, CasePriority.LOW,
+                      handoff=False),
     ),
 )
 
@@ -113,6 +129,7 @@ def seed_demo_data(*, session: Session) -> int:
         created += 1
         customer = customers.create(
             session=session,
+            actor=SEED,
             name=spec.name,
             email=spec.email,
             phone=spec.phone,
@@ -121,23 +138,23 @@ def seed_demo_data(*, session: Session) -> int:
             contact_consent=spec.contact_consent,
         )
         conversation_id = spec.conversation
-        channel = conversations.channel_for(conversation_id)
+        channel = channels.of_conversation(conversation_id)
         conversations.get_or_create(session=session, conversation_id=conversation_id)
         conversations.link_customer(
-            session=session, conversation_id=conversation_id, customer_id=customer.id
+            session=session, conversation_id=conversation_id, customer_id=customer.id, actor=SEED
         )
         customers.attach_identity(
             session=session,
             customer_id=customer.id,
-            channel=channel,
-            external_id=conversation_id.split("-", 1)[1],
+            channel=channel.name,
+            external_id=channel.external_id(conversation_id),
         )
         for turn, (direction, text, intent, confidence) in enumerate(spec.turns):
             interactions.record(
                 session=session,
                 conversation_id=conversation_id,
                 direction=direction,
-                author="customer" if direction == "inbound" else "bot",
+                author=Author.CUSTOMER if direction == Direction.INBOUND else Author.BOT,
                 text=text,
                 intent=intent,
                 confidence=confidence,
@@ -145,11 +162,12 @@ def seed_demo_data(*, session: Session) -> int:
             )
         if spec.lead:
             leads.open_or_update_lead(
-                session=session, customer_id=customer.id, changed_by="seed", **spec.lead
+                session=session, customer_id=customer.id, changed_by=SEED, **spec.lead
             )
         if spec.case is not None:
-            cases.open_case(
+            case = cases.open_case(
                 session=session,
+                actor=SEED,
                 subject=spec.case.subject,
                 description="Seeded demo case.",
                 type=spec.case.type,
@@ -158,11 +176,13 @@ def seed_demo_data(*, session: Session) -> int:
                 conversation_id=conversation_id,
             )
             if spec.case.handoff:
-                conversations.set_status(
+                support.set_status(
                     session=session,
                     conversation_id=conversation_id,
-                    status="handoff",
+                    status=ConversationStatus.HANDOFF,
                     reason=spec.case.subject,
+                    case_id=case.id,
+                    actor=SEED,
                 )
     return created
 
@@ -176,14 +196,14 @@ def seed_demo_users(*, session: Session, settings: Settings) -> list[str]:
         email=settings.demo_agent_email,
         name="Demo Agent",
         password=settings.demo_agent_password,
-        role="agent",
+        role=Role.AGENT,
     )
     users.ensure_user(
         session=session,
         email=DEMO_ADMIN_EMAIL,
         name="Demo Admin",
         password=settings.demo_agent_password,
-        role="admin",
+        role=Role.ADMIN,
     )
     return [settings.demo_agent_email, DEMO_ADMIN_EMAIL]
 
@@ -201,7 +221,8 @@ def seed(*, url: str, settings: Settings, history: bool | None = None) -> tuple[
             count = seed_demo_data(session=session)
             emails = seed_demo_users(session=session, settings=settings)
             if history if history is not None else settings.env == "development":
-                emails += demo_history.seed_history(session=session, settings=settings)
+                emails += demo_history.seed_history(session=session, settings=settings,
+                                                    actor=SEED)
     finally:
         engine.dispose()
     return count, emails

@@ -26,6 +26,8 @@ import numpy as np
 from sqlalchemy import case, delete, func, insert, literal, or_, select
 from sqlalchemy.orm import Session
 
+from crm_store import audit
+from crm_store.enums import Author, LeadStage
 from crm_store.insights import Table
 from crm_store.models import Conversation, Customer, CustomerSegment, Interaction, Lead, utcnow
 from crm_store.sqltime import epoch
@@ -45,6 +47,7 @@ PLAN_YEARLY_PRICE = {"business": Decimal(150), "pro": Decimal(80)}
 FREQUENCY_DAYS = 365
 CLUSTERS = 8
 SEED = 7
+ENTITY = "segments"  # in the audit log
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,7 @@ def rfm(*, session: Session, as_of: datetime | None = None) -> list[Rfm]:
     last_seen = (
         select(Interaction.customer_id.label("cid"),
                func.max(Interaction.created_at).label("last"))
-        .where(Interaction.customer_id.is_not(None), Interaction.author == "customer")
+        .where(Interaction.customer_id.is_not(None), Interaction.author == Author.CUSTOMER)
         .group_by(Interaction.customer_id)
         .subquery("last_seen")
     )
@@ -88,7 +91,7 @@ def rfm(*, session: Session, as_of: datetime | None = None) -> list[Rfm]:
     money = (
         select(Lead.customer_id.label("cid"), func.sum(_lead_value()).label("value"),
                func.max(Lead.updated_at).label("won_at"))
-        .where(Lead.stage == "won")
+        .where(Lead.stage == LeadStage.WON)
         .group_by(Lead.customer_id)
         .subquery("money")
     )
@@ -138,9 +141,16 @@ def cluster(points: np.ndarray, *, k: int = CLUSTERS) -> list[str]:
     return [name_of[int(label)] for label in model.labels_]
 
 
-def recompute(*, session: Session, as_of: datetime | None = None) -> int:
-    """Score and segment every active customer, replacing the stored segments; returns count."""
-    as_of = as_of or utcnow()
+def recompute(*, session: Session, actor: str, as_of: datetime | None = None) -> int:
+    """Score and segment every active customer, replacing the stored segments, audited;
+    returns how many customers were segmented."""
+    count = _replace_segments(session=session, as_of=as_of or utcnow())
+    audit.record(session=session, actor=actor, action="recompute", entity=ENTITY,
+                 after={"customers": count})
+    return count
+
+
+def _replace_segments(*, session: Session, as_of: datetime) -> int:
     figures = rfm(session=session, as_of=as_of)
     session.execute(delete(CustomerSegment))
     if not figures:
@@ -228,7 +238,7 @@ def main(argv: list[str] | None = None) -> None:
     engine = make_engine(url_or_settings(args.url))
     try:
         with session_scope(make_session_factory(engine)) as session:
-            count = recompute(session=session)
+            count = recompute(session=session, actor=audit.service_actor("segments"))
             table = summary(session=session)
     finally:
         engine.dispose()

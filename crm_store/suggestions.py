@@ -14,10 +14,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_store import conversations
+from crm_store.enums import Author
 from crm_store.models import Interaction
 
 if TYPE_CHECKING:
-    from knowledge.engine import FaqEngine
+    from knowledge.runtime.engine import FaqEngine
 
 LAST_MESSAGES = 3
 MIN_SCORE = 0.05  # below this a hit is noise, not a suggestion
@@ -39,8 +40,8 @@ def last_customer_messages(*, session: Session, conversation_id: str,
     """The texts of the customer's last n messages, newest first (button payloads left out)."""
     rows = session.scalars(
         select(Interaction.text)
-        .where(Interaction.conversation_id == conversation_id, Interaction.author == "customer",
-               Interaction.note.is_(False))
+        .where(Interaction.conversation_id == conversation_id,
+               Interaction.author == Author.CUSTOMER, Interaction.note.is_(False))
         .order_by(Interaction.id.desc())
         .limit(n * 2)
     ).all()

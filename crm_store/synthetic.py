@@ -6,7 +6,8 @@ handoff cases with first-reply and resolution times, leads moving through the pi
 other cases — shaped like real support traffic: weekday and office-hour peaks, a few popular
 FAQ entries, repeat customers, questions the FAQ cannot answer (with what agents replied),
 answers after which some customers still want a person. Rows go in with bulk INSERTs, so a
-million interactions take about a minute on PostgreSQL.
+million interactions take about a minute on PostgreSQL: they are written as they would stand
+after the fact, not through the support desk (crm_store.support), so they carry no audit rows.
 
 ``python -m crm_store.synthetic --customers 100000 --interactions 1000000 --url URL`` fills a
 database for the Insights benchmark (relay.insightbench).
@@ -23,10 +24,23 @@ from decimal import Decimal
 from itertools import accumulate
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
+from crm_store import audit
+from crm_store.enums import (
+    Author,
+    CasePriority,
+    CaseStatus,
+    CaseType,
+    ConversationStatus,
+    CustomerType,
+    Direction,
+    FaqOutcome,
+    LeadStage,
+)
 from crm_store.models import (
+    OPEN_LEAD_STAGES,
     Case,
     Conversation,
     Customer,
@@ -35,6 +49,8 @@ from crm_store.models import (
     LeadStageChange,
     utcnow,
 )
+from relay import channels
+from relay.channels import ChannelName
 
 # Topics the demo FAQ has no entry for: what customers ask, and what an agent replied.
 GAP_TOPICS: dict[str, tuple[list[str], str]] = {
@@ -87,6 +103,7 @@ LAST = ["Silva", "Okafor", "Meyer", "Rossi", "Novak", "Haddad", "Larsen", "Duboi
 HOUR_WEIGHTS = [1, 1, 1, 1, 1, 2, 3, 6, 10, 13, 14, 13, 11, 12, 14, 13, 12, 10, 8, 6, 5, 4, 3, 2]
 WEEKDAY_WEIGHTS = [1.0, 1.05, 1.0, 0.95, 0.9, 0.45, 0.35]
 BATCH = 5000
+CHANNELS = (ChannelName.WEB, ChannelName.TELEGRAM, ChannelName.REST)
 
 
 @dataclass(frozen=True)
@@ -96,7 +113,7 @@ class Scale:
     customers: int
     conversations: int
     days: int = 60
-    prefix: str = "syn"  # conversation ids are "<channel>-<prefix><n>"
+    prefix: str = "syn"  # conversation ids: the channel's id prefix, then "<prefix><n>"
     email_domain: str = "example.com"
     seed: int = 7
 
@@ -149,7 +166,7 @@ def generate(
             "name": f"{rng.choice(FIRST)} {rng.choice(LAST)}",
             "email": f"{scale.prefix}{base_customer + i}@{scale.email_domain}",
             "company": rng.choice([None, None, "Acme GmbH", "Globex", "Initech", "Umbrella"]),
-            "type": "visitor", "contact_consent": rng.random() < 0.4,
+            "type": CustomerType.VISITOR, "contact_consent": rng.random() < 0.4,
             "created_at": created, "updated_at": created,
         })
     _flush(session, Customer, buffers.customers)
@@ -165,7 +182,8 @@ def generate(
         row = {
             "id": next_id[0], "conversation_id": conversation["id"],
             "customer_id": conversation["customer_id"], "channel": conversation["channel"],
-            "direction": "inbound" if author == "customer" else "outbound", "author": author,
+            "direction": Direction.INBOUND if author == Author.CUSTOMER else Direction.OUTBOUND,
+            "author": author,
             "text": text, "intent": None, "confidence": None, "faq_entry_id": None,
             "faq_outcome": None, "faq_score": None, "agent_id": None, "note": False,
             "dedupe_key": None, "created_at": at, "delivered_at": None, **extra,
@@ -179,15 +197,15 @@ def generate(
     cumulative = list(accumulate(1 / (k + 1) ** 0.6 for k in range(scale.customers)))
     faq_cumulative = list(accumulate(popularity))
     for n in range(scale.conversations):
-        channel = rng.choices(("web", "telegram", "rest"), weights=(60, 35, 5))[0]
-        prefix = {"web": "web", "telegram": "tg", "rest": "rest"}[channel]
+        channel = rng.choices(CHANNELS, weights=(60, 35, 5))[0]
         at = _start_time(rng, now, scale.days)
         linked = scale.customers and rng.random() < 0.75
         customer_id = (base_customer + rng.choices(range(scale.customers),
                                                    cum_weights=cumulative)[0]
                        if linked else None)
-        conversation = {"id": f"{prefix}-{scale.prefix}{n:07d}", "channel": channel,
-                        "customer_id": customer_id, "status": "bot", "assigned_agent_id": None,
+        conversation = {"id": channels.get(channel).conversation_id(f"{scale.prefix}{n:07d}"),
+                        "channel": channel, "customer_id": customer_id,
+                        "status": ConversationStatus.BOT, "assigned_agent_id": None,
                         "handoff_reason": None, "handoff_at": None, "created_at": at,
                         "last_message_at": at}
         buffers.conversations.append(conversation)
@@ -217,63 +235,64 @@ def _conversation(
     reason = None
     if rng.random() < 0.4:
         text, intent = rng.choice(SMALL_TALK[:2])
-        say(conversation, at, "customer", text, intent=intent, confidence=0.95)
+        say(conversation, at, Author.CUSTOMER, text, intent=intent, confidence=0.95)
         at += timedelta(seconds=2)
-        say(conversation, at, "bot", "Hi! I'm the Nimbus Drive assistant. How can I help?")
+        say(conversation, at, Author.BOT, "Hi! I'm the Nimbus Drive assistant. How can I help?")
         at += step()
     if pattern in ("answered", "escalate", "clarify"):
         entry_id, questions, answer = rng.choices(faq, cum_weights=faq_cumulative)[0]
         question = rng.choice(list(questions))
         if rng.random() < 0.5:
             question = question.lower().rstrip("?")
-        outcome = "clarify" if pattern == "clarify" else "answered"
+        outcome = FaqOutcome.CLARIFY if pattern == "clarify" else FaqOutcome.ANSWERED
         score = round(rng.uniform(0.3, 0.55) if pattern == "clarify" else
                       rng.betavariate(6, 1.6), 4)
-        say(conversation, at, "customer", question, intent="ask_question",
+        say(conversation, at, Author.CUSTOMER, question, intent="ask_question",
             confidence=round(rng.uniform(0.6, 0.99), 3), faq_outcome=outcome, faq_score=score)
         at += timedelta(seconds=1)
         if pattern == "clarify":
-            say(conversation, at, "bot", "Did you mean one of these?")
+            say(conversation, at, Author.BOT, "Did you mean one of these?")
             at += step()
-            say(conversation, at, "customer", f'/choose_faq{{"faq_id": "{entry_id}"}}',
+            say(conversation, at, Author.CUSTOMER, f'/choose_faq{{"faq_id": "{entry_id}"}}',
                 intent="choose_faq", confidence=1.0)
             at += timedelta(seconds=1)
-        say(conversation, at, "bot", answer, faq_entry_id=entry_id)
+        say(conversation, at, Author.BOT, answer, faq_entry_id=entry_id)
         at += step()
         wants_person = rng.random() < ESCALATING.get(entry_id, 0.08)
         if pattern == "escalate" or wants_person:
-            say(conversation, at, "customer", rng.choice(PERSON_ASKS), intent="ask_human",
+            say(conversation, at, Author.CUSTOMER, rng.choice(PERSON_ASKS), intent="ask_human",
                 confidence=0.97)
             reason = REASONS["asked"]
         elif rng.random() < 0.5:
             text, intent = rng.choice(SMALL_TALK[2:])
-            say(conversation, at, "customer", text, intent=intent, confidence=0.9)
+            say(conversation, at, Author.CUSTOMER, text, intent=intent, confidence=0.9)
             at += timedelta(seconds=1)
-            say(conversation, at, "bot", "Happy to help!")
+            say(conversation, at, Author.BOT, "Happy to help!")
     elif pattern == "gap":
         topic = rng.choice(list(GAP_TOPICS))
         texts, _ = GAP_TOPICS[topic]
-        say(conversation, at, "customer", rng.choice(texts), intent="ask_question",
-            confidence=round(rng.uniform(0.4, 0.9), 3), faq_outcome="declined",
+        say(conversation, at, Author.CUSTOMER, rng.choice(texts), intent="ask_question",
+            confidence=round(rng.uniform(0.4, 0.9), 3), faq_outcome=FaqOutcome.DECLINED,
             faq_score=round(rng.uniform(0.05, 0.3), 4))
         at += timedelta(seconds=1)
-        say(conversation, at, "bot", "I'm not sure I can answer that. Shall I get a person?")
+        say(conversation, at, Author.BOT, "I'm not sure I can answer that. Shall I get a person?")
         at += step()
         if rng.random() < 0.5:
-            say(conversation, at, "customer", "yes please", intent="affirm", confidence=0.96)
+            say(conversation, at, Author.CUSTOMER, "yes please", intent="affirm", confidence=0.96)
             reason = REASONS["accepted"]
         else:
-            say(conversation, at, "customer", rng.choice(texts), intent="nlu_fallback",
-                confidence=0.4, faq_outcome="declined", faq_score=round(rng.uniform(0.05, 0.3), 4))
+            say(conversation, at, Author.CUSTOMER, rng.choice(texts), intent="nlu_fallback",
+                confidence=0.4, faq_outcome=FaqOutcome.DECLINED,
+                faq_score=round(rng.uniform(0.05, 0.3), 4))
             reason = REASONS["failed"]
         conversation["gap_topic"] = topic
     elif pattern == "person":
-        say(conversation, at, "customer", rng.choice(PERSON_ASKS), intent="ask_human",
+        say(conversation, at, Author.CUSTOMER, rng.choice(PERSON_ASKS), intent="ask_human",
             confidence=0.98)
         reason = REASONS["asked"]
     if reason is not None:
         at += timedelta(seconds=1)
-        say(conversation, at, "bot", "I've passed our conversation to the support team.")
+        say(conversation, at, Author.BOT, "I've passed our conversation to the support team.")
         _handoff(rng, conversation, at, now, reason, agents, say, buffers)
     conversation.pop("gap_topic", None)
     return at
@@ -284,10 +303,11 @@ def _handoff(
     agents: Sequence[tuple[int, str]], say: Any, buffers: _Buffers,
 ) -> None:
     """The handoff, its case, and (unless it is too recent) an agent's replies and resolution."""
-    conversation.update(status="handoff", handoff_reason=reason, handoff_at=at)
+    conversation.update(status=ConversationStatus.HANDOFF, handoff_reason=reason, handoff_at=at)
     case = {"customer_id": conversation["customer_id"], "conversation_id": conversation["id"],
-            "subject": f"Handoff: {reason}", "description": "", "type": "handoff",
-            "priority": "normal", "status": "open", "created_at": at, "updated_at": at,
+            "subject": f"Handoff: {reason}", "description": "", "type": CaseType.HANDOFF,
+            "priority": CasePriority.NORMAL, "status": CaseStatus.OPEN, "created_at": at,
+            "updated_at": at,
             "resolved_at": None, "first_reply_at": None, "first_reply_agent_id": None}
     buffers.cases.append(case)
     agent_id, agent_name = rng.choice(agents)
@@ -297,23 +317,23 @@ def _handoff(
     first = at + _lognormal(rng, 150 * speed * slow)
     if first > now:
         return  # still waiting in the queue
-    conversation.update(status="agent", assigned_agent_id=agent_id)
+    conversation.update(status=ConversationStatus.AGENT, assigned_agent_id=agent_id)
     case.update(first_reply_at=first, first_reply_agent_id=agent_id)
-    say(conversation, first, "agent", rng.choice(AGENT_OPENERS).format(name=agent_name),
+    say(conversation, first, Author.AGENT, rng.choice(AGENT_OPENERS).format(name=agent_name),
         agent_id=agent_id, delivered_at=first)
     topic = conversation.get("gap_topic")
     if topic:
         answer_at = first + timedelta(seconds=rng.randrange(30, 240))
         if answer_at < now:
-            say(conversation, answer_at, "agent", GAP_TOPICS[topic][1], agent_id=agent_id,
+            say(conversation, answer_at, Author.AGENT, GAP_TOPICS[topic][1], agent_id=agent_id,
                 delivered_at=answer_at)
     resolved = first + _lognormal(rng, 1500 * speed, 1.0)
     if resolved > now:
         return  # with the agent now
-    say(conversation, resolved, "agent", f"Resolved by {agent_name}; handed back to the "
+    say(conversation, resolved, Author.AGENT, f"Resolved by {agent_name}; handed back to the "
         "assistant.", agent_id=agent_id, note=True)
-    case.update(status="resolved", resolved_at=resolved, updated_at=resolved)
-    conversation.update(status="bot", assigned_agent_id=None)
+    case.update(status=CaseStatus.RESOLVED, resolved_at=resolved, updated_at=resolved)
+    conversation.update(status=ConversationStatus.BOT, assigned_agent_id=None)
 
 
 def _leads(session: Session, rng: random.Random, now: datetime, scale: Scale,
@@ -322,52 +342,53 @@ def _leads(session: Session, rng: random.Random, now: datetime, scale: Scale,
     leads: list[dict[str, Any]] = []
     changes: list[dict[str, Any]] = []
     base_lead = (session.scalar(select(func.max(Lead.id))) or 0) + 1
-    pipeline = ("new", "qualified", "contacted", "proposal", "won")
-    advance = {"web": 0.84, "telegram": 0.78, "rest": 0.66}
+    pipeline = (*OPEN_LEAD_STAGES, LeadStage.WON)
+    advance = {ChannelName.WEB: 0.84, ChannelName.TELEGRAM: 0.78, ChannelName.REST: 0.66}
     for k in range(scale.customers):
         # Customers who write often buy more often (customer k writes ~ 1/(k+1)^0.6 as often).
         if rng.random() > 0.3 + 0.9 / (k + 1) ** 0.5:
             continue
         lead_id = base_lead + len(leads)
-        source = rng.choices(("web", "telegram", "rest"), weights=(60, 33, 7))[0]
+        source = rng.choices(CHANNELS, weights=(60, 33, 7))[0]
         # Leads go back further than the conversations: last year's wins are this year's
         # loyal (or lapsing) customers.
         at = _start_time(rng, now, max(scale.days, 240))
         value = Decimal(rng.choice([80, 150, 450, 960, 1800, 3600, 7200, 15000]))
-        stage, lost_reason = "new", None
-        changes.append({"lead_id": lead_id, "from_stage": None, "to_stage": "new",
-                        "changed_by": "bot", "changed_at": at})
+        stage, lost_reason = LeadStage.NEW, None
+        history: list[dict[str, Any]] = [{"lead_id": lead_id, "from_stage": None,
+                                          "to_stage": LeadStage.NEW, "changed_by": audit.BOT,
+                                          "changed_at": at}]
         when = at
         for nxt in pipeline[1:]:
-            when = when + _lognormal(rng, 86400 * (1.5 if nxt != "won" else 4), 0.8)
+            when = when + _lognormal(rng, 86400 * (1.5 if nxt != LeadStage.WON else 4), 0.8)
             if when > now:
                 break
             if rng.random() > advance[source]:
                 if rng.random() < 0.5:
-                    changes.append({"lead_id": lead_id, "from_stage": stage, "to_stage": "lost",
-                                    "changed_by": "user", "changed_at": when})
-                    stage, lost_reason = "lost", rng.choice(
+                    history.append({"lead_id": lead_id, "from_stage": stage,
+                                    "to_stage": LeadStage.LOST, "changed_at": when})
+                    stage, lost_reason = LeadStage.LOST, rng.choice(
                         ["too expensive", "chose a competitor", "no budget this year"])
                 break
-            changes.append({"lead_id": lead_id, "from_stage": stage, "to_stage": nxt,
-                            "changed_by": "user", "changed_at": when})
+            history.append({"lead_id": lead_id, "from_stage": stage, "to_stage": nxt,
+                            "changed_at": when})
             stage = nxt
         owner_id, _ = rng.choice(agents)
+        # The bot opened the lead; its owner moved it on.
+        changes += [{"changed_by": audit.user_actor(owner_id), **change} for change in history]
         leads.append({"id": lead_id, "customer_id": base_customer + k,
                       "interest": rng.choice(INTERESTS),
                       "company_size": rng.choice(["1-10", "11-50", "51-200", None]),
                       "budget": None, "timeline": None, "source_channel": source,
                       "stage": stage, "lost_reason": lost_reason, "expected_value": value,
                       "owner_id": owner_id, "created_at": at, "updated_at": when})
-    won = {lead["customer_id"] for lead in leads if lead["stage"] == "won"}
+    won = {lead["customer_id"] for lead in leads if lead["stage"] == LeadStage.WON}
     open_ = {lead["customer_id"] for lead in leads} - won
     count = len(leads)
     _flush(session, Lead, leads)
     _flush(session, LeadStageChange, changes)
-    for type_, ids in (("customer", won), ("lead", open_)):
+    for type_, ids in ((CustomerType.CUSTOMER, won), (CustomerType.LEAD, open_)):
         if ids:
-            from sqlalchemy import update
-
             session.execute(update(Customer).where(Customer.id.in_(ids)).values(type=type_))
     return count
 
@@ -392,12 +413,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--interactions", type=int, default=1_000_000,
                         help="about this many (conversations = interactions / 4.7)")
     parser.add_argument("--days", type=int, default=365)
-    parser.add_argument("--prefix", default="syn", help="conversation ids: <channel>-<prefix><n>")
+    parser.add_argument("--prefix", default="syn",
+                        help="conversation ids: the channel's id prefix, then <prefix><n>")
     args = parser.parse_args(argv)
 
     from crm_store import users
     from crm_store.db import make_engine, make_session_factory, session_scope
-    from knowledge.faq import load_faq
+    from knowledge.build.sources import load_faq
     from relay.settings import ROOT
 
     faq = [(e.id, e.questions, e.answer) for e in load_faq(ROOT / "knowledge" / "faq")]

@@ -20,6 +20,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_store.customers import normalise_email
+from crm_store.enums import Role
+from crm_store.errors import InvalidValue
 from crm_store.models import ROLES, ServiceToken, User
 
 
@@ -56,13 +58,13 @@ def get_by_email(*, session: Session, email: str) -> User | None:
 
 
 def create_user(
-    *, session: Session, email: str, name: str, password: str, role: str = "agent"
+    *, session: Session, email: str, name: str, password: str, role: str = Role.AGENT
 ) -> User:
     """A new active user with a bcrypt-hashed password."""
     if role not in ROLES:
-        raise ValueError(f"role must be one of {', '.join(ROLES)}.")
+        raise InvalidValue(f"role must be one of {', '.join(ROLES)}.")
     if len(password) < 8:
-        raise ValueError("The password must be at least 8 characters long.")
+        raise InvalidValue("The password must be at least 8 characters long.")
     user = User(
         email=normalise_email(email, internal=True),
         name=name,
@@ -75,7 +77,7 @@ def create_user(
 
 
 def ensure_user(
-    *, session: Session, email: str, name: str, password: str, role: str = "agent"
+    *, session: Session, email: str, name: str, password: str, role: str = Role.AGENT
 ) -> User:
     """The user with that email, created if missing (existing passwords are left alone)."""
     user = get_by_email(session=session, email=email)
@@ -95,11 +97,11 @@ def authenticate(*, session: Session, email: str, password: str) -> User | None:
 
 
 def create_service_token(
-    *, session: Session, name: str, role: str = "agent"
+    *, session: Session, name: str, role: str = Role.AGENT
 ) -> tuple[ServiceToken, str]:
     """(row, plaintext token): the plaintext is shown once and only its hash is stored."""
     if role not in ROLES:
-        raise ValueError(f"role must be one of {', '.join(ROLES)}.")
+        raise InvalidValue(f"role must be one of {', '.join(ROLES)}.")
     token = secrets.token_urlsafe(32)
     row = ServiceToken(name=name, token_hash=hash_token(token), role=role)
     session.add(row)
@@ -124,10 +126,10 @@ def main(argv: list[str] | None = None) -> int:
     user = sub.add_parser("create-user", help="add an agent, admin or viewer")
     user.add_argument("email")
     user.add_argument("--name", required=True)
-    user.add_argument("--role", choices=ROLES, default="agent")
+    user.add_argument("--role", choices=ROLES, default=Role.AGENT)
     token = sub.add_parser("create-token", help="add a service token and print it once")
     token.add_argument("name")
-    token.add_argument("--role", choices=ROLES, default="agent")
+    token.add_argument("--role", choices=ROLES, default=Role.AGENT)
     args = parser.parse_args(argv)
 
     from crm_store.db import make_engine, make_session_factory, session_scope

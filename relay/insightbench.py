@@ -3,7 +3,7 @@
 Gap mining on data nobody tuned for (``--clinc PATH``): 100 of CLINC150's 150 intents become a
 FAQ (their training queries are the paraphrases) and the index is built as Relay builds its own;
 the validation queries of the other 50 intents arrive as declined questions and are mined by
-knowledge.gaps.mine, whose clustering threshold is learnt from the FAQ's paraphrases only.
+knowledge.build.gaps.mine, whose clustering threshold is learnt from the FAQ's paraphrases only.
 A second row adds the miner's "filled since" filter (questions the engine would now answer
 confidently are dropped): on CLINC it drops most of them, because the engine confidently answers
 many unseen-intent queries with a similar seen intent — in production those would have been
@@ -66,11 +66,10 @@ def gap_quality(clinc: Path, work: Path) -> list[dict[str, Any]]:
     from sklearn.metrics import normalized_mutual_info_score
 
     from crm_store.models import utcnow
-    from knowledge import gaps
-    from knowledge.build import build
-    from knowledge.encoder import Encoder
-    from knowledge.engine import FaqEngine
-    from knowledge.faq import FaqEntry, slugify
+    from knowledge.build import build, gaps
+    from knowledge.build.sources import FaqEntry, slugify
+    from knowledge.runtime.encoders import load_encoder
+    from knowledge.runtime.engine import FaqEngine
 
     data = json.loads(clinc.read_text())
     intents = sorted({c for _, c in data["train"]})
@@ -81,7 +80,7 @@ def gap_quality(clinc: Path, work: Path) -> list[dict[str, Any]]:
         train.setdefault(intent, []).append(text)
     entries = [FaqEntry(id=slugify(i), questions=train[i], answer=f"About {i}.") for i in known]
     model = packaged_model_path()
-    encoder = Encoder(model, cache_dir=ROOT / "var" / "models")
+    encoder = load_encoder(model, cache_dir=ROOT / "var" / "models")
     index_dir = work / "clinc100-index"
     started = time.perf_counter()
     build(entries, index_dir=index_dir, model=model, encoder=encoder, progress=False,
@@ -171,8 +170,9 @@ def prepare(url: str) -> dict[str, Any]:
     """ANALYZE, the manager login, segments and one gap run; returns counts and timings."""
     from sqlalchemy import func, select, text
 
-    from crm_store import segments, users
+    from crm_store import audit, segments, users
     from crm_store.db import make_engine, make_session_factory
+    from crm_store.enums import Role
     from crm_store.models import Customer, CustomerSegment, GapRun, Interaction
 
     engine = make_engine(url)
@@ -183,12 +183,12 @@ def prepare(url: str) -> dict[str, Any]:
         sessions = make_session_factory(engine)
         with sessions.begin() as session:
             users.ensure_user(session=session, email="bench-manager@relay.local",
-                              name="Bench Manager", password="bench-password", role="manager")
+                              name="Bench Manager", password="bench-password", role=Role.MANAGER)
             info["interactions"] = session.scalar(select(func.count()).select_from(Interaction))
             info["customers"] = session.scalar(select(func.count()).select_from(Customer))
             if not session.scalar(select(func.count()).select_from(CustomerSegment)):
                 started = time.perf_counter()
-                segments.recompute(session=session)
+                segments.recompute(session=session, actor=audit.service_actor("insightbench"))
                 info["segments_s"] = time.perf_counter() - started
             info["gap_runs"] = session.scalar(select(func.count()).select_from(GapRun))
     finally:
@@ -210,7 +210,7 @@ def api_latency(url: str, requests: int) -> list[dict[str, Any]]:
                RELAY_RASA_TOKEN="bench-rasa", PYTHONPATH=str(ROOT))
     server_log = (data_dir / "api.log").open("wb")
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "crm_store.api.app:create_app", "--factory",
+        [sys.executable, "-m", "uvicorn", "relay.app:create_app", "--factory",
          "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level",
          "warning"], cwd=ROOT, env=env, stdout=server_log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"

@@ -51,7 +51,7 @@ def main() -> None:
         return
     password = settings.demo_agent_password if settings.env == "development" else "(set)"
     login = f"{settings.demo_agent_email} / {password}"
-    rest = f'POST {settings.rasa_url}/webhooks/rest/webhook  {{"sender": "me", "message": "hi"}}'
+    chat = f"POST {settings.api_url}/chat/web-{'0' * 32}/messages  {{\"text\": \"hi\"}}"
     for name, seconds in ready.items():
         print(f"    {name:<8} ready after {seconds:5.1f} s", flush=True)
     print(
@@ -60,7 +60,7 @@ Relay is up.
   Website widget demo    {settings.api_url}/
   Agent console          {settings.api_url}/console  (agent {login})
   CRM API (OpenAPI)      {settings.api_url}/docs
-  Rasa REST channel      {rest}
+  Chat API (as widget)   {chat}
   Logs                   {stack.log_dir}/
 Press Ctrl-C to stop.""",
         flush=True,

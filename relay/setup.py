@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> None:
             ("load demo data", _module("crm_store.seed")),
         ]
     steps += [
-        ("export ONNX encoder", _module("knowledge.onnx_bert")),
+        ("export ONNX encoder", _module("knowledge.build.onnx_export")),
         ("build FAQ index", _module("knowledge.build")),
     ]
     if not args.no_database:

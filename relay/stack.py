@@ -16,10 +16,11 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import httpx
 
+from relay.channels import TELEGRAM
 from relay.settings import ROOT, Settings
 
 APP_PYTHON = ROOT / ".venv" / "bin" / "python"
@@ -102,9 +103,30 @@ def tracker_store_url(database_url: str) -> str:
     return database_url
 
 
+def settings_env(settings: Settings) -> dict[str, str]:
+    """Every field of the Settings model as the RELAY_* variable it is read from.
+
+    Generated from the model, so a new setting reaches the children without an edit here.
+    Lists are JSON (pydantic-settings parses complex fields that way); the rest is str().
+    """
+    prefix = settings.model_config.get("env_prefix", "")
+    env = {}
+    for name in type(settings).model_fields:
+        value: Any = getattr(settings, name)
+        if isinstance(value, list | tuple | dict):
+            text = json.dumps(value, default=str)
+        elif isinstance(value, bool):
+            text = "true" if value else "false"
+        else:
+            text = str(value)
+        env[f"{prefix}{name}".upper()] = text
+    return env
+
+
 def child_env(settings: Settings, base: Mapping[str, str] | None = None) -> dict[str, str]:
     """Environment for every child: the resolved settings, so all processes agree."""
     env = dict(os.environ if base is None else base)
+    env.update(settings_env(settings))
     env.update(
         {
             "PYTHONPATH": str(ROOT),
@@ -112,21 +134,6 @@ def child_env(settings: Settings, base: Mapping[str, str] | None = None) -> dict
             "HF_HUB_OFFLINE": "1",
             "TRANSFORMERS_OFFLINE": "1",
             "TOKENIZERS_PARALLELISM": "false",
-            "RELAY_ENV": settings.env,
-            "RELAY_DATA_DIR": str(settings.data_dir),
-            "RELAY_DATABASE_URL": settings.database_url,
-            "RELAY_HOST": settings.host,
-            "RELAY_RASA_PORT": str(settings.rasa_port),
-            "RELAY_ACTIONS_PORT": str(settings.actions_port),
-            "RELAY_API_PORT": str(settings.api_port),
-            "RELAY_SECRET_KEY": settings.secret_key,
-            "RELAY_SERVICE_TOKEN": settings.service_token,
-            "RELAY_RASA_TOKEN": settings.rasa_token,
-            "RELAY_EMBEDDING_MODEL": settings.embedding_model,
-            "RELAY_INDEX_DIR": str(settings.index_dir),
-            # The API writes FAQ sources (knowledge gaps); the action server reads the index.
-            "RELAY_FAQ_PATHS": json.dumps([str(p) for p in settings.faq_paths]),
-            "RELAY_MODELS_DIR": str(settings.models_dir),
             # read by bot/endpoints.yml inside Rasa
             "RELAY_ACTIONS_WEBHOOK": f"{settings.actions_url}/webhook",
             "RELAY_TRACKER_URL": tracker_store_url(settings.database_url),
@@ -134,14 +141,6 @@ def child_env(settings: Settings, base: Mapping[str, str] | None = None) -> dict
             # Rasa: no telemetry calls to a network we cannot reach
             "RASA_TELEMETRY_ENABLED": "false",
             "SANIC_HOST": settings.host,
-            "RELAY_TELEGRAM_TOKEN": settings.telegram_token,
-            "RELAY_TELEGRAM_MODE": settings.telegram_mode,
-            "RELAY_TELEGRAM_WEBHOOK_SECRET": settings.telegram_webhook_secret,
-            "RELAY_TELEGRAM_BASE_URL": settings.telegram_base_url,
-            "RELAY_TELEGRAM_WEBHOOK_URL": settings.telegram_webhook_url,
-            "RELAY_TELEGRAM_WEBHOOK_LISTEN": settings.telegram_webhook_listen,
-            "RELAY_TELEGRAM_WEBHOOK_PORT": str(settings.telegram_webhook_port),
-            "RELAY_TELEGRAM_WEBHOOK_PATH": settings.telegram_webhook_path,
         }
     )
     return env
@@ -157,7 +156,7 @@ def services(settings: Settings, model: Path, log_dir: Path) -> list[Service]:
                 py,
                 "-m",
                 "uvicorn",
-                "crm_store.api.app:create_app",
+                "relay.app:create_app",
                 "--factory",
                 "--host",
                 settings.host,
@@ -199,7 +198,8 @@ def services(settings: Settings, model: Path, log_dir: Path) -> list[Service]:
     ]
     if settings.telegram_token:
         listed.append(
-            Service("telegram", [py, "-m", "bot.channels.telegram"], "", log_dir / "telegram.log")
+            Service(TELEGRAM.name, [py, "-m", "bot.channels.telegram"], "",
+                    log_dir / "telegram.log")
         )
     return listed
 

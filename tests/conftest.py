@@ -45,10 +45,11 @@ class RelayStack:
         return self.settings.rasa_url
 
     def say(self, sender: str, text: str, **metadata: Any) -> list[dict[str, Any]]:
-        """Send one message over Rasa's REST channel and return the bot's replies."""
+        """Send one message over Rasa's gateway channel and return the bot's replies."""
         response = httpx.post(
-            f"{self.rasa_url}/webhooks/rest/webhook",
+            f"{self.rasa_url}/webhooks/relay/webhook",
             json={"sender": sender, "message": text, "metadata": metadata},
+            headers={"Authorization": f"Bearer {self.settings.rasa_token}"},
             timeout=60,
         )
         response.raise_for_status()

@@ -11,8 +11,9 @@ import logging
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.channels.rasa import BotReply, RasaClient, RasaUnavailable
-from crm_store import conversations, interactions
+from bot.rasa import BotReply, RasaClient, RasaUnavailable
+from crm_store import audit, interactions, support
+from crm_store.enums import Author, Direction
 
 logger = logging.getLogger(__name__)
 
@@ -21,6 +22,7 @@ SAVED_FOR_LATER = (
     "so a person from the Nimbus Drive team will follow up here."
 )
 UNAVAILABLE_REASON = "the assistant was unreachable when the customer wrote"
+GATEWAY = audit.service_actor("gateway")  # how the audit log names the gateway
 
 
 def store_unforwarded(
@@ -30,17 +32,15 @@ def store_unforwarded(
     """Log an inbound message Rasa never saw (and our own answer to it, author system)."""
     with sessions.begin() as session:
         interactions.record(session=session, conversation_id=conversation_id,
-                            direction="inbound", author="customer", text=text, channel=channel)
-        if reply:
+                            direction=Direction.INBOUND, author=Author.CUSTOMER, text=text,
+                            channel=channel)
+        if reply:  # answered in the turn: delivered as it is written
             interactions.record(session=session, conversation_id=conversation_id,
-                                direction="outbound", author="system", text=reply,
-                                channel=channel)
+                                direction=Direction.OUTBOUND, author=Author.SYSTEM, text=reply,
+                                channel=channel, delivered=True)
         if handoff_reason:
-            conversation = conversations.get_or_create(session=session,
-                                                       conversation_id=conversation_id)
-            if conversation.status == "bot":
-                conversations.set_status(session=session, conversation_id=conversation_id,
-                                         status="handoff", reason=handoff_reason)
+            support.wait_for_person(session=session, conversation_id=conversation_id,
+                                    reason=handoff_reason, actor=GATEWAY)
 
 
 async def forward_or_store(

@@ -1,4 +1,7 @@
-"""FastAPI dependencies as Annotated aliases: settings, a DB session, the caller and its role."""
+"""FastAPI dependencies as Annotated aliases: settings, a DB session, the caller and its role.
+
+The composition root (relay.app) keeps settings and the session factory on app.state.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +12,14 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
-from crm_store.api.security import Principal, principal_for_token
+from crm_store.api.auth import SYSTEM, Principal, principal_for_token
 from crm_store.db import session_scope
+from crm_store.enums import Role
 from relay.settings import Settings
 
 
 def get_settings_dep(request: Request) -> Settings:
-    """The app's settings (set by create_app)."""
+    """The app's settings (set by relay.app.create_app)."""
     settings: Settings = request.app.state.settings
     return settings
 
@@ -38,6 +42,9 @@ def get_db(request: Request) -> Iterator[Session]:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+# For routes that await something (Rasa, a stream) and hand the factory to a service, which
+# does its database work in a thread.
+SessionFactoryDep = Annotated[sessionmaker[Session], Depends(get_session_factory)]
 # scope="function": commit before the response is sent, so a failed commit is a 500, never a
 # 201 for data that was not stored, and a client's next request sees what it just wrote.
 SessionDep = Annotated[Session, Depends(get_db, scope="function")]
@@ -83,7 +90,7 @@ def require_writer(principal: CurrentPrincipal) -> Principal:
 
 def require_admin(principal: CurrentPrincipal) -> Principal:
     """The caller, if an admin or the system token; 403 otherwise."""
-    if principal.role not in ("admin", "system"):
+    if principal.role not in (Role.ADMIN, SYSTEM):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "Only admins may do this.")
     return principal
 

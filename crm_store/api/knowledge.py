@@ -1,7 +1,9 @@
 """The FAQ engine in the API process: reply suggestions, gap mining and FAQ edits use it.
 
-Loaded on first use (a second or so: the faiss index and the ONNX encoder), never at import or
-start-up, and reloaded when the index on disk changes (FaqEngine.reload_if_changed).
+The composition root (relay.app) puts a KnowledgeService on app.state in its lifespan; the
+engine itself is loaded on first use (a second or so: the faiss index and the ONNX encoder), so
+an app that never suggests a reply never loads it, and it is reloaded when the index on disk
+changes (FaqEngine.reload_if_changed).
 """
 
 from __future__ import annotations
@@ -14,10 +16,7 @@ from fastapi import Depends, HTTPException, Request, status
 from relay.settings import Settings
 
 if TYPE_CHECKING:
-    from knowledge.engine import FaqEngine
-
-_STATE_KEY = "knowledge_service"
-_create_lock = threading.Lock()
+    from knowledge.runtime.engine import FaqEngine
 
 
 class KnowledgeService:
@@ -30,7 +29,7 @@ class KnowledgeService:
 
     def engine(self) -> FaqEngine:
         """The engine on the current index; 503 with what to do if there is no index."""
-        from knowledge.engine import FaqEngine, IndexMissing
+        from knowledge.runtime.engine import FaqEngine, IndexMissing
 
         with self._lock:
             if self._engine is None:
@@ -48,14 +47,13 @@ class KnowledgeService:
 
 
 def knowledge_service(request: Request) -> KnowledgeService:
-    """FastAPI dependency: the app's KnowledgeService, created on first use."""
-    service: KnowledgeService | None = getattr(request.app.state, _STATE_KEY, None)
+    """FastAPI dependency: the app's KnowledgeService (built by the lifespan)."""
+    service: KnowledgeService | None = getattr(request.app.state, "knowledge", None)
     if service is None:
-        with _create_lock:
-            service = getattr(request.app.state, _STATE_KEY, None)
-            if service is None:
-                service = KnowledgeService(request.app.state.settings)
-                setattr(request.app.state, _STATE_KEY, service)
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "The FAQ engine is not set up: the app was started without its lifespan.",
+        )
     return service
 
 

@@ -20,7 +20,7 @@ from tests.actions.conftest import tracker
 
 @pytest.fixture(scope="module")
 def faq_engine() -> Any:
-    from knowledge.engine import FaqEngine
+    from knowledge.runtime.engine import FaqEngine
 
     index_dir = ROOT / "var" / "index"
     if not (index_dir / "manifest.json").exists():
@@ -57,6 +57,7 @@ async def test_a_confident_answer_carries_its_entry_id(faq_engine: Any) -> None:
     assert events == [
         SlotSet("failed_turns", 0),
         SlotSet("last_faq_id", "reset-password"),
+        SlotSet("last_question", "I can't remember my password, how do I get back in?"),
         SlotSet("human_offered", False),
         SlotSet("faq_id", None),
     ]
@@ -81,7 +82,7 @@ async def test_first_unanswerable_turn_offers_a_person() -> None:
         ActionAnswerFaq(),
         tracker(
             text="what's a good recipe for banana bread?",
-            intent="out_of_scope",
+            intent="ask_question",
             slots={"failed_turns": 0},
         ),
     )
@@ -99,7 +100,7 @@ async def test_second_unanswerable_turn_in_a_row_hands_off() -> None:
         ActionAnswerFaq(),
         tracker(
             text="who won the football last night?",
-            intent="out_of_scope",
+            intent="nlu_fallback",
             slots={"failed_turns": 1},
         ),
     )
@@ -109,6 +110,18 @@ async def test_second_unanswerable_turn_in_a_row_hands_off() -> None:
         SlotSet("handoff_reason", "the assistant could not answer 2 turns in a row"),
         FollowupAction("action_handoff"),
     ]
+
+
+@pytest.mark.usefixtures("faq_services")
+async def test_out_of_scope_is_declined_honestly_and_is_not_a_failed_turn() -> None:
+    messages, events = await _run(
+        ActionAnswerFaq(),
+        tracker(text="what's the weather tomorrow", intent="out_of_scope",
+                slots={"failed_turns": 1}),
+    )
+    assert [m["response"] for m in messages] == ["utter_out_of_scope"]
+    assert SlotSet("failed_turns", 0) not in events
+    assert not any(e["event"] == "followup" for e in events)
 
 
 async def test_handoff_opens_a_case_with_the_transcript_and_pauses(

@@ -16,7 +16,7 @@ from tests.actions.conftest import form_tracker, texts, tracker
 
 def _customer(sessions: sessionmaker[Session], **fields: Any) -> int:
     with sessions.begin() as session:
-        return customers.create(session=session, **fields).id
+        return customers.create(session=session, actor="test", **fields).id
 
 
 async def test_an_invalid_email_is_asked_again_with_the_reason(

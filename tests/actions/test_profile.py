@@ -67,7 +67,9 @@ async def test_a_phone_number_is_stored_in_e164(domain: dict[str, Any]) -> None:
                      slots={"detail_field": "phone"}),
         domain,
     )
-    assert events == [SlotSet("phone", "+447911123456"), SlotSet("requested_slot", None)]
+    # The change is read back before it is written.
+    assert events == [SlotSet("phone", "+447911123456"),
+                      SlotSet("requested_slot", "confirm_details")]
     assert dispatcher.messages == []
 
 
@@ -86,14 +88,17 @@ async def test_an_address_must_say_something(domain: dict[str, Any]) -> None:
         form_tracker(FORM, "address", "My new address is Rua do Ouro 20, Lisboa", slots=slots),
         domain,
     )
-    assert events == [SlotSet("address", "Rua do Ouro 20, Lisboa"), SlotSet("requested_slot", None)]
+    assert events == [SlotSet("address", "Rua do Ouro 20, Lisboa"),
+                      SlotSet("requested_slot", "confirm_details")]
 
 
 async def test_the_new_phone_number_is_saved_on_the_customer(
     sessions: sessionmaker[Session], domain: dict[str, Any]
 ) -> None:
     with sessions.begin() as session:
-        ana = customers.create(session=session, email="ana@example.com", name="Ana").id
+        ana = customers.create(
+            session=session, actor="test", email="ana@example.com", name="Ana"
+        ).id
     dispatcher = CollectingDispatcher()
     events = await ActionSaveDetails().run(
         dispatcher,
@@ -102,7 +107,8 @@ async def test_the_new_phone_number_is_saved_on_the_customer(
         domain,
     )
     assert events == [SlotSet("detail_field", None), SlotSet("phone", None),
-                      SlotSet("address", None), SlotSet("pending_task", None)]
+                      SlotSet("address", None), SlotSet("confirm_details", None),
+                      SlotSet("pending_task", None), SlotSet("form_cancelled", False)]
     assert texts(dispatcher) == ["Done — your phone number is now +447911123456."]
     with sessions() as session:
         assert customers.get_or_raise(session=session, customer_id=ana).phone == "+447911123456"
@@ -116,7 +122,8 @@ async def test_nothing_is_saved_without_an_identified_customer(
         dispatcher, tracker(slots={"detail_field": "address", "address": "Rua do Ouro 20"}), domain
     )
     assert events == [SlotSet("detail_field", None), SlotSet("phone", None),
-                      SlotSet("address", None), SlotSet("pending_task", None)]
+                      SlotSet("address", None), SlotSet("confirm_details", None),
+                      SlotSet("pending_task", None), SlotSet("form_cancelled", False)]
     assert texts(dispatcher) == ["Sorry, I lost track of what to update. Could you ask me again?"]
 
 

@@ -21,8 +21,9 @@ from actions.sales import (
 from crm_store import customers, leads
 from tests.actions.conftest import form_tracker, texts, tracker
 
-RESET = [SlotSet("lead_interest", None), SlotSet("company_size", None), SlotSet("budget", None),
-         SlotSet("timeline", None), SlotSet("pending_task", None)]
+RESET = [SlotSet("lead_interest", None), SlotSet("company_size", None), SlotSet("company", None),
+         SlotSet("budget", None), SlotSet("timeline", None), SlotSet("pending_task", None),
+         SlotSet("form_cancelled", False)]
 
 
 @pytest.mark.parametrize(
@@ -86,7 +87,7 @@ async def test_a_repeat_request_updates_the_open_lead(
     sessions: sessionmaker[Session], domain: dict[str, Any]
 ) -> None:
     with sessions.begin() as session:
-        dana = customers.create(session=session, email="dana@acme.io", name="Dana").id
+        dana = customers.create(session=session, actor="test", email="dana@acme.io", name="Dana").id
     slots = {"customer_id": dana, "customer_name": "Dana", "email": "dana@acme.io",
              "lead_interest": "Business plan", "company_size": "40 people",
              "budget": "€800 per month", "timeline": "next month", "pending_task": "sales"}

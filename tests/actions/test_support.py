@@ -22,7 +22,9 @@ DESCRIPTION = "The desktop app on my Mac stopped syncing since yesterday's updat
 
 def _ana(sessions: sessionmaker[Session]) -> int:
     with sessions.begin() as session:
-        return customers.create(session=session, email="ana@example.com", name="Ana").id
+        return customers.create(
+            session=session, actor="test", email="ana@example.com", name="Ana"
+        ).id
 
 
 async def test_a_too_short_description_is_asked_again(domain: dict[str, Any]) -> None:
@@ -52,7 +54,8 @@ async def test_a_problem_case_is_opened_with_its_number(
                                            "pending_task": "report_problem"}),
         domain,
     )
-    assert events == [SlotSet("problem_description", None), SlotSet("pending_task", None)]
+    assert events == [SlotSet("problem_description", None), SlotSet("pending_task", None),
+                      SlotSet("form_cancelled", False)]
     with sessions() as session:
         [case] = cases.list_for_customer(session=session, customer_id=ana)
         assert (case.type, case.status, case.subject, case.description, case.conversation_id) == (
@@ -68,10 +71,13 @@ async def test_the_customers_cases_are_listed_with_their_status(
 ) -> None:
     ana = _ana(sessions)
     with sessions.begin() as session:
-        first = cases.open_case(session=session, subject="Sync stopped", type="problem",
+        first = cases.open_case(session=session, actor="test",
+                                subject="Sync stopped", type="problem",
                                 customer_id=ana)
-        cases.set_status(session=session, case_id=first.id, status="resolved")
-        second = cases.open_case(session=session, subject="Invoice wrong", customer_id=ana)
+        cases.set_status(session=session, actor="test", case_id=first.id, status="resolved")
+        second = cases.open_case(
+            session=session, actor="test", subject="Invoice wrong", customer_id=ana
+        )
         first_id, second_id = first.id, second.id
     dispatcher = CollectingDispatcher()
     events = await ActionListCases().run(dispatcher, tracker(slots={"customer_id": ana}), domain)

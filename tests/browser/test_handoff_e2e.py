@@ -20,7 +20,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from crm_store import conversations
-from knowledge.faq import load_faq
+from knowledge.build.sources import load_faq
 from relay.settings import ROOT
 from tests.conftest import RelayStack
 
@@ -110,6 +110,9 @@ def test_handoff_round_trip_in_the_browser(relay_stack: RelayStack, browser: Bro
     expect(agent.locator("#transcript")).to_contain_text("I want to talk to a human")
     agent.click("text=Claim")
     expect(agent.locator("#status")).to_have_text("agent")
+    # The customer is told a person has joined, without a reload.
+    notice = customer.locator(".relay-msg--system")
+    expect(notice.last).to_contain_text("has joined the chat", timeout=15_000)
 
     agent.fill("#reply-text", "Hi, this is Sam from Nimbus Drive. Let me look at that for you.")
     agent.click("text=Send reply")
@@ -141,6 +144,7 @@ def test_handoff_round_trip_in_the_browser(relay_stack: RelayStack, browser: Bro
     agent.click("text=Resolve")
     expect(agent.locator(".notice")).to_contain_text("back with the assistant")
     relay_stack.wait_for(lambda: status() == "bot", what="the conversation back with the bot")
+    expect(notice.last).to_contain_text("back with the Nimbus Drive assistant", timeout=15_000)
     say(customer, "How do I recover a deleted file?")
     expect(bot.last).to_contain_text(answer_of("restore-deleted"), timeout=TURN_TIMEOUT_MS)
     customer.wait_for_timeout(1000)
@@ -156,6 +160,7 @@ def test_handoff_round_trip_in_the_browser(relay_stack: RelayStack, browser: Bro
     # A reload restores the transcript, agent reply included; the internal note is not there.
     customer.reload()
     expect(customer.locator(".relay-msg--agent")).to_contain_text("this is Sam")
+    expect(customer.locator(".relay-msg--system").first).to_contain_text("has joined the chat")
     expect(customer.locator(".relay-log")).to_contain_text(SCRIPT_TEXT)
     expect(customer.locator(".relay-log")).not_to_contain_text("checked billing")
     customer.screenshot(path=str(SCREENSHOTS / "widget.png"))

@@ -53,7 +53,8 @@ def insight_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RelaySta
     with _running_stack(work / "data", faq_paths=[work / "faq"],
                         index_dir=work / "index") as stack:
         with stack.sessions.begin() as session:
-            demo_history.seed_history(session=session, settings=stack.settings)
+            demo_history.seed_history(session=session, settings=stack.settings,
+                                      actor="service:seed")
         yield stack
 
 

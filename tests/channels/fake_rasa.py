@@ -64,7 +64,7 @@ def running_fake_rasa(token: str = "fake-rasa-token") -> Iterator[FakeRasa]:
             url = urlparse(self.path)
             length = int(self.headers.get("Content-Length") or 0)
             body = json.loads(self.rfile.read(length) or b"null")
-            if url.path == "/webhooks/rest/webhook":
+            if url.path == "/webhooks/relay/webhook":
                 state.messages.append(body)
                 self._json(200, state.reply(body["sender"], body["message"]))
                 return

@@ -199,6 +199,20 @@ async def test_agent_replies_are_delivered_once_across_restarts(
     assert not (tg_settings.data_dir / "telegram-delivery.json").exists()
 
 
+async def test_notices_reach_the_chat_but_replies_given_in_the_turn_do_not(
+    tg_settings: Settings, bot_api: FakeBotApi, sessions: sessionmaker[Session]
+) -> None:
+    with sessions.begin() as session:
+        interactions.record(session=session, conversation_id=f"tg-{CHAT}", direction="outbound",
+                            author="system", text="Thanks for the photo!", delivered=True)
+        interactions.record(session=session, conversation_id=f"tg-{CHAT}", direction="outbound",
+                            author="system", text="Sam has joined the chat.")
+    async with polling(tg_settings):
+        await eventually(lambda: bot_api.sent(CHAT))
+        await asyncio.sleep(1.5)
+    assert [m["text"] for m in bot_api.sent()] == ["Sam has joined the chat."]
+
+
 async def test_a_lower_id_committed_after_a_higher_one_is_delivered_once(
     tg_settings: Settings, bot_api: FakeBotApi, sessions: sessionmaker[Session]
 ) -> None:
@@ -289,7 +303,7 @@ async def test_start_command_greets_through_rasa(
 def test_long_button_payloads_get_a_short_callback_key(tg_settings: Settings) -> None:
     from bot.channels.telegram import Bridge
 
-    bridge = Bridge(settings=tg_settings, sessions=None, rasa=None)  # type: ignore[arg-type]
+    bridge = Bridge(sessions=None, rasa=None)  # type: ignore[arg-type]
     long_payload = '/choose_faq{"faq_entry_id": "ransomware-rewind-and-version-history"}'
     key = bridge.callback_data(long_payload)
     assert len(key.encode()) <= 64 and key != long_payload

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from crm_store import conversations, interactions
-from knowledge.faq import load_faq
+from knowledge.build.sources import load_faq
 from relay.settings import ROOT
 from relay.stack import child_env
 from tests.channels.fake_bot_api import FakeBotApi, running_fake_bot_api
@@ -132,7 +132,9 @@ def test_handoff_round_trip_over_telegram(
     agent = console_client(relay_stack)
     csrf = csrf_of(agent)
     assert conversation_id in agent.get("/console/").text
+    before = len(bot_api.sent(chat.chat_id))
     agent.post(f"/console/conversations/{conversation_id}/claim", data={"csrf": csrf})
+    chat.wait_reply(before, "from the Nimbus Drive support team has joined the chat", timeout=20)
     before = len(bot_api.sent(chat.chat_id))
     agent.post(f"/console/conversations/{conversation_id}/reply",
                data={"csrf": csrf, "text": "Hello Tom, Sam from Nimbus Drive here."})
@@ -151,10 +153,12 @@ def test_handoff_round_trip_over_telegram(
     time.sleep(2)
     assert bot_api.sent(chat.chat_id)[before:] == []
 
+    before = len(bot_api.sent(chat.chat_id))
     resolved = agent.post(f"/console/conversations/{conversation_id}/resolve",
                           data={"csrf": csrf})
     assert "notice=resolved" in resolved.headers["location"]
     relay_stack.wait_for(lambda: status() == "bot", what="the chat back with the bot")
+    chat.wait_reply(before, "back with the Nimbus Drive assistant", timeout=20)
 
     before = chat.say("How do I recover a deleted file?")
     chat.wait_reply(before, answer_of("restore-deleted"))

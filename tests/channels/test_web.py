@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm_store import interactions
-from crm_store.api.app import create_app
 from crm_store.models import Interaction
+from relay.app import create_app
 from relay.settings import Settings
 from tests.channels.fake_rasa import FakeRasa
 
@@ -184,3 +184,28 @@ def test_stream_sends_a_reply_whose_lower_id_commits_late(
     assert [(m["id"], m["text"]) for m in received] == [
         (first_id + 100, "committed first, higher id"),
         (first_id + 50, "committed second, lower id")]
+
+
+def test_stream_brings_notices_but_not_replies_given_in_the_turn(
+    client: TestClient, sessions: sessionmaker[Session]
+) -> None:
+    cid = web_id()
+
+    def write_later() -> None:
+        time.sleep(0.5)
+        with sessions.begin() as session:
+            interactions.record(session=session, conversation_id=cid, direction="outbound",
+                                author="system", text="Your message is saved.", delivered=True)
+            interactions.record(session=session, conversation_id=cid, direction="outbound",
+                                author="system", text="Sam has joined the chat.")
+
+    threading.Thread(target=write_later, daemon=True).start()
+    with client.stream("GET", f"/chat/{cid}/stream?after=0") as response:
+        for line in response.iter_lines():
+            if line.startswith("data: "):
+                received = json.loads(line[6:])
+                break
+    assert (received["author"], received["text"]) == ("system", "Sam has joined the chat.")
+    history = client.get(f"/chat/{cid}/history").json()
+    assert [m["text"] for m in history["messages"]] == [
+        "Your message is saved.", "Sam has joined the chat."]

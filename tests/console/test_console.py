@@ -10,8 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from crm_store import cases, conversations, customers, interactions
-from crm_store.api.app import create_app
+from crm_store import audit, cases, conversations, customers, interactions, support, users
+from relay.app import create_app
 from relay.settings import Settings
 from tests.channels.conftest import AGENT_EMAIL, AGENT_PASSWORD
 from tests.channels.fake_rasa import FakeRasa
@@ -49,7 +49,7 @@ def handed_off(sessions: sessionmaker[Session], *, with_customer: bool = False) 
     with sessions.begin() as session:
         customer_id = None
         if with_customer:
-            customer = customers.create(session=session, name="Dana Ruiz",
+            customer = customers.create(session=session, actor="test", name="Dana Ruiz",
                                         email=f"dana-{cid[-6:]}@example.com", type="customer")
             customer_id = customer.id
             interactions.record(session=session, conversation_id=f"web-{uuid.uuid4().hex}",
@@ -61,12 +61,14 @@ def handed_off(sessions: sessionmaker[Session], *, with_customer: bool = False) 
         interactions.record(session=session, conversation_id=cid, direction="inbound",
                             author="customer", text=SCRIPT)
         if customer_id is not None:
-            conversations.link_customer(session=session, conversation_id=cid,
+            conversations.link_customer(session=session, actor="test", conversation_id=cid,
                                         customer_id=customer_id)
-        cases.open_case(session=session, subject="Handoff: asked for a person",
-                        type="handoff", conversation_id=cid, customer_id=customer_id)
-        conversations.set_status(session=session, conversation_id=cid, status="handoff",
-                                 reason="the customer asked for a person")
+        case = cases.open_case(session=session, actor="test",
+                               subject="Handoff: asked for a person", type="handoff",
+                               conversation_id=cid, customer_id=customer_id)
+        support.set_status(session=session, conversation_id=cid, status="handoff",
+                           reason="the customer asked for a person", case_id=case.id,
+                           actor="service:test")
     return cid
 
 
@@ -207,14 +209,12 @@ def test_login_redirect_target_stays_inside_the_console(client: TestClient) -> N
 def test_a_conversation_claimed_by_another_agent_is_not_taken_over(
     client: TestClient, sessions: sessionmaker[Session]
 ) -> None:
-    from crm_store import users
-
     cid = handed_off(sessions)
     with sessions.begin() as session:
         other = users.create_user(session=session, email="other@relay.test", name="Other Agent",
                                   password="another-password")
-        conversations.set_status(session=session, conversation_id=cid, status="agent",
-                                 agent_id=other.id)
+        support.set_status(session=session, conversation_id=cid, status="agent",
+                           agent_id=other.id, actor="service:test")
     csrf = login(client)
     response = client.post(f"/console/conversations/{cid}/reply",
                            data={"csrf": csrf, "text": "me too"})
@@ -240,3 +240,46 @@ def test_login_is_throttled_after_five_failures(client: TestClient) -> None:
     assert 'name="password"' in response.text  # the form is shown again
     assert 14 * 60 < int(response.headers["Retry-After"]) <= 15 * 60
     assert client.get("/console/").status_code == 303
+
+
+async def test_status_changes_by_the_bot_an_agent_and_the_api_are_all_audited(
+    client: TestClient, sessions: sessionmaker[Session], settings: Settings,
+    fake_rasa: FakeRasa, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Whoever moves a conversation (action server, console, API), the audit log says who."""
+    from rasa_sdk import Tracker
+    from rasa_sdk.executor import CollectingDispatcher
+
+    from actions import runtime
+    from actions.handoff import ActionHandoff
+
+    cid = f"web-{uuid.uuid4().hex}"
+    monkeypatch.setattr(runtime, "_services", runtime.Services(
+        settings=settings, sessions=sessions, faq=None))  # type: ignore[arg-type]
+    tracker = Tracker.from_dict({
+        "sender_id": cid, "slots": {}, "events": [{"event": "user", "text": "a person please"}],
+        "latest_message": {"text": "a person please", "intent": {"name": "ask_human"},
+                           "metadata": {"channel": "web"}},
+    })
+    await ActionHandoff().run(CollectingDispatcher(), tracker, {})  # the bot
+    csrf = login(client)
+    client.post(f"/console/conversations/{cid}/claim", data={"csrf": csrf})  # an agent
+    client.post(f"/console/conversations/{cid}/resolve", data={"csrf": csrf})
+    api = {"Authorization": f"Bearer {settings.service_token}"}  # the API (Rasa's broker)
+    for kind in ("pause", "resume"):
+        posted = client.post("/internal/rasa-events", headers=api,
+                             json={"events": [{"event": kind, "sender_id": cid}]})
+        assert posted.status_code == 200, posted.text
+    with sessions() as session:
+        agent = users.get_by_email(session=session, email=AGENT_EMAIL)
+        assert agent is not None
+        rows = audit.list_entries(session=session, entity="conversation", entity_id=cid)
+        changes = [(r.actor, r.action, r.before["status"] if r.before else None,
+                    r.after["status"] if r.after else None) for r in reversed(rows)]
+    assert changes == [
+        ("relay-bot", "handoff", "bot", "handoff"),
+        (f"user:{agent.id}", "claim", "handoff", "agent"),
+        (f"user:{agent.id}", "resolve", "agent", "bot"),
+        ("service:system", "handoff", "bot", "handoff"),
+        ("service:system", "resume", "handoff", "bot"),
+    ]

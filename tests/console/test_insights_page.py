@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm_store import users
-from crm_store.api.app import create_app
+from relay.app import create_app
 from relay.settings import Settings
 from tests.channels.conftest import AGENT_EMAIL, AGENT_PASSWORD
 from tests.console.test_console import csrf_of, handed_off

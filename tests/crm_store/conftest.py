@@ -17,9 +17,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm_store import users
-from crm_store.api.app import create_app
 from crm_store.db import make_engine, make_session_factory
 from crm_store.migrate import upgrade
+from relay.app import create_app
 from relay.settings import Settings
 
 POSTGRES_ENV = "RELAY_TEST_POSTGRES_URL"
@@ -99,7 +99,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Set
 @pytest.fixture
 def client(settings: Settings, engine: Engine) -> Iterator[TestClient]:
     """The API (without console/channels routers) on the migrated database."""
-    with TestClient(create_app(settings, include_extras=False)) as test_client:
+    with TestClient(create_app(settings, console=False, channels=False)) as test_client:
         yield test_client
 
 

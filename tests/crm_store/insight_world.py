@@ -17,12 +17,14 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from crm_store import cases, conversations, customers, interactions, leads, users
+from crm_store import cases, conversations, customers, interactions, leads, support, users
+from crm_store.enums import ConversationStatus
 from crm_store.models import Conversation, Lead, LeadStageChange
 
 T = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 FIRST_DAY, LAST_DAY = date(2026, 3, 1), date(2026, 3, 7)
 NOW = T + timedelta(days=1, hours=4, minutes=2)  # an hour after C's handoff
+ACTOR = "service:insight-world"
 
 
 @dataclass
@@ -47,13 +49,17 @@ def _say(session: Session, cid: str, at: datetime, author: str, text: str,
 
 
 def _handoff(session: Session, cid: str, at: datetime, reason: str) -> int:
-    conversations.set_status(session=session, conversation_id=cid, status="handoff",
-                             reason=reason)
+    case = support.request_handoff(session=session, conversation_id=cid, actor=ACTOR,
+                                   reason=reason, transcript="")
     session.get_one(Conversation, cid).handoff_at = at
-    case = cases.open_case(session=session, subject=f"Handoff: {reason}", type="handoff",
-                           conversation_id=cid)
     case.created_at = at
     return case.id
+
+
+def _assign(session: Session, cid: str, status: ConversationStatus,
+            agent_id: int | None = None) -> None:
+    support.set_status(session=session, conversation_id=cid, status=status, agent_id=agent_id,
+                       actor=ACTOR)
 
 
 def build(session: Session) -> World:
@@ -62,7 +68,8 @@ def build(session: Session) -> World:
                            password="password-1", role="agent").id
     a2 = users.create_user(session=session, email="a2@relay.local", name="Agent Two",
                            password="password-2", role="agent").id
-    customer = customers.create(session=session, name="Kim", email="kim@example.com").id
+    customer = customers.create(session=session, actor=ACTOR, name="Kim",
+                                email="kim@example.com").id
 
     a = "web-aaaa"
     _conversation(session, a, T)
@@ -71,13 +78,13 @@ def build(session: Session) -> World:
     _say(session, a, T + timedelta(seconds=1), "bot", "Pro costs $8.", faq_entry_id="pro-price")
     _say(session, a, T + timedelta(minutes=4), "customer", "a person please", intent="ask_human")
     case_a = _handoff(session, a, T + timedelta(minutes=5), "the customer asked for a person")
-    conversations.set_status(session=session, conversation_id=a, status="agent", agent_id=a1)
+    _assign(session, a, ConversationStatus.AGENT, a1)
     _say(session, a, T + timedelta(minutes=6), "agent", "note", agent_id=a1, note=True)
     _say(session, a, T + timedelta(minutes=7), "agent", "Hi, Agent One here.", agent_id=a1)
     _say(session, a, T + timedelta(minutes=9), "agent", "Anything else?", agent_id=a1)
-    cases.set_status(session=session, case_id=case_a, status="resolved")
+    cases.set_status(session=session, case_id=case_a, status="resolved", actor=ACTOR)
     cases.get_or_raise(session=session, case_id=case_a).resolved_at = T + timedelta(minutes=65)
-    conversations.set_status(session=session, conversation_id=a, status="bot")
+    _assign(session, a, ConversationStatus.BOT)
 
     b = "tg-4242"
     _conversation(session, b, T + timedelta(days=1))
@@ -95,7 +102,7 @@ def build(session: Session) -> World:
     _say(session, c, at_c + timedelta(seconds=30), "customer", "the tray icon is red",
          intent="nlu_fallback", faq_outcome="declined")
     _handoff(session, c, at_c + timedelta(minutes=2), "the assistant could not answer 2 turns")
-    conversations.set_status(session=session, conversation_id=c, status="agent", agent_id=a2)
+    _assign(session, c, ConversationStatus.AGENT, a2)
     _say(session, c, at_c + timedelta(minutes=12), "agent", "Agent Two here.", agent_id=a2)
 
     d = "web-dddd"
@@ -114,9 +121,10 @@ def build(session: Session) -> World:
         ("web", ()),
     ):
         owner = a1 if channel == "web" else a2
-        who = customers.create(session=session, name=f"Lead {channel}").id
+        who = customers.create(session=session, actor=ACTOR, name=f"Lead {channel}").id
         lead, _ = leads.open_or_update_lead(session=session, customer_id=who, owner_id=owner,
-                                            source_channel=channel, expected_value="1200")
+                                            source_channel=channel, expected_value="1200",
+                                            changed_by=ACTOR)
         lead.created_at = T
         lead.history[0].changed_at = T
         for stage, days in moves:

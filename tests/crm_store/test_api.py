@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm_store import audit, users
-from crm_store.api.app import create_app
+from crm_store.errors import InvalidValue, NotFoundError
+from relay.app import create_app
 from relay.settings import Settings
 
 H = dict[str, str]
@@ -24,7 +24,7 @@ def test_healthz_needs_no_auth(client: TestClient) -> None:
 
 
 def test_every_api_route_requires_auth(client: TestClient, settings: Settings) -> None:
-    paths = create_app(settings, include_extras=False).openapi()["paths"]
+    paths = create_app(settings, console=False, channels=False).openapi()["paths"]
     routes = [
         (method.upper(), path)
         for path, operations in paths.items()
@@ -260,17 +260,25 @@ def test_openapi_docs_are_served(client: TestClient) -> None:
     assert {"/api/v1/customers", "/api/v1/leads/pipeline", "/internal/rasa-events"} <= set(paths)
 
 
-def test_extra_routers_are_optional(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    from crm_store.api import app as app_module
+def test_errors_are_mapped_deliberately(settings: Settings) -> None:
+    """Only the CRM's own errors become 4xx; any other ValueError is a bug and stays a 500."""
+    app = create_app(settings, console=False, channels=False)
+    raised = {
+        "invalid": InvalidValue("priority must be one of low, normal."),
+        "missing": NotFoundError("Case", 7),
+        "bug": ValueError("invalid literal for int() with base 10: 'x'"),
+    }
 
-    monkeypatch.setattr(
-        app_module,
-        "EXTRA_ROUTER_MODULES",
-        ("relay_no_such_package.routes", "crm_store.api.routes.health"),
-    )
-    app = create_app(settings)
-    assert app.state.hub is None
-    assert app_module.include_extra_routers(app) == ["crm_store.api.routes.health"]
+    @app.get("/raise/{kind}")
+    def raise_it(kind: str) -> None:
+        raise raised[kind]
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        invalid, missing, bug = (client.get(f"/raise/{kind}") for kind in raised)
+    assert (invalid.status_code, invalid.json()["detail"]) == (
+        422, "priority must be one of low, normal.")
+    assert (missing.status_code, missing.json()["detail"]) == (404, "Case 7 does not exist.")
+    assert bug.status_code == 500 and "invalid literal" not in bug.text
 
 
 def test_a_write_is_visible_to_the_next_request(client: TestClient, agent_headers: H) -> None:
@@ -309,7 +317,7 @@ def test_conversations_list_read_and_link(
 
 def test_healthz_says_when_the_database_is_unreachable(settings: Settings) -> None:
     down = settings.model_copy(update={"database_url": "postgresql+psycopg://u:p@127.0.0.1:1/none"})
-    with TestClient(create_app(down, include_extras=False)) as offline:
+    with TestClient(create_app(down, console=False, channels=False)) as offline:
         response = offline.get("/healthz")
     assert response.status_code == 503
     assert response.json()["detail"].startswith("database unreachable")

@@ -34,7 +34,9 @@ def test_normalise_phone_rejects_with_a_sentence() -> None:
 
 def test_create_normalises_and_refuses_duplicate_email(session: Session) -> None:
     ada = customers.create(
-        session=session, name=" Ada ", email="ADA@example.com", phone="+44 20 7183 8750"
+        session=session,
+        actor="test",
+        name=" Ada ", email="ADA@example.com", phone="+44 20 7183 8750"
     )
     assert (ada.name, ada.email, ada.phone, ada.type) == (
         "Ada",
@@ -44,45 +46,47 @@ def test_create_normalises_and_refuses_duplicate_email(session: Session) -> None
     )
     assert ada.created_at.tzinfo is not None
     with pytest.raises(DuplicateEmailError) as caught:
-        customers.create(session=session, email="ada@EXAMPLE.com")
+        customers.create(session=session, actor="test", email="ada@EXAMPLE.com")
     assert caught.value.existing_id == ada.id
     assert customers.get_by_email(session=session, email="Ada@Example.com") is ada
 
 
 def test_anonymous_visitors_have_no_email(session: Session) -> None:
-    first = customers.create(session=session)
-    second = customers.create(session=session)
+    first = customers.create(session=session, actor="test")
+    second = customers.create(session=session, actor="test")
     assert first.email is None and second.email is None and first.id != second.id
 
 
 def test_find_or_create_by_email_fills_blanks_only(session: Session) -> None:
     created = customers.find_or_create_by_email(
-        session=session, email="grace@example.com", name="Grace"
+        session=session, actor="test", email="grace@example.com", name="Grace"
     )
     again = customers.find_or_create_by_email(
-        session=session, email="GRACE@example.com", name="Other", company="Cobol Corp", type="lead"
+        session=session,
+        actor="test",
+        email="GRACE@example.com", name="Other", company="Cobol Corp", type="lead"
     )
     assert again.id == created.id
     assert (again.name, again.company, again.type) == ("Grace", "Cobol Corp", "lead")
 
 
 def test_update_validates_and_checks_email(session: Session) -> None:
-    a = customers.create(session=session, email="a@example.com")
-    customers.create(session=session, email="b@example.com")
+    a = customers.create(session=session, actor="test", email="a@example.com")
+    customers.create(session=session, actor="test", email="b@example.com")
     with pytest.raises(DuplicateEmailError):
-        customers.update(session=session, customer_id=a.id, email="B@example.com")
+        customers.update(session=session, actor="test", customer_id=a.id, email="B@example.com")
     with pytest.raises(ValueError, match="no field"):
-        customers.update(session=session, customer_id=a.id, colour="red")
+        customers.update(session=session, actor="test", customer_id=a.id, colour="red")
     with pytest.raises(NotFoundError):
-        customers.update(session=session, customer_id=9999, name="x")
+        customers.update(session=session, actor="test", customer_id=9999, name="x")
     updated = customers.update(
-        session=session, customer_id=a.id, phone="+14155550132", type="customer"
+        session=session, actor="test", customer_id=a.id, phone="+14155550132", type="customer"
     )
     assert (updated.phone, updated.type) == ("+14155550132", "customer")
 
 
 def test_promote_never_demotes(session: Session) -> None:
-    c = customers.create(session=session, type="customer")
+    c = customers.create(session=session, actor="test", type="customer")
     customers.promote(session=session, customer_id=c.id, to_type="lead")
     assert c.type == "customer"
 
@@ -91,6 +95,7 @@ def test_search_filters_and_paginates(session: Session) -> None:
     for i in range(7):
         customers.create(
             session=session,
+            actor="test",
             name=f"Person {i}",
             email=f"p{i}@example.com",
             company="Acme" if i % 2 else "Globex",
@@ -109,8 +114,8 @@ def test_search_filters_and_paginates(session: Session) -> None:
 
 
 def test_attach_identity_is_unique_per_channel_and_moves(session: Session) -> None:
-    a = customers.create(session=session, email="a@example.com")
-    b = customers.create(session=session, email="b@example.com")
+    a = customers.create(session=session, actor="test", email="a@example.com")
+    b = customers.create(session=session, actor="test", email="b@example.com")
     first = customers.attach_identity(
         session=session, customer_id=a.id, channel="telegram", external_id="42"
     )

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from crm_store import interactions
 from crm_store.ingest import ingest_rasa_events
-from tests.crm_store.test_ingest import T0, bot
+from tests.crm_store.test_ingest import RASA, T0, bot
 
 CLARIFY_BUTTONS = [
     {"title": "How much does Pro cost?", "payload": '/choose_faq{"faq_id": "pro-price"}'},
@@ -44,7 +44,7 @@ def test_answer_clarify_and_decline_are_read_from_the_replies(session: Session) 
         question(sender, "hi", T0 + 8, intent="greet"),
         bot(sender, "Hello!", T0 + 9, utter_action="utter_greet"),
     ]
-    ingest_rasa_events(session=session, events=events)
+    ingest_rasa_events(session=session, events=events, actor=RASA)
     assert outcomes(session, sender) == [
         ("how do I reset my password", "answered", None),
         ("price?", "clarify", None),
@@ -53,7 +53,7 @@ def test_answer_clarify_and_decline_are_read_from_the_replies(session: Session) 
         ("hi", None, None),
     ]
     # Redelivering the batch changes nothing.
-    ingest_rasa_events(session=session, events=events)
+    ingest_rasa_events(session=session, events=events, actor=RASA)
     assert [o for _, o, _ in outcomes(session, sender)] == [
         "answered", "clarify", None, "declined", None
     ]
@@ -66,7 +66,7 @@ def test_stated_outcome_and_score_win(session: Session) -> None:
         bot(sender, "Education pricing…", T0 + 1, faq_entry_id="education",
             faq_outcome="answered", faq_score=0.42),
     ]
-    ingest_rasa_events(session=session, events=events)
+    ingest_rasa_events(session=session, events=events, actor=RASA)
     assert outcomes(session, sender) == [("is there a student discount", "answered", 0.42)]
 
 
@@ -79,7 +79,7 @@ def test_a_handoff_after_an_unanswered_question_declines_it(session: Session) ->
         bot(sender, "I've passed our conversation to the team.", T0 + 3),
         {"event": "pause", "sender_id": sender, "timestamp": T0 + 4},
     ]
-    ingest_rasa_events(session=session, events=events)
+    ingest_rasa_events(session=session, events=events, actor=RASA)
     assert [o for _, o, _ in outcomes(session, sender)] == ["declined", "declined"]
 
 
@@ -90,5 +90,6 @@ def test_asking_for_a_person_is_not_a_declined_question(session: Session) -> Non
         bot(sender, "I've passed our conversation to the team.", T0 + 1),
         {"event": "pause", "sender_id": sender, "timestamp": T0 + 2},
     ]
-    ingest_rasa_events(session=session, events=events)
+    ingest_rasa_events(session=session, events=events, actor=RASA)
     assert outcomes(session, sender) == [("I want to talk to a human", None, None)]
+

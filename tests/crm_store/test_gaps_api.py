@@ -18,14 +18,14 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm_store import audit, gaps, interactions
-from crm_store.api.app import create_app
 from crm_store.ingest import ingest_rasa_events
 from crm_store.models import GapCluster
-from knowledge.engine import FaqEngine
+from knowledge.runtime.engine import FaqEngine
+from relay.app import create_app
 from relay.settings import ROOT, Settings, packaged_model_path
 from tests.crm_store.conftest import SERVICE_TOKEN, _login
 from tests.crm_store.test_faq_outcomes import question
-from tests.crm_store.test_ingest import bot
+from tests.crm_store.test_ingest import RASA, bot
 
 JOBS = ["are you hiring", "do you have job openings", "can I work for you",
         "any open positions at your company", "Are you hiring?"]
@@ -50,7 +50,7 @@ def knowledge_settings(settings: Settings, tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def app_client(knowledge_settings: Settings, engine: Engine) -> Iterator[TestClient]:
-    with TestClient(create_app(knowledge_settings, include_extras=False)) as client:
+    with TestClient(create_app(knowledge_settings, console=False, channels=False)) as client:
         yield client
 
 
@@ -64,7 +64,7 @@ def ask(sessions: sessionmaker[Session], sender: str, texts: list[str], ts: floa
     if agent_reply:
         events.append({"event": "pause", "sender_id": sender, "timestamp": ts + 99})
     with sessions.begin() as session:
-        ingest_rasa_events(session=session, events=events)
+        ingest_rasa_events(session=session, events=events, actor=RASA)
         if agent_reply:
             interactions.record(session=session, conversation_id=sender, direction="outbound",
                                 author="agent", text=agent_reply)
@@ -103,7 +103,7 @@ def test_mine_apply_and_answer(
 
     engine = FaqEngine.from_settings(knowledge_settings)
     assert engine.decide("are you hiring").kind != "answer"
-    build_before = engine.manifest["build_id"]
+    build_before = engine.manifest.build_id
     applied = app_client.post(
         f"/api/v1/insights/gaps/clusters/{jobs['id']}/apply", headers=manager,
         json={"mode": "new", "entry_id": "jobs", "questions": jobs["draft_questions"],
@@ -111,7 +111,7 @@ def test_mine_apply_and_answer(
     assert applied.status_code == 200, applied.text
     assert applied.json()["source"] == "learned.yml"
     # The index was rebuilt; an engine that was running picks it up and answers.
-    assert engine.reload_if_changed() and engine.manifest["build_id"] != build_before
+    assert engine.reload_if_changed() and engine.manifest.build_id != build_before
     decision = engine.decide("are you hiring")
     assert decision.kind == "answer" and decision.hits[0].entry_id == "jobs"
     again = app_client.post(f"/api/v1/insights/gaps/clusters/{jobs['id']}/apply",

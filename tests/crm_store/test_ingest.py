@@ -6,10 +6,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from crm_store import conversations, customers, interactions
+from crm_store import conversations, customers, interactions, support
 from crm_store.ingest import ingest_rasa_events
 
 T0 = 1_764_000_000.0
+RASA = "service:rasa-broker"  # the actor of the events' status changes
 
 
 def user(sender: str, text: str, ts: float, **extra: Any) -> dict[str, Any]:
@@ -43,7 +44,7 @@ def test_turns_become_interactions_in_order(session: Session) -> None:
         bot(sender, "Use 'Forgot password'.", T0 + 3, faq_entry_id="reset-password"),
         {"event": "slot", "sender_id": sender, "timestamp": T0 + 4, "name": "x", "value": 1},
     ]
-    assert ingest_rasa_events(session=session, events=events) == 2
+    assert ingest_rasa_events(session=session, events=events, actor=RASA) == 2
     rows = interactions.list_for_conversation(session=session, conversation_id=sender)
     assert [(r.direction, r.author, r.channel) for r in rows] == [
         ("inbound", "customer", "web"),
@@ -56,15 +57,15 @@ def test_turns_become_interactions_in_order(session: Session) -> None:
 
 def test_redelivery_is_a_no_op(session: Session) -> None:
     events = [user("tg-42", "hi", T0), bot("tg-42", "hello", T0 + 0.5)]
-    assert ingest_rasa_events(session=session, events=events) == 2
-    assert ingest_rasa_events(session=session, events=events) == 0
+    assert ingest_rasa_events(session=session, events=events, actor=RASA) == 2
+    assert ingest_rasa_events(session=session, events=events, actor=RASA) == 0
     rows = interactions.list_for_conversation(session=session, conversation_id="tg-42")
     assert [(r.text, r.channel) for r in rows] == [("hi", "telegram"), ("hello", "telegram")]
 
 
 def test_same_text_twice_is_two_messages(session: Session) -> None:
     events = [user("rest-1", "yes", T0), user("rest-1", "yes", T0 + 5)]
-    assert ingest_rasa_events(session=session, events=events) == 2
+    assert ingest_rasa_events(session=session, events=events, actor=RASA) == 2
 
 
 def test_channel_precedence(session: Session) -> None:
@@ -73,7 +74,7 @@ def test_channel_precedence(session: Session) -> None:
         user("rest-b", "2", T0),  # rest-… ids and input_channel "rest"
         user("anything", "3", T0, input_channel="telegram"),
     ]
-    ingest_rasa_events(session=session, events=events)
+    ingest_rasa_events(session=session, events=events, actor=RASA)
     got = {
         cid: interactions.list_for_conversation(session=session, conversation_id=cid)[0].channel
         for cid in ("web-a", "rest-b", "anything")
@@ -89,31 +90,36 @@ def test_pause_and_resume_move_the_status(session: Session) -> None:
             user(sender, "a person please", T0),
             {"event": "pause", "sender_id": sender, "timestamp": T0 + 1},
         ],
+        actor=RASA,
     )
     assert conversations.get_or_raise(session=session, conversation_id=sender).status == "handoff"
     # Messages during the handoff are still logged (Rasa logs them while paused).
-    ingest_rasa_events(session=session, events=[user(sender, "hello?", T0 + 2)])
+    ingest_rasa_events(session=session, events=[user(sender, "hello?", T0 + 2)], actor=RASA)
     assert len(interactions.list_for_conversation(session=session, conversation_id=sender)) == 2
-    conversations.set_status(session=session, conversation_id=sender, status="agent")
+    support.set_status(session=session, conversation_id=sender, status="agent", actor=RASA)
     ingest_rasa_events(
-        session=session, events=[{"event": "pause", "sender_id": sender, "timestamp": T0 + 3}]
+        session=session, events=[{"event": "pause", "sender_id": sender, "timestamp": T0 + 3}],
+        actor=RASA,
     )
     assert conversations.get_or_raise(session=session, conversation_id=sender).status == "agent"
     ingest_rasa_events(
-        session=session, events=[{"event": "resume", "sender_id": sender, "timestamp": T0 + 4}]
+        session=session, events=[{"event": "resume", "sender_id": sender, "timestamp": T0 + 4}],
+        actor=RASA,
     )
     assert conversations.get_or_raise(session=session, conversation_id=sender).status == "bot"
 
 
 def test_known_customer_is_linked_and_junk_is_skipped(session: Session) -> None:
-    c = customers.create(session=session, email="known@example.com")
-    conversations.link_customer(session=session, conversation_id="web-k", customer_id=c.id)
+    c = customers.create(session=session, actor="test", email="known@example.com")
+    conversations.link_customer(
+        session=session, actor="test", conversation_id="web-k", customer_id=c.id
+    )
     events: list[Any] = [
         user("web-k", "hi again", T0),
         {"event": "user", "text": "no sender"},
         "not a dict",
         {"event": "bot", "sender_id": "web-k", "timestamp": T0 + 1, "text": None, "data": {}},
     ]
-    assert ingest_rasa_events(session=session, events=events) == 2
+    assert ingest_rasa_events(session=session, events=events, actor=RASA) == 2
     rows = interactions.list_for_conversation(session=session, conversation_id="web-k")
     assert [(r.customer_id, r.text) for r in rows] == [(c.id, "hi again"), (c.id, "")]

@@ -1,4 +1,4 @@
-"""Undelivered agent replies and the delivered_at claim, on SQLite and PostgreSQL."""
+"""Undelivered out-of-turn messages and the delivered_at claim, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def test_lists_only_unclaimed_agent_replies_in_id_order(session: Session) -> Non
     second = _reply(session, "tg-2", "second")
 
     def ids(**kwargs: object) -> list[int]:
-        return [r.id for r in interactions.list_undelivered_agent_replies(
+        return [r.id for r in interactions.list_undelivered(
             session=session, **kwargs)]  # type: ignore[arg-type]
 
     assert ids() == [first, web, second]
@@ -42,6 +42,22 @@ def test_lists_only_unclaimed_agent_replies_in_id_order(session: Session) -> Non
     assert ids(channel="telegram") == [second]
     with pytest.raises(ValueError, match="channel must be one of"):
         ids(channel="fax")
+
+
+def test_notices_are_delivered_but_replies_given_in_the_turn_are_not(session: Session) -> None:
+    """A system message is out-of-turn (a notice: a person joined) unless recorded delivered
+    (the gateway's own answer in the turn, e.g. "your message is saved")."""
+    in_turn = interactions.record(session=session, conversation_id="tg-1", direction="outbound",
+                                  author="system", text="Your message is saved.", delivered=True)
+    notice = interactions.record(session=session, conversation_id="tg-1", direction="outbound",
+                                 author="system", text="Sam has joined the chat.")
+    reply = _reply(session, "tg-1", "Hi, Sam here")
+    assert in_turn.delivered_at is not None
+    pending = interactions.list_undelivered(session=session, channel="telegram")
+    assert [r.id for r in pending] == [notice.id, reply]
+    streamed = interactions.out_of_turn_for_stream(session=session, conversation_id="tg-1",
+                                                   after_id=0, since=utcnow())
+    assert [r.id for r in streamed] == [notice.id, reply]
 
 
 def test_mark_delivered_sets_the_time_once(session: Session) -> None:
@@ -83,8 +99,7 @@ def test_a_rolled_back_claim_can_be_claimed_again(sessions: sessionmaker[Session
         assert interactions.mark_delivered(session=session, interaction_id=reply)
         session.rollback()  # e.g. sending failed
     with sessions.begin() as session:
-        assert [r.id for r in interactions.list_undelivered_agent_replies(session=session)] == [
-            reply]
+        assert [r.id for r in interactions.list_undelivered(session=session)] == [reply]
         assert interactions.mark_delivered(session=session, interaction_id=reply)
 
 
@@ -103,13 +118,12 @@ def test_a_lower_id_committed_late_is_still_listed(sessions: sessionmaker[Sessio
             high = _reply(fast, "tg-2", "written second, committed first")
         assert low < high
         with sessions.begin() as worker:
-            pending = interactions.list_undelivered_agent_replies(session=worker,
-                                                                  channel="telegram")
+            pending = interactions.list_undelivered(session=worker, channel="telegram")
             assert [r.id for r in pending] == [high]
             assert interactions.mark_delivered(session=worker, interaction_id=high)
         slow.commit()
     with sessions.begin() as worker:
-        pending = interactions.list_undelivered_agent_replies(session=worker, channel="telegram")
+        pending = interactions.list_undelivered(session=worker, channel="telegram")
         assert [r.id for r in pending] == [low]
 
 
@@ -132,3 +146,24 @@ def test_the_migration_marks_existing_agent_replies_delivered(engine: Engine,
                                  " ORDER BY id")).all()
     assert [(a, bool(n), d is not None) for a, n, d in rows] == [
         ("agent", False, True), ("agent", True, False), ("bot", False, False)]
+
+
+def test_the_migration_marks_existing_in_turn_system_replies_delivered(
+    engine: Engine, database_url: str
+) -> None:
+    """Before notices, every system message was a reply given in the turn: none is replayed."""
+    config = alembic_config(database_url)
+    command.downgrade(config, "564df016a613")
+    at = utcnow()
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO conversations (id, channel, status, created_at)"
+                          " VALUES ('tg-1', 'telegram', 'handoff', :at)"), {"at": at})
+        conn.execute(text(
+            "INSERT INTO interactions (conversation_id, channel, direction, author, text, note,"
+            " created_at) VALUES ('tg-1', 'telegram', 'outbound', 'system', 'saved', false, :at),"
+            " ('tg-1', 'telegram', 'inbound', 'customer', 'hello?', false, :at)"), {"at": at})
+    command.upgrade(config, "head")
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT author, delivered_at FROM interactions ORDER BY id"))
+        assert [(author, when is not None) for author, when in rows] == [
+            ("system", True), ("customer", False)]

@@ -12,12 +12,14 @@ from crm_store.errors import NotFoundError
 
 
 def test_repeat_request_updates_the_open_lead(session: Session) -> None:
-    c = customers.create(session=session, email="l@example.com")
+    c = customers.create(session=session, actor="test", email="l@example.com")
     first, created = leads.open_or_update_lead(
-        session=session, customer_id=c.id, interest="Team plan", source_channel="web"
+        session=session,
+        changed_by="test",
+        customer_id=c.id, interest="Team plan", source_channel="web"
     )
     second, created_again = leads.open_or_update_lead(
-        session=session, customer_id=c.id, budget="10k", expected_value="1200.50"
+        session=session, changed_by="test", customer_id=c.id, budget="10k", expected_value="1200.50"
     )
     assert created and not created_again and first.id == second.id
     assert (second.interest, second.budget, second.expected_value) == (
@@ -30,18 +32,18 @@ def test_repeat_request_updates_the_open_lead(session: Session) -> None:
 
 
 def test_closed_lead_means_a_new_one(session: Session) -> None:
-    c = customers.create(session=session, email="again@example.com")
-    lead, _ = leads.open_or_update_lead(session=session, customer_id=c.id)
+    c = customers.create(session=session, actor="test", email="again@example.com")
+    lead, _ = leads.open_or_update_lead(session=session, changed_by="test", customer_id=c.id)
     leads.move_stage(
         session=session, lead_id=lead.id, to_stage="lost", changed_by="t", lost_reason="budget"
     )
-    fresh, created = leads.open_or_update_lead(session=session, customer_id=c.id)
+    fresh, created = leads.open_or_update_lead(session=session, changed_by="test", customer_id=c.id)
     assert created and fresh.id != lead.id
 
 
 def test_move_stage_records_history_and_requires_lost_reason(session: Session) -> None:
-    c = customers.create(session=session, email="m@example.com")
-    lead, _ = leads.open_or_update_lead(session=session, customer_id=c.id)
+    c = customers.create(session=session, actor="test", email="m@example.com")
+    lead, _ = leads.open_or_update_lead(session=session, changed_by="system", customer_id=c.id)
     leads.move_stage(session=session, lead_id=lead.id, to_stage="qualified", changed_by="user:1")
     with pytest.raises(ValueError, match="lost_reason is required"):
         leads.move_stage(session=session, lead_id=lead.id, to_stage="lost", changed_by="user:1")
@@ -60,8 +62,10 @@ def test_move_stage_records_history_and_requires_lost_reason(session: Session) -
 
 def test_pipeline_summary_counts_every_stage(session: Session) -> None:
     for i, value in enumerate(("100", "250.25", None)):
-        c = customers.create(session=session, email=f"p{i}@example.com")
-        lead, _ = leads.open_or_update_lead(session=session, customer_id=c.id, expected_value=value)
+        c = customers.create(session=session, actor="test", email=f"p{i}@example.com")
+        lead, _ = leads.open_or_update_lead(
+            session=session, changed_by="test", customer_id=c.id, expected_value=value
+        )
         if i == 2:
             leads.move_stage(session=session, lead_id=lead.id, to_stage="proposal", changed_by="t")
     summary = {row["stage"]: row for row in leads.pipeline_summary(session=session)}
@@ -73,9 +77,10 @@ def test_pipeline_summary_counts_every_stage(session: Session) -> None:
 
 
 def test_cases_open_update_and_list(session: Session) -> None:
-    c = customers.create(session=session, email="case@example.com")
+    c = customers.create(session=session, actor="test", email="case@example.com")
     case = cases.open_case(
         session=session,
+        actor="test",
         subject="Invoice wrong",
         customer_id=c.id,
         conversation_id=None,
@@ -83,12 +88,12 @@ def test_cases_open_update_and_list(session: Session) -> None:
         priority="high",
     )
     assert (case.status, case.priority) == ("open", "high")
-    cases.set_status(session=session, case_id=case.id, status="resolved")
+    cases.set_status(session=session, actor="test", case_id=case.id, status="resolved")
     assert case.status == "resolved"
     with pytest.raises(ValueError, match="status must be one of"):
-        cases.set_status(session=session, case_id=case.id, status="done")
+        cases.set_status(session=session, actor="test", case_id=case.id, status="done")
     with pytest.raises(ValueError, match="priority must be one of"):
-        cases.open_case(session=session, subject="x", priority="asap")
+        cases.open_case(session=session, actor="test", subject="x", priority="asap")
     assert [x.id for x in cases.list_for_customer(session=session, customer_id=c.id)] == [case.id]
     rows, total = cases.list_cases(session=session, status="open")
     assert (rows, total) == ([], 0)

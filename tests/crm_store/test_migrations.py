@@ -40,3 +40,48 @@ def test_downgrade_and_upgrade_again(engine: Engine, database_url: str) -> None:
     assert not set(Base.metadata.tables) & set(inspect(engine).get_table_names())
     command.upgrade(config, "head")
     assert _diff(engine) == []
+
+
+def test_the_handoff_case_migration_links_cases_and_its_downgrade_keeps_every_row(
+    engine: Engine, database_url: str
+) -> None:
+    """564df016a613 links a waiting conversation to its latest open handoff case; undoing it
+    must not take interactions or case links with it (rebuilding `conversations`, as alembic's
+    SQLite batch mode does, would cascade to its interactions)."""
+    config = alembic_config(database_url)
+    command.downgrade(config, "e5bfee2b7f7c")
+    rows = [
+        "INSERT INTO conversations (id, channel, status, created_at) VALUES "
+        "('web-1', 'web', 'agent', CURRENT_TIMESTAMP), ('web-2', 'web', 'bot', CURRENT_TIMESTAMP)",
+        "INSERT INTO interactions (conversation_id, channel, direction, author, text, note, "
+        "created_at) VALUES ('web-1', 'web', 'inbound', 'customer', 'hi', false, "
+        "CURRENT_TIMESTAMP)",
+        "INSERT INTO cases (id, conversation_id, subject, description, type, priority, status, "
+        "created_at, updated_at) VALUES "
+        "(1, 'web-1', 'Sync broken', '', 'problem', 'normal', 'open', CURRENT_TIMESTAMP, "
+        "CURRENT_TIMESTAMP), "
+        "(2, 'web-1', 'Handoff', '', 'handoff', 'normal', 'open', CURRENT_TIMESTAMP, "
+        "CURRENT_TIMESTAMP), "
+        "(3, 'web-2', 'Handoff', '', 'handoff', 'normal', 'resolved', CURRENT_TIMESTAMP, "
+        "CURRENT_TIMESTAMP)",
+    ]
+    with engine.begin() as conn:
+        for statement in rows:
+            conn.execute(text(statement))
+    command.upgrade(config, "head")
+
+    def state() -> tuple[object, ...]:
+        with engine.connect() as conn:
+            return (
+                conn.execute(text("SELECT count(*) FROM interactions")).scalar_one(),
+                conn.execute(text("SELECT conversation_id FROM cases ORDER BY id")).all(),
+            )
+
+    with engine.connect() as conn:
+        links = conn.execute(text("SELECT id, handoff_case_id FROM conversations ORDER BY id"))
+        assert links.all() == [("web-1", 2), ("web-2", None)]
+    assert state() == (1, [("web-1",), ("web-1",), ("web-2",)])
+    command.downgrade(config, "e5bfee2b7f7c")
+    assert state() == (1, [("web-1",), ("web-1",), ("web-2",)])
+    command.upgrade(config, "head")
+    assert _diff(engine) == []

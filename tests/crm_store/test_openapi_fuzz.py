@@ -37,7 +37,7 @@ def test_api_survives_generated_requests(tmp_path: Path) -> None:
             str(APP_PYTHON),
             "-m",
             "uvicorn",
-            "crm_store.api.app:create_app",
+            "relay.app:create_app",
             "--factory",
             "--host",
             "127.0.0.1",

@@ -17,6 +17,8 @@ from crm_store import audit, conversations, customers, interactions, leads, segm
 from crm_store.models import Conversation, utcnow
 from tests.crm_store.conftest import _login
 
+ACTOR = "service:segments-test"
+
 # name -> (days since last message, conversations in the last year, won value or None)
 PEOPLE = {
     # Bought a lot, write often, wrote yesterday.
@@ -37,7 +39,8 @@ def build(session: Session) -> dict[str, int]:
     now = utcnow()
     ids = {}
     for name, (days_ago, n_conversations, won) in PEOPLE.items():
-        customer = customers.create(session=session, name=name, email=f"{name}@example.com")
+        customer = customers.create(session=session, actor=ACTOR, name=name,
+                                    email=f"{name}@example.com")
         ids[name] = customer.id
         for k in range(n_conversations):
             cid = f"web-{name}-{k}"
@@ -45,19 +48,20 @@ def build(session: Session) -> dict[str, int]:
             conversations.get_or_create(session=session, conversation_id=cid)
             session.get_one(Conversation, cid).created_at = at
             conversations.link_customer(session=session, conversation_id=cid,
-                                        customer_id=customer.id)
+                                        customer_id=customer.id, actor=ACTOR)
             interactions.record(session=session, conversation_id=cid, direction="inbound",
                                 author="customer", text="hello", created_at=at)
         if won:
             lead, _ = leads.open_or_update_lead(session=session, customer_id=customer.id,
-                                                expected_value=won)
+                                                expected_value=won, changed_by=ACTOR)
             leads.move_stage(session=session, lead_id=lead.id, to_stage="won", changed_by="t")
     # A visitor who never wrote and bought nothing has no segment.
-    customers.create(session=session, name="silent", email="silent@example.com")
+    customers.create(session=session, actor=ACTOR, name="silent", email="silent@example.com")
     # A won lead without a value counts at the list price of the plan it names.
-    plan_only = customers.create(session=session, name="plan", email="plan@example.com")
+    plan_only = customers.create(session=session, actor=ACTOR, name="plan",
+                                 email="plan@example.com")
     lead, _ = leads.open_or_update_lead(session=session, customer_id=plan_only.id,
-                                        interest="Business plan")
+                                        interest="Business plan", changed_by=ACTOR)
     leads.move_stage(session=session, lead_id=lead.id, to_stage="won", changed_by="t")
     ids["plan"] = plan_only.id
     session.flush()
@@ -86,8 +90,11 @@ def test_clusters_take_the_name_of_the_nearest_prototype() -> None:
 
 def test_recompute_segments_customers_by_behaviour(session: Session) -> None:
     ids = build(session)
-    count = segments.recompute(session=session)
+    count = segments.recompute(session=session, actor=ACTOR)
     assert count == len(PEOPLE) + 1
+    # Whoever recomputes (the API, the nightly job, the seed) is in the audit log.
+    [entry] = audit.list_entries(session=session, entity=segments.ENTITY)
+    assert (entry.actor, entry.after) == (ACTOR, {"customers": count})
     table, total = segments.customers_in(session=session)
     by_name = {r["name"]: r for r in table.records()}
     assert "silent" not in by_name and total == count
@@ -114,7 +121,7 @@ def test_segment_names_match_the_api_type() -> None:
 def filled(sessions: sessionmaker[Session]) -> dict[str, int]:
     with sessions.begin() as session:
         ids = build(session)
-        segments.recompute(session=session)
+        segments.recompute(session=session, actor=ACTOR)
         return ids
 
 
@@ -148,3 +155,4 @@ def test_segment_api_filter_export_and_refresh(
     with sessions() as session:
         entry = audit.list_entries(session=session, entity="segments", limit=1)[0]
         assert entry.action == "recompute" and entry.after == {"customers": len(PEOPLE) + 1}
+        assert entry.actor.startswith("user:")

@@ -43,19 +43,22 @@ def test_demo_request_becomes_a_lead_with_the_whole_conversation(any_stack: Rela
         "I want a demo for my team of 40",
         email,
         "Dana Scully",
+        "Scully Research",
         "around 800 euros a month",
         "next month",
     ]
     replies = [stack.say(sender, text) for text in turns]
     assert "email" in _texts(replies[1]).lower()
     assert "name" in _texts(replies[2]).lower()
-    assert _texts(replies[-1]), "the lead form must confirm"
+    assert "company" in _texts(replies[3]).lower()
+    assert "sales team" in _texts(replies[-1]).lower(), "the lead form must confirm"
 
     with closing(_agent_client(stack)) as api:
         found = api.get("/customers", params={"email": email}).json()
         assert found["total"] == 1
         customer = found["items"][0]
         assert customer["name"] == "Dana Scully"
+        assert customer["company"] == "Scully Research"
 
         leads = api.get("/leads", params={"stage": "new"}).json()["items"]
         mine = [lead for lead in leads if lead["customer_id"] == customer["id"]]

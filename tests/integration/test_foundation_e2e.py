@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from crm_store.models import Interaction
-from knowledge.faq import load_faq
+from knowledge.build.sources import load_faq
 from relay.settings import ROOT
 from tests.conftest import RelayStack, new_conversation_id
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from knowledge.build import DEFAULT_OOS, build, read_oos
-from knowledge.encoder import Encoder
-from knowledge.engine import FaqEngine
-from knowledge.faq import load_faq
+from knowledge.build.sources import load_faq
+from knowledge.runtime.encoders import Encoder, load_encoder
+from knowledge.runtime.engine import FaqEngine
 from relay.settings import ROOT, packaged_model_path
 
 DEMO_FAQ = ROOT / "knowledge" / "faq"
@@ -22,7 +22,7 @@ def model_path() -> str:
 
 @pytest.fixture(scope="session")
 def encoder(model_path: str) -> Encoder:
-    return Encoder(model_path)
+    return load_encoder(model_path)
 
 
 @pytest.fixture(scope="session")

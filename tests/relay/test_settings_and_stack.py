@@ -56,6 +56,20 @@ def test_children_share_the_resolved_settings(tmp_path: Path) -> None:
     assert env["HF_HUB_OFFLINE"] == "1"
 
 
+def test_the_child_environment_rebuilds_every_setting(tmp_path: Path) -> None:
+    """A child reading RELAY_* from child_env gets the parent's settings, field for field."""
+    settings = Settings(data_dir=tmp_path, api_port=9100, telegram_mode="webhook",
+                        faq_paths=[tmp_path / "a", tmp_path / "b"], index_dir=tmp_path / "ix")
+    env = child_env(settings, base={})
+    relay_vars = {k: v for k, v in env.items() if k.startswith("RELAY_")}
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in relay_vars.items():
+            patch.setenv(key, value)
+        rebuilt = Settings()
+    assert rebuilt.model_dump() == settings.model_dump()
+    assert {f"RELAY_{name.upper()}" for name in Settings.model_fields} <= set(env)
+
+
 def test_model_fingerprint_follows_the_training_data(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -7,9 +7,14 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request, status
 from pydantic import BaseModel
 
-from crm_store import users
+from crm_store.api.auth import (
+    TOKEN_MAX_AGE_SECONDS,
+    LoginRefused,
+    Refusal,
+    issue_user_token,
+    log_in,
+)
 from crm_store.api.deps import CurrentPrincipal, SessionDep, SettingsDep
-from crm_store.api.security import TOKEN_MAX_AGE_SECONDS, issue_user_token
 from crm_store.login_throttle import retry_message, throttle_for
 from crm_store.schemas import LoginIn, PrincipalOut, TokenOut
 
@@ -31,19 +36,18 @@ THROTTLED: dict[int | str, dict[str, Any]] = {
 def login(body: LoginIn, request: Request, session: SessionDep, settings: SettingsDep
           ) -> TokenOut:
     """Exchange an agent's email and password for a bearer token."""
-    throttle = throttle_for(request.app.state)
-    address = request.client.host if request.client else None
-    wait = throttle.retry_after(email=body.email, address=address)
-    if wait:
-        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, retry_message(wait),
-                            headers={"Retry-After": str(wait)})
-    user = users.authenticate(session=session, email=body.email, password=body.password)
-    if user is None:
-        throttle.failed(email=body.email, address=address)
+    try:
+        user = log_in(session=session, throttle=throttle_for(request.app.state),
+                      email=body.email, password=body.password,
+                      address=request.client.host if request.client else None)
+    except LoginRefused as refused:
+        if refused.reason == Refusal.THROTTLED:
+            raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
+                                retry_message(refused.retry_after),
+                                headers={"Retry-After": str(refused.retry_after)}) from None
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, "Wrong email or password, or the account is disabled."
-        )
-    throttle.succeeded(email=body.email)
+        ) from None
     return TokenOut(
         access_token=issue_user_token(settings, user),
         expires_in=TOKEN_MAX_AGE_SECONDS,

@@ -6,8 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
 
-from crm_store import audit, cases, conversations, customers
+from crm_store import cases, conversations, customers
 from crm_store.api.deps import CurrentPrincipal, SessionDep, WriterPrincipal
+from crm_store.enums import CaseStatus
 from crm_store.schemas import (
     MAX_ID,
     MAX_OFFSET,
@@ -15,7 +16,6 @@ from crm_store.schemas import (
     CaseCreate,
     CaseOut,
     CasePage,
-    CaseStatus,
     CaseUpdate,
     PathId,
 )
@@ -30,15 +30,7 @@ def create_case(body: CaseCreate, session: SessionDep, principal: WriterPrincipa
         customers.get_or_raise(session=session, customer_id=body.customer_id)
     if body.conversation_id is not None:
         conversations.get_or_raise(session=session, conversation_id=body.conversation_id)
-    case = cases.open_case(session=session, **body.model_dump())
-    audit.record(
-        session=session,
-        actor=principal.actor,
-        action="create",
-        entity="case",
-        entity_id=case.id,
-        after=audit.snapshot(case),
-    )
+    case = cases.open_case(session=session, actor=principal.actor, **body.model_dump())
     return CaseOut.model_validate(case)
 
 
@@ -74,16 +66,5 @@ def update_case(
     changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
     if not changes:
         raise HTTPException(422, "Send status and/or priority to change.")
-    case = cases.get_or_raise(session=session, case_id=case_id)
-    before = audit.snapshot(case)
-    case = cases.update(session=session, case_id=case_id, **changes)
-    audit.record(
-        session=session,
-        actor=principal.actor,
-        action="update",
-        entity="case",
-        entity_id=case.id,
-        before=before,
-        after=audit.snapshot(case),
-    )
+    case = cases.update(session=session, case_id=case_id, actor=principal.actor, **changes)
     return CaseOut.model_validate(case)

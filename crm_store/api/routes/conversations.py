@@ -6,8 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from crm_store import audit, conversations, interactions
+from crm_store import conversations, interactions
 from crm_store.api.deps import CurrentPrincipal, SessionDep, WriterPrincipal
+from crm_store.enums import ConversationStatus
 from crm_store.schemas import (
     MAX_ID,
     MAX_OFFSET,
@@ -15,7 +16,6 @@ from crm_store.schemas import (
     ConversationDetailOut,
     ConversationOut,
     ConversationPage,
-    ConversationStatus,
     InteractionOut,
     LinkCustomerIn,
 )
@@ -62,18 +62,11 @@ def link_customer(
     conversation_id: str, body: LinkCustomerIn, session: SessionDep, principal: WriterPrincipal
 ) -> ConversationOut:
     """Tie a conversation (and its earlier messages) to a customer."""
-    conversation = conversations.get_or_raise(session=session, conversation_id=conversation_id)
-    before = audit.snapshot(conversation)
+    conversations.get_or_raise(session=session, conversation_id=conversation_id)
     conversation = conversations.link_customer(
-        session=session, conversation_id=conversation_id, customer_id=body.customer_id
-    )
-    audit.record(
         session=session,
+        conversation_id=conversation_id,
+        customer_id=body.customer_id,
         actor=principal.actor,
-        action="link_customer",
-        entity="conversation",
-        entity_id=conversation_id,
-        before=before,
-        after=audit.snapshot(conversation),
     )
     return ConversationOut.model_validate(conversation)

@@ -8,8 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, UploadFile, status
 from fastapi.responses import Response
 
-from crm_store import audit, cases, csv_io, customers, interactions, leads
+from crm_store import cases, csv_io, customers, interactions, leads
 from crm_store.api.deps import CurrentPrincipal, SessionDep, WriterPrincipal
+from crm_store.enums import CustomerType
 from crm_store.schemas import (
     MAX_OFFSET,
     MAX_PAGE,
@@ -19,7 +20,6 @@ from crm_store.schemas import (
     CustomerCreate,
     CustomerOut,
     CustomerPage,
-    CustomerType,
     CustomerUpdate,
     InteractionOut,
     LeadOut,
@@ -73,15 +73,7 @@ def create_customer(
     body: CustomerCreate, session: SessionDep, principal: WriterPrincipal
 ) -> CustomerOut:
     """Create a customer; 409 with existing_id if the email is taken."""
-    customer = customers.create(session=session, **body.model_dump())
-    audit.record(
-        session=session,
-        actor=principal.actor,
-        action="create",
-        entity="customer",
-        entity_id=customer.id,
-        after=audit.snapshot(customer),
-    )
+    customer = customers.create(session=session, actor=principal.actor, **body.model_dump())
     return CustomerOut.model_validate(customer)
 
 
@@ -98,12 +90,12 @@ def export_customers(session: SessionDep, _: CurrentPrincipal) -> Response:
 
 
 @router.post("/import", response_model=CsvImportOut)
-async def import_customers(
+def import_customers(
     file: UploadFile, session: SessionDep, principal: WriterPrincipal
 ) -> CsvImportOut:
     """Import a CSV of customers; the report says what happened to every row and why."""
     try:
-        text = (await file.read()).decode("utf-8-sig")
+        text = file.file.read().decode("utf-8-sig")
     except UnicodeDecodeError:
         raise HTTPException(422, "The CSV file is not UTF-8 text.") from None
     report = csv_io.import_customers(session=session, text=text, actor=principal.actor)
@@ -132,17 +124,8 @@ def update_customer(
     for key in ("type", "contact_consent"):
         if key in changes and changes[key] is None:
             raise HTTPException(422, f"{key} cannot be null.")
-    customer = customers.get_or_raise(session=session, customer_id=customer_id)
-    before = audit.snapshot(customer)
-    customer = customers.update(session=session, customer_id=customer_id, **changes)
-    audit.record(
-        session=session,
-        actor=principal.actor,
-        action="update",
-        entity="customer",
-        entity_id=customer.id,
-        before=before,
-        after=audit.snapshot(customer),
+    customer = customers.update(
+        session=session, customer_id=customer_id, actor=principal.actor, **changes
     )
     return CustomerOut.model_validate(customer)
 

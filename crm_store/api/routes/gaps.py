@@ -9,10 +9,11 @@ from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Request,
 from pydantic import BaseModel, Field
 
 from crm_store import gaps
+from crm_store.api.auth import Principal
 from crm_store.api.deps import SessionDep, get_session_factory
 from crm_store.api.knowledge import INDEX_UNAVAILABLE, KnowledgeDep, KnowledgeService
 from crm_store.api.routes.insights import CSV_RESPONSE, TeamPrincipal, csv_response
-from crm_store.api.security import Principal
+from crm_store.enums import GapClusterStatus, GapRunTrigger
 from crm_store.insights import Table
 from crm_store.models import GapCluster, GapRun
 from crm_store.schemas import Input, PathId
@@ -99,8 +100,8 @@ def _run_out(run: GapRun | None) -> RunOut | None:
 
 
 def _cluster_out(cluster: GapCluster) -> ClusterOut:
-    from knowledge.faq import slugify
-    from knowledge.gaps import PARAPHRASE_SIMILARITY
+    from knowledge.build.gaps import PARAPHRASE_SIMILARITY
+    from knowledge.build.sources import slugify
 
     distinct: list[str] = []
     for q in cluster.questions:
@@ -138,7 +139,7 @@ def list_gaps(
     run = gaps.latest_done_run(session=session)
     clusters = [] if run is None else [
         _cluster_out(c) for c in gaps.clusters_of(session=session, run_id=run.id)
-        if include_closed or c.status == "open"]
+        if include_closed or c.status == GapClusterStatus.OPEN]
     if format == "csv":
         return csv_response(_table(clusters), "knowledge-gaps.csv")
     return GapsOut(run=_run_out(run), latest=_run_out(gaps.latest_run(session=session)),
@@ -151,8 +152,7 @@ def _mine(request: Request, knowledge: KnowledgeService, run_id: int) -> None:
         engine = knowledge.engine()
     except HTTPException as error:
         with sessions.begin() as session:
-            run = session.get_one(GapRun, run_id)
-            run.status, run.error = "failed", str(error.detail)
+            gaps.fail_run(session=session, run_id=run_id, error=str(error.detail))
         return
     try:
         gaps.finish_run(sessions=sessions, run_id=run_id, engine=engine,
@@ -168,7 +168,7 @@ def start_mining(
 ) -> RunOut:
     """Mine the gaps again now; poll GET /runs/{id} (or GET /insights/gaps) for the result."""
     try:
-        run = gaps.start_run(session=session, trigger="manual", actor=principal.actor)
+        run = gaps.start_run(session=session, trigger=GapRunTrigger.MANUAL, actor=principal.actor)
     except gaps.GapRunBusy as error:
         raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
     session.commit()

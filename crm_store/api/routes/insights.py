@@ -16,13 +16,13 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 
 from crm_store import insights
+from crm_store.api.auth import TEAM_INSIGHT_ROLES, Principal
 from crm_store.api.deps import CurrentPrincipal, SessionDep
-from crm_store.api.security import Principal
-from crm_store.schemas import Channel
+from crm_store.enums import Role
+from relay.channels import ChannelName
 
 router = APIRouter(prefix="/insights", tags=["insights"])
 
-TEAM_ROLES = ("manager", "admin", "viewer", "system")
 CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/csv": {"schema": {"type": "string"}}},
           "description": "the figure as JSON, or as CSV with format=csv"},
@@ -46,7 +46,7 @@ class FigureInfo(BaseModel):
 
 def sees_team(principal: Principal) -> bool:
     """Whether the caller sees everyone's figures (else only their own, if an agent)."""
-    return principal.role in TEAM_ROLES
+    return principal.role in TEAM_INSIGHT_ROLES
 
 
 def require_team(principal: CurrentPrincipal) -> Principal:
@@ -66,19 +66,16 @@ def scope_for(
                                         "default 29 days before 'to'")] = None,
     last: Annotated[date | None, Query(alias="to", description="last day (UTC), "
                                        "inclusive, default today")] = None,
-    channel: Channel | None = None,
+    channel: ChannelName | None = None,
 ) -> insights.Scope:
     """The date range and channel of the request; an agent's scope is narrowed to them."""
     agent_id = None
     if not sees_team(principal):
-        if principal.role != "agent" or principal.user_id is None:
+        if principal.role != Role.AGENT or principal.user_id is None:
             raise HTTPException(status.HTTP_403_FORBIDDEN,
                                 f"Role '{principal.role}' may not see insights.")
         agent_id = principal.user_id
-    try:
-        return insights.Scope.from_days(first, last, channel=channel, agent_id=agent_id)
-    except ValueError as error:
-        raise HTTPException(422, str(error)) from None
+    return insights.Scope.from_days(first, last, channel=channel, agent_id=agent_id)
 
 
 ScopeDep = Annotated[insights.Scope, Depends(scope_for)]
@@ -121,7 +118,7 @@ def list_figures(principal: CurrentPrincipal) -> list[FigureInfo]:
     return [
         FigureInfo(name=name, path=f"/api/v1/insights/{name}", scoped_to_you=not team)
         for name, (_, agent_scoped) in insights.FIGURES.items()
-        if team or (agent_scoped and principal.role == "agent")
+        if team or (agent_scoped and principal.role == Role.AGENT)
     ]
 
 

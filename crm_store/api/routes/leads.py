@@ -6,8 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from crm_store import audit, leads
+from crm_store import leads
 from crm_store.api.deps import CurrentPrincipal, SessionDep, WriterPrincipal
+from crm_store.enums import LeadStage
 from crm_store.schemas import (
     MAX_ID,
     MAX_OFFSET,
@@ -15,7 +16,6 @@ from crm_store.schemas import (
     LeadCreate,
     LeadOut,
     LeadPage,
-    LeadStage,
     LeadStageMove,
     PathId,
     PipelineStageOut,
@@ -35,22 +35,11 @@ def create_lead(
 ) -> LeadOut:
     """Open a lead; if the customer already has an open one, update it (200) instead."""
     fields = body.model_dump(exclude={"customer_id"})
-    existing = leads.open_lead_for(session=session, customer_id=body.customer_id)
-    before = audit.snapshot(existing)
     lead, created = leads.open_or_update_lead(
         session=session, customer_id=body.customer_id, changed_by=principal.actor, **fields
     )
     if not created:
         response.status_code = status.HTTP_200_OK
-    audit.record(
-        session=session,
-        actor=principal.actor,
-        action="create" if created else "update",
-        entity="lead",
-        entity_id=lead.id,
-        before=before,
-        after=audit.snapshot(lead),
-    )
     return LeadOut.model_validate(lead)
 
 
@@ -89,22 +78,11 @@ def move_stage(
     lead_id: PathId, body: LeadStageMove, session: SessionDep, principal: WriterPrincipal
 ) -> LeadOut:
     """Move a lead to another stage; "lost" needs lost_reason."""
-    lead = leads.get_or_raise(session=session, lead_id=lead_id)
-    before = audit.snapshot(lead)
     lead = leads.move_stage(
         session=session,
         lead_id=lead_id,
         to_stage=body.stage,
         changed_by=principal.actor,
         lost_reason=body.lost_reason,
-    )
-    audit.record(
-        session=session,
-        actor=principal.actor,
-        action="move_stage",
-        entity="lead",
-        entity_id=lead.id,
-        before=before,
-        after=audit.snapshot(lead),
     )
     return LeadOut.model_validate(lead)

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, status
 
-from crm_store import audit, segments
+from crm_store import segments
 from crm_store.api.deps import SessionDep
 from crm_store.api.routes.insights import CSV_RESPONSE, FigureOut, TeamPrincipal, csv_response
 from crm_store.insights import Table
@@ -67,7 +67,5 @@ def refresh_segments(session: SessionDep, principal: TeamPrincipal) -> Any:
     """Recompute every customer's RFM scores and segment now (managers and admins)."""
     if not principal.can_write:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "Viewers may not recompute segments.")
-    count = segments.recompute(session=session)
-    audit.record(session=session, actor=principal.actor, action="recompute", entity="segments",
-                 after={"customers": count})
+    segments.recompute(session=session, actor=principal.actor)
     return _out(segments.summary(session=session), "json")

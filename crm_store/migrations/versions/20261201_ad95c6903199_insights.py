@@ -7,7 +7,7 @@ questions the bot could not answer, grouped (crm_store.gaps). customer_segments:
 loyalty segments (crm_store.segments). The manager role needs no schema change: roles are strings.
 
 Revision ID: ad95c6903199
-Revises: e5bfee2b7f7c
+Revises: 49efa53c037e
 Create Date: 2026-12-01 08:39:18.324450
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = 'ad95c6903199'
-down_revision: str | None = 'e5bfee2b7f7c'
+down_revision: str | None = '49efa53c037e'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,76 @@
+"""How a message is said: frustration, a billing dispute, insistence on a person.
+
+The NLU's `complain` intent catches most complaints; these lexical signals catch the rest
+(a question that is also angry: "WHY is sync broken AGAIN??") and say what kind of complaint
+it is, so the handoff case carries a reason an agent can act on.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_BILLING_DISPUTE = re.compile(
+    r"\b(?:charged|billed|debited|paid)\s+(?:me\s+)?(?:twice|two times|double|2x|three times|"
+    r"again|wrong(?:ly)?|too much)|\bdouble[- ]?(?:charged|charge|billed|billing)|"
+    r"\bover-?charg|\bunauthori[sz]ed (?:charge|payment)|\bmoney back\b|\brefund (?:me|now|it)\b|"
+    r"\bi want (?:a|my) refund\b|\bcharge ?back\b|\bstole my money\b",
+    re.IGNORECASE,
+)
+_ANGER = re.compile(
+    r"\b(?:useless|ridiculous|unacceptable|terrible|awful|worst|pathetic|rubbish|garbage|scam|"
+    r"fraud|furious|angry|annoyed|fed up|sick of|disgusting|incompetent|waste of (?:time|money)|"
+    r"not helping|doesn'?t help|no help|stupid bot|hate (?:this|you)|wtf|ffs|seriously\?)",
+    re.IGNORECASE,
+)
+_INSIST = re.compile(
+    r"\b(?:now|right now|immediately|asap|at once|today)\b\s*[!.]*$|\b(?:i demand|i insist|"
+    r"i want to speak|let me speak|get me (?:a|your) (?:manager|supervisor|human|person)|"
+    r"real person|manager|supervisor)\b",
+    re.IGNORECASE,
+)
+_SHOUTED_WORD = re.compile(r"\b[A-Z]{3,}\b")
+_ACRONYMS = frozenset({"API", "SSO", "VAT", "PDF", "USD", "EUR", "GBP", "CET", "FAQ", "SLA",
+                       "TLS", "AES", "iOS", "RAW", "ZIP", "NAS", "SMS", "URL", "OTP", "CSV"})
+
+
+@dataclass(frozen=True)
+class Tone:
+    """What the message's wording says about the customer's mood and what they want."""
+
+    frustrated: bool = False
+    billing_dispute: bool = False
+    insists: bool = False
+
+    @property
+    def upset(self) -> bool:
+        """Frustrated or disputing a charge: the reply starts with an apology."""
+        return self.frustrated or self.billing_dispute
+
+
+def shouting(text: str) -> bool:
+    """True when a word (not a known acronym) is in capitals: "you charged me TWICE"."""
+    return any(word not in _ACRONYMS for word in _SHOUTED_WORD.findall(text))
+
+
+def tone_of(text: str) -> Tone:
+    """The tone of one customer message."""
+    shouted = shouting(text)
+    exclaimed = "!!" in text or "?!" in text
+    dispute = bool(_BILLING_DISPUTE.search(text))
+    frustrated = bool(_ANGER.search(text)) or (shouted and exclaimed)
+    insists = bool(_INSIST.search(text)) or (shouted and (dispute or frustrated))
+    return Tone(frustrated=frustrated, billing_dispute=dispute, insists=insists)
+
+
+def reason_for(tone: Tone, *, complaints: int) -> str:
+    """The handoff case's reason, in words an agent can act on."""
+    if tone.billing_dispute:
+        what = "billing dispute: the customer says they were charged wrongly and wants money back"
+    elif complaints >= 2:
+        what = "repeated complaints"
+    else:
+        what = "frustrated customer"
+    if tone.insists:
+        what += " (insisted on a person)"
+    return what

@@ -1,0 +1,12 @@
+"""The web channel: the website widget, its demo page and the chat API it talks to.
+
+    routes.py   the widget assets and /chat routes (CORS, so the widget works on other sites)
+    stream.py   the event stream that shows agent replies and notices as they are written
+    static/     widget.js, widget.css, the demo page
+
+The composition root (relay.app) includes `router`.
+"""
+
+from bot.channels.web.routes import router
+
+__all__ = ["router"]

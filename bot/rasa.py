@@ -1,0 +1,117 @@
+"""A small async client for what the app uses of Rasa: its gateway channel (channels), tracker
+events (the support desk hands conversations back).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import httpx
+from fastapi import Depends, Request
+
+from crm_store.support import BotUnavailable
+
+logger = logging.getLogger(__name__)
+
+
+# Rasa's input channel for the gateway (bot/rasa_channel.py), token-protected.
+WEBHOOK_PATH = "/webhooks/relay/webhook"
+
+
+class RasaUnavailable(BotUnavailable):
+    """Rasa could not be reached or answered with a server error."""
+
+
+@dataclass(frozen=True)
+class Button:
+    """A quick-reply button: what the customer sees and what is sent when it is clicked."""
+
+    title: str
+    payload: str
+
+
+@dataclass(frozen=True)
+class BotReply:
+    """One message of the bot: text and optional buttons."""
+
+    text: str
+    buttons: list[Button] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        """The reply as plain JSON for the widget."""
+        return {"text": self.text,
+                "buttons": [{"title": b.title, "payload": b.payload} for b in self.buttons]}
+
+
+def parse_replies(raw: Any) -> list[BotReply]:
+    """Bot replies from the REST channel's JSON list; images and custom payloads are skipped."""
+    replies: list[BotReply] = []
+    if not isinstance(raw, list):
+        return replies
+    for item in raw:
+        if not isinstance(item, dict):
+            continue
+        buttons = [
+            Button(title=str(b.get("title") or b.get("payload") or ""),
+                   payload=str(b.get("payload") or b.get("title") or ""))
+            for b in item.get("buttons") or []
+            if isinstance(b, dict) and (b.get("payload") or b.get("title"))
+        ]
+        text = item.get("text")
+        if text or buttons:
+            replies.append(BotReply(text=str(text or ""), buttons=buttons))
+    return replies
+
+
+class RasaClient:
+    """Talks to one Rasa server; built at start-up, closed at shutdown."""
+
+    def __init__(self, base_url: str, token: str, timeout: float = 30.0,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._token = token
+        self._http = httpx.AsyncClient(timeout=timeout, transport=transport)
+
+    async def aclose(self) -> None:
+        """Close the HTTP connection pool."""
+        await self._http.aclose()
+
+    async def send_message(self, *, sender: str, text: str, channel: str) -> list[BotReply]:
+        """Forward one customer message to the REST channel; the bot's replies to it."""
+        body = {"sender": sender, "message": text, "metadata": {"channel": channel}}
+        try:
+            response = await self._http.post(
+                f"{self.base_url}{WEBHOOK_PATH}", json=body,
+                headers={"Authorization": f"Bearer {self._token}"},
+            )
+        except httpx.HTTPError as error:
+            raise RasaUnavailable(f"Rasa is not reachable at {self.base_url}: {error}") from None
+        if response.status_code >= 300:
+            raise RasaUnavailable(f"Rasa answered {response.status_code} for {sender}")
+        return parse_replies(response.json())
+
+    async def resume(self, *, conversation_id: str) -> None:
+        """Un-pause a handed-off conversation so the bot answers again (resets failed_turns)."""
+        # action_listen closes the turn, so the customer's next message starts a clean prediction
+        # instead of following the user messages Rasa logged (unanswered) while paused.
+        events = [{"event": "resume"}, {"event": "slot", "name": "failed_turns", "value": 0},
+                  {"event": "action", "name": "action_listen"}]
+        url = f"{self.base_url}/conversations/{conversation_id}/tracker/events"
+        try:
+            response = await self._http.post(url, params={"token": self._token}, json=events)
+        except httpx.HTTPError as error:
+            raise RasaUnavailable(f"Rasa is not reachable at {self.base_url}: {error}") from None
+        if response.status_code >= 300:
+            raise RasaUnavailable(
+                f"Rasa refused to resume {conversation_id}: {response.status_code}")
+
+
+def rasa_of(request: Request) -> RasaClient:
+    """FastAPI dependency: the app's Rasa client (built by relay.app's lifespan)."""
+    client: RasaClient = request.app.state.rasa
+    return client
+
+
+RasaDep = Annotated[RasaClient, Depends(rasa_of)]

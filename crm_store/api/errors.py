@@ -1,0 +1,112 @@
+"""How the app answers errors: one sentence in "detail" for every 4xx, documented in OpenAPI.
+
+NotFoundError -> 404, DuplicateEmailError -> 409 (with existing_id), InvalidValue -> 422,
+request validation -> 422 naming each field, IntegrityError -> 409. Nothing else is mapped:
+any other exception is a bug and a 500.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError
+
+from crm_store.errors import DuplicateEmailError, InvalidValue, NotFoundError
+
+log = logging.getLogger(__name__)
+
+
+class ErrorOut(BaseModel):
+    """What every 4xx carries: a sentence saying what was wrong."""
+
+    detail: str
+
+
+# Documented on every /api/v1 operation, so clients (and schemathesis) know the error shapes.
+COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorOut, "description": text}
+    for code, text in (
+        (400, "Bad request"),
+        (401, "Not authenticated"),
+        (403, "Role not allowed"),
+        (404, "Not found"),
+        (409, "Conflict (e.g. duplicate email; carries existing_id)"),
+        (413, "Body too large"),
+    )
+}
+
+
+def document_error_bodies(app: FastAPI) -> None:
+    """Describe our 422 body ({detail: sentence, errors: [...]}) instead of FastAPI's default."""
+    default_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = default_openapi()
+            schemas = schema.get("components", {}).get("schemas", {})
+            if "HTTPValidationError" in schemas:
+                schemas["HTTPValidationError"] = {
+                    "title": "HTTPValidationError",
+                    "type": "object",
+                    "properties": {
+                        "detail": {"type": "string"},
+                        "errors": {"type": "array", "items": {"type": "object"}},
+                    },
+                    "required": ["detail"],
+                }
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def add_error_handlers(app: FastAPI) -> None:
+    """Map the CRM's errors to their 4xx; anything else stays a 500 (crm_store.errors)."""
+    @app.exception_handler(NotFoundError)
+    async def not_found(_: Request, exc: NotFoundError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    @app.exception_handler(DuplicateEmailError)
+    async def duplicate(_: Request, exc: DuplicateEmailError) -> JSONResponse:
+        content: dict[str, Any] = {"detail": str(exc), "existing_id": exc.existing_id}
+        return JSONResponse(content, status_code=409)
+
+    @app.exception_handler(RequestValidationError)
+    async def unprocessable(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        content = {"detail": validation_sentence(errors), "errors": jsonable_encoder(errors)}
+        return JSONResponse(content, status_code=422)
+
+    @app.exception_handler(IntegrityError)
+    async def conflict(_: Request, exc: IntegrityError) -> JSONResponse:
+        # A safety net: routes check references first, so this means a concurrent change.
+        log.warning("integrity error: %s", str(exc.orig).splitlines()[0] if exc.orig else exc)
+        return JSONResponse(
+            {
+                "detail": "The change conflicts with existing data (a duplicate or a missing "
+                "reference); reload and try again."
+            },
+            status_code=409,
+        )
+
+    @app.exception_handler(InvalidValue)
+    async def invalid(_: Request, exc: InvalidValue) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+
+
+def validation_sentence(errors: Sequence[Any]) -> str:
+    """One sentence naming each invalid field and what is wrong with it."""
+    parts = []
+    for error in errors:
+        loc = [str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path")]
+        field = ".".join(loc) or "request body"
+        message = str(error.get("msg", "is invalid")).removeprefix("Value error, ")
+        parts.append(f"{field}: {message}")
+    return "Invalid request - " + "; ".join(parts) if parts else "Invalid request."

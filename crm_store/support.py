@@ -1,0 +1,275 @@
+"""The support desk: a conversation handed from the bot to a person and back.
+
+The one module that assigns Conversation.status (bot -> handoff -> agent -> bot). Every change
+it makes is written to the audit log with the actor who asked for it, whoever that is: the bot
+(audit.BOT, from the action server), an agent (user:<id>, from the console), an API caller (its
+principal, e.g. Rasa's pause/resume events posted by the event broker) or a service
+(service:<name>, e.g. the gateway when Rasa is down). Callers pass a session; these functions
+flush and leave the commit to them, except resolve(), which runs a whole flow.
+
+resolve() hands the conversation back to Rasa before it marks it "bot": if Rasa cannot be
+reached, nothing changes and the agent is told, instead of a conversation the CRM shows as the
+bot's while Rasa keeps it paused.
+
+The customer is told on their own channel when a person joins (claim) and when the bot is back
+(resolve, or Rasa resumed): a notice from Relay (author system), written here and delivered like
+an agent's reply (interactions.out_of_turn: the widget's stream, the Telegram bridge's worker).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from enum import StrEnum
+from typing import Protocol
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from crm_store import audit, cases, conversations, interactions, users
+from crm_store.enums import Author, CaseStatus, CaseType, ConversationStatus, Direction
+from crm_store.errors import InvalidValue
+from crm_store.models import (
+    CONVERSATION_STATUSES,
+    OPEN_CASE_STATUSES,
+    Case,
+    Conversation,
+    Interaction,
+    utcnow,
+)
+
+log = logging.getLogger(__name__)
+
+JOINED = "{name} from the Nimbus Drive support team has joined the chat."
+BOT_IS_BACK = ("You're back with the Nimbus Drive assistant. Ask me anything, or ask for a "
+               "person again any time.")
+
+
+class BotUnavailable(RuntimeError):
+    """The bot (Rasa) could not be reached to take a conversation back."""
+
+
+class BotControl(Protocol):
+    """What the desk needs of the bot: to un-pause a conversation (bot.rasa.RasaClient)."""
+
+    async def resume(self, *, conversation_id: str) -> None:
+        """Let the bot answer this conversation again; BotUnavailable if it cannot be told."""
+        ...
+
+
+class Outcome(StrEnum):
+    """What became of an agent's request (the console shows a sentence for each)."""
+
+    CLAIMED = "claimed"
+    REPLIED = "replied"
+    NOTED = "noted"
+    RESOLVED = "resolved"
+    NOT_WAITING = "not-waiting"  # the bot has the conversation: nothing to do
+    TAKEN = "taken"  # another agent has claimed it
+    BOT_UNAVAILABLE = "rasa-down"  # Rasa could not be told, so nothing changed
+
+
+def set_status(
+    *,
+    session: Session,
+    conversation_id: str,
+    status: str,
+    actor: str,
+    reason: str | None = None,
+    agent_id: int | None = None,
+    case_id: int | None = None,
+    action: str = "set_status",
+) -> Conversation:
+    """Move a conversation to bot/handoff/agent (created if new) and audit the change.
+
+    handoff records the reason, the case the handoff opened (case_id) and, the first time, the
+    time; agent records who has it; bot clears the assignment and the handoff's case. The
+    building block of the flows below.
+    """
+    if status not in CONVERSATION_STATUSES:
+        raise InvalidValue(f"status must be one of {', '.join(CONVERSATION_STATUSES)}.")
+    conversation = conversations.get_or_create(session=session, conversation_id=conversation_id)
+    before = audit.snapshot(conversation)
+    if status == ConversationStatus.HANDOFF:
+        if conversation.status != ConversationStatus.HANDOFF or conversation.handoff_at is None:
+            conversation.handoff_at = utcnow()
+        if reason:
+            conversation.handoff_reason = reason
+        if case_id is not None:
+            conversation.handoff_case_id = case_id
+    elif status == ConversationStatus.AGENT:
+        if agent_id is not None:
+            conversation.assigned_agent_id = agent_id
+        if conversation.handoff_at is None:
+            conversation.handoff_at = utcnow()
+    else:
+        conversation.assigned_agent_id = None
+        conversation.handoff_case_id = None
+    conversation.status = status
+    session.flush()
+    audit.record_change(session=session, actor=actor, action=action,
+                        entity=conversations.ENTITY, row=conversation, before=before)
+    return conversation
+
+
+def request_handoff(
+    *,
+    session: Session,
+    conversation_id: str,
+    actor: str,
+    reason: str,
+    transcript: str,
+    channel: str | None = None,
+) -> Case:
+    """Open a handoff case (reason, transcript) and queue the conversation for a person."""
+    conversation = conversations.get_or_create(
+        session=session, conversation_id=conversation_id, channel=channel
+    )
+    case = cases.open_case(
+        session=session,
+        actor=actor,
+        customer_id=conversation.customer_id,
+        conversation_id=conversation_id,
+        subject=f"Handoff: {reason}",
+        description=transcript,
+        type=CaseType.HANDOFF,
+    )
+    set_status(session=session, conversation_id=conversation_id, status=ConversationStatus.HANDOFF,
+               reason=reason, case_id=case.id, actor=actor, action="handoff")
+    return case
+
+
+def wait_for_person(
+    *, session: Session, conversation_id: str, actor: str, reason: str | None = None
+) -> bool:
+    """Queue the conversation for a person if the bot has it (not if a person has it already).
+
+    For Rasa's pause events and for messages the bot never saw; True if the status changed.
+    """
+    conversation = conversations.get_or_create(session=session, conversation_id=conversation_id)
+    if conversation.status != ConversationStatus.BOT:
+        return False
+    set_status(session=session, conversation_id=conversation_id, status=ConversationStatus.HANDOFF,
+               reason=reason, actor=actor, action="handoff")
+    return True
+
+
+def back_to_bot(*, session: Session, conversation_id: str, actor: str) -> bool:
+    """The bot has the conversation again (Rasa resumed it); True if the status changed."""
+    conversation = conversations.get_or_create(session=session, conversation_id=conversation_id)
+    if conversation.status == ConversationStatus.BOT:
+        return False
+    set_status(session=session, conversation_id=conversation_id, status=ConversationStatus.BOT,
+               actor=actor, action="resume")
+    notify(session=session, conversation=conversation, text=BOT_IS_BACK)
+    return True
+
+
+def notify(*, session: Session, conversation: Conversation, text: str) -> Interaction:
+    """A notice from Relay to the customer, for their channel to deliver (not in a turn)."""
+    return interactions.record(session=session, conversation_id=conversation.id,
+                               direction=Direction.OUTBOUND, author=Author.SYSTEM, text=text,
+                               channel=conversation.channel)
+
+
+def _first_name(session: Session, user_id: int) -> str:
+    user = users.get(session=session, user_id=user_id)
+    name = (user.name or "").strip() if user is not None else ""
+    return name.split()[0] if name else "A person"
+
+
+def claim(*, session: Session, conversation_id: str, agent_id: int, actor: str) -> Outcome:
+    """Take a waiting conversation: status agent, assigned to agent_id."""
+    conversation = conversations.get_or_raise(session=session, conversation_id=conversation_id)
+    if conversation.status == ConversationStatus.BOT:
+        return Outcome.NOT_WAITING
+    if conversation.status == ConversationStatus.AGENT:
+        if conversation.assigned_agent_id not in (None, agent_id):
+            return Outcome.TAKEN
+        if conversation.assigned_agent_id == agent_id:
+            return Outcome.CLAIMED  # already mine: nothing changes, nothing to audit
+    set_status(session=session, conversation_id=conversation_id, status=ConversationStatus.AGENT,
+               agent_id=agent_id, actor=actor, action="claim")
+    notify(session=session, conversation=conversation,
+           text=JOINED.format(name=_first_name(session, agent_id)))
+    return Outcome.CLAIMED
+
+
+def reply(
+    *, session: Session, conversation_id: str, agent_id: int, actor: str, text: str
+) -> Outcome:
+    """An agent's reply to the customer (claiming the conversation if nobody has).
+
+    The reply is only logged here; the customer's channel delivers it from the table (the
+    widget's stream, the Telegram bridge's delivery worker), whichever process wrote it.
+    """
+    outcome = claim(session=session, conversation_id=conversation_id, agent_id=agent_id,
+                    actor=actor)
+    if outcome != Outcome.CLAIMED:
+        return outcome
+    conversation = conversations.get_or_raise(session=session, conversation_id=conversation_id)
+    interactions.record(session=session, conversation_id=conversation_id,
+                        direction=Direction.OUTBOUND, author=Author.AGENT, text=text,
+                        channel=conversation.channel, agent_id=agent_id)
+    return Outcome.REPLIED
+
+
+def note(*, session: Session, conversation_id: str, agent_id: int, text: str) -> Interaction:
+    """An agent's internal note; never sent to the customer."""
+    conversations.get_or_raise(session=session, conversation_id=conversation_id)
+    return interactions.add_note(session=session, conversation_id=conversation_id, text=text,
+                                 agent_id=agent_id)
+
+
+def hand_back(
+    *, session: Session, conversation_id: str, agent_id: int, agent_name: str, actor: str
+) -> None:
+    """Resolve the handoff's own case and give the conversation back to the bot (Rasa already
+    told). The conversation's other cases (a problem reported earlier) stay as they are."""
+    conversation = conversations.get_or_raise(session=session, conversation_id=conversation_id)
+    case = (cases.get(session=session, case_id=conversation.handoff_case_id)
+            if conversation.handoff_case_id is not None else None)
+    if case is not None and case.status in OPEN_CASE_STATUSES:
+        cases.set_status(session=session, case_id=case.id, status=CaseStatus.RESOLVED,
+                         actor=actor)
+    set_status(session=session, conversation_id=conversation_id, status=ConversationStatus.BOT,
+               actor=actor, action="resolve")
+    notify(session=session, conversation=conversation, text=BOT_IS_BACK)
+    interactions.add_note(session=session, conversation_id=conversation_id,
+                          text=f"Resolved by {agent_name}; handed back to the assistant.",
+                          agent_id=agent_id)
+
+
+async def resolve(
+    *,
+    sessions: sessionmaker[Session],
+    bot: BotControl,
+    conversation_id: str,
+    agent_id: int,
+    agent_name: str,
+    actor: str,
+) -> Outcome | None:
+    """Hand a handed-off conversation back to the bot; None if there is no such conversation."""
+
+    def current() -> str | None:
+        with sessions() as session:
+            conversation = conversations.get(session=session, conversation_id=conversation_id)
+            return conversation.status if conversation else None
+
+    status = await asyncio.to_thread(current)
+    if status is None:
+        return None
+    if status == ConversationStatus.BOT:
+        return Outcome.NOT_WAITING
+    try:
+        await bot.resume(conversation_id=conversation_id)
+    except BotUnavailable as error:
+        log.warning("resolve %s: %s", conversation_id, error)
+        return Outcome.BOT_UNAVAILABLE
+
+    def finish() -> None:
+        with sessions.begin() as session:
+            hand_back(session=session, conversation_id=conversation_id, agent_id=agent_id,
+                      agent_name=agent_name, actor=actor)
+
+    await asyncio.to_thread(finish)
+    return Outcome.RESOLVED

@@ -1,0 +1,156 @@
+"""Questions in a conversation: follow-ups that lean on the previous question, and messages
+that ask two things at once.
+
+"how many devices on free?" → "what about on pro?": the second message alone is about the Pro
+price; with the first one in mind it is about devices. A follow-up is searched with the
+query vector pulled towards the previous question's (v = v_message + FOLLOW_UP_WEIGHT ·
+v_previous, normalised), and that result is preferred when the message reads as a follow-up
+(an anaphor or ellipsis: "it", "that", "and …", "what about …", a very short message) or when
+the message alone is only weakly matched while the pair is a clear match. A message that is a
+complete question of its own — a sure match by itself — is answered as it stands, so a change
+of topic is never pulled back to the old one. Figures: knowledge/eval/followups.yml and
+`python -m relay.convbench`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from knowledge.runtime.engine import Decision, FaqEngine
+
+FOLLOW_UP_WEIGHT = 0.8  # how strongly the previous question pulls (0.6 to 1.0 measured, see above)
+SURE_ALONE = 0.95  # a message matched this surely by itself is a question of its own
+WEAK_ALONE = 0.6  # below this, a message without follow-up cues may still lean on the context
+SURE_IN_CONTEXT = 0.9  # ...when the pair is matched at least this surely
+# A message unlike every FAQ question (best cosine below this) that has no follow-up cue is not
+# about the product at all ("what's a good recipe for banana bread?": 0.18), so the topic must
+# not turn it into one (follow-ups without a cue measured 0.30 and up).
+MIN_RELATED = 0.25
+MAX_CONTEXT_CHARS = 400
+MAX_QUESTIONS = 2
+
+_CUE_START = re.compile(
+    r"^(?:and|or|but|so|also|then|ok(?:ay)? so|what about|how about|what if|and if|same)\b",
+    re.IGNORECASE,
+)
+# "is there …" / "are there …" are existential, not a pointer back; "any more" is not "more".
+_CUE_WORD = re.compile(
+    r"\b(?:it|its|it's|that|this|these|those|them|they|their|one|ones|then|again|either|"
+    r"instead|(?<!is )(?<!are )there|(?<!any )more|too)\b",
+    re.IGNORECASE,
+)
+# "and on pro?" after "how many devices on free?": the same question about another member of
+# the same family, answered by swapping it into the previous question.
+FAMILIES = (
+    ("free", "pro", "business", "enterprise"),
+    ("windows", "mac", "macos", "linux", "ubuntu", "android", "iphone", "ios", "ipad"),
+    ("dropbox", "google drive", "onedrive", "box", "icloud"),
+    ("monthly", "yearly", "annually", "per month", "per year", "a month", "a year"),
+)
+_ELLIPSIS = re.compile(
+    r"^(?:and|or|but|what about|how about|same for|and what about|and for|and on|and with)\b"
+    r"[\s\w'-]*\??$",
+    re.IGNORECASE,
+)
+_SPLIT = re.compile(r"(?<=[?!.;])\s+|\s+(?:and also|also|plus)\s+", re.IGNORECASE)
+_MIN_PART_WORDS = 3
+
+
+@dataclass(frozen=True)
+class Answered:
+    """The decision for one question, and the text to remember as the topic afterwards."""
+
+    decision: Decision
+    topic: str
+    used_context: bool = False
+
+
+def looks_like_follow_up(text: str) -> bool:
+    """True if the message points back at something said before ("and on pro?", "is it …")."""
+    stripped = text.strip()
+    return bool(
+        _CUE_START.search(stripped) or _CUE_WORD.search(stripped) or len(stripped.split()) <= 3
+    )
+
+
+def _member(text: str, family: tuple[str, ...]) -> str | None:
+    lowered = text.lower()
+    return next((m for m in family if re.search(rf"\b{re.escape(m)}\b", lowered)), None)
+
+
+def swapped(text: str, previous: str) -> str | None:
+    """The previous question with the follow-up's family member swapped in, if it is one."""
+    if not _ELLIPSIS.match(text.strip()) or len(text.split()) > 6:
+        return None
+    for family in FAMILIES:
+        new, old = _member(text, family), _member(previous, family)
+        if new and old and new != old:
+            return re.sub(rf"\b{re.escape(old)}\b", new, previous, flags=re.IGNORECASE)
+    return None
+
+
+def _in_context(engine: FaqEngine, text: str, previous: str) -> Decision:
+    if (rewritten := swapped(text, previous)) is not None:
+        decision = engine.decide(rewritten)
+        if decision.kind == "answer":
+            return decision
+    vector = engine.encode(engine.corrected(text)) + FOLLOW_UP_WEIGHT * engine.encode(previous)
+    vector = vector / max(float(np.linalg.norm(vector)), 1e-9)
+    return engine.decide_hits(engine.search_vector(vector.astype(np.float32), k=5))
+
+
+def decide_in_context(engine: FaqEngine, text: str, previous: str | None) -> Answered:
+    """The decision for `text` given the previous question of the conversation (if any)."""
+    alone = engine.decide(text)
+    sure = alone.kind == "answer" and alone.hits[0].score >= SURE_ALONE
+    if not previous or sure:
+        return Answered(alone, topic=text)
+    cue = looks_like_follow_up(text)
+    related = bool(alone.hits) and (alone.hits[0].similarity or 0.0) >= MIN_RELATED
+    if not cue and not related:
+        return Answered(alone, topic=text)
+    paired = _in_context(engine, text, previous)
+    if paired.kind == "decline":
+        return Answered(alone, topic=text)
+    if not cue:
+        weak = alone.kind != "answer" or alone.hits[0].score < WEAK_ALONE
+        if not (weak and paired.kind == "answer" and paired.hits[0].score >= SURE_IN_CONTEXT):
+            return Answered(alone, topic=text)
+    topic = f"{previous} {text}"[-MAX_CONTEXT_CHARS:]
+    return Answered(paired, topic=topic, used_context=True)
+
+
+def split_questions(text: str) -> list[str]:
+    """The separate questions in a message ("how much is pro? and can I pay by paypal?")."""
+    parts = [p.strip() for p in _SPLIT.split(text.strip()) if p and p.strip()]
+    questions = [p for p in parts if len(p.split()) >= _MIN_PART_WORDS]
+    return questions if len(questions) >= 2 else [text.strip()]
+
+
+def answer_message(engine: FaqEngine, text: str, previous: str | None) -> list[Answered]:
+    """One or two answers: each question of the message, in context, distinct entries only.
+
+    Only parts the engine answers are kept when there are several; with a single question the
+    one decision (answer, clarify or decline) is returned.
+    """
+    parts = split_questions(text)
+    if len(parts) == 1:
+        return [decide_in_context(engine, text, previous)]
+    answered: list[Answered] = []
+    seen: set[str] = set()
+    topic = previous
+    for part in parts:
+        result = decide_in_context(engine, part, topic)
+        topic = result.topic
+        if result.decision.kind != "answer" or result.decision.hits[0].entry_id in seen:
+            continue
+        seen.add(result.decision.hits[0].entry_id)
+        answered.append(result)
+        if len(answered) == MAX_QUESTIONS:
+            break
+    return answered or [decide_in_context(engine, text, previous)]

@@ -1,0 +1,85 @@
+"""The composition root: the FastAPI app, built from its parts.
+
+Run with `uvicorn --factory relay.app:create_app`. The database must be migrated first
+(`python -m crm_store.migrate`); the app never creates tables itself.
+
+    crm_store.api   /healthz, /internal (Rasa's events), /api/v1 (the CRM API)
+    console         /console (the agent console and its Insights page)
+    bot.channels    the channels served over HTTP: the website widget (/, /widget.js, /chat)
+
+The parts share what the lifespan builds, kept on app.state and read through FastAPI
+dependencies: `settings`, `session_factory` (crm_store.api.deps), `rasa` (bot.rasa, the client
+the widget forwards messages with and the console hands conversations back with),
+`knowledge` (crm_store.api.knowledge: the FAQ engine for reply suggestions and knowledge gaps,
+loaded on first use) and `login_throttle` (crm_store.login_throttle). No part imports another's
+routes, and nothing here is built at import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from bot.channels import web
+from bot.rasa import RasaClient
+from console import insights as console_insights
+from console import routes as console_routes
+from crm_store.api import errors
+from crm_store.api.knowledge import KnowledgeService
+from crm_store.api.limits import BodySizeLimitMiddleware
+from crm_store.api.routes import health, internal, v1
+from crm_store.db import make_engine, make_session_factory
+from crm_store.login_throttle import LoginThrottle
+from relay.settings import Settings, get_settings
+
+MAX_BODY_BYTES = 1024 * 1024
+# Channels with HTTP routes in this app. The Telegram bridge runs as its own process
+# (relay/stack.py); a channel with a webhook here would add its router to this tuple.
+CHANNEL_ROUTERS = (web.router,)
+
+
+def create_app(
+    settings: Settings | None = None, *, console: bool = True, channels: bool = True
+) -> FastAPI:
+    """The app; console=False / channels=False leave those parts out (the CRM API alone)."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.database_url)
+        app.state.session_factory = make_session_factory(engine)
+        app.state.rasa = RasaClient(settings.rasa_url, settings.rasa_token)
+        app.state.knowledge = KnowledgeService(settings)
+        try:
+            yield
+        finally:
+            app.state.session_factory = None
+            app.state.knowledge = None
+            await app.state.rasa.aclose()
+            engine.dispose()
+
+    app = FastAPI(
+        title="Relay CRM API",
+        version="1",
+        description="Customers, leads, cases and conversation logs behind the Relay chatbot.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.session_factory = None
+    app.state.knowledge = None
+    app.state.login_throttle = LoginThrottle()  # shared by the API's and the console's login
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=MAX_BODY_BYTES)
+    errors.add_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(internal.router, responses=errors.COMMON_ERRORS)
+    app.include_router(v1.router, responses=errors.COMMON_ERRORS)
+    if console:
+        app.include_router(console_routes.router, responses=errors.COMMON_ERRORS)
+        app.include_router(console_insights.router, responses=errors.COMMON_ERRORS)
+    if channels:
+        for router in CHANNEL_ROUTERS:
+            app.include_router(router, responses=errors.COMMON_ERRORS)
+    errors.document_error_bodies(app)
+    return app

@@ -1,0 +1,93 @@
+"""Randomized conversations against the real stack: every turn is answered, whatever is said.
+
+Hypothesis draws conversations of 8 to 14 messages from every kind customers send (questions,
+follow-ups, bare values, small talk, yes/no, noise and payloads, other languages, task
+starters, stop/cancel, complaints, requests for a person — kinds.py), sends them through the
+widget gateway to the real Rasa and action server, and checks on every turn:
+
+* while the bot owns the conversation: 1 to 3 replies, never the same text twice in a turn;
+* while a person owns it (after a handoff): no bot reply at all;
+* asking for a person works from anywhere (mid-form included): the conversation is handed off;
+* the agent resolving it gives the conversation back to the bot, which answers again;
+* at the end, Rasa never ran 10 actions in a turn (its circuit breaker) — none of its trackers
+  even comes close.
+
+RELAY_FUZZ_CONVERSATIONS (default 300) sets how many; RELAY_FUZZ_SEED picks another sample.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import HealthCheck, given, seed, settings
+
+from relay.users import ConsoleAgent, Customer, longest_action_run, tracker_events
+from tests.bot.kinds import conversation
+from tests.conftest import RelayStack
+
+pytestmark = pytest.mark.integration
+
+CONVERSATIONS = int(os.environ.get("RELAY_FUZZ_CONVERSATIONS", "300"))
+SEED = int(os.environ.get("RELAY_FUZZ_SEED", "20261201"))
+# Rasa's circuit breaker trips at 10 actions in a turn; the longest legitimate chain is
+# identify_form → action_identify_customer → the task's form (with its validation).
+MAX_ACTIONS_PER_TURN = 5
+
+
+@pytest.fixture(scope="module")
+def agent(relay_stack: RelayStack) -> Iterator[ConsoleAgent]:
+    """The demo agent, logged into the console."""
+    settings = relay_stack.settings
+    console = ConsoleAgent(relay_stack.api_url, settings.demo_agent_email,
+                           settings.demo_agent_password)
+    yield console
+    console.close()
+
+
+@pytest.fixture(scope="module")
+def rasa_log_start(relay_stack: RelayStack) -> int:
+    """Where Rasa's log stood before the fuzzing, to look for circuit-breaker trips after."""
+    path = relay_stack.settings.data_dir / "logs" / "rasa.log"
+    return path.stat().st_size if path.exists() else 0
+
+
+@seed(SEED)
+@settings(max_examples=CONVERSATIONS, deadline=None, database=None, print_blob=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(messages=conversation())
+def test_every_turn_of_a_random_conversation_is_answered(
+    relay_stack: RelayStack, agent: ConsoleAgent, rasa_log_start: int,
+    messages: list[tuple[str, str]],
+) -> None:
+    customer = Customer(relay_stack.api_url)
+    try:
+        for number, (kind, text) in enumerate(messages, start=1):
+            before = customer.status()
+            turn = customer.say(text)
+            where = f"turn {number} ({kind}) {text!r} → {turn.texts}"
+            if before != "bot":
+                assert turn.replies == [], f"the bot spoke while a person owns it: {where}"
+                agent.resolve(customer.conversation_id)
+                assert customer.status() == "bot", f"resolve did not hand back: {where}"
+                continue
+            assert 1 <= len(turn.replies) <= 3, f"{len(turn.replies)} replies: {where}"
+            assert len(set(turn.texts)) == len(turn.texts), f"a reply repeated: {where}"
+            if kind == "human":
+                assert customer.status() != "bot", f"asking for a person did not hand off: {where}"
+        events = tracker_events(relay_stack.rasa_url, relay_stack.settings.rasa_token,
+                                customer.conversation_id)
+        assert longest_action_run(events) <= MAX_ACTIONS_PER_TURN
+    finally:
+        customer.close()
+
+
+def test_rasa_never_tripped_its_circuit_breaker(
+    relay_stack: RelayStack, rasa_log_start: int
+) -> None:
+    """Runs after the fuzzing (file order): Rasa's log has no circuit-breaker trip in it."""
+    path = relay_stack.settings.data_dir / "logs" / "rasa.log"
+    with path.open("rb") as log:
+        log.seek(rasa_log_start)
+        assert b"Circuit breaker tripped" not in log.read()

@@ -1,0 +1,226 @@
+"""The support desk (crm_store.support): the one writer of Conversation.status, always audited."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+
+from crm_store import audit, cases, conversations, customers, interactions, support, users
+from crm_store.enums import CaseStatus, ConversationStatus
+from crm_store.support import BotUnavailable, Outcome
+
+AGENT = audit.user_actor(7)
+
+
+def new_agent(session: Session, name: str) -> int:
+    """A new agent's user id."""
+    email = f"{name.split()[0].lower()}@relay.test"
+    return users.create_user(session=session, email=email, name=name, password="long-enough").id
+
+
+@pytest.fixture
+def agents(session: Session) -> list[int]:
+    """Two agents' user ids."""
+    return [new_agent(session, f"Agent{i} Tester") for i in (1, 2)]
+
+
+def history(session: Session, conversation_id: str) -> list[tuple[str, str, str | None]]:
+    """(actor, action, status after) of the conversation's audit rows, oldest first."""
+    rows = audit.list_entries(session=session, entity="conversation", entity_id=conversation_id)
+    return [(r.actor, r.action, (r.after or {}).get("status")) for r in reversed(rows)]
+
+
+def test_every_status_change_is_audited_with_its_actor(
+    session: Session, agents: list[int]
+) -> None:
+    case = support.request_handoff(session=session, conversation_id="web-h", actor=audit.BOT,
+                                   reason="the customer asked for a person",
+                                   transcript="Customer: a person please", channel="web")
+    assert (case.type, case.status, case.subject) == (
+        "handoff", "open", "Handoff: the customer asked for a person")
+    assert support.claim(session=session, conversation_id="web-h", agent_id=agents[0],
+                         actor=AGENT) == Outcome.CLAIMED
+    assert support.back_to_bot(session=session, conversation_id="web-h",
+                               actor="service:system")
+    assert not support.back_to_bot(session=session, conversation_id="web-h",
+                                   actor="service:system")  # no change, no row
+    assert support.wait_for_person(session=session, conversation_id="web-h",
+                                   actor="service:gateway", reason="Rasa was down")
+    assert history(session, "web-h") == [
+        ("relay-bot", "handoff", "handoff"),
+        ("user:7", "claim", "agent"),
+        ("service:system", "resume", "bot"),
+        ("service:gateway", "handoff", "handoff"),
+    ]
+
+
+def test_a_person_keeps_the_conversation_when_rasa_pauses_again(
+    session: Session, agents: list[int]
+) -> None:
+    support.set_status(session=session, conversation_id="tg-1", status="agent",
+                       agent_id=agents[0], actor=AGENT)
+    assert not support.wait_for_person(session=session, conversation_id="tg-1", actor=AGENT)
+    conversation = conversations.get_or_raise(session=session, conversation_id="tg-1")
+    assert (conversation.status, conversation.assigned_agent_id) == ("agent", agents[0])
+
+
+def test_claim_refuses_what_is_not_waiting_or_taken(session: Session, agents: list[int]) -> None:
+    me, other = agents
+    conversations.get_or_create(session=session, conversation_id="web-b")
+    assert support.claim(session=session, conversation_id="web-b", agent_id=me,
+                         actor=AGENT) == Outcome.NOT_WAITING
+    support.set_status(session=session, conversation_id="web-b", status="agent", agent_id=other,
+                       actor=AGENT)
+    assert support.claim(session=session, conversation_id="web-b", agent_id=me,
+                         actor=AGENT) == Outcome.TAKEN
+    assert support.reply(session=session, conversation_id="web-b", agent_id=me, actor=AGENT,
+                         text="me too") == Outcome.TAKEN
+    assert interactions.list_for_conversation(session=session, conversation_id="web-b") == []
+
+
+class FakeBot:
+    """Stands in for Rasa's tracker API: records resumes, or fails like an unreachable Rasa."""
+
+    def __init__(self, *, reachable: bool = True) -> None:
+        self.reachable = reachable
+        self.resumed: list[str] = []
+
+    async def resume(self, *, conversation_id: str) -> None:
+        if not self.reachable:
+            raise BotUnavailable("Rasa is not reachable")
+        self.resumed.append(conversation_id)
+
+
+def resolve(sessions: sessionmaker[Session], conversation_id: str, agent_id: int,
+            bot: FakeBot | None = None) -> Outcome | None:
+    """An agent resolves the conversation (the console's flow), with Rasa reachable unless bot
+    says otherwise."""
+    return asyncio.run(support.resolve(sessions=sessions, bot=bot or FakeBot(),
+                                       conversation_id=conversation_id, agent_id=agent_id,
+                                       agent_name="Sam", actor=AGENT))
+
+
+def test_resolve_tells_the_bot_first_and_changes_nothing_if_it_cannot(
+    sessions: sessionmaker[Session],
+) -> None:
+    with sessions.begin() as session:
+        agent_id = new_agent(session, "Sam")
+        customer = customers.create(session=session, actor="test", email="res@example.com")
+        conversations.link_customer(session=session, actor="test", conversation_id="web-r",
+                                    customer_id=customer.id)
+        support.request_handoff(session=session, conversation_id="web-r", actor=audit.BOT,
+                                reason="asked", transcript="-")
+    down, up = FakeBot(reachable=False), FakeBot()
+    assert resolve(sessions, "web-r", agent_id, down) == Outcome.BOT_UNAVAILABLE
+    with sessions() as session:
+        status = conversations.get_or_raise(session=session, conversation_id="web-r").status
+        assert status == ConversationStatus.HANDOFF
+    assert resolve(sessions, "web-r", agent_id, up) == Outcome.RESOLVED
+    assert up.resumed == ["web-r"]
+    assert resolve(sessions, "web-r", agent_id, up) == Outcome.NOT_WAITING
+    assert resolve(sessions, "web-none", agent_id, up) is None
+    with sessions() as session:
+        assert conversations.get_or_raise(session=session, conversation_id="web-r").status == "bot"
+        assert [c.status for c in cases.list_for_customer(
+            session=session, customer_id=customer.id)] == [CaseStatus.RESOLVED]
+        assert history(session, "web-r")[-1] == (AGENT, "resolve", "bot")
+        notes = [r.text for r in interactions.list_for_conversation(
+            session=session, conversation_id="web-r") if r.note]
+        assert notes == ["Resolved by Sam; handed back to the assistant."]
+
+
+def test_set_status_and_list_handoffs_newest_first(session: Session) -> None:
+    support.set_status(
+        session=session, conversation_id="web-1", status="handoff", reason="angry", actor=AGENT
+    )
+    second = support.set_status(
+        session=session, conversation_id="tg-2", status="handoff", actor=AGENT
+    )
+    second.handoff_at = second.handoff_at + timedelta(seconds=5)
+    conversations.get_or_create(session=session, conversation_id="web-3")
+    assert [c.id for c in conversations.list_handoffs(session=session)] == ["tg-2", "web-1"]
+    first = support.set_status(
+        session=session, conversation_id="web-1", status="agent", agent_id=None, actor=AGENT
+    )
+    assert first.handoff_reason == "angry" and first.status == "agent"
+    back = support.set_status(session=session, conversation_id="web-1", status="bot", actor=AGENT)
+    assert back.assigned_agent_id is None
+    with pytest.raises(ValueError, match="status must be one of"):
+        support.set_status(
+            session=session, conversation_id="web-1", status="sleeping", actor=AGENT
+        )
+
+
+def test_resolving_closes_only_the_handoffs_own_case(sessions: sessionmaker[Session]) -> None:
+    """A problem reported earlier in the conversation stays open when the handoff is resolved
+    (it used to be resolved too, and the bot then told the customer so)."""
+    with sessions.begin() as session:
+        agent_id = new_agent(session, "Kim")
+        conversations.get_or_create(session=session, conversation_id="web-p")
+        problem = cases.open_case(session=session, actor=audit.BOT, conversation_id="web-p",
+                                  subject="Sync stopped", type="problem")
+        handoff = support.request_handoff(session=session, conversation_id="web-p",
+                                          actor=audit.BOT, reason="asked", transcript="-")
+        linked = conversations.get_or_raise(session=session, conversation_id="web-p")
+        assert linked.handoff_case_id == handoff.id
+        problem_id, handoff_id = problem.id, handoff.id
+    assert resolve(sessions, "web-p", agent_id) == Outcome.RESOLVED
+    with sessions() as session:
+        assert cases.get_or_raise(session=session, case_id=problem_id).status == "open"
+        assert cases.get_or_raise(session=session, case_id=handoff_id).status == "resolved"
+        assert conversations.get_or_raise(session=session,
+                                          conversation_id="web-p").handoff_case_id is None
+
+
+def test_a_handoff_without_a_case_resolves_none(sessions: sessionmaker[Session]) -> None:
+    """When Rasa was down the gateway queued the conversation without a case: nothing to close."""
+    with sessions.begin() as session:
+        agent_id = new_agent(session, "Lee")
+        conversations.get_or_create(session=session, conversation_id="tg-7")
+        problem = cases.open_case(session=session, actor=audit.BOT, conversation_id="tg-7",
+                                  subject="Invoice wrong", type="problem")
+        support.wait_for_person(session=session, conversation_id="tg-7",
+                                actor="service:gateway", reason="Rasa was down")
+        problem_id = problem.id
+    resolve(sessions, "tg-7", agent_id)
+    with sessions() as session:
+        assert cases.get_or_raise(session=session, case_id=problem_id).status == "open"
+
+
+def notices(session: Session, conversation_id: str) -> list[str]:
+    """The texts of the notices Relay wrote to the customer, oldest first."""
+    return [r.text for r in interactions.list_for_conversation(
+        session=session, conversation_id=conversation_id) if r.author == "system"]
+
+
+def test_the_customer_is_told_when_a_person_joins_and_when_the_bot_is_back(
+    sessions: sessionmaker[Session],
+) -> None:
+    with sessions.begin() as session:
+        sam = new_agent(session, "Sam Okafor")
+        support.request_handoff(session=session, conversation_id="tg-5", actor=audit.BOT,
+                                reason="asked", transcript="-")
+        assert notices(session, "tg-5") == []  # the bot said so itself, in the turn
+        support.claim(session=session, conversation_id="tg-5", agent_id=sam, actor=AGENT)
+        support.claim(session=session, conversation_id="tg-5", agent_id=sam, actor=AGENT)
+        support.reply(session=session, conversation_id="tg-5", agent_id=sam, actor=AGENT,
+                      text="Hello")
+        assert notices(session, "tg-5") == [
+            "Sam from the Nimbus Drive support team has joined the chat."]
+    resolve(sessions, "tg-5", sam)
+    with sessions.begin() as session:
+        assert not support.back_to_bot(session=session, conversation_id="tg-5",
+                                       actor="service:system")  # Rasa's own resume event
+        assert notices(session, "tg-5")[1:] == [support.BOT_IS_BACK]
+        # Rasa resumed by someone else (its HTTP API): the customer is told too.
+        support.wait_for_person(session=session, conversation_id="tg-5", actor="service:system")
+        assert support.back_to_bot(session=session, conversation_id="tg-5",
+                                   actor="service:system")
+        assert notices(session, "tg-5")[1:] == [support.BOT_IS_BACK, support.BOT_IS_BACK]
+        pending = interactions.list_undelivered(session=session, channel="telegram")
+        assert [r.text for r in pending] == [
+            "Sam from the Nimbus Drive support team has joined the chat.", "Hello",
+            support.BOT_IS_BACK, support.BOT_IS_BACK]
