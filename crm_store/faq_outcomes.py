@@ -7,12 +7,13 @@ knowledge-gap miner read it with one column instead of re-reading transcripts.
 The bot's reply says what happened. Preferred: the FAQ action puts ``faq_outcome`` (and
 ``faq_score``, the top hit's calibrated score) in the message metadata. Until it does, the
 outcome is read from what the reply is: an answer carries ``faq_entry_id``; a "did you mean"
-offers ``/choose_faq`` buttons; a decline is the ``utter_not_sure`` response, or a handoff
-straight after a question the FAQ search could not answer.
+offers ``/choose_faq`` buttons; a decline is the ``utter_not_sure`` or ``utter_out_of_scope``
+response, or a handoff straight after a question the FAQ search could not answer.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -21,7 +22,9 @@ from sqlalchemy.orm import Session
 from crm_store.enums import Author, FaqOutcome
 from crm_store.models import FAQ_OUTCOMES, Interaction
 
-DECLINE_RESPONSES = ("utter_not_sure",)
+# The responses that say the FAQ search found nothing: "not sure" (a person is offered), and the
+# out-of-scope reply the dialogue gives an unrelated question the FAQ could not answer either.
+DECLINE_RESPONSES = ("utter_not_sure", "utter_out_of_scope")
 CLARIFY_PAYLOAD = "/choose_faq"
 # Intents whose messages the dialogue sends to the FAQ search (bot/data/rules.yml); a handoff
 # right after one of them means the search could not answer it.
@@ -56,8 +59,8 @@ def _score(metadata: dict[str, Any]) -> float | None:
         return None
 
 
-def _last_question(session: Session, conversation_id: str, before_id: int | None
-                   ) -> Interaction | None:
+def _last_question(session: Session, conversation_id: str, before_id: int | None,
+                   until: datetime | None = None) -> Interaction | None:
     stmt = select(Interaction).where(
         Interaction.conversation_id == conversation_id,
         Interaction.author == Author.CUSTOMER,
@@ -65,6 +68,8 @@ def _last_question(session: Session, conversation_id: str, before_id: int | None
     )
     if before_id is not None:
         stmt = stmt.where(Interaction.id < before_id)
+    if until is not None:
+        stmt = stmt.where(Interaction.created_at <= until)
     return session.scalars(stmt.order_by(Interaction.id.desc()).limit(1)).first()
 
 
@@ -87,9 +92,15 @@ def record_reply(
     return question
 
 
-def record_handoff(*, session: Session, conversation_id: str) -> Interaction | None:
-    """A handoff right after a question nobody answered declines that question."""
-    question = _last_question(session, conversation_id, None)
+def record_handoff(
+    *, session: Session, conversation_id: str, at: datetime | None = None
+) -> Interaction | None:
+    """A handoff (at that time, if known) right after a question nobody answered declines it.
+
+    Called for each of Rasa's pause events; a redelivered one changes nothing, since the
+    question's outcome is set once and `at` keeps later questions out.
+    """
+    question = _last_question(session, conversation_id, None, at)
     if question is None or question.faq_outcome is not None:
         return None
     if question.intent not in QUESTION_INTENTS:

@@ -33,11 +33,13 @@ def ingest_rasa_events(*, session: Session, events: list[dict[str, Any]], actor:
         if kind not in HANDLED_EVENTS or not isinstance(sender_id, str) or not sender_id:
             continue
         if kind in ("pause", "resume"):
-            if _apply_status(session=session, conversation_id=sender_id, kind=kind,
-                             actor=actor):
-                changed += 1
-                if kind == "pause":
-                    faq_outcomes.record_handoff(session=session, conversation_id=sender_id)
+            changed += _apply_status(session=session, conversation_id=sender_id, kind=kind,
+                                     actor=actor)
+            if kind == "pause":
+                # Whether or not it changed the status: the handoff action has usually queued
+                # the conversation already (crm_store.support) when Rasa's pause arrives.
+                faq_outcomes.record_handoff(session=session, conversation_id=sender_id,
+                                            at=_timestamp(event))
             continue
         before = _existing_id(session, event)
         interaction = _record_message(session=session, event=event, sender_id=sender_id)

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from crm_store import interactions
+from crm_store import interactions, support
 from crm_store.ingest import ingest_rasa_events
 from tests.crm_store.test_ingest import RASA, T0, bot
 
@@ -93,3 +93,22 @@ def test_asking_for_a_person_is_not_a_declined_question(session: Session) -> Non
     ingest_rasa_events(session=session, events=events, actor=RASA)
     assert outcomes(session, sender) == [("I want to talk to a human", None, None)]
 
+
+def test_the_handoff_action_queued_it_before_the_pause_arrived(session: Session) -> None:
+    """In the running stack the handoff action asks the support desk for a person before Rasa
+    publishes the turn's events: the pause changes no status, but still declines the question;
+    a redelivered pause leaves a later question alone."""
+    sender = "web-outcomes5"
+    first = [
+        question(sender, "my sync engine shows error 0x80", T0, intent="nlu_fallback"),
+        bot(sender, "I've passed our conversation to the team.", T0 + 1),
+    ]
+    pause = {"event": "pause", "sender_id": sender, "timestamp": T0 + 2}
+    ingest_rasa_events(session=session, events=first, actor=RASA)
+    support.request_handoff(session=session, conversation_id=sender, actor=RASA,
+                            reason="the assistant could not help", transcript="")
+    ingest_rasa_events(session=session, events=[pause], actor=RASA)
+    assert [o for _, o, _ in outcomes(session, sender)] == ["declined"]
+    later = question(sender, "are you hiring", T0 + 60, intent="ask_question")
+    ingest_rasa_events(session=session, events=[later, pause], actor=RASA)
+    assert [o for _, o, _ in outcomes(session, sender)] == ["declined", None]
