@@ -24,7 +24,7 @@ from decimal import Decimal
 from itertools import accumulate
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from crm_store import audit
@@ -40,6 +40,7 @@ from crm_store.enums import (
     LeadStage,
 )
 from crm_store.models import (
+    OPEN_CASE_STATUSES,
     OPEN_LEAD_STAGES,
     Case,
     Conversation,
@@ -219,8 +220,39 @@ def generate(
     counts["interactions"] += len(buffers.interactions)
     counts["cases"] += len(buffers.cases)
     _flush_history(session, buffers)
+    _link_handoff_cases(session)
     counts["leads"] = _leads(session, rng, now, scale, base_customer, agents)
+    _advance_sequences(session)
     return counts
+
+
+def _link_handoff_cases(session: Session) -> None:
+    """Conversations still with a person know the handoff case resolving them closes (as
+    crm_store.support records it): the latest open handoff case of each."""
+    latest = (
+        select(func.max(Case.id))
+        .where(Case.conversation_id == Conversation.id, Case.type == CaseType.HANDOFF,
+               Case.status.in_(OPEN_CASE_STATUSES))
+        .scalar_subquery()
+    )
+    session.execute(
+        update(Conversation)
+        .where(Conversation.status.in_((ConversationStatus.HANDOFF, ConversationStatus.AGENT)),
+               Conversation.handoff_case_id.is_(None))
+        .values(handoff_case_id=latest)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _advance_sequences(session: Session) -> None:
+    """PostgreSQL: move the id sequences past the ids written here, so rows added later (a new
+    customer, the next message) do not collide with them. SQLite needs nothing."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    for table in (Customer.__tablename__, Interaction.__tablename__, Lead.__tablename__):
+        session.execute(text(
+            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+            f"(SELECT coalesce(max(id), 0) + 1 FROM {table}), false)"))
 
 
 def _conversation(
