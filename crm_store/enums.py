@@ -107,9 +107,9 @@ class FaqOutcome(StrEnum):
 class GapRunStatus(StrEnum):
     """Where a knowledge-gap mining run is (crm_store.gaps)."""
 
-    RUNNING = "running"
-    DONE = "done"
-    FAILED = "failed"
+    RUNNING = "running"  # one at a time; after 30 minutes it is taken for dead
+    DONE = "done"  # its clusters are what the Insights page shows
+    FAILED = "failed"  # the error says why
 
 
 class GapRunTrigger(StrEnum):
@@ -125,5 +125,5 @@ class GapClusterStatus(StrEnum):
     """What was done about a knowledge gap: nothing yet, turned into the FAQ, or dismissed."""
 
     OPEN = "open"
-    APPLIED = "applied"
-    DISMISSED = "dismissed"
+    APPLIED = "applied"  # its questions went into the FAQ (paraphrases or a new entry)
+    DISMISSED = "dismissed"  # not worth an entry; its questions are not mined again

@@ -27,18 +27,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.orm import Session
 
-from crm_store import audit
-from crm_store.enums import (
-    Author,
-    CasePriority,
-    CaseStatus,
-    CaseType,
-    ConversationStatus,
-    CustomerType,
-    Direction,
-    FaqOutcome,
-    LeadStage,
-)
+from crm_store import audit, enums
 from crm_store.models import (
     OPEN_CASE_STATUSES,
     OPEN_LEAD_STAGES,
@@ -105,6 +94,8 @@ HOUR_WEIGHTS = [1, 1, 1, 1, 1, 2, 3, 6, 10, 13, 14, 13, 11, 12, 14, 13, 12, 10, 
 WEEKDAY_WEIGHTS = [1.0, 1.05, 1.0, 0.95, 0.9, 0.45, 0.35]
 BATCH = 5000
 CHANNELS = (ChannelName.WEB, ChannelName.TELEGRAM, ChannelName.REST)
+CUSTOMER, BOT, AGENT = enums.Author.CUSTOMER, enums.Author.BOT, enums.Author.AGENT
+WITH_A_PERSON = (enums.ConversationStatus.HANDOFF, enums.ConversationStatus.AGENT)
 
 
 @dataclass(frozen=True)
@@ -167,7 +158,7 @@ def generate(
             "name": f"{rng.choice(FIRST)} {rng.choice(LAST)}",
             "email": f"{scale.prefix}{base_customer + i}@{scale.email_domain}",
             "company": rng.choice([None, None, "Acme GmbH", "Globex", "Initech", "Umbrella"]),
-            "type": CustomerType.VISITOR, "contact_consent": rng.random() < 0.4,
+            "type": enums.CustomerType.VISITOR, "contact_consent": rng.random() < 0.4,
             "created_at": created, "updated_at": created,
         })
     _flush(session, Customer, buffers.customers)
@@ -183,7 +174,8 @@ def generate(
         row = {
             "id": next_id[0], "conversation_id": conversation["id"],
             "customer_id": conversation["customer_id"], "channel": conversation["channel"],
-            "direction": Direction.INBOUND if author == Author.CUSTOMER else Direction.OUTBOUND,
+            "direction": (enums.Direction.INBOUND if author == CUSTOMER
+                          else enums.Direction.OUTBOUND),
             "author": author,
             "text": text, "intent": None, "confidence": None, "faq_entry_id": None,
             "faq_outcome": None, "faq_score": None, "agent_id": None, "note": False,
@@ -206,7 +198,7 @@ def generate(
                        if linked else None)
         conversation = {"id": channels.get(channel).conversation_id(f"{scale.prefix}{n:07d}"),
                         "channel": channel, "customer_id": customer_id,
-                        "status": ConversationStatus.BOT, "assigned_agent_id": None,
+                        "status": enums.ConversationStatus.BOT, "assigned_agent_id": None,
                         "handoff_reason": None, "handoff_at": None, "created_at": at,
                         "last_message_at": at}
         buffers.conversations.append(conversation)
@@ -231,13 +223,13 @@ def _link_handoff_cases(session: Session) -> None:
     crm_store.support records it): the latest open handoff case of each."""
     latest = (
         select(func.max(Case.id))
-        .where(Case.conversation_id == Conversation.id, Case.type == CaseType.HANDOFF,
+        .where(Case.conversation_id == Conversation.id, Case.type == enums.CaseType.HANDOFF,
                Case.status.in_(OPEN_CASE_STATUSES))
         .scalar_subquery()
     )
     session.execute(
         update(Conversation)
-        .where(Conversation.status.in_((ConversationStatus.HANDOFF, ConversationStatus.AGENT)),
+        .where(Conversation.status.in_(WITH_A_PERSON),
                Conversation.handoff_case_id.is_(None))
         .values(handoff_case_id=latest)
         .execution_options(synchronize_session=False)
@@ -267,64 +259,64 @@ def _conversation(
     reason = None
     if rng.random() < 0.4:
         text, intent = rng.choice(SMALL_TALK[:2])
-        say(conversation, at, Author.CUSTOMER, text, intent=intent, confidence=0.95)
+        say(conversation, at, CUSTOMER, text, intent=intent, confidence=0.95)
         at += timedelta(seconds=2)
-        say(conversation, at, Author.BOT, "Hi! I'm the Nimbus Drive assistant. How can I help?")
+        say(conversation, at, BOT, "Hi! I'm the Nimbus Drive assistant. How can I help?")
         at += step()
     if pattern in ("answered", "escalate", "clarify"):
         entry_id, questions, answer = rng.choices(faq, cum_weights=faq_cumulative)[0]
         question = rng.choice(list(questions))
         if rng.random() < 0.5:
             question = question.lower().rstrip("?")
-        outcome = FaqOutcome.CLARIFY if pattern == "clarify" else FaqOutcome.ANSWERED
+        outcome = enums.FaqOutcome.CLARIFY if pattern == "clarify" else enums.FaqOutcome.ANSWERED
         score = round(rng.uniform(0.3, 0.55) if pattern == "clarify" else
                       rng.betavariate(6, 1.6), 4)
-        say(conversation, at, Author.CUSTOMER, question, intent="ask_question",
+        say(conversation, at, CUSTOMER, question, intent="ask_question",
             confidence=round(rng.uniform(0.6, 0.99), 3), faq_outcome=outcome, faq_score=score)
         at += timedelta(seconds=1)
         if pattern == "clarify":
-            say(conversation, at, Author.BOT, "Did you mean one of these?")
+            say(conversation, at, BOT, "Did you mean one of these?")
             at += step()
-            say(conversation, at, Author.CUSTOMER, f'/choose_faq{{"faq_id": "{entry_id}"}}',
+            say(conversation, at, CUSTOMER, f'/choose_faq{{"faq_id": "{entry_id}"}}',
                 intent="choose_faq", confidence=1.0)
             at += timedelta(seconds=1)
-        say(conversation, at, Author.BOT, answer, faq_entry_id=entry_id)
+        say(conversation, at, BOT, answer, faq_entry_id=entry_id)
         at += step()
         wants_person = rng.random() < ESCALATING.get(entry_id, 0.08)
         if pattern == "escalate" or wants_person:
-            say(conversation, at, Author.CUSTOMER, rng.choice(PERSON_ASKS), intent="ask_human",
+            say(conversation, at, CUSTOMER, rng.choice(PERSON_ASKS), intent="ask_human",
                 confidence=0.97)
             reason = REASONS["asked"]
         elif rng.random() < 0.5:
             text, intent = rng.choice(SMALL_TALK[2:])
-            say(conversation, at, Author.CUSTOMER, text, intent=intent, confidence=0.9)
+            say(conversation, at, CUSTOMER, text, intent=intent, confidence=0.9)
             at += timedelta(seconds=1)
-            say(conversation, at, Author.BOT, "Happy to help!")
+            say(conversation, at, BOT, "Happy to help!")
     elif pattern == "gap":
         topic = rng.choice(list(GAP_TOPICS))
         texts, _ = GAP_TOPICS[topic]
-        say(conversation, at, Author.CUSTOMER, rng.choice(texts), intent="ask_question",
-            confidence=round(rng.uniform(0.4, 0.9), 3), faq_outcome=FaqOutcome.DECLINED,
+        say(conversation, at, CUSTOMER, rng.choice(texts), intent="ask_question",
+            confidence=round(rng.uniform(0.4, 0.9), 3), faq_outcome=enums.FaqOutcome.DECLINED,
             faq_score=round(rng.uniform(0.05, 0.3), 4))
         at += timedelta(seconds=1)
-        say(conversation, at, Author.BOT, "I'm not sure I can answer that. Shall I get a person?")
+        say(conversation, at, BOT, "I'm not sure I can answer that. Shall I get a person?")
         at += step()
         if rng.random() < 0.5:
-            say(conversation, at, Author.CUSTOMER, "yes please", intent="affirm", confidence=0.96)
+            say(conversation, at, CUSTOMER, "yes please", intent="affirm", confidence=0.96)
             reason = REASONS["accepted"]
         else:
-            say(conversation, at, Author.CUSTOMER, rng.choice(texts), intent="nlu_fallback",
-                confidence=0.4, faq_outcome=FaqOutcome.DECLINED,
+            say(conversation, at, CUSTOMER, rng.choice(texts), intent="nlu_fallback",
+                confidence=0.4, faq_outcome=enums.FaqOutcome.DECLINED,
                 faq_score=round(rng.uniform(0.05, 0.3), 4))
             reason = REASONS["failed"]
         conversation["gap_topic"] = topic
     elif pattern == "person":
-        say(conversation, at, Author.CUSTOMER, rng.choice(PERSON_ASKS), intent="ask_human",
+        say(conversation, at, CUSTOMER, rng.choice(PERSON_ASKS), intent="ask_human",
             confidence=0.98)
         reason = REASONS["asked"]
     if reason is not None:
         at += timedelta(seconds=1)
-        say(conversation, at, Author.BOT, "I've passed our conversation to the support team.")
+        say(conversation, at, BOT, "I've passed our conversation to the support team.")
         _handoff(rng, conversation, at, now, reason, agents, say, buffers)
     conversation.pop("gap_topic", None)
     return at
@@ -335,11 +327,12 @@ def _handoff(
     agents: Sequence[tuple[int, str]], say: Any, buffers: _Buffers,
 ) -> None:
     """The handoff, its case, and (unless it is too recent) an agent's replies and resolution."""
-    conversation.update(status=ConversationStatus.HANDOFF, handoff_reason=reason, handoff_at=at)
+    conversation.update(status=enums.ConversationStatus.HANDOFF, handoff_reason=reason,
+                        handoff_at=at)
     case = {"customer_id": conversation["customer_id"], "conversation_id": conversation["id"],
-            "subject": f"Handoff: {reason}", "description": "", "type": CaseType.HANDOFF,
-            "priority": CasePriority.NORMAL, "status": CaseStatus.OPEN, "created_at": at,
-            "updated_at": at,
+            "subject": f"Handoff: {reason}", "description": "", "type": enums.CaseType.HANDOFF,
+            "priority": enums.CasePriority.NORMAL, "status": enums.CaseStatus.OPEN,
+            "created_at": at, "updated_at": at,
             "resolved_at": None, "first_reply_at": None, "first_reply_agent_id": None}
     buffers.cases.append(case)
     agent_id, agent_name = rng.choice(agents)
@@ -349,23 +342,23 @@ def _handoff(
     first = at + _lognormal(rng, 150 * speed * slow)
     if first > now:
         return  # still waiting in the queue
-    conversation.update(status=ConversationStatus.AGENT, assigned_agent_id=agent_id)
+    conversation.update(status=enums.ConversationStatus.AGENT, assigned_agent_id=agent_id)
     case.update(first_reply_at=first, first_reply_agent_id=agent_id)
-    say(conversation, first, Author.AGENT, rng.choice(AGENT_OPENERS).format(name=agent_name),
+    say(conversation, first, AGENT, rng.choice(AGENT_OPENERS).format(name=agent_name),
         agent_id=agent_id, delivered_at=first)
     topic = conversation.get("gap_topic")
     if topic:
         answer_at = first + timedelta(seconds=rng.randrange(30, 240))
         if answer_at < now:
-            say(conversation, answer_at, Author.AGENT, GAP_TOPICS[topic][1], agent_id=agent_id,
+            say(conversation, answer_at, AGENT, GAP_TOPICS[topic][1], agent_id=agent_id,
                 delivered_at=answer_at)
     resolved = first + _lognormal(rng, 1500 * speed, 1.0)
     if resolved > now:
         return  # with the agent now
-    say(conversation, resolved, Author.AGENT, f"Resolved by {agent_name}; handed back to the "
+    say(conversation, resolved, AGENT, f"Resolved by {agent_name}; handed back to the "
         "assistant.", agent_id=agent_id, note=True)
-    case.update(status=CaseStatus.RESOLVED, resolved_at=resolved, updated_at=resolved)
-    conversation.update(status=ConversationStatus.BOT, assigned_agent_id=None)
+    case.update(status=enums.CaseStatus.RESOLVED, resolved_at=resolved, updated_at=resolved)
+    conversation.update(status=enums.ConversationStatus.BOT, assigned_agent_id=None)
 
 
 def _leads(session: Session, rng: random.Random, now: datetime, scale: Scale,
@@ -374,7 +367,7 @@ def _leads(session: Session, rng: random.Random, now: datetime, scale: Scale,
     leads: list[dict[str, Any]] = []
     changes: list[dict[str, Any]] = []
     base_lead = (session.scalar(select(func.max(Lead.id))) or 0) + 1
-    pipeline = (*OPEN_LEAD_STAGES, LeadStage.WON)
+    pipeline = (*OPEN_LEAD_STAGES, enums.LeadStage.WON)
     advance = {ChannelName.WEB: 0.84, ChannelName.TELEGRAM: 0.78, ChannelName.REST: 0.66}
     for k in range(scale.customers):
         # Customers who write often buy more often (customer k writes ~ 1/(k+1)^0.6 as often).
@@ -386,20 +379,20 @@ def _leads(session: Session, rng: random.Random, now: datetime, scale: Scale,
         # loyal (or lapsing) customers.
         at = _start_time(rng, now, max(scale.days, 240))
         value = Decimal(rng.choice([80, 150, 450, 960, 1800, 3600, 7200, 15000]))
-        stage, lost_reason = LeadStage.NEW, None
+        stage, lost_reason = enums.LeadStage.NEW, None
         history: list[dict[str, Any]] = [{"lead_id": lead_id, "from_stage": None,
-                                          "to_stage": LeadStage.NEW, "changed_by": audit.BOT,
+                                          "to_stage": enums.LeadStage.NEW, "changed_by": audit.BOT,
                                           "changed_at": at}]
         when = at
         for nxt in pipeline[1:]:
-            when = when + _lognormal(rng, 86400 * (1.5 if nxt != LeadStage.WON else 4), 0.8)
+            when = when + _lognormal(rng, 86400 * (1.5 if nxt != enums.LeadStage.WON else 4), 0.8)
             if when > now:
                 break
             if rng.random() > advance[source]:
                 if rng.random() < 0.5:
                     history.append({"lead_id": lead_id, "from_stage": stage,
-                                    "to_stage": LeadStage.LOST, "changed_at": when})
-                    stage, lost_reason = LeadStage.LOST, rng.choice(
+                                    "to_stage": enums.LeadStage.LOST, "changed_at": when})
+                    stage, lost_reason = enums.LeadStage.LOST, rng.choice(
                         ["too expensive", "chose a competitor", "no budget this year"])
                 break
             history.append({"lead_id": lead_id, "from_stage": stage, "to_stage": nxt,
@@ -414,12 +407,12 @@ def _leads(session: Session, rng: random.Random, now: datetime, scale: Scale,
                       "budget": None, "timeline": None, "source_channel": source,
                       "stage": stage, "lost_reason": lost_reason, "expected_value": value,
                       "owner_id": owner_id, "created_at": at, "updated_at": when})
-    won = {lead["customer_id"] for lead in leads if lead["stage"] == LeadStage.WON}
+    won = {lead["customer_id"] for lead in leads if lead["stage"] == enums.LeadStage.WON}
     open_ = {lead["customer_id"] for lead in leads} - won
     count = len(leads)
     _flush(session, Lead, leads)
     _flush(session, LeadStageChange, changes)
-    for type_, ids in ((CustomerType.CUSTOMER, won), (CustomerType.LEAD, open_)):
+    for type_, ids in ((enums.CustomerType.CUSTOMER, won), (enums.CustomerType.LEAD, open_)):
         if ids:
             session.execute(update(Customer).where(Customer.id.in_(ids)).values(type=type_))
     return count
