@@ -77,7 +77,8 @@ class ActionStartTask(Action):
         if not (decision.kind == "answer" and decision.hits[0].score >= needed):
             return []
         top = decision.hits[0]
-        events = answer_events(dispatcher, [(top.entry_id, top.answer)], topic=answered.topic)
+        events = answer_events(dispatcher, [(top.entry_id, top.answer)], topic=answered.topic,
+                                scores=[top.score])
         if price_question and not follow_up:
             dispatcher.utter_message(
                 text="Would you like our sales team to get in touch with an offer?",

@@ -73,13 +73,18 @@ class Answered:
     used_context: bool = False
 
 
-_PRONOUN = re.compile(r"\b(?:it|that|this|them|they|those|these|one)\b", re.IGNORECASE)
+# A pronoun as the message's last word is its object: "how do i change it", "can I put a
+# password on it?". A pronoun subject ("does it work on linux?") names its own topic after it.
+_PRONOUN_OBJECT = re.compile(
+    r"\b(?:it|that|this|them|those|these|one)(?:\s+(?:then|now|please|too|again))?\W*$",
+    re.IGNORECASE,
+)
 SHORT_MESSAGE_WORDS = 6
 
 
 def points_back(text: str) -> bool:
     """True for a short message whose object is a pronoun: "how do i change it"."""
-    return len(text.split()) <= SHORT_MESSAGE_WORDS and bool(_PRONOUN.search(text))
+    return len(text.split()) <= SHORT_MESSAGE_WORDS and bool(_PRONOUN_OBJECT.search(text))
 
 
 def looks_like_follow_up(text: str) -> bool:

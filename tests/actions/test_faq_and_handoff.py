@@ -54,6 +54,9 @@ async def test_a_confident_answer_carries_its_entry_id(faq_engine: Any) -> None:
     )
     answer = faq_engine.entry("reset-password").answer
     assert [(m["text"], m["faq_entry_id"]) for m in messages] == [(answer, "reset-password")]
+    # The CRM's FAQ outcome (Insights) is stated, with the calibrated score of the hit.
+    assert messages[0]["faq_outcome"] == "answered"
+    assert 0.5 < messages[0]["faq_score"] <= 1.0
     assert events == [
         SlotSet("failed_turns", 0),
         SlotSet("last_faq_id", "reset-password"),
@@ -87,6 +90,7 @@ async def test_first_unanswerable_turn_offers_a_person() -> None:
         ),
     )
     assert [m["response"] for m in messages] == ["utter_not_sure"]
+    assert [m["faq_outcome"] for m in messages] == ["declined"]
     assert events == [
         SlotSet("failed_turns", 1),
         SlotSet("human_offered", True),
