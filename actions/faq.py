@@ -51,6 +51,13 @@ _NOT_RESOLVED = re.compile(
     r"that'?s not (?:it|what i asked|my question)|doesn'?t answer)\b",
     re.IGNORECASE,
 )
+# A price question for a team ("how much for 10 users", "what would 25 of us pay?") is a buying
+# signal whatever the NLU called it: the answer comes with an offer of the sales team.
+_PRICE_WORD = r"(?:how much|cost|costs|price|prices|pricing|pay|quote)"
+_TEAM = r"\d+\s*(?:users?|people|seats?|of us|employees|staff|members|licen[cs]es)"
+TEAM_PRICE = re.compile(
+    rf"\b{_PRICE_WORD}\b.*\b{_TEAM}\b|\b{_TEAM}\b.*\b{_PRICE_WORD}\b", re.IGNORECASE)
+OFFERED = "offered_task"  # the slot naming the task the bot just offered
 NOT_RESOLVED_BUTTONS = [
     {"title": "Open a support case", "payload": "/report_problem"},
     {"title": "Talk to a person", "payload": "/ask_human"},
@@ -157,11 +164,14 @@ def respond_to_text(
                  and top.score < AMBIGUOUS_BELOW and len(decision.hits) > 1
                  and decision.hits[1].score >= top.score / 2)
     if decision.kind == "answer" and not ambiguous:
-        return answer_events(
+        events = answer_events(
             dispatcher,
             [(a.decision.hits[0].entry_id, a.decision.hits[0].answer) for a in answered],
             topic=answered[-1].topic, scores=[a.decision.hits[0].score for a in answered],
         )
+        if TEAM_PRICE.search(text) and not tracker.active_loop_name:
+            events += offer_sales(dispatcher)
+        return events
     if decision.kind == "clarify" or ambiguous:
         buttons = [
             {
@@ -175,6 +185,16 @@ def respond_to_text(
                                  **outcome("clarify", decision))
         return [SlotSet("human_offered", False), SlotSet("faq_id", None)]
     return decline_events(dispatcher, tracker, decision)
+
+
+def offer_sales(dispatcher: CollectingDispatcher) -> list[EventType]:
+    """Offer the sales team (a plain "yes" next turn starts the lead, actions/tasks.py)."""
+    dispatcher.utter_message(
+        text="Would you like our sales team to get in touch with an offer?",
+        buttons=[{"title": "Yes, contact me", "payload": "/request_sales"},
+                 {"title": "No, thanks", "payload": "/deny"}],
+    )
+    return [SlotSet(OFFERED, "sales")]
 
 
 def outcome(kind: str, decision: Decision | None = None) -> dict[str, Any]:

@@ -67,6 +67,20 @@ async def test_a_confident_answer_carries_its_entry_id(faq_engine: Any) -> None:
 
 
 @pytest.mark.usefixtures("faq_services")
+@pytest.mark.parametrize(("text", "offered"), [
+    ("how much for 10 users", True), ("what would Business cost for 25 of us?", True),
+    ("how much is pro?", False),
+])
+async def test_a_price_question_for_a_team_is_answered_with_an_offer_of_sales(
+    text: str, offered: bool
+) -> None:
+    messages, events = await _run(ActionAnswerFaq(), tracker(text=text, intent="ask_question"))
+    assert messages[0].get("faq_entry_id")  # answered first
+    assert (len(messages) == 2 and "sales team" in messages[1]["text"]) is offered
+    assert (SlotSet("offered_task", "sales") in events) is offered
+
+
+@pytest.mark.usefixtures("faq_services")
 async def test_a_chosen_entry_is_answered_directly(faq_engine: Any) -> None:
     messages, _ = await _run(
         ActionAnswerFaq(),
