@@ -18,6 +18,7 @@ POST /webhooks/relay/webhook  {"sender": "web-…", "message": "…", "metadata"
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import logging
 import os
@@ -31,6 +32,8 @@ from rasa.shared.core.events import ActionExecuted, UserUttered
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
+
+from bot import action_validation
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +69,13 @@ def not_listening(events: list[Any]) -> bool:
 
 async def heal(processor: Any, sender_id: str) -> bool:
     """Close a turn an earlier fault left open; True if the tracker needed it."""
+    store = processor.tracker_store
+    while hasattr(store, "_tracker_store"):  # Rasa's FailSafe/Awaitable wrappers
+        store = store._tracker_store
+    if hasattr(store, "current_events"):  # bot.tracker_store: no tracker built for the check
+        with contextlib.suppress(Exception):  # the store's fallback is Rasa's, below
+            if not not_listening(store.current_events(sender_id)):
+                return False
     tracker = await processor.tracker_store.retrieve(sender_id)
     if tracker is None or tracker.is_paused() or not not_listening(list(tracker.events)):
         return False
@@ -88,6 +98,7 @@ class RelayInput(InputChannel):
 
     @classmethod
     def from_credentials(cls, credentials: dict[str, Any] | None) -> InputChannel:
+        action_validation.install()  # Rasa loads this channel once, at start-up
         token = (credentials or {}).get("token") or os.environ.get("RELAY_RASA_TOKEN", "")
         return cls(token=str(token))
 
