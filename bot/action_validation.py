@@ -19,6 +19,7 @@ from jsonschema.validators import validator_for
 from rasa.core.actions.action import RemoteAction
 from rasa.shared.constants import DOCS_BASE_URL
 
+
 @lru_cache(maxsize=1)
 def response_validator() -> Any:
     """The validator of Rasa's action-response schema (the schema is checked here, once)."""

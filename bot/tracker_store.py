@@ -17,14 +17,18 @@ conversation, so between a retrieve and its save no other writer adds rows for i
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import logging
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+import sqlalchemy.orm
+import sqlalchemy.pool
 from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.events import Event, SessionStarted, deserialise_events
 from rasa.shared.core.trackers import DialogueStateTracker
@@ -62,14 +66,18 @@ class RelayTrackerStore(SQLTrackerStore):  # type: ignore[misc]
         super().__init__(*args, **kwargs)
         self.cache_size = int(cache_size)
         self._kept: OrderedDict[str, _Kept] = OrderedDict()
-        if self.engine.dialect.name == "sqlite":
-            # The CRM's connections use WAL with synchronous=NORMAL (crm_store/db.py); Rasa's
-            # own default (FULL) made every turn's commit wait for an fsync.
+        self._in_turn: dict[str, bool] = {}  # conversations in a turn: checked yet?
+        engine: Any = self.engine  # type: ignore[has-type]  # set by Rasa's __init__
+        if engine.dialect.name == "sqlite":
+            # Rasa opens SQLite without a pool (a new connection per query: a sixth of a turn)
+            # and with synchronous=FULL (an fsync per commit); the CRM's connections use WAL
+            # with synchronous=NORMAL (crm_store/db.py). Rasa runs on one event-loop thread.
+            url = engine.url
+            engine.dispose()
+            self.engine = sa.create_engine(url, poolclass=sa.pool.QueuePool, pool_size=2,
+                                           connect_args={"check_same_thread": False})
             sa.event.listen(self.engine, "connect", _sqlite_normal_sync)
-
-    def _last_id(self, session: Any, sender_id: str) -> int | None:
-        value = session.execute(_LAST_ID, {"sender_id": sender_id}).scalar()
-        return int(value) if value is not None else None
+            self.sessionmaker = sa.orm.sessionmaker(bind=self.engine)
 
     def _keep(self, sender_id: str, kept: _Kept) -> None:
         self._kept[sender_id] = kept
@@ -77,14 +85,32 @@ class RelayTrackerStore(SQLTrackerStore):  # type: ignore[misc]
         while len(self._kept) > self.cache_size:
             self._kept.popitem(last=False)
 
+    @contextlib.contextmanager
+    def turn(self, sender_id: str) -> Iterator[None]:
+        """A turn of the conversation, run by a caller that holds its lock.
+
+        Nobody else writes the conversation's rows meanwhile, so the kept session is checked
+        against the database once in the turn, not at every load.
+        """
+        self._in_turn[sender_id] = False
+        try:
+            yield
+        finally:
+            self._in_turn.pop(sender_id, None)
+
     def _current(self, sender_id: str) -> _Kept:
         """The conversation's current session as the database has it (memory if still true)."""
+        kept = self._kept.get(sender_id)
+        if kept is not None and self._in_turn.get(sender_id):
+            return kept  # checked already in this turn
+        with self.engine.connect() as connection:
+            last_id = connection.execute(_LAST_ID, {"sender_id": sender_id}).scalar()
+        if sender_id in self._in_turn:
+            self._in_turn[sender_id] = True
+        if kept is not None and kept.last_id == last_id:
+            self._kept.move_to_end(sender_id)
+            return kept
         with self.session_scope() as session:
-            last_id = self._last_id(session, sender_id)
-            kept = self._kept.get(sender_id)
-            if kept is not None and kept.last_id == last_id:
-                self._kept.move_to_end(sender_id)
-                return kept
             rows = self._event_query(session, sender_id, fetch_events_from_all_sessions=False).all()
             events = deserialise_events([json.loads(row.data) for row in rows])
             kept = _Kept(last_id=rows[-1].id if rows else last_id, events=events)
@@ -134,8 +160,9 @@ class RelayTrackerStore(SQLTrackerStore):  # type: ignore[misc]
         ]
         with self.session_scope() as session:
             session.add_all(rows)
-            session.commit()
+            session.flush()
             last_id = rows[-1].id
+            session.commit()
         kept = self._kept.get(sender_id)
         if kept is None or any(isinstance(event, SessionStarted) for event in new):
             # A new session begins in these events: the next retrieve reads it from the rows.
