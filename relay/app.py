@@ -10,8 +10,10 @@ Run with `uvicorn --factory relay.app:create_app`. The database must be migrated
 The parts share what the lifespan builds, kept on app.state and read through FastAPI
 dependencies: `settings`, `session_factory` (crm_store.api.deps), `rasa` (bot.rasa, the client
 the widget forwards messages with and the console hands conversations back with) and
-`login_throttle` (crm_store.login_throttle). No part imports another's routes, and nothing here
-is built at import.
+`login_throttle` (crm_store.login_throttle, counted in Redis when RELAY_REDIS_URL is set),
+`chat_limit` (the widget's rate limit, crm_store.counters) and `changes` (crm_store.changes: the
+one reader per process that wakes event streams when the database changes). No part imports
+another's routes, and nothing here is built at import.
 """
 
 from __future__ import annotations
@@ -24,9 +26,11 @@ from fastapi import FastAPI
 from bot.channels import web
 from bot.rasa import RasaClient
 from console import routes as console_routes
+from crm_store import counters
 from crm_store.api import errors
 from crm_store.api.limits import BodySizeLimitMiddleware
 from crm_store.api.routes import health, internal, v1
+from crm_store.changes import ChangeFeed
 from crm_store.db import make_engine, make_session_factory
 from crm_store.login_throttle import LoginThrottle
 from relay.settings import Settings, get_settings
@@ -48,11 +52,19 @@ def create_app(
         engine = make_engine(settings.database_url)
         app.state.session_factory = make_session_factory(engine)
         app.state.rasa = RasaClient(settings.rasa_url, settings.rasa_token)
+        app.state.changes = ChangeFeed(engine)
+        await app.state.changes.start()
+        app.state.counter = counters.connect(settings.redis_url)
+        app.state.login_throttle = LoginThrottle(counter=app.state.counter)
+        app.state.chat_limit = counters.RateLimit(counter=app.state.counter, name="chat",
+                                                  per_minute=settings.chat_rate_per_minute)
         try:
             yield
         finally:
             app.state.session_factory = None
+            await app.state.changes.stop()
             await app.state.rasa.aclose()
+            app.state.counter.close()
             engine.dispose()
 
     app = FastAPI(
@@ -64,6 +76,8 @@ def create_app(
     app.state.settings = settings
     app.state.session_factory = None
     app.state.login_throttle = LoginThrottle()  # shared by the API's and the console's login
+    app.state.chat_limit = counters.RateLimit(counter=counters.MemoryCounter(), name="chat",
+                                              per_minute=settings.chat_rate_per_minute)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=MAX_BODY_BYTES)
     errors.add_error_handlers(app)
     app.include_router(health.router)
