@@ -13,7 +13,7 @@ breaks with replicas:
 * A ticket lives `lock_lifetime` seconds (Rasa: 60 s, fixed at issue). A server killed while
   holding one blocks the conversation for that long, which outlasts the gateway's request.
   Here tickets are short (LOCK_LIFETIME, 10 s) and the server that holds or waits with one
-  renews it every RENEW_EVERY seconds, so a dead server's ticket lapses within seconds and
+  renews it every quarter of that, so a dead server's ticket lapses within seconds and
   a live one's never does, however long its turn.
 * A waiter looks again every POLL_SECONDS (Rasa: every second).
 """
@@ -36,7 +36,7 @@ from rasa.utils.endpoints import EndpointConfig
 logger = logging.getLogger(__name__)
 
 LOCK_LIFETIME = 10.0
-RENEW_EVERY = 2.0
+RENEW_SHARE = 0.25  # a ticket is renewed every quarter of its lifetime
 POLL_SECONDS = 0.02
 KEY_TTL_SECONDS = 120  # a lock nobody touches for this long is gone (crashed servers' debris)
 
@@ -162,7 +162,7 @@ class RelayRedisLockStore(RedisLockStore):  # type: ignore[misc]
 
     async def _renew_while_alive(self, conversation_id: str, ticket: int) -> None:
         while True:
-            await asyncio.sleep(RENEW_EVERY)
+            await asyncio.sleep(self.lock_lifetime * RENEW_SHARE)
             try:
                 self.renew(conversation_id, ticket)
             except Exception as error:  # Redis briefly away: try again at the next beat
