@@ -18,15 +18,18 @@ another's routes, and nothing here is built at import.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from sqlalchemy.orm import Session, sessionmaker
 
 from bot.channels import web
 from bot.rasa import RasaClient
 from console import routes as console_routes
-from crm_store import counters
+from crm_store import audit, counters, privacy
 from crm_store.api import errors
 from crm_store.api.limits import BodySizeLimitMiddleware
 from crm_store.api.routes import health, internal, v1
@@ -35,10 +38,31 @@ from crm_store.db import make_engine, make_session_factory
 from crm_store.login_throttle import LoginThrottle
 from relay.settings import Settings, get_settings
 
+logger = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1024 * 1024
 # Channels with HTTP routes in this app. The Telegram bridge runs as its own process
 # (relay/stack.py); a channel with a webhook here would add its router to this tuple.
 CHANNEL_ROUTERS = (web.router,)
+
+
+RETENTION_EVERY_SECONDS = 3600.0
+
+
+async def _retention(sessions: sessionmaker[Session], days: int) -> None:
+    """Delete conversations older than the retention setting, hourly (idempotent per worker)."""
+    def purge() -> int:
+        with sessions.begin() as session:
+            return privacy.purge_conversations(session=session, older_than_days=days,
+                                               actor=audit.service_actor("retention"))
+
+    while True:
+        try:
+            purged = await asyncio.to_thread(purge)
+            if purged:
+                logger.info("retention: %d conversations older than %d days deleted", purged, days)
+        except Exception:  # the next hour tries again; the error is logged with its cause
+            logger.exception("retention: the purge failed")
+        await asyncio.sleep(RETENTION_EVERY_SECONDS)
 
 
 def create_app(
@@ -58,9 +82,14 @@ def create_app(
         app.state.login_throttle = LoginThrottle(counter=app.state.counter)
         app.state.chat_limit = counters.RateLimit(counter=app.state.counter, name="chat",
                                                   per_minute=settings.chat_rate_per_minute)
+        retention = (asyncio.create_task(_retention(app.state.session_factory,
+                                                    settings.retention_days))
+                     if settings.retention_days > 0 else None)
         try:
             yield
         finally:
+            if retention is not None:
+                retention.cancel()
             app.state.session_factory = None
             await app.state.changes.stop()
             await app.state.rasa.aclose()

@@ -79,7 +79,7 @@ def haproxy_config(settings: Settings, replicas: int) -> str:
 
     def servers(name: str, offset: int) -> str:
         return "\n".join(
-            f"    server {name}-{i} {host}:{base + offset + i} check inter 1s fall 2 rise 2"
+            f"    server {name}-{i} {host}:{base + offset + i} check inter 1s fall 3 rise 2"
             for i in range(1, replicas + 1))
 
     route_tracker_api = ("http-request set-header X-Relay-Conversation %[path,field(3,/)] "
@@ -94,6 +94,9 @@ defaults
     timeout client 330s     # the widget's event stream stays open for 300 s
     timeout server 330s
     timeout http-keep-alive 30s
+    # A busy Rasa answers its health check late (one event loop): slow is not dead. A dead
+    # replica refuses the connection at once, which fails its check (and retries) right away.
+    timeout check 10s
     option http-keep-alive
     retries 3
     option redispatch 1     # a retried request goes to another replica
