@@ -32,6 +32,7 @@ CHANNEL = "relay_changes"
 QUEUE = "q"
 ANY = "*"  # woken for everything: the reader reconnected and may have missed notifications
 POLL_SECONDS = 0.5
+LOOKBACK_IDS = 256
 RECONNECT_DELAYS = (0.5, 1.0, 2.0, 5.0)
 
 
@@ -48,6 +49,7 @@ class ChangeFeed:
         self._waiting: dict[str, set[asyncio.Event]] = defaultdict(set)
         self._reader: asyncio.Task[None] | None = None
         self.notifications = 0  # what the reader received, for tests and the benchmark
+        self._seen: set[int] = set()  # SQLite: ids near the cursor already announced
 
     async def start(self) -> None:
         """Start the reader (PostgreSQL LISTEN, or the SQLite watcher)."""
@@ -120,17 +122,24 @@ class ChangeFeed:
 
     def _read_sqlite(self, after_id: int, after_audit: int) -> tuple[int, int, list[str]]:
         with self.engine.connect() as connection:
-            rows = connection.execute(
+            # Rows just below the cursor too: an id written explicitly (or a transaction that
+            # took its id early) can appear after a higher one; LOOKBACK_IDS are re-checked.
+            rows = [row for row in connection.execute(
                 select(Interaction.id, Interaction.conversation_id)
-                .where(Interaction.id > after_id).order_by(Interaction.id).limit(1000)
-            ).all()
+                .where(Interaction.id > after_id - LOOKBACK_IDS).order_by(Interaction.id)
+                .limit(1000 + LOOKBACK_IDS)
+            ).all() if row.id not in self._seen]
+            self._seen.update(row.id for row in rows)
+            if len(self._seen) > 4 * LOOKBACK_IDS:
+                floor = max(self._seen) - LOOKBACK_IDS
+                self._seen = {i for i in self._seen if i > floor}
             audits = connection.execute(
                 select(AuditLog.id, AuditLog.entity, AuditLog.entity_id)
                 .where(AuditLog.id > after_audit).order_by(AuditLog.id).limit(1000)
             ).all()
         topics = {conversation(row.conversation_id) for row in rows}
         if rows:
-            after_id = rows[-1].id
+            after_id = max(after_id, rows[-1].id)
             topics.add(QUEUE)  # a preview in the queue may have changed
         for row in audits:  # every status change writes an audit row (crm_store.support)
             if row.entity == conversations.ENTITY and row.entity_id:
@@ -156,4 +165,6 @@ class ChangeFeed:
         with self.engine.connect() as connection:
             last = connection.execute(select(func.max(Interaction.id))).scalar() or 0
             audit = connection.execute(select(func.max(AuditLog.id))).scalar() or 0
+            self._seen = set(connection.execute(
+                select(Interaction.id).where(Interaction.id > last - LOOKBACK_IDS)).scalars())
         return int(last), int(audit)

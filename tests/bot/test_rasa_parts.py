@@ -9,18 +9,14 @@ what it prints.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import textwrap
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from relay.settings import ROOT
-from tests.conftest import free_port
 
 RASA_PYTHON = ROOT / ".venv-rasa" / "bin" / "python"
 
@@ -128,31 +124,6 @@ def test_the_tracker_store_reads_what_rasa_reads_and_notices_other_writers(
     assert result["rows"] == [0]
     # each event published once, when it was first saved
     assert result["published"] == ["user", "action", "bot", "action"] * 3
-
-
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real redis-server on a free port, for the lock store."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed (scripts/system-deps.sh installs it)")
-    port = free_port()
-    process = subprocess.Popen([binary, "--port", str(port), "--save", "", "--appendonly", "no",
-                                "--dir", str(tmp_path_factory.mktemp("redis"))],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 10
-        import socket
-
-        while time.monotonic() < deadline:
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 LOCK_SCRIPT = """
