@@ -239,6 +239,18 @@ async def serving(app: Any, port: int) -> AsyncIterator[None]:
         await task
 
 
+async def _until_up(client: httpx.AsyncClient, url: str, seconds: float = 90.0) -> None:
+    """Wait until url answers 200 (the bridge comes up once the stand-in Bot API does)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            if (await client.get(url)).status_code == 200:
+                return
+        await asyncio.sleep(0.5)
+    raise SystemExit(f"loadtest: {url} does not answer; is the Telegram bridge running in "
+                     "webhook mode with RELAY_TELEGRAM_BASE_URL pointing at --bot-api-port?")
+
+
 async def main_async(args: argparse.Namespace) -> list[Result]:
     """Warm up, then run each concurrency in turn and print its row as it finishes."""
     limits = httpx.Limits(max_connections=max(args.concurrency) + 10,
@@ -253,6 +265,7 @@ async def main_async(args: argparse.Namespace) -> list[Result]:
             await stack.enter_async_context(serving(stand_in.app(), args.bot_api_port))
             door = Telegram(args.telegram_webhook, args.telegram_secret, client, stand_in,
                             args.timeout)
+            await _until_up(client, args.telegram_webhook.rsplit("/", 2)[0] + "/healthz")
         else:
             door = Widget(args.api, client)
         await run_setting(door, "warm-up", min(4, max(args.concurrency)), 3)
