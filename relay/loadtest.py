@@ -33,10 +33,9 @@ from typing import Any
 
 import httpx
 
-FAQ_TURNS = ("how do I reset my password?", "what does the business plan cost",
-             "can I get a refund", "my files are not syncing", "is my data encrypted?",
-             "how do I share a folder with someone outside my team",
-             "how much storage do I get", "can I use it on my phone")
+from relay import convbench
+
+FAQ_TURNS = convbench.FAQ_TURNS  # questions the FAQ answers
 SAVED_MARK = "your message is saved"
 
 

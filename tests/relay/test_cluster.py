@@ -30,6 +30,7 @@ from sqlalchemy.engine import make_url
 from crm_store.db import make_engine, make_session_factory
 from crm_store.models import Interaction
 from relay import cluster
+from relay.convbench import FAQ_TURNS
 from relay.settings import ROOT, Settings
 from relay.stack import Stack
 from tests.conftest import free_port
@@ -39,10 +40,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 CUSTOMERS = 200
 TURNS = 10
 KILL_AFTER_SHARE = 1 / 3
-QUESTIONS = ("how do I reset my password", "what does the business plan cost",
-             "can I get a refund", "my files are not syncing", "is my data encrypted",
-             "how do I share a folder", "how much storage do I get", "can I use it on my phone",
-             "how do I delete my account", "do you have a mobile app")
+QUESTIONS = FAQ_TURNS  # questions the FAQ answers (a declined one could end in a handoff)
 SAVED = "your message is saved"
 
 
@@ -118,7 +116,7 @@ async def _drive(api_url: str, stack: Stack) -> tuple[dict[str, list[str]], list
             conversation = f"web-{uuid.uuid4().hex}"
             sent[conversation] = []
             for turn in range(TURNS):
-                message = f"{QUESTIONS[(number + turn) % len(QUESTIONS)]} (#{turn})"
+                message = QUESTIONS[(number + turn) % len(QUESTIONS)]
                 sent[conversation].append(message)
                 try:
                     response = await client.post(f"{api_url}/chat/{conversation}/messages",
