@@ -29,6 +29,9 @@ from relay.settings import ROOT, Settings
 from relay.stack import APP_PYTHON, RASA_BIN, Service, Stack, fail
 
 CLUSTER_DATABASE = "relay_cluster"
+# Turns one Rasa server works on at once: it has one event loop, and a few turns waiting on the
+# action server keep it busy; more would only lengthen each turn.
+RASA_MAXCONN = 8
 
 
 def replica_ports(settings: Settings, replicas: int) -> list[tuple[str, int]]:
@@ -77,9 +80,10 @@ def haproxy_config(settings: Settings, replicas: int) -> str:
     """HAProxy's configuration: three frontends on the clients' addresses, health-checked."""
     host, base = settings.host, settings.replica_port_base
 
-    def servers(name: str, offset: int) -> str:
+    def servers(name: str, offset: int, maxconn: int) -> str:
         return "\n".join(
-            f"    server {name}-{i} {host}:{base + offset + i} check inter 1s fall 3 rise 2"
+            f"    server {name}-{i} {host}:{base + offset + i} maxconn {maxconn} "
+            "check inter 2s fall 3 rise 2"
             for i in range(1, replicas + 1))
 
     route_tracker_api = ("http-request set-header X-Relay-Conversation %[path,field(3,/)] "
@@ -97,6 +101,9 @@ defaults
     # A busy Rasa answers its health check late (one event loop): slow is not dead. A dead
     # replica refuses the connection at once, which fails its check (and retries) right away.
     timeout check 10s
+    # Requests beyond a server's maxconn wait here, not in the server's listen backlog (a
+    # full backlog drops the health checks' connections and takes a live server out).
+    timeout queue 60s
     option http-keep-alive
     retries 3
     option redispatch 1     # a retried request goes to another replica
@@ -112,7 +119,7 @@ backend api
     balance uri depth 2
     hash-type consistent
     option httpchk GET /healthz
-{servers("api", 0)}
+{servers("api", 0, 512)}
 
 frontend rasa
     bind {host}:{settings.rasa_port}
@@ -126,7 +133,7 @@ backend rasa
     hash-type consistent
     option httpchk GET /status?token={settings.rasa_token}
     timeout server 120s
-{servers("rasa", 200)}
+{servers("rasa", 200, RASA_MAXCONN)}
 
 frontend actions
     bind {host}:{settings.actions_port}
@@ -135,7 +142,7 @@ frontend actions
 backend actions
     balance roundrobin
     option httpchk GET /health
-{servers("actions", 100)}
+{servers("actions", 100, 32)}
 """
 
 
