@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 import pytest
@@ -21,6 +21,17 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from relay.settings import ROOT, Settings
 from relay.stack import Stack, child_env
+
+# Set by .ci/run: there, a missing PostgreSQL, Redis or HAProxy fails the tests that need it
+# instead of skipping them quietly.
+REQUIRE_SERVICES = "RELAY_TEST_REQUIRE_SERVICES"
+
+
+def missing_service(reason: str) -> NoReturn:
+    """Skip the test for want of a service, or fail it where every service must be there (CI)."""
+    if os.environ.get(REQUIRE_SERVICES):
+        pytest.fail(f"{reason} — and {REQUIRE_SERVICES} is set (CI needs every service)")
+    pytest.skip(reason)
 
 
 def free_port() -> int:
@@ -128,7 +139,7 @@ def relay_stack_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[R
     """The same stack on a fresh PostgreSQL database (Rasa's tracker store included)."""
     base = os.environ.get("RELAY_TEST_POSTGRES_URL")
     if not base:
-        pytest.skip("RELAY_TEST_POSTGRES_URL not set: no PostgreSQL server for the tests")
+        missing_service("RELAY_TEST_POSTGRES_URL not set: no PostgreSQL server for the tests")
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
@@ -158,7 +169,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real redis-server on a free port (lock store, counters)."""
     binary = shutil.which("redis-server")
     if binary is None:
-        pytest.skip("redis-server is not installed (scripts/system-deps.sh installs it)")
+        missing_service("redis-server is not installed (scripts/system-deps.sh installs it)")
     port = free_port()
     process = subprocess.Popen([binary, "--port", str(port), "--save", "", "--appendonly", "no",
                                 "--dir", str(tmp_path_factory.mktemp("redis"))],

@@ -20,6 +20,7 @@ from crm_store import backup, interactions
 from crm_store.db import make_engine, make_session_factory
 from crm_store.enums import Author, Direction
 from crm_store.migrate import upgrade
+from tests.conftest import missing_service
 
 
 def _fill(url: str) -> None:
@@ -91,7 +92,7 @@ def test_sqlite_backup_while_writing_then_restore(tmp_path: Path) -> None:
 def postgres_database() -> Iterator[str]:
     base = os.environ.get("RELAY_TEST_POSTGRES_URL")
     if not base:
-        pytest.skip("RELAY_TEST_POSTGRES_URL not set: no PostgreSQL server for the tests")
+        missing_service("RELAY_TEST_POSTGRES_URL not set: no PostgreSQL server for the tests")
     name = f"relay_backup_{uuid.uuid4().hex[:8]}"
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:

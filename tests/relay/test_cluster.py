@@ -33,7 +33,7 @@ from relay import cluster
 from relay.convbench import FAQ_TURNS
 from relay.settings import ROOT, Settings
 from relay.stack import Stack
-from tests.conftest import free_port
+from tests.conftest import free_port, missing_service
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -46,7 +46,7 @@ SAVED = "your message is saved"
 
 def _needs(binary: str) -> None:
     if not (shutil.which(binary) or Path(f"/usr/sbin/{binary}").exists()):
-        pytest.skip(f"{binary} is not installed (scripts/system-deps.sh installs it)")
+        missing_service(f"{binary} is not installed (scripts/system-deps.sh installs it)")
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +54,7 @@ def running_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]
     """The cluster of 2 on a fresh PostgreSQL database and its own Redis and HAProxy."""
     base = os.environ.get("RELAY_TEST_POSTGRES_URL")
     if not base:
-        pytest.skip("RELAY_TEST_POSTGRES_URL not set: no PostgreSQL server for the tests")
+        missing_service("RELAY_TEST_POSTGRES_URL not set: no PostgreSQL server for the tests")
     _needs("redis-server")
     _needs("haproxy")
     from relay.train import ensure_model
