@@ -57,22 +57,46 @@ def postgres_url(database: str = CLUSTER_DATABASE) -> str:
     return url
 
 
-def prepare(settings: Settings) -> Settings:
-    """The cluster's settings: PostgreSQL and Redis URLs filled in, the database migrated."""
+def free_port_block(host: str = "127.0.0.1") -> int:
+    """A replica_port_base whose +1/+2, +101/+102, +201/+202 are free (probed, not reserved)."""
+    import os
+    import socket
+
+    for _ in range(50):
+        base = 20000 + int.from_bytes(os.urandom(2), "big") % 30000
+        ports = [base + o for o in (1, 2, 101, 102, 201, 202)]
+        free = True
+        for port in ports:
+            with socket.socket() as sock:
+                if sock.connect_ex((host, port)) == 0:
+                    free = False
+        if free and base + 202 < 65000:
+            return base
+    raise RuntimeError("no free port block")
+
+
+def prepare_database(settings: Settings) -> None:
+    """Migrate and seed settings' database, as the processes will see it."""
     from relay.stack import child_env
 
+    env = child_env(settings)
+    for module in ("crm_store.migrate", "crm_store.seed"):
+        done = subprocess.run([sys.executable, "-m", module], cwd=ROOT, env=env, check=False,
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            fail(f"`python -m {module}` failed on {settings.database_url.split('@')[-1]}:"
+                 f"\n{done.stderr[-800:]}")
+
+
+def prepare(settings: Settings) -> Settings:
+    """The cluster's settings: PostgreSQL and Redis URLs filled in, the database migrated."""
     changes: dict[str, object] = {}
     if not settings.database_url.startswith("postgresql"):
         changes["database_url"] = postgres_url()
     if not settings.redis_url:
         changes["redis_url"] = f"redis://{settings.host}:{settings.redis_port}/0"
     prepared = settings.model_copy(update=changes)
-    env = child_env(prepared)
-    for module in ("crm_store.migrate", "crm_store.seed"):
-        done = subprocess.run([sys.executable, "-m", module], cwd=ROOT, env=env, check=False,
-                              capture_output=True, text=True)
-        if done.returncode != 0:
-            fail(f"`python -m {module}` failed on the cluster's database:\n{done.stderr[-800:]}")
+    prepare_database(prepared)
     return prepared
 
 

@@ -57,6 +57,7 @@ class Result:
     latencies: list[float] = field(default_factory=list)
     errors: Counter[str] = field(default_factory=Counter)
     cpu_ms: dict[str, float] = field(default_factory=dict)  # per watched process, per turn
+    load: float = 0.0  # the machine's 1-minute load average when the setting ended
 
     @property
     def turns(self) -> int:
@@ -68,12 +69,13 @@ class Result:
         errors = ", ".join(f"{k} {v}" for k, v in sorted(self.errors.items())) or "0"
         cpu = "".join(f"  {name} {ms:.1f}" for name, ms in self.cpu_ms.items())
         return (f"{self.label:<34} {self.turns:>6} {self.seconds:>7.1f} {rate:>8.1f} "
-                f"{_pct(ok, 50):>7.0f} {_pct(ok, 95):>7.0f} {_pct(ok, 99):>7.0f}  {errors}"
+                f"{_pct(ok, 50):>7.0f} {_pct(ok, 95):>7.0f} {_pct(ok, 99):>7.0f} "
+                f"{self.load:>5.1f}  {errors}"
                 + (f"  | CPU ms/turn:{cpu}" if cpu else ""))
 
 
 HEADER = (f"{'setting':<34} {'turns':>6} {'seconds':>7} {'turns/s':>8} "
-          f"{'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7}  errors")
+          f"{'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'load':>5}  errors")
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -187,14 +189,21 @@ class Telegram:
 
 async def run_setting(door: Widget | Telegram, label: str, conversations: int, turns: int,
                       kill: tuple[int, float] | None = None,
-                      watch: dict[str, int] | None = None) -> Result:
-    """`conversations` customers at once, `turns` sequential turns each."""
+                      watch: dict[str, int] | None = None,
+                      per_conversation: int = 0) -> Result:
+    """`conversations` customers at once, `turns` sequential turns each.
+
+    per_conversation > 0: a customer starts a new conversation every that many turns (long
+    runs at low concurrency without one ever-growing conversation).
+    """
     result = Result(label)
     rng = random.Random(1)
 
     async def customer() -> None:
         conversation = door.new_conversation()
-        for _ in range(turns):
+        for number in range(turns):
+            if per_conversation and number and number % per_conversation == 0:
+                conversation = door.new_conversation()
             started = time.perf_counter()
             error = await door.turn(conversation, rng.choice(FAQ_TURNS))
             if error is None:
@@ -215,6 +224,7 @@ async def run_setting(door: Widget | Telegram, label: str, conversations: int, t
     kill_task = asyncio.create_task(killer(*kill)) if kill else None
     await asyncio.gather(*tasks)
     result.seconds = time.perf_counter() - started
+    result.load = os.getloadavg()[0]
     for name, pid in watch.items():
         result.cpu_ms[name] = (cpu_seconds(pid) - cpu_before[name]) * 1000 / max(1, result.turns)
     if kill_task is not None:

@@ -68,7 +68,7 @@ def running_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]
         env="test", data_dir=tmp_path_factory.mktemp("relay-cluster"), database_url=url,
         host="127.0.0.1", api_port=free_port(), rasa_port=free_port(),
         actions_port=free_port(), redis_port=free_port(),
-        replica_port_base=_free_block(),
+        replica_port_base=cluster.free_port_block(),
         index_dir=ROOT / "var" / "index", models_dir=ROOT / "var" / "models",
         secret_key="test-secret-key", service_token="test-service-token",
         rasa_token="test-rasa-token", chat_rate_per_minute=0,
@@ -82,23 +82,6 @@ def running_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
-
-
-def _free_block() -> int:
-    """A base port whose +1/+2, +101/+102, +201/+202 are free (probed, not reserved)."""
-    import socket
-
-    for _ in range(50):
-        base = 20000 + int.from_bytes(os.urandom(2), "big") % 30000
-        ports = [base + o for o in (1, 2, 101, 102, 201, 202)]
-        free = True
-        for port in ports:
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", port)) == 0:
-                    free = False
-        if free and base + 202 < 65000:
-            return base
-    raise RuntimeError("no free port block")
 
 
 async def _drive(api_url: str, stack: Stack) -> tuple[dict[str, list[str]], list[str], float]:
