@@ -4,16 +4,17 @@ Run with `uvicorn --factory relay.app:create_app`. The database must be migrated
 (`python -m crm_store.migrate`); the app never creates tables itself.
 
     crm_store.api   /healthz, /internal (Rasa's events), /api/v1 (the CRM API)
-    console         /console (the agent console)
+    console         /console (the agent console and its Insights page)
     bot.channels    the channels served over HTTP: the website widget (/, /widget.js, /chat)
 
 The parts share what the lifespan builds, kept on app.state and read through FastAPI
 dependencies: `settings`, `session_factory` (crm_store.api.deps), `rasa` (bot.rasa, the client
-the widget forwards messages with and the console hands conversations back with) and
-`login_throttle` (crm_store.login_throttle, counted in Redis when RELAY_REDIS_URL is set),
-`chat_limit` (the widget's rate limit, crm_store.counters) and `changes` (crm_store.changes: the
-one reader per process that wakes event streams when the database changes). No part imports
-another's routes, and nothing here is built at import.
+the widget forwards messages with and the console hands conversations back with),
+`knowledge` (crm_store.api.knowledge: the FAQ engine for reply suggestions and knowledge gaps,
+loaded on first use), `login_throttle` (crm_store.login_throttle, counted in Redis when
+RELAY_REDIS_URL is set), `chat_limit` (the widget's rate limit, crm_store.counters) and
+`changes` (crm_store.changes: the one reader per process that wakes event streams when the
+database changes). No part imports another's routes, and nothing here is built at import.
 """
 
 from __future__ import annotations
@@ -28,9 +29,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.channels import web
 from bot.rasa import RasaClient
+from console import insights as console_insights
 from console import routes as console_routes
 from crm_store import audit, counters, privacy
 from crm_store.api import errors
+from crm_store.api.knowledge import KnowledgeService
 from crm_store.api.limits import BodySizeLimitMiddleware
 from crm_store.api.routes import health, internal, v1
 from crm_store.changes import ChangeFeed
@@ -85,6 +88,7 @@ def create_app(
         retention = (asyncio.create_task(_retention(app.state.session_factory,
                                                     settings.retention_days))
                      if settings.retention_days > 0 else None)
+        app.state.knowledge = KnowledgeService(settings)
         try:
             yield
         finally:
@@ -92,6 +96,7 @@ def create_app(
                 retention.cancel()
             app.state.session_factory = None
             await app.state.changes.stop()
+            app.state.knowledge = None
             await app.state.rasa.aclose()
             app.state.counter.close()
             engine.dispose()
@@ -104,6 +109,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.session_factory = None
+    app.state.knowledge = None
     app.state.login_throttle = LoginThrottle()  # shared by the API's and the console's login
     app.state.chat_limit = counters.RateLimit(counter=counters.MemoryCounter(), name="chat",
                                               per_minute=settings.chat_rate_per_minute)
@@ -114,6 +120,7 @@ def create_app(
     app.include_router(v1.router, responses=errors.COMMON_ERRORS)
     if console:
         app.include_router(console_routes.router, responses=errors.COMMON_ERRORS)
+        app.include_router(console_insights.router, responses=errors.COMMON_ERRORS)
     if channels:
         for router in CHANNEL_ROUTERS:
             app.include_router(router, responses=errors.COMMON_ERRORS)

@@ -16,8 +16,9 @@ import signal
 import time
 from types import FrameType
 
-from relay.settings import Settings, get_settings
-from relay.stack import Stack, StackError, fail, port_is_free
+from relay.nightly import Nightly, parse_at
+from relay.settings import ROOT, Settings, get_settings
+from relay.stack import APP_PYTHON, Stack, StackError, fail, port_is_free
 from relay.train import ensure_model
 
 
@@ -66,6 +67,10 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGHUP, stopping)
     signal.signal(signal.SIGINT, stopping)
     settings = get_settings()
+    try:
+        nightly_at = parse_at(settings.nightly_at)
+    except ValueError as error:
+        fail(str(error))
     busy = _busy_ports(settings, args.replicas)
     if busy:
         fail(
@@ -102,8 +107,12 @@ Relay is up.
 Press Ctrl-C to stop.""",
         flush=True,
     )
+    # One nightly run for the whole cluster: it works on the shared database.
+    nightly = Nightly(nightly_at, python=str(APP_PYTHON), env=stack.env,
+                      cwd=ROOT, log_path=stack.log_dir / "nightly.log")
     try:
         while True:
+            nightly.tick()
             for line in stack.heal():
                 print(f"relay: {line}", flush=True)
             time.sleep(0.5)
@@ -113,6 +122,7 @@ Press Ctrl-C to stop.""",
         # Stop before printing: with `make run | tee`, Ctrl-C also ends tee, and a print to the
         # closed pipe must not leave the services running.
         stopping.raised = True
+        nightly.stop()
         stack.stop()
     with contextlib.suppress(OSError):
         print("\n==> Relay stopped", flush=True)

@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     telegram_webhook_port: int = 8081
     telegram_webhook_path: str = "/telegram/webhook"
 
+    nightly_at: str = "03:30"  # UTC time of the nightly gap mining and segments; "" = off
+
     # Shared state of several processes (the cluster, `relay.run --replicas N`): Rasa's lock
     # store, the login throttle and rate limits. Empty: each process keeps its own (single
     # process). The cluster starts its own Redis on redis_port when this is empty.

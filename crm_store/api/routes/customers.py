@@ -32,6 +32,7 @@ from crm_store.schemas import (
     LeadOut,
     PathId,
 )
+from crm_store.segments import SegmentName
 
 router = APIRouter(prefix="/customers", tags=["customers"])
 
@@ -49,6 +50,7 @@ def search_customers(
     phone: Annotated[str | None, Query(max_length=40)] = None,
     company: Annotated[str | None, Query(max_length=200)] = None,
     type: CustomerType | None = None,
+    segment: Annotated[SegmentName | None, Query(description="loyalty segment")] = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> CustomerPage:
@@ -61,6 +63,7 @@ def search_customers(
         phone=phone,
         company=company,
         type=type,
+        segment=segment,
         limit=limit,
         offset=offset,
     )

@@ -9,7 +9,7 @@ notification is sent when, and only if, the transaction commits. SQLite has no N
 one reader per API process watches the tables instead (crm_store/changes.py).
 
 Revision ID: 7a1c0e9d4b21
-Revises: 49efa53c037e
+Revises: 9c1f2e7d4b10
 Create Date: 2026-12-01 11:10:00.000000
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = '7a1c0e9d4b21'
-down_revision: str | None = '49efa53c037e'
+down_revision: str | None = '9c1f2e7d4b10'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
