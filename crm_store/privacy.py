@@ -3,8 +3,9 @@
 Everything Relay keeps about a person is found from their customer record: the record itself,
 their web/Telegram identities, their conversations (by customer, and by the identities' own
 conversation ids) with every message, Rasa's tracker events of those conversations (table
-`events`, in the same database), their leads and cases, the audit rows about any of these, and
-lines of the processes' log files that name their email or phone.
+`events`, in the same database), their leads and cases, their loyalty segment, their questions
+quoted in knowledge-gap clusters, the audit rows about any of these, and lines of the processes'
+log files that name their email or phone.
 
 `erase` deletes all of it, blanks the audit rows' before/after snapshots (the fact that a change
 happened stays, its content goes) and masks the email and phone in the log files in place
@@ -18,7 +19,7 @@ last message is older are deleted with their messages and tracker events.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -34,6 +35,7 @@ from crm_store.models import (
     Case,
     Conversation,
     Customer,
+    GapCluster,
     Interaction,
     Lead,
     utcnow,
@@ -156,6 +158,7 @@ class Erasure:
     cases: int = 0
     identities: int = 0
     audit_rows_blanked: int = 0
+    gap_clusters_scrubbed: int = 0
     log_files_masked: int = 0
 
 
@@ -173,20 +176,49 @@ def erase(*, session: Session, customer_id: int, actor: str,
         done.tracker_events = _count(session.execute(
             text(f"DELETE FROM {TRACKER_TABLE} WHERE sender_id IN :ids").bindparams(
                 _expanding("ids")), {"ids": ids}))
-    done.messages = _count(session.execute(delete(Interaction).where(or_(
-        Interaction.conversation_id.in_(ids), Interaction.customer_id == customer_id))))
+    theirs = or_(Interaction.conversation_id.in_(ids), Interaction.customer_id == customer_id)
+    done.gap_clusters_scrubbed = scrub_gap_clusters(
+        session=session, message_ids=set(session.scalars(select(Interaction.id).where(theirs))),
+        conversation_ids=set(ids), secrets=found.secrets)
+    done.messages = _count(session.execute(delete(Interaction).where(theirs)))
     done.cases = _count(session.execute(delete(Case).where(Case.id.in_(found.case_ids))))
     done.leads = len(found.lead_ids)
     session.execute(update(Conversation).where(Conversation.id.in_(ids))
                     .values(handoff_case_id=None))
     done.conversations = _count(session.execute(
         delete(Conversation).where(Conversation.id.in_(ids))))
-    session.delete(customer)  # leads, their history and identities cascade
+    session.delete(customer)  # leads, their history, identities and segment cascade
     session.flush()
     done.log_files_masked = mask_logs(log_dirs, found.secrets)
     audit.record(session=session, actor=actor, action="erase", entity=ENTITY,
                  entity_id=customer_id, after=asdict(done))
     return done
+
+
+def scrub_gap_clusters(*, session: Session, message_ids: set[int], conversation_ids: set[str],
+                       secrets: Sequence[str] = ()) -> int:
+    """Take these messages out of the knowledge-gap clusters quoting them; clusters changed.
+
+    A cluster keeps copies of customers' questions (crm_store/gaps.py): the erased ones go,
+    a label that was one of them becomes another kept question (or MASK), and an agents'
+    answer naming an erased email or phone is dropped. The counts and trend stay: no one's.
+    """
+    changed = 0
+    for cluster in session.scalars(select(GapCluster)):
+        quoted = list(cluster.questions or [])
+        kept = [q for q in quoted if q.get("conversation_id") not in conversation_ids
+                and int(q.get("id") or 0) not in message_ids]
+        names = [s for s in secrets if s.lower() in (cluster.agent_answer or "").lower()]
+        if len(kept) == len(quoted) and not names:
+            continue
+        gone = {q.get("text") for q in quoted} - {q.get("text") for q in kept}
+        cluster.questions = kept
+        if cluster.label in gone:
+            cluster.label = str(kept[0].get("text")) if kept else MASK
+        if names:
+            cluster.agent_answer = None
+        changed += 1
+    return changed
 
 
 def _count(result: Any) -> int:
@@ -230,6 +262,8 @@ def purge_conversations(*, session: Session, older_than_days: int, actor: str) -
         if _has_tracker_table(session):
             session.execute(text(f"DELETE FROM {TRACKER_TABLE} WHERE sender_id IN :ids")
                             .bindparams(_expanding("ids")), {"ids": chunk})
+        scrub_gap_clusters(session=session, conversation_ids=set(chunk), message_ids=set(
+            session.scalars(select(Interaction.id).where(Interaction.conversation_id.in_(chunk)))))
         session.execute(delete(Interaction).where(Interaction.conversation_id.in_(chunk)))
         session.execute(update(Case).where(Case.conversation_id.in_(chunk))
                         .values(conversation_id=None))

@@ -16,10 +16,12 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import inspect, select, text
+from sqlalchemy.orm import Session, sessionmaker
 
-from crm_store import privacy
+from crm_store import customers, interactions, privacy
 from crm_store.db import make_engine, make_session_factory
-from crm_store.models import AuditLog, Conversation, Interaction, utcnow
+from crm_store.enums import Author, Direction
+from crm_store.models import AuditLog, Conversation, GapCluster, GapRun, Interaction, utcnow
 from relay.users import Customer
 from tests.conftest import RelayStack
 
@@ -150,3 +152,35 @@ def _messages(stack: RelayStack, conversation_id: str) -> int:
     with stack.sessions() as session:
         return len(session.scalars(select(Interaction.id).where(
             Interaction.conversation_id == conversation_id)).all())
+
+
+def test_erasure_takes_the_customers_questions_out_of_knowledge_gap_clusters(
+    sessions: sessionmaker[Session],
+) -> None:
+    email = f"gap-{uuid.uuid4().hex[:8]}@example.com"
+    with sessions.begin() as session:
+        customer = customers.create(session=session, actor="service:test", name="Gina Gap",
+                                    email=email)
+        theirs = interactions.record(
+            session=session, conversation_id=f"web-{uuid.uuid4().hex}", direction=Direction.INBOUND,
+            author=Author.CUSTOMER, text=f"can you bill {email} in yen", customer_id=customer.id)
+        other = interactions.record(
+            session=session, conversation_id=f"web-{uuid.uuid4().hex}", direction=Direction.INBOUND,
+            author=Author.CUSTOMER, text="do you bill in yen")
+        run = GapRun(trigger="manual", actor="service:test")
+        session.add(run)
+        session.flush()
+        quoted = [{"id": m.id, "text": m.text, "at": utcnow().isoformat(), "outcome": "declined",
+                   "conversation_id": m.conversation_id} for m in (theirs, other)]
+        session.add(GapCluster(run_id=run.id, label=theirs.text, size=2, weekly=[2],
+                               questions=quoted, agent_answer=f"We wrote to {email}."))
+        customer_id = customer.id
+    with sessions.begin() as session:
+        done = privacy.erase(session=session, customer_id=customer_id, actor="service:test")
+    assert done.gap_clusters_scrubbed == 1
+    with sessions() as session:
+        cluster = session.scalars(select(GapCluster)).one()
+        assert [q["text"] for q in cluster.questions] == ["do you bill in yen"]
+        assert cluster.label == "do you bill in yen" and cluster.agent_answer is None
+        assert cluster.size == 2  # a count is no one's
+        assert email not in repr(session.execute(select(GapCluster.__table__)).all())
