@@ -23,12 +23,12 @@ import math
 import os
 import socket
 import tempfile
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 
+from crm_store.db import scratch_database
 from relay import cluster, loadtest
 from relay.settings import ROOT, Settings
 from relay.stack import Stack, StackError, fail
@@ -57,25 +57,6 @@ def bench_settings(data_dir: Path, **changes: object) -> Settings:
         index_dir=ROOT / "var" / "index", models_dir=ROOT / "var" / "models",
         secret_key="bench-secret-key", service_token="bench-service-token",
         rasa_token="bench-rasa-token", chat_rate_per_minute=0, **changes)  # type: ignore[arg-type]
-
-
-@contextlib.contextmanager
-def postgres_database() -> Iterator[str]:
-    """A fresh database on the local PostgreSQL (scripts/postgres.sh), dropped afterwards."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    base = cluster.postgres_url("relay_scalebench")
-    name = f"relay_scalebench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(base).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @contextlib.contextmanager
@@ -167,7 +148,8 @@ def main(argv: list[str] | None = None) -> None:
                 results += asyncio.run(measure(stack, "single", args.concurrency,
                                                args.turns_per_cell))
         if args.only in (None, "cluster"):
-            with postgres_database() as url:
+            base = cluster.postgres_url("relay_scalebench")
+            with scratch_database(base, "relay_scalebench") as url:
                 settings = cluster.prepare(bench_settings(Path(tmp) / "cluster",
                                                           database_url=url))
                 stack = cluster.build_stack(settings, model, args.replicas)

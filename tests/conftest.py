@@ -34,6 +34,14 @@ def missing_service(reason: str) -> NoReturn:
     pytest.skip(reason)
 
 
+def postgres_server() -> str:
+    """RELAY_TEST_POSTGRES_URL (relay.testrun sets it), or the test is skipped (failed on CI)."""
+    base = os.environ.get("RELAY_TEST_POSTGRES_URL")
+    if not base:
+        missing_service("RELAY_TEST_POSTGRES_URL not set: no PostgreSQL server for the tests")
+    return base
+
+
 def free_port() -> int:
     """A TCP port nothing listens on right now."""
     with socket.socket() as sock:
@@ -141,24 +149,11 @@ def relay_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RelayStack
 @pytest.fixture(scope="session")
 def relay_stack_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RelayStack]:
     """The same stack on a fresh PostgreSQL database (Rasa's tracker store included)."""
-    base = os.environ.get("RELAY_TEST_POSTGRES_URL")
-    if not base:
-        missing_service("RELAY_TEST_POSTGRES_URL not set: no PostgreSQL server for the tests")
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
+    from crm_store.db import scratch_database
 
-    name = f"relay_stack_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(base).set(database=name).render_as_string(hide_password=False)
-    try:
-        with _running_stack(tmp_path_factory.mktemp("relay-stack-pg"), url) as stack:
-            yield stack
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_database(postgres_server(), "relay_stack") as url, \
+            _running_stack(tmp_path_factory.mktemp("relay-stack-pg"), url) as stack:
+        yield stack
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -6,21 +6,18 @@ database (pg_dump / pg_restore).
 
 from __future__ import annotations
 
-import os
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 
 from crm_store import backup, interactions
-from crm_store.db import make_engine, make_session_factory
+from crm_store.db import make_engine, make_session_factory, scratch_database
 from crm_store.enums import Author, Direction
 from crm_store.migrate import upgrade
-from tests.conftest import missing_service
+from tests.conftest import postgres_server
 
 
 def _fill(url: str) -> None:
@@ -90,19 +87,8 @@ def test_sqlite_backup_while_writing_then_restore(tmp_path: Path) -> None:
 
 @pytest.fixture
 def postgres_database() -> Iterator[str]:
-    base = os.environ.get("RELAY_TEST_POSTGRES_URL")
-    if not base:
-        missing_service("RELAY_TEST_POSTGRES_URL not set: no PostgreSQL server for the tests")
-    name = f"relay_backup_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(base).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_database(postgres_server(), "relay_backup") as url:
+        yield url
 
 
 @pytest.mark.integration

@@ -25,15 +25,14 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import create_engine, select, text
-from sqlalchemy.engine import make_url
 
-from crm_store.db import make_engine, make_session_factory
+from crm_store.db import make_engine, make_session_factory, scratch_database
 from crm_store.models import Interaction
 from relay import cluster
 from relay.convbench import FAQ_TURNS
 from relay.settings import ROOT, Settings
 from relay.stack import Stack
-from tests.conftest import free_port, missing_service
+from tests.conftest import free_port, missing_service, postgres_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -52,36 +51,26 @@ def _needs(binary: str) -> None:
 @pytest.fixture(scope="module")
 def running_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """The cluster of 2 on a fresh PostgreSQL database and its own Redis and HAProxy."""
-    base = os.environ.get("RELAY_TEST_POSTGRES_URL")
-    if not base:
-        missing_service("RELAY_TEST_POSTGRES_URL not set: no PostgreSQL server for the tests")
     _needs("redis-server")
     _needs("haproxy")
     from relay.train import ensure_model
 
-    name = f"relay_cluster_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(base).set(database=name).render_as_string(hide_password=False)
-    settings = Settings(
-        env="test", data_dir=tmp_path_factory.mktemp("relay-cluster"), database_url=url,
-        host="127.0.0.1", api_port=free_port(), rasa_port=free_port(),
-        actions_port=free_port(), redis_port=free_port(),
-        replica_port_base=cluster.free_port_block(),
-        index_dir=ROOT / "var" / "index", models_dir=ROOT / "var" / "models",
-        secret_key="test-secret-key", service_token="test-service-token",
-        rasa_token="test-rasa-token", chat_rate_per_minute=0,
-    )
-    stack = cluster.build_stack(cluster.prepare(settings), ensure_model(quiet=True), 2)
-    try:
-        stack.start(timeout=600)
-        yield stack
-    finally:
-        stack.stop()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_database(postgres_server(), "relay_cluster") as url:
+        settings = Settings(
+            env="test", data_dir=tmp_path_factory.mktemp("relay-cluster"), database_url=url,
+            host="127.0.0.1", api_port=free_port(), rasa_port=free_port(),
+            actions_port=free_port(), redis_port=free_port(),
+            replica_port_base=cluster.free_port_block(),
+            index_dir=ROOT / "var" / "index", models_dir=ROOT / "var" / "models",
+            secret_key="test-secret-key", service_token="test-service-token",
+            rasa_token="test-rasa-token", chat_rate_per_minute=0,
+        )
+        stack = cluster.build_stack(cluster.prepare(settings), ensure_model(quiet=True), 2)
+        try:
+            stack.start(timeout=600)
+            yield stack
+        finally:
+            stack.stop()
 
 
 async def _drive(api_url: str, stack: Stack) -> tuple[dict[str, list[str]], list[str], float]:
