@@ -149,7 +149,13 @@ class ChangeFeed:
         return after_id, after_audit, sorted(topics)
 
     async def _watch(self) -> None:
-        after_id, after_audit = await asyncio.to_thread(self._start_cursor)
+        while True:  # a database not migrated yet (or locked) is looked at again later
+            try:
+                after_id, after_audit = await asyncio.to_thread(self._start_cursor)
+                break
+            except Exception as error:
+                logger.warning("change feed: %s", error)
+                await asyncio.sleep(POLL_SECONDS)
         while True:
             await asyncio.sleep(POLL_SECONDS)
             try:
