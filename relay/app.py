@@ -78,7 +78,8 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url)
         app.state.session_factory = make_session_factory(engine)
-        app.state.rasa = RasaClient(settings.rasa_url, settings.rasa_token)
+        app.state.rasa = RasaClient(settings.rasa_url, settings.rasa_token,
+                                   timeout=settings.rasa_timeout)
         app.state.changes = ChangeFeed(engine)
         await app.state.changes.start()
         app.state.counter = counters.connect(settings.redis_url)

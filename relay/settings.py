@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     secret_key: str = ""  # signs agent session cookies
     service_token: str = ""  # systems (Rasa's event broker, scripts) calling the API
     rasa_token: str = ""  # Rasa's HTTP API (--auth-token)
+    # How long the gateway waits for Rasa's reply to one message before it saves the message for
+    # a person. A busy cluster queues turns in HAProxy: a customer waiting is better than a
+    # handoff, so raise it there.
+    rasa_timeout: float = 30.0
 
     embedding_model: str = ""  # a path or sentence-transformers name; default: packaged MiniLM
     faq_paths: list[Path] = Field(default_factory=lambda: [ROOT / "knowledge" / "faq"])

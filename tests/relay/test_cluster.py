@@ -64,6 +64,7 @@ def running_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]
             index_dir=ROOT / "var" / "index", models_dir=ROOT / "var" / "models",
             secret_key="test-secret-key", service_token="test-service-token",
             rasa_token="test-rasa-token", chat_rate_per_minute=0,
+            rasa_timeout=120.0,  # one surviving replica queues 200 customers: they wait
         )
         stack = cluster.build_stack(cluster.prepare(settings), ensure_model(quiet=True), 2)
         try:
