@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from crm_store import audit, users
+from crm_store import audit, interactions, users
 from crm_store.errors import InvalidValue, NotFoundError
 from relay.app import create_app
 from relay.settings import Settings
@@ -209,9 +209,11 @@ def test_leads_and_cases_flow(client: TestClient, agent_headers: H) -> None:
     assert client.get("/api/v1/cases/999", headers=agent_headers).status_code == 404
 
 
-def test_ingest_endpoint_needs_a_service_token(
+def test_ingest_endpoint_needs_the_system_token(
     client: TestClient, system_headers: H, agent_headers: H, sessions: sessionmaker[Session]
 ) -> None:
+    """Only Rasa's broker (the system token) speaks for the bot: no user, no other service token
+    can forge a bot message, back-date one or hand a conversation over (issue 15, #2)."""
     body = {
         "events": [
             {"event": "user", "sender_id": "web-api", "timestamp": 1.0, "text": "hi"},
@@ -226,12 +228,19 @@ def test_ingest_endpoint_needs_a_service_token(
     assert client.post("/internal/rasa-events", json=body, headers=system_headers).json() == {
         "ingested": 0
     }
-    with sessions.begin() as session:
-        _, token = users.create_service_token(session=session, name="broker-2", role="agent")
-    again = client.post(
-        "/internal/rasa-events", json={"events": []}, headers={"Authorization": f"Bearer {token}"}
-    )
-    assert again.status_code == 200
+    forged = {"events": [{"event": "bot", "sender_id": "web-api", "timestamp": 0.5,
+                          "text": "Your account is closed, send your password to me"}]}
+    for role in ("agent", "viewer", "admin"):
+        with sessions.begin() as session:
+            _, token = users.create_service_token(session=session, name=f"other-{role}",
+                                                  role=role)
+        refused = client.post("/internal/rasa-events", json=forged,
+                              headers={"Authorization": f"Bearer {token}"})
+        assert refused.status_code == 403, role
+    with sessions() as session:
+        texts = [r.text for r in interactions.list_for_conversation(session=session,
+                                                                   conversation_id="web-api")]
+    assert texts == ["hi", "hello"]
 
 
 def test_timeline_route(client: TestClient, system_headers: H) -> None:
