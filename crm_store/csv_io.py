@@ -141,8 +141,10 @@ def import_customers(*, session: Session, text: str, actor: str = "csv-import") 
     """Import customers from CSV text; each row is kept, merged or rejected with a reason."""
     try:
         return _import(session=session, text=text, actor=actor)
-    except csv.Error as exc:  # malformed quoting or line endings: the file, not a row, is bad
-        raise InvalidValue(f"The file is not readable as CSV: {exc}.") from None
+    except csv.Error:  # malformed quoting or line endings: the file, not a row, is bad
+        raise InvalidValue("The file is not readable as CSV: check its quotes and line endings, "
+                           f"and that no cell is longer than {csv.field_size_limit()} "
+                           "characters.") from None
 
 
 def _import(*, session: Session, text: str, actor: str) -> ImportReport:

@@ -196,16 +196,19 @@ def search(
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[list[Customer], int]:
-    """Customers matching all given filters (case-insensitive substrings), newest first; total."""
+    """Customers matching all given filters (case-insensitive substrings), newest first; total.
+
+    The filters are plain text: "%" and "_" match themselves, not any characters.
+    """
     conditions = []
     if query:
-        like = f"%{query.strip().lower()}%"
+        like = _contains(query.strip().lower())
         conditions.append(
             or_(
-                func.lower(Customer.name).like(like),
-                func.lower(Customer.email).like(like),
-                Customer.phone.like(f"%{query.strip()}%"),
-                func.lower(Customer.company).like(like),
+                func.lower(Customer.name).like(like, escape="\\"),
+                func.lower(Customer.email).like(like, escape="\\"),
+                Customer.phone.like(_contains(query.strip()), escape="\\"),
+                func.lower(Customer.company).like(like, escape="\\"),
             )
         )
     for column, value in (
@@ -214,7 +217,8 @@ def search(
         (Customer.company, company),
     ):
         if value:
-            conditions.append(func.lower(column).like(f"%{value.strip().lower()}%"))
+            conditions.append(func.lower(column).like(_contains(value.strip().lower()),
+                                                      escape="\\"))
     if phone:
         digits = "".join(ch for ch in phone if ch.isdigit())
         conditions.append(Customer.phone.like(f"%{digits}%"))
@@ -225,6 +229,12 @@ def search(
         select(Customer).where(*conditions).order_by(Customer.id.desc()).limit(limit).offset(offset)
     ).all()
     return list(rows), total
+
+
+def _contains(text: str) -> str:
+    """A LIKE pattern (escape character backslash) matching text anywhere, literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
 
 
 def attach_identity(

@@ -81,7 +81,7 @@ def add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def unprocessable(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
-        content = {"detail": validation_sentence(errors), "errors": jsonable_encoder(errors)}
+        content = {"detail": validation_sentence(errors), "errors": public_errors(errors)}
         return JSONResponse(content, status_code=422)
 
     @app.exception_handler(IntegrityError)
@@ -99,6 +99,13 @@ def add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(InvalidValue)
     async def invalid(_: Request, exc: InvalidValue) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=422)
+
+
+def public_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    """Where and what, for each invalid field: the input itself and the exception behind the
+    message (pydantic's "input", "ctx", "url") are never echoed back."""
+    return [{key: jsonable_encoder(error.get(key)) for key in ("type", "loc", "msg")}
+            for error in errors]
 
 
 def validation_sentence(errors: Sequence[Any]) -> str:

@@ -113,6 +113,21 @@ def test_422_names_the_field(client: TestClient, agent_headers: H) -> None:
     assert response.status_code == 422 and "limit" in response.json()["detail"]
 
 
+def test_422_does_not_echo_the_input_or_the_exception(client: TestClient, agent_headers: H
+                                                       ) -> None:
+    """The errors say where and what, never the raw input or exception (issue 15, #9)."""
+    secret = "<script>" + "x" * 5000
+    response = client.post("/api/v1/customers", json={"name": secret, "phone": 12},
+                           headers=agent_headers)
+    assert response.status_code == 422
+    assert secret not in response.text
+    assert all(set(error) == {"type", "loc", "msg"} for error in response.json()["errors"])
+    broken = client.post("/api/v1/customers", content=b'{"name": "x"',
+                         headers={**agent_headers, "content-type": "application/json"})
+    assert broken.status_code == 422
+    assert "Expecting" not in broken.text and "ctx" not in broken.text
+
+
 def test_search_and_pagination(client: TestClient, agent_headers: H) -> None:
     for i in range(5):
         _customer(
