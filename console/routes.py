@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
@@ -23,7 +23,7 @@ from crm_store import support
 from crm_store.api import auth
 from crm_store.api.deps import SessionDep, SessionFactoryDep, SettingsDep
 from crm_store.login_throttle import retry_message, throttle_for
-from crm_store.models import utcnow
+from crm_store.models import MAX_ID, utcnow
 
 HERE = Path(__file__).resolve().parent
 MAX_REPLY_CHARS = 4000
@@ -217,7 +217,7 @@ def conversation_page(request: Request, conversation_id: str, agent: CurrentAgen
 
 @router.get("/api/conversations/{conversation_id}/messages")
 def conversation_messages(conversation_id: str, agent: CurrentAgent, session: SessionDep,
-                          after: int = 0) -> dict[str, Any]:
+                          after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0) -> dict[str, Any]:
     """Messages and notes newer than `after`, and the conversation's status."""
     result = views.conversation_messages(session=session, conversation_id=conversation_id,
                                          after_id=after)

@@ -50,6 +50,7 @@ CASE_PRIORITIES = tuple(CasePriority)
 CASE_STATUSES = tuple(CaseStatus)
 OPEN_CASE_STATUSES = (CaseStatus.OPEN, CaseStatus.PENDING)
 ROLES = tuple(Role)
+MAX_ID = 2**63 - 1  # the largest integer key SQLite and PostgreSQL (bigint) can compare with
 
 
 def utcnow() -> datetime:

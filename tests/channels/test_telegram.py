@@ -278,6 +278,21 @@ async def test_webhook_refuses_requests_without_the_secret(
     assert [m["message"] for m in fake_rasa.messages] == ["hello"]
 
 
+@pytest.mark.parametrize("body", [b"[]", b"null", b"5", b'"x"', b"{", b'{"update_id": "x"}'])
+async def test_webhook_answers_400_to_a_body_that_is_not_an_update(
+    tg_settings: Settings, bot_api: FakeBotApi, body: bytes
+) -> None:
+    """The right secret with a body that is not an update object is a 400 (issue 15, #7)."""
+    application = build_application(tg_settings, deliver=False)
+    app = webhook_app(application, tg_settings.telegram_webhook_secret, "/telegram/webhook")
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://tg") as client:
+        response = await client.post("/telegram/webhook", content=body, headers={
+            "X-Telegram-Bot-Api-Secret-Token": "hook-secret",
+            "Content-Type": "application/json"})
+    assert response.status_code == 400, response.text
+
+
 async def test_token_never_reaches_the_logs(
     tg_settings: Settings, bot_api: FakeBotApi, caplog: pytest.LogCaptureFixture
 ) -> None:

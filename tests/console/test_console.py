@@ -283,3 +283,17 @@ async def test_status_changes_by_the_bot_an_agent_and_the_api_are_all_audited(
         ("service:system", "handoff", "bot", "handoff"),
         ("service:system", "resume", "handoff", "bot"),
     ]
+
+
+def test_an_id_beyond_64_bits_is_a_422_not_a_500(
+    client: TestClient, sessions: sessionmaker[Session]
+) -> None:
+    """?after= larger than any database integer is refused with a sentence (issue 15, #7)."""
+    cid = handed_off(sessions)
+    login(client)
+    huge = client.get(f"/console/api/conversations/{cid}/messages?after=9223372036854775808")
+    assert huge.status_code == 422 and "after" in huge.json()["detail"]
+    assert client.get(f"/console/api/conversations/{cid}/messages?after=9223372036854775807"
+                      ).json()["messages"] == []
+    stream = client.get(f"/chat/web-{'a' * 32}/stream?after=9223372036854775808")
+    assert stream.status_code == 422 and "after" in stream.json()["detail"]

@@ -25,6 +25,7 @@ from bot.rasa import RasaDep
 from crm_store import conversations, interactions
 from crm_store.api.deps import SessionDep, SessionFactoryDep
 from crm_store.enums import ConversationStatus
+from crm_store.models import MAX_ID
 from relay.channels import WEB
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -145,11 +146,11 @@ async def stream(
     conversation_id: ConversationId,
     request: Request,
     sessions: SessionFactoryDep,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
     """Server-Sent Events carrying agent replies and notices with id > after (or Last-Event-ID)."""
-    if last_event_id and last_event_id.isdigit():
+    if last_event_id and last_event_id.isdigit() and int(last_event_id) <= MAX_ID:
         after = max(after, int(last_event_id))
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **CORS_HEADERS}
     return StreamingResponse(out_of_turn_events(request, sessions, conversation_id, after),
