@@ -26,6 +26,7 @@ from bot.rasa import RasaClient
 from console import routes as console_routes
 from crm_store.api import errors
 from crm_store.api.limits import BodySizeLimitMiddleware
+from crm_store.api.security_headers import SecurityHeadersMiddleware
 from crm_store.api.routes import health, internal, v1
 from crm_store.db import make_engine, make_session_factory
 from crm_store.login_throttle import LoginThrottle
@@ -65,6 +66,7 @@ def create_app(
     app.state.session_factory = None
     app.state.login_throttle = LoginThrottle()  # shared by the API's and the console's login
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=MAX_BODY_BYTES)
+    app.add_middleware(SecurityHeadersMiddleware)
     errors.add_error_handlers(app)
     app.include_router(health.router)
     app.include_router(internal.router, responses=errors.COMMON_ERRORS)

@@ -209,3 +209,24 @@ def test_stream_brings_notices_but_not_replies_given_in_the_turn(
     history = client.get(f"/chat/{cid}/history").json()
     assert [m["text"] for m in history["messages"]] == [
         "Your message is saved.", "Sam has joined the chat."]
+
+
+@pytest.mark.parametrize("path", ["/", "/console/login", "/docs", "/redoc"])
+def test_pages_forbid_framing_sniffing_and_foreign_scripts(client: TestClient, path: str) -> None:
+    """Every page says: no framing, no MIME sniffing, scripts from known places only
+    (issue 15, #6)."""
+    response = client.get(path)
+    assert response.status_code == 200
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    policy = response.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in policy and "object-src 'none'" in policy
+    if not path.startswith(("/docs", "/redoc")):
+        assert "script-src 'self';" in policy
+
+
+def test_json_and_scripts_get_a_policy_that_allows_nothing(client: TestClient) -> None:
+    for path in ("/healthz", "/widget.js", f"/chat/web-{'a' * 32}/history"):
+        response = client.get(path)
+        assert response.headers["x-content-type-options"] == "nosniff", path
+        assert response.headers["content-security-policy"].startswith("default-src 'none'"), path
