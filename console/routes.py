@@ -22,6 +22,7 @@ from console import views
 from crm_store import support
 from crm_store.api import auth
 from crm_store.api.deps import SessionDep, SessionFactoryDep, SettingsDep
+from crm_store.enums import Role
 from crm_store.login_throttle import retry_message, throttle_for
 from crm_store.models import MAX_ID, utcnow
 
@@ -265,7 +266,8 @@ async def resolve(conversation_id: str, agent: CurrentAgent, sessions: SessionFa
     """Resolve the handoff's case and hand the conversation back to the bot (Rasa resume)."""
     check_csrf(agent, csrf)
     outcome = await support.resolve(sessions=sessions, bot=rasa, conversation_id=conversation_id,
-                                    agent_id=agent.id, agent_name=agent.name, actor=agent.actor)
+                                    agent_id=agent.id, agent_name=agent.name, actor=agent.actor,
+                                    override=agent.principal.role == Role.ADMIN)
     if outcome is None:
         raise HTTPException(404, f"There is no conversation {conversation_id}.")
     return _back(conversation_id, outcome)

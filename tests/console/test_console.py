@@ -225,6 +225,35 @@ def test_a_conversation_claimed_by_another_agent_is_not_taken_over(
             session=session, conversation_id=cid)]
 
 
+def test_only_the_agent_who_claimed_it_or_an_admin_resolves_it(
+    client: TestClient, sessions: sessionmaker[Session], fake_rasa: FakeRasa
+) -> None:
+    """Resolve says "taken" like claim and reply do (issue 15, #5)."""
+    cid = handed_off(sessions)
+    with sessions.begin() as session:
+        other = users.create_user(session=session, email="owner@relay.test", name="Owner Agent",
+                                  password="another-password")
+        users.create_user(session=session, email="boss@relay.test", name="Boss Admin",
+                          password="admin-password", role="admin")
+        support.set_status(session=session, conversation_id=cid, status="agent",
+                           agent_id=other.id, actor="service:test")
+    csrf = login(client)
+    response = client.post(f"/console/conversations/{cid}/resolve", data={"csrf": csrf})
+    assert "notice=taken" in response.headers["location"]
+    assert cid not in fake_rasa.events
+    with sessions() as session:
+        assert conversations.get(session=session, conversation_id=cid).status == "agent"
+    client.post("/console/logout", data={"csrf": csrf})
+    form = client.get("/console/login")
+    client.post("/console/login", data={"email": "boss@relay.test", "password": "admin-password",
+                                        "csrf": csrf_of(form.text), "next": "/console/"})
+    admin_csrf = csrf_of(client.get("/console/").text)
+    response = client.post(f"/console/conversations/{cid}/resolve", data={"csrf": admin_csrf})
+    assert "notice=resolved" in response.headers["location"]
+    with sessions() as session:
+        assert conversations.get(session=session, conversation_id=cid).status == "bot"
+
+
 def test_login_is_throttled_after_five_failures(client: TestClient) -> None:
     for _ in range(5):
         form = client.get("/console/login")
