@@ -80,9 +80,7 @@ class Agent:
 def current_agent(request: Request, session: SessionDep, settings: SettingsDep) -> Agent:
     """The logged-in agent; otherwise redirect pages to the login form (401 for JSON)."""
     cookie = auth.read_session(request, settings)
-    user = None
-    if cookie.user_id is not None:
-        user = auth.active_user(session=session, user_id=cookie.user_id, roles=auth.CONSOLE_ROLES)
+    user = auth.console_user(session=session, cookie=cookie, roles=auth.CONSOLE_ROLES)
     if user is None:
         if request.url.path.startswith("/console/api/"):
             raise HTTPException(401, "Log in to the console first.")
@@ -170,7 +168,8 @@ def login(
                 status_code, wait = 429, refused.retry_after
         else:
             redirect = RedirectResponse(_safe_next(next), status_code=303)
-            auth.write_session(redirect, request, settings, auth.ConsoleSession(user_id=user.id))
+            auth.write_session(redirect, request, settings,
+                               auth.console_login(session=session, user=user))
             return redirect
     fresh = auth.ConsoleSession()
     response = _page(request, "login.html",
@@ -183,9 +182,10 @@ def login(
 
 
 @router.post("/logout")
-def logout(agent: CurrentAgent, csrf: FormText = "") -> Response:
-    """End the session."""
+def logout(agent: CurrentAgent, session: SessionDep, csrf: FormText = "") -> Response:
+    """End the session on the server (a copy of the cookie stops working too)."""
     check_csrf(agent, csrf)
+    auth.console_logout(session=session, cookie=agent.session)
     response = RedirectResponse("/console/login?notice=logged-out", status_code=303)
     auth.clear_session(response)
     return response

@@ -118,6 +118,24 @@ class User(Timestamps, Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
+class UserSession(Base):
+    """One login of a user: a console cookie or an API bearer token (only its hash is kept).
+
+    Logging out, deactivating the user or revoking their sessions sets revoked_at; a copied
+    cookie or token then stops working at once.
+    """
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(10))  # "console" or "api"
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column()
+
+
 class ServiceToken(Base):
     """A machine credential; only the hash of the token is kept."""
 

@@ -326,3 +326,38 @@ def test_an_id_beyond_64_bits_is_a_422_not_a_500(
                       ).json()["messages"] == []
     stream = client.get(f"/chat/web-{'a' * 32}/stream?after=9223372036854775808")
     assert stream.status_code == 422 and "after" in stream.json()["detail"]
+
+
+def test_logout_ends_the_session_for_a_copied_cookie_too(
+    client: TestClient, sessions: sessionmaker[Session]
+) -> None:
+    """A cookie copied before logout reads nothing afterwards (issue 15, #3)."""
+    cid = handed_off(sessions)
+    csrf = login(client)
+    stolen = dict(client.cookies)
+    assert client.get("/console/api/queue").status_code == 200
+    client.post("/console/logout", data={"csrf": csrf})
+    with TestClient(create_app(client.app.state.settings), cookies=stolen,
+                    follow_redirects=False) as thief:
+        assert thief.get("/console/api/queue").status_code == 401
+        note = thief.post(f"/console/conversations/{cid}/note",
+                          data={"csrf": csrf, "text": "still here"})
+        assert note.status_code == 303 and "/console/login" in note.headers["location"]
+    with sessions() as session:
+        assert "still here" not in [r.text for r in interactions.list_for_conversation(
+            session=session, conversation_id=cid)]
+
+
+def test_a_deactivated_agent_is_signed_out_at_once(
+    client: TestClient, sessions: sessionmaker[Session]
+) -> None:
+    login(client)
+    assert client.get("/console/api/queue").status_code == 200
+    with sessions.begin() as session:
+        agent = users.get_by_email(session=session, email=AGENT_EMAIL)
+        assert agent is not None
+        users.set_active(session=session, user_id=agent.id, active=False, actor="user:1")
+    assert client.get("/console/api/queue").status_code == 401
+    with sessions.begin() as session:
+        users.set_active(session=session, user_id=agent.id, active=True, actor="user:1")
+    assert client.get("/console/api/queue").status_code == 401  # the old session stays ended

@@ -9,6 +9,7 @@ from crm_store import audit, interactions, users
 from crm_store.errors import InvalidValue, NotFoundError
 from relay.app import create_app
 from relay.settings import Settings
+from tests.crm_store.conftest import PASSWORD
 
 H = dict[str, str]
 
@@ -39,6 +40,31 @@ def test_every_api_route_requires_auth(client: TestClient, settings: Settings) -
         assert "Bearer" in response.json()["detail"]
     bad = client.get("/api/v1/customers", headers={"Authorization": "Bearer forged"})
     assert bad.status_code == 401 and "invalid or expired" in bad.json()["detail"]
+
+
+def test_a_token_stops_working_after_logout_deactivation_or_revocation(
+    client: TestClient, sessions: sessionmaker[Session], agent_headers: H
+) -> None:
+    """Logging out ends the token; deactivating a user ends all theirs; a revoked service
+    token is refused (issue 15, #3)."""
+    assert client.get("/api/v1/auth/me", headers=agent_headers).status_code == 200
+    assert client.post("/api/v1/auth/logout", headers=agent_headers).status_code == 204
+    assert client.get("/api/v1/auth/me", headers=agent_headers).status_code == 401
+    second = client.post("/api/v1/auth/login",
+                         json={"email": "agent@relay.local", "password": PASSWORD}).json()
+    headers = {"Authorization": f"Bearer {second['access_token']}"}
+    assert client.get("/api/v1/auth/me", headers=headers).status_code == 200
+    assert users.main(["--url", str(client.app.state.settings.database_url), "deactivate",
+                       "agent@relay.local"]) == 0
+    assert client.get("/api/v1/auth/me", headers=headers).status_code == 401
+    with sessions.begin() as session:
+        _, token = users.create_service_token(session=session, name="script", role="agent")
+    service = {"Authorization": f"Bearer {token}"}
+    assert client.get("/api/v1/auth/me", headers=service).status_code == 200
+    assert client.post("/api/v1/auth/logout", headers=service).status_code == 400
+    assert users.main(["--url", str(client.app.state.settings.database_url), "revoke-token",
+                       "script"]) == 0
+    assert client.get("/api/v1/auth/me", headers=service).status_code == 401
 
 
 def test_login_rejects_wrong_password_and_inactive_users(
