@@ -16,7 +16,6 @@ import hmac
 import os
 import secrets
 import sys
-
 from datetime import timedelta
 
 import bcrypt

@@ -26,8 +26,8 @@ from bot.rasa import RasaClient
 from console import routes as console_routes
 from crm_store.api import errors
 from crm_store.api.limits import BodySizeLimitMiddleware
-from crm_store.api.security_headers import SecurityHeadersMiddleware
 from crm_store.api.routes import health, internal, v1
+from crm_store.api.security_headers import SecurityHeadersMiddleware
 from crm_store.db import make_engine, make_session_factory
 from crm_store.login_throttle import LoginThrottle
 from relay.settings import Settings, get_settings

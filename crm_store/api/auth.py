@@ -186,7 +186,8 @@ def read_session(request: Request, settings: Settings) -> ConsoleSession:
             data = None
         if isinstance(data, dict) and isinstance(data.get("csrf"), str):
             token = data.get("sid")
-            return ConsoleSession(csrf=data["csrf"], token=token if isinstance(token, str) else None)
+            return ConsoleSession(csrf=data["csrf"],
+                                  token=token if isinstance(token, str) else None)
     return ConsoleSession(is_new=True)
 
 

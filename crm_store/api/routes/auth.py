@@ -16,8 +16,8 @@ from crm_store.api.auth import (
 )
 from crm_store.api.deps import BearerDep, CurrentPrincipal, SessionDep, SettingsDep
 from crm_store.login_throttle import retry_message, throttle_for
-from crm_store.users import end_session
 from crm_store.schemas import LoginIn, PrincipalOut, TokenOut
+from crm_store.users import end_session
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 
-from crm_store.api.deps import SystemPrincipal, SessionDep
+from crm_store.api.deps import SessionDep, SystemPrincipal
 from crm_store.ingest import ingest_rasa_events
 
 router = APIRouter(prefix="/internal", tags=["internal"])
