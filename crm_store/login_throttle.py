@@ -1,5 +1,12 @@
-"""Agent login throttling: after 5 failed logins for one email, or from one client address,
-within 15 minutes, further attempts are refused until the oldest failure ages out.
+"""Agent login throttling: after 5 failed logins from one client address, or 50 for one email
+(from anywhere), within 15 minutes, further attempts are refused until the oldest failure ages
+out.
+
+The per-address limit stops one guesser; the much higher per-email limit stops a guesser who
+spreads over many addresses. An email alone is not blocked after 5 failures: that would let
+anyone lock an agent out by typing wrong passwords for their address (issue 15, #8). The
+client address is the TCP peer: relay.stack starts uvicorn without trusting X-Forwarded-For
+unless RELAY_FORWARDED_ALLOW_IPS names the proxies that set it.
 
 The record is kept in memory, per process: a restart forgets it and several API workers each
 count on their own. That is acceptable for slowing down password guessing against the embedded
@@ -15,26 +22,30 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-MAX_FAILURES = 5
+MAX_FAILURES = 5  # per client address
+MAX_EMAIL_FAILURES = 50  # per email, from any number of addresses
 WINDOW_SECONDS = 15 * 60
 
 
 class LoginThrottle:
     """Failed-login timestamps per email and per client address, pruned to the window."""
 
-    def __init__(self, *, max_failures: int = MAX_FAILURES, window_seconds: float = WINDOW_SECONDS,
+    def __init__(self, *, max_failures: int = MAX_FAILURES,
+                 max_email_failures: int = MAX_EMAIL_FAILURES,
+                 window_seconds: float = WINDOW_SECONDS,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.max_failures = max_failures
+        self.max_email_failures = max_email_failures
         self.window_seconds = window_seconds
         self.clock = clock
         self._failures: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
 
-    @staticmethod
-    def _keys(email: str, address: str | None) -> list[str]:
-        keys = [f"email:{email.strip().lower()}"]
+    def _limits(self, email: str, address: str | None) -> list[tuple[str, int]]:
+        """The counters a login attempt touches, each with the failures it allows."""
+        keys = [(f"email:{email.strip().lower()}", self.max_email_failures)]
         if address:
-            keys.append(f"addr:{address}")
+            keys.append((f"addr:{address}", self.max_failures))
         return keys
 
     def _recent(self, key: str, now: float) -> deque[float]:
@@ -52,11 +63,11 @@ class LoginThrottle:
         now = self.clock()
         wait = 0.0
         with self._lock:
-            for key in self._keys(email, address):
+            for key, limit in self._limits(email, address):
                 failures = self._recent(key, now)
-                if len(failures) >= self.max_failures:
+                if len(failures) >= limit:
                     # Allowed again when enough of the counted failures have aged out.
-                    oldest_counted = failures[len(failures) - self.max_failures]
+                    oldest_counted = failures[len(failures) - limit]
                     wait = max(wait, oldest_counted + self.window_seconds - now)
         return math.ceil(wait) if wait > 0 else 0
 
@@ -64,14 +75,14 @@ class LoginThrottle:
         """Count one failed login for this email and address."""
         now = self.clock()
         with self._lock:
-            for key in self._keys(email, address):
+            for key, _ in self._limits(email, address):
                 self._recent(key, now)
                 self._failures.setdefault(key, deque()).append(now)
 
     def succeeded(self, *, email: str) -> None:
         """Forget the email's failures after a correct password (the address keeps its count)."""
         with self._lock:
-            self._failures.pop(self._keys(email, None)[0], None)
+            self._failures.pop(self._limits(email, None)[0][0], None)
 
 
 def retry_message(seconds: int) -> str:

@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     telegram_webhook_port: int = 8081
     telegram_webhook_path: str = "/telegram/webhook"
 
+    # Proxies whose X-Forwarded-For the API trusts (uvicorn --forwarded-allow-ips), e.g. the
+    # address of nginx in front of it; empty: none, the TCP peer is the client.
+    forwarded_allow_ips: str = ""
+
     demo_agent_email: str = "agent@relay.local"
     demo_agent_password: str = "relay-demo"  # only seeded when env=development
 

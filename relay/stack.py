@@ -146,27 +146,30 @@ def child_env(settings: Settings, base: Mapping[str, str] | None = None) -> dict
     return env
 
 
+def api_service(settings: Settings, log_dir: Path) -> Service:
+    """The FastAPI app under uvicorn.
+
+    X-Forwarded-For is trusted only from the proxies named in settings.forwarded_allow_ips:
+    uvicorn's default trusts it from 127.0.0.1, so any local client could pick the address
+    the login throttle counts failures for (issue 15, #8).
+    """
+    proxies = (["--proxy-headers", "--forwarded-allow-ips", settings.forwarded_allow_ips]
+               if settings.forwarded_allow_ips else ["--no-proxy-headers"])
+    return Service(
+        "api",
+        [str(APP_PYTHON), "-m", "uvicorn", "relay.app:create_app", "--factory",
+         "--host", settings.host, "--port", str(settings.api_port), "--no-access-log",
+         *proxies],
+        f"{settings.api_url}/healthz",
+        log_dir / "api.log",
+    )
+
+
 def services(settings: Settings, model: Path, log_dir: Path) -> list[Service]:
     """The processes Relay runs, in start order."""
     py = str(APP_PYTHON)
     listed = [
-        Service(
-            "api",
-            [
-                py,
-                "-m",
-                "uvicorn",
-                "relay.app:create_app",
-                "--factory",
-                "--host",
-                settings.host,
-                "--port",
-                str(settings.api_port),
-                "--no-access-log",
-            ],
-            f"{settings.api_url}/healthz",
-            log_dir / "api.log",
-        ),
+        api_service(settings, log_dir),
         Service(
             "actions",
             [py, "-m", "actions"],

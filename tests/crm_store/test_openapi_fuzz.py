@@ -14,7 +14,7 @@ import pytest
 
 from crm_store.migrate import upgrade
 from relay.settings import Settings
-from relay.stack import APP_PYTHON, Service, child_env
+from relay.stack import api_service, child_env
 
 pytestmark = pytest.mark.integration
 
@@ -31,22 +31,7 @@ def test_api_survives_generated_requests(tmp_path: Path) -> None:
         rasa_token="r",
     )
     upgrade(settings.database_url)
-    api = Service(
-        "api",
-        [
-            str(APP_PYTHON),
-            "-m",
-            "uvicorn",
-            "relay.app:create_app",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(settings.api_port),
-        ],
-        f"{settings.api_url}/healthz",
-        tmp_path / "api.log",
-    )
+    api = api_service(settings, tmp_path)
     api.start(child_env(settings))
     try:
         for _ in range(60):
