@@ -47,7 +47,7 @@ def test_many_failures_for_an_email_from_many_addresses_block_it_until_they_age_
         clock.now += 5
     assert throttle.retry_after(email="ana@example.com", address="10.0.0.9") == 0
     throttle.failed(email="ana@example.com", address="10.9.9.9")
-    # 15 minutes after the first failure, which was 49 × 5 s ago.
+    # 15 minutes after the first failure, which was 49 times 5 s ago.
     assert throttle.retry_after(email="ANA@example.com", address="10.0.0.9") == 15 * 60 - 245
     assert throttle.retry_after(email="bob@example.com", address="10.0.0.9") == 0
     clock.now += 15 * 60
