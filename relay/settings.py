@@ -18,7 +18,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
-_SECRET_FIELDS = ("secret_key", "service_token", "rasa_token")
+_SECRET_FIELDS = ("secret_key", "service_token", "rasa_token", "actions_token")
 
 
 def packaged_model_path() -> str:
@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     secret_key: str = ""  # signs agent session cookies
     service_token: str = ""  # systems (Rasa's event broker, scripts) calling the API
     rasa_token: str = ""  # Rasa's HTTP API (--auth-token)
+    actions_token: str = ""  # Rasa calling the action server (bot/endpoints.yml)
 
     embedding_model: str = ""  # a path or sentence-transformers name; default: packaged MiniLM
     faq_paths: list[Path] = Field(default_factory=lambda: [ROOT / "knowledge" / "faq"])
