@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -18,7 +21,8 @@ from telegram.ext import Application
 from bot.channels.telegram import build_application, webhook_app
 from crm_store import conversations, interactions
 from crm_store.models import Interaction
-from relay.settings import Settings
+from relay.settings import ROOT, Settings
+from relay.stack import child_env
 from tests.channels.fake_bot_api import BOT_USER, FakeBotApi, running_fake_bot_api
 from tests.channels.fake_rasa import FakeRasa
 
@@ -361,3 +365,22 @@ async def test_webhook_mode_serves_and_registers_the_webhook(
     webhook = next(p for m, p in bot_api.calls if m == "setWebhook")
     assert webhook["url"] == settings.telegram_webhook_url
     assert webhook["secret_token"] == "hook-secret"
+
+
+@pytest.mark.parametrize("where", ["revoked token", "wrong base URL"])
+def test_the_bridge_exits_in_one_line_without_the_token_in_its_output(
+    settings: Settings, where: str
+) -> None:
+    """A revoked or mistyped token, or a wrong base URL: the bridge process stops, and nothing
+    it printed — tracebacks included — holds the token (issue 15, #10)."""
+    with running_fake_bot_api("999999:SOME-OTHER-BOT") as api:
+        base = api.url if where == "revoked token" else "http://127.0.0.1:9"
+        env = {**os.environ, **child_env(settings), "RELAY_TELEGRAM_BASE_URL": base,
+               "RELAY_RASA_PORT": "9"}
+        result = subprocess.run([sys.executable, "-m", "bot.channels.telegram"], cwd=ROOT,
+                                env=env, capture_output=True, text=True, timeout=120)
+    output = result.stdout + result.stderr
+    assert result.returncode == 2
+    assert output.strip().splitlines()[-1].startswith("telegram bridge: ")
+    assert settings.telegram_token not in output
+    assert settings.telegram_token.split(":")[1] not in output
