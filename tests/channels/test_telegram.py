@@ -153,6 +153,46 @@ async def test_non_text_gets_a_polite_answer_and_a_note_in_the_crm(
     assert logged(sessions) == [("customer", note), ("system", sent[0]["text"])]
 
 
+@pytest.mark.parametrize(("content", "note", "answer_has"), [
+    ({"location": {"latitude": 51.523767, "longitude": -0.158555}},
+     "[location] 51.523767, -0.158555", "location"),
+    ({"venue": {"location": {"latitude": 51.523767, "longitude": -0.158555},
+                "title": "Sherlock Holmes Museum", "address": "221b Baker St, London NW1 6XE"},
+      "location": {"latitude": 51.523767, "longitude": -0.158555}},
+     "[place] Sherlock Holmes Museum, 221b Baker St, London NW1 6XE (51.523767, -0.158555)",
+     "location"),
+    ({"contact": {"phone_number": "+442079460958", "first_name": "Ana", "last_name": "Silva"}},
+     "[contact] Ana Silva, +442079460958", "contact"),
+])
+async def test_a_shared_place_or_contact_is_noted_so_an_agent_can_read_it(
+    tg_settings: Settings, bot_api: FakeBotApi, fake_rasa: FakeRasa,
+    sessions: sessionmaker[Session], content: dict[str, Any], note: str, answer_has: str
+) -> None:
+    """Not "[unsupported message]": the agent sees the place or the phone number (issue 15,
+    #14)."""
+    async with polling(tg_settings, deliver=False):
+        bot_api.queue_update(message(21, **content))
+        sent = await eventually(lambda: bot_api.sent(CHAT))
+    assert answer_has in sent[0]["text"]
+    assert logged(sessions) == [("customer", note), ("system", sent[0]["text"])]
+
+
+async def test_a_4096_character_message_reaches_rasa_whole_and_long_replies_are_split(
+    tg_settings: Settings, bot_api: FakeBotApi, fake_rasa: FakeRasa
+) -> None:
+    """Telegram allows 4,096 characters: none are cut on the way in, and a reply longer than
+    that arrives in parts instead of cut (issue 15, #14)."""
+    text = ("word " * 900)[:4095] + "!"
+    assert len(text) == 4096
+    async with polling(tg_settings, deliver=False):
+        bot_api.queue_update(message(22, text=text))
+        await eventually(lambda: len(bot_api.sent(CHAT)) >= 2)
+    assert fake_rasa.messages[0]["message"] == text
+    parts = [m["text"] for m in bot_api.sent(CHAT)]
+    assert all(len(p) <= 4096 for p in parts)
+    assert " ".join(parts).split() == f"You said: {text}".split()
+
+
 async def test_edited_message_is_answered_politely(
     tg_settings: Settings, bot_api: FakeBotApi, fake_rasa: FakeRasa,
     sessions: sessionmaker[Session]
