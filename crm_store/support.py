@@ -132,6 +132,7 @@ def request_handoff(
         subject=f"Handoff: {reason}",
         description=transcript,
         type=CaseType.HANDOFF,
+        unverified=conversation.customer_id is not None and conversation.verified_at is None,
     )
     set_status(session=session, conversation_id=conversation_id, status=ConversationStatus.HANDOFF,
                reason=reason, case_id=case.id, actor=actor, action="handoff")
