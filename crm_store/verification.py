@@ -116,7 +116,8 @@ def issue_code(
         return IssueResult(Issued.WAIT, address, wait_seconds=max(wait, 1))
     recent = session.scalar(
         select(func.count()).select_from(VerificationCode).where(
-            VerificationCode.email == address, VerificationCode.created_at > now - timedelta(hours=1))
+            VerificationCode.email == address,
+            VerificationCode.created_at > now - timedelta(hours=1))
     ) or 0
     if recent >= CODES_PER_EMAIL:
         _log(session, actor, "code_limit", conversation_id, email=address)
