@@ -11,7 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.forms import RelayFormValidation, backs_out, end_of_task, latest_text, was_cancelled
-from actions.identify import customer_id_of
+from actions.identify import verified_customer_of
 from actions.runtime import services
 from crm_store import audit, customers
 
@@ -221,7 +221,7 @@ class ActionSaveDetails(Action):
     ) -> list[EventType]:
         field = field_from_text(tracker.get_slot("detail_field"))
         value = tracker.get_slot(field) if field else None
-        customer_id = customer_id_of(tracker)
+        customer_id = verified_customer_of(tracker)
         reset = end_of_task(tracker, DETAIL_SLOTS)
         if was_cancelled(tracker):
             label = FIELD_LABELS.get(field or "", "details")
@@ -230,7 +230,10 @@ class ActionSaveDetails(Action):
                 "Anything else I can help with?"
             )
             return reset
-        if field is None or value is None or customer_id is None:
+        if customer_id is None:
+            dispatcher.utter_message(response="utter_not_verified")
+            return reset
+        if field is None or value is None:
             dispatcher.utter_message(
                 text="Sorry, I lost track of what to update. Could you ask me again?"
             )

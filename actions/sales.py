@@ -12,7 +12,7 @@ from rasa_sdk.types import DomainDict
 
 from actions.channels import channel_of
 from actions.forms import RelayFormValidation, end_of_task, latest_text, was_cancelled
-from actions.identify import LOST_CUSTOMER, customer_id_of, first_name
+from actions.identify import LOST_CUSTOMER, customer_id_of, first_name, verified_customer_of
 from actions.runtime import services
 from crm_store import audit, customers, leads
 
@@ -214,10 +214,12 @@ class ValidateLeadForm(RelayFormValidation):
     async def extract_company(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        """The company the CRM already knows for this customer, so it is not asked again."""
-        if tracker.get_slot("company") or tracker.get_slot("requested_slot") == "company":
+        """The company the CRM already knows for a verified customer, so it is not asked again
+        (asked of everyone else: skipping it would tell that the address has a record)."""
+        if (tracker.get_slot("company") or tracker.get_slot("requested_slot") == "company"
+                or customer_id_of(tracker) is None):
             return {}
-        customer_id = customer_id_of(tracker)
+        customer_id = verified_customer_of(tracker)
         if customer_id is None:
             return {}
         with services().sessions() as session:
@@ -336,21 +338,27 @@ class ActionSubmitLead(Action):
                 "with?"
             )
             return reset
-        customer_id = customer_id_of(tracker)
+        verified = verified_customer_of(tracker)
+        customer_id = verified or customer_id_of(tracker)
         if customer_id is None:
             dispatcher.utter_message(text=LOST_CUSTOMER)
             return reset
         details = {slot: tracker.get_slot(slot) for slot in LEAD_SLOTS}
+        company = details["company"]
+        interest = details["lead_interest"]
+        if verified is None and company and company != NO_COMPANY:
+            # The customer's record is not changed unverified: the company goes with the lead.
+            interest = f"{interest or 'unspecified'} (company: {company})"
         channel = channel_of(tracker.sender_id, (tracker.latest_message or {}).get("metadata"))
         with services().sessions.begin() as session:
             lead, created = leads.open_or_update_lead(
-                session=session, customer_id=customer_id, interest=details["lead_interest"],
+                session=session, customer_id=customer_id, interest=interest,
                 company_size=details["company_size"], budget=details["budget"],
                 timeline=details["timeline"], source_channel=channel, changed_by="relay-bot",
+                unverified=verified is None,
             )
             lead_id = lead.id
-            company = details["company"]
-            if company and company != NO_COMPANY:
+            if verified is not None and company and company != NO_COMPANY:
                 customers.update(session=session, customer_id=customer_id, company=company,
                                  actor=audit.BOT)
         summary = ", ".join(str(v) for v in details.values() if v)

@@ -8,10 +8,11 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.runtime import services
+from crm_store import customers, verification
 
 TASK_SLOTS = ("detail_field", "phone", "address", "confirm_details", "lead_interest",
               "company_size", "company", "budget", "timeline", "problem_description",
-              "pending_task", "form_cancelled")
+              "pending_task", "form_cancelled", "verification_code")
 # Half-given identity (an email without a name yet) is dropped; a finished identification stays.
 IDENTITY_SLOTS = ("email", "customer_name")
 
@@ -48,8 +49,28 @@ def answered_from_faq_last(tracker: Tracker) -> bool:
     return False
 
 
+def verification_events(tracker: Tracker) -> list[EventType]:
+    """The verified slot (and who it is) as the CRM has it now: a code typed in an earlier
+    conversation on this chat, or the website's signed identity, counts; a slot alone never."""
+    with services().sessions() as session:
+        customer_id = verification.verified_customer_id(session=session,
+                                                        conversation_id=tracker.sender_id)
+        customer = (customers.get(session=session, customer_id=customer_id)
+                    if customer_id is not None else None)
+        known = (customer.name, customer.email) if customer is not None else None
+    if customer_id is None or known is None:
+        return [SlotSet("verified", False)]
+    name, email = known
+    return [SlotSet("verified", True), SlotSet("identified", True),
+            SlotSet("customer_id", customer_id), SlotSet("customer_name", name),
+            SlotSet("email", email)]
+
+
 class ActionStartTask(Action):
     """Let a task start — unless, right after an answer, it is really a follow-up question.
+
+    First the verified slot is set from the CRM (the rules then choose between the task and
+    identify_form, bot/data/rules_tasks.yml).
 
     "and for 20 people?" after the Business price reads as a sales request to the NLU; a person
     would hear the follow-up. When the message points back (knowledge.runtime.context) and the FAQ
@@ -65,15 +86,16 @@ class ActionStartTask(Action):
     ) -> list[EventType]:
         from knowledge.runtime.context import decide_in_context, looks_like_follow_up
 
+        verified = verification_events(tracker)
         message = tracker.latest_message or {}
         text = str(message.get("text") or "")
         confidence = float((message.get("intent") or {}).get("confidence") or 0.0)
         previous = tracker.get_slot("last_question")
         if (confidence >= SURE_TASK_START or not previous or not looks_like_follow_up(text)
                 or not answered_from_faq_last(tracker)):
-            return []
+            return verified
         answered = decide_in_context(services().faq, text, previous)
         decision = answered.decision
         if not (decision.kind == "answer" and decision.hits[0].score >= SURE_FOLLOW_UP):
-            return []
-        return [SlotSet("pending_task", None), FollowupAction("action_answer_faq")]
+            return verified
+        return [*verified, SlotSet("pending_task", None), FollowupAction("action_answer_faq")]

@@ -6,6 +6,7 @@ Run with `uvicorn --factory relay.app:create_app`. The database must be migrated
     crm_store.api   /healthz, /internal (Rasa's events), /api/v1 (the CRM API)
     console         /console (the agent console)
     bot.channels    the channels served over HTTP: the website widget (/, /widget.js, /chat)
+    relay.devmail   /dev/mail: the mail Relay sent, in development only (404 elsewhere)
 
 The parts share what the lifespan builds, kept on app.state and read through FastAPI
 dependencies: `settings`, `session_factory` (crm_store.api.deps), `rasa` (bot.rasa, the client
@@ -30,6 +31,7 @@ from crm_store.api.routes import health, internal, v1
 from crm_store.api.security_headers import SecurityHeadersMiddleware
 from crm_store.db import make_engine, make_session_factory
 from crm_store.login_throttle import LoginThrottle
+from relay import devmail
 from relay.settings import Settings, get_settings
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -76,5 +78,6 @@ def create_app(
     if channels:
         for router in CHANNEL_ROUTERS:
             app.include_router(router, responses=errors.COMMON_ERRORS)
+    app.include_router(devmail.router)
     errors.document_error_bodies(app)
     return app

@@ -1,6 +1,7 @@
 """`python -m relay.run` (what `make run` calls after setup): start Relay and keep it up.
 
-Starts the API, the action server and Rasa (and the Telegram bridge when a token is set),
+Starts the API, the action server and Rasa (and the Telegram bridge when a token is set, and
+the development mail server when mail goes to it),
 waits until each answers, prints where to talk to the bot, and stops everything on Ctrl-C.
 """
 
@@ -25,13 +26,15 @@ def main() -> None:
             ("API", settings.api_port),
             ("action server", settings.actions_port),
             ("Rasa", settings.rasa_port),
+            *((("development mail", settings.dev_mail_port),) if settings.dev_mail else ()),
         )
         if not port_is_free(settings.host, port)
     ]
     if busy:
         fail(
             f"{', '.join(busy)} already in use on {settings.host} — is Relay running already? "
-            "Set RELAY_API_PORT / RELAY_ACTIONS_PORT / RELAY_RASA_PORT to use others."
+            "Set RELAY_API_PORT / RELAY_ACTIONS_PORT / RELAY_RASA_PORT / RELAY_DEV_MAIL_PORT to use "
+            "others."
         )
     stack = Stack(settings, ensure_model())
     print(
@@ -47,6 +50,8 @@ def main() -> None:
     password = settings.demo_agent_password if settings.env == "development" else "(set)"
     login = f"{settings.demo_agent_email} / {password}"
     chat = f"POST {settings.api_url}/chat/web-{'0' * 32}/messages  {{\"text\": \"hi\"}}"
+    dev_mail = (f"\n  Mail sent (dev only)   {settings.api_url}/dev/mail"
+                if settings.dev_mail and settings.env == "development" else "")
     for name, seconds in ready.items():
         print(f"    {name:<8} ready after {seconds:5.1f} s", flush=True)
     print(
@@ -54,7 +59,7 @@ def main() -> None:
 Relay is up.
   Website widget demo    {settings.api_url}/
   Agent console          {settings.api_url}/console  (agent {login})
-  CRM API (OpenAPI)      {settings.api_url}/docs
+  CRM API (OpenAPI)      {settings.api_url}/docs{dev_mail}
   Chat API (as widget)   {chat}
   Logs                   {stack.log_dir}/
 Press Ctrl-C to stop.""",

@@ -57,7 +57,10 @@ class Service:
         )
 
     def answers(self) -> bool:
-        """True once the service's readiness URL returns 200."""
+        """True once the service's readiness URL returns 200 (tcp://host:port: accepts)."""
+        if self.ready_url.startswith("tcp://"):
+            host, _, port = self.ready_url.removeprefix("tcp://").rpartition(":")
+            return not port_is_free(host, int(port))
         try:
             return httpx.get(self.ready_url, timeout=2).status_code == 200
         except httpx.HTTPError:
@@ -199,6 +202,10 @@ def services(settings: Settings, model: Path, log_dir: Path) -> list[Service]:
             log_dir / "rasa.log",
         ),
     ]
+    if settings.dev_mail:
+        listed.insert(0, Service("mail", [py, "-m", "relay.devmail"],
+                                 f"tcp://{settings.host}:{settings.dev_mail_port}",
+                                 log_dir / "mail.log"))
     if settings.telegram_token:
         listed.append(
             Service(TELEGRAM.name, [py, "-m", "bot.channels.telegram"], "",
