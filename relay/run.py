@@ -33,8 +33,8 @@ def main() -> None:
     if busy:
         fail(
             f"{', '.join(busy)} already in use on {settings.host} — is Relay running already? "
-            "Set RELAY_API_PORT / RELAY_ACTIONS_PORT / RELAY_RASA_PORT / RELAY_DEV_MAIL_PORT to use "
-            "others."
+            "Set RELAY_API_PORT / RELAY_ACTIONS_PORT / RELAY_RASA_PORT / RELAY_DEV_MAIL_PORT "
+            "to use others."
         )
     stack = Stack(settings, ensure_model())
     print(
