@@ -19,7 +19,7 @@ import sys
 from datetime import timedelta
 
 import bcrypt
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from crm_store import audit
@@ -125,30 +125,54 @@ def find_service_token(*, session: Session, token: str) -> ServiceToken | None:
     return row
 
 
-def start_session(*, session: Session, user_id: int, kind: str, lifetime: timedelta) -> str:
-    """A new login for user_id; returns its token (shown once: only the hash is stored)."""
+def start_session(*, session: Session, user_id: int, kind: str, lifetime: timedelta,
+                  parent_token: str | None = None) -> str:
+    """A new login for user_id; returns its token (shown once: only the hash is stored).
+
+    With parent_token (a live session of the same user), the new one ends with it and never
+    outlives it: the token a console page carries dies with the console login.
+    """
+    expires_at, parent_id = utcnow() + lifetime, None
+    if parent_token is not None:
+        parent = _live_session(session, parent_token)
+        if parent is None or parent.user_id != user_id:
+            raise ValueError("the parent session is not a live session of this user")
+        expires_at, parent_id = min(expires_at, parent.expires_at), parent.id
     token = secrets.token_urlsafe(32)
     session.add(UserSession(user_id=user_id, token_hash=hash_token(token), kind=kind,
-                            expires_at=utcnow() + lifetime))
+                            expires_at=expires_at, parent_id=parent_id))
     session.flush()
     return token
 
 
+def _live_session(session: Session, token: str) -> UserSession | None:
+    row = session.scalars(select(UserSession).where(
+        UserSession.token_hash == hash_token(token))).first()
+    if row is None or row.revoked_at is not None or row.expires_at <= utcnow():
+        return None
+    return row
+
+
 def session_user(*, session: Session, token: str, kind: str) -> User | None:
     """The active user of a live (not revoked, not expired) session of this kind, or None."""
-    row = session.scalars(select(UserSession).where(
-        UserSession.token_hash == hash_token(token), UserSession.kind == kind)).first()
-    if row is None or row.revoked_at is not None or row.expires_at <= utcnow():
+    row = _live_session(session, token)
+    if row is None or row.kind != kind:
         return None
     user = session.get(User, row.user_id)
     return user if user is not None and user.active else None
 
 
 def end_session(*, session: Session, token: str) -> bool:
-    """Revoke the session with this token (log out); True if there was a live one."""
+    """Revoke the session with this token (log out) and the tokens handed out under it; True
+    if there was a live one."""
+    row = session.scalars(select(UserSession).where(
+        UserSession.token_hash == hash_token(token))).first()
+    if row is None:
+        return False
     result = session.execute(
         update(UserSession)
-        .where(UserSession.token_hash == hash_token(token), UserSession.revoked_at.is_(None))
+        .where(or_(UserSession.id == row.id, UserSession.parent_id == row.id),
+               UserSession.revoked_at.is_(None))
         .values(revoked_at=utcnow())
     )
     return bool(getattr(result, "rowcount", 0))

@@ -83,6 +83,8 @@ class Settings(BaseSettings):
     telegram_webhook_port: int = 8081
     telegram_webhook_path: str = "/telegram/webhook"
 
+    nightly_at: str = "03:30"  # UTC time of the nightly gap mining and segments; "" = off
+
     # Proxies whose X-Forwarded-For the API trusts (uvicorn --forwarded-allow-ips), e.g. the
     # address of nginx in front of it; empty: none, the TCP peer is the client.
     forwarded_allow_ips: str = ""

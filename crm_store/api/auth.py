@@ -32,8 +32,10 @@ from relay.settings import Settings
 
 TOKEN_MAX_AGE_SECONDS = 12 * 3600
 SYSTEM = "system"  # the role and name of the built-in service token (settings.service_token)
-WRITE_ROLES = (Role.AGENT, Role.ADMIN, SYSTEM)
-CONSOLE_ROLES = (Role.AGENT, Role.ADMIN)
+WRITE_ROLES = (Role.AGENT, Role.MANAGER, Role.ADMIN, SYSTEM)
+CONSOLE_ROLES = (Role.AGENT, Role.MANAGER, Role.ADMIN)
+# Who sees the whole team's Insights; an agent sees only their own figures.
+TEAM_INSIGHT_ROLES = (Role.MANAGER, Role.ADMIN, Role.VIEWER, SYSTEM)
 COOKIE_NAME = "relay_console"
 COOKIE_SALT = "relay-console-session"
 COOKIE_MAX_AGE_SECONDS = TOKEN_MAX_AGE_SECONDS
@@ -41,7 +43,7 @@ COOKIE_MAX_AGE_SECONDS = TOKEN_MAX_AGE_SECONDS
 
 @dataclass(frozen=True)
 class Principal:
-    """An authenticated caller: a user (agent/admin/viewer) or a service."""
+    """An authenticated caller: a user (agent/manager/admin/viewer) or a service."""
 
     kind: str  # "user" or "service"
     name: str
@@ -126,6 +128,15 @@ def _serializer(settings: Settings, salt: str) -> URLSafeTimedSerializer:
 def issue_user_token(*, session: Session, user: User) -> str:
     """A bearer token for user: a new API session, valid for TOKEN_MAX_AGE_SECONDS."""
     return users.start_session(session=session, user_id=user.id, kind=API, lifetime=LIFETIME)
+
+
+def issue_page_token(*, session: Session, user: User, cookie: ConsoleSession) -> str:
+    """A bearer token for a console page's script (Insights): an API session that ends with
+    the console login it was made under (logout, sign-out, deactivation) and never outlives
+    it."""
+    assert cookie.token is not None  # the page's user is logged in
+    return users.start_session(session=session, user_id=user.id, kind=API, lifetime=LIFETIME,
+                               parent_token=cookie.token)
 
 
 def principal_for_token(*, session: Session, settings: Settings, token: str) -> Principal | None:
