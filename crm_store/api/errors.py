@@ -1,8 +1,8 @@
 """How the app answers errors: one sentence in "detail" for every 4xx, documented in OpenAPI.
 
 NotFoundError -> 404, DuplicateEmailError -> 409 (with existing_id), InvalidValue -> 422,
-request validation -> 422 naming each field, IntegrityError -> 409. Nothing else is mapped:
-any other exception is a bug and a 500.
+request validation -> 422 naming each field, IntegrityError -> 409; a 405 lists in Allow
+every method the path has. Nothing else is mapped: any other exception is a bug and a 500.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from crm_store.errors import DuplicateEmailError, InvalidValue, NotFoundError
 
@@ -99,6 +101,31 @@ def add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(InvalidValue)
     async def invalid(_: Request, exc: InvalidValue) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    default_http = app.exception_handlers.get(StarletteHTTPException)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Any:
+        # Starlette's 405 names the methods of the first route whose path matched; a path
+        # served by several routes (GET and POST /customers) has all of theirs.
+        if exc.status_code == 405:
+            allowed = allowed_methods(app, request)
+            if allowed:
+                return JSONResponse(
+                    {"detail": f"{request.method} is not allowed here: use {', '.join(allowed)}."},
+                    status_code=405, headers={"Allow": ", ".join(allowed)})
+        assert default_http is not None
+        return await default_http(request, exc)
+
+
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(app: FastAPI, request: Request) -> list[str]:
+    """Every method some route of the app fully matches at this request's path."""
+    return [method for method in HTTP_METHODS
+            if any(route.matches({**request.scope, "method": method})[0] == Match.FULL
+                   for route in app.router.routes)]
 
 
 def public_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -152,6 +153,19 @@ def test_422_does_not_echo_the_input_or_the_exception(client: TestClient, agent_
                          headers={**agent_headers, "content-type": "application/json"})
     assert broken.status_code == 422
     assert "Expecting" not in broken.text and "ctx" not in broken.text
+
+
+@pytest.mark.parametrize(("method", "path", "allowed"), [
+    ("OPTIONS", "/api/v1/customers", "GET, POST"),
+    ("DELETE", "/api/v1/cases/1", "GET, PATCH"),
+    ("PUT", "/api/v1/leads", "GET, POST"),
+])
+def test_405_lists_every_method_of_the_path(client: TestClient, agent_headers: H, method: str,
+                                            path: str, allowed: str) -> None:
+    """Starlette named only the first route's methods ("Allow: GET" for /customers)."""
+    response = client.request(method, path, headers=agent_headers)
+    assert response.status_code == 405 and response.headers["allow"] == allowed
+    assert response.json()["detail"] == f"{method} is not allowed here: use {allowed}."
 
 
 def test_search_and_pagination(client: TestClient, agent_headers: H) -> None:
