@@ -8,6 +8,7 @@ every method the path has. Nothing else is mapped: any other exception is a bug 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -121,8 +122,21 @@ def add_error_handlers(app: FastAPI) -> None:
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 
+def _template(path: str) -> re.Pattern[str]:
+    parts = re.split(r"(\{[^}]+\})", path)
+    return re.compile("".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts))
+
+
 def allowed_methods(app: FastAPI, request: Request) -> list[str]:
-    """Every method some route of the app fully matches at this request's path."""
+    """The methods the OpenAPI document gives this request's path (a literal path such as
+    /customers/export before /customers/{customer_id}); for a path it does not list (the
+    console's), every method some route serves there."""
+    path = request.url.path
+    documented = sorted(((template.count("{"), template, operations)
+                         for template, operations in app.openapi().get("paths", {}).items()
+                         if _template(template).fullmatch(path)), key=lambda d: d[:2])
+    if documented:
+        return [m for m in HTTP_METHODS if m.lower() in documented[0][2]]
     return [method for method in HTTP_METHODS
             if any(route.matches({**request.scope, "method": method})[0] == Match.FULL
                    for route in app.router.routes)]
