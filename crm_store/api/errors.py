@@ -14,8 +14,9 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -103,10 +104,8 @@ def add_error_handlers(app: FastAPI) -> None:
     async def invalid(_: Request, exc: InvalidValue) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=422)
 
-    default_http = app.exception_handlers.get(StarletteHTTPException)
-
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> Any:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         # Starlette's 405 names the methods of the first route whose path matched; a path
         # served by several routes (GET and POST /customers) has all of theirs.
         if exc.status_code == 405:
@@ -115,8 +114,7 @@ def add_error_handlers(app: FastAPI) -> None:
                 return JSONResponse(
                     {"detail": f"{request.method} is not allowed here: use {', '.join(allowed)}."},
                     status_code=405, headers={"Allow": ", ".join(allowed)})
-        assert default_http is not None
-        return await default_http(request, exc)
+        return await http_exception_handler(request, exc)
 
 
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
