@@ -9,6 +9,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
+from sqlalchemy.orm import Session
 
 from actions.channels import channel_of
 from actions.forms import (
@@ -20,7 +21,7 @@ from actions.forms import (
 )
 from actions.identify import LOST_CUSTOMER, customer_id_of, first_name, verified_customer_of
 from actions.runtime import services
-from crm_store import audit, customers, leads
+from crm_store import audit, conversations, customers, leads
 
 LEAD_SLOTS = ("lead_interest", "company_size", "company", "budget", "timeline")
 NO_COMPANY = "no company (individual)"
@@ -331,6 +332,15 @@ class ValidateLeadForm(RelayFormValidation):
         return self._validate("timeline", slot_value, dispatcher, tracker)
 
 
+def created_here(session: Session, customer_id: int, conversation_id: str) -> bool:
+    """True if the customer's record was made during this conversation and has no company yet
+    (the visitor typed a new address): filling it in changes nobody else's record."""
+    customer = customers.get(session=session, customer_id=customer_id)
+    conversation = conversations.get(session=session, conversation_id=conversation_id)
+    return (customer is not None and conversation is not None and not customer.company
+            and customer.created_at >= conversation.created_at)
+
+
 class ActionSubmitLead(Action):
     """Open a lead for the customer, or update their open one, and tell them what happens next."""
 
@@ -352,12 +362,16 @@ class ActionSubmitLead(Action):
             return reset
         details = {slot: tracker.get_slot(slot) for slot in LEAD_SLOTS}
         company = details["company"]
+        company = company if company and company != NO_COMPANY else None
         interest = details["lead_interest"]
-        if verified is None and company and company != NO_COMPANY:
-            # The customer's record is not changed unverified: the company goes with the lead.
-            interest = f"{interest or 'unspecified'} (company: {company})"
         channel = channel_of(tracker.sender_id, (tracker.latest_message or {}).get("metadata"))
         with services().sessions.begin() as session:
+            # Unverified, an existing record is not changed: the company goes with the lead —
+            # unless this conversation created the record (its own, and the company is blank).
+            writable = verified is not None or created_here(session, customer_id,
+                                                            tracker.sender_id)
+            if company and not writable:
+                interest = f"{interest or 'unspecified'} (company: {company})"
             lead, created = leads.open_or_update_lead(
                 session=session, customer_id=customer_id, interest=interest,
                 company_size=details["company_size"], budget=details["budget"],
@@ -365,7 +379,7 @@ class ActionSubmitLead(Action):
                 unverified=verified is None,
             )
             lead_id = lead.id
-            if verified is not None and company and company != NO_COMPANY:
+            if company and writable:
                 customers.update(session=session, customer_id=customer_id, company=company,
                                  actor=audit.BOT)
         summary = ", ".join(str(v) for v in details.values() if v)
