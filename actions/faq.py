@@ -160,9 +160,13 @@ def respond_to_text(
         dispatcher.utter_message(response="utter_out_of_scope", **outcome("declined", decision))
         return [SlotSet("faq_id", None), SlotSet("human_offered", False)]
     top = decision.hits[0] if decision.hits else None
+    # A follow-up whose best match is the entry just answered stays on it ("can I put a
+    # password on it?" → "and on free?"): no "did you mean" between it and its neighbour.
+    staying = (answered[0].used_context and top is not None
+               and top.entry_id == tracker.get_slot("last_faq_id"))
     ambiguous = (decision.kind == "answer" and len(answered) == 1 and top is not None
                  and top.score < AMBIGUOUS_BELOW and len(decision.hits) > 1
-                 and decision.hits[1].score >= top.score / 2)
+                 and decision.hits[1].score >= top.score / 2 and not staying)
     if decision.kind == "answer" and not ambiguous:
         events = answer_events(
             dispatcher,

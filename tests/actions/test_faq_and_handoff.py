@@ -81,6 +81,17 @@ async def test_a_price_question_for_a_team_is_answered_with_an_offer_of_sales(
 
 
 @pytest.mark.usefixtures("faq_services")
+async def test_a_follow_up_closest_to_the_entry_just_answered_stays_on_it() -> None:
+    """Alone "and on free?" is a toss-up here; it continues the entry just answered."""
+    messages, _ = await _run(ActionAnswerFaq(), tracker(
+        text="and on free?", intent="ask_question",
+        slots={"last_question": "how can I share a file with a client "
+                                "can I protect it with a password?",
+               "last_faq_id": "link-password-expiry"}))
+    assert [m.get("faq_entry_id") for m in messages] == ["link-password-expiry"]
+
+
+@pytest.mark.usefixtures("faq_services")
 async def test_a_chosen_entry_is_answered_directly(faq_engine: Any) -> None:
     messages, _ = await _run(
         ActionAnswerFaq(),

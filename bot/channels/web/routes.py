@@ -12,6 +12,7 @@ The chat routes send CORS headers so the widget works when embedded on another s
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 from typing import Annotated, Any
@@ -138,6 +139,10 @@ async def post_message(
                    f"this one has {len(text)}.",
             headers=CORS_HEADERS,
         )
+    wait = await asyncio.to_thread(request.app.state.chat_limit.take, conversation_id)
+    if wait:
+        raise HTTPException(status_code=429, headers={**CORS_HEADERS, "Retry-After": str(wait)},
+                            detail=f"Too many messages in a minute: please wait {wait} s.")
     replies = await forward_or_store(rasa=rasa, sessions=sessions,
                                      conversation_id=conversation_id, channel=WEB.name, text=text)
     response.headers.update(CORS_HEADERS)
@@ -210,5 +215,6 @@ async def stream(
     if last_event_id and last_event_id.isdigit() and int(last_event_id) <= MAX_ID:
         after = max(after, int(last_event_id))
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **CORS_HEADERS}
-    return StreamingResponse(out_of_turn_events(request, sessions, conversation_id, after),
+    feed = request.app.state.changes
+    return StreamingResponse(out_of_turn_events(request, sessions, conversation_id, after, feed),
                              media_type="text/event-stream", headers=headers)

@@ -8,7 +8,7 @@ the console login as parent_id and is revoked with it. Logins made before this m
 so everyone logs in again once.
 
 Revision ID: 7a3c1e9d2b44
-Revises: 9c1f2e7d4b10
+Revises: 7a1c0e9d4b21
 Create Date: 2026-12-01 12:00:00.000000
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '7a3c1e9d2b44'
-down_revision: str | None = '9c1f2e7d4b10'
+down_revision: str | None = '7a1c0e9d4b21'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
