@@ -78,8 +78,8 @@ def main(argv: list[str] | None = None) -> None:
     if busy:
         fail(
             f"{', '.join(busy)} already in use on {settings.host} — is Relay running already? "
-            "Set RELAY_API_PORT / RELAY_ACTIONS_PORT / RELAY_RASA_PORT / RELAY_DEV_MAIL_PORT (and for the cluster "
-            "RELAY_REPLICA_PORT_BASE, RELAY_REDIS_PORT) to use others."
+            "Set RELAY_API_PORT / RELAY_ACTIONS_PORT / RELAY_RASA_PORT / RELAY_DEV_MAIL_PORT "
+            "(and for the cluster RELAY_REPLICA_PORT_BASE, RELAY_REDIS_PORT) to use others."
         )
     stack: Stack | None = None
     try:

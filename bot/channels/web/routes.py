@@ -120,7 +120,7 @@ MESSAGE_BODY = {"required": True,
 @router.post("/chat/{conversation_id}/messages", openapi_extra={"requestBody": MESSAGE_BODY})
 async def post_message(
     conversation_id: ConversationId, body: Annotated[bytes, Depends(raw_body)], rasa: RasaDep,
-    sessions: SessionFactoryDep, response: Response,
+    sessions: SessionFactoryDep, response: Response, request: Request,
 ) -> dict[str, Any]:
     """Forward a customer message to Rasa and return the bot's replies."""
     try:
