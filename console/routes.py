@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import (
     FileResponse,
     HTMLResponse,
@@ -35,7 +35,7 @@ from crm_store.api import auth
 from crm_store.api.deps import SessionDep, SessionFactoryDep, SettingsDep
 from crm_store.enums import Role
 from crm_store.login_throttle import retry_message, throttle_for
-from crm_store.models import utcnow
+from crm_store.models import MAX_ID, utcnow
 
 HERE = Path(__file__).resolve().parent
 MAX_REPLY_CHARS = 4000
@@ -94,9 +94,7 @@ class Agent:
 def current_agent(request: Request, session: SessionDep, settings: SettingsDep) -> Agent:
     """The logged-in agent; otherwise redirect pages to the login form (401 for JSON)."""
     cookie = auth.read_session(request, settings)
-    user = None
-    if cookie.user_id is not None:
-        user = auth.active_user(session=session, user_id=cookie.user_id, roles=auth.CONSOLE_ROLES)
+    user = auth.console_user(session=session, cookie=cookie, roles=auth.CONSOLE_ROLES)
     if user is None:
         if request.url.path.startswith("/console/api/"):
             raise HTTPException(401, "Log in to the console first.")
@@ -184,7 +182,8 @@ def login(
                 status_code, wait = 429, refused.retry_after
         else:
             redirect = RedirectResponse(_safe_next(next), status_code=303)
-            auth.write_session(redirect, request, settings, auth.ConsoleSession(user_id=user.id))
+            auth.write_session(redirect, request, settings,
+                               auth.console_login(session=session, user=user))
             return redirect
     fresh = auth.ConsoleSession()
     response = _page(request, "login.html",
@@ -197,9 +196,10 @@ def login(
 
 
 @router.post("/logout")
-def logout(agent: CurrentAgent, csrf: FormText = "") -> Response:
-    """End the session."""
+def logout(agent: CurrentAgent, session: SessionDep, csrf: FormText = "") -> Response:
+    """End the session on the server (a copy of the cookie stops working too)."""
     check_csrf(agent, csrf)
+    auth.console_logout(session=session, cookie=agent.session)
     response = RedirectResponse("/console/login?notice=logged-out", status_code=303)
     auth.clear_session(response)
     return response
@@ -263,7 +263,7 @@ def conversation_page(request: Request, conversation_id: str, agent: CurrentAgen
 
 @router.get("/api/conversations/{conversation_id}/messages")
 def conversation_messages(conversation_id: str, agent: CurrentAgent, session: SessionDep,
-                          after: int = 0) -> dict[str, Any]:
+                          after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0) -> dict[str, Any]:
     """Messages and notes newer than `after`, and the conversation's status."""
     result = views.conversation_messages(session=session, conversation_id=conversation_id,
                                          after_id=after)
@@ -311,7 +311,8 @@ async def resolve(conversation_id: str, agent: CurrentAgent, sessions: SessionFa
     """Resolve the handoff's case and hand the conversation back to the bot (Rasa resume)."""
     check_csrf(agent, csrf)
     outcome = await support.resolve(sessions=sessions, bot=rasa, conversation_id=conversation_id,
-                                    agent_id=agent.id, agent_name=agent.name, actor=agent.actor)
+                                    agent_id=agent.id, agent_name=agent.name, actor=agent.actor,
+                                    override=agent.principal.role == Role.ADMIN)
     if outcome is None:
         raise HTTPException(404, f"There is no conversation {conversation_id}.")
     return _back(conversation_id, outcome)
