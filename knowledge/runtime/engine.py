@@ -51,7 +51,8 @@ class Hit:
     """One FAQ entry found for a query; score is the calibrated probability it is the right one.
 
     similarity is the best cosine between the query and the entry's paraphrases (None when not
-    known, e.g. a hit made by hand); the decline decision uses the top hit's.
+    known, e.g. a hit made by hand); the decline decision uses the top hit's. answer is in
+    `language`; answers holds the entry's translations of it.
     """
 
     entry_id: str
@@ -60,6 +61,14 @@ class Hit:
     score: float
     tags: tuple[str, ...] = ()
     similarity: float | None = None
+    language: str = "en"
+    answers: dict[str, str] = field(default_factory=dict)
+
+    def answer_in(self, language: str) -> tuple[str, str]:
+        """The answer in that language if the entry has it, else its own: (text, language)."""
+        if language != self.language and language in self.answers:
+            return self.answers[language], language
+        return self.answer, self.language
 
 
 @dataclass(frozen=True)
@@ -161,6 +170,13 @@ def _load_state(index_dir: Path) -> _State:
     )
 
 
+def _hit(entry: dict[str, Any], question: str, score: float, similarity: float | None) -> Hit:
+    """A Hit for an entry of meta.json (indexes built before translations have no answers)."""
+    return Hit(entry_id=entry["id"], answer=entry["answer"], matched_question=question,
+               score=score, tags=tuple(entry.get("tags", ())), similarity=similarity,
+               language=entry.get("language", "en"), answers=dict(entry.get("answers") or {}))
+
+
 class FaqEngine:
     """Semantic FAQ search over a built index; safe to share between threads."""
 
@@ -244,29 +260,15 @@ class FaqEngine:
             entry = state.entries[int(e)]
             row = int(best_row[0, e])
             question = entry["questions"][int(state.row_question[row])] if row >= 0 else ""
-            hits.append(
-                Hit(
-                    entry_id=entry["id"],
-                    answer=entry["answer"],
-                    matched_question=question or entry["questions"][0],
-                    score=float(np.clip(probs[e], 0.0, 1.0)),
-                    tags=tuple(entry.get("tags", ())),
-                    similarity=float(knn[0, e]),
-                )
-            )
+            hits.append(_hit(entry, question or entry["questions"][0],
+                             float(np.clip(probs[e], 0.0, 1.0)), float(knn[0, e])))
         return hits
 
     def entry(self, entry_id: str) -> Hit | None:
         """The entry with that id as a full-score hit (a "did you mean" choice), or None."""
         for entry in self._state.entries:
             if entry["id"] == entry_id:
-                return Hit(
-                    entry_id=entry["id"],
-                    answer=entry["answer"],
-                    matched_question=entry["questions"][0],
-                    score=1.0,
-                    tags=tuple(entry.get("tags", ())),
-                )
+                return _hit(entry, entry["questions"][0], 1.0, None)
         return None
 
     def corrected(self, query: str) -> str:
