@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, FollowupAction, SlotSet
@@ -24,8 +24,13 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.forms import question_shaped
 from actions.identify import EMAIL_IN_TEXT
+from actions.languages import faq_for, language_of, say_answer
 from actions.runtime import services
 from actions.tone import tone_of
+from relay import responses
+
+if TYPE_CHECKING:
+    from knowledge.runtime.engine import Hit
 
 # After this many unanswered turns in a row the conversation goes to a person unasked.
 MAX_FAILED_TURNS = 2
@@ -35,11 +40,6 @@ OUT_OF_SCOPE_MIN_CONFIDENCE = 0.6
 _LETTERS = re.compile(r"[^\W\d_]{2,}")
 _PHONE = re.compile(r"^\s*(?:\+|00)?[\d\s().\-/]{7,}\s*$")
 _NUMBER_OR_DATE = re.compile(r"^\s*[\d\s.,:/\-]+\s*$")
-VALUE_BUTTONS = [
-    {"title": "Update my details", "payload": "/update_details"},
-    {"title": "Check my cases", "payload": "/check_case_status"},
-    {"title": "Talk to a person", "payload": "/ask_human"},
-]
 
 
 def intent_of(tracker: Tracker) -> tuple[str | None, float]:
@@ -81,8 +81,7 @@ class ActionAnswerFaq(Action):
         intent, confidence = intent_of(tracker)
         chosen = tracker.get_slot("faq_id") if intent == "choose_faq" else None
         if chosen and (entry := faq.entry(chosen)) is not None:
-            return answer_events(dispatcher, [(entry.entry_id, entry.answer)],
-                                 topic=entry.matched_question)
+            return answer_events(dispatcher, tracker, [entry], topic=entry.matched_question)
         if text.startswith("/"):
             # A button payload that no longer means anything (an entry removed since, a detail
             # button clicked after its form ended): ask, rather than search the payload's text.
@@ -109,7 +108,7 @@ def respond_to_text(
     out_of_scope = intent == "out_of_scope" and confidence >= OUT_OF_SCOPE_MIN_CONFIDENCE
     # Something unrelated to the product is never read as a follow-up of the last question.
     topic = None if out_of_scope else tracker.get_slot("last_question")
-    answered = answer_message(services().faq, text, topic)
+    answered = answer_message(faq_for(tracker, text), text, topic)
     decision = answered[0].decision
     if out_of_scope and not (
         decision.kind == "answer"
@@ -118,12 +117,11 @@ def respond_to_text(
         dispatcher.utter_message(response="utter_out_of_scope")
         return [SlotSet("faq_id", None), SlotSet("human_offered", False)]
     if decision.kind == "answer":
-        return answer_events(
-            dispatcher,
-            [(a.decision.hits[0].entry_id, a.decision.hits[0].answer) for a in answered],
-            topic=answered[-1].topic,
-        )
+        return answer_events(dispatcher, tracker, [a.decision.hits[0] for a in answered],
+                             topic=answered[-1].topic)
     if decision.kind == "clarify":
+        # The two entries, then the response's own "something else" (a person).
+        asked = responses.message("utter_did_you_mean", language_of(tracker))
         buttons = [
             {
                 "title": hit.matched_question,
@@ -131,8 +129,7 @@ def respond_to_text(
             }
             for hit in decision.hits[:2]
         ]
-        buttons.append({"title": "Something else", "payload": "/ask_human"})
-        dispatcher.utter_message(text="Did you mean one of these?", buttons=buttons)
+        dispatcher.utter_message(text=asked["text"], buttons=buttons + asked["buttons"])
         return [SlotSet("human_offered", False), SlotSet("faq_id", None)]
     return decline_events(dispatcher, tracker)
 
@@ -152,15 +149,14 @@ def decline_events(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[E
 
 
 def answer_events(
-    dispatcher: CollectingDispatcher, answers: list[tuple[str, str]], *, topic: str
+    dispatcher: CollectingDispatcher, tracker: Tracker, hits: list[Hit], *, topic: str
 ) -> list[EventType]:
-    """Send the answers; remember the topic for follow-ups."""
-    for entry_id, answer in answers:
-        # faq_entry_id travels in the bot event's metadata to the CRM's interaction log.
-        dispatcher.utter_message(text=answer, faq_entry_id=entry_id)
+    """Send the answers in the customer's language; remember the topic for follow-ups."""
+    for hit in hits:
+        say_answer(dispatcher, hit, language_of(tracker))
     return [
         SlotSet("failed_turns", 0),
-        SlotSet("last_faq_id", answers[-1][0]),
+        SlotSet("last_faq_id", hits[-1].entry_id),
         SlotSet("last_question", topic),
         SlotSet("human_offered", False),
         SlotSet("faq_id", None),
@@ -168,21 +164,14 @@ def answer_events(
 
 
 def _acknowledge_value(dispatcher: CollectingDispatcher, text: str, kind: str) -> list[EventType]:
+    """A bare value (or a stale button) outside a form: noted, and what the customer can do."""
     events: list[EventType] = [SlotSet("faq_id", None)]
     if kind == "email":
         email = EMAIL_IN_TEXT.search(text)
         shown = email.group(0).rstrip(".!?") if email else text.strip()
-        dispatcher.utter_message(
-            text=f"Thanks — I've noted {shown}. What can I help you with? You can ask me a "
-            "question, or I can look at your account, cases or details.",
-            buttons=VALUE_BUTTONS,
-        )
+        dispatcher.utter_message(response="utter_noted_email", noted=shown)
         # Kept as a hint for identification; it is checked (and verified) when a task needs it.
         events.append(SlotSet("email", shown))
     else:
-        dispatcher.utter_message(
-            text="Thanks. What would you like me to do with that? You can ask me a question, "
-            "or I can update your details or look at your cases.",
-            buttons=VALUE_BUTTONS,
-        )
+        dispatcher.utter_message(response="utter_noted_value")
     return events

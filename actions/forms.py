@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from abc import abstractmethod
+from dataclasses import dataclass, field
 from typing import Any
 
 from rasa_sdk import FormValidationAction, Tracker
@@ -23,7 +24,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.runtime import services
+from actions.languages import faq_for, language_of, say_answer
 
 _QUESTION_START = re.compile(
     r"^(?:so |and |but |ok(?:ay)?,? |hmm,? |wait,? )?(?:what|what's|whats|how|why|when|where|"
@@ -48,6 +49,15 @@ QUESTION_INTENTS = frozenset({"ask_question", "nlu_fallback"})
 # nevertheless gives to plain answers now and then ("I'm Dana Scully" → complain). A reply
 # under one of them still fills the slot when it is unmistakably a value (`strict_<slot>`).
 SOFT_INTENTS = frozenset({"complain", "greet", "thank", "chitchat", "bot_challenge", "goodbye"})
+
+
+@dataclass(frozen=True)
+class Hint:
+    """What to say when a reply is not an answer: a domain.yml response (in the customer's
+    language, as Rasa picks it) and the values it names."""
+
+    response: str
+    values: dict[str, Any] = field(default_factory=dict)
 
 
 def question_shaped(text: str) -> bool:
@@ -77,12 +87,10 @@ def answer_if_question(
         return False
     from knowledge.runtime.context import decide_in_context
 
-    faq = services().faq
-    answered = decide_in_context(faq, text, tracker.get_slot("last_question"))
+    answered = decide_in_context(faq_for(tracker, text), text, tracker.get_slot("last_question"))
     if answered.decision.kind != "answer":
         return False
-    top = answered.decision.hits[0]
-    dispatcher.utter_message(text=top.answer, faq_entry_id=top.entry_id)
+    say_answer(dispatcher, answered.decision.hits[0], language_of(tracker))
     return True
 
 
@@ -94,7 +102,7 @@ def cancelled(slot: str) -> dict[str, Any]:
 class RelayFormValidation(FormValidationAction):
     """A form's validation: questions answered, back-outs honoured, then the slot's own check.
 
-    Subclasses implement `parse_<slot>(text, tracker) -> (value | None, hint | None)` and may
+    Subclasses implement `parse_<slot>(text, tracker) -> (value | None, Hint | None)` and may
     list in QUESTIONS_ARE_ANSWERS the slots whose answer may itself be phrased as a question
     ("the Business plan?", "why won't my files sync?").
     """
@@ -165,8 +173,8 @@ class RelayFormValidation(FormValidationAction):
         if (parsed is None and self._asked_something(slot, tracker)
                 and answer_if_question(dispatcher, tracker, latest_text(tracker), shaped=False)):
             return {slot: None}
-        if parsed is None and hint and not quiet:
-            dispatcher.utter_message(text=hint)
+        if parsed is None and hint is not None and not quiet:
+            dispatcher.utter_message(response=hint.response, **hint.values)
         return {slot: parsed}
 
     def _asked_something(self, slot: str, tracker: Tracker) -> bool:

@@ -11,12 +11,11 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.channels import channel_of
-from actions.forms import RelayFormValidation, end_of_task, was_cancelled
+from actions.forms import Hint, RelayFormValidation, end_of_task, was_cancelled
 from actions.runtime import services
 from crm_store import audit, conversations, customers
 from relay import channels
 
-LOST_CUSTOMER = "Sorry, I lost track of who you are. Could you ask me again?"
 EMAIL_IN_TEXT = re.compile(r"[^\s<>()\[\],;:\"']+@[^\s<>()\[\],;:\"']+")
 _NAME_PREFIX = re.compile(
     r"^(?:hi[,!]?\s+)?(?:my name is|my name's|i am|i'm|im|it's|it is|this is|call me|name:)\s+",
@@ -70,9 +69,10 @@ def strict_name(text: str) -> str | None:
 
 
 def first_name(tracker: Tracker) -> str:
-    """How to address the customer in a reply: their first name, or "there"."""
+    """How to address the customer in a reply: their first name ("" if none is known; the
+    identification form always asks for one)."""
     name = str(tracker.get_slot("customer_name") or "").strip()
-    return name.split()[0] if name else "there"
+    return name.split()[0] if name else ""
 
 
 def customer_id_of(tracker: Tracker) -> int | None:
@@ -87,12 +87,12 @@ class ValidateIdentifyForm(RelayFormValidation):
     def name(self) -> str:
         return "validate_identify_form"
 
-    def parse_email(self, text: str, tracker: Tracker) -> tuple[str | None, str | None]:
+    def parse_email(self, text: str, tracker: Tracker) -> tuple[str | None, Hint | None]:
         """A syntactically valid email address."""
         try:
             return customers.normalise_email(email_from_text(text)), None
         except ValueError as error:
-            return None, f"{error} It should look like name@example.com."
+            return None, Hint("utter_hint_email", {"error": str(error)})
 
     def strict_email(self, text: str) -> str | None:
         """An email address in the reply, whatever the NLU thought of it."""
@@ -103,10 +103,10 @@ class ValidateIdentifyForm(RelayFormValidation):
         """A name in capitalised words, whatever the NLU thought of it."""
         return strict_name(text)
 
-    def parse_customer_name(self, text: str, tracker: Tracker) -> tuple[str | None, str | None]:
+    def parse_customer_name(self, text: str, tracker: Tracker) -> tuple[str | None, Hint | None]:
         """A plausible name."""
         name = name_from_text(text)
-        return name, None if name else "Sorry, I didn't catch a name there."
+        return name, None if name else Hint("utter_hint_customer_name")
 
     async def validate_email(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
@@ -165,11 +165,9 @@ class ActionIdentifyCustomer(Action):
                     external_id=channels.of_conversation(conversation_id).external_id(
                         conversation_id))
             customer_id, customer_name = customer.id, customer.name or name
-        addressed = str(customer_name or "").split()[0] if customer_name else "there"
-        if returning:
-            dispatcher.utter_message(text=f"Welcome back, {addressed}!")
-        else:
-            dispatcher.utter_message(text=f"Thanks, {addressed} — nice to meet you.")
+        addressed = str(customer_name or "").split()[0] if customer_name else ""
+        dispatcher.utter_message(response="utter_welcome_back" if returning
+                                 else "utter_nice_to_meet_you", name=addressed)
         return [
             SlotSet("customer_id", customer_id),
             SlotSet("customer_name", customer_name),

@@ -10,12 +10,18 @@ from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.forms import RelayFormValidation, backs_out, end_of_task, latest_text, was_cancelled
+from actions.forms import (
+    Hint,
+    RelayFormValidation,
+    backs_out,
+    end_of_task,
+    latest_text,
+    was_cancelled,
+)
 from actions.identify import customer_id_of
 from actions.runtime import services
 from crm_store import audit, customers
 
-FIELD_LABELS = {"phone": "phone number", "address": "address"}
 _PHONE_WORDS = ("phone", "mobile", "cell", "number", "telephone", "tel")
 _ADDRESS_WORDS = ("address", "street", "post", "moved", "home")
 _PHONE_IN_TEXT = re.compile(r"(?:\+|00)?\d[\d\s().\-/]{4,}\d")
@@ -109,17 +115,17 @@ class ValidateUpdateDetailsForm(RelayFormValidation):
                 return {"detail_field": field} if field else {}
         return {}
 
-    def parse_detail_field(self, text: str, tracker: Tracker) -> tuple[str | None, str | None]:
+    def parse_detail_field(self, text: str, tracker: Tracker) -> tuple[str | None, Hint | None]:
         """'phone' or 'address'."""
         field = field_from_text(text)
-        return field, None if field else "I can update your phone number or your address."
+        return field, None if field else Hint("utter_hint_detail_field")
 
-    def parse_phone(self, text: str, tracker: Tracker) -> tuple[str | None, str | None]:
+    def parse_phone(self, text: str, tracker: Tracker) -> tuple[str | None, Hint | None]:
         """The number in E.164 form."""
         try:
             return phone_from_text(text), None
         except ValueError as error:
-            return None, str(error)
+            return None, Hint("utter_hint_phone", {"error": str(error)})
 
     def strict_phone(self, text: str) -> str | None:
         """A valid phone number in the reply, whatever the NLU thought of it."""
@@ -132,11 +138,10 @@ class ValidateUpdateDetailsForm(RelayFormValidation):
         """Something that looks like an address, whatever the NLU thought of it."""
         return address_from_text(text)
 
-    def parse_address(self, text: str, tracker: Tracker) -> tuple[str | None, str | None]:
+    def parse_address(self, text: str, tracker: Tracker) -> tuple[str | None, Hint | None]:
         """Something that looks like a postal address."""
         address = address_from_text(text)
-        hint = "That doesn't look like an address — street and number, postcode and city, please."
-        return address, None if address else hint
+        return address, None if address else Hint("utter_hint_address")
 
     async def validate_detail_field(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
@@ -181,7 +186,7 @@ class ValidateUpdateDetailsForm(RelayFormValidation):
             return {"address": address, "confirm_details": None}
         if backs_out(text) or intent == "deny":
             return {"confirm_details": None, "form_cancelled": True, "requested_slot": None}
-        dispatcher.utter_message(text="Sorry — shall I save it? Please answer yes or no.")
+        dispatcher.utter_message(response="utter_hint_confirm_details")
         return {"confirm_details": None}
 
 
@@ -201,13 +206,10 @@ class ActionAskConfirmDetails(Action):
 def ask_confirm_details(dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
     """Read the pending change back and ask whether to save it."""
     field = field_from_text(tracker.get_slot("detail_field"))
-    value = tracker.get_slot(field) if field else None
-    dispatcher.utter_message(
-        text=f"I'll change your {FIELD_LABELS.get(field or '', 'details')} to {value}. "
-        "Shall I save it?",
-        buttons=[{"title": "Yes, save it", "payload": "/affirm"},
-                 {"title": "No, leave it", "payload": "/deny"}],
-    )
+    if field is None:
+        dispatcher.utter_message(response="utter_details_lost")
+        return
+    dispatcher.utter_message(response=f"utter_read_back_{field}", value=tracker.get_slot(field))
 
 
 class ActionSaveDetails(Action):
@@ -224,19 +226,13 @@ class ActionSaveDetails(Action):
         customer_id = customer_id_of(tracker)
         reset = end_of_task(tracker, DETAIL_SLOTS)
         if was_cancelled(tracker):
-            label = FIELD_LABELS.get(field or "", "details")
-            dispatcher.utter_message(
-                text=f"No problem — I've left your {label} as it was. "
-                "Anything else I can help with?"
-            )
+            dispatcher.utter_message(response=f"utter_details_kept_{field or 'details'}")
             return reset
         if field is None or value is None or customer_id is None:
-            dispatcher.utter_message(
-                text="Sorry, I lost track of what to update. Could you ask me again?"
-            )
+            dispatcher.utter_message(response="utter_details_lost")
             return reset
         with services().sessions.begin() as session:
             customers.update(session=session, customer_id=customer_id, actor=audit.BOT,
                              **{field: value})
-        dispatcher.utter_message(text=f"Done — your {FIELD_LABELS[field]} is now {value}.")
+        dispatcher.utter_message(response=f"utter_details_saved_{field}", value=value)
         return reset

@@ -7,7 +7,7 @@ from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.runtime import services
+from actions.languages import faq_for
 
 TASK_SLOTS = ("detail_field", "phone", "address", "confirm_details", "lead_interest",
               "company_size", "company", "budget", "timeline", "problem_description",
@@ -72,7 +72,7 @@ class ActionStartTask(Action):
         if (confidence >= SURE_TASK_START or not previous or not looks_like_follow_up(text)
                 or not answered_from_faq_last(tracker)):
             return []
-        answered = decide_in_context(services().faq, text, previous)
+        answered = decide_in_context(faq_for(tracker, text), text, previous)
         decision = answered.decision
         if not (decision.kind == "answer" and decision.hits[0].score >= SURE_FOLLOW_UP):
             return []

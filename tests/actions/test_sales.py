@@ -93,10 +93,8 @@ async def test_a_repeat_request_updates_the_open_lead(
              "budget": "€800 per month", "timeline": "next month", "pending_task": "sales"}
 
     dispatcher = CollectingDispatcher()
-    events = await ActionSubmitLead().run(
-        dispatcher, tracker(sender_id="tg-42", slots=slots, metadata={"channel": "telegram"}),
-        domain,
-    )
+    t = tracker(sender_id="tg-42", slots=slots, metadata={"channel": "telegram"})
+    events = await ActionSubmitLead().run(dispatcher, t, domain)
     assert events == RESET
     with sessions() as session:
         [lead], total = leads.list_leads(session=session, customer_id=dana)
@@ -104,7 +102,7 @@ async def test_a_repeat_request_updates_the_open_lead(
                 lead.stage) == ("Business plan", "40 people", "€800 per month", "next month",
                                 "telegram", "new")
         assert customers.get_or_raise(session=session, customer_id=dana).type == "lead"
-    assert texts(dispatcher) == [
+    assert texts(dispatcher, t) == [
         f"Thanks, Dana! I've passed your request to our sales team (lead #{lead.id}: Business "
         "plan, 40 people, €800 per month, next month). Someone will contact you at dana@acme.io "
         "within one business day."
