@@ -78,9 +78,18 @@ class RasaClient:
         """Close the HTTP connection pool."""
         await self._http.aclose()
 
-    async def send_message(self, *, sender: str, text: str, channel: str) -> list[BotReply]:
-        """Forward one customer message to the REST channel; the bot's replies to it."""
-        body = {"sender": sender, "message": text, "metadata": {"channel": channel}}
+    async def send_message(
+        self, *, sender: str, text: str, channel: str, language: str | None = None,
+        language_hint: str | None = None,
+    ) -> list[BotReply]:
+        """Forward one customer message to the REST channel; the bot's replies to it.
+
+        language: the language the customer chose (the widget's switch); language_hint: their
+        client's (browser, Telegram app), for a first message too short to tell
+        (actions/languages.py)."""
+        metadata = {"channel": channel, "language": language, "language_hint": language_hint}
+        body = {"sender": sender, "message": text,
+                "metadata": {k: v for k, v in metadata.items() if v}}
         try:
             response = await self._http.post(
                 f"{self.base_url}{WEBHOOK_PATH}", json=body,

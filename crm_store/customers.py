@@ -14,11 +14,12 @@ from crm_store import audit
 from crm_store.enums import CustomerType
 from crm_store.errors import DuplicateEmailError, InvalidValue, NotFoundError
 from crm_store.models import CUSTOMER_TYPES, ChannelIdentity, Customer
-from relay import channels
+from relay import channels, languages
 
 ENTITY = "customer"  # in the audit log
 _INTERNAL_EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)*")
-UPDATABLE_FIELDS = ("name", "email", "phone", "company", "address", "type", "contact_consent")
+UPDATABLE_FIELDS = ("name", "email", "phone", "company", "address", "type", "contact_consent",
+                    "language")
 _TYPE_RANK: dict[str, int] = {t: i for i, t in enumerate(CUSTOMER_TYPES)}
 
 
@@ -66,6 +67,8 @@ def _clean(fields: dict[str, Any]) -> dict[str, Any]:
         cleaned["phone"] = normalise_phone(cleaned["phone"]) if cleaned["phone"].strip() else None
     if "type" in cleaned and cleaned["type"] not in CUSTOMER_TYPES:
         raise InvalidValue(f"type must be one of {', '.join(CUSTOMER_TYPES)}.")
+    if cleaned.get("language") is not None and not languages.supported(cleaned["language"]):
+        raise InvalidValue(f"language must be one of {', '.join(languages.CODES)}.")
     return cleaned
 
 
@@ -81,6 +84,7 @@ def create(
     address: str | None = None,
     type: str = CustomerType.VISITOR,
     contact_consent: bool = False,
+    language: str | None = None,
 ) -> Customer:
     """A new customer, audited as audit_action by actor; DuplicateEmailError if the email is
     already taken."""
@@ -93,6 +97,7 @@ def create(
             "address": address,
             "type": type,
             "contact_consent": contact_consent,
+            "language": language,
         }
     )
     if fields["email"] is not None:

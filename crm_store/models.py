@@ -143,6 +143,9 @@ class Customer(Timestamps, Base):
     address: Mapped[str | None] = mapped_column(Text)
     type: Mapped[str] = mapped_column(String(20), default=CustomerType.VISITOR)
     contact_consent: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The language they write in (relay.languages code): their latest conversation's, or set by
+    # an agent; None while unknown.
+    language: Mapped[str | None] = mapped_column(String(12))
 
     identities: Mapped[list[ChannelIdentity]] = relationship(
         back_populates="customer", cascade="all, delete-orphan", lazy="selectin"
@@ -189,6 +192,9 @@ class Conversation(Base):
     # on SQLite adding one means rebuilding this table, which cascades to its interactions.
     # Cases are never deleted; an id that finds no case resolves nothing.
     handoff_case_id: Mapped[int | None] = mapped_column(Integer)
+    # The language the bot detected last (Rasa's `language` slot, via crm_store.ingest); the
+    # support desk's notices are written in it. None until the customer has written.
+    language: Mapped[str | None] = mapped_column(String(12))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_message_at: Mapped[datetime | None] = mapped_column()
 

@@ -42,11 +42,12 @@ def supported(code: object) -> bool:
 
 
 def normalise(code: object) -> str | None:
-    """A supported code from what a browser or a Telegram client sends ("pt-BR" → "pt"),
-    else None."""
+    """A supported code from what a browser or a Telegram client sends ("pt-BR" → "pt"; an
+    Accept-Language header: its first language), else None."""
     if not isinstance(code, str):
         return None
-    base = code.strip().lower().replace("_", "-").split("-")[0]
+    first = code.split(",")[0].split(";")[0]
+    base = first.strip().lower().replace("_", "-").split("-")[0]
     return base if base in LANGUAGES else None
 
 

@@ -11,6 +11,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from crm_store import audit, cases, conversations, customers, interactions, support, users
 from crm_store.enums import CaseStatus, ConversationStatus
 from crm_store.support import BotUnavailable, Outcome
+from relay import responses
+
+BACK = responses.text(support.BOT_IS_BACK, None)  # the notice in English, the default
 
 AGENT = audit.user_actor(7)
 
@@ -214,13 +217,13 @@ def test_the_customer_is_told_when_a_person_joins_and_when_the_bot_is_back(
     with sessions.begin() as session:
         assert not support.back_to_bot(session=session, conversation_id="tg-5",
                                        actor="service:system")  # Rasa's own resume event
-        assert notices(session, "tg-5")[1:] == [support.BOT_IS_BACK]
+        assert notices(session, "tg-5")[1:] == [BACK]
         # Rasa resumed by someone else (its HTTP API): the customer is told too.
         support.wait_for_person(session=session, conversation_id="tg-5", actor="service:system")
         assert support.back_to_bot(session=session, conversation_id="tg-5",
                                    actor="service:system")
-        assert notices(session, "tg-5")[1:] == [support.BOT_IS_BACK, support.BOT_IS_BACK]
+        assert notices(session, "tg-5")[1:] == [BACK, BACK]
         pending = interactions.list_undelivered(session=session, channel="telegram")
         assert [r.text for r in pending] == [
             "Sam from the Nimbus Drive support team has joined the chat.", "Hello",
-            support.BOT_IS_BACK, support.BOT_IS_BACK]
+            BACK, BACK]
