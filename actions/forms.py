@@ -60,15 +60,40 @@ class Hint:
     values: dict[str, Any] = field(default_factory=dict)
 
 
+# The same in the other languages (relay/languages.py): how a question starts, and what
+# "leave it" sounds like. Chinese has no spaces, so its words are matched anywhere.
+_QUESTION_START_OTHER = re.compile(
+    r"^(?:¿|(?:y |und |et |e )?(?:cómo|cuánto|cuánta|cuántos|cuándo|dónde|por qué|qué|cuál|"
+    r"puedo|se puede|wie|was|warum|wann|wo|welche[rsn]?|kann|können|gibt es|comment|combien|"
+    r"pourquoi|quand|où|quel(?:le)?s?|est-ce|puis-je|peut-on|y a-t-il|como|quanto|quanta|"
+    r"quando|onde|por que|o que|qual|posso|dá para)\b)",
+    re.IGNORECASE,
+)
+_QUESTION_WORDS_ZH = ("吗", "怎么", "如何", "什么", "哪", "多少", "为什么", "能否", "是否",
+                      "能不能", "可不可以", "有没有")
+_BACK_OUT_OTHER = re.compile(
+    r"\b(?:olvídalo|déjalo|cancela(?:r)?|ya no|mejor no|no,? gracias|cambié de opinión|"
+    r"abbrechen|vergiss es|lass es|doch nicht|nein,? danke|nicht mehr|anders überlegt|"
+    r"annule[rz]?|laisse tomber|oublie(?:z)? (?:ça|ca)|non,? merci|changé d'avis|"
+    r"esquece|deixa pra lá|não,? obrigad[oa]|mudei de ideia|desisto)\b"
+    r"|^\s*(?:nein|non|não)\s*[.!]*\s*$|取消|算了|不用了|不要了|不办了|改主意",
+    re.IGNORECASE,
+)
+
+
 def question_shaped(text: str) -> bool:
-    """True if the message reads as a question ("…?", or starts like one)."""
+    """True if the message reads as a question (ends with a question mark, or starts like one),
+    in any of Relay's languages."""
     stripped = text.strip()
-    return stripped.endswith("?") or bool(_QUESTION_START.match(stripped))
+    return (stripped.endswith(("?", "？")) or bool(_QUESTION_START.match(stripped))
+            or bool(_QUESTION_START_OTHER.match(stripped))
+            or any(word in stripped for word in _QUESTION_WORDS_ZH))
 
 
 def backs_out(text: str) -> bool:
-    """True if the customer is leaving the task ("actually no", "never mind", "no thanks")."""
-    return bool(_BACK_OUT.search(text))
+    """True if the customer is leaving the task ("actually no", "never mind", "no thanks"), in
+    any of Relay's languages."""
+    return bool(_BACK_OUT.search(text) or _BACK_OUT_OTHER.search(text))
 
 
 def latest_text(tracker: Tracker) -> str:

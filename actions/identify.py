@@ -18,7 +18,9 @@ from relay import channels
 
 EMAIL_IN_TEXT = re.compile(r"[^\s<>()\[\],;:\"']+@[^\s<>()\[\],;:\"']+")
 _NAME_PREFIX = re.compile(
-    r"^(?:hi[,!]?\s+)?(?:my name is|my name's|i am|i'm|im|it's|it is|this is|call me|name:)\s+",
+    r"^(?:hi[,!]?\s+)?(?:(?:my name is|my name's|i am|i'm|im|it's|it is|this is|call me|name:|"
+    r"me llamo|mi nombre es|soy|ich heiße|ich bin|mein name ist|je m'appelle|je suis|"
+    r"mon nom est|meu nome é|me chamo|eu sou|sou)\s+|(?:我叫|我是|我的名字是)\s*)",
     re.IGNORECASE,
 )
 
@@ -41,7 +43,8 @@ def name_from_text(text: str) -> str | None:
 
 _STRICT_NAME = re.compile(
     r"^(?:(?:hi|hello|hey)[,!]?\s+)?"
-    r"(?:(?:i'm|i am|im|my name is|my name's|it's|this is|call me)\s+)?"
+    r"(?:(?:i'm|i am|im|my name is|my name's|it's|this is|call me|me llamo|soy|ich heiße|"
+    r"ich bin|je m'appelle|je suis|meu nome é|me chamo|sou)\s+)?"
     r"((?:[A-ZÀ-Þ][\w'’-]*)(?:\s+[A-ZÀ-Þ][\w'’-]*){0,3})\s*[.!]?$",
     re.IGNORECASE,
 )

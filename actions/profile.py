@@ -21,18 +21,28 @@ from actions.forms import (
 from actions.identify import customer_id_of
 from actions.runtime import services
 from crm_store import audit, customers
+from knowledge.runtime.context import word_count
 
-_PHONE_WORDS = ("phone", "mobile", "cell", "number", "telephone", "tel")
-_ADDRESS_WORDS = ("address", "street", "post", "moved", "home")
+# Words naming the detail, in Relay's languages (matched as parts of what the customer said).
+_PHONE_WORDS = ("phone", "mobile", "cell", "number", "telephone", "tel", "teléfono", "telefono",
+                "móvil", "movil", "número", "numero", "handy", "nummer", "téléphone",
+                "portable", "numéro", "celular", "电话", "手机", "号码")
+_ADDRESS_WORDS = ("address", "street", "post", "moved", "home", "dirección", "direccion",
+                  "domicilio", "mudé", "adresse", "anschrift", "umgezogen", "déménagé",
+                  "endereço", "endereco", "morada", "mudei", "地址", "住址", "搬家")
+_EMAIL_WORDS = ("email", "e-mail", "correo", "courriel", "邮箱")
 _PHONE_IN_TEXT = re.compile(r"(?:\+|00)?\d[\d\s().\-/]{4,}\d")
-_ADDRESS_PREFIX = re.compile(r"^(?:my new address is|my address is|new address:|it's|it is)\s+",
-                             re.IGNORECASE)
+_ADDRESS_PREFIX = re.compile(
+    r"^(?:my new address is|my address is|new address:|it's|it is|mi (?:nueva )?dirección es|"
+    r"meine (?:neue )?adresse ist|(?:ma nouvelle|mon) adresse est|meu (?:novo )?endereço é)\s+"
+    r"|^(?:我的新地址是|我的地址是|新地址是?)[:：]?\s*",
+    re.IGNORECASE)
 MIN_ADDRESS_LENGTH = 5
 _STREET_WORDS = re.compile(
     r"\b(?:street|st|road|rd|avenue|ave|lane|ln|drive|dr|way|court|ct|place|pl|square|sq|"
     r"boulevard|blvd|close|crescent|terrace|row|hill|park|gardens|strasse|straße|str|gasse|weg|"
     r"platz|allee|rue|avenida|calle|rua|via|viale|piazza|plaza|po box|apartment|apt|flat|suite|"
-    r"unit|floor)\b",
+    r"unit|floor)\b|[路街巷弄号区市省镇村]",
     re.IGNORECASE,
 )
 _YES = re.compile(
@@ -46,7 +56,7 @@ DETAIL_SLOTS = ("detail_field", "phone", "address", "confirm_details")
 def field_from_text(value: Any) -> str | None:
     """'phone' or 'address' from what the customer said ("my mobile number"), else None."""
     text = str(value or "").lower()
-    if "email" in text:  # an email change is an account matter, not a contact detail here
+    if any(word in text for word in _EMAIL_WORDS):  # an account matter, not a contact detail
         return None
     if any(word in text for word in _PHONE_WORDS):
         return "phone"
@@ -71,16 +81,24 @@ def address_from_text(text: str) -> str | None:
     "12 Baker Street, London", "Hauptstraße 5, Berlin" — not "we're moving next month".
     """
     address = _ADDRESS_PREFIX.sub("", text.strip()).strip().rstrip(".!")
-    if len(address) < MIN_ADDRESS_LENGTH or len(address.split()) < 2 or address.endswith("?"):
+    if len(address) < MIN_ADDRESS_LENGTH or word_count(address) < 2 or address.endswith("?"):
         return None
     if not (any(ch.isdigit() for ch in address) or _STREET_WORDS.search(address)):
         return None
     return address
 
 
+_YES_OTHER = re.compile(
+    r"^\s*(?:sí|si|claro|vale|de acuerdo|correcto|guárdalo|ja|genau|klar|richtig|speichern|"
+    r"oui|d'accord|exactement|enregistre[rz]?|sim|certo|pode|isso|salva[r]?)\b"
+    r"|^\s*(?:是|好|对|可以|确认|没问题|保存)",
+    re.IGNORECASE,
+)
+
+
 def says_yes(text: str) -> bool:
-    """True for a plain yes ("yes", "sure, save it", "correct")."""
-    return bool(_YES.match(text))
+    """True for a plain yes ("yes", "sure, save it", "correct", "sí", "ja", "好的")."""
+    return bool(_YES.match(text) or _YES_OTHER.match(text))
 
 
 class ValidateUpdateDetailsForm(RelayFormValidation):

@@ -15,17 +15,12 @@ from actions.identify import customer_id_of
 from actions.languages import language_of
 from actions.runtime import services
 from crm_store import audit, cases, conversations
+from knowledge.runtime.context import word_count
 from relay import responses
 
 MIN_DESCRIPTION_WORDS = 3
 SUBJECT_LENGTH = 80
 CASES_LISTED = 5
-
-
-def _words(text: str) -> int:
-    """Words in a text; in Chinese (no spaces between words) every two characters count as one."""
-    han = sum(1 for ch in text if "\u4e00" <= ch <= "\u9fff")
-    return len(text.split()) + han // 2
 
 
 def subject_of(description: str) -> str:
@@ -49,7 +44,7 @@ class ValidateProblemForm(RelayFormValidation):
     ) -> tuple[str | None, Hint | None]:
         """The description as typed, if it says enough to act on."""
         description = text.strip()
-        if _words(description) < MIN_DESCRIPTION_WORDS:
+        if word_count(description) < MIN_DESCRIPTION_WORDS:
             return None, Hint("utter_hint_problem_description")
         return description, None
 

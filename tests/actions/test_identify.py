@@ -138,3 +138,12 @@ async def test_a_new_customer_is_created_with_their_name(
         SlotSet("identified", True),
     ]
     assert texts(dispatcher) == ["Thanks, Bob — nice to meet you."]  # first name only
+
+
+@pytest.mark.parametrize(("text", "name"), [
+    ("me llamo Carlos Ruiz", "Carlos Ruiz"), ("ich heiße Lukas", "Lukas"),
+    ("je m'appelle Marie", "Marie"), ("meu nome é João", "João"), ("我叫王伟", "王伟"),
+    ("李娜", "李娜"),
+])
+def test_names_are_read_in_any_language(text: str, name: str) -> None:
+    assert name_from_text(text) == name

@@ -172,3 +172,18 @@ async def test_a_plain_request_leaves_everything_to_ask(domain: dict[str, Any]) 
         dispatcher, _lead_form_activation(("talk to sales", "request_sales")), domain
     )
     assert events == []
+
+
+@pytest.mark.parametrize(("text", "timeline"), [
+    ("lo antes posible", "as soon as possible"), ("我们想尽快开始", "as soon as possible"),
+    ("sin prisa, solo estoy mirando", "just exploring"), ("el mes que viene", "el mes que viene"),
+    ("nächsten Monat", "nächsten Monat"), ("下个月", "下个月"), ("the weather", None),
+    ("I'd like an offer", None),
+])
+def test_time_frames_in_any_language(text: str, timeline: str | None) -> None:
+    assert timeline_from_text(text) == timeline
+
+
+@pytest.mark.parametrize("text", ["no lo sé", "weiß nicht", "pas encore", "ainda não", "还不确定"])
+def test_no_budget_yet_in_any_language(text: str) -> None:
+    assert budget_from_text(text) == "not decided yet"
