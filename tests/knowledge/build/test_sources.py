@@ -20,6 +20,8 @@ def test_demo_faq_is_valid_and_complete() -> None:
     assert len(entries) >= 45
     assert all(4 <= len(e.questions) <= 8 for e in entries)
     assert all(e.tags and e.answer for e in entries)
+    # The demo answers Chinese and Spanish customers in their language (issue 11).
+    assert all(set(e.answers) == {"zh", "es"} and e.language == "en" for e in entries)
 
 
 def test_unknown_field_names_file_and_entry(tmp_path: Path) -> None:
