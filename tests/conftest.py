@@ -88,14 +88,15 @@ def _running_stack(data_dir: Path, database_url: str = "") -> Iterator[RelayStac
         actions_port=free_port(),
         api_port=free_port(),
         index_dir=ROOT / "var" / "index",
+        multilingual_index_dir=ROOT / "var" / "index-multilingual",
         models_dir=ROOT / "var" / "models",
         secret_key="test-secret-key",
         service_token="test-service-token",
         rasa_token="test-rasa-token",
     )
-    if not (settings.index_dir / "manifest.json").exists():
+    if not all((index / "manifest.json").exists() for _, index in settings.indexes()):
         built = subprocess.run([sys.executable, "-m", "knowledge.build"], cwd=ROOT, check=False)
-        assert built.returncode == 0, "could not build the FAQ index"
+        assert built.returncode == 0, "could not build the FAQ indexes"
     upgrade(settings.database_url)
     seeded = subprocess.run(
         [sys.executable, "-m", "crm_store.seed"],
