@@ -40,6 +40,37 @@ OUT_OF_SCOPE_MIN_CONFIDENCE = 0.6
 _LETTERS = re.compile(r"[^\W\d_]{2,}")
 _PHONE = re.compile(r"^\s*(?:\+|00)?[\d\s().\-/]{7,}\s*$")
 _NUMBER_OR_DATE = re.compile(r"^\s*[\d\s.,:/\-]+\s*$")
+# Below this calibrated probability, with a runner-up at least half as likely, the bot asks
+# which was meant instead of answering ("i need help with my account": 0.29 vs 0.20).
+AMBIGUOUS_BELOW = 0.4
+# "still not working", "I tried that already": the answer just given did not solve it.
+_NOT_RESOLVED = re.compile(
+    r"\b(?:still (?:not|doesn'?t|isn'?t|won'?t|can'?t|broken|the same|happening|failing|stuck)|"
+    r"didn'?t (?:work|help|fix|solve)|doesn'?t (?:work|help)|not working|no luck|"
+    r"tried (?:that|this|it|everything|already|restarting|rebooting|reinstalling)|"
+    r"already (?:tried|did)|same (?:problem|issue|thing|error)|not helpful|"
+    r"nothing (?:works|changed)|"
+    r"that'?s not (?:it|what i asked|my question)|doesn'?t answer)\b",
+    re.IGNORECASE,
+)
+VALUE_BUTTONS = [
+    {"title": "Update my details", "payload": "/update_details"},
+    {"title": "Check my cases", "payload": "/check_case_status"},
+    {"title": "Talk to a person", "payload": "/ask_human"},
+]
+
+
+def answered_from_faq_last(tracker: Tracker) -> bool:
+    """True if the bot's last action before the customer's latest message answered the FAQ."""
+    seen_user = False
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            if seen_user:
+                return False
+            seen_user = True
+        elif seen_user and event.get("event") == "action" and event.get("name") != "action_listen":
+            return event.get("name") == "action_answer_faq"
+    return False
 
 
 def intent_of(tracker: Tracker) -> tuple[str | None, float]:
@@ -104,6 +135,8 @@ def respond_to_text(
     value = bare_value(text)
     if value is not None and not question_shaped(text):
         return _acknowledge_value(dispatcher, text, value)
+    if _NOT_RESOLVED.search(text) and answered_from_faq_last(tracker):
+        return not_resolved_events(dispatcher, tracker)
 
     out_of_scope = intent == "out_of_scope" and confidence >= OUT_OF_SCOPE_MIN_CONFIDENCE
     # Something unrelated to the product is never read as a follow-up of the last question.
@@ -116,10 +149,14 @@ def respond_to_text(
     ):
         dispatcher.utter_message(response="utter_out_of_scope")
         return [SlotSet("faq_id", None), SlotSet("human_offered", False)]
-    if decision.kind == "answer":
+    top = decision.hits[0] if decision.hits else None
+    ambiguous = (decision.kind == "answer" and len(answered) == 1 and top is not None
+                 and top.score < AMBIGUOUS_BELOW and len(decision.hits) > 1
+                 and decision.hits[1].score >= top.score / 2)
+    if decision.kind == "answer" and not ambiguous:
         return answer_events(dispatcher, tracker, [a.decision.hits[0] for a in answered],
                              topic=answered[-1].topic)
-    if decision.kind == "clarify":
+    if decision.kind == "clarify" or ambiguous:
         # The two entries, then the response's own "something else" (a person).
         asked = responses.message("utter_did_you_mean", language_of(tracker))
         buttons = [
@@ -146,6 +183,19 @@ def decline_events(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[E
     dispatcher.utter_message(response="utter_not_sure")
     return [SlotSet("failed_turns", failed), SlotSet("human_offered", True),
             SlotSet("faq_id", None)]
+
+
+def not_resolved_events(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
+    """The answer did not help: say sorry and offer a case or a person; hand off the 2nd time."""
+    failed = int(tracker.get_slot("failed_turns") or 0) + 1
+    topic = tracker.get_slot("last_faq_id") or "an FAQ answer"
+    reason = f"the FAQ answer ({topic}) did not solve the customer's problem"
+    if failed >= MAX_FAILED_TURNS:
+        return [SlotSet("failed_turns", 0), SlotSet("handoff_reason", reason),
+                FollowupAction("action_handoff")]
+    dispatcher.utter_message(response="utter_not_resolved")
+    return [SlotSet("failed_turns", failed), SlotSet("human_offered", True),
+            SlotSet("handoff_reason", reason), SlotSet("faq_id", None)]
 
 
 def answer_events(

@@ -15,6 +15,7 @@ from actions.forms import (
     RelayFormValidation,
     backs_out,
     end_of_task,
+    finish_cancelled,
     latest_text,
     was_cancelled,
 )
@@ -244,8 +245,8 @@ class ActionSaveDetails(Action):
         customer_id = customer_id_of(tracker)
         reset = end_of_task(tracker, DETAIL_SLOTS)
         if was_cancelled(tracker):
-            dispatcher.utter_message(response=f"utter_details_kept_{field or 'details'}")
-            return reset
+            return finish_cancelled(dispatcher, tracker, DETAIL_SLOTS,
+                                    response=f"utter_details_kept_{field or 'details'}")
         if field is None or value is None or customer_id is None:
             dispatcher.utter_message(response="utter_details_lost")
             return reset

@@ -36,6 +36,7 @@ IN_FORM_RESPONSES = {
     "affirm": None,
     "deny": None,
     "out_of_scope": "utter_in_form_out_of_scope",
+    "need_help": "utter_in_form_need_help",
     "update_details": "utter_finish_task_first",
     "request_sales": "utter_finish_task_first",
     "report_problem": "utter_finish_task_first",

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from crm_store import conversations, interactions, support
+from crm_store import conversations, faq_outcomes, interactions, support
 from crm_store.enums import Author, Direction
 from crm_store.models import Interaction
 from relay import channels, languages
@@ -38,6 +38,11 @@ def ingest_rasa_events(*, session: Session, events: list[dict[str, Any]], actor:
         if kind in ("pause", "resume"):
             changed += _apply_status(session=session, conversation_id=sender_id, kind=kind,
                                      actor=actor)
+            if kind == "pause":
+                # Whether or not it changed the status: the handoff action has usually queued
+                # the conversation already (crm_store.support) when Rasa's pause arrives.
+                faq_outcomes.record_handoff(session=session, conversation_id=sender_id,
+                                            at=_timestamp(event))
             continue
         if kind == "slot":
             if event.get("name") == LANGUAGE_SLOT and languages.supported(event.get("value")):
@@ -46,7 +51,10 @@ def ingest_rasa_events(*, session: Session, events: list[dict[str, Any]], actor:
             continue
         before = _existing_id(session, event)
         interaction = _record_message(session=session, event=event, sender_id=sender_id)
-        changed += interaction is not None and interaction.id != before
+        if interaction is not None and interaction.id != before:
+            changed += 1
+            if kind == "bot":
+                _record_outcome(session, interaction, event)
     return changed
 
 
@@ -126,6 +134,18 @@ def _record_message(
         faq_entry_id=str(faq_entry_id) if faq_entry_id is not None else None,
         created_at=_timestamp(event),
         dedupe_key=dedupe_key(event),
+    )
+
+
+def _record_outcome(session: Session, reply: Interaction, event: dict[str, Any]) -> None:
+    """What the bot's reply says about the customer's question (crm_store.faq_outcomes)."""
+    metadata = event.get("metadata")
+    data = event.get("data")
+    faq_outcomes.record_reply(
+        session=session,
+        reply=reply,
+        metadata=metadata if isinstance(metadata, dict) else {},
+        data=data if isinstance(data, dict) else None,
     )
 
 

@@ -4,14 +4,15 @@ Run with `uvicorn --factory relay.app:create_app`. The database must be migrated
 (`python -m crm_store.migrate`); the app never creates tables itself.
 
     crm_store.api   /healthz, /internal (Rasa's events), /api/v1 (the CRM API)
-    console         /console (the agent console)
+    console         /console (the agent console and its Insights page)
     bot.channels    the channels served over HTTP: the website widget (/, /widget.js, /chat)
 
 The parts share what the lifespan builds, kept on app.state and read through FastAPI
 dependencies: `settings`, `session_factory` (crm_store.api.deps), `rasa` (bot.rasa, the client
-the widget forwards messages with and the console hands conversations back with) and
-`login_throttle` (crm_store.login_throttle). No part imports another's routes, and nothing here
-is built at import.
+the widget forwards messages with and the console hands conversations back with),
+`knowledge` (crm_store.api.knowledge: the FAQ engine for reply suggestions and knowledge gaps,
+loaded on first use) and `login_throttle` (crm_store.login_throttle). No part imports another's
+routes, and nothing here is built at import.
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ from fastapi import FastAPI
 
 from bot.channels import web
 from bot.rasa import RasaClient
+from console import insights as console_insights
 from console import routes as console_routes
 from crm_store.api import errors
+from crm_store.api.knowledge import KnowledgeService
 from crm_store.api.limits import BodySizeLimitMiddleware
 from crm_store.api.routes import health, internal, v1
 from crm_store.db import make_engine, make_session_factory
@@ -48,10 +51,12 @@ def create_app(
         engine = make_engine(settings.database_url)
         app.state.session_factory = make_session_factory(engine)
         app.state.rasa = RasaClient(settings.rasa_url, settings.rasa_token)
+        app.state.knowledge = KnowledgeService(settings)
         try:
             yield
         finally:
             app.state.session_factory = None
+            app.state.knowledge = None
             await app.state.rasa.aclose()
             engine.dispose()
 
@@ -63,6 +68,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.session_factory = None
+    app.state.knowledge = None
     app.state.login_throttle = LoginThrottle()  # shared by the API's and the console's login
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=MAX_BODY_BYTES)
     errors.add_error_handlers(app)
@@ -71,6 +77,7 @@ def create_app(
     app.include_router(v1.router, responses=errors.COMMON_ERRORS)
     if console:
         app.include_router(console_routes.router, responses=errors.COMMON_ERRORS)
+        app.include_router(console_insights.router, responses=errors.COMMON_ERRORS)
     if channels:
         for router in CHANNEL_ROUTERS:
             app.include_router(router, responses=errors.COMMON_ERRORS)

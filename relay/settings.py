@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     telegram_webhook_port: int = 8081
     telegram_webhook_path: str = "/telegram/webhook"
 
+    nightly_at: str = "03:30"  # UTC time of the nightly gap mining and segments; "" = off
+
     demo_agent_email: str = "agent@relay.local"
     demo_agent_password: str = "relay-demo"  # only seeded when env=development
 

@@ -73,8 +73,12 @@ def new_conversation_id(prefix: str = "rest") -> str:
 
 
 @contextmanager
-def _running_stack(data_dir: Path, database_url: str = "") -> Iterator[RelayStack]:
-    """Migrate and seed the database, start every Relay process, stop them afterwards."""
+def _running_stack(data_dir: Path, database_url: str = "", **overrides: Any
+                   ) -> Iterator[RelayStack]:
+    """Migrate and seed the database, start every Relay process, stop them afterwards.
+
+    overrides: other Settings fields (e.g. a private copy of the FAQ and its index).
+    """
     from crm_store.db import make_engine, make_session_factory
     from crm_store.migrate import upgrade
     from relay.train import ensure_model
@@ -87,12 +91,11 @@ def _running_stack(data_dir: Path, database_url: str = "") -> Iterator[RelayStac
         rasa_port=free_port(),
         actions_port=free_port(),
         api_port=free_port(),
-        index_dir=ROOT / "var" / "index",
-        multilingual_index_dir=ROOT / "var" / "index-multilingual",
-        models_dir=ROOT / "var" / "models",
         secret_key="test-secret-key",
         service_token="test-service-token",
         rasa_token="test-rasa-token",
+        **{"index_dir": ROOT / "var" / "index", "models_dir": ROOT / "var" / "models",
+           **overrides},
     )
     if not all((index / "manifest.json").exists() for _, index in settings.indexes()):
         built = subprocess.run([sys.executable, "-m", "knowledge.build"], cwd=ROOT, check=False)

@@ -12,7 +12,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.forms import backs_out, question_shaped
 from actions.identify import ValidateIdentifyForm, strict_name
 from actions.profile import ValidateUpdateDetailsForm, address_from_text
-from actions.sales import ValidateLeadForm, corrections
+from actions.sales import ValidateLeadForm, company_from_text, corrections
 from tests.actions.conftest import form_tracker, texts
 
 
@@ -145,3 +145,12 @@ def test_answers_in_the_other_languages_are_not(text: str) -> None:
                                   "取消吧", "不用了"])
 def test_backing_out_in_the_other_languages(text: str) -> None:
     assert backs_out(text)
+
+
+@pytest.mark.parametrize(("text", "company"), [
+    ("its for my ngo, Helping Hands", "Helping Hands"), ("Acme Ltd", "Acme Ltd"),
+    ("we're called Blue Fox", "Blue Fox"), ("our company is Acme", "Acme"),
+    ("just me", "no company (individual)"), ("what do you need that for?", None),
+])
+def test_the_company_is_read_out_of_a_sentence(text: str, company: str | None) -> None:
+    assert company_from_text(text) == company

@@ -52,7 +52,8 @@ async def test_a_problem_case_is_opened_with_its_number(
                                            "pending_task": "report_problem"})
     events = await ActionOpenProblemCase().run(dispatcher, t, domain)
     assert events == [SlotSet("problem_description", None), SlotSet("pending_task", None),
-                      SlotSet("form_cancelled", False)]
+                      SlotSet("form_cancelled", False),
+                      SlotSet("form_escalated", False)]
     with sessions() as session:
         [case] = cases.list_for_customer(session=session, customer_id=ana)
         assert (case.type, case.status, case.subject, case.description, case.conversation_id) == (

@@ -6,7 +6,7 @@ what an agent or the API set. Both are ISO 639-1 codes from relay.languages; NUL
 unknown. Plain columns: added and dropped in place on SQLite and PostgreSQL.
 
 Revision ID: 7c1e2a9b4d30
-Revises: 49efa53c037e
+Revises: 9c1f2e7d4b10 (re-parented onto main's insights head when merging main)
 Create Date: 2026-12-01 13:00:00.000000
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '7c1e2a9b4d30'
-down_revision: str | None = '49efa53c037e'
+down_revision: str | None = '9c1f2e7d4b10'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
