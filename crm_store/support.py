@@ -235,10 +235,14 @@ def hand_back(
     if case is not None and case.status in OPEN_CASE_STATUSES:
         cases.set_status(session=session, case_id=case.id, status=CaseStatus.RESOLVED,
                          actor=actor)
+    # Rasa's resume event (crm_store.ingest → back_to_bot) may have come in first and told the
+    # customer already: the notice is said once, by whichever comes first.
+    told = conversation.status == ConversationStatus.BOT
     set_status(session=session, conversation_id=conversation_id, status=ConversationStatus.BOT,
                actor=actor, action="resolve")
-    notify(session=session, conversation=conversation,
-           text=responses.text(BOT_IS_BACK, conversation.language))
+    if not told:
+        notify(session=session, conversation=conversation,
+               text=responses.text(BOT_IS_BACK, conversation.language))
     interactions.add_note(session=session, conversation_id=conversation_id,
                           text=f"Resolved by {agent_name}; handed back to the assistant.",
                           agent_id=agent_id)

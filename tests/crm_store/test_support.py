@@ -227,3 +227,20 @@ def test_the_customer_is_told_when_a_person_joins_and_when_the_bot_is_back(
         assert [r.text for r in pending] == [
             "Sam from the Nimbus Drive support team has joined the chat.", "Hello",
             BACK, BACK]
+
+
+def test_the_bot_is_back_is_said_once_when_rasas_resume_event_comes_first(
+    sessions: sessionmaker[Session],
+) -> None:
+    """Resolving tells Rasa to resume; its event can reach the CRM before the console's own
+    hand-back commits (seen on the real stack): the customer still hears it once."""
+    with sessions.begin() as session:
+        sam = new_agent(session, "Sam Okafor")
+        support.request_handoff(session=session, conversation_id="web-r", actor=audit.BOT,
+                                reason="asked", transcript="-")
+        support.claim(session=session, conversation_id="web-r", agent_id=sam, actor=AGENT)
+        assert support.back_to_bot(session=session, conversation_id="web-r",
+                                   actor="service:system")  # Rasa's resume event, first
+        support.hand_back(session=session, conversation_id="web-r", agent_id=sam,
+                          agent_name="Sam", actor=AGENT)
+        assert notices(session, "web-r")[1:] == [BACK]
