@@ -24,6 +24,7 @@ import logging
 from enum import StrEnum
 from typing import Protocol
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm_store import audit, cases, conversations, interactions, users
@@ -155,10 +156,25 @@ def wait_for_person(
     return True
 
 
+def _give_back_first(*, session: Session, conversation_id: str) -> bool:
+    """Set the status to bot if it is not already, in one conditional UPDATE; True if this call
+    changed it. Rasa's resume event (back_to_bot) and the console's hand-back run concurrently
+    in separate transactions; the database lets only one of them win, and the winner tells the
+    customer that the bot is back."""
+    changed = session.execute(
+        update(Conversation)
+        .where(Conversation.id == conversation_id, Conversation.status != ConversationStatus.BOT)
+        .values(status=ConversationStatus.BOT)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(changed, "rowcount", 0))
+
+
 def back_to_bot(*, session: Session, conversation_id: str, actor: str) -> bool:
     """The bot has the conversation again (Rasa resumed it); True if the status changed."""
     conversation = conversations.get_or_create(session=session, conversation_id=conversation_id)
-    if conversation.status == ConversationStatus.BOT:
+    if conversation.status == ConversationStatus.BOT or not _give_back_first(
+            session=session, conversation_id=conversation_id):
         return False
     set_status(session=session, conversation_id=conversation_id, status=ConversationStatus.BOT,
                actor=actor, action="resume")
@@ -236,8 +252,8 @@ def hand_back(
         cases.set_status(session=session, case_id=case.id, status=CaseStatus.RESOLVED,
                          actor=actor)
     # Rasa's resume event (crm_store.ingest → back_to_bot) may have come in first and told the
-    # customer already: the notice is said once, by whichever comes first.
-    told = conversation.status == ConversationStatus.BOT
+    # customer already: the notice is said once, by whichever changes the status.
+    told = not _give_back_first(session=session, conversation_id=conversation_id)
     set_status(session=session, conversation_id=conversation_id, status=ConversationStatus.BOT,
                actor=actor, action="resolve")
     if not told:
