@@ -30,7 +30,7 @@ from actions.tone import tone_of
 from relay import responses
 
 if TYPE_CHECKING:
-    from knowledge.runtime.engine import Hit
+    from knowledge.runtime.engine import Decision, Hit
 
 # After this many unanswered turns in a row the conversation goes to a person unasked.
 MAX_FAILED_TURNS = 2
@@ -53,6 +53,13 @@ _NOT_RESOLVED = re.compile(
     r"that'?s not (?:it|what i asked|my question)|doesn'?t answer)\b",
     re.IGNORECASE,
 )
+# A price question for a team ("how much for 10 users", "what would 25 of us pay?") is a buying
+# signal whatever the NLU called it: the answer comes with an offer of the sales team.
+_PRICE_WORD = r"(?:how much|cost|costs|price|prices|pricing|pay|quote)"
+_TEAM = r"\d+\s*(?:users?|people|seats?|of us|employees|staff|members|licen[cs]es)"
+TEAM_PRICE = re.compile(
+    rf"\b{_PRICE_WORD}\b.*\b{_TEAM}\b|\b{_TEAM}\b.*\b{_PRICE_WORD}\b", re.IGNORECASE)
+OFFERED = "offered_task"  # the slot naming the task the bot just offered
 VALUE_BUTTONS = [
     {"title": "Update my details", "payload": "/update_details"},
     {"title": "Check my cases", "payload": "/check_case_status"},
@@ -147,15 +154,19 @@ def respond_to_text(
         decision.kind == "answer"
         and (decision.hits[0].similarity or 0.0) >= OUT_OF_SCOPE_MIN_SIMILARITY
     ):
-        dispatcher.utter_message(response="utter_out_of_scope")
+        dispatcher.utter_message(response="utter_out_of_scope", **outcome("declined", decision))
         return [SlotSet("faq_id", None), SlotSet("human_offered", False)]
     top = decision.hits[0] if decision.hits else None
     ambiguous = (decision.kind == "answer" and len(answered) == 1 and top is not None
                  and top.score < AMBIGUOUS_BELOW and len(decision.hits) > 1
                  and decision.hits[1].score >= top.score / 2)
     if decision.kind == "answer" and not ambiguous:
-        return answer_events(dispatcher, tracker, [a.decision.hits[0] for a in answered],
-                             topic=answered[-1].topic)
+        events = answer_events(dispatcher, tracker, [a.decision.hits[0] for a in answered],
+                               topic=answered[-1].topic,
+                               scores=[a.decision.hits[0].score for a in answered])
+        if TEAM_PRICE.search(text) and not tracker.active_loop_name:
+            events += offer_sales(dispatcher)
+        return events
     if decision.kind == "clarify" or ambiguous:
         # The two entries, then the response's own "something else" (a person).
         asked = responses.message("utter_did_you_mean", language_of(tracker))
@@ -166,12 +177,27 @@ def respond_to_text(
             }
             for hit in decision.hits[:2]
         ]
-        dispatcher.utter_message(text=asked["text"], buttons=buttons + asked["buttons"])
+        dispatcher.utter_message(text=asked["text"], buttons=buttons + asked["buttons"],
+                                 **outcome("clarify", decision))
         return [SlotSet("human_offered", False), SlotSet("faq_id", None)]
-    return decline_events(dispatcher, tracker)
+    return decline_events(dispatcher, tracker, decision)
 
 
-def decline_events(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
+def offer_sales(dispatcher: CollectingDispatcher) -> list[EventType]:
+    """Offer the sales team (a plain "yes" next turn starts the lead, actions/tasks.py)."""
+    dispatcher.utter_message(response="utter_offer_sales")
+    return [SlotSet(OFFERED, "sales")]
+
+
+def outcome(kind: str, decision: Decision | None = None) -> dict[str, Any]:
+    """Message metadata that tells the CRM what became of the question (crm_store.faq_outcomes)."""
+    score = decision.hits[0].score if decision is not None and decision.hits else None
+    return {"faq_outcome": kind, "faq_score": None if score is None else round(score, 4)}
+
+
+def decline_events(
+    dispatcher: CollectingDispatcher, tracker: Tracker, decision: Decision | None = None
+) -> list[EventType]:
     """Say we don't know and offer a person; hand off after repeated failures."""
     failed = int(tracker.get_slot("failed_turns") or 0) + 1
     if failed >= MAX_FAILED_TURNS:
@@ -180,7 +206,7 @@ def decline_events(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[E
             SlotSet("handoff_reason", f"the assistant could not answer {failed} turns in a row"),
             FollowupAction("action_handoff"),
         ]
-    dispatcher.utter_message(response="utter_not_sure")
+    dispatcher.utter_message(response="utter_not_sure", **outcome("declined", decision))
     return [SlotSet("failed_turns", failed), SlotSet("human_offered", True),
             SlotSet("faq_id", None)]
 
@@ -199,11 +225,15 @@ def not_resolved_events(dispatcher: CollectingDispatcher, tracker: Tracker) -> l
 
 
 def answer_events(
-    dispatcher: CollectingDispatcher, tracker: Tracker, hits: list[Hit], *, topic: str
+    dispatcher: CollectingDispatcher, tracker: Tracker, hits: list[Hit], *, topic: str,
+    scores: list[float] | None = None,
 ) -> list[EventType]:
     """Send the answers in the customer's language; remember the topic for follow-ups."""
-    for hit in hits:
-        say_answer(dispatcher, hit, language_of(tracker))
+    for i, hit in enumerate(hits):
+        # The outcome travels in the bot event's metadata to the CRM's log (with faq_entry_id).
+        score = round(scores[i], 4) if scores else 1.0  # no score: the customer chose the entry
+        say_answer(dispatcher, hit, language_of(tracker), faq_outcome="answered",
+                   faq_score=score)
     return [
         SlotSet("failed_turns", 0),
         SlotSet("last_faq_id", hits[-1].entry_id),

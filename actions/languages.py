@@ -41,16 +41,18 @@ def faq_for(tracker: Tracker, text: str) -> FaqEngine:
     return found.faq.engine_for(language_of(tracker), found.languages.guess(text).language)
 
 
-def say_answer(dispatcher: CollectingDispatcher, hit: Hit, language: str) -> None:
+def say_answer(dispatcher: CollectingDispatcher, hit: Hit, language: str,
+               **metadata: Any) -> None:
     """Send an FAQ answer in the customer's language; without a translation, in the entry's own
-    language with a sentence in theirs that says so and offers a person."""
+    language with a sentence in theirs that says so and offers a person. metadata (the FAQ
+    outcome and score) travels with it."""
     text, written_in = hit.answer_in(language)
     # faq_entry_id travels in the bot event's metadata to the CRM's interaction log.
     if written_in == language:
-        dispatcher.utter_message(text=text, faq_entry_id=hit.entry_id)
+        dispatcher.utter_message(text=text, faq_entry_id=hit.entry_id, **metadata)
     else:
         dispatcher.utter_message(response="utter_answer_untranslated", answer=text,
-                                 faq_entry_id=hit.entry_id)
+                                 faq_entry_id=hit.entry_id, **metadata)
 
 
 class ActionDetectLanguage(Action):
