@@ -14,6 +14,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.faq import did_not_help, not_resolved_events
 from actions.forms import latest_text
 from actions.languages import faq_for, language_of
 from actions.tone import Tone, reason_for, tone_of
@@ -31,6 +32,10 @@ class ActionHandleComplaint(Action):
         text = latest_text(tracker)
         tone = tone_of(text)
         intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
+        if not tone.upset and did_not_help(tracker, text):
+            # "I tried restarting already" after an answer: the NLU may call it a complaint,
+            # but the answer not helping is what to act on (a case or a person).
+            return not_resolved_events(dispatcher, tracker)
         if intent == "complain" and not tone.upset:
             tone = Tone(frustrated=True, billing_dispute=False, insists=tone.insists)
         complaints = int(tracker.get_slot("complaints") or 0) + 1

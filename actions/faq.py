@@ -142,7 +142,7 @@ def respond_to_text(
     value = bare_value(text)
     if value is not None and not question_shaped(text):
         return _acknowledge_value(dispatcher, text, value)
-    if _NOT_RESOLVED.search(text) and answered_from_faq_last(tracker):
+    if did_not_help(tracker, text):
         return not_resolved_events(dispatcher, tracker)
 
     out_of_scope = intent == "out_of_scope" and confidence >= OUT_OF_SCOPE_MIN_CONFIDENCE
@@ -209,6 +209,12 @@ def decline_events(
     dispatcher.utter_message(response="utter_not_sure", **outcome("declined", decision))
     return [SlotSet("failed_turns", failed), SlotSet("human_offered", True),
             SlotSet("faq_id", None)]
+
+
+def did_not_help(tracker: Tracker, text: str) -> bool:
+    """True if the message says the FAQ answer just given did not solve it ("still not
+    working", "I tried restarting already")."""
+    return bool(_NOT_RESOLVED.search(text)) and answered_from_faq_last(tracker)
 
 
 def not_resolved_events(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:

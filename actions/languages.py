@@ -76,6 +76,29 @@ class ActionDetectLanguage(Action):
             current=current,
             chosen=chosen,
             hint=languages.normalise(metadata.get("language_hint")),
-            answering=bool(tracker.active_loop_name and tracker.get_slot("requested_slot")),
+            answering=asked_for_a_value(tracker),
         )
         return [] if language == current else [SlotSet(SLOT, language)]
+
+
+def asked_for_a_value(tracker: Tracker) -> bool:
+    """True if a form was waiting for a value when the customer wrote their latest message.
+
+    Read from the events, not from the current state: Rasa also runs this mapping when a form
+    hands over to the next in the same turn ("Ola Nordmann" ends the identification and starts
+    the problem form), and by then no form is asking — the name would switch the language.
+    """
+    loop: str | None = None
+    requested: str | None = None
+    answering = False
+    for event in tracker.events:
+        kind = event.get("event")
+        if kind == "active_loop":
+            loop = event.get("name")
+        elif kind == "slot" and event.get("name") == "requested_slot":
+            requested = event.get("value")
+        elif kind == "user":
+            answering = bool(loop and requested)
+    if tracker.active_loop_name and tracker.get_slot("requested_slot"):
+        return True
+    return answering

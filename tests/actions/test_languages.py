@@ -41,6 +41,33 @@ async def test_buttons_and_form_answers_keep_it_and_the_widgets_switch_sets_it(
     assert await _detect(hinted) == [SlotSet("language", "de")]
 
 
+
+async def test_a_name_that_ends_one_form_and_starts_the_next_keeps_the_language(
+    sessions: Any,
+) -> None:
+    """Rasa runs the mapping again when the identification hands over to the problem form in
+    the same turn; no form is asking by then, but the name was an answer (seen on the real
+    stack: "Ola Nordmann" turned an English conversation German)."""
+    latest = {"text": "Ola Nordmann", "intent": {"name": "inform", "confidence": 0.9},
+              "entities": [], "metadata": {}}
+    handed_over = Tracker.from_dict({
+        "sender_id": "rest-test", "slots": {"language": "en"}, "latest_message": latest,
+        "events": [
+            {"event": "active_loop", "name": "identify_form"},
+            {"event": "slot", "name": "requested_slot", "value": "customer_name"},
+            {"event": "action", "name": "action_listen"},
+            {"event": "user", "text": "Ola Nordmann", "parse_data": latest},
+            {"event": "slot", "name": "customer_name", "value": "Ola Nordmann"},
+            {"event": "active_loop", "name": None},
+            {"event": "slot", "name": "requested_slot", "value": None},
+            {"event": "action", "name": "action_identify_customer"},
+        ],
+        "active_loop": {}, "latest_action_name": "action_identify_customer",
+    })
+    assert await _detect(handed_over) == []
+    assert await _detect(tracker(text="Ola Nordmann", slots={"language": "en"})) == [
+        SlotSet("language", "de")]  # outside a form the same words would switch it
+
 def test_unknown_languages_read_as_the_default() -> None:
     assert language_of(tracker(slots={"language": "xx"})) == "en"
     assert language_of(tracker(slots={"language": "zh"})) == "zh"
