@@ -67,17 +67,22 @@ VALUE_BUTTONS = [
 ]
 
 
-def answered_from_faq_last(tracker: Tracker) -> bool:
-    """True if the bot's last action before the customer's latest message answered the FAQ."""
+def last_bot_action(tracker: Tracker) -> str | None:
+    """The bot's last action before the customer's latest message (None: it did nothing)."""
     seen_user = False
     for event in reversed(tracker.events):
         if event.get("event") == "user":
             if seen_user:
-                return False
+                return None
             seen_user = True
         elif seen_user and event.get("event") == "action" and event.get("name") != "action_listen":
-            return event.get("name") == "action_answer_faq"
-    return False
+            return str(event.get("name"))
+    return None
+
+
+def answered_from_faq_last(tracker: Tracker) -> bool:
+    """True if the bot's last action before the customer's latest message answered the FAQ."""
+    return last_bot_action(tracker) == "action_answer_faq"
 
 
 def intent_of(tracker: Tracker) -> tuple[str | None, float]:
@@ -214,7 +219,13 @@ def decline_events(
 def did_not_help(tracker: Tracker, text: str) -> bool:
     """True if the message says the FAQ answer just given did not solve it ("still not
     working", "I tried restarting already")."""
-    return bool(_NOT_RESOLVED.search(text)) and answered_from_faq_last(tracker)
+    if not _NOT_RESOLVED.search(text):
+        return False
+    # After an answer, or after "sorry that didn't sort it out" said by the complaint handler
+    # (the NLU called the first "I tried that" a complaint): the second time hands off.
+    return answered_from_faq_last(tracker) or (
+        last_bot_action(tracker) == "action_handle_complaint"
+        and int(tracker.get_slot("failed_turns") or 0) > 0)
 
 
 def not_resolved_events(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
