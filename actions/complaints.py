@@ -18,14 +18,11 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActiveLoop, EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.faq import did_not_help, not_resolved_events
 from actions.forms import latest_text
-from actions.runtime import services
+from actions.languages import faq_for, language_of
 from actions.tasks import IDENTITY_SLOTS, TASK_SLOTS
 from actions.tone import Tone, reason_for, tone_of
-
-APOLOGY = "I'm really sorry about this — that's not the experience we want you to have."
-DISPUTE_APOLOGY = ("I'm very sorry about the charge. A billing question like this needs a "
-                   "person who can see your payments, so I'm bringing in our team.")
 
 
 def end_open_form(tracker: Tracker) -> list[EventType]:
@@ -51,27 +48,32 @@ class ActionHandleComplaint(Action):
         text = latest_text(tracker)
         tone = tone_of(text)
         intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
+        if not tone.upset and did_not_help(tracker, text):
+            # "I tried restarting already" after an answer: the NLU may call it a complaint,
+            # but the answer not helping is what to act on (a case or a person).
+            return not_resolved_events(dispatcher, tracker)
         if intent == "complain" and not tone.upset:
             tone = Tone(frustrated=True, billing_dispute=False, insists=tone.insists)
         complaints = int(tracker.get_slot("complaints") or 0) + 1
         counted: list[EventType] = [*end_open_form(tracker), SlotSet("complaints", complaints)]
         if tone.billing_dispute or tone.insists or complaints >= 2:
-            dispatcher.utter_message(text=DISPUTE_APOLOGY if tone.billing_dispute else APOLOGY)
+            dispatcher.utter_message(
+                response="utter_dispute_apology" if tone.billing_dispute else "utter_apology")
             return [*counted, SlotSet("handoff_reason", reason_for(tone, complaints=complaints)),
                     FollowupAction("action_handoff")]
-        answer = _confident_answer(text)
-        dispatcher.utter_message(text=APOLOGY + (f" {answer}" if answer else ""))
-        dispatcher.utter_message(
-            text="Would you like me to bring in a person from our support team?",
-            buttons=[{"title": "Yes, a person please", "payload": "/affirm"},
-                     {"title": "No, thanks", "payload": "/deny"}],
-        )
+        answer = _confident_answer(tracker, text)
+        if answer is None:
+            dispatcher.utter_message(response="utter_apology")
+        else:
+            dispatcher.utter_message(response="utter_apology_with_answer", answer=answer)
+        dispatcher.utter_message(response="utter_offer_person")
         return [*counted, SlotSet("human_offered", True),
                 SlotSet("handoff_reason", reason_for(tone, complaints=complaints))]
 
 
-def _confident_answer(text: str) -> str | None:
-    decision = services().faq.decide(text)
+def _confident_answer(tracker: Tracker, text: str) -> str | None:
+    """The FAQ's answer to the complaint, in the customer's language, when it is a sure one."""
+    decision = faq_for(tracker, text).decide(text)
     if decision.kind == "answer" and decision.hits[0].score >= 0.9:
-        return decision.hits[0].answer
+        return decision.hits[0].answer_in(language_of(tracker))[0]
     return None

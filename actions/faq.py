@@ -24,11 +24,13 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.forms import question_shaped
 from actions.identify import EMAIL_IN_TEXT
+from actions.languages import faq_for, language_of, say_answer
 from actions.runtime import services
 from actions.tone import tone_of
+from relay import responses
 
 if TYPE_CHECKING:
-    from knowledge.runtime.engine import Decision
+    from knowledge.runtime.engine import Decision, Hit
 
 # After this many unanswered turns in a row the conversation goes to a person unasked.
 MAX_FAILED_TURNS = 2
@@ -62,10 +64,6 @@ _TEAM = (r"(?:\d+\s*(?:users?|people|seats?|of us|employees|staff|members|licen[
 TEAM_PRICE = re.compile(
     rf"\b{_PRICE_WORD}\b.*\b{_TEAM}\b|\b{_TEAM}\b.*\b{_PRICE_WORD}\b", re.IGNORECASE)
 OFFERED = "offered_task"  # the slot naming the task the bot just offered
-NOT_RESOLVED_BUTTONS = [
-    {"title": "Open a support case", "payload": "/report_problem"},
-    {"title": "Talk to a person", "payload": "/ask_human"},
-]
 VALUE_BUTTONS = [
     {"title": "Update my details", "payload": "/update_details"},
     {"title": "Check my cases", "payload": "/check_case_status"},
@@ -73,17 +71,22 @@ VALUE_BUTTONS = [
 ]
 
 
-def answered_from_faq_last(tracker: Tracker) -> bool:
-    """True if the bot's last action before the customer's latest message answered the FAQ."""
+def last_bot_action(tracker: Tracker) -> str | None:
+    """The bot's last action before the customer's latest message (None: it did nothing)."""
     seen_user = False
     for event in reversed(tracker.events):
         if event.get("event") == "user":
             if seen_user:
-                return False
+                return None
             seen_user = True
         elif seen_user and event.get("event") == "action" and event.get("name") != "action_listen":
-            return event.get("name") == "action_answer_faq"
-    return False
+            return str(event.get("name"))
+    return None
+
+
+def answered_from_faq_last(tracker: Tracker) -> bool:
+    """True if the bot's last action before the customer's latest message answered the FAQ."""
+    return last_bot_action(tracker) == "action_answer_faq"
 
 
 def intent_of(tracker: Tracker) -> tuple[str | None, float]:
@@ -125,8 +128,7 @@ class ActionAnswerFaq(Action):
         intent, confidence = intent_of(tracker)
         chosen = tracker.get_slot("faq_id") if intent == "choose_faq" else None
         if chosen and (entry := faq.entry(chosen)) is not None:
-            return answer_events(dispatcher, [(entry.entry_id, entry.answer)],
-                                 topic=entry.matched_question)
+            return answer_events(dispatcher, tracker, [entry], topic=entry.matched_question)
         if text.startswith("/"):
             # A button payload that no longer means anything (an entry removed since, a detail
             # button clicked after its form ended): ask, rather than search the payload's text.
@@ -149,7 +151,7 @@ def respond_to_text(
     value = bare_value(text)
     if value is not None and not question_shaped(text):
         return _acknowledge_value(dispatcher, text, value)
-    if _NOT_RESOLVED.search(text) and answered_from_faq_last(tracker):
+    if did_not_help(tracker, text):
         return not_resolved_events(dispatcher, tracker)
 
     out_of_scope = intent == "out_of_scope" and confidence >= OUT_OF_SCOPE_MIN_CONFIDENCE
@@ -157,7 +159,7 @@ def respond_to_text(
     # Nor is a statement that does not point back ("Dana", "next month", "around 200 a month").
     in_context = not out_of_scope and (question_shaped(text) or looks_like_follow_up(text))
     topic = tracker.get_slot("last_question") if in_context else None
-    answered = answer_message(services().faq, text, topic)
+    answered = answer_message(faq_for(tracker, text), text, topic)
     decision = answered[0].decision
     if out_of_scope and not (
         decision.kind == "answer"
@@ -174,15 +176,15 @@ def respond_to_text(
                  and top.score < AMBIGUOUS_BELOW and len(decision.hits) > 1
                  and decision.hits[1].score >= top.score / 2 and not staying)
     if decision.kind == "answer" and not ambiguous:
-        events = answer_events(
-            dispatcher,
-            [(a.decision.hits[0].entry_id, a.decision.hits[0].answer) for a in answered],
-            topic=answered[-1].topic, scores=[a.decision.hits[0].score for a in answered],
-        )
+        events = answer_events(dispatcher, tracker, [a.decision.hits[0] for a in answered],
+                               topic=answered[-1].topic,
+                               scores=[a.decision.hits[0].score for a in answered])
         if TEAM_PRICE.search(text) and not tracker.active_loop_name:
             events += offer_sales(dispatcher)
         return events
     if decision.kind == "clarify" or ambiguous:
+        # The two entries, then the response's own "something else" (a person).
+        asked = responses.message("utter_did_you_mean", language_of(tracker))
         buttons = [
             {
                 "title": hit.matched_question,
@@ -190,8 +192,7 @@ def respond_to_text(
             }
             for hit in decision.hits[:2]
         ]
-        buttons.append({"title": "Something else", "payload": "/ask_human"})
-        dispatcher.utter_message(text="Did you mean one of these?", buttons=buttons,
+        dispatcher.utter_message(text=asked["text"], buttons=buttons + asked["buttons"],
                                  **outcome("clarify", decision))
         return [SlotSet("human_offered", False), SlotSet("faq_id", None)]
     if not question_shaped(text) and len(text.split()) <= SHORT_STATEMENT_WORDS:
@@ -202,11 +203,7 @@ def respond_to_text(
 
 def offer_sales(dispatcher: CollectingDispatcher) -> list[EventType]:
     """Offer the sales team (a plain "yes" next turn starts the lead, actions/tasks.py)."""
-    dispatcher.utter_message(
-        text="Would you like our sales team to get in touch with an offer?",
-        buttons=[{"title": "Yes, contact me", "payload": "/request_sales"},
-                 {"title": "No, thanks", "payload": "/deny"}],
-    )
+    dispatcher.utter_message(response="utter_offer_sales")
     return [SlotSet(OFFERED, "sales")]
 
 
@@ -232,6 +229,18 @@ def decline_events(
             SlotSet("faq_id", None)]
 
 
+def did_not_help(tracker: Tracker, text: str) -> bool:
+    """True if the message says the FAQ answer just given did not solve it ("still not
+    working", "I tried restarting already")."""
+    if not _NOT_RESOLVED.search(text):
+        return False
+    # After an answer, or after "sorry that didn't sort it out" said by the complaint handler
+    # (the NLU called the first "I tried that" a complaint): the second time hands off.
+    return answered_from_faq_last(tracker) or (
+        last_bot_action(tracker) == "action_handle_complaint"
+        and int(tracker.get_slot("failed_turns") or 0) > 0)
+
+
 def not_resolved_events(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
     """The answer did not help: say sorry and offer a case or a person; hand off the 2nd time."""
     failed = int(tracker.get_slot("failed_turns") or 0) + 1
@@ -240,28 +249,24 @@ def not_resolved_events(dispatcher: CollectingDispatcher, tracker: Tracker) -> l
     if failed >= MAX_FAILED_TURNS:
         return [SlotSet("failed_turns", 0), SlotSet("handoff_reason", reason),
                 FollowupAction("action_handoff")]
-    dispatcher.utter_message(
-        text="Sorry that didn't sort it out. I can open a support case for our team, or bring "
-        "in a person now.",
-        buttons=NOT_RESOLVED_BUTTONS,
-    )
+    dispatcher.utter_message(response="utter_not_resolved")
     return [SlotSet("failed_turns", failed), SlotSet("human_offered", True),
             SlotSet("handoff_reason", reason), SlotSet("faq_id", None)]
 
 
 def answer_events(
-    dispatcher: CollectingDispatcher, answers: list[tuple[str, str]], *, topic: str,
+    dispatcher: CollectingDispatcher, tracker: Tracker, hits: list[Hit], *, topic: str,
     scores: list[float] | None = None,
 ) -> list[EventType]:
-    """Send the answers; remember the topic for follow-ups."""
-    for i, (entry_id, answer) in enumerate(answers):
-        # faq_entry_id (and the outcome) travel in the bot event's metadata to the CRM's log.
+    """Send the answers in the customer's language; remember the topic for follow-ups."""
+    for i, hit in enumerate(hits):
+        # The outcome travels in the bot event's metadata to the CRM's log (with faq_entry_id).
         score = round(scores[i], 4) if scores else 1.0  # no score: the customer chose the entry
-        dispatcher.utter_message(text=answer, faq_entry_id=entry_id,
-                                 faq_outcome="answered", faq_score=score)
+        say_answer(dispatcher, hit, language_of(tracker), faq_outcome="answered",
+                   faq_score=score)
     return [
         SlotSet("failed_turns", 0),
-        SlotSet("last_faq_id", answers[-1][0]),
+        SlotSet("last_faq_id", hits[-1].entry_id),
         SlotSet("last_question", topic),
         SlotSet("human_offered", False),
         SlotSet("faq_id", None),
@@ -269,21 +274,14 @@ def answer_events(
 
 
 def _acknowledge_value(dispatcher: CollectingDispatcher, text: str, kind: str) -> list[EventType]:
+    """A bare value (or a stale button) outside a form: noted, and what the customer can do."""
     events: list[EventType] = [SlotSet("faq_id", None)]
     if kind == "email":
         email = EMAIL_IN_TEXT.search(text)
         shown = email.group(0).rstrip(".!?") if email else text.strip()
-        dispatcher.utter_message(
-            text=f"Thanks — I've noted {shown}. What can I help you with? You can ask me a "
-            "question, or I can look at your account, cases or details.",
-            buttons=VALUE_BUTTONS,
-        )
+        dispatcher.utter_message(response="utter_noted_email", noted=shown)
         # Kept as a hint for identification; it is checked (and verified) when a task needs it.
         events.append(SlotSet("email", shown))
     else:
-        dispatcher.utter_message(
-            text="Thanks. What would you like me to do with that? You can ask me a question, "
-            "or I can update your details or look at your cases.",
-            buttons=VALUE_BUTTONS,
-        )
+        dispatcher.utter_message(response="utter_noted_value")
     return events

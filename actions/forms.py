@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from abc import abstractmethod
+from dataclasses import dataclass, field
 from typing import Any
 
 from rasa_sdk import FormValidationAction, Tracker
@@ -24,7 +25,7 @@ from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.runtime import services
+from actions.languages import faq_for, language_of, say_answer
 from actions.tone import tone_of
 
 _QUESTION_START = re.compile(
@@ -53,24 +54,58 @@ QUESTION_INTENTS = frozenset({"ask_question", "nlu_fallback"})
 # the form (rules); it is here for the strict values of forms it does not reach.
 SOFT_INTENTS = frozenset({"complain", "greet", "thank", "chitchat", "bot_challenge", "goodbye",
                           "need_help"})
-IN_KIND = {"greet": "Hi!", "thank": "You're welcome!", "chitchat": "🙂",
-           "bot_challenge": "I'm Relay, the Nimbus Drive assistant — not a human.",
-           "need_help": "Happy to help."}
+IN_KIND = {"greet": "utter_in_form_greet", "thank": "utter_in_form_thank",
+           "chitchat": "utter_in_form_chitchat", "bot_challenge": "utter_in_form_bot_challenge",
+           "need_help": "utter_in_form_need_help"}  # domain.yml responses
 # A complaint the NLU is this sure of, with nothing in it that answers the question, ends the
 # form and goes to the complaint handler (actions/complaints.py).
 SURE_COMPLAINT = 0.9
 ESCALATE = "form_escalated"
 
 
+@dataclass(frozen=True)
+class Hint:
+    """What to say when a reply is not an answer: a domain.yml response (in the customer's
+    language, as Rasa picks it) and the values it names."""
+
+    response: str
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+# The same in the other languages (relay/languages.py): how a question starts, and what
+# "leave it" sounds like. Chinese has no spaces, so its words are matched anywhere.
+_QUESTION_START_OTHER = re.compile(
+    r"^(?:¿|(?:y |und |et |e )?(?:cómo|cuánto|cuánta|cuántos|cuándo|dónde|por qué|qué|cuál|"
+    r"puedo|se puede|wie|was|warum|wann|wo|welche[rsn]?|kann|können|gibt es|comment|combien|"
+    r"pourquoi|quand|où|quel(?:le)?s?|est-ce|puis-je|peut-on|y a-t-il|como|quanto|quanta|"
+    r"quando|onde|por que|o que|qual|posso|dá para)\b)",
+    re.IGNORECASE,
+)
+_QUESTION_WORDS_ZH = ("吗", "怎么", "如何", "什么", "哪", "多少", "为什么", "能否", "是否",
+                      "能不能", "可不可以", "有没有")
+_BACK_OUT_OTHER = re.compile(
+    r"\b(?:olvídalo|déjalo|cancela(?:r)?|ya no|mejor no|no,? gracias|cambié de opinión|"
+    r"abbrechen|vergiss es|lass es|doch nicht|nein,? danke|nicht mehr|anders überlegt|"
+    r"annule[rz]?|laisse tomber|oublie(?:z)? (?:ça|ca)|non,? merci|changé d'avis|"
+    r"esquece|deixa pra lá|não,? obrigad[oa]|mudei de ideia|desisto)\b"
+    r"|^\s*(?:nein|non|não)\s*[.!]*\s*$|取消|算了|不用了|不要了|不办了|改主意",
+    re.IGNORECASE,
+)
+
+
 def question_shaped(text: str) -> bool:
-    """True if the message reads as a question ("…?", or starts like one)."""
+    """True if the message reads as a question (ends with a question mark, or starts like one),
+    in any of Relay's languages."""
     stripped = text.strip()
-    return stripped.endswith("?") or bool(_QUESTION_START.match(stripped))
+    return (stripped.endswith(("?", "？")) or bool(_QUESTION_START.match(stripped))
+            or bool(_QUESTION_START_OTHER.match(stripped))
+            or any(word in stripped for word in _QUESTION_WORDS_ZH))
 
 
 def backs_out(text: str) -> bool:
-    """True if the customer is leaving the task ("actually no", "never mind", "no thanks")."""
-    return bool(_BACK_OUT.search(text))
+    """True if the customer is leaving the task ("actually no", "never mind", "no thanks"), in
+    any of Relay's languages."""
+    return bool(_BACK_OUT.search(text) or _BACK_OUT_OTHER.search(text))
 
 
 def latest_text(tracker: Tracker) -> str:
@@ -89,12 +124,10 @@ def answer_if_question(
         return False
     from knowledge.runtime.context import decide_in_context
 
-    faq = services().faq
-    answered = decide_in_context(faq, text, tracker.get_slot("last_question"))
+    answered = decide_in_context(faq_for(tracker, text), text, tracker.get_slot("last_question"))
     if answered.decision.kind != "answer":
         return False
-    top = answered.decision.hits[0]
-    dispatcher.utter_message(text=top.answer, faq_entry_id=top.entry_id)
+    say_answer(dispatcher, answered.decision.hits[0], language_of(tracker))
     return True
 
 
@@ -106,8 +139,7 @@ def cancelled(slot: str) -> dict[str, Any]:
 class RelayFormValidation(FormValidationAction):
     """A form's validation: questions answered, back-outs honoured, then the slot's own check.
 
-    Subclasses implement `parse_<slot>(text, tracker) -> (value | None, hint | None)` (a hint
-    is a sentence, or the name of a domain response, "utter_…") and may
+    Subclasses implement `parse_<slot>(text, tracker) -> (value | None, Hint | None)` and may
     list in QUESTIONS_ARE_ANSWERS the slots whose answer may itself be phrased as a question
     ("the Business plan?", "why won't my files sync?").
     """
@@ -196,12 +228,9 @@ class RelayFormValidation(FormValidationAction):
         if intent == "complain" and confidence >= SURE_COMPLAINT:
             return {**cancelled(slot), ESCALATE: True}
         if intent in IN_KIND:
-            dispatcher.utter_message(text=IN_KIND[intent])
-        elif hint and not quiet:
-            if hint.startswith("utter_"):  # a response of the domain, by name
-                dispatcher.utter_message(response=hint)
-            else:
-                dispatcher.utter_message(text=hint)
+            dispatcher.utter_message(response=IN_KIND[intent])
+        elif hint is not None and not quiet:
+            dispatcher.utter_message(response=hint.response, **hint.values)
         return {slot: None}
 
 

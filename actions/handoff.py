@@ -35,13 +35,7 @@ class ActionHandoff(Action):
                 actor=audit.BOT,
             )
             case_id = case.id
-        dispatcher.utter_message(
-            text=(
-                f"I've passed our conversation to the Nimbus Drive support team (case #{case_id}). "
-                "A person will reply right here, usually within a few minutes during support hours "
-                "(Mon–Fri, 8:00–20:00 CET). I'll stay quiet in the meantime."
-            )
-        )
+        dispatcher.utter_message(response="utter_handed_off", case_id=case_id)
         events: list[EventType] = []
         if tracker.active_loop_name:
             # A handoff inside a form (e.g. two unanswered turns) ends the form, so the

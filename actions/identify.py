@@ -26,6 +26,7 @@ from rasa_sdk.types import DomainDict
 
 from actions.channels import channel_of
 from actions.forms import (
+    Hint,
     RelayFormValidation,
     end_of_task,
     finish_cancelled,
@@ -38,7 +39,6 @@ from crm_store.errors import InvalidValue
 from crm_store.verification import Checked, Issued
 from relay import mail
 
-LOST_CUSTOMER = "Sorry, I lost track of who you are. Could you ask me again?"
 # Tasks that show or change an existing record: only for a verified customer.
 NEEDS_VERIFICATION = frozenset({"check_cases", "update_details"})
 VERIFIED = "verified"  # the verification_code slot's value once the code matched
@@ -53,7 +53,9 @@ _RESEND = re.compile(
 )
 EMAIL_IN_TEXT = re.compile(r"[^\s<>()\[\],;:\"']+@[^\s<>()\[\],;:\"']+")
 _NAME_PREFIX = re.compile(
-    r"^(?:hi[,!]?\s+)?(?:my name is|my name's|i am|i'm|im|it's|it is|this is|call me|name:)\s+",
+    r"^(?:hi[,!]?\s+)?(?:(?:my name is|my name's|i am|i'm|im|it's|it is|this is|call me|name:|"
+    r"me llamo|mi nombre es|soy|ich heiße|ich bin|mein name ist|je m'appelle|je suis|"
+    r"mon nom est|meu nome é|me chamo|eu sou|sou)\s+|(?:我叫|我是|我的名字是)\s*)",
     re.IGNORECASE,
 )
 
@@ -76,7 +78,8 @@ def name_from_text(text: str) -> str | None:
 
 _STRICT_NAME = re.compile(
     r"^(?:(?:hi|hello|hey)[,!]?\s+)?"
-    r"(?:(?:i'm|i am|im|my name is|my name's|it's|this is|call me)\s+)?"
+    r"(?:(?:i'm|i am|im|my name is|my name's|it's|this is|call me|me llamo|soy|ich heiße|"
+    r"ich bin|je m'appelle|je suis|meu nome é|me chamo|sou)\s+)?"
     r"((?:[A-ZÀ-Þ][\w'’-]*)(?:\s+[A-ZÀ-Þ][\w'’-]*){0,3})\s*[.!]?$",
     re.IGNORECASE,
 )
@@ -104,9 +107,10 @@ def strict_name(text: str) -> str | None:
 
 
 def first_name(tracker: Tracker) -> str:
-    """How to address the customer in a reply: their first name, or "there"."""
+    """How to address the customer in a reply: their first name ("" if none is known; the
+    identification form always asks for one)."""
     name = str(tracker.get_slot("customer_name") or "").strip()
-    return name.split()[0] if name else "there"
+    return name.split()[0] if name else ""
 
 
 def verified_customer_of(tracker: Tracker) -> int | None:
@@ -180,13 +184,12 @@ class ValidateIdentifyForm(RelayFormValidation):
             return ["email", "verification_code"]
         return ["email", "customer_name"]
 
-    def parse_email(self, text: str, tracker: Tracker) -> tuple[str | None, str | None]:
+    def parse_email(self, text: str, tracker: Tracker) -> tuple[str | None, Hint | None]:
         """A syntactically valid email address."""
         try:
             return customers.normalise_email(email_from_text(text)), None
         except ValueError:
-            return None, ("That doesn't look like an email address — it should look like "
-                          "name@example.com.")
+            return None, Hint("utter_hint_email")
 
     def strict_email(self, text: str) -> str | None:
         """An email address in the reply, whatever the NLU thought of it."""
@@ -201,16 +204,16 @@ class ValidateIdentifyForm(RelayFormValidation):
         """A code or a request for a new one, whatever the NLU thought of it."""
         return text if code_from_text(text) or asks_for_a_new_code(text) else None
 
-    def parse_customer_name(self, text: str, tracker: Tracker) -> tuple[str | None, str | None]:
+    def parse_customer_name(self, text: str, tracker: Tracker) -> tuple[str | None, Hint | None]:
         """A plausible name."""
         name = name_from_text(text)
-        return name, None if name else "Sorry, I didn't catch a name there."
+        return name, None if name else Hint("utter_hint_customer_name")
 
     def parse_verification_code(
         self, text: str, tracker: Tracker
-    ) -> tuple[str | None, str | None]:
+    ) -> tuple[str | None, Hint | None]:
         """Codes and requests for one are handled before; anything else gets the hint."""
-        return None, "utter_code_hint"
+        return None, Hint("utter_code_hint")
 
     async def validate_email(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,

@@ -11,6 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.forms import (
+    Hint,
     RelayFormValidation,
     backs_out,
     end_of_task,
@@ -21,19 +22,28 @@ from actions.forms import (
 from actions.identify import verified_customer_of
 from actions.runtime import services
 from crm_store import audit, customers
+from knowledge.runtime.context import word_count
 
-FIELD_LABELS = {"phone": "phone number", "address": "address"}
-_PHONE_WORDS = ("phone", "mobile", "cell", "number", "telephone", "tel")
-_ADDRESS_WORDS = ("address", "street", "post", "moved", "home")
+# Words naming the detail, in Relay's languages (matched as parts of what the customer said).
+_PHONE_WORDS = ("phone", "mobile", "cell", "number", "telephone", "tel", "teléfono", "telefono",
+                "móvil", "movil", "número", "numero", "handy", "nummer", "téléphone",
+                "portable", "numéro", "celular", "电话", "手机", "号码")
+_ADDRESS_WORDS = ("address", "street", "post", "moved", "home", "dirección", "direccion",
+                  "domicilio", "mudé", "adresse", "anschrift", "umgezogen", "déménagé",
+                  "endereço", "endereco", "morada", "mudei", "地址", "住址", "搬家")
+_EMAIL_WORDS = ("email", "e-mail", "correo", "courriel", "邮箱")
 _PHONE_IN_TEXT = re.compile(r"(?:\+|00)?\d[\d\s().\-/]{4,}\d")
-_ADDRESS_PREFIX = re.compile(r"^(?:my new address is|my address is|new address:|it's|it is)\s+",
-                             re.IGNORECASE)
+_ADDRESS_PREFIX = re.compile(
+    r"^(?:my new address is|my address is|new address:|it's|it is|mi (?:nueva )?dirección es|"
+    r"meine (?:neue )?adresse ist|(?:ma nouvelle|mon) adresse est|meu (?:novo )?endereço é)\s+"
+    r"|^(?:我的新地址是|我的地址是|新地址是?)[:：]?\s*",
+    re.IGNORECASE)
 MIN_ADDRESS_LENGTH = 5
 _STREET_WORDS = re.compile(
     r"\b(?:street|st|road|rd|avenue|ave|lane|ln|drive|dr|way|court|ct|place|pl|square|sq|"
     r"boulevard|blvd|close|crescent|terrace|row|hill|park|gardens|strasse|straße|str|gasse|weg|"
     r"platz|allee|rue|avenida|calle|rua|via|viale|piazza|plaza|po box|apartment|apt|flat|suite|"
-    r"unit|floor)\b",
+    r"unit|floor)\b|[路街巷弄号区市省镇村]",
     re.IGNORECASE,
 )
 _YES = re.compile(
@@ -47,7 +57,7 @@ DETAIL_SLOTS = ("detail_field", "phone", "address", "confirm_details")
 def field_from_text(value: Any) -> str | None:
     """'phone' or 'address' from what the customer said ("my mobile number"), else None."""
     text = str(value or "").lower()
-    if "email" in text:  # an email change is an account matter, not a contact detail here
+    if any(word in text for word in _EMAIL_WORDS):  # an account matter, not a contact detail
         return None
     if any(word in text for word in _PHONE_WORDS):
         return "phone"
@@ -72,16 +82,24 @@ def address_from_text(text: str) -> str | None:
     "12 Baker Street, London", "Hauptstraße 5, Berlin" — not "we're moving next month".
     """
     address = _ADDRESS_PREFIX.sub("", text.strip()).strip().rstrip(".!")
-    if len(address) < MIN_ADDRESS_LENGTH or len(address.split()) < 2 or address.endswith("?"):
+    if len(address) < MIN_ADDRESS_LENGTH or word_count(address) < 2 or address.endswith("?"):
         return None
     if not (any(ch.isdigit() for ch in address) or _STREET_WORDS.search(address)):
         return None
     return address
 
 
+_YES_OTHER = re.compile(
+    r"^\s*(?:sí|si|claro|vale|de acuerdo|correcto|guárdalo|ja|genau|klar|richtig|speichern|"
+    r"oui|d'accord|exactement|enregistre[rz]?|sim|certo|pode|isso|salva[r]?)\b"
+    r"|^\s*(?:是|好|对|可以|确认|没问题|保存)",
+    re.IGNORECASE,
+)
+
+
 def says_yes(text: str) -> bool:
-    """True for a plain yes ("yes", "sure, save it", "correct")."""
-    return bool(_YES.match(text))
+    """True for a plain yes ("yes", "sure, save it", "correct", "sí", "ja", "好的")."""
+    return bool(_YES.match(text) or _YES_OTHER.match(text))
 
 
 class ValidateUpdateDetailsForm(RelayFormValidation):
@@ -116,17 +134,17 @@ class ValidateUpdateDetailsForm(RelayFormValidation):
                 return {"detail_field": field} if field else {}
         return {}
 
-    def parse_detail_field(self, text: str, tracker: Tracker) -> tuple[str | None, str | None]:
+    def parse_detail_field(self, text: str, tracker: Tracker) -> tuple[str | None, Hint | None]:
         """'phone' or 'address'."""
         field = field_from_text(text)
-        return field, None if field else "I can update your phone number or your address."
+        return field, None if field else Hint("utter_hint_detail_field")
 
-    def parse_phone(self, text: str, tracker: Tracker) -> tuple[str | None, str | None]:
+    def parse_phone(self, text: str, tracker: Tracker) -> tuple[str | None, Hint | None]:
         """The number in E.164 form."""
         try:
             return phone_from_text(text), None
         except ValueError as error:
-            return None, str(error)
+            return None, Hint("utter_hint_phone", {"error": str(error)})
 
     def strict_phone(self, text: str) -> str | None:
         """A valid phone number in the reply, whatever the NLU thought of it."""
@@ -139,11 +157,10 @@ class ValidateUpdateDetailsForm(RelayFormValidation):
         """Something that looks like an address, whatever the NLU thought of it."""
         return address_from_text(text)
 
-    def parse_address(self, text: str, tracker: Tracker) -> tuple[str | None, str | None]:
+    def parse_address(self, text: str, tracker: Tracker) -> tuple[str | None, Hint | None]:
         """Something that looks like a postal address."""
         address = address_from_text(text)
-        hint = "That doesn't look like an address — street and number, postcode and city, please."
-        return address, None if address else hint
+        return address, None if address else Hint("utter_hint_address")
 
     async def validate_detail_field(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
@@ -188,7 +205,7 @@ class ValidateUpdateDetailsForm(RelayFormValidation):
             return {"address": address, "confirm_details": None}
         if backs_out(text) or intent == "deny":
             return {"confirm_details": None, "form_cancelled": True, "requested_slot": None}
-        dispatcher.utter_message(text="Sorry — shall I save it? Please answer yes or no.")
+        dispatcher.utter_message(response="utter_hint_confirm_details")
         return {"confirm_details": None}
 
 
@@ -208,13 +225,10 @@ class ActionAskConfirmDetails(Action):
 def ask_confirm_details(dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
     """Read the pending change back and ask whether to save it."""
     field = field_from_text(tracker.get_slot("detail_field"))
-    value = tracker.get_slot(field) if field else None
-    dispatcher.utter_message(
-        text=f"I'll change your {FIELD_LABELS.get(field or '', 'details')} to {value}. "
-        "Shall I save it?",
-        buttons=[{"title": "Yes, save it", "payload": "/affirm"},
-                 {"title": "No, leave it", "payload": "/deny"}],
-    )
+    if field is None:
+        dispatcher.utter_message(response="utter_details_lost")
+        return
+    dispatcher.utter_message(response=f"utter_read_back_{field}", value=tracker.get_slot(field))
 
 
 class ActionSaveDetails(Action):
@@ -231,20 +245,16 @@ class ActionSaveDetails(Action):
         customer_id = verified_customer_of(tracker)
         reset = end_of_task(tracker, DETAIL_SLOTS)
         if was_cancelled(tracker):
-            label = FIELD_LABELS.get(field or "", "details")
             return finish_cancelled(dispatcher, tracker, DETAIL_SLOTS,
-                                    text=f"No problem — I've left your {label} as it was. "
-                                    "Anything else I can help with?")
+                                    response=f"utter_details_kept_{field or 'details'}")
         if customer_id is None:
             dispatcher.utter_message(response="utter_not_verified")
             return reset
         if field is None or value is None:
-            dispatcher.utter_message(
-                text="Sorry, I lost track of what to update. Could you ask me again?"
-            )
+            dispatcher.utter_message(response="utter_details_lost")
             return reset
         with services().sessions.begin() as session:
             customers.update(session=session, customer_id=customer_id, actor=audit.BOT,
                              **{field: value})
-        dispatcher.utter_message(text=f"Done — your {FIELD_LABELS[field]} is now {value}.")
+        dispatcher.utter_message(response=f"utter_details_saved_{field}", value=value)
         return reset

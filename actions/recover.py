@@ -26,16 +26,17 @@ from actions.profile import ask_confirm_details
 from actions.tone import tone_of
 
 LISTEN = "action_listen"
-# What to say to an intent no rule covers inside a form, before the form's question again.
+# What to say (domain.yml responses) to an intent no rule covers inside a form, before the
+# form's question again.
 IN_FORM_RESPONSES = {
-    "greet": "Hi again!",
-    "thank": "You're welcome!",
-    "bot_challenge": "I'm Relay, a virtual assistant for Nimbus Drive — not a human.",
-    "chitchat": "😊",
+    "greet": "utter_in_form_greet",
+    "thank": "utter_in_form_thank",
+    "bot_challenge": "utter_in_form_bot_challenge",
+    "chitchat": "utter_in_form_chitchat",
     "affirm": None,
     "deny": None,
-    "out_of_scope": "That's outside what I can help with here.",
-    "need_help": "Happy to help.",
+    "out_of_scope": "utter_in_form_out_of_scope",
+    "need_help": "utter_in_form_need_help",
     "update_details": "utter_finish_task_first",
     "request_sales": "utter_finish_task_first",
     "report_problem": "utter_finish_task_first",
@@ -63,13 +64,6 @@ def replied_this_turn(tracker: Tracker) -> bool:
     return False
 
 
-def _say(dispatcher: CollectingDispatcher, what: str) -> None:
-    if what.startswith("utter_"):
-        dispatcher.utter_message(response=what)
-    else:
-        dispatcher.utter_message(text=what)
-
-
 class ActionRecover(Action):
     """Answer the turn once in its context (or stay silent if it was answered); then listen."""
 
@@ -91,7 +85,7 @@ class ActionRecover(Action):
         if tracker.active_loop_name and requested:
             return self._in_form(dispatcher, tracker, intent, text, requested, domain)
         if intent in OUTSIDE_FORM_RESPONSES:
-            _say(dispatcher, OUTSIDE_FORM_RESPONSES[intent])
+            dispatcher.utter_message(response=OUTSIDE_FORM_RESPONSES[intent])
             return [FollowupAction(LISTEN)]
         events = respond_to_text(dispatcher, tracker, text, intent=intent, confidence=confidence)
         if any(isinstance(e, dict) and e.get("event") == "followup" for e in events):
@@ -110,7 +104,7 @@ class ActionRecover(Action):
             events = [e for e in faq_events if not (isinstance(e, dict)
                                                     and e.get("event") == "followup")]
         elif (said := IN_FORM_RESPONSES.get(intent)) is not None:
-            _say(dispatcher, said)
+            dispatcher.utter_message(response=said)
         if requested == "confirm_details":
             ask_confirm_details(dispatcher, tracker)
         elif f"utter_ask_{requested}" in (domain.get("responses") or {}):

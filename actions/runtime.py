@@ -9,17 +9,20 @@ from typing import TYPE_CHECKING
 from sqlalchemy.orm import Session, sessionmaker
 
 if TYPE_CHECKING:
-    from knowledge.runtime.engine import FaqEngine
+    from knowledge.runtime.languages import LanguageDetector
+    from knowledge.runtime.multilingual import MultilingualFaq
     from relay.settings import Settings
 
 
 @dataclass(frozen=True)
 class Services:
-    """What an action may use: settings, a session factory and the FAQ engine."""
+    """What an action may use: settings, a session factory, the FAQ (an index per model) and
+    the language detector."""
 
     settings: Settings
     sessions: sessionmaker[Session]
-    faq: FaqEngine
+    faq: MultilingualFaq
+    languages: LanguageDetector
 
 
 _services: Services | None = None
@@ -41,17 +44,21 @@ def services() -> Services:
 
 
 def build(settings: Settings) -> Services:
-    """Open the database and load the FAQ index and encoder."""
+    """Open the database, load the FAQ indexes with their encoders and the language detector."""
     from crm_store.db import make_engine, make_session_factory
-    from knowledge.runtime.engine import FaqEngine
+    from knowledge.runtime.languages import LanguageDetector
+    from knowledge.runtime.multilingual import MultilingualFaq
+    from relay import languages
 
     engine = make_engine(settings.database_url)
-    faq = FaqEngine.from_settings(settings)
-    logging.getLogger(__name__).info(
-        "FAQ index %s: %d entries, encoder %s on %s",
-        settings.index_dir,
-        faq.manifest.n_entries,
-        faq.encoder.id,
-        faq.encoder.backend,
-    )
-    return Services(settings=settings, sessions=make_session_factory(engine), faq=faq)
+    faq = MultilingualFaq.from_settings(settings)
+    for index in faq.engines:
+        logging.getLogger(__name__).info(
+            "FAQ index %s: %d entries, encoder %s on %s",
+            index.index_dir,
+            index.manifest.n_entries,
+            index.encoder.id,
+            index.encoder.backend,
+        )
+    return Services(settings=settings, sessions=make_session_factory(engine), faq=faq,
+                    languages=LanguageDetector(languages.CODES, languages.DEFAULT))

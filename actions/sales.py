@@ -13,13 +13,14 @@ from sqlalchemy.orm import Session
 
 from actions.channels import channel_of
 from actions.forms import (
+    Hint,
     RelayFormValidation,
     end_of_task,
     finish_cancelled,
     latest_text,
     was_cancelled,
 )
-from actions.identify import LOST_CUSTOMER, customer_id_of, first_name, verified_customer_of
+from actions.identify import customer_id_of, first_name, verified_customer_of
 from actions.runtime import services
 from crm_store import audit, conversations, customers, leads
 
@@ -44,10 +45,34 @@ _TEAM_WORDS = re.compile(r"\b(team|people|users|seats|employees|staff|colleagues
 _CURRENCIES = {"$": "$", "usd": "$", "dollar": "$", "dollars": "$", "€": "€", "eur": "€",
                "euro": "€", "euros": "€", "£": "£", "gbp": "£", "pound": "£", "pounds": "£"}
 _UNDECIDED = ("not sure", "no budget", "don't know", "dont know", "no idea", "tbd", "undecided",
-              "flexible", "depends", "not yet")
+              "flexible", "depends", "not yet",
+              # the other languages (phrases: matched anywhere in the reply)
+              "no sé", "no lo sé", "aún no", "sin presupuesto", "weiß nicht", "noch nicht",
+              "kein budget", "je ne sais pas", "pas encore", "pas de budget", "não sei",
+              "ainda não", "sem orçamento", "不知道", "还没", "不确定", "没有预算")
 _ASAP = ("asap", "as soon as possible", "immediately", "right away", "right now", "today", "now")
 _EXPLORING = ("exploring", "no rush", "just looking", "researching", "not sure", "no hurry",
               "undecided", "don't know")
+# Start times in the other languages, matched anywhere in the reply (no word boundaries in
+# Chinese): the customer's words are kept as the timeline, as sales can read them.
+_TIMELINE_PHRASES = {
+    "as soon as possible": ("lo antes posible", "cuanto antes", "so schnell wie möglich",
+                            "sofort", "dès que possible", "au plus vite", "o quanto antes",
+                            "o mais rápido possível", "imediatamente", "尽快", "马上", "立即"),
+    "just exploring": ("solo estoy mirando", "sin prisa", "no hay prisa", "nur umschauen",
+                       "keine eile", "pas pressé", "je me renseigne", "sem pressa",
+                       "só olhando", "不急", "随便看看", "先了解"),
+}
+_TIMELINE_WORDS = re.compile(
+    r"\b(?:mes|meses|semana|semanas|año|trimestre|monat|monate|woche|wochen|jahr|quartal|"
+    r"mois|semaine|semaines|année|trimestre|mês|meses|ano|hoje|hoy|heute|aujourd'hui|"
+    r"mañana|morgen|demain|amanhã|enero|febrero|marzo|abril|mayo|junio|julio|agosto|"
+    r"septiembre|octubre|noviembre|diciembre|januar|februar|märz|mai|juni|juli|august|"
+    r"oktober|dezember|janvier|février|mars|avril|juin|juillet|août|septembre|octobre|"
+    r"novembre|décembre|janeiro|fevereiro|março|maio|junho|julho|setembro|outubro|"
+    r"novembro|dezembro)\b|[月周年季]|下周|明天|今天",
+    re.IGNORECASE,
+)
 _RELATIVE = re.compile(
     r"\b(this|next)\s+(week|month|quarter|year)\b|\b(?:in|within)\s+(?:a|an|\d+|a few|a couple of)"
     r"\s+(?:days?|weeks?|months?|years?)\b|\bq[1-4]\b(?:\s+\d{4})?|\b(?:january|february|march|"
@@ -169,9 +194,12 @@ def timeline_from_text(text: str) -> str | None:
         return "as soon as possible"
     if any(word in lowered for word in _EXPLORING):
         return "just exploring"
+    for meaning, phrases in _TIMELINE_PHRASES.items():
+        if any(phrase in lowered for phrase in phrases):
+            return meaning
     match = _RELATIVE.search(lowered)
     if match is None:
-        return None
+        return cleaned[:100] if _TIMELINE_WORDS.search(lowered) else None
     phrase = match.group(0)
     return phrase.upper() if re.fullmatch(r"q[1-4](\s+\d{4})?", phrase) else phrase
 
@@ -249,22 +277,22 @@ class ValidateLeadForm(RelayFormValidation):
         """A time frame, whatever the NLU thought of the reply."""
         return timeline_from_text(text)
 
-    def parse_lead_interest(self, text: str, tracker: Tracker) -> tuple[str | None, str | None]:
+    def parse_lead_interest(self, text: str, tracker: Tracker) -> tuple[str | None, Hint | None]:
         """The plan or product."""
         interest = interest_from_text(text)
-        return interest, None if interest else "I didn't catch which plan or product."
+        return interest, None if interest else Hint("utter_hint_lead_interest")
 
-    def parse_company_size(self, text: str, tracker: Tracker) -> tuple[str | None, str | None]:
+    def parse_company_size(self, text: str, tracker: Tracker) -> tuple[str | None, Hint | None]:
         """A head count."""
         size = company_size_from_text(text)
-        return size, None if size else "I need a number of people for that, e.g. '40' or '50-100'."
+        return size, None if size else Hint("utter_hint_company_size")
 
-    def parse_company(self, text: str, tracker: Tracker) -> tuple[str | None, str | None]:
+    def parse_company(self, text: str, tracker: Tracker) -> tuple[str | None, Hint | None]:
         """The company's name."""
         company = company_from_text(text)
-        return company, None if company else "Just the company's name, please (or 'just me')."
+        return company, None if company else Hint("utter_hint_company")
 
-    def parse_budget(self, text: str, tracker: Tracker) -> tuple[str | None, str | None]:
+    def parse_budget(self, text: str, tracker: Tracker) -> tuple[str | None, Hint | None]:
         """An amount (with currency and period when given) or "not decided yet"."""
         lowered = text.strip().lower()
         if re.fullmatch(r"(?:no|nope|nah|not really|none)[.!]*", lowered):
@@ -272,14 +300,14 @@ class ValidateLeadForm(RelayFormValidation):
         budget = budget_from_text(text)
         if budget and _TEAM_WORDS.search(lowered) and not _MONEY.search(lowered):
             budget = None  # "we're 30 people" is a head count, not 30 (of what?)
-        return budget, None if budget else "I couldn't find an amount in that."
+        return budget, None if budget else Hint("utter_hint_budget")
 
-    def parse_timeline(self, text: str, tracker: Tracker) -> tuple[str | None, str | None]:
+    def parse_timeline(self, text: str, tracker: Tracker) -> tuple[str | None, Hint | None]:
         """When they want to start."""
         if re.fullmatch(r"(?:no|nope|nah|no rush|not really)[.!]*", text.strip().lower()):
             return "just exploring", None
         timeline = timeline_from_text(text)
-        return timeline, None if timeline else "I didn't catch a time frame there."
+        return timeline, None if timeline else Hint("utter_hint_timeline")
 
     def _validate(
         self, slot: str, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker
@@ -292,8 +320,7 @@ class ValidateLeadForm(RelayFormValidation):
             return result
         for other, new in fixes.items():
             if tracker.get_slot(other) not in (None, new):
-                label = "plan" if other == "lead_interest" else other.replace("_", " ")
-                dispatcher.utter_message(text=f"Got it — I've changed the {label} to {new}.")
+                dispatcher.utter_message(response=f"utter_changed_{other}", value=new)
         return {**fixes, **result}
 
     async def validate_lead_interest(
@@ -353,12 +380,11 @@ class ActionSubmitLead(Action):
         reset = end_of_task(tracker, LEAD_SLOTS)
         if was_cancelled(tracker):
             return finish_cancelled(dispatcher, tracker, LEAD_SLOTS,
-                                    text="No problem — I haven't passed anything to sales. "
-                                    "Anything else I can help with?")
+                                    response="utter_lead_cancelled")
         verified = verified_customer_of(tracker)
         customer_id = verified or customer_id_of(tracker)
         if customer_id is None:
-            dispatcher.utter_message(text=LOST_CUSTOMER)
+            dispatcher.utter_message(response="utter_lost_customer")
             return reset
         details = {slot: tracker.get_slot(slot) for slot in LEAD_SLOTS}
         company = details["company"]
@@ -383,15 +409,8 @@ class ActionSubmitLead(Action):
                 customers.update(session=session, customer_id=customer_id, company=company,
                                  actor=audit.BOT)
         summary = ", ".join(str(v) for v in details.values() if v)
-        name = first_name(tracker)
-        email = tracker.get_slot("email")
-        contact = f" at {email}" if email else ""
-        if created:
-            text = (f"Thanks, {name}! I've passed your request to our sales team (lead #{lead_id}: "
-                    f"{summary}). Someone will contact you{contact} within one business day.")
-        else:
-            text = (f"Thanks, {name} — I've updated your open request with our sales team "
-                    f"(lead #{lead_id}: {summary}) instead of opening a new one. "
-                    f"They'll be in touch{contact} within one business day.")
-        dispatcher.utter_message(text=text)
+        dispatcher.utter_message(
+            response="utter_lead_opened" if created else "utter_lead_updated",
+            name=first_name(tracker), lead_id=lead_id, summary=summary,
+        )
         return reset

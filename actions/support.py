@@ -10,10 +10,13 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.channels import channel_of
-from actions.forms import RelayFormValidation, end_of_task, finish_cancelled, was_cancelled
+from actions.forms import Hint, RelayFormValidation, end_of_task, finish_cancelled, was_cancelled
 from actions.identify import customer_id_of, verified_customer_of
+from actions.languages import language_of
 from actions.runtime import services
 from crm_store import audit, cases, conversations, verification
+from knowledge.runtime.context import word_count
+from relay import responses
 
 MIN_DESCRIPTION_WORDS = 3
 SUBJECT_LENGTH = 80
@@ -39,11 +42,11 @@ class ValidateProblemForm(RelayFormValidation):
 
     def parse_problem_description(
         self, text: str, tracker: Tracker
-    ) -> tuple[str | None, str | None]:
+    ) -> tuple[str | None, Hint | None]:
         """The description as typed, if it says enough to act on."""
         description = text.strip()
-        if len(description.split()) < MIN_DESCRIPTION_WORDS:
-            return None, "Could you tell me a bit more? It helps our team fix it faster."
+        if word_count(description) < MIN_DESCRIPTION_WORDS:
+            return None, Hint("utter_hint_problem_description")
         return description, None
 
     async def validate_problem_description(
@@ -66,13 +69,10 @@ class ActionOpenProblemCase(Action):
         reset = end_of_task(tracker, ("problem_description",))
         if was_cancelled(tracker):
             return finish_cancelled(dispatcher, tracker, ("problem_description",),
-                                    text="No problem — I haven't opened a case. "
-                                    "Anything else I can help with?")
+                                    response="utter_problem_cancelled")
         description = str(tracker.get_slot("problem_description") or "").strip()
         if not description:
-            dispatcher.utter_message(
-                text="Sorry, I lost the description. Could you report it again?"
-            )
+            dispatcher.utter_message(response="utter_problem_lost")
             return reset
         conversation_id = tracker.sender_id
         channel = channel_of(conversation_id, (tracker.latest_message or {}).get("metadata"))
@@ -90,12 +90,7 @@ class ActionOpenProblemCase(Action):
                 unverified=customer_id is not None and verified is None,
             )
             case_id = case.id
-        email = tracker.get_slot("email")
-        reply = f" and reply to {email}" if email else ""
-        dispatcher.utter_message(
-            text=f"I've opened case #{case_id} for you. Our support team will look into it{reply}; "
-            "you can ask me for the status of your cases any time."
-        )
+        dispatcher.utter_message(response="utter_case_opened", case_id=case_id)
         return reset
 
 
@@ -113,14 +108,19 @@ class ActionListCases(Action):
         if customer_id is None:
             dispatcher.utter_message(response="utter_not_verified")
             return reset
+        language = language_of(tracker)
         with services().sessions() as session:
             found = cases.list_for_customer(session=session, customer_id=customer_id)
-            lines = [f"• #{case.id} {case.subject} — {case.status}"
+            lines = [responses.text(f"utter_case_line_{case.status}", language, case_id=case.id,
+                                    subject=case.subject)
                      for case in found[:CASES_LISTED]]
         if not lines:
-            dispatcher.utter_message(text="You have no support cases with us at the moment.")
+            dispatcher.utter_message(response="utter_no_cases")
             return reset
-        more = f"\n(and {len(found) - CASES_LISTED} older)" if len(found) > CASES_LISTED else ""
-        heading = "Your most recent case:" if len(lines) == 1 else "Your most recent cases:"
-        dispatcher.utter_message(text=heading + "\n" + "\n".join(lines) + more)
+        heading = responses.text("utter_cases_heading" if len(lines) > 1
+                                 else "utter_case_heading", language)
+        if len(found) > CASES_LISTED:
+            lines.append(responses.text("utter_cases_older", language,
+                                        count=len(found) - CASES_LISTED))
+        dispatcher.utter_message(text="\n".join([heading, *lines]))
         return reset

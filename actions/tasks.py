@@ -9,6 +9,7 @@ from rasa_sdk.types import DomainDict
 
 from actions.faq import OFFERED, answer_events, answered_from_faq_last, offer_sales
 from actions.forms import question_shaped
+from actions.languages import faq_for
 from actions.runtime import services
 from crm_store import customers, verification
 
@@ -92,14 +93,14 @@ class ActionStartTask(Action):
         price_question = intent == "request_sales" and question_shaped(text)
         if not (follow_up or price_question):
             return verified
-        answered = decide_in_context(services().faq, text, previous if follow_up else None)
+        answered = decide_in_context(faq_for(tracker, text), text, previous if follow_up else None)
         decision = answered.decision
         needed = SURE_FOLLOW_UP if follow_up else PRICE_ANSWER
         if not (decision.kind == "answer" and decision.hits[0].score >= needed):
             return verified
         top = decision.hits[0]
-        events = answer_events(dispatcher, [(top.entry_id, top.answer)], topic=answered.topic,
-                                scores=[top.score])
+        events = answer_events(dispatcher, tracker, [top], topic=answered.topic,
+                               scores=[top.score])
         if price_question and not follow_up:
             events += offer_sales(dispatcher)
         return [*verified, SlotSet("pending_task", None), *events, FollowupAction("action_listen")]

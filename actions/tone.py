@@ -30,6 +30,21 @@ _INSIST = re.compile(
     r"real person|manager|supervisor)\b",
     re.IGNORECASE,
 )
+# The same signals in the other languages (relay/languages.py); Chinese words anywhere.
+_BILLING_DISPUTE_OTHER = re.compile(
+    r"cobrad[oa]s? dos veces|cobraron dos veces|cobro doble|cobraron de más|"
+    r"devuelvan mi dinero|doppelt abgebucht|zweimal abgebucht|zu viel berechnet|"
+    r"will mein geld zurück|débité deux fois|facturé deux fois|trop facturé|remboursez-moi|"
+    r"cobraram duas vezes|cobrado duas vezes|cobraram a mais|quero meu dinheiro de volta|"
+    r"扣了两次|重复扣款|多扣|多收|我要退款|把钱退",
+    re.IGNORECASE,
+)
+_ANGER_OTHER = re.compile(
+    r"\b(?:inútil|ridículo|inaceptable|pésimo|harto|nutzlos|lächerlich|inakzeptabel|"
+    r"frechheit|unverschämt|verärgert|inutile|ridicule|inacceptable|scandaleux|en colère|"
+    r"inaceitável|péssimo|absurdo|irritad[oa])\b|没用|离谱|太差|垃圾|气死|失望",
+    re.IGNORECASE,
+)
 _SHOUTED_WORD = re.compile(r"\b[A-Z]{3,}\b")
 _ACRONYMS = frozenset({"API", "SSO", "VAT", "PDF", "USD", "EUR", "GBP", "CET", "FAQ", "SLA",
                        "TLS", "AES", "iOS", "RAW", "ZIP", "NAS", "SMS", "URL", "OTP", "CSV"})
@@ -58,8 +73,9 @@ def tone_of(text: str) -> Tone:
     """The tone of one customer message."""
     shouted = shouting(text)
     exclaimed = "!!" in text or "?!" in text
-    dispute = bool(_BILLING_DISPUTE.search(text))
-    frustrated = bool(_ANGER.search(text)) or (shouted and exclaimed)
+    dispute = bool(_BILLING_DISPUTE.search(text) or _BILLING_DISPUTE_OTHER.search(text))
+    frustrated = (bool(_ANGER.search(text) or _ANGER_OTHER.search(text))
+                  or (shouted and exclaimed))
     insists = bool(_INSIST.search(text)) or (shouted and (dispute or frustrated))
     return Tone(frustrated=frustrated, billing_dispute=dispute, insists=insists)
 

@@ -79,15 +79,21 @@ class RasaClient:
         """Close the HTTP connection pool."""
         await self._http.aclose()
 
-    async def send_message(self, *, sender: str, text: str, channel: str,
-                           message_id: str | None = None) -> list[BotReply]:
+    async def send_message(
+        self, *, sender: str, text: str, channel: str, message_id: str | None = None,
+        language: str | None = None, language_hint: str | None = None,
+    ) -> list[BotReply]:
         """Forward one customer message to the REST channel; the bot's replies to it.
 
         message_id makes the message idempotent: sent again (a load balancer retrying on
         another Rasa server), it is handled once and its replies are returned again.
-        """
-        metadata = {"channel": channel, "message_id": message_id or uuid.uuid4().hex}
-        body = {"sender": sender, "message": text, "metadata": metadata}
+        language: the language the customer chose (the widget's switch); language_hint: their
+        client's (browser, Telegram app), for a first message too short to tell
+        (actions/languages.py)."""
+        metadata = {"channel": channel, "message_id": message_id or uuid.uuid4().hex,
+                    "language": language, "language_hint": language_hint}
+        body = {"sender": sender, "message": text,
+                "metadata": {k: v for k, v in metadata.items() if v}}
         try:
             response = await self._http.post(
                 f"{self.base_url}{WEBHOOK_PATH}", json=body,

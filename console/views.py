@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from crm_store import cases, conversations, customers, interactions, users
 from crm_store.enums import Author
 from crm_store.models import Interaction, utcnow
+from relay import languages
 
 PREVIEW_CHARS = 120
 
@@ -65,6 +66,7 @@ def queue(*, session: Session) -> list[dict[str, Any]]:
         items.append({
             "id": conversation.id,
             "channel": conversation.channel,
+            "language": languages.english_name(conversation.language),
             "status": conversation.status,
             "reason": conversation.handoff_reason or "",
             "handoff_at": since.isoformat(),
@@ -111,6 +113,8 @@ def conversation_detail(*, session: Session, conversation_id: str) -> dict[str, 
                 if conversation.assigned_agent_id else None)
     return {
         "conversation": conversation,
+        "language": languages.english_name(conversation.language),
+        "customer_language": languages.english_name(customer.language if customer else None),
         "messages": [message(r) for r in rows],
         "last_id": rows[-1].id if rows else 0,
         "customer": customer,

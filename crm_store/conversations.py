@@ -58,15 +58,32 @@ def get_or_create(
     return session.get_one(Conversation, conversation_id)
 
 
+def set_language(*, session: Session, conversation_id: str, language: str) -> bool:
+    """Record the language the customer now writes in, on the conversation and its customer;
+    True if it changed. Not audited: it is what the bot observed, like last_message_at, not a
+    change someone made (an agent's change of a customer's language is, in customers.update)."""
+    conversation = get_or_create(session=session, conversation_id=conversation_id)
+    changed = conversation.language != language
+    conversation.language = language
+    if conversation.customer_id is not None:
+        customer = customers.get(session=session, customer_id=conversation.customer_id)
+        if customer is not None:
+            customer.language = language
+    session.flush()
+    return changed
+
+
 def link_customer(
     *, session: Session, conversation_id: str, customer_id: int, actor: str
 ) -> Conversation:
     """Tie a conversation to a customer and back-fill customer_id on its earlier interactions;
-    audited."""
-    customers.get_or_raise(session=session, customer_id=customer_id)
+    audited. The conversation's language, if known, becomes the customer's."""
+    customer = customers.get_or_raise(session=session, customer_id=customer_id)
     conversation = get_or_create(session=session, conversation_id=conversation_id)
     before = audit.snapshot(conversation)
     conversation.customer_id = customer_id
+    if conversation.language is not None:
+        customer.language = conversation.language
     session.execute(
         update(Interaction)
         .where(Interaction.conversation_id == conversation_id, Interaction.customer_id.is_(None))

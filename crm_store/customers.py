@@ -14,12 +14,12 @@ from crm_store import audit
 from crm_store.enums import CustomerType
 from crm_store.errors import DuplicateEmailError, InvalidValue, NotFoundError
 from crm_store.models import CUSTOMER_TYPES, ChannelIdentity, Customer, CustomerSegment, utcnow
-from relay import channels
+from relay import channels, languages
 
 ENTITY = "customer"  # in the audit log
 _INTERNAL_EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)*")
 UPDATABLE_FIELDS = ("name", "email", "phone", "company", "address", "type", "contact_consent",
-                    "external_id")
+                    "external_id", "language")
 _TYPE_RANK: dict[str, int] = {t: i for i, t in enumerate(CUSTOMER_TYPES)}
 
 
@@ -67,6 +67,8 @@ def _clean(fields: dict[str, Any]) -> dict[str, Any]:
         cleaned["phone"] = normalise_phone(cleaned["phone"]) if cleaned["phone"].strip() else None
     if "type" in cleaned and cleaned["type"] not in CUSTOMER_TYPES:
         raise InvalidValue(f"type must be one of {', '.join(CUSTOMER_TYPES)}.")
+    if cleaned.get("language") is not None and not languages.supported(cleaned["language"]):
+        raise InvalidValue(f"language must be one of {', '.join(languages.CODES)}.")
     return cleaned
 
 
@@ -83,6 +85,7 @@ def create(
     type: str = CustomerType.VISITOR,
     contact_consent: bool = False,
     external_id: str | None = None,
+    language: str | None = None,
 ) -> Customer:
     """A new customer, audited as audit_action by actor; DuplicateEmailError if the email is
     already taken."""
@@ -96,6 +99,7 @@ def create(
             "type": type,
             "contact_consent": contact_consent,
             "external_id": external_id,
+            "language": language,
         }
     )
     if fields["email"] is not None:

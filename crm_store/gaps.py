@@ -266,9 +266,16 @@ def edit_and_rebuild(
         except (FaqEditError, ValueError) as error:
             raise GapActionError(str(error).splitlines()[0]) from None
         try:
-            build(load_faq(paths), index_dir=settings.index_dir, model=settings.embedding_model,
-                  oos_texts=read_oos(DEFAULT_OOS), encoder=engine.encoder, progress=False,
+            entries, oos = load_faq(paths), read_oos(DEFAULT_OOS)
+            build(entries, index_dir=settings.index_dir, model=settings.embedding_model,
+                  oos_texts=oos, encoder=engine.encoder, progress=False,
                   models_dir=settings.models_dir)
+            # The other languages' index (knowledge/runtime/multilingual.py) learns the same
+            # entry; its encoder is loaded for the build only, and the vectors of unchanged
+            # paraphrases come from the index's cache.
+            for model, index_dir in settings.indexes()[1:]:
+                build(entries, index_dir=index_dir, model=model, oos_texts=oos, progress=False,
+                      models_dir=settings.models_dir)
         except Exception:
             for path, text in snapshot.items():
                 path.write_text(text, encoding="utf-8")

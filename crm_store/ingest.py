@@ -1,7 +1,9 @@
 """Turn raw Rasa tracker events (from bot/relay_broker.py) into Interactions and statuses.
 
 Pause and resume move the conversation through crm_store.support, audited with the actor that
-posted the events (the event broker's service token).
+posted the events (the event broker's service token). The `language` slot's changes (the
+language the bot detected, actions/languages.py) become the conversation's and its customer's
+language.
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ from sqlalchemy.orm import Session
 from crm_store import conversations, faq_outcomes, interactions, support
 from crm_store.enums import Author, Direction
 from crm_store.models import Interaction
-from relay import channels
+from relay import channels, languages
 
-HANDLED_EVENTS = ("user", "bot", "pause", "resume")
+HANDLED_EVENTS = ("user", "bot", "pause", "resume", "slot")
 INTENT_CHARS = 200  # Interaction.intent
+LANGUAGE_SLOT = "language"
 
 
 def ingest_rasa_events(*, session: Session, events: list[dict[str, Any]], actor: str) -> int:
@@ -42,6 +45,11 @@ def ingest_rasa_events(*, session: Session, events: list[dict[str, Any]], actor:
                 # the conversation already (crm_store.support) when Rasa's pause arrives.
                 faq_outcomes.record_handoff(session=session, conversation_id=sender_id,
                                             at=_timestamp(event))
+            continue
+        if kind == "slot":
+            if event.get("name") == LANGUAGE_SLOT and languages.supported(event.get("value")):
+                changed += conversations.set_language(session=session, conversation_id=sender_id,
+                                                      language=str(event["value"]))
             continue
         before = _existing_id(session, event)
         interaction = _record_message(session=session, event=event, sender_id=sender_id)

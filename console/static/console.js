@@ -65,6 +65,7 @@
           link.href = "/console/conversations/" + encodeURIComponent(item.id);
           var first = el("td"); first.appendChild(link); tr.appendChild(first);
           var channel = el("td"); channel.appendChild(el("span", "badge", item.channel)); tr.appendChild(channel);
+          tr.appendChild(el("td", "language", item.language));
           var status = el("td");
           status.appendChild(el("span", "status status-" + item.status, item.status === "agent" ? "with " + (item.agent || "an agent") : "waiting"));
           tr.appendChild(status);

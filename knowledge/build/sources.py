@@ -8,21 +8,32 @@ YAML (``knowledge/faq/*.yml``): a list of entries, or a mapping with an ``entrie
         - What is the price of the Pro plan?
       answer: Pro costs $8 per user per month, billed monthly or yearly.
       tags: [billing, plans]
-      language: en                      # optional, default en
+      language: en                      # optional, default en: the language of `answer`
+      answers:                          # optional: the answer in other languages
+        es: Pro cuesta 8 $ por usuario y mes, con facturación mensual o anual.
+        zh: 专业版每位用户每月 8 美元。
 
-CSV (``*.csv``): columns ``id,question,answer,tags`` (``language`` optional); several rows with the
-same id add paraphrases; the answer may be left empty on the extra rows; tags are separated by
-``;`` or ``,``.
+Questions may be written in any language (a customer's wording is a paraphrase whatever its
+language); a customer is answered in their language when ``answers`` has it, otherwise in
+``language`` (actions/faq.py says so).
 
-Markdown (``*.md``): one entry per ``## question`` heading; see docs/knowledge.md::
+CSV (``*.csv``): columns ``id,question,answer,tags`` (``language`` and ``answer_<lang>``, e.g.
+``answer_zh``, optional); several rows with the same id add paraphrases; the answers may be left
+empty on the extra rows; tags are separated by ``;`` or ``,``.
+
+Markdown (``*.md``): one entry per ``## question`` heading, a ``### <lang>`` heading inside the
+answer starts its translation into that language; see docs/knowledge.md::
 
     ## How much does Pro cost?
     id: pro-price
     tags: billing, plans
     - What is the price of the Pro plan?
-    - Pro plan pricing
+    - ¿Cuánto cuesta Pro?
 
     Pro costs $8 per user per month.
+
+    ### es
+    Pro cuesta 8 $ por usuario y mes.
 """
 
 from __future__ import annotations
@@ -40,6 +51,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 SUFFIXES = (".yml", ".yaml", ".csv", ".md")
 _SLUG = r"^[a-z0-9][a-z0-9_-]*$"
+_LANGUAGE = re.compile(r"^[a-z]{2,3}$")  # an ISO 639 code, as relay.languages uses them
 
 
 class FaqError(ValueError):
@@ -55,7 +67,18 @@ class FaqEntry(BaseModel):
     answer: str = Field(min_length=1)
     questions: list[str] = Field(min_length=1)
     tags: list[str] = Field(default_factory=list)
-    language: str = Field(default="en", min_length=2, max_length=12)
+    language: str = Field(default="en", min_length=2, max_length=12)  # the language of `answer`
+    answers: dict[str, str] = Field(default_factory=dict)  # translations of answer, by language
+
+    @field_validator("answers")
+    @classmethod
+    def _answers(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = [code for code in value if not _LANGUAGE.match(code)]
+        if bad:
+            raise ValueError(f"languages must be ISO 639 codes like 'es' or 'zh', not {bad}")
+        if any(not text.strip() for text in value.values()):
+            raise ValueError("an answer is empty")
+        return {code: text.strip() for code, text in sorted(value.items())}
 
     @field_validator("questions")
     @classmethod
@@ -75,6 +98,12 @@ class FaqEntry(BaseModel):
     @classmethod
     def _tags(cls, value: list[str]) -> list[str]:
         return [t.strip() for t in value if t.strip()]
+
+    def answer_in(self, language: str) -> tuple[str, str]:
+        """The answer in that language if the entry has it, else its own: (text, language)."""
+        if language != self.language and language in self.answers:
+            return self.answers[language], language
+        return self.answer, self.language
 
     def embed_hash(self) -> str:
         """Hash of what gets embedded (the questions): vectors are reused while it is unchanged."""
@@ -153,7 +182,7 @@ def _describe(err: Any) -> str:
     field = ".".join(str(p) for p in err["loc"]) or "entry"
     message = err["msg"]
     if err["type"] == "extra_forbidden":
-        message = "unknown field (allowed: id, questions, answer, tags, language)"
+        message = "unknown field (allowed: id, questions, answer, answers, tags, language)"
     elif err["type"] == "string_pattern_mismatch":
         message = "must be a slug (lowercase letters, digits, '-' or '_')"
     return f"{field}: {message}"
@@ -189,17 +218,22 @@ def _split_tags(text: str) -> list[str]:
     return [t.strip() for t in re.split(r"[;,]", text) if t.strip()]
 
 
+_ANSWER_COLUMN = re.compile(r"^answer_([a-z]{2,3})$")
+
+
 def read_csv(file: Path) -> list[dict[str, Any]]:
-    """Raw entries from a CSV with columns id,question,answer,tags[,language]."""
+    """Raw entries from a CSV with columns id,question,answer,tags[,language][,answer_<lang>]."""
     with file.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)
         columns = set(reader.fieldnames or [])
         missing = {"id", "question", "answer"} - columns
         if missing:
             raise FaqError(f"missing CSV column(s): {', '.join(sorted(missing))}")
-        unknown = columns - {"id", "question", "answer", "tags", "language"}
+        translated = {c: m.group(1) for c in columns if (m := _ANSWER_COLUMN.match(c))}
+        unknown = columns - {"id", "question", "answer", "tags", "language"} - set(translated)
         if unknown:
-            raise FaqError(f"unknown CSV column(s): {', '.join(sorted(unknown))}")
+            raise FaqError(f"unknown CSV column(s): {', '.join(sorted(unknown))} "
+                           "(translated answers go in answer_<language>, e.g. answer_es)")
         merged: dict[str, dict[str, Any]] = {}
         for line, row in enumerate(reader, start=2):
             ident = (row.get("id") or "").strip()
@@ -208,11 +242,15 @@ def read_csv(file: Path) -> list[dict[str, Any]]:
             entry = merged.setdefault(ident, {"id": ident, "questions": [], "tags": []})
             if row.get("question", "").strip():
                 entry["questions"].append(row["question"])
-            answer = (row.get("answer") or "").strip()
-            if answer:
-                if entry.get("answer") and entry["answer"] != answer:
-                    raise FaqError(f"line {line} (id {ident!r}): a different answer than before")
-                entry["answer"] = answer
+            for column, holder, key in [("answer", entry, "answer")] + [
+                (c, entry.setdefault("answers", {}), lang) for c, lang in sorted(translated.items())
+            ]:
+                answer = (row.get(column) or "").strip()
+                if answer:
+                    if holder.get(key) and holder[key] != answer:
+                        raise FaqError(f"line {line} (id {ident!r}): a different {column} than "
+                                       "before")
+                    holder[key] = answer
             for tag in _split_tags(row.get("tags") or ""):
                 if tag not in entry["tags"]:
                     entry["tags"].append(tag)
@@ -224,17 +262,23 @@ def read_csv(file: Path) -> list[dict[str, Any]]:
 
 
 _META = re.compile(r"^(id|tags|language):\s*(.*)$", re.IGNORECASE)
+_TRANSLATION = re.compile(r"^###\s+([a-z]{2,3})\s*$")
 
 
 def read_markdown(text: str) -> list[dict[str, Any]]:
-    """Raw entries from the Markdown format: '## question', meta lines, '- paraphrase', answer."""
+    """Raw entries from the Markdown format: '## question', meta lines, '- paraphrase', answer,
+    and '### <lang>' translations of the answer."""
     entries: list[dict[str, Any]] = []
     current: dict[str, Any] | None = None
-    answer_lines: list[str] = []
+    answers: dict[str, list[str]] = {}  # "" is the answer, other keys its translations
+    writing = ""
 
     def finish() -> None:
         if current is not None:
-            current["answer"] = "\n".join(answer_lines).strip()
+            current["answer"] = "\n".join(answers.get("", [])).strip()
+            translated = {lang: "\n".join(lines).strip() for lang, lines in answers.items() if lang}
+            if translated:
+                current["answers"] = translated
             current.setdefault("id", slugify(current["questions"][0]))
             entries.append(current)
 
@@ -242,17 +286,21 @@ def read_markdown(text: str) -> list[dict[str, Any]]:
         stripped = line.strip()
         if stripped.startswith("## "):
             finish()
-            current, answer_lines = {"questions": [stripped[3:].strip()]}, []
+            current, answers, writing = {"questions": [stripped[3:].strip()]}, {}, ""
             continue
         if current is None:  # a title or introduction before the first entry
             continue
         meta = _META.match(stripped)
-        if not answer_lines and meta:
+        started = bool(answers)
+        if (translation := _TRANSLATION.match(stripped)) is not None:
+            writing = translation.group(1)
+            answers.setdefault(writing, [])
+        elif not started and meta:
             key, value = meta.group(1).lower(), meta.group(2).strip()
             current[key] = _split_tags(value) if key == "tags" else value
-        elif not answer_lines and stripped.startswith(("- ", "* ")):
+        elif not started and stripped.startswith(("- ", "* ")):
             current["questions"].append(stripped[2:].strip())
-        elif stripped or answer_lines:
-            answer_lines.append(line.rstrip())
+        elif stripped or answers.get(writing):
+            answers.setdefault(writing, []).append(line.rstrip())
     finish()
     return entries

@@ -62,7 +62,7 @@ _ELLIPSIS = re.compile(
     r"[\s\w'-]*\??$",
     re.IGNORECASE,
 )
-_SPLIT = re.compile(r"(?<=[?!.;])\s+|\s+(?:and also|also|plus)\s+", re.IGNORECASE)
+_SPLIT = re.compile(r"(?<=[?!.;])\s+|(?<=[？！。；])|\s+(?:and also|also|plus)\s+", re.IGNORECASE)
 _MIN_PART_WORDS = 3
 
 
@@ -73,6 +73,13 @@ class Answered:
     decision: Decision
     topic: str
     used_context: bool = False
+
+
+def word_count(text: str) -> int:
+    """Words in a text; Chinese writes no spaces between words, so two Han characters count as
+    one (the average length of a Chinese word)."""
+    han = sum(1 for ch in text if "\u4e00" <= ch <= "\u9fff")
+    return len(text.split()) + han // 2
 
 
 # A pronoun as the message's last word is its object: "how do i change it", "can I put a
@@ -95,7 +102,7 @@ def looks_like_follow_up(text: str) -> bool:
     return bool(
         _CUE_START.search(stripped) or _CUE_WORD.search(stripped)
         # "per year?", "why?" — but not a bare "Dana", "acme" or "next month" (a value)
-        or (len(stripped.split()) <= 3 and stripped.endswith("?"))
+        or (word_count(stripped) <= 3 and stripped.endswith(("?", "？")))
     )
 
 
@@ -153,7 +160,7 @@ def decide_in_context(engine: FaqEngine, text: str, previous: str | None) -> Ans
 def split_questions(text: str) -> list[str]:
     """The separate questions in a message ("how much is pro? and can I pay by paypal?")."""
     parts = [p.strip() for p in _SPLIT.split(text.strip()) if p and p.strip()]
-    questions = [p for p in parts if len(p.split()) >= _MIN_PART_WORDS]
+    questions = [p for p in parts if word_count(p) >= _MIN_PART_WORDS]
     return questions if len(questions) >= 2 else [text.strip()]
 
 

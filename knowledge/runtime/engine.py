@@ -51,7 +51,8 @@ class Hit:
     """One FAQ entry found for a query; score is the calibrated probability it is the right one.
 
     similarity is the best cosine between the query and the entry's paraphrases (None when not
-    known, e.g. a hit made by hand); the decline decision uses the top hit's.
+    known, e.g. a hit made by hand); the decline decision uses the top hit's. answer is in
+    `language`; answers holds the entry's translations of it.
     """
 
     entry_id: str
@@ -60,6 +61,14 @@ class Hit:
     score: float
     tags: tuple[str, ...] = ()
     similarity: float | None = None
+    language: str = "en"
+    answers: dict[str, str] = field(default_factory=dict)
+
+    def answer_in(self, language: str) -> tuple[str, str]:
+        """The answer in that language if the entry has it, else its own: (text, language)."""
+        if language != self.language and language in self.answers:
+            return self.answers[language], language
+        return self.answer, self.language
 
 
 @dataclass(frozen=True)
@@ -88,7 +97,7 @@ class _State:
     thresholds: Thresholds
     manifest: Manifest
     stamp: tuple[int, int, int]
-    speller: Speller
+    speller: Speller | None
 
 
 def _sureness(decision: Decision) -> float:
@@ -119,7 +128,7 @@ def _manifest(index_dir: Path) -> Manifest:
         ) from None
 
 
-def _load_state(index_dir: Path) -> _State:
+def _load_state(index_dir: Path, correct_spelling: bool = True) -> _State:
     import faiss
 
     # Queries come one at a time: OpenMP threads only add spin-waiting on a busy 2-core box
@@ -157,22 +166,32 @@ def _load_state(index_dir: Path) -> _State:
         stamp=stamp,
         speller=Speller.from_texts(
             text for entry in meta["entries"] for text in (*entry["questions"], entry["answer"])
-        ),
+        ) if correct_spelling else None,
     )
+
+
+def _hit(entry: dict[str, Any], question: str, score: float, similarity: float | None) -> Hit:
+    """A Hit for an entry of meta.json (indexes built before translations have no answers)."""
+    return Hit(entry_id=entry["id"], answer=entry["answer"], matched_question=question,
+               score=score, tags=tuple(entry.get("tags", ())), similarity=similarity,
+               language=entry.get("language", "en"), answers=dict(entry.get("answers") or {}))
 
 
 class FaqEngine:
     """Semantic FAQ search over a built index; safe to share between threads."""
 
-    def __init__(self, index_dir: Path, encoder: Encoder) -> None:
+    def __init__(self, index_dir: Path, encoder: Encoder, *, correct_spelling: bool = True) -> None:
+        """correct_spelling: English typo correction before searching (knowledge.runtime.spelling);
+        off for the multilingual index, whose queries are not English."""
         self.index_dir = Path(index_dir)
         self.encoder = encoder
+        self.correct_spelling = correct_spelling
         # A conversation's topic is encoded again with each follow-up (knowledge.runtime.context);
         # recent texts are kept so that costs one encode per turn, not two. Read-only arrays.
         self._encode = lru_cache(maxsize=ENCODE_CACHE)(self._encode_readonly)
         self._lock = threading.Lock()
         self._rejected: tuple[int, int, int] | None = None  # a build we failed to load
-        self._state = _load_state(self.index_dir)
+        self._state = _load_state(self.index_dir, correct_spelling)
         self._check_model(self._state)
 
     @classmethod
@@ -181,6 +200,8 @@ class FaqEngine:
         index_dir: Path,
         model: str | Encoder | None = None,
         models_dir: Path | None = None,
+        *,
+        correct_spelling: bool = True,
     ) -> FaqEngine:
         """Load the index in index_dir and its encoder (the manifest's model unless given);
         models_dir holds ONNX exports (knowledge.build.onnx_export)."""
@@ -192,7 +213,7 @@ class FaqEngine:
             encoder = load_encoder(name, cache_dir=models_dir)
         else:
             encoder = model
-        return cls(index_dir, encoder)
+        return cls(index_dir, encoder, correct_spelling=correct_spelling)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> FaqEngine:
@@ -244,34 +265,21 @@ class FaqEngine:
             entry = state.entries[int(e)]
             row = int(best_row[0, e])
             question = entry["questions"][int(state.row_question[row])] if row >= 0 else ""
-            hits.append(
-                Hit(
-                    entry_id=entry["id"],
-                    answer=entry["answer"],
-                    matched_question=question or entry["questions"][0],
-                    score=float(np.clip(probs[e], 0.0, 1.0)),
-                    tags=tuple(entry.get("tags", ())),
-                    similarity=float(knn[0, e]),
-                )
-            )
+            hits.append(_hit(entry, question or entry["questions"][0],
+                             float(np.clip(probs[e], 0.0, 1.0)), float(knn[0, e])))
         return hits
 
     def entry(self, entry_id: str) -> Hit | None:
         """The entry with that id as a full-score hit (a "did you mean" choice), or None."""
         for entry in self._state.entries:
             if entry["id"] == entry_id:
-                return Hit(
-                    entry_id=entry["id"],
-                    answer=entry["answer"],
-                    matched_question=entry["questions"][0],
-                    score=1.0,
-                    tags=tuple(entry.get("tags", ())),
-                )
+                return _hit(entry, entry["questions"][0], 1.0, None)
         return None
 
     def corrected(self, query: str) -> str:
         """The query with its typos corrected towards the FAQ's vocabulary (runtime.spelling)."""
-        return self._state.speller.correct(query)
+        speller = self._state.speller
+        return query if speller is None else speller.correct(query)
 
     def decide(self, query: str) -> Decision:
         """Answer, clarify between the top two, or decline, by the manifest's thresholds.
@@ -308,7 +316,7 @@ class FaqEngine:
             if stamp in (self._state.stamp, self._rejected):
                 return False
             try:
-                state = _load_state(self.index_dir)
+                state = _load_state(self.index_dir, self.correct_spelling)
                 self._check_model(state)
             except (IndexMissing, OSError, ValueError, KeyError) as exc:
                 log.warning("FAQ index in %s not reloaded: %s", self.index_dir, exc)

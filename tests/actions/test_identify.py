@@ -223,3 +223,12 @@ async def test_a_verified_task_is_refused_when_the_crm_says_unverified(
             "verification_code": "verified", "verified": True}), domain)
     assert said(dispatcher) == ["utter_not_verified"]
     assert SlotSet("verified", True) not in events
+
+
+@pytest.mark.parametrize(("text", "name"), [
+    ("me llamo Carlos Ruiz", "Carlos Ruiz"), ("ich heiße Lukas", "Lukas"),
+    ("je m'appelle Marie", "Marie"), ("meu nome é João", "João"), ("我叫王伟", "王伟"),
+    ("李娜", "李娜"),
+])
+def test_names_are_read_in_any_language(text: str, name: str) -> None:
+    assert name_from_text(text) == name

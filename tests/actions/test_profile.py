@@ -174,3 +174,22 @@ async def test_a_request_without_a_field_asks_which_one(domain: dict[str, Any]) 
     tracker_ = _activation_tracker(("I need to update my details", "update_details"))
     events = await ValidateUpdateDetailsForm().run(dispatcher, tracker_, domain)
     assert events == [SlotSet("requested_slot", "detail_field")]
+
+
+@pytest.mark.parametrize(("text", "field"), [
+    ("quiero cambiar mi teléfono", "phone"), ("meine neue Handynummer", "phone"),
+    ("我的手机号", "phone"), ("mon adresse", "address"), ("me mudei, novo endereço", "address"),
+    ("更新地址", "address"), ("mon courriel", None), ("我的邮箱", None),
+])
+def test_the_detail_is_named_in_any_language(text: str, field: str | None) -> None:
+    assert field_from_text(text) == field
+
+
+def test_chinese_addresses_and_a_yes_in_each_language() -> None:
+    from actions.profile import address_from_text, says_yes
+
+    assert address_from_text("上海市南京东路100号") == "上海市南京东路100号"
+    assert address_from_text("我的地址是北京市朝阳区建国路") == "北京市朝阳区建国路"
+    assert address_from_text("mi dirección es Calle Mayor 5, Madrid") == "Calle Mayor 5, Madrid"
+    assert all(says_yes(t) for t in ("sí", "ja, speichern", "oui", "sim", "好的", "是的"))
+    assert not any(says_yes(t) for t in ("nein", "non", "不", "não"))

@@ -55,7 +55,7 @@ async def test_inside_a_form_it_responds_and_asks_the_question_again(
         _after({"event": "action", "name": "lead_form"}, active_loop="lead_form",
                slots={"requested_slot": "budget"}, intent="thank", text="thanks"), domain)
     assert [m.get("text") or m.get("response") for m in messages] == [
-        "You're welcome!", "utter_ask_budget"]
+        "utter_in_form_thank", "utter_ask_budget"]
     assert events[-1] == LISTEN
 
 

@@ -95,10 +95,8 @@ async def test_a_repeat_request_updates_the_open_lead(
              "budget": "€800 per month", "timeline": "next month", "pending_task": "sales"}
 
     dispatcher = CollectingDispatcher()
-    events = await ActionSubmitLead().run(
-        dispatcher, tracker(sender_id="tg-42", slots=slots, metadata={"channel": "telegram"}),
-        domain,
-    )
+    t = tracker(sender_id="tg-42", slots=slots, metadata={"channel": "telegram"})
+    events = await ActionSubmitLead().run(dispatcher, t, domain)
     assert events == RESET
     with sessions() as session:
         [lead], total = leads.list_leads(session=session, customer_id=dana)
@@ -106,7 +104,7 @@ async def test_a_repeat_request_updates_the_open_lead(
                 lead.stage) == ("Business plan", "40 people", "€800 per month", "next month",
                                 "telegram", "new")
         assert customers.get_or_raise(session=session, customer_id=dana).type == "lead"
-    assert texts(dispatcher) == [
+    assert texts(dispatcher, t) == [
         f"Thanks, Dana! I've passed your request to our sales team (lead #{lead.id}: Business "
         "plan, 40 people, €800 per month, next month). Someone will contact you at dana@acme.io "
         "within one business day."
@@ -205,3 +203,18 @@ async def test_a_plain_request_leaves_everything_to_ask(domain: dict[str, Any]) 
         dispatcher, _lead_form_activation(("talk to sales", "request_sales")), domain
     )
     assert events == []
+
+
+@pytest.mark.parametrize(("text", "timeline"), [
+    ("lo antes posible", "as soon as possible"), ("我们想尽快开始", "as soon as possible"),
+    ("sin prisa, solo estoy mirando", "just exploring"), ("el mes que viene", "el mes que viene"),
+    ("nächsten Monat", "nächsten Monat"), ("下个月", "下个月"), ("the weather", None),
+    ("I'd like an offer", None),
+])
+def test_time_frames_in_any_language(text: str, timeline: str | None) -> None:
+    assert timeline_from_text(text) == timeline
+
+
+@pytest.mark.parametrize("text", ["no lo sé", "weiß nicht", "pas encore", "ainda não", "还不确定"])
+def test_no_budget_yet_in_any_language(text: str) -> None:
+    assert budget_from_text(text) == "not decided yet"

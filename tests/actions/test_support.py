@@ -47,13 +47,10 @@ async def test_a_problem_case_is_opened_with_its_number(
 ) -> None:
     ana = _ana(sessions)
     dispatcher = CollectingDispatcher()
-    events = await ActionOpenProblemCase().run(
-        dispatcher,
-        tracker(sender_id="web-s1", slots={"customer_id": ana, "email": "ana@example.com",
+    t = tracker(sender_id="web-s1", slots={"customer_id": ana, "email": "ana@example.com",
                                            "problem_description": DESCRIPTION,
-                                           "pending_task": "report_problem"}),
-        domain,
-    )
+                                           "pending_task": "report_problem"})
+    events = await ActionOpenProblemCase().run(dispatcher, t, domain)
     assert events == [SlotSet("problem_description", None), SlotSet("pending_task", None),
                       SlotSet("form_cancelled", False),
                       SlotSet("form_escalated", False)]
@@ -61,7 +58,7 @@ async def test_a_problem_case_is_opened_with_its_number(
         [case] = cases.list_for_customer(session=session, customer_id=ana)
         assert (case.type, case.status, case.subject, case.description, case.conversation_id) == (
             "problem", "open", DESCRIPTION, DESCRIPTION, "web-s1")
-    assert texts(dispatcher) == [
+    assert texts(dispatcher, t) == [
         f"I've opened case #{case.id} for you. Our support team will look into it and reply to "
         "ana@example.com; you can ask me for the status of your cases any time."
     ]

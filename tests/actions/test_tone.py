@@ -26,3 +26,22 @@ def test_the_reason_says_why_in_an_agents_words() -> None:
         "billing dispute: the customer says they were charged wrongly and wants money back "
         "(insisted on a person)")
     assert reason_for(tone_of("this is useless"), complaints=2) == "repeated complaints"
+
+
+@pytest.mark.parametrize("text", ["me cobraron dos veces este mes", "Sie haben doppelt abgebucht",
+                                  "vous m'avez débité deux fois", "me cobraram duas vezes",
+                                  "你们扣了两次钱"])
+def test_a_double_charge_is_a_dispute_in_any_language(text: str) -> None:
+    assert tone_of(text).billing_dispute
+
+
+@pytest.mark.parametrize("text", ["esto es inútil", "das ist lächerlich", "c'est inacceptable",
+                                  "que atendimento péssimo", "这个服务太差了"])
+def test_anger_in_any_language(text: str) -> None:
+    assert tone_of(text).frustrated
+
+
+@pytest.mark.parametrize("text", ["¿me pueden devolver el dinero?", "可以退款吗",
+                                  "kann ich mein Geld zurückbekommen?"])
+def test_asking_about_refunds_is_not_a_dispute(text: str) -> None:
+    assert not tone_of(text).upset

@@ -41,10 +41,32 @@ NOISE = [
     "/restart", "/back", "/session_start", '/choose_faq{"faq_id": "nope"}',
     '/inform{"detail": "phone"}', "/nonexistent_intent",
 ]
+# Relay's other languages (relay/languages.py): questions, greetings and thanks, yes/no, a
+# person, stop, task starters, form answers and complaints — mixed into any conversation.
 OTHER_LANGUAGES = [
-    "¿cuánto cuesta el plan pro?", "如何重置密码?", "wie setze ich mein passwort zurück?",
-    "comment réinitialiser mon mot de passe ?", "quanto custa o plano pro?", "谢谢", "hola",
-    "merci beaucoup", "¿hay una aplicación móvil?", "我想和人工客服谈谈",
+    # zh
+    "如何重置密码?", "专业版多少钱？", "你好", "谢谢", "好的", "不用了",
+    "我想和人工客服谈谈", "转人工", "取消", "算了", "我要改手机号", "帮我开个工单",
+    "我的工单进度怎么样了", "我叫王伟", "下个月", "文件不同步怎么办", "你们扣了我两次钱",
+    "再见",
+    # es
+    "¿cuánto cuesta el plan pro?", "hola", "buenos días", "gracias", "sí, por favor", "no, gracias",
+    "quiero hablar con una persona", "cancelar", "olvídalo", "¿hay una aplicación móvil?",
+    "quiero cambiar mi dirección", "quiero hablar con ventas", "me llamo Carlos Ruiz",
+    "¿cómo restablezco mi contraseña?", "esto es inútil", "adiós",
+    # de
+    "wie setze ich mein passwort zurück?", "hallo", "danke schön", "ja bitte", "nein danke",
+    "ich möchte mit einem Menschen sprechen", "abbrechen", "vergiss es",
+    "ich möchte ein Problem melden", "gibt es eine App fürs Handy?", "Hauptstraße 5, 10115 Berlin",
+    "tschüss",
+    # fr
+    "comment réinitialiser mon mot de passe ?", "bonjour", "merci beaucoup", "oui", "non merci",
+    "je veux parler à un humain", "annuler", "laisse tomber", "où en est mon dossier ?",
+    "combien coûte Pro ?", "au revoir",
+    # pt
+    "quanto custa o plano pro?", "olá", "obrigado", "sim", "não, obrigado",
+    "quero falar com uma pessoa", "cancelar", "esquece", "quero falar com vendas",
+    "como compartilho uma pasta?", "meu nome é João Pereira", "tchau",
 ]
 TASKS = [
     "I want to change my address", "update my phone number", "I want a demo for my team of 20",
@@ -76,7 +98,7 @@ KINDS: dict[str, list[str]] = {
 }
 # Rough shares in real traffic: mostly questions, follow-ups and values.
 WEIGHTS = {"faq": 6, "follow_up": 4, "value": 4, "small_talk": 2, "yes_no": 3, "noise": 2,
-           "other_language": 1, "task": 3, "stop": 2, "human": 1, "complaint": 1,
+           "other_language": 3, "task": 3, "stop": 2, "human": 1, "complaint": 1,
            "out_of_scope": 1, "code": 2, "resend": 1}
 
 

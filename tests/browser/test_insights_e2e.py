@@ -47,9 +47,9 @@ def insight_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RelaySta
     if not (ROOT / "var" / "index" / "manifest.json").exists():
         subprocess.run([sys.executable, "-m", "knowledge.build"], cwd=ROOT, check=True)
     shutil.copytree(ROOT / "knowledge" / "faq", work / "faq")
-    shutil.copytree(ROOT / "var" / "index", work / "index")
-    if (ROOT / "var" / "index-cache").exists():
-        shutil.copytree(ROOT / "var" / "index-cache", work / "index-cache")
+    for name in ("index", "index-multilingual", "index-cache", "index-multilingual-cache"):
+        if (ROOT / "var" / name).exists():
+            shutil.copytree(ROOT / "var" / name, work / name)
     with _running_stack(work / "data", faq_paths=[work / "faq"],
                         index_dir=work / "index") as stack:
         with stack.sessions.begin() as session:

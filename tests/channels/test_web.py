@@ -59,6 +59,29 @@ def test_message_is_forwarded_with_channel_metadata(
     assert response.headers["access-control-allow-origin"] == "*"
 
 
+def test_the_chosen_language_and_the_browsers_reach_rasa(
+    client: TestClient, fake_rasa: FakeRasa
+) -> None:
+    cid = web_id()
+    client.post(f"/chat/{cid}/messages", json={"text": "hola", "language": "es"},
+                headers={"Accept-Language": "de-DE,de;q=0.9,en;q=0.8"})
+    client.post(f"/chat/{cid}/messages", json={"text": "hallo"},
+                headers={"Accept-Language": "tlh, fr;q=0.5"})  # unknown: no hint
+    sent = [{k: v for k, v in m["metadata"].items() if k != "message_id"}
+            for m in fake_rasa.messages]
+    assert sent == [{"channel": "web", "language": "es", "language_hint": "de"},
+                    {"channel": "web"}]
+
+
+def test_the_widget_knows_the_languages_and_greets_in_each(client: TestClient) -> None:
+    script = client.get("/widget.js").text
+    texts = json.loads(script.split("var SERVER = ", 1)[1].split(";\n", 1)[0])
+    assert list(texts["languages"]) == ["en", "zh", "es", "de", "fr", "pt"]
+    assert texts["languages"]["zh"] == "中文"
+    assert "en" in texts["welcome"] and set(texts["welcome"]) <= set(texts["languages"])
+    assert "chat-language" in client.get("/").text  # the demo page's switch
+
+
 def test_forwarded_message_is_not_logged_by_the_gateway(
     client: TestClient, sessions: sessionmaker[Session]
 ) -> None:
@@ -83,7 +106,9 @@ def test_empty_and_too_long_messages(client: TestClient, fake_rasa: FakeRasa) ->
     long = client.post(f"/chat/{cid}/messages", json={"text": "x" * 2001})
     assert long.status_code == 413 and "at most 2000 characters" in long.json()["detail"]
     extra = client.post(f"/chat/{cid}/messages", json={"text": "hi", "x": 1})
-    assert extra.status_code == 422 and "one field" in extra.json()["detail"]
+    assert extra.status_code == 422 and "with a text" in extra.json()["detail"]
+    klingon = client.post(f"/chat/{cid}/messages", json={"text": "hi", "language": "tlh"})
+    assert klingon.status_code == 422 and "must be one of en, zh" in klingon.json()["detail"]
     assert client.post(f"/chat/{cid}/messages", content=b"not json").status_code == 422
     assert fake_rasa.messages == []
 

@@ -284,7 +284,7 @@ async def test_status_changes_by_the_bot_an_agent_and_the_api_are_all_audited(
 
     cid = f"web-{uuid.uuid4().hex}"
     monkeypatch.setattr(runtime, "_services", runtime.Services(
-        settings=settings, sessions=sessions, faq=None))  # type: ignore[arg-type]
+        settings=settings, sessions=sessions, faq=None, languages=None))  # type: ignore[arg-type]
     tracker = Tracker.from_dict({
         "sender_id": cid, "slots": {}, "events": [{"event": "user", "text": "a person please"}],
         "latest_message": {"text": "a person please", "intent": {"name": "ask_human"},

@@ -131,6 +131,7 @@ def test_422_names_the_field(client: TestClient, agent_headers: H) -> None:
             "favourite_colour: Extra inputs are not permitted",
         ),
         ({"type": "vip"}, "type: Input should be"),
+        ({"language": "klingon"}, "language: must be one of en, zh, es"),
     ]
     for body, expected in cases:
         response = client.post("/api/v1/customers", json=body, headers=agent_headers)
@@ -356,6 +357,8 @@ def test_conversations_list_read_and_link(
 ) -> None:
     events = [
         {"event": "user", "sender_id": "web-c1", "timestamp": 1.0, "text": "hi"},
+        {"event": "slot", "sender_id": "web-c1", "timestamp": 1.5, "name": "language",
+         "value": "de"},
         {"event": "pause", "sender_id": "web-c1", "timestamp": 2.0},
         {"event": "user", "sender_id": "tg-c2", "timestamp": 3.0, "text": "yo"},
     ]
@@ -364,6 +367,7 @@ def test_conversations_list_read_and_link(
     assert [c["id"] for c in waiting["items"]] == ["web-c1"]
     detail = client.get("/api/v1/conversations/web-c1", headers=viewer_headers).json()
     assert [m["text"] for m in detail["interactions"]] == ["hi"]
+    assert detail["language"] == "de"
     assert client.get("/api/v1/conversations/web-nope", headers=viewer_headers).status_code == 404
     customer = _customer(client, agent_headers, email="link@example.com")
     url = "/api/v1/conversations/web-c1/customer"
@@ -373,6 +377,11 @@ def test_conversations_list_read_and_link(
     )
     linked = client.put(url, json={"customer_id": customer["id"]}, headers=agent_headers)
     assert linked.json()["customer_id"] == customer["id"]
+    # The customer writes German now; an agent may set another preferred language.
+    url = f"/api/v1/customers/{customer['id']}"
+    assert client.get(url, headers=agent_headers).json()["language"] == "de"
+    changed = client.patch(url, json={"language": "fr"}, headers=agent_headers)
+    assert changed.status_code == 200 and changed.json()["language"] == "fr"
     timeline = client.get(
         f"/api/v1/customers/{customer['id']}/timeline", headers=agent_headers
     ).json()

@@ -12,24 +12,26 @@ from crm_store.login_throttle import LoginThrottle
 
 
 def test_two_workers_share_the_login_throttle_through_redis(redis_url: str) -> None:
+    """Five failures from one address, spread over two workers, lock that address on both."""
     first = LoginThrottle(counter=counters.connect(redis_url))
     second = LoginThrottle(counter=counters.connect(redis_url))  # another API worker
     email = f"{uuid.uuid4().hex[:8]}@example.com"
+    address = f"203.0.113.{uuid.uuid4().int % 250 + 1}-{uuid.uuid4().hex[:6]}"
     for n in range(5):
         worker = first if n % 2 else second
-        assert worker.retry_after(email=email, address=None) == 0
-        worker.failed(email=email, address=None)
-    assert first.retry_after(email=email, address=None) > 14 * 60
-    assert second.retry_after(email=email, address=None) > 14 * 60
-    second.succeeded(email=email)
-    assert first.retry_after(email=email, address=None) == 0
+        assert worker.retry_after(email=email, address=address) == 0
+        worker.failed(email=email, address=address)
+    assert first.retry_after(email=email, address=address) > 14 * 60
+    assert second.retry_after(email=email, address=address) > 14 * 60
+    # The real owner on another address is not locked out by someone else's guesses.
+    assert first.retry_after(email=email, address="198.51.100.9") == 0
 
 
 def test_in_memory_each_worker_counts_alone() -> None:
     first, second = LoginThrottle(), LoginThrottle()
     for n in range(5):
-        (first if n % 2 else second).failed(email="x@example.com", address=None)
-    assert first.retry_after(email="x@example.com", address=None) == 0
+        (first if n % 2 else second).failed(email="x@example.com", address="192.0.2.1")
+    assert first.retry_after(email="x@example.com", address="192.0.2.1") == 0
 
 
 def test_the_chat_rate_limit_counts_across_workers(redis_url: str) -> None:

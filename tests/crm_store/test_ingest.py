@@ -136,3 +136,32 @@ def test_malformed_parse_data_is_stored_without_an_intent(session: Session) -> N
     rows = interactions.list_for_conversation(session=session, conversation_id="web-odd")
     assert [(r.intent, r.confidence) for r in rows[:4]] == [(None, None)] * 4
     assert rows[4].intent == "n" * 200 and rows[4].confidence is None
+
+
+def language(sender: str, value: Any, ts: float) -> dict[str, Any]:
+    return {"event": "slot", "sender_id": sender, "timestamp": ts, "name": "language",
+            "value": value}
+
+
+def test_the_language_the_bot_detects_is_the_conversations_and_its_customers(
+    session: Session,
+) -> None:
+    sender = "web-1a2b3c"
+    events = [user(sender, "¿cuánto cuesta pro?", T0), language(sender, "es", T0 + 1)]
+    assert ingest_rasa_events(session=session, events=events, actor=RASA) == 2
+    conversation = conversations.get_or_raise(session=session, conversation_id=sender)
+    assert conversation.language == "es"
+    # Identified later: the customer takes the conversation's language…
+    ana = customers.create(session=session, actor="test", email="ana@example.com")
+    conversations.link_customer(session=session, conversation_id=sender, customer_id=ana.id,
+                                actor="test")
+    assert ana.language == "es"
+    # …and follows it when the customer switches.
+    assert ingest_rasa_events(session=session, events=[language(sender, "pt", T0 + 2)],
+                              actor=RASA) == 1
+    assert (conversation.language, ana.language) == ("pt", "pt")
+    # The same value again changes nothing; values Relay does not speak are ignored.
+    for value in ("pt", "xx", None, 3):
+        assert ingest_rasa_events(session=session, events=[language(sender, value, T0 + 3)],
+                                  actor=RASA) == 0
+    assert conversation.language == "pt"

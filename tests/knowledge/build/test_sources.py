@@ -20,6 +20,8 @@ def test_demo_faq_is_valid_and_complete() -> None:
     assert len(entries) >= 45
     assert all(4 <= len(e.questions) <= 8 for e in entries)
     assert all(e.tags and e.answer for e in entries)
+    # The demo answers Chinese and Spanish customers in their language (issue 11).
+    assert all(set(e.answers) == {"zh", "es"} and e.language == "en" for e in entries)
 
 
 def test_unknown_field_names_file_and_entry(tmp_path: Path) -> None:
@@ -125,3 +127,41 @@ def test_markdown_entry_without_answer_is_reported(tmp_path: Path) -> None:
     f = write(tmp_path / "m.md", "## Lonely question?\n- another\n")
     with pytest.raises(FaqError, match=r"m\.md: entry 1 \(id 'lonely-question'\): answer:"):
         load_faq([f])
+
+
+def test_answers_per_language_in_yaml_csv_and_markdown(tmp_path: Path) -> None:
+    write(tmp_path / "a.yml", "- id: pro-price\n"
+          "  questions: [How much is Pro?, ¿Cuánto cuesta Pro?]\n  answer: Pro costs $8.\n"
+          "  answers:\n    zh: 专业版 8 美元。\n    es: ' Pro cuesta 8 $. '\n")
+    write(tmp_path / "b.csv", "id,question,answer,answer_es,answer_fr\n"
+          "hours,When are you open?,Mon-Fri.,De lunes a viernes.,\n"
+          "hours,Horario de atención,,,Du lundi au vendredi.\n")
+    write(tmp_path / "c.md", "## Is there a free trial?\n- ¿Hay una prueba gratis?\n\n"
+          "Yes, 14 days.\n\n### pt\nSim, 14 dias.\n\n### de\nJa, 14 Tage.\n\nOhne Karte.\n")
+    entries = {e.id: e for e in load_faq([tmp_path])}
+    pro, hours, trial = entries["pro-price"], entries["hours"], entries["is-there-a-free-trial"]
+    assert pro.answers == {"es": "Pro cuesta 8 $.", "zh": "专业版 8 美元。"}
+    assert pro.questions == ["How much is Pro?", "¿Cuánto cuesta Pro?"]
+    assert hours.answers == {"es": "De lunes a viernes.", "fr": "Du lundi au vendredi."}
+    assert trial.answer == "Yes, 14 days."
+    assert trial.answers == {"de": "Ja, 14 Tage.\n\nOhne Karte.", "pt": "Sim, 14 dias."}
+    assert pro.answer_in("zh") == ("专业版 8 美元。", "zh")
+    assert pro.answer_in("de") == ("Pro costs $8.", "en")  # no German: its own language
+    assert pro.answer_in("en") == ("Pro costs $8.", "en")
+    # A translation is not embedded: vectors are reused, the index is rewritten.
+    plain = pro.model_copy(update={"answers": {}})
+    assert plain.embed_hash() == pro.embed_hash() and plain.content_hash() != pro.content_hash()
+
+
+def test_answers_must_name_a_language_and_say_something(tmp_path: Path) -> None:
+    f = write(tmp_path / "a.yml", "- id: x\n  questions: [q]\n  answer: a\n"
+              "  answers: {Spanish: b, zh: '  '}\n")
+    with pytest.raises(FaqError) as err:
+        load_faq([f])
+    assert "answers: Value error, languages must be ISO 639 codes" in str(err.value)
+    g = write(tmp_path / "b.csv", "id,question,answer,answer_spanish\nx,q,a,b\n")
+    with pytest.raises(FaqError, match=r"unknown CSV column\(s\): answer_spanish \(translated"):
+        load_faq([g])
+    h = write(tmp_path / "c.csv", "id,question,answer,answer_es\nx,q,a,uno\nx,q2,,dos\n")
+    with pytest.raises(FaqError, match=r"line 3 \(id 'x'\): a different answer_es than before"):
+        load_faq([h])

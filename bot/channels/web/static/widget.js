@@ -5,7 +5,12 @@
  * A page whose visitor is signed in sets, before the script, the identity its backend signed
  * (SECURITY.md): window.RelaySettings = {user_id: "...", user_hash: "<HMAC-SHA256 hex>",
  * email: "...", name: "..."}. The widget sends it to /chat/<id>/identity; the conversation is
- * then verified for that customer. A different (or no) signed-in user gets a new conversation. */
+ * then verified for that customer. A different (or no) signed-in user gets a new conversation.
+ *
+ * Languages: the bot answers in the language the customer writes (detected per message). A page
+ * may fix the language instead — window.RelayWidget.setLanguage("es") (the demo page's switch),
+ * or "" for automatic — which is remembered, sent with every message and used for the widget's
+ * own labels; automatic labels follow the browser's language. */
 (function () {
   "use strict";
   if (window.__relayWidget) { return; }
@@ -15,8 +20,38 @@
   var base = script && script.src ? script.src.replace(/\/widget\.js(\?.*)?$/, "") : "";
   var ID_KEY = "relay.conversationId";
   var OPEN_KEY = "relay.open";
+  var LANGUAGE_KEY = "relay.language";
   // The web channel's conversation-id prefix, filled in by the server (relay.channels.WEB).
   var ID_PREFIX = "__RELAY_WEB_ID_PREFIX__";
+  // The languages Relay speaks and the bot's welcome in each (relay/languages.py, domain.yml).
+  var SERVER = __RELAY_WIDGET_TEXTS__;
+  // The widget's own labels.
+  var UI = {
+    en: { launcher: "Chat with us", close: "Close chat", title: "Nimbus Drive support", subtitle: "Ask us anything",
+          placeholder: "Type your message\u2026", send: "Send", input: "Your message", dialog: "Chat with Nimbus Drive support",
+          bot: "Nimbus assistant", agent: "Support team", system: "Nimbus Drive",
+          offline: "We could not reach Nimbus Drive support. Please check your connection and try again." },
+    zh: { launcher: "在线咨询", close: "关闭对话", title: "Nimbus Drive 客服", subtitle: "有问题尽管问",
+          placeholder: "输入消息\u2026", send: "发送", input: "您的消息", dialog: "与 Nimbus Drive 客服对话",
+          bot: "Nimbus 助手", agent: "客服团队", system: "Nimbus Drive",
+          offline: "暂时无法连接 Nimbus Drive 客服，请检查网络后重试。" },
+    es: { launcher: "Chatea con nosotros", close: "Cerrar chat", title: "Soporte de Nimbus Drive", subtitle: "Pregúntanos lo que quieras",
+          placeholder: "Escribe tu mensaje\u2026", send: "Enviar", input: "Tu mensaje", dialog: "Chat con el soporte de Nimbus Drive",
+          bot: "Asistente de Nimbus", agent: "Equipo de soporte", system: "Nimbus Drive",
+          offline: "No pudimos conectar con el soporte de Nimbus Drive. Revisa tu conexión e inténtalo de nuevo." },
+    de: { launcher: "Chatten Sie mit uns", close: "Chat schließen", title: "Nimbus Drive Support", subtitle: "Fragen Sie uns alles",
+          placeholder: "Nachricht eingeben\u2026", send: "Senden", input: "Ihre Nachricht", dialog: "Chat mit dem Nimbus Drive Support",
+          bot: "Nimbus-Assistent", agent: "Support-Team", system: "Nimbus Drive",
+          offline: "Der Nimbus Drive Support ist gerade nicht erreichbar. Bitte prüfen Sie Ihre Verbindung und versuchen Sie es erneut." },
+    fr: { launcher: "Discuter avec nous", close: "Fermer le chat", title: "Support Nimbus Drive", subtitle: "Posez-nous vos questions",
+          placeholder: "Écrivez votre message\u2026", send: "Envoyer", input: "Votre message", dialog: "Chat avec le support Nimbus Drive",
+          bot: "Assistant Nimbus", agent: "Équipe support", system: "Nimbus Drive",
+          offline: "Impossible de joindre le support Nimbus Drive. Vérifiez votre connexion et réessayez." },
+    pt: { launcher: "Fale conosco", close: "Fechar chat", title: "Suporte Nimbus Drive", subtitle: "Pergunte o que quiser",
+          placeholder: "Digite sua mensagem\u2026", send: "Enviar", input: "Sua mensagem", dialog: "Chat com o suporte Nimbus Drive",
+          bot: "Assistente Nimbus", agent: "Equipe de suporte", system: "Nimbus Drive",
+          offline: "Não foi possível falar com o suporte Nimbus Drive. Verifique sua conexão e tente de novo." }
+  };
   var ID_FORMAT = new RegExp("^" + ID_PREFIX + "[0-9a-f]{32}$");
 
   function newId() {
@@ -43,6 +78,15 @@
     storageSet(IDENTITY_KEY, userId);
   }
   var chatUrl = base + "/chat/" + conversationId;
+  var chosen = storageGet(LANGUAGE_KEY) || "";
+  if (!SERVER.languages[chosen]) { chosen = ""; }
+
+  function uiLanguage() {
+    if (chosen) { return chosen; }
+    var browser = (navigator.language || "en").toLowerCase().split("-")[0];
+    return UI[browser] ? browser : "en";
+  }
+  function t(key) { return (UI[uiLanguage()] || UI.en)[key] || UI.en[key]; }
   var lastId = 0;
   var shownIds = {};
   var source = null;
@@ -61,21 +105,23 @@
 
   var root = el("div", "relay-widget");
   root.setAttribute("data-relay-conversation", conversationId);
-  var launcher = el("button", "relay-launcher", "Chat with us");
+  var launcher = el("button", "relay-launcher", t("launcher"));
   launcher.type = "button";
   launcher.setAttribute("aria-expanded", "false");
   // div/span only (no header, strong, section): host pages style those elements.
   var panel = el("div", "relay-panel");
   panel.setAttribute("role", "dialog");
-  panel.setAttribute("aria-label", "Chat with Nimbus Drive support");
+  panel.setAttribute("aria-label", t("dialog"));
   panel.hidden = true;
   var header = el("div", "relay-header");
   var title = el("div", "relay-title");
-  title.appendChild(el("span", "relay-title-main", "Nimbus Drive support"));
-  title.appendChild(el("span", "relay-subtitle", "Ask us anything"));
+  var titleMain = el("span", "relay-title-main", t("title"));
+  var subtitle = el("span", "relay-subtitle", t("subtitle"));
+  title.appendChild(titleMain);
+  title.appendChild(subtitle);
   var close = el("button", "relay-close", "\u00d7");
   close.type = "button";
-  close.setAttribute("aria-label", "Close chat");
+  close.setAttribute("aria-label", t("close"));
   header.appendChild(title);
   header.appendChild(close);
   var log = el("div", "relay-log");
@@ -85,9 +131,9 @@
   var input = el("input", "relay-input");
   input.type = "text";
   input.maxLength = 2000;
-  input.placeholder = "Type your message\u2026";
-  input.setAttribute("aria-label", "Your message");
-  var send = el("button", "relay-send", "Send");
+  input.placeholder = t("placeholder");
+  input.setAttribute("aria-label", t("input"));
+  var send = el("button", "relay-send", t("send"));
   send.type = "submit";
   form.appendChild(input);
   form.appendChild(send);
@@ -97,12 +143,10 @@
   root.appendChild(panel);
   root.appendChild(launcher);
 
-  var LABELS = { customer: "You", bot: "Nimbus assistant", agent: "Support team", system: "Nimbus Drive" };
-
   function addMessage(author, text, buttons) {
     var item = el("div", "relay-msg relay-msg--" + author);
     item.setAttribute("data-author", author);
-    if (author !== "customer") { item.appendChild(el("div", "relay-msg-author", LABELS[author] || author)); }
+    if (author !== "customer") { item.appendChild(el("div", "relay-msg-author", t(author) || author)); }
     item.appendChild(el("div", "relay-msg-text", text));
     if (buttons && buttons.length) {
       var row = el("div", "relay-buttons");
@@ -136,7 +180,7 @@
     return fetch(chatUrl + "/messages", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ text: text })
+      body: JSON.stringify(chosen ? { text: text, language: chosen } : { text: text })
     }).then(function (response) {
       return response.json().then(function (body) {
         if (!response.ok) { throw new Error(typeof body.detail === "string" ? body.detail : "The message could not be sent."); }
@@ -149,7 +193,7 @@
       typing(false);
       addMessage("system", error && error.message && error.message.indexOf("fetch") === -1
         ? error.message
-        : "We could not reach Nimbus Drive support. Please check your connection and try again.");
+        : t("offline"));
     }).then(function () { send.disabled = false; });
   }
 
@@ -179,16 +223,48 @@
       });
       lastId = Math.max(lastId, body.last_id || 0);
       log.scrollTop = log.scrollHeight;
-      if (!(body.messages || []).length) {
-        addMessage("bot", "Hi! I'm the Nimbus Drive assistant. Ask me about plans, billing, sharing or your account \u2014 or ask for a person any time.");
-      }
+      if (!(body.messages || []).length) { addWelcome(); }
     }).catch(function () { /* an empty window is still usable */ }).then(connectStream);
   }
+
+  function addWelcome() {
+    var welcome = addMessage("bot", SERVER.welcome[uiLanguage()] || SERVER.welcome.en);
+    welcome.classList.add("relay-welcome");
+  }
+
+  function relabel() {
+    titleMain.textContent = t("title");
+    subtitle.textContent = t("subtitle");
+    close.setAttribute("aria-label", t("close"));
+    panel.setAttribute("aria-label", t("dialog"));
+    input.placeholder = t("placeholder");
+    input.setAttribute("aria-label", t("input"));
+    send.textContent = t("send");
+    launcher.textContent = panel.hidden ? t("launcher") : t("close");
+    Array.prototype.forEach.call(log.querySelectorAll(".relay-msg"), function (item) {
+      var label = item.querySelector(".relay-msg-author");
+      if (label) { label.textContent = t(item.getAttribute("data-author")); }
+    });
+    // A conversation that has not started yet greets in the new language.
+    var welcome = log.querySelector(".relay-welcome");
+    if (welcome && log.querySelectorAll(".relay-msg").length === 1) { welcome.remove(); addWelcome(); }
+  }
+
+  // For the host page: fix the language ("es") or go back to automatic ("").
+  window.RelayWidget = {
+    languages: SERVER.languages,
+    language: function () { return chosen; },
+    setLanguage: function (code) {
+      chosen = SERVER.languages[code] ? code : "";
+      storageSet(LANGUAGE_KEY, chosen);
+      relabel();
+    }
+  };
 
   function setOpen(open) {
     panel.hidden = !open;
     launcher.setAttribute("aria-expanded", open ? "true" : "false");
-    launcher.textContent = open ? "Close chat" : "Chat with us";
+    launcher.textContent = open ? t("close") : t("launcher");
     storageSet(OPEN_KEY, open ? "1" : "0");
     if (open) {
       log.scrollTop = log.scrollHeight;
