@@ -13,17 +13,27 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
+from fastapi.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 from fastapi.templating import Jinja2Templates
 
 from bot.rasa import RasaDep
-from console import views
-from crm_store import support
+from console import live, views
+from crm_store import cases, customers, leads, support
 from crm_store.api import auth
 from crm_store.api.deps import SessionDep, SessionFactoryDep, SettingsDep
+from crm_store.enums import CaseStatus
+from crm_store.inbox import MAX_QUERY_CHARS, InboxView
 from crm_store.login_throttle import retry_message, throttle_for
-from crm_store.models import utcnow
+from crm_store.models import OPEN_CASE_STATUSES, utcnow
+from crm_store.schemas import PathId
 
 HERE = Path(__file__).resolve().parent
 MAX_REPLY_CHARS = 4000
@@ -39,7 +49,13 @@ NOTICES = {
     "rasa-down": "The assistant could not be reached, so the conversation was not handed back. "
                  "Try again in a moment.",
     "logged-out": "You are logged out.",
+    "saved": "Customer record saved.",
+    "stage-moved": "Lead stage changed.",
+    "reopened": "Case re-opened.",
 }
+# How each outcome answers a page script (fetch with Accept: application/json).
+OUTCOME_STATUS = {"empty": 422, "too-long": 422, "not-waiting": 409, "taken": 409,
+                  "rasa-down": 503}
 
 LOGIN_ERRORS = {
     auth.Refusal.WRONG: "That email and password do not match an agent account.",
@@ -112,9 +128,26 @@ def _page(request: Request, name: str, context: dict[str, Any], status_code: int
     return templates.TemplateResponse(request, name, context, status_code=status_code)
 
 
-def _back(conversation_id: str, notice: str) -> RedirectResponse:
+def _wants_json(request: Request) -> bool:
+    return "application/json" in request.headers.get("accept", "")
+
+
+def _back(request: Request, conversation_id: str, notice: str) -> Response:
+    """Back to the conversation with a notice; for a page script, the notice as JSON."""
+    if _wants_json(request):
+        return JSONResponse({"outcome": notice, "detail": NOTICES.get(notice, notice)},
+                            status_code=OUTCOME_STATUS.get(notice, 200))
     return RedirectResponse(f"/console/conversations/{quote(conversation_id)}?notice={notice}",
                             status_code=303)
+
+
+def _done(request: Request, back: str, notice: str, payload: dict[str, Any]) -> Response:
+    """A change made: JSON for a page script, otherwise back to the page it came from."""
+    if _wants_json(request):
+        return JSONResponse({"outcome": notice, "detail": NOTICES[notice], **payload})
+    target = _safe_next(back)
+    separator = "&" if "?" in target else "?"
+    return RedirectResponse(f"{target}{separator}notice={notice}", status_code=303)
 
 
 def _text_problem(text: str) -> str | None:
@@ -190,18 +223,37 @@ def logout(agent: CurrentAgent, csrf: FormText = "") -> Response:
     return response
 
 
+ViewParam = Annotated[InboxView, Query(description="mine, unassigned, all or resolved")]
+SearchParam = Annotated[str | None, Query(max_length=MAX_QUERY_CHARS)]
+
+
 @router.get("")
 @router.get("/")
-def queue_page(request: Request, agent: CurrentAgent, session: SessionDep) -> Response:
-    """The queue of handed-off conversations, newest first."""
-    return _page(request, "queue.html", {"agent": agent, "queue": views.queue(session=session),
-                                         "csrf": agent.session.csrf, "now": utcnow()})
+def queue_page(request: Request, agent: CurrentAgent, session: SessionDep,
+               view: ViewParam = InboxView.ALL, q: SearchParam = None,
+               notice: str | None = None) -> Response:
+    """The inbox: one view of the handed-off conversations, optionally searched."""
+    found = (customers.search(session=session, query=q, limit=20)[0] if q and q.strip() else [])
+    return _page(request, "queue.html", {
+        "agent": agent, "csrf": agent.session.csrf, "now": utcnow(), "notice": notice,
+        "queue": views.queue(session=session, view=view, agent_id=agent.id, query=q),
+        "view": view.value, "views": list(InboxView), "q": q or "", "found": found})
 
 
 @router.get("/api/queue")
-def queue_json(agent: CurrentAgent, session: SessionDep) -> dict[str, Any]:
-    """The queue as JSON, for the page's live updates."""
-    return {"now": utcnow().isoformat(), "queue": views.queue(session=session)}
+def queue_json(agent: CurrentAgent, session: SessionDep, view: ViewParam = InboxView.ALL,
+               q: SearchParam = None) -> dict[str, Any]:
+    """One view of the inbox as JSON, for the page's live updates."""
+    return {"now": utcnow().isoformat(), "view": view.value,
+            "queue": views.queue(session=session, view=view, agent_id=agent.id, query=q)}
+
+
+@router.get("/api/stream")
+async def stream(request: Request, agent: CurrentAgent,
+                 sessions: SessionFactoryDep) -> StreamingResponse:
+    """Server-Sent Events: `change` whenever a message or an audited change is written."""
+    return StreamingResponse(live.changes(request, sessions), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
 @router.get("/conversations/{conversation_id}")
@@ -227,45 +279,100 @@ def conversation_messages(conversation_id: str, agent: CurrentAgent, session: Se
 
 
 @router.post("/conversations/{conversation_id}/claim")
-def claim(conversation_id: str, agent: CurrentAgent, session: SessionDep,
+def claim(request: Request, conversation_id: str, agent: CurrentAgent, session: SessionDep,
           csrf: FormText = "") -> Response:
     """Take the conversation: status "agent", assigned to me."""
     check_csrf(agent, csrf)
-    return _back(conversation_id, support.claim(session=session, conversation_id=conversation_id,
-                                                agent_id=agent.id, actor=agent.actor))
+    outcome = support.claim(session=session, conversation_id=conversation_id,
+                            agent_id=agent.id, actor=agent.actor)
+    return _back(request, conversation_id, outcome)
 
 
 @router.post("/conversations/{conversation_id}/reply")
-def reply(conversation_id: str, agent: CurrentAgent, session: SessionDep,
+def reply(request: Request, conversation_id: str, agent: CurrentAgent, session: SessionDep,
           text: FormText = "", csrf: FormText = "") -> Response:
     """Send a reply to the customer (claims the conversation if nobody has)."""
     check_csrf(agent, csrf)
     text = text.strip()
     if problem := _text_problem(text):
-        return _back(conversation_id, problem)
-    return _back(conversation_id, support.reply(session=session, conversation_id=conversation_id,
-                                                agent_id=agent.id, actor=agent.actor, text=text))
+        return _back(request, conversation_id, problem)
+    outcome = support.reply(session=session, conversation_id=conversation_id,
+                            agent_id=agent.id, actor=agent.actor, text=text)
+    return _back(request, conversation_id, outcome)
 
 
 @router.post("/conversations/{conversation_id}/note")
-def note(conversation_id: str, agent: CurrentAgent, session: SessionDep,
+def note(request: Request, conversation_id: str, agent: CurrentAgent, session: SessionDep,
          text: FormText = "", csrf: FormText = "") -> Response:
     """Add an internal note; never sent to the customer."""
     check_csrf(agent, csrf)
     text = text.strip()
     if problem := _text_problem(text):
-        return _back(conversation_id, problem)
+        return _back(request, conversation_id, problem)
     support.note(session=session, conversation_id=conversation_id, agent_id=agent.id, text=text)
-    return _back(conversation_id, support.Outcome.NOTED)
+    return _back(request, conversation_id, support.Outcome.NOTED)
 
 
 @router.post("/conversations/{conversation_id}/resolve")
-async def resolve(conversation_id: str, agent: CurrentAgent, sessions: SessionFactoryDep,
-                  rasa: RasaDep, csrf: FormText = "") -> Response:
+async def resolve(request: Request, conversation_id: str, agent: CurrentAgent,
+                  sessions: SessionFactoryDep, rasa: RasaDep, csrf: FormText = "") -> Response:
     """Resolve the handoff's case and hand the conversation back to the bot (Rasa resume)."""
     check_csrf(agent, csrf)
     outcome = await support.resolve(sessions=sessions, bot=rasa, conversation_id=conversation_id,
                                     agent_id=agent.id, agent_name=agent.name, actor=agent.actor)
     if outcome is None:
         raise HTTPException(404, f"There is no conversation {conversation_id}.")
-    return _back(conversation_id, outcome)
+    return _back(request, conversation_id, outcome)
+
+
+OptionalField = Annotated[str | None, Form(max_length=2000)]
+
+
+@router.post("/customers/{customer_id}")
+def edit_customer(
+    request: Request, customer_id: PathId, agent: CurrentAgent, session: SessionDep,
+    csrf: FormText = "", back: FormText = "/console/",
+    name: Annotated[str | None, Form(max_length=200)] = None,
+    email: Annotated[str | None, Form(max_length=320)] = None,
+    phone: Annotated[str | None, Form(max_length=40)] = None,
+    company: Annotated[str | None, Form(max_length=200)] = None,
+    address: OptionalField = None,
+) -> Response:
+    """Change the customer's contact details (validated and audited like the API's PATCH)."""
+    check_csrf(agent, csrf)
+    changes: dict[str, Any] = {key: value for key, value in (
+        ("name", name), ("email", email), ("phone", phone), ("company", company),
+        ("address", address)) if value is not None}
+    if "email" in changes and not changes["email"].strip():
+        changes["email"] = None  # an empty field removes the address
+    customer = customers.update(session=session, customer_id=customer_id, actor=agent.actor,
+                                **changes)
+    return _done(request, back, "saved", {"customer": views.customer_json(customer)})
+
+
+@router.post("/leads/{lead_id}/stage")
+def move_lead(
+    request: Request, lead_id: PathId, agent: CurrentAgent, session: SessionDep,
+    stage: Annotated[str, Form(max_length=20)], csrf: FormText = "",
+    back: FormText = "/console/", lost_reason: OptionalField = None,
+) -> Response:
+    """Move a lead to another stage of the pipeline (recorded in its history, audited)."""
+    check_csrf(agent, csrf)
+    lead = leads.move_stage(session=session, lead_id=lead_id, to_stage=stage,
+                            changed_by=agent.actor, lost_reason=lost_reason)
+    return _done(request, back, "stage-moved", {"lead": {"id": lead.id, "stage": lead.stage}})
+
+
+@router.post("/cases/{case_id}/reopen")
+def reopen_case(
+    request: Request, case_id: PathId, agent: CurrentAgent, session: SessionDep,
+    csrf: FormText = "", back: FormText = "/console/",
+) -> Response:
+    """Re-open a resolved or closed case (audited)."""
+    check_csrf(agent, csrf)
+    case = cases.get_or_raise(session=session, case_id=case_id)
+    if case.status in OPEN_CASE_STATUSES:
+        raise HTTPException(409, f"Case {case_id} is already open.")
+    case = cases.set_status(session=session, case_id=case_id, status=CaseStatus.OPEN,
+                            actor=agent.actor)
+    return _done(request, back, "reopened", {"case": {"id": case.id, "status": case.status}})
