@@ -332,21 +332,19 @@ OptionalField = Annotated[str | None, Form(max_length=2000)]
 def edit_customer(
     request: Request, customer_id: PathId, agent: CurrentAgent, session: SessionDep,
     csrf: FormText = "", back: FormText = "/console/",
-    name: Annotated[str | None, Form(max_length=200)] = None,
-    email: Annotated[str | None, Form(max_length=320)] = None,
-    phone: Annotated[str | None, Form(max_length=40)] = None,
-    company: Annotated[str | None, Form(max_length=200)] = None,
-    address: OptionalField = None,
+    name: Annotated[str, Form(max_length=200)] = "",
+    email: Annotated[str, Form(max_length=320)] = "",
+    phone: Annotated[str, Form(max_length=40)] = "",
+    company: Annotated[str, Form(max_length=200)] = "",
+    address: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
-    """Change the customer's contact details (validated and audited like the API's PATCH)."""
+    """Replace the customer's contact details with the record form's (an empty field clears
+    it), validated and audited like the API's PATCH."""
     check_csrf(agent, csrf)
-    changes: dict[str, Any] = {key: value for key, value in (
-        ("name", name), ("email", email), ("phone", phone), ("company", company),
-        ("address", address)) if value is not None}
-    if "email" in changes and not changes["email"].strip():
-        changes["email"] = None  # an empty field removes the address
+    changes = {"name": name, "email": email, "phone": phone, "company": company,
+               "address": address}
     customer = customers.update(session=session, customer_id=customer_id, actor=agent.actor,
-                                **changes)
+                                **{key: value.strip() or None for key, value in changes.items()})
     return _done(request, back, "saved", {"customer": views.customer_json(customer)})
 
 
