@@ -316,6 +316,22 @@ class Case(Timestamps, Base):
     )
 
 
+class SatisfactionRating(Base):
+    """A customer's 1-5 rating of a handoff, given in the widget once it was resolved."""
+
+    __tablename__ = "satisfaction_ratings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    # The handoff case rated: one rating per handoff (rating again replaces it).
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), unique=True)
+    score: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
 class AuditLog(Base):
     """Who changed what: one row per change made through the API or a service."""
 

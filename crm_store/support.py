@@ -171,7 +171,18 @@ def notify(*, session: Session, conversation: Conversation, text: str) -> Intera
                                channel=conversation.channel)
 
 
-def _first_name(session: Session, user_id: int) -> str:
+def notice_kind(text: str) -> str | None:
+    """Which of the desk's notices a system message is: "agent-joined", "bot-back" or None."""
+    if text == BOT_IS_BACK:
+        return "bot-back"
+    head, _, tail = JOINED.partition("{name}")
+    if text.startswith(head) and text.endswith(tail):
+        return "agent-joined"
+    return None
+
+
+def first_name(session: Session, user_id: int) -> str:
+    """How customers know an agent: the first name ("A person" if there is none)."""
     user = users.get(session=session, user_id=user_id)
     name = (user.name or "").strip() if user is not None else ""
     return name.split()[0] if name else "A person"
@@ -190,7 +201,7 @@ def claim(*, session: Session, conversation_id: str, agent_id: int, actor: str) 
     set_status(session=session, conversation_id=conversation_id, status=ConversationStatus.AGENT,
                agent_id=agent_id, actor=actor, action="claim")
     notify(session=session, conversation=conversation,
-           text=JOINED.format(name=_first_name(session, agent_id)))
+           text=JOINED.format(name=first_name(session, agent_id)))
     return Outcome.CLAIMED
 
 

@@ -27,7 +27,8 @@ from tests.channels.fake_rasa import FakeRasa, running_fake_rasa
 from tests.conftest import free_port
 
 PASSWORD = "correct-horse-battery"
-AGENTS = {"alex@relay.test": "Alex Agent", "bea@relay.test": "Bea Backup"}
+ALEX_EMAIL = "alex@relay.test"
+AGENTS = {ALEX_EMAIL: "Alex Agent", "bea@relay.test": "Bea Backup"}
 
 
 @dataclass

@@ -5,6 +5,7 @@
   POST /chat/{id}/messages             forward a customer message to Rasa, return the replies
   GET  /chat/{id}/history              the transcript, to restore the widget after a reload
   GET  /chat/{id}/stream?after=N       Server-Sent Events: agent replies and notices as written
+  POST /chat/{id}/rating               the customer's 1-5 rating of a resolved handoff
 
 The chat routes send CORS headers so the widget works when embedded on another site.
 """
@@ -17,12 +18,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.channels.inbound import forward_or_store
-from bot.channels.web.stream import message_json, out_of_turn_events
+from bot.channels.web.stream import messages_json, out_of_turn_events
 from bot.rasa import RasaDep
-from crm_store import conversations, interactions
+from crm_store import conversations, interactions, ratings
 from crm_store.api.deps import SessionDep, SessionFactoryDep
 from crm_store.enums import ConversationStatus
 from relay.channels import WEB
@@ -38,7 +39,18 @@ CORS_HEADERS = {
     "Access-Control-Max-Age": "600",
 }
 
+RATING_ACTOR = "service:web-widget"  # the customer, through the widget, in the audit log
+
 router = APIRouter(tags=["widget"])
+
+
+class Rating(BaseModel):
+    """The satisfaction rating the widget offers after a resolved handoff."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    score: int = Field(ge=1, le=5)
+    comment: str | None = Field(default=None, max_length=ratings.MAX_COMMENT_CHARS)
 
 
 class ChatMessage(BaseModel):
@@ -135,7 +147,7 @@ def history(
     return {
         "conversation_id": conversation_id,
         "status": conversation.status if conversation else ConversationStatus.BOT,
-        "messages": [message_json(row) for row in rows],
+        "messages": messages_json(session, rows),
         "last_id": rows[-1].id if rows else 0,
     }
 
@@ -154,3 +166,16 @@ async def stream(
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **CORS_HEADERS}
     return StreamingResponse(out_of_turn_events(request, sessions, conversation_id, after),
                              media_type="text/event-stream", headers=headers)
+
+
+@router.post("/chat/{conversation_id}/rating", status_code=201)
+def rate(conversation_id: ConversationId, body: Rating, session: SessionDep,
+         response: Response) -> dict[str, Any]:
+    """Store the customer's rating of the conversation's last resolved handoff."""
+    response.headers.update(CORS_HEADERS)
+    try:
+        rating = ratings.rate(session=session, conversation_id=conversation_id,
+                              score=body.score, comment=body.comment, actor=RATING_ACTOR)
+    except ratings.NothingToRate as error:
+        raise HTTPException(409, str(error), headers=CORS_HEADERS) from None
+    return {"score": rating.score, "comment": rating.comment}

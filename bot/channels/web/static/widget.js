@@ -1,6 +1,9 @@
 /* Relay chat widget: add <script src="https://relay.example/widget.js" defer></script> to a page.
  * Keeps its conversation id in localStorage, restores the transcript after a reload, and shows
- * agent replies as they arrive (Server-Sent Events). All text is rendered with textContent. */
+ * agent replies as they arrive (Server-Sent Events). All text is rendered with textContent;
+ * http(s) links in it become links built as DOM nodes (never HTML), opened with
+ * rel="noopener noreferrer". An unread badge counts replies that arrive while it is closed;
+ * after a resolved handoff it asks for a 1-5 rating. */
 (function () {
   "use strict";
   if (window.__relayWidget) { return; }
@@ -49,7 +52,9 @@
 
   var root = el("div", "relay-widget");
   root.setAttribute("data-relay-conversation", conversationId);
-  var launcher = el("button", "relay-launcher", "Chat with us");
+  var launcher = el("button", "relay-launcher");
+  var launcherLabel = el("span", "relay-launcher-label", "Chat with us");
+  launcher.appendChild(launcherLabel);
   launcher.type = "button";
   launcher.setAttribute("aria-expanded", "false");
   // div/span only (no header, strong, section): host pages style those elements.
@@ -61,15 +66,22 @@
   var title = el("div", "relay-title");
   title.appendChild(el("span", "relay-title-main", "Nimbus Drive support"));
   title.appendChild(el("span", "relay-subtitle", "Ask us anything"));
+  var restart = el("button", "relay-restart", "New chat");
+  restart.type = "button";
+  restart.title = "End this conversation and start a new one";
   var close = el("button", "relay-close", "\u00d7");
   close.type = "button";
   close.setAttribute("aria-label", "Close chat");
   header.appendChild(title);
+  header.appendChild(restart);
   header.appendChild(close);
   var log = el("div", "relay-log");
   log.setAttribute("role", "log");
   log.setAttribute("aria-live", "polite");
   var form = el("form", "relay-form");
+  var badge = el("span", "relay-badge", "");
+  badge.hidden = true;
+  badge.setAttribute("aria-label", "unread messages");
   var input = el("input", "relay-input");
   input.type = "text";
   input.maxLength = 2000;
@@ -84,14 +96,70 @@
   panel.appendChild(form);
   root.appendChild(panel);
   root.appendChild(launcher);
+  launcher.appendChild(badge);
 
   var LABELS = { customer: "You", bot: "Nimbus assistant", agent: "Support team", system: "Nimbus Drive" };
+  var LINK = /https?:\/\/[^\s<>"']+/g;
+  var unread = 0;
+  var pageTitle = document.title;
 
-  function addMessage(author, text, buttons) {
+  /* Text with its http(s) links made clickable: text nodes and <a> built by the DOM. */
+  function linkified(text) {
+    var box = el("div", "relay-msg-text");
+    var at = 0;
+    String(text).replace(LINK, function (match, offset) {
+      var url = match.replace(/[.,;:!?)\]]+$/, "");
+      box.appendChild(document.createTextNode(text.slice(at, offset)));
+      var a = el("a", "relay-link", url);
+      a.href = url;
+      a.target = "_blank";
+      a.rel = "noopener noreferrer";
+      box.appendChild(a);
+      at = offset + url.length;
+      return match;
+    });
+    box.appendChild(document.createTextNode(String(text).slice(at)));
+    return box;
+  }
+
+  function clockOf(iso) {
+    var when = iso ? new Date(iso) : new Date();
+    if (isNaN(when.getTime())) { when = new Date(); }
+    return when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  }
+
+  /* Suggestion buttons are for the turn they came with: once the conversation moves on
+   * (anything is added after them), they are disabled. */
+  function retireButtons() {
+    Array.prototype.forEach.call(log.querySelectorAll(".relay-button"), function (b) { b.disabled = true; });
+  }
+
+  function countUnread() {
+    if (!panel.hidden) { return; }
+    unread += 1;
+    badge.textContent = String(unread);
+    badge.hidden = false;
+    document.title = "(" + unread + ") " + pageTitle;
+  }
+
+  function addMessage(author, text, buttons, meta) {
+    meta = meta || {};
+    if (author !== "bot") { retireButtons(); }  // a turn's own replies keep each other's buttons
+    if (author === "system" && meta.notice) {
+      var notice = el("div", "relay-notice", text);
+      notice.setAttribute("role", "status");
+      notice.setAttribute("data-notice", meta.notice);
+      log.appendChild(notice);
+      log.scrollTop = log.scrollHeight;
+      return notice;
+    }
     var item = el("div", "relay-msg relay-msg--" + author);
     item.setAttribute("data-author", author);
-    if (author !== "customer") { item.appendChild(el("div", "relay-msg-author", LABELS[author] || author)); }
-    item.appendChild(el("div", "relay-msg-text", text));
+    var label = author === "agent" && meta.agent_name ? meta.agent_name + " \u00b7 Support team" : LABELS[author] || author;
+    var head = el("div", "relay-msg-author", author === "customer" ? "" : label);
+    head.appendChild(el("span", "relay-msg-time", clockOf(meta.created_at)));
+    item.appendChild(head);
+    item.appendChild(linkified(text));
     if (buttons && buttons.length) {
       var row = el("div", "relay-buttons");
       buttons.forEach(function (button) {
@@ -108,6 +176,42 @@
     log.appendChild(item);
     log.scrollTop = log.scrollHeight;
     return item;
+  }
+
+  /* After a handoff is resolved: 1-5 stars and an optional comment, stored by the CRM. */
+  function askRating() {
+    if (log.querySelector(".relay-rating:not([data-done])")) { return; }
+    var box = el("div", "relay-rating");
+    box.appendChild(el("div", "relay-rating-q", "How did our support team do?"));
+    var stars = el("div", "relay-stars");
+    stars.setAttribute("role", "group");
+    stars.setAttribute("aria-label", "Rate from 1 to 5");
+    var comment = el("input", "relay-rating-comment");
+    comment.type = "text";
+    comment.maxLength = 1000;
+    comment.placeholder = "Anything to add? (optional)";
+    comment.setAttribute("aria-label", "Comment on your rating");
+    [1, 2, 3, 4, 5].forEach(function (score) {
+      var star = el("button", "relay-star", "\u2605");
+      star.type = "button";
+      star.setAttribute("aria-label", score + " of 5");
+      star.setAttribute("data-score", String(score));
+      star.addEventListener("click", function () {
+        fetch(chatUrl + "/rating", { method: "POST", headers: { "Content-Type": "application/json" },
+                                     body: JSON.stringify({ score: score, comment: comment.value.trim() || null }) })
+          .then(function (response) {
+            if (!response.ok) { throw new Error(String(response.status)); }
+            box.setAttribute("data-done", "1");
+            box.replaceChildren(el("div", "relay-rating-q", "Thank you for your rating!"));
+          })
+          .catch(function () { box.appendChild(el("div", "relay-rating-q", "The rating could not be sent; please try again.")); });
+      });
+      stars.appendChild(star);
+    });
+    box.appendChild(stars);
+    box.appendChild(comment);
+    log.appendChild(box);
+    log.scrollTop = log.scrollHeight;
   }
 
   function typing(on) {
@@ -132,7 +236,7 @@
       });
     }).then(function (body) {
       typing(false);
-      (body.replies || []).forEach(function (reply) { addMessage("bot", reply.text, reply.buttons); });
+      (body.replies || []).forEach(function (reply) { addMessage("bot", reply.text, reply.buttons); countUnread(); });
     }).catch(function (error) {
       typing(false);
       addMessage("system", error && error.message && error.message.indexOf("fetch") === -1
@@ -152,7 +256,9 @@
       if (!shownIds[message.id]) {
         shownIds[message.id] = true;
         lastId = Math.max(lastId, message.id);
-        addMessage(message.author, message.text);  // an agent, or a notice from Relay
+        addMessage(message.author, message.text, null, message);  // an agent, or a notice
+        countUnread();
+        if (message.notice === "bot-back") { askRating(); }
       }
     });
   }
@@ -163,7 +269,7 @@
     }).then(function (body) {
       (body.messages || []).forEach(function (m) {
         if (m.author === "customer" && /^\/[a-z_]+/.test(m.text)) { return; } // button payloads
-        addMessage(m.author, m.text);
+        addMessage(m.author, m.text, null, m);
       });
       lastId = Math.max(lastId, body.last_id || 0);
       log.scrollTop = log.scrollHeight;
@@ -175,8 +281,14 @@
 
   function setOpen(open) {
     panel.hidden = !open;
+    root.classList.toggle("relay-open", open);
+    if (open) {
+      unread = 0;
+      badge.hidden = true;
+      document.title = pageTitle;
+    }
     launcher.setAttribute("aria-expanded", open ? "true" : "false");
-    launcher.textContent = open ? "Close chat" : "Chat with us";
+    launcherLabel.textContent = open ? "Close chat" : "Chat with us";
     storageSet(OPEN_KEY, open ? "1" : "0");
     if (open) {
       log.scrollTop = log.scrollHeight;
@@ -185,6 +297,19 @@
   }
 
   launcher.addEventListener("click", function () { setOpen(panel.hidden); });
+  restart.addEventListener("click", function () {
+    // Ending a chat starts a new conversation: a new id, an empty window, a new stream.
+    if (source) { source.close(); source = null; }
+    conversationId = newId();
+    storageSet(ID_KEY, conversationId);
+    root.setAttribute("data-relay-conversation", conversationId);
+    chatUrl = base + "/chat/" + conversationId;
+    lastId = 0;
+    shownIds = {};
+    log.replaceChildren();
+    loadHistory();
+    input.focus();
+  });
   close.addEventListener("click", function () { setOpen(false); });
   form.addEventListener("submit", function (event) {
     event.preventDefault();
