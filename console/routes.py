@@ -52,6 +52,7 @@ NOTICES = {
     "saved": "Customer record saved.",
     "stage-moved": "Lead stage changed.",
     "reopened": "Case re-opened.",
+    "transferred": "Transferred: the conversation is with the other agent now.",
 }
 # How each outcome answers a page script (fetch with Accept: application/json).
 OUTCOME_STATUS = {"empty": 422, "too-long": 422, "not-waiting": 409, "taken": 409,
@@ -311,6 +312,20 @@ def note(request: Request, conversation_id: str, agent: CurrentAgent, session: S
         return _back(request, conversation_id, problem)
     support.note(session=session, conversation_id=conversation_id, agent_id=agent.id, text=text)
     return _back(request, conversation_id, support.Outcome.NOTED)
+
+
+@router.post("/conversations/{conversation_id}/transfer")
+def transfer(request: Request, conversation_id: str, agent: CurrentAgent, session: SessionDep,
+             to_agent: Annotated[int, Form(ge=1, le=2**31 - 1)], csrf: FormText = "") -> Response:
+    """Give the conversation to another agent (any active console user)."""
+    check_csrf(agent, csrf)
+    target = auth.active_user(session=session, user_id=to_agent, roles=auth.CONSOLE_ROLES)
+    if target is None:
+        raise HTTPException(422, f"There is no active agent with id {to_agent}.")
+    outcome = support.transfer(session=session, conversation_id=conversation_id,
+                               to_agent_id=target.id, to_agent_name=target.name,
+                               by_agent_name=agent.name, actor=agent.actor)
+    return _back(request, conversation_id, outcome)
 
 
 @router.post("/conversations/{conversation_id}/resolve")

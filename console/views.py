@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from crm_store import cases, conversations, customers, inbox, interactions, leads, users
+from crm_store.api.auth import CONSOLE_ROLES
 from crm_store.enums import Author
 from crm_store.inbox import InboxView
 from crm_store.models import LEAD_STAGES, Customer, Interaction, utcnow
@@ -137,6 +138,7 @@ def conversation_detail(*, session: Session, conversation_id: str) -> dict[str, 
         "open_cases": open_cases,
         "assigned": assigned,
         "waiting_for": waiting(conversation.handoff_at),
+        "agents": users.list_active(session=session, roles=CONSOLE_ROLES),
     }
 
 

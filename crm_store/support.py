@@ -63,6 +63,7 @@ class Outcome(StrEnum):
     REPLIED = "replied"
     NOTED = "noted"
     RESOLVED = "resolved"
+    TRANSFERRED = "transferred"
     NOT_WAITING = "not-waiting"  # the bot has the conversation: nothing to do
     TAKEN = "taken"  # another agent has claimed it
     BOT_UNAVAILABLE = "rasa-down"  # Rasa could not be told, so nothing changed
@@ -203,6 +204,29 @@ def claim(*, session: Session, conversation_id: str, agent_id: int, actor: str) 
     notify(session=session, conversation=conversation,
            text=JOINED.format(name=first_name(session, agent_id)))
     return Outcome.CLAIMED
+
+
+def transfer(
+    *, session: Session, conversation_id: str, to_agent_id: int, to_agent_name: str,
+    by_agent_name: str, actor: str,
+) -> Outcome:
+    """Give a handed-off conversation to another agent (the caller checked who they are).
+
+    The customer is told who joined; the agents see an internal note of the move.
+    """
+    conversation = conversations.get_or_raise(session=session, conversation_id=conversation_id)
+    if conversation.status == ConversationStatus.BOT:
+        return Outcome.NOT_WAITING
+    if conversation.status == ConversationStatus.AGENT and \
+            conversation.assigned_agent_id == to_agent_id:
+        return Outcome.TRANSFERRED  # already theirs
+    set_status(session=session, conversation_id=conversation_id, status=ConversationStatus.AGENT,
+               agent_id=to_agent_id, actor=actor, action="transfer")
+    notify(session=session, conversation=conversation,
+           text=JOINED.format(name=first_name(session, to_agent_id)))
+    interactions.add_note(session=session, conversation_id=conversation_id,
+                          text=f"Transferred to {to_agent_name} by {by_agent_name}.")
+    return Outcome.TRANSFERRED
 
 
 def reply(

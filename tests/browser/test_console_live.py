@@ -78,12 +78,20 @@ def test_two_agents_see_the_inbox_change_live(app: AppServer, browser: Browser) 
     # Bea's "mine" view does not list it.
     bea.click('a[data-view="mine"]')
     expect(bea.locator(f'#queue tr[data-id="{cid}"]')).to_have_count(0)
+    mark_page(bea)
 
     # The customer writes again: the line appears in Alex's open transcript.
     app.customer_says(cid, "Still broken, any news?")
     expect(alex.locator("#transcript li.msg-customer").last).to_contain_text(
         "Still broken, any news?", timeout=LIVE_MS)
-    assert not_reloaded(alex)
+
+    # Alex transfers it to Bea: it appears in Bea's "mine" by itself.
+    alex.select_option("#transfer-form select", label="Bea Backup")
+    alex.click("#transfer-form button")
+    expect(alex.locator("#assigned")).to_contain_text("with Bea Backup", timeout=LIVE_MS)
+    expect(bea.locator(f'#queue tr[data-id="{cid}"]')).to_contain_text("with Bea Backup",
+                                                                        timeout=LIVE_MS)
+    assert not_reloaded(alex) and not_reloaded(bea)
     assert errors == []
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from console import live
 from crm_store import audit, cases, customers, inbox, interactions, leads, support, users
 from crm_store.inbox import InboxView
+from crm_store.models import Conversation
 from relay.app import create_app
 from relay.settings import Settings
 from tests.console.test_console import handed_off, login
@@ -260,3 +261,35 @@ def test_every_new_route_needs_a_console_login(client: TestClient,
         assert response.status_code == 303
         assert response.headers["location"].startswith("/console/login")
 
+
+
+def test_transfer_to_another_agent(client: TestClient, sessions: sessionmaker[Session]) -> None:
+    cid = handed_off(sessions)
+    with sessions.begin() as session:
+        bea = users.create_user(session=session, email="bea@relay.test", name="Bea Backup",
+                                password="another-long-password").id
+        viewer = users.create_user(session=session, email="v@relay.test", name="Vic Viewer",
+                                   password="another-long-password", role="viewer").id
+    csrf = login(client)
+    url = f"/console/conversations/{cid}/transfer"
+    for bad in (str(viewer), "424242", "abc", "0", "9" * 30, ""):
+        response = client.post(url, data={"csrf": csrf, "to_agent": bad}, headers=JSON)
+        assert response.status_code == 422, bad
+    assert client.post(url, data={"to_agent": str(bea)}, headers=JSON).status_code == 403
+    moved = client.post(url, data={"csrf": csrf, "to_agent": str(bea)}, headers=JSON)
+    assert moved.status_code == 200 and moved.json()["outcome"] == "transferred"
+    with sessions() as session:
+        conversation = session.get(Conversation, cid)
+        assert conversation is not None
+        assert (conversation.status, conversation.assigned_agent_id) == ("agent", bea)
+        rows = interactions.list_for_conversation(session=session, conversation_id=cid)
+        assert rows[-2].author == "system" and "Bea from the Nimbus" in rows[-2].text
+        assert rows[-1].note and "Transferred to Bea Backup by Alex Agent" in rows[-1].text
+        entries = audit.list_entries(session=session, entity="conversation", entity_id=cid)
+        assert entries[0].action == "transfer"
+        assert entries[0].actor == f"user:{agent_id(sessions)}"
+    with sessions.begin() as session:
+        support.hand_back(session=session, conversation_id=cid, agent_id=bea, agent_name="Bea",
+                          actor="test")
+    late = client.post(url, data={"csrf": csrf, "to_agent": str(bea)}, headers=JSON)
+    assert late.status_code == 409
