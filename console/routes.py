@@ -26,10 +26,10 @@ from fastapi.templating import Jinja2Templates
 
 from bot.rasa import RasaDep
 from console import live, views
-from crm_store import cases, customers, leads, support
+from crm_store import canned, cases, conversations, customers, leads, support, tags
 from crm_store.api import auth
 from crm_store.api.deps import SessionDep, SessionFactoryDep, SettingsDep
-from crm_store.enums import CaseStatus
+from crm_store.enums import CaseStatus, Role
 from crm_store.inbox import MAX_QUERY_CHARS, InboxView
 from crm_store.login_throttle import retry_message, throttle_for
 from crm_store.models import OPEN_CASE_STATUSES, utcnow
@@ -53,6 +53,9 @@ NOTICES = {
     "stage-moved": "Lead stage changed.",
     "reopened": "Case re-opened.",
     "transferred": "Transferred: the conversation is with the other agent now.",
+    "tagged": "Tags saved.",
+    "canned-saved": "Canned reply saved.",
+    "canned-deleted": "Canned reply deleted.",
 }
 # How each outcome answers a page script (fetch with Accept: application/json).
 OUTCOME_STATUS = {"empty": 422, "too-long": 422, "not-waiting": 409, "taken": 409,
@@ -109,6 +112,16 @@ def current_agent(request: Request, session: SessionDep, settings: SettingsDep) 
 
 
 CurrentAgent = Annotated[Agent, Depends(current_agent)]
+
+
+def current_admin(agent: CurrentAgent) -> Agent:
+    """The logged-in agent if they are an admin; 403 otherwise."""
+    if agent.principal.role != Role.ADMIN:
+        raise HTTPException(403, "Only admins manage canned replies.")
+    return agent
+
+
+CurrentAdmin = Annotated[Agent, Depends(current_admin)]
 
 
 def check_csrf(agent: Agent, token: str | None) -> None:
@@ -389,3 +402,79 @@ def reopen_case(
     case = cases.set_status(session=session, case_id=case_id, status=CaseStatus.OPEN,
                             actor=agent.actor)
     return _done(request, back, "reopened", {"case": {"id": case.id, "status": case.status}})
+
+
+TagText = Annotated[str, Form(max_length=200)]
+
+
+@router.post("/conversations/{conversation_id}/tags")
+def add_tag(request: Request, conversation_id: str, agent: CurrentAgent, session: SessionDep,
+            tag: TagText, csrf: FormText = "") -> Response:
+    """Put a tag on the conversation (audited)."""
+    check_csrf(agent, csrf)
+    found = tags.add(session=session, conversation_id=conversation_id, tag=tag,
+                     actor=agent.actor)
+    return _done(request, f"/console/conversations/{conversation_id}", "tagged", {"tags": found})
+
+
+@router.post("/conversations/{conversation_id}/tags/remove")
+def remove_tag(request: Request, conversation_id: str, agent: CurrentAgent, session: SessionDep,
+               tag: TagText, csrf: FormText = "") -> Response:
+    """Take a tag off the conversation (audited)."""
+    check_csrf(agent, csrf)
+    found = tags.remove(session=session, conversation_id=conversation_id, tag=tag,
+                        actor=agent.actor)
+    return _done(request, f"/console/conversations/{conversation_id}", "tagged", {"tags": found})
+
+
+@router.get("/api/conversations/{conversation_id}/canned")
+def canned_for(conversation_id: str, agent: CurrentAgent, session: SessionDep
+               ) -> dict[str, Any]:
+    """The canned replies with their placeholders filled in for this conversation."""
+    conversation = conversations.get_or_raise(session=session, conversation_id=conversation_id)
+    customer = (customers.get(session=session, customer_id=conversation.customer_id)
+                if conversation.customer_id else None)
+    return {"replies": [
+        {"id": r.id, "title": r.title,
+         "text": canned.render(r.body, customer=customer, agent_name=agent.name)}
+        for r in canned.list_all(session=session)]}
+
+
+CannedTitle = Annotated[str, Form(max_length=canned.MAX_TITLE_CHARS)]
+CannedBody = Annotated[str, Form(max_length=canned.MAX_BODY_CHARS)]
+
+
+@router.get("/canned")
+def canned_page(request: Request, admin: CurrentAdmin, session: SessionDep,
+                notice: str | None = None) -> Response:
+    """The admins' page of canned replies."""
+    return _page(request, "canned.html", {
+        "agent": admin, "csrf": admin.session.csrf, "notice": notice,
+        "replies": canned.list_all(session=session)})
+
+
+@router.post("/canned")
+def canned_create(request: Request, admin: CurrentAdmin, session: SessionDep,
+                  title: CannedTitle, body: CannedBody, csrf: FormText = "") -> Response:
+    """Add a canned reply."""
+    check_csrf(admin, csrf)
+    reply = canned.create(session=session, title=title, body=body, actor=admin.actor)
+    return _done(request, "/console/canned", "canned-saved", {"id": reply.id})
+
+
+@router.post("/canned/{reply_id}")
+def canned_update(request: Request, reply_id: PathId, admin: CurrentAdmin, session: SessionDep,
+                  title: CannedTitle, body: CannedBody, csrf: FormText = "") -> Response:
+    """Change a canned reply."""
+    check_csrf(admin, csrf)
+    canned.update(session=session, reply_id=reply_id, title=title, body=body, actor=admin.actor)
+    return _done(request, "/console/canned", "canned-saved", {"id": reply_id})
+
+
+@router.post("/canned/{reply_id}/delete")
+def canned_delete(request: Request, reply_id: PathId, admin: CurrentAdmin, session: SessionDep,
+                  csrf: FormText = "") -> Response:
+    """Delete a canned reply."""
+    check_csrf(admin, csrf)
+    canned.delete(session=session, reply_id=reply_id, actor=admin.actor)
+    return _done(request, "/console/canned", "canned-deleted", {"id": reply_id})

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from crm_store import cases, conversations, customers, inbox, interactions, leads, users
+from crm_store import cases, conversations, customers, inbox, interactions, leads, tags, users
 from crm_store.api.auth import CONSOLE_ROLES
 from crm_store.enums import Author
 from crm_store.inbox import InboxView
@@ -55,8 +55,9 @@ def queue(
     now = utcnow()
     items = []
     agents: dict[int, str] = {}
-    for conversation in inbox.list_conversations(session=session, view=view, agent_id=agent_id,
-                                                 query=query):
+    listed = inbox.list_conversations(session=session, view=view, agent_id=agent_id, query=query)
+    labels = tags.tags_of(session=session, conversation_ids=[c.id for c in listed])
+    for conversation in listed:
         last = interactions.list_for_conversation(session=session,
                                                   conversation_id=conversation.id,
                                                   include_notes=False)
@@ -84,6 +85,7 @@ def queue(
             "customer": (customer.name or customer.email) if customer else None,
             "preview": (last_customer.text[:PREVIEW_CHARS] if last_customer else ""),
             "messages": len(last),
+            "tags": labels.get(conversation.id, []),
         })
     return items
 
@@ -139,6 +141,7 @@ def conversation_detail(*, session: Session, conversation_id: str) -> dict[str, 
         "assigned": assigned,
         "waiting_for": waiting(conversation.handoff_at),
         "agents": users.list_active(session=session, roles=CONSOLE_ROLES),
+        "tags": tags.list_for(session=session, conversation_id=conversation_id),
     }
 
 

@@ -2,7 +2,8 @@
 
 Views: `mine` (claimed by me), `unassigned` (waiting for a person), `all` (waiting or claimed)
 and `resolved` (handed back to the bot after a handoff). A search narrows any view to the
-conversations whose id, customer (name, email, phone, company) or messages contain the words.
+conversations whose id, tags, customer (name, email, phone, company) or messages contain the
+words.
 
 `change_mark` is what the console's live stream watches: every message, note and status change
 writes an interaction or an audit row, so the highest ids of those two tables change exactly
@@ -18,7 +19,7 @@ from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from crm_store.enums import ConversationStatus
-from crm_store.models import AuditLog, Conversation, Customer, Interaction
+from crm_store.models import AuditLog, Conversation, ConversationTag, Customer, Interaction
 
 MAX_QUERY_CHARS = 200
 
@@ -51,8 +52,11 @@ def _matches(query: str) -> ColumnElement[bool]:
         ))
         with_text = select(Interaction.conversation_id).where(
             func.lower(Interaction.text).like(like, escape="\\"))
+        tagged = select(ConversationTag.conversation_id).where(
+            ConversationTag.tag.like(like, escape="\\"))
         conditions.append(or_(
             func.lower(Conversation.id).like(like, escape="\\"),
+            Conversation.id.in_(tagged),
             Conversation.customer_id.in_(customer_ids),
             Conversation.id.in_(with_text),
         ))

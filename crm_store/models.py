@@ -316,6 +316,29 @@ class Case(Timestamps, Base):
     )
 
 
+class CannedReply(Timestamps, Base):
+    """A reply agents insert with one click; {{customer.name}}-style placeholders are filled in
+    for the conversation (crm_store.canned). Managed by admins."""
+
+    __tablename__ = "canned_replies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(100), unique=True)
+    body: Mapped[str] = mapped_column(Text)
+
+
+class ConversationTag(Base):
+    """A label an agent put on a conversation ("billing", "vip")."""
+
+    __tablename__ = "conversation_tags"
+
+    conversation_id: Mapped[str] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(40), primary_key=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class SatisfactionRating(Base):
     """A customer's 1-5 rating of a handoff, given in the widget once it was resolved."""
 

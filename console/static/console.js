@@ -124,7 +124,9 @@
           seen[item.id] = item.status;
           var link = el("a", null, item.customer || item.id);
           link.href = "/console/conversations/" + encodeURIComponent(item.id);
-          var first = el("td"); first.appendChild(link); tr.appendChild(first);
+          var first = el("td"); first.appendChild(link);
+          (item.tags || []).forEach(function (tag) { first.appendChild(el("span", "tag", tag)); });
+          tr.appendChild(first);
           var channel = el("td"); channel.appendChild(el("span", "badge", item.channel)); tr.appendChild(channel);
           var status = el("td");
           status.appendChild(el("span", "status status-" + item.status,
@@ -202,6 +204,61 @@
     });
   }
 
+  /* Tags: the list is rebuilt from the server's answer; each has its own remove form. */
+  var tagList = document.getElementById("tag-list");
+  var tagAdd = document.getElementById("tag-add");
+  function renderTags(tags) {
+    if (!tagList || !tagAdd) { return; }
+    var csrf = tagAdd.elements.csrf.value;
+    var items = document.createDocumentFragment();
+    tags.forEach(function (tag) {
+      var li = el("li");
+      li.appendChild(el("span", "tag", tag));
+      var form = el("form", "inline live tag-remove");
+      form.method = "post";
+      form.action = tagAdd.action + "/remove";
+      [["csrf", csrf], ["tag", tag]].forEach(function (pair) {
+        var input = el("input"); input.type = "hidden"; input.name = pair[0]; input.value = pair[1];
+        form.appendChild(input);
+      });
+      var button = el("button", null, "\u00d7");
+      button.type = "submit";
+      button.setAttribute("aria-label", "Remove tag " + tag);
+      form.appendChild(button);
+      liveForm(form);
+      li.appendChild(form);
+      items.appendChild(li);
+    });
+    tagList.replaceChildren(items);
+    var field = tagAdd.elements.tag;
+    if (field) { field.value = ""; }
+  }
+
+  /* Canned replies, filled in for this conversation, go into the reply box to edit. */
+  var cannedSelect = document.getElementById("canned");
+  var replyArea = document.getElementById("reply-text");
+  if (cannedSelect && replyArea) {
+    getJson(cannedSelect.getAttribute("data-source")).then(function (body) {
+      body.replies.forEach(function (r) {
+        var option = el("option", null, r.title);
+        option.value = String(r.id);
+        option.setAttribute("data-text", r.text);
+        cannedSelect.appendChild(option);
+      });
+      cannedSelect.hidden = body.replies.length === 0;
+    }).catch(function () { cannedSelect.hidden = true; });
+    cannedSelect.addEventListener("change", function () {
+      var option = cannedSelect.selectedOptions[0];
+      var text = option ? option.getAttribute("data-text") : null;
+      if (text) {
+        replyArea.value = replyArea.value ? replyArea.value.replace(/\s*$/, "\n") + text : text;
+        replyArea.dispatchEvent(new Event("input"));
+        replyArea.focus();
+      }
+      cannedSelect.value = "";
+    });
+  }
+
   function fillRecord(form, customer) {
     ["name", "email", "phone", "company", "address"].forEach(function (field) {
       if (form.elements[field]) { form.elements[field].value = customer[field] || ""; }
@@ -209,7 +266,7 @@
   }
 
   /* Every form.live is sent with fetch and answered with JSON. */
-  Array.prototype.forEach.call(document.querySelectorAll("form.live"), function (form) {
+  function liveForm(form) {
     form.addEventListener("submit", function (event) {
       event.preventDefault();
       var button = form.querySelector("button[type=submit]");
@@ -233,6 +290,7 @@
           say(body.detail || "Done.", false);
           if (area) { area.value = ""; storageDel(draftKey(area)); }
           if (body.customer) { fillRecord(form, body.customer); }
+          if (body.tags) { renderTags(body.tags); }
           if (body.case) {
             var item = form.closest("li");
             if (item) { item.querySelector(".case-status").textContent = body.case.status; }
@@ -246,7 +304,8 @@
         })
         .then(function () { if (button) { button.disabled = false; } });
     });
-  });
+  }
+  Array.prototype.forEach.call(document.querySelectorAll("form.live"), liveForm);
 
   function visibleForm(selector) {
     var form = document.querySelector(selector);

@@ -28,7 +28,8 @@ from tests.conftest import free_port
 
 PASSWORD = "correct-horse-battery"
 ALEX_EMAIL = "alex@relay.test"
-AGENTS = {ALEX_EMAIL: "Alex Agent", "bea@relay.test": "Bea Backup"}
+ADMIN_EMAIL = "ada@relay.test"
+AGENTS = {ALEX_EMAIL: "Alex Agent", "bea@relay.test": "Bea Backup", ADMIN_EMAIL: "Ada Admin"}
 
 
 @dataclass
@@ -89,7 +90,7 @@ def running_app(data_dir: Path) -> Iterator[AppServer]:
         with sessions.begin() as session:
             for email, name in AGENTS.items():
                 users.create_user(session=session, email=email, name=name, password=PASSWORD,
-                                  role="agent")
+                                  role="admin" if email == ADMIN_EMAIL else "agent")
         port = free_port()
         server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
                                                log_level="warning", lifespan="on"))

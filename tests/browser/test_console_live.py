@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from crm_store import audit, cases, customers, interactions, leads
-from tests.browser.app_server import AppServer, log_in, running_app
+from tests.browser.app_server import ADMIN_EMAIL, AppServer, log_in, running_app
 from tests.browser.test_handoff_e2e import browser
 
 pytestmark = [pytest.mark.browser]
@@ -199,4 +199,39 @@ def test_customer_record_edit_lead_stage_and_reopen(app: AppServer, browser: Bro
         assert leads.get_or_raise(session=session, lead_id=lead_id).stage == "qualified"
         assert cases.get_or_raise(session=session, case_id=case_id).status == "open"
     assert not_reloaded(alex)
+    assert errors == []
+
+
+def test_canned_reply_with_placeholders_and_tags(app: AppServer, browser: Browser) -> None:
+    errors: list[str] = []
+    ada = agent_page(browser, app, ADMIN_EMAIL, errors)
+    ada.click("text=Canned replies")
+    ada.fill("#canned-new input[name=title]", "Thanks for waiting")
+    ada.fill("#canned-new textarea[name=body]",
+             "Hi {{customer.first_name}}, thanks for waiting. I'm {{agent.first_name}}.")
+    ada.click("#canned-new button[type=submit]")
+    expect(ada.locator(".notice")).to_contain_text("Canned reply saved")
+    expect(ada.locator("#canned-list input[name=title]")).to_have_value("Thanks for waiting")
+
+    alex = agent_page(browser, app, ALEX, errors)
+    cid = app.handoff(customer=True)
+    alex.goto(f"{app.url}/console/conversations/{cid}")
+    mark_page(alex)
+    alex.fill("#reply-text", "First line.")
+    alex.select_option("#canned", label="Thanks for waiting")
+    expect(alex.locator("#reply-text")).to_have_value(
+        "First line.\nHi Dana, thanks for waiting. I'm Alex.")
+    alex.fill("#tag-add input[name=tag]", "Billing")
+    alex.click("#tag-add button[type=submit]")
+    expect(alex.locator("#tag-list")).to_contain_text("billing")
+    alex.fill("#tag-add input[name=tag]", "vip")
+    alex.keyboard.press("Enter")
+    expect(alex.locator("#tag-list .tag")).to_have_count(2)
+    alex.click('button[aria-label="Remove tag billing"]')
+    expect(alex.locator("#tag-list .tag")).to_have_text(["vip"])
+    alex.locator("#reply-text").press("Control+Enter")
+    expect(alex.locator("#transcript li.msg-agent").last).to_contain_text(
+        "Hi Dana, thanks for waiting", timeout=LIVE_MS)
+    alex.goto(f"{app.url}/console/?q=vip")
+    expect(alex.locator(f'#queue tr[data-id="{cid}"]')).to_contain_text("vip")
     assert errors == []
