@@ -71,7 +71,7 @@ def queue(
                 agents[conversation.assigned_agent_id] = user.name if user else "?"
             agent_name = agents[conversation.assigned_agent_id]
         since = conversation.handoff_at or conversation.created_at
-        replied = any(r.author == Author.AGENT for r in last)
+        replied = any(r.author == Author.AGENT and r.created_at >= since for r in last)
         items.append({
             "id": conversation.id,
             "channel": conversation.channel,
