@@ -24,6 +24,8 @@ from fastapi.responses import (
 )
 from fastapi.templating import Jinja2Templates
 
+from bot.channels.typing import TypingBoard, Typist
+from bot.channels.typing import board as typing_board
 from bot.rasa import RasaDep
 from console import live, views
 from crm_store import canned, cases, conversations, customers, leads, support, tags
@@ -281,15 +283,31 @@ def conversation_page(request: Request, conversation_id: str, agent: CurrentAgen
                  {"agent": agent, "csrf": agent.session.csrf, "notice": notice, **detail})
 
 
+TypingDep = Annotated[TypingBoard, Depends(typing_board)]
+
+
 @router.get("/api/conversations/{conversation_id}/messages")
 def conversation_messages(conversation_id: str, agent: CurrentAgent, session: SessionDep,
-                          after: int = 0) -> dict[str, Any]:
-    """Messages and notes newer than `after`, and the conversation's status."""
+                          board: TypingDep, after: Annotated[int, Query(ge=0)] = 0
+                          ) -> dict[str, Any]:
+    """Messages and notes newer than `after`, the conversation's status, whether the customer
+    is typing."""
     result = views.conversation_messages(session=session, conversation_id=conversation_id,
                                          after_id=after)
     if result is None:
         raise HTTPException(404, f"There is no conversation {conversation_id}.")
-    return result
+    return {**result, "customer_typing": board.typing(conversation_id, Typist.CUSTOMER) is not None}
+
+
+@router.post("/api/conversations/{conversation_id}/typing", status_code=204)
+def agent_typing(conversation_id: str, agent: CurrentAgent, board: TypingDep,
+                 csrf: FormText = "") -> Response:
+    """The agent is typing a reply: the customer's widget shows it for a few seconds."""
+    check_csrf(agent, csrf)
+    if len(conversation_id) > 200:
+        raise HTTPException(404, "There is no such conversation.")
+    board.touch(conversation_id, Typist.AGENT, agent.name.split()[0] if agent.name else "")
+    return Response(status_code=204)
 
 
 @router.post("/conversations/{conversation_id}/claim")

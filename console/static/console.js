@@ -162,6 +162,8 @@
   }
 
   var refreshConversation = null;
+  var customerTypingLine = document.getElementById("customer-typing");
+  var customerTypingTimer = null;
   if (transcript) {
     var lastId = parseInt(transcript.getAttribute("data-last-id"), 10) || 0;
     var statusBadge = document.getElementById("status");
@@ -185,6 +187,13 @@
           statusBadge.setAttribute("data-status", body.status);
         }
         if (actions) { actions.setAttribute("data-status", body.status); }
+        if (customerTypingLine) {
+          if (customerTypingTimer) { clearTimeout(customerTypingTimer); }
+          customerTypingLine.hidden = !body.customer_typing;
+          if (body.customer_typing) {
+            customerTypingTimer = setTimeout(function () { customerTypingLine.hidden = true; }, 6000);
+          }
+        }
         if (assigned) { assigned.textContent = body.assigned_agent ? " \u00b7 with " + body.assigned_agent : ""; }
       });
     });
@@ -256,6 +265,21 @@
         replyArea.focus();
       }
       cannedSelect.value = "";
+    });
+  }
+
+  /* Tell the customer the agent is typing a reply, at most every 2.5 s. */
+  var replyForm = document.getElementById("reply-form");
+  if (replyForm && conversationId) {
+    var toldTyping = 0;
+    replyForm.elements.text.addEventListener("input", function () {
+      var now = Date.now();
+      if (now - toldTyping < 2500 || !replyForm.elements.text.value.trim()) { return; }
+      toldTyping = now;
+      var body = new FormData();
+      body.append("csrf", replyForm.elements.csrf.value);
+      fetch("/console/api/conversations/" + encodeURIComponent(conversationId) + "/typing",
+            { method: "POST", body: body, credentials: "same-origin" }).catch(function () { /* only a hint */ });
     });
   }
 

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from crm_store import support
 from crm_store.models import SatisfactionRating
-from tests.browser.app_server import ALEX_EMAIL, AppServer, running_app
+from tests.browser.app_server import ALEX_EMAIL, AppServer, log_in, running_app
 from tests.browser.test_handoff_e2e import browser
 
 pytestmark = [pytest.mark.browser]
@@ -142,4 +142,31 @@ def test_phone_layout_full_screen_16px_input_and_new_chat(app: AppServer,
     page.reload()
     assert page.get_attribute(".relay-widget", "data-relay-conversation") == second
     expect(page.locator(".relay-panel")).to_be_visible()
+    assert problems == []
+
+
+def test_typing_shows_on_the_other_side(app: AppServer, browser: Browser) -> None:
+    page, problems = open_widget(browser, app)
+    say(page, "hello")
+    expect(page.locator(".relay-msg--bot").last).to_contain_text("How can I help")
+    cid = page.get_attribute(".relay-widget", "data-relay-conversation")
+    assert cid
+    with app.sessions.begin() as session:
+        support.request_handoff(session=session, conversation_id=cid, actor="relay-bot",
+                                reason="asked", transcript="")
+    agent = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    log_in(agent, app, ALEX_EMAIL)
+    agent.goto(f"{app.url}/console/conversations/{cid}")
+    expect(agent.locator("#customer-typing")).to_be_hidden()
+
+    page.locator(".relay-input").press_sequentially("I have one more", delay=30)
+    expect(agent.locator("#customer-typing")).to_be_visible(timeout=LIVE_MS)
+    agent.locator("#reply-text").press_sequentially("Sure, go ahead", delay=30)
+    expect(page.locator(".relay-agent-typing")).to_have_text("Alex is typing\u2026",
+                                                             timeout=LIVE_MS)
+    agent.locator("#reply-text").press("Control+Enter")
+    expect(page.locator(".relay-msg--agent").last).to_contain_text("Sure, go ahead",
+                                                                   timeout=LIVE_MS)
+    expect(page.locator(".relay-agent-typing")).to_have_count(0)
+    expect(agent.locator("#customer-typing")).to_be_hidden(timeout=LIVE_MS)
     assert problems == []

@@ -6,6 +6,7 @@
   GET  /chat/{id}/history              the transcript, to restore the widget after a reload
   GET  /chat/{id}/stream?after=N       Server-Sent Events: agent replies and notices as written
   POST /chat/{id}/rating               the customer's 1-5 rating of a resolved handoff
+  POST /chat/{id}/typing               the customer is typing (the agent's console shows it)
 
 The chat routes send CORS headers so the widget works when embedded on another site.
 """
@@ -21,6 +22,7 @@ from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.channels.inbound import forward_or_store
+from bot.channels.typing import TypingBoard, Typist, board
 from bot.channels.web.stream import messages_json, out_of_turn_events
 from bot.rasa import RasaDep
 from crm_store import conversations, interactions, ratings
@@ -179,3 +181,11 @@ def rate(conversation_id: ConversationId, body: Rating, session: SessionDep,
     except ratings.NothingToRate as error:
         raise HTTPException(409, str(error), headers=CORS_HEADERS) from None
     return {"score": rating.score, "comment": rating.comment}
+
+
+@router.post("/chat/{conversation_id}/typing", status_code=204)
+def typing(conversation_id: ConversationId,
+           typing_board: Annotated[TypingBoard, Depends(board)]) -> Response:
+    """The customer is typing: the agent's console shows it for a few seconds."""
+    typing_board.touch(conversation_id, Typist.CUSTOMER)
+    return Response(status_code=204, headers=CORS_HEADERS)

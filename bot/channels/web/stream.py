@@ -17,6 +17,7 @@ from typing import Any
 from fastapi import Request
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.channels.typing import Typist, board_of
 from crm_store import interactions, support
 from crm_store.enums import Author
 from crm_store.models import Interaction, utcnow
@@ -24,6 +25,7 @@ from crm_store.models import Interaction, utcnow
 POLL_SECONDS = 0.7
 HEARTBEAT_SECONDS = 15.0
 STREAM_LIFETIME_SECONDS = 300.0  # EventSource reconnects by itself, with Last-Event-ID
+TYPING_REPEAT_SECONDS = 2.0  # how often "the agent is typing" is repeated while it lasts
 LATE_COMMIT_SECONDS = 30.0  # how long a reply's transaction may take to commit and still be seen
 
 
@@ -68,6 +70,8 @@ async def out_of_turn_events(
     # nothing.
     cursor = after
     sent: set[int] | None = None
+    typing_board = board_of(request.app.state)
+    told_typing = 0.0
     yield "retry: 2000\n\n"
     loop = asyncio.get_running_loop()
     started = last_beat = loop.time()
@@ -83,6 +87,10 @@ async def out_of_turn_events(
             sent.add(message["id"])
             cursor = max(cursor, message["id"])
             yield f"id: {cursor}\nevent: message\ndata: {json.dumps(message)}\n\n"
+        name = typing_board.typing(conversation_id, Typist.AGENT)
+        if name is not None and loop.time() - told_typing > TYPING_REPEAT_SECONDS:
+            told_typing = loop.time()
+            yield f"event: typing\ndata: {json.dumps({'name': name})}\n\n"
         if loop.time() - last_beat > HEARTBEAT_SECONDS:
             last_beat = loop.time()
             yield ": keep-alive\n\n"

@@ -214,6 +214,31 @@
     log.scrollTop = log.scrollHeight;
   }
 
+  /* "Alex is typing…" while the agent writes (the stream repeats it; it fades after 6 s). */
+  var agentTypingTimer = null;
+  function agentTyping(name) {
+    var line = log.querySelector(".relay-agent-typing");
+    if (agentTypingTimer) { clearTimeout(agentTypingTimer); agentTypingTimer = null; }
+    if (name === null) { if (line) { line.remove(); } return; }
+    if (!line) {
+      line = el("div", "relay-agent-typing");
+      line.setAttribute("aria-live", "polite");
+      log.appendChild(line);
+    }
+    line.textContent = (name || "Support") + " is typing\u2026";
+    log.scrollTop = log.scrollHeight;
+    agentTypingTimer = setTimeout(function () { agentTyping(null); }, 6000);
+  }
+
+  /* Tell the agent the customer is typing, at most every 2.5 s. */
+  var toldTyping = 0;
+  function customerTyping() {
+    var now = Date.now();
+    if (now - toldTyping < 2500 || !input.value.trim()) { return; }
+    toldTyping = now;
+    fetch(chatUrl + "/typing", { method: "POST" }).catch(function () { /* only a hint */ });
+  }
+
   function typing(on) {
     var existing = log.querySelector(".relay-typing");
     if (on && !existing) { log.appendChild(el("div", "relay-typing", "\u2026")); }
@@ -248,6 +273,11 @@
   function connectStream() {
     if (source || !window.EventSource) { return; }
     source = new EventSource(chatUrl + "/stream?after=" + lastId);
+    source.addEventListener("typing", function (event) {
+      var who = "";
+      try { who = JSON.parse(event.data).name || ""; } catch (e) { /* keep it anonymous */ }
+      agentTyping(who);
+    });
     source.addEventListener("message", function (event) {
       var message;
       try { message = JSON.parse(event.data); } catch (e) { return; }
@@ -256,6 +286,7 @@
       if (!shownIds[message.id]) {
         shownIds[message.id] = true;
         lastId = Math.max(lastId, message.id);
+        agentTyping(null);
         addMessage(message.author, message.text, null, message);  // an agent, or a notice
         countUnread();
         if (message.notice === "bot-back") { askRating(); }
@@ -311,6 +342,7 @@
     input.focus();
   });
   close.addEventListener("click", function () { setOpen(false); });
+  input.addEventListener("input", customerTyping);
   form.addEventListener("submit", function (event) {
     event.preventDefault();
     var text = input.value.trim();
