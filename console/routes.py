@@ -28,7 +28,16 @@ from bot.channels.typing import TypingBoard, Typist
 from bot.channels.typing import board as typing_board
 from bot.rasa import RasaDep
 from console import live, views
-from crm_store import canned, cases, conversations, customers, leads, support, tags
+from crm_store import (
+    canned,
+    cases,
+    conversations,
+    customer_merge,
+    customers,
+    leads,
+    support,
+    tags,
+)
 from crm_store.api import auth
 from crm_store.api.deps import SessionDep, SessionFactoryDep, SettingsDep
 from crm_store.enums import CaseStatus, Role
@@ -56,6 +65,7 @@ NOTICES = {
     "reopened": "Case re-opened.",
     "transferred": "Transferred: the conversation is with the other agent now.",
     "tagged": "Tags saved.",
+    "merged": "Customers merged: one record now holds both.",
     "canned-saved": "Canned reply saved.",
     "canned-deleted": "Canned reply deleted.",
 }
@@ -392,6 +402,25 @@ def edit_customer(
     customer = customers.update(session=session, customer_id=customer_id, actor=agent.actor,
                                 **{key: value.strip() or None for key, value in changes.items()})
     return _done(request, back, "saved", {"customer": views.customer_json(customer)})
+
+
+@router.post("/customers/{customer_id}/merge")
+def merge_customer(
+    request: Request, customer_id: PathId, agent: CurrentAgent, session: SessionDep,
+    other: Annotated[str, Form(max_length=320)], csrf: FormText = "",
+    back: FormText = "/console/",
+) -> Response:
+    """Fold another customer (by id or email) into this one: the same person on two channels."""
+    check_csrf(agent, csrf)
+    other = other.strip()
+    found = (customers.get(session=session, customer_id=int(other))
+             if other.isdigit() and len(other) < 10 else
+             customers.get_by_email(session=session, email=other))
+    if found is None:
+        raise HTTPException(422, f"There is no customer {other!r} (give an id or an email).")
+    customer = customer_merge.merge(session=session, keep_id=customer_id, merge_id=found.id,
+                                    actor=agent.actor)
+    return _done(request, back, "merged", {"customer": views.customer_json(customer)})
 
 
 @router.post("/leads/{lead_id}/stage")

@@ -313,7 +313,7 @@
         .then(function (body) {
           say(body.detail || "Done.", false);
           if (area) { area.value = ""; storageDel(draftKey(area)); }
-          if (body.customer) { fillRecord(form, body.customer); }
+          if (body.customer) { fillRecord(document.getElementById("record") || form, body.customer); }
           if (body.tags) { renderTags(body.tags); }
           if (body.case) {
             var item = form.closest("li");
