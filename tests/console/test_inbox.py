@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -105,6 +106,10 @@ def test_stream_rings_at_once_and_on_each_change(sessions: sessionmaker[Session]
     cid = handed_off(sessions)
 
     class Listener:
+        """What the stream asks of a request: is the browser still there, and the app."""
+
+        app = SimpleNamespace(state=SimpleNamespace())
+
         async def is_disconnected(self) -> bool:
             return False
 
