@@ -149,6 +149,21 @@
     });
   }
 
+  /* Away from the queue (in a conversation), new handoffs are still announced. */
+  if (!queue && document.getElementById("transcript")) {
+    var waitingIds = null;
+    refresher(function () {
+      return getJson("/console/api/queue?view=unassigned").then(function (body) {
+        var now = {};
+        body.queue.forEach(function (item) {
+          now[item.id] = true;
+          if (waitingIds && !waitingIds[item.id]) { announce(item); }
+        });
+        waitingIds = now;
+      });
+    });
+  }
+
   var transcript = document.getElementById("transcript");
   var actions = document.getElementById("actions");
   var conversationId = actions ? actions.getAttribute("data-conversation") : null;

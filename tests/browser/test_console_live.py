@@ -80,6 +80,12 @@ def test_two_agents_see_the_inbox_change_live(app: AppServer, browser: Browser) 
     expect(bea.locator(f'#queue tr[data-id="{cid}"]')).to_have_count(0)
     mark_page(bea)
 
+    # A new handoff is announced even while Alex is in a conversation.
+    announced = int(alex.get_attribute("body", "data-handoffs-announced") or 0)
+    app.handoff(text="Another customer")
+    expect(alex.locator("body")).to_have_attribute("data-handoffs-announced",
+                                                   str(announced + 1), timeout=LIVE_MS)
+
     # The customer writes again: the line appears in Alex's open transcript.
     app.customer_says(cid, "Still broken, any news?")
     expect(alex.locator("#transcript li.msg-customer").last).to_contain_text(
