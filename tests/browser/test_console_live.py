@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from crm_store import audit, cases, customers, interactions, leads
+from crm_store import audit, cases, customers, interactions, leads, ratings
 from tests.browser.app_server import ADMIN_EMAIL, AppServer, log_in, running_app
 from tests.browser.test_handoff_e2e import browser
+from tests.crm_store.test_ratings import resolved_handoff
 
 pytestmark = [pytest.mark.browser]
 __all__ = ["browser"]
@@ -240,4 +241,18 @@ def test_canned_reply_with_placeholders_and_tags(app: AppServer, browser: Browse
         "Hi Dana, thanks for waiting", timeout=LIVE_MS)
     alex.goto(f"{app.url}/console/?q=vip")
     expect(alex.locator(f'#queue tr[data-id="{cid}"]')).to_contain_text("vip")
+    assert errors == []
+
+
+def test_insights_show_the_widget_ratings(app: AppServer, browser: Browser) -> None:
+    errors: list[str] = []
+    with app.sessions.begin() as session:
+        cid = resolved_handoff(session, app.agent_id(ALEX))
+        ratings.rate(session=session, conversation_id=cid, score=2, comment="slow",
+                     actor="service:web-widget")
+    ada = agent_page(browser, app, ADMIN_EMAIL, errors)
+    ada.goto(f"{app.url}/console/insights")
+    table = ada.locator('[data-figure="satisfaction"]')
+    expect(table).to_contain_text("Alex Agent", timeout=LIVE_MS)
+    expect(table).to_contain_text("all agents")
     assert errors == []
