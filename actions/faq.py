@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, FollowupAction, SlotSet
@@ -26,6 +26,9 @@ from actions.forms import question_shaped
 from actions.identify import EMAIL_IN_TEXT
 from actions.runtime import services
 from actions.tone import tone_of
+
+if TYPE_CHECKING:
+    from knowledge.runtime.engine import Decision
 
 # After this many unanswered turns in a row the conversation goes to a person unasked.
 MAX_FAILED_TURNS = 2
@@ -48,6 +51,13 @@ _NOT_RESOLVED = re.compile(
     r"that'?s not (?:it|what i asked|my question)|doesn'?t answer)\b",
     re.IGNORECASE,
 )
+# A price question for a team ("how much for 10 users", "what would 25 of us pay?") is a buying
+# signal whatever the NLU called it: the answer comes with an offer of the sales team.
+_PRICE_WORD = r"(?:how much|cost|costs|price|prices|pricing|pay|quote)"
+_TEAM = r"\d+\s*(?:users?|people|seats?|of us|employees|staff|members|licen[cs]es)"
+TEAM_PRICE = re.compile(
+    rf"\b{_PRICE_WORD}\b.*\b{_TEAM}\b|\b{_TEAM}\b.*\b{_PRICE_WORD}\b", re.IGNORECASE)
+OFFERED = "offered_task"  # the slot naming the task the bot just offered
 NOT_RESOLVED_BUTTONS = [
     {"title": "Open a support case", "payload": "/report_problem"},
     {"title": "Talk to a person", "payload": "/ask_human"},
@@ -147,18 +157,25 @@ def respond_to_text(
         decision.kind == "answer"
         and (decision.hits[0].similarity or 0.0) >= OUT_OF_SCOPE_MIN_SIMILARITY
     ):
-        dispatcher.utter_message(response="utter_out_of_scope")
+        dispatcher.utter_message(response="utter_out_of_scope", **outcome("declined", decision))
         return [SlotSet("faq_id", None), SlotSet("human_offered", False)]
     top = decision.hits[0] if decision.hits else None
+    # A follow-up whose best match is the entry just answered stays on it ("can I put a
+    # password on it?" → "and on free?"): no "did you mean" between it and its neighbour.
+    staying = (answered[0].used_context and top is not None
+               and top.entry_id == tracker.get_slot("last_faq_id"))
     ambiguous = (decision.kind == "answer" and len(answered) == 1 and top is not None
                  and top.score < AMBIGUOUS_BELOW and len(decision.hits) > 1
-                 and decision.hits[1].score >= top.score / 2)
+                 and decision.hits[1].score >= top.score / 2 and not staying)
     if decision.kind == "answer" and not ambiguous:
-        return answer_events(
+        events = answer_events(
             dispatcher,
             [(a.decision.hits[0].entry_id, a.decision.hits[0].answer) for a in answered],
-            topic=answered[-1].topic,
+            topic=answered[-1].topic, scores=[a.decision.hits[0].score for a in answered],
         )
+        if TEAM_PRICE.search(text) and not tracker.active_loop_name:
+            events += offer_sales(dispatcher)
+        return events
     if decision.kind == "clarify" or ambiguous:
         buttons = [
             {
@@ -168,12 +185,31 @@ def respond_to_text(
             for hit in decision.hits[:2]
         ]
         buttons.append({"title": "Something else", "payload": "/ask_human"})
-        dispatcher.utter_message(text="Did you mean one of these?", buttons=buttons)
+        dispatcher.utter_message(text="Did you mean one of these?", buttons=buttons,
+                                 **outcome("clarify", decision))
         return [SlotSet("human_offered", False), SlotSet("faq_id", None)]
-    return decline_events(dispatcher, tracker)
+    return decline_events(dispatcher, tracker, decision)
 
 
-def decline_events(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
+def offer_sales(dispatcher: CollectingDispatcher) -> list[EventType]:
+    """Offer the sales team (a plain "yes" next turn starts the lead, actions/tasks.py)."""
+    dispatcher.utter_message(
+        text="Would you like our sales team to get in touch with an offer?",
+        buttons=[{"title": "Yes, contact me", "payload": "/request_sales"},
+                 {"title": "No, thanks", "payload": "/deny"}],
+    )
+    return [SlotSet(OFFERED, "sales")]
+
+
+def outcome(kind: str, decision: Decision | None = None) -> dict[str, Any]:
+    """Message metadata that tells the CRM what became of the question (crm_store.faq_outcomes)."""
+    score = decision.hits[0].score if decision is not None and decision.hits else None
+    return {"faq_outcome": kind, "faq_score": None if score is None else round(score, 4)}
+
+
+def decline_events(
+    dispatcher: CollectingDispatcher, tracker: Tracker, decision: Decision | None = None
+) -> list[EventType]:
     """Say we don't know and offer a person; hand off after repeated failures."""
     failed = int(tracker.get_slot("failed_turns") or 0) + 1
     if failed >= MAX_FAILED_TURNS:
@@ -182,7 +218,7 @@ def decline_events(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[E
             SlotSet("handoff_reason", f"the assistant could not answer {failed} turns in a row"),
             FollowupAction("action_handoff"),
         ]
-    dispatcher.utter_message(response="utter_not_sure")
+    dispatcher.utter_message(response="utter_not_sure", **outcome("declined", decision))
     return [SlotSet("failed_turns", failed), SlotSet("human_offered", True),
             SlotSet("faq_id", None)]
 
@@ -205,12 +241,15 @@ def not_resolved_events(dispatcher: CollectingDispatcher, tracker: Tracker) -> l
 
 
 def answer_events(
-    dispatcher: CollectingDispatcher, answers: list[tuple[str, str]], *, topic: str
+    dispatcher: CollectingDispatcher, answers: list[tuple[str, str]], *, topic: str,
+    scores: list[float] | None = None,
 ) -> list[EventType]:
     """Send the answers; remember the topic for follow-ups."""
-    for entry_id, answer in answers:
-        # faq_entry_id travels in the bot event's metadata to the CRM's interaction log.
-        dispatcher.utter_message(text=answer, faq_entry_id=entry_id)
+    for i, (entry_id, answer) in enumerate(answers):
+        # faq_entry_id (and the outcome) travel in the bot event's metadata to the CRM's log.
+        score = round(scores[i], 4) if scores else 1.0  # no score: the customer chose the entry
+        dispatcher.utter_message(text=answer, faq_entry_id=entry_id,
+                                 faq_outcome="answered", faq_score=score)
     return [
         SlotSet("failed_turns", 0),
         SlotSet("last_faq_id", answers[-1][0]),

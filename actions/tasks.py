@@ -7,7 +7,7 @@ from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.faq import answer_events, answered_from_faq_last
+from actions.faq import OFFERED, answer_events, answered_from_faq_last, offer_sales
 from actions.forms import question_shaped
 from actions.runtime import services
 
@@ -37,7 +37,6 @@ SURE_TASK_START = 0.95
 SURE_FOLLOW_UP = 0.9
 # A price question phrased as a sales request is answered when the FAQ is at least this sure.
 PRICE_ANSWER = 0.4
-OFFERED = "offered_task"
 
 
 class ActionStartTask(Action):
@@ -77,14 +76,10 @@ class ActionStartTask(Action):
         if not (decision.kind == "answer" and decision.hits[0].score >= needed):
             return []
         top = decision.hits[0]
-        events = answer_events(dispatcher, [(top.entry_id, top.answer)], topic=answered.topic)
+        events = answer_events(dispatcher, [(top.entry_id, top.answer)], topic=answered.topic,
+                                scores=[top.score])
         if price_question and not follow_up:
-            dispatcher.utter_message(
-                text="Would you like our sales team to get in touch with an offer?",
-                buttons=[{"title": "Yes, contact me", "payload": "/request_sales"},
-                         {"title": "No, thanks", "payload": "/deny"}],
-            )
-            events.append(SlotSet(OFFERED, "sales"))
+            events += offer_sales(dispatcher)
         return [SlotSet("pending_task", None), *events, FollowupAction("action_listen")]
 
 

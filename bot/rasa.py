@@ -5,6 +5,7 @@ events (the support desk hands conversations back).
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -78,13 +79,21 @@ class RasaClient:
         """Close the HTTP connection pool."""
         await self._http.aclose()
 
-    async def send_message(self, *, sender: str, text: str, channel: str) -> list[BotReply]:
-        """Forward one customer message to the REST channel; the bot's replies to it."""
-        body = {"sender": sender, "message": text, "metadata": {"channel": channel}}
+    async def send_message(self, *, sender: str, text: str, channel: str,
+                           message_id: str | None = None) -> list[BotReply]:
+        """Forward one customer message to the REST channel; the bot's replies to it.
+
+        message_id makes the message idempotent: sent again (a load balancer retrying on
+        another Rasa server), it is handled once and its replies are returned again.
+        """
+        metadata = {"channel": channel, "message_id": message_id or uuid.uuid4().hex}
+        body = {"sender": sender, "message": text, "metadata": metadata}
         try:
             response = await self._http.post(
                 f"{self.base_url}{WEBHOOK_PATH}", json=body,
-                headers={"Authorization": f"Bearer {self._token}"},
+                # the cluster's HAProxy routes a conversation to one Rasa server by this header
+                headers={"Authorization": f"Bearer {self._token}",
+                         "X-Relay-Conversation": sender},
             )
         except httpx.HTTPError as error:
             raise RasaUnavailable(f"Rasa is not reachable at {self.base_url}: {error}") from None

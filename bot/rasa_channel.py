@@ -6,6 +6,9 @@ channel with one that
 * accepts only the gateway: `Authorization: Bearer <RELAY_RASA_TOKEN>` (401 otherwise), a
   conversation id of the form `<channel>-<id>` and a message of at most MAX_TEXT characters
   (400 with a sentence otherwise) — the channels' own limits are checked before, in the app;
+* handles a message once: the gateway names each message (`metadata.message_id`); a message
+  sent again with an id the conversation already has (a load balancer retrying on another
+  Rasa server after one died) gets the stored replies, and is not handled a second time;
 * heals a conversation that an earlier fault left "not listening" (its last action is not
   `action_listen`, e.g. a circuit-breaker trip or a crash mid-turn): without an
   `action_listen` Rasa counts every earlier action against its limit of 10 predictions per
@@ -18,6 +21,7 @@ POST /webhooks/relay/webhook  {"sender": "web-…", "message": "…", "metadata"
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import logging
 import os
@@ -27,10 +31,12 @@ from typing import Any
 
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
 from rasa.shared.core.constants import ACTION_LISTEN_NAME, ACTION_SESSION_START_NAME
-from rasa.shared.core.events import ActionExecuted, UserUttered
+from rasa.shared.core.events import ActionExecuted, BotUttered, UserUttered
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
+
+from bot import action_validation
 
 logger = logging.getLogger(__name__)
 
@@ -64,8 +70,12 @@ def not_listening(events: list[Any]) -> bool:
     return False
 
 
-async def heal(processor: Any, sender_id: str) -> bool:
+async def heal(processor: Any, sender_id: str, events: list[Any] | None = None) -> bool:
     """Close a turn an earlier fault left open; True if the tracker needed it."""
+    if events is None:
+        events = await session_events(processor, sender_id)
+    if not not_listening(events):
+        return False
     tracker = await processor.tracker_store.retrieve(sender_id)
     if tracker is None or tracker.is_paused() or not not_listening(list(tracker.events)):
         return False
@@ -73,6 +83,45 @@ async def heal(processor: Any, sender_id: str) -> bool:
     await processor.save_tracker(tracker)
     logger.warning("conversation %s was not listening (a turn never ended); healed", sender_id)
     return True
+
+
+MESSAGE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def _store_of(processor: Any) -> Any:
+    """The tracker store under Rasa's FailSafe/Awaitable wrappers."""
+    store = processor.tracker_store
+    while hasattr(store, "_tracker_store"):
+        store = store._tracker_store
+    return store
+
+
+async def session_events(processor: Any, sender_id: str) -> list[Any]:
+    """The events of the conversation's current session (bot.tracker_store: no tracker built)."""
+    store = _store_of(processor)
+    if hasattr(store, "current_events"):
+        with contextlib.suppress(Exception):  # the store's fallback is Rasa's, below
+            return list(store.current_events(sender_id))
+    tracker = await processor.tracker_store.retrieve(sender_id)
+    return [] if tracker is None else list(tracker.events)
+
+
+def replies_to(events: list[Any], message_id: str, sender_id: str) -> list[dict[str, Any]] | None:
+    """The bot's messages that answered the message with this id, or None if it is not stored.
+
+    Rasa stores a turn's events together at its end, so a stored message has its answers.
+    """
+    for index, event in enumerate(events):
+        if isinstance(event, UserUttered) and event.message_id == message_id:
+            answered = []
+            for later in events[index + 1:]:
+                if isinstance(later, UserUttered):
+                    break
+                if isinstance(later, BotUttered):
+                    data = {key: value for key, value in (later.data or {}).items() if value}
+                    answered.append({"recipient_id": sender_id, "text": later.text, **data})
+            return answered
+    return None
 
 
 def _bad(detail: str, status: int = 400) -> HTTPResponse:
@@ -88,6 +137,7 @@ class RelayInput(InputChannel):
 
     @classmethod
     def from_credentials(cls, credentials: dict[str, Any] | None) -> InputChannel:
+        action_validation.install()  # Rasa loads this channel once, at start-up
         token = (credentials or {}).get("token") or os.environ.get("RELAY_RASA_TOKEN", "")
         return cls(token=str(token))
 
@@ -130,13 +180,26 @@ class RelayInput(InputChannel):
             agent = request.app.ctx.agent
             if agent is None or not agent.is_ready():
                 return _bad("the assistant is still starting", 503)
+            message_id = metadata.get("message_id")
+            if message_id is not None and (not isinstance(message_id, str)
+                                           or not MESSAGE_ID.fullmatch(message_id)):
+                return _bad("metadata.message_id must be 1-64 letters, digits, - or _")
             collector = CollectingOutputChannel()
             message = UserMessage(as_customer_text(text), collector, sender,
                                   input_channel=self.name(),
-                                  metadata=metadata)
+                                  metadata=metadata, message_id=message_id)
+            store = _store_of(agent.processor)
+            turn = store.turn(sender) if hasattr(store, "turn") else contextlib.nullcontext()
             async with agent.lock_store.lock(sender):
-                await heal(agent.processor, sender)
-                await agent.processor.handle_message(message)
+                with turn:
+                    events = await session_events(agent.processor, sender)
+                    answered = (None if message_id is None
+                                else replies_to(events, message_id, sender))
+                    if answered is not None:  # a resend: handled once, answered again
+                        logger.info("message %s of %s was handled already", message_id, sender)
+                        return response.json(answered)
+                    await heal(agent.processor, sender, events)
+                    await agent.processor.handle_message(message)
             return response.json(collector.messages)
 
         return webhook

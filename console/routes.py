@@ -1,13 +1,18 @@
 """The agent console under /console: login, queue, conversation view and the agent's actions.
 
 Pages are server-rendered (Jinja, autoescaped); two JSON endpoints feed the live updates of the
-queue and of an open conversation, which the page's script renders with textContent. Routes are
+queue and of an open conversation, which the page's script renders with textContent, re-read
+when the event stream /console/api/changes says something changed (crm_store.changes). Routes are
 thin: `def` routes do their database work on the request's session (SessionDep), and the one
 that waits for Rasa (resolve) is `async` and leaves its database work to the support desk.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -27,14 +32,17 @@ from fastapi.templating import Jinja2Templates
 from bot.channels.typing import TypingBoard, Typist
 from bot.channels.typing import board as typing_board
 from bot.rasa import RasaDep
-from console import live, views
+from console import views
 from crm_store import (
+    audit,
     canned,
     cases,
+    changes,
     conversations,
     customer_merge,
     customers,
     leads,
+    privacy,
     support,
     tags,
 )
@@ -48,6 +56,8 @@ from crm_store.schemas import PathId
 
 HERE = Path(__file__).resolve().parent
 MAX_REPLY_CHARS = 4000
+CHANGES_LIFETIME_SECONDS = 300.0  # EventSource reconnects by itself
+CHANGES_COALESCE_SECONDS = 0.5
 NOTICES = {
     "claimed": "You have claimed this conversation.",
     "replied": "Reply sent.",
@@ -68,6 +78,7 @@ NOTICES = {
     "merged": "Customers merged: one record now holds both.",
     "canned-saved": "Canned reply saved.",
     "canned-deleted": "Canned reply deleted.",
+    "erased": "The customer and everything Relay kept about them were erased.",
 }
 # How each outcome answers a page script (fetch with Accept: application/json).
 OUTCOME_STATUS = {"empty": 422, "too-long": 422, "not-waiting": 409, "taken": 409,
@@ -274,12 +285,38 @@ def queue_json(agent: CurrentAgent, session: SessionDep, view: ViewParam = Inbox
             "queue": views.queue(session=session, view=view, agent_id=agent.id, query=q)}
 
 
-@router.get("/api/stream")
-async def stream(request: Request, agent: CurrentAgent,
-                 sessions: SessionFactoryDep) -> StreamingResponse:
-    """Server-Sent Events: `change` whenever a message or an audited change is written."""
-    return StreamingResponse(live.changes(request, sessions), media_type="text/event-stream",
+@router.get("/api/changes")
+async def changes_stream(request: Request, agent: CurrentAgent,
+                         conversation: str | None = None) -> StreamingResponse:
+    """Server-Sent Events saying when the queue (or one conversation) changed; the page then
+    re-reads the JSON above. Woken by the app's change feed, never on a timer."""
+    # A conversation's page hears the queue too: it announces new handoffs.
+    topics = [changes.QUEUE]
+    if conversation is not None:
+        topics.append(changes.conversation(conversation))
+    return StreamingResponse(_changed_events(request, request.app.state.changes, topics),
+                             media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+async def _changed_events(request: Request, feed: changes.ChangeFeed,
+                          topics: list[str]) -> AsyncIterator[str]:
+    yield "retry: 2000\n\n"
+    loop = asyncio.get_running_loop()
+    started = last_beat = loop.time()
+    async with feed.subscribe(*topics) as changed:
+        while loop.time() - started < CHANGES_LIFETIME_SECONDS:
+            if await request.is_disconnected():
+                return
+            if changed.is_set():
+                changed.clear()
+                yield "event: changed\ndata: {}\n\n"
+                await asyncio.sleep(CHANGES_COALESCE_SECONDS)  # a burst is one re-read
+            elif loop.time() - last_beat > 15:
+                last_beat = loop.time()
+                yield ": keep-alive\n\n"
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), timeout=1.0)
 
 
 @router.get("/conversations/{conversation_id}")
@@ -310,13 +347,14 @@ def conversation_messages(conversation_id: str, agent: CurrentAgent, session: Se
 
 
 @router.post("/api/conversations/{conversation_id}/typing", status_code=204)
-def agent_typing(conversation_id: str, agent: CurrentAgent, board: TypingDep,
-                 csrf: FormText = "") -> Response:
+async def agent_typing(request: Request, conversation_id: str, agent: CurrentAgent,
+                       board: TypingDep, csrf: FormText = "") -> Response:
     """The agent is typing a reply: the customer's widget shows it for a few seconds."""
     check_csrf(agent, csrf)
     if len(conversation_id) > 200:
         raise HTTPException(404, "There is no such conversation.")
     board.touch(conversation_id, Typist.AGENT, agent.name.split()[0] if agent.name else "")
+    request.app.state.changes.publish(changes.conversation(conversation_id))  # wake the widget
     return Response(status_code=204)
 
 
@@ -525,3 +563,31 @@ def canned_delete(request: Request, reply_id: PathId, admin: CurrentAdmin, sessi
     check_csrf(admin, csrf)
     canned.delete(session=session, reply_id=reply_id, actor=admin.actor)
     return _done(request, "/console/canned", "canned-deleted", {"id": reply_id})
+
+
+def _admin(agent: Agent) -> None:
+    if agent.principal.role != Role.ADMIN:
+        raise HTTPException(403, "Only an admin may export or erase a customer's data.")
+
+
+@router.get("/customers/{customer_id}/personal-data")
+def export_personal_data(customer_id: int, agent: CurrentAgent, session: SessionDep) -> Response:
+    """Download everything Relay keeps about the customer (admins; audited)."""
+    _admin(agent)
+    document = privacy.export(session=session, customer_id=customer_id)
+    audit.record(session=session, actor=agent.actor, action="export", entity=privacy.ENTITY,
+                 entity_id=customer_id)
+    return Response(json.dumps(document, indent=2, default=str), media_type="application/json",
+                    headers={"Content-Disposition":
+                             f'attachment; filename="customer-{customer_id}.json"'})
+
+
+@router.post("/customers/{customer_id}/erase")
+def erase_customer(customer_id: int, agent: CurrentAgent, session: SessionDep,
+                   settings: SettingsDep, csrf: FormText = "") -> Response:
+    """Erase the customer and all their data (admins; audited)."""
+    check_csrf(agent, csrf)
+    _admin(agent)
+    privacy.erase(session=session, customer_id=customer_id, actor=agent.actor,
+                  log_dirs=[settings.data_dir / "logs"])
+    return RedirectResponse("/console/?notice=erased", status_code=303)

@@ -4,11 +4,6 @@ Views: `mine` (claimed by me), `unassigned` (waiting for a person), `all` (waiti
 and `resolved` (handed back to the bot after a handoff). A search narrows any view to the
 conversations whose id, tags, customer (name, email, phone, company) or messages contain the
 words.
-
-`change_mark` is what the console's live stream watches: every message, note and status change
-writes an interaction or an audit row, so the highest ids of those two tables change exactly
-when something an agent sees may have changed. (A change feed can replace it without the
-console noticing: the stream only says "something changed".)
 """
 
 from __future__ import annotations
@@ -19,7 +14,7 @@ from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from crm_store.enums import ConversationStatus
-from crm_store.models import AuditLog, Conversation, ConversationTag, Customer, Interaction
+from crm_store.models import Conversation, ConversationTag, Customer, Interaction
 
 MAX_QUERY_CHARS = 200
 
@@ -86,9 +81,3 @@ def list_conversations(
                          Conversation.created_at.desc()).limit(limit)
     return list(session.scalars(stmt).all())
 
-
-def change_mark(*, session: Session) -> str:
-    """A value that changes whenever a message, note or audited change is written."""
-    last_interaction = session.scalar(select(func.max(Interaction.id))) or 0
-    last_audit = session.scalar(select(func.max(AuditLog.id))) or 0
-    return f"{last_interaction}.{last_audit}"

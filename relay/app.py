@@ -11,33 +11,61 @@ The parts share what the lifespan builds, kept on app.state and read through Fas
 dependencies: `settings`, `session_factory` (crm_store.api.deps), `rasa` (bot.rasa, the client
 the widget forwards messages with and the console hands conversations back with),
 `knowledge` (crm_store.api.knowledge: the FAQ engine for reply suggestions and knowledge gaps,
-loaded on first use) and `login_throttle` (crm_store.login_throttle). No part imports another's
-routes, and nothing here is built at import.
+loaded on first use), `login_throttle` (crm_store.login_throttle, counted in Redis when
+RELAY_REDIS_URL is set), `chat_limit` (the widget's rate limit, crm_store.counters) and
+`changes` (crm_store.changes: the one reader per process that wakes event streams when the
+database changes). No part imports another's routes, and nothing here is built at import.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from sqlalchemy.orm import Session, sessionmaker
 
 from bot.channels import web
 from bot.rasa import RasaClient
 from console import insights as console_insights
 from console import routes as console_routes
+from crm_store import audit, counters, privacy
 from crm_store.api import errors
 from crm_store.api.knowledge import KnowledgeService
 from crm_store.api.limits import BodySizeLimitMiddleware
 from crm_store.api.routes import health, internal, v1
+from crm_store.changes import ChangeFeed
 from crm_store.db import make_engine, make_session_factory
 from crm_store.login_throttle import LoginThrottle
 from relay.settings import Settings, get_settings
 
+logger = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1024 * 1024
 # Channels with HTTP routes in this app. The Telegram bridge runs as its own process
 # (relay/stack.py); a channel with a webhook here would add its router to this tuple.
 CHANNEL_ROUTERS = (web.router,)
+
+
+RETENTION_EVERY_SECONDS = 3600.0
+
+
+async def _retention(sessions: sessionmaker[Session], days: int) -> None:
+    """Delete conversations older than the retention setting, hourly (idempotent per worker)."""
+    def purge() -> int:
+        with sessions.begin() as session:
+            return privacy.purge_conversations(session=session, older_than_days=days,
+                                               actor=audit.service_actor("retention"))
+
+    while True:
+        try:
+            purged = await asyncio.to_thread(purge)
+            if purged:
+                logger.info("retention: %d conversations older than %d days deleted", purged, days)
+        except Exception:  # the next hour tries again; the error is logged with its cause
+            logger.exception("retention: the purge failed")
+        await asyncio.sleep(RETENTION_EVERY_SECONDS)
 
 
 def create_app(
@@ -50,14 +78,28 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url)
         app.state.session_factory = make_session_factory(engine)
-        app.state.rasa = RasaClient(settings.rasa_url, settings.rasa_token)
+        app.state.rasa = RasaClient(settings.rasa_url, settings.rasa_token,
+                                   timeout=settings.rasa_timeout)
+        app.state.changes = ChangeFeed(engine)
+        await app.state.changes.start()
+        app.state.counter = counters.connect(settings.redis_url)
+        app.state.login_throttle = LoginThrottle(counter=app.state.counter)
+        app.state.chat_limit = counters.RateLimit(counter=app.state.counter, name="chat",
+                                                  per_minute=settings.chat_rate_per_minute)
+        retention = (asyncio.create_task(_retention(app.state.session_factory,
+                                                    settings.retention_days))
+                     if settings.retention_days > 0 else None)
         app.state.knowledge = KnowledgeService(settings)
         try:
             yield
         finally:
+            if retention is not None:
+                retention.cancel()
             app.state.session_factory = None
+            await app.state.changes.stop()
             app.state.knowledge = None
             await app.state.rasa.aclose()
+            app.state.counter.close()
             engine.dispose()
 
     app = FastAPI(
@@ -70,6 +112,8 @@ def create_app(
     app.state.session_factory = None
     app.state.knowledge = None
     app.state.login_throttle = LoginThrottle()  # shared by the API's and the console's login
+    app.state.chat_limit = counters.RateLimit(counter=counters.MemoryCounter(), name="chat",
+                                              per_minute=settings.chat_rate_per_minute)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=MAX_BODY_BYTES)
     errors.add_error_handlers(app)
     app.include_router(health.router)

@@ -1,10 +1,13 @@
-/* The console's live inbox. One EventSource (/console/api/stream) rings when anything changed;
- * the page then re-reads the queue and the open conversation from their JSON endpoints.
+/* The console's live inbox. One EventSource (/console/api/changes, woken by the app's change
+ * feed) rings when the queue or the open conversation changed; the page then re-reads them from
+ * their JSON endpoints. While that stream is down the page polls, and once a minute anyway.
  * Actions are sent with fetch (the forms still work without this script); drafts are kept in
  * localStorage per conversation until they are sent. Everything a customer wrote is rendered
  * with textContent, never as HTML. No inline scripts: this file works under a strict CSP. */
 (function () {
   "use strict";
+  var POLL_MS = 1500;  // only while the change stream is down
+  var SAFETY_MS = 60000;
 
   function el(tag, className, text) {
     var node = document.createElement(tag);
@@ -383,13 +386,24 @@
     }
   });
 
+  /* A destructive form asks first (no inline handlers: the page runs under a strict CSP). */
+  Array.prototype.forEach.call(document.querySelectorAll("form[data-confirm]"), function (form) {
+    form.addEventListener("submit", function (event) {
+      if (!window.confirm(form.getAttribute("data-confirm"))) { event.preventDefault(); }
+    });
+  });
+
   if (refreshers.length) {
+    var live = false;
     if (window.EventSource) {
-      var source = new EventSource("/console/api/stream");
-      source.addEventListener("change", ring);
-    } else {
-      setInterval(ring, 3000);
+      var source = new EventSource("/console/api/changes" +
+        (conversationId ? "?conversation=" + encodeURIComponent(conversationId) : ""));
+      source.addEventListener("changed", ring);
+      source.onopen = function () { live = true; ring(); };
+      source.onerror = function () { live = false; };
     }
+    setInterval(function () { if (!document.hidden && !live) { ring(); } }, POLL_MS);
+    setInterval(function () { if (!document.hidden) { ring(); } }, SAFETY_MS);
     setInterval(tickTimers, 1000);
     tickTimers();
   }

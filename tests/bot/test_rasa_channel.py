@@ -81,3 +81,22 @@ def test_typed_slash_commands_are_answered_not_obeyed(
     events = tracker_events(relay_stack.rasa_url, relay_stack.settings.rasa_token, sender)
     assert not any(e.get("event") in ("restart", "undo", "rewind") for e in events)
     assert any(e.get("event") == "user" and e.get("text") == "how much is pro?" for e in events)
+
+
+def test_a_message_sent_again_is_handled_once_and_answered_again(
+    relay_stack: RelayStack,
+) -> None:
+    sender = new_conversation_id("web")
+    body = {"sender": sender, "message": "how do I reset my password?",
+            "metadata": {"channel": "web", "message_id": "m-once-1"}}
+    headers = {"Authorization": f"Bearer {relay_stack.settings.rasa_token}"}
+    first = httpx.post(_webhook(relay_stack), json=body, headers=headers, timeout=60)
+    again = httpx.post(_webhook(relay_stack), json=body, headers=headers, timeout=60)
+    assert first.status_code == again.status_code == 200
+    assert first.json() and [m["text"] for m in again.json()] == [
+        m["text"] for m in first.json()]
+    events = tracker_events(relay_stack.rasa_url, relay_stack.settings.rasa_token, sender)
+    assert [e.get("text") for e in events if e["event"] == "user"] == [body["message"]]
+    bad = dict(body, metadata={"message_id": "not an id!"})
+    assert httpx.post(_webhook(relay_stack), json=bad, headers=headers,
+                      timeout=60).status_code == 400

@@ -13,6 +13,7 @@ The chat routes send CORS headers so the widget works when embedded on another s
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 from typing import Annotated, Any
@@ -25,7 +26,7 @@ from bot.channels.inbound import forward_or_store
 from bot.channels.typing import TypingBoard, Typist, board
 from bot.channels.web.stream import messages_json, out_of_turn_events
 from bot.rasa import RasaDep
-from crm_store import conversations, interactions, ratings
+from crm_store import changes, conversations, interactions, ratings
 from crm_store.api.deps import SessionDep, SessionFactoryDep
 from crm_store.enums import ConversationStatus
 from relay.channels import WEB
@@ -131,6 +132,10 @@ async def post_message(
                    f"this one has {len(text)}.",
             headers=CORS_HEADERS,
         )
+    wait = await asyncio.to_thread(request.app.state.chat_limit.take, conversation_id)
+    if wait:
+        raise HTTPException(status_code=429, headers={**CORS_HEADERS, "Retry-After": str(wait)},
+                            detail=f"Too many messages in a minute: please wait {wait} s.")
     replies = await forward_or_store(rasa=rasa, sessions=sessions,
                                      conversation_id=conversation_id, channel=WEB.name, text=text)
     response.headers.update(CORS_HEADERS)
@@ -166,7 +171,8 @@ async def stream(
     if last_event_id and last_event_id.isdigit():
         after = max(after, int(last_event_id))
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **CORS_HEADERS}
-    return StreamingResponse(out_of_turn_events(request, sessions, conversation_id, after),
+    feed = request.app.state.changes
+    return StreamingResponse(out_of_turn_events(request, sessions, conversation_id, after, feed),
                              media_type="text/event-stream", headers=headers)
 
 
@@ -184,8 +190,9 @@ def rate(conversation_id: ConversationId, body: Rating, session: SessionDep,
 
 
 @router.post("/chat/{conversation_id}/typing", status_code=204)
-def typing(conversation_id: ConversationId,
-           typing_board: Annotated[TypingBoard, Depends(board)]) -> Response:
+async def typing(conversation_id: ConversationId, request: Request,
+                 typing_board: Annotated[TypingBoard, Depends(board)]) -> Response:
     """The customer is typing: the agent's console shows it for a few seconds."""
     typing_board.touch(conversation_id, Typist.CUSTOMER)
+    request.app.state.changes.publish(changes.conversation(conversation_id))  # wake the console
     return Response(status_code=204, headers=CORS_HEADERS)

@@ -1,14 +1,17 @@
 """The widget's event stream: out-of-turn messages pushed to the browser as they are written.
 
 Agent replies and Relay's notices (a person joined, the bot is back: interactions.out_of_turn).
-The web channel pulls (relay.channels.Delivery.PULL): each open widget polls the CRM for the
-conversation's messages and sends them as Server-Sent Events. Delivery is per browser, so each
-stream keeps its own cursor rather than marking Interaction.delivered_at.
+The web channel pulls (relay.channels.Delivery.PULL): each open widget's stream reads the
+conversation's messages when it opens and again each time the app's change feed
+(crm_store.changes: PostgreSQL NOTIFY, or one watcher per process on SQLite) says the
+conversation changed — never on a timer — and sends them as Server-Sent Events. Delivery is
+per browser, so each stream keeps its own cursor rather than marking Interaction.delivered_at.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -18,11 +21,12 @@ from fastapi import Request
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.channels.typing import Typist, board_of
-from crm_store import interactions, support
+from crm_store import changes, interactions, support
+from crm_store.changes import ChangeFeed
 from crm_store.enums import Author
 from crm_store.models import Interaction, utcnow
 
-POLL_SECONDS = 0.7
+WAKE_SECONDS = 1.0  # how soon a closed browser is noticed (no database read)
 HEARTBEAT_SECONDS = 15.0
 STREAM_LIFETIME_SECONDS = 300.0  # EventSource reconnects by itself, with Last-Event-ID
 TYPING_REPEAT_SECONDS = 2.0  # how often "the agent is typing" is repeated while it lasts
@@ -58,7 +62,8 @@ def _out_of_turn(
 
 
 async def out_of_turn_events(
-    request: Request, sessions: sessionmaker[Session], conversation_id: str, after: int
+    request: Request, sessions: sessionmaker[Session], conversation_id: str, after: int,
+    feed: ChangeFeed,
 ) -> AsyncIterator[str]:
     """The event stream of one widget: agent replies and notices as written, and heartbeats."""
     # Ids are handed out before commit, so on PostgreSQL a reply can become visible after
@@ -75,23 +80,30 @@ async def out_of_turn_events(
     yield "retry: 2000\n\n"
     loop = asyncio.get_running_loop()
     started = last_beat = loop.time()
-    while loop.time() - started < STREAM_LIFETIME_SECONDS:
-        if await request.is_disconnected():
-            return
-        messages = await asyncio.to_thread(_out_of_turn, sessions, conversation_id, cursor)
-        if sent is None:
-            sent = {message["id"] for message in messages if message["id"] <= after}
-        for message in messages:
-            if message["id"] in sent:
-                continue
-            sent.add(message["id"])
-            cursor = max(cursor, message["id"])
-            yield f"id: {cursor}\nevent: message\ndata: {json.dumps(message)}\n\n"
-        name = typing_board.typing(conversation_id, Typist.AGENT)
-        if name is not None and loop.time() - told_typing > TYPING_REPEAT_SECONDS:
-            told_typing = loop.time()
-            yield f"event: typing\ndata: {json.dumps({'name': name})}\n\n"
-        if loop.time() - last_beat > HEARTBEAT_SECONDS:
-            last_beat = loop.time()
-            yield ": keep-alive\n\n"
-        await asyncio.sleep(POLL_SECONDS)
+    async with feed.subscribe(changes.conversation(conversation_id)) as changed:
+        changed.set()  # read once on opening: the database is the source of truth
+        while loop.time() - started < STREAM_LIFETIME_SECONDS:
+            if await request.is_disconnected():
+                return
+            if changed.is_set():
+                changed.clear()
+                messages = await asyncio.to_thread(_out_of_turn, sessions, conversation_id,
+                                                   cursor)
+                if sent is None:
+                    sent = {message["id"] for message in messages if message["id"] <= after}
+                for message in messages:
+                    if message["id"] in sent:
+                        continue
+                    sent.add(message["id"])
+                    cursor = max(cursor, message["id"])
+                    yield f"id: {cursor}\nevent: message\ndata: {json.dumps(message)}\n\n"
+            name = typing_board.typing(conversation_id, Typist.AGENT)
+            if name is not None and loop.time() - told_typing > TYPING_REPEAT_SECONDS:
+                told_typing = loop.time()
+                yield f"event: typing\ndata: {json.dumps({'name': name})}\n\n"
+            if loop.time() - last_beat > HEARTBEAT_SECONDS:
+                last_beat = loop.time()
+                yield ": keep-alive\n\n"
+            # Woken by the feed, or after a second to notice a browser that went away.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), timeout=WAKE_SECONDS)
