@@ -1,18 +1,44 @@
-"""Start the action server: `python -m actions` (loads the FAQ index once, then serves)."""
+"""Start the action server: `python -m actions` (loads the FAQ index once, then serves).
+
+Only Rasa may call it: every route but /health needs `Authorization: Bearer
+<RELAY_ACTIONS_TOKEN>` (bot/endpoints.yml sends it), since an action call can read and change
+any customer's record. rasa_sdk 3.21 has no token check of its own.
+"""
 
 from __future__ import annotations
 
+import hmac
 import logging
 import sys
 
 from rasa_sdk.endpoint import create_app
 from rasa_sdk.executor import ActionExecutor
+from sanic import Sanic, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
 
 from actions import runtime
 from knowledge.runtime.engine import IndexMissing
 from relay.settings import get_settings
 
 logger = logging.getLogger("actions")
+
+
+OPEN_PATHS = frozenset({"/health"})
+
+
+def require_token(app: Sanic, token: str) -> None:
+    """Answer 401 to any request (but /health) without the bearer token."""
+    expected = f"Bearer {token}".encode()
+
+    @app.on_request
+    async def check_token(request: Request) -> HTTPResponse | None:
+        if request.path in OPEN_PATHS:
+            return None
+        given = request.headers.get("Authorization", "").encode()
+        if hmac.compare_digest(given, expected):
+            return None
+        return response.json({"error": "missing or wrong bearer token"}, status=401)
 
 
 def main() -> None:
@@ -28,6 +54,7 @@ def main() -> None:
     executor = ActionExecutor()
     executor.register_package("actions")
     app = create_app(executor, cors_origins=[])
+    require_token(app, settings.actions_token)
     # single_process: the index and encoder loaded above serve every request; Sanic's worker
     # processes would each re-import and lose them.
     app.run(

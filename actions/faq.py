@@ -41,6 +41,7 @@ _NUMBER_OR_DATE = re.compile(r"^\s*[\d\s.,:/\-]+\s*$")
 # Below this calibrated probability, with a runner-up at least half as likely, the bot asks
 # which was meant instead of answering ("i need help with my account": 0.29 vs 0.20).
 AMBIGUOUS_BELOW = 0.4
+SHORT_STATEMENT_WORDS = 4
 # "still not working", "I tried that already": the answer just given did not solve it.
 _NOT_RESOLVED = re.compile(
     r"\b(?:still (?:not|doesn'?t|isn'?t|won'?t|can'?t|broken|the same|happening|failing|stuck)|"
@@ -51,10 +52,13 @@ _NOT_RESOLVED = re.compile(
     r"that'?s not (?:it|what i asked|my question)|doesn'?t answer)\b",
     re.IGNORECASE,
 )
-# A price question for a team ("how much for 10 users", "what would 25 of us pay?") is a buying
-# signal whatever the NLU called it: the answer comes with an offer of the sales team.
-_PRICE_WORD = r"(?:how much|cost|costs|price|prices|pricing|pay|quote)"
-_TEAM = r"\d+\s*(?:users?|people|seats?|of us|employees|staff|members|licen[cs]es)"
+# A price or plan question for a team ("how much for 10 users", "what would 25 of us pay?",
+# "we're a team of 12, thinking about business") is a buying signal whatever the NLU called it:
+# the answer comes with an offer of the sales team.
+_PRICE_WORD = (r"(?:how much|cost|costs|price|prices|pricing|pay|quote|business|plan|upgrade|"
+               r"buy|purchase|subscribe|sign up)")
+_TEAM = (r"(?:\d+\s*(?:users?|people|seats?|of us|employees|staff|members|licen[cs]es)|"
+         r"team of \d+|\d+[- ]person team)")
 TEAM_PRICE = re.compile(
     rf"\b{_PRICE_WORD}\b.*\b{_TEAM}\b|\b{_TEAM}\b.*\b{_PRICE_WORD}\b", re.IGNORECASE)
 OFFERED = "offered_task"  # the slot naming the task the bot just offered
@@ -137,7 +141,7 @@ def respond_to_text(
     confidence: float,
 ) -> list[EventType]:
     """The reply to a free message outside a form (also used by the fallback, actions/recover)."""
-    from knowledge.runtime.context import answer_message
+    from knowledge.runtime.context import answer_message, looks_like_follow_up
 
     if is_noise(text):
         dispatcher.utter_message(response="utter_noise")
@@ -150,7 +154,9 @@ def respond_to_text(
 
     out_of_scope = intent == "out_of_scope" and confidence >= OUT_OF_SCOPE_MIN_CONFIDENCE
     # Something unrelated to the product is never read as a follow-up of the last question.
-    topic = None if out_of_scope else tracker.get_slot("last_question")
+    # Nor is a statement that does not point back ("Dana", "next month", "around 200 a month").
+    in_context = not out_of_scope and (question_shaped(text) or looks_like_follow_up(text))
+    topic = tracker.get_slot("last_question") if in_context else None
     answered = answer_message(services().faq, text, topic)
     decision = answered[0].decision
     if out_of_scope and not (
@@ -188,6 +194,9 @@ def respond_to_text(
         dispatcher.utter_message(text="Did you mean one of these?", buttons=buttons,
                                  **outcome("clarify", decision))
         return [SlotSet("human_offered", False), SlotSet("faq_id", None)]
+    if not question_shaped(text) and len(text.split()) <= SHORT_STATEMENT_WORDS:
+        # "Dana", "acme", "next month": a value for something, not a question we failed.
+        return _acknowledge_value(dispatcher, text, "value")
     return decline_events(dispatcher, tracker, decision)
 
 

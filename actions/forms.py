@@ -9,7 +9,8 @@ validation first asks the questions a person would:
   end the form; its submit action then says that nothing was changed.
 * Otherwise, does it look like an answer to *this* question? Each form's own parser decides.
 
-`RelayFormValidation` is the base of the four forms' validation actions.
+`RelayFormValidation` is the base of the four forms' validation actions (identify_form's code
+step included: actions/identify.py).
 """
 
 from __future__ import annotations
@@ -105,7 +106,8 @@ def cancelled(slot: str) -> dict[str, Any]:
 class RelayFormValidation(FormValidationAction):
     """A form's validation: questions answered, back-outs honoured, then the slot's own check.
 
-    Subclasses implement `parse_<slot>(text, tracker) -> (value | None, hint | None)` and may
+    Subclasses implement `parse_<slot>(text, tracker) -> (value | None, hint | None)` (a hint
+    is a sentence, or the name of a domain response, "utter_…") and may
     list in QUESTIONS_ARE_ANSWERS the slots whose answer may itself be phrased as a question
     ("the Business plan?", "why won't my files sync?").
     """
@@ -196,9 +198,11 @@ class RelayFormValidation(FormValidationAction):
         if intent in IN_KIND:
             dispatcher.utter_message(text=IN_KIND[intent])
         elif hint and not quiet:
-            dispatcher.utter_message(text=hint)
+            if hint.startswith("utter_"):  # a response of the domain, by name
+                dispatcher.utter_message(response=hint)
+            else:
+                dispatcher.utter_message(text=hint)
         return {slot: None}
-
 
 
 def _intent(tracker: Tracker) -> tuple[str | None, float]:

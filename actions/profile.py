@@ -18,7 +18,7 @@ from actions.forms import (
     latest_text,
     was_cancelled,
 )
-from actions.identify import customer_id_of
+from actions.identify import verified_customer_of
 from actions.runtime import services
 from crm_store import audit, customers
 
@@ -228,14 +228,17 @@ class ActionSaveDetails(Action):
     ) -> list[EventType]:
         field = field_from_text(tracker.get_slot("detail_field"))
         value = tracker.get_slot(field) if field else None
-        customer_id = customer_id_of(tracker)
+        customer_id = verified_customer_of(tracker)
         reset = end_of_task(tracker, DETAIL_SLOTS)
         if was_cancelled(tracker):
             label = FIELD_LABELS.get(field or "", "details")
             return finish_cancelled(dispatcher, tracker, DETAIL_SLOTS,
                                     text=f"No problem — I've left your {label} as it was. "
                                     "Anything else I can help with?")
-        if field is None or value is None or customer_id is None:
+        if customer_id is None:
+            dispatcher.utter_message(response="utter_not_verified")
+            return reset
+        if field is None or value is None:
             dispatcher.utter_message(
                 text="Sorry, I lost track of what to update. Could you ask me again?"
             )

@@ -9,6 +9,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
+from sqlalchemy.orm import Session
 
 from actions.channels import channel_of
 from actions.forms import (
@@ -18,9 +19,9 @@ from actions.forms import (
     latest_text,
     was_cancelled,
 )
-from actions.identify import LOST_CUSTOMER, customer_id_of, first_name
+from actions.identify import LOST_CUSTOMER, customer_id_of, first_name, verified_customer_of
 from actions.runtime import services
-from crm_store import audit, customers, leads
+from crm_store import audit, conversations, customers, leads
 
 LEAD_SLOTS = ("lead_interest", "company_size", "company", "budget", "timeline")
 NO_COMPANY = "no company (individual)"
@@ -223,10 +224,12 @@ class ValidateLeadForm(RelayFormValidation):
     async def extract_company(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        """The company the CRM already knows for this customer, so it is not asked again."""
-        if tracker.get_slot("company") or tracker.get_slot("requested_slot") == "company":
+        """The company the CRM already knows for a verified customer, so it is not asked again
+        (asked of everyone else: skipping it would tell that the address has a record)."""
+        if (tracker.get_slot("company") or tracker.get_slot("requested_slot") == "company"
+                or customer_id_of(tracker) is None):
             return {}
-        customer_id = customer_id_of(tracker)
+        customer_id = verified_customer_of(tracker)
         if customer_id is None:
             return {}
         with services().sessions() as session:
@@ -329,6 +332,15 @@ class ValidateLeadForm(RelayFormValidation):
         return self._validate("timeline", slot_value, dispatcher, tracker)
 
 
+def created_here(session: Session, customer_id: int, conversation_id: str) -> bool:
+    """True if the customer's record was made during this conversation and has no company yet
+    (the visitor typed a new address): filling it in changes nobody else's record."""
+    customer = customers.get(session=session, customer_id=customer_id)
+    conversation = conversations.get(session=session, conversation_id=conversation_id)
+    return (customer is not None and conversation is not None and not customer.company
+            and customer.created_at >= conversation.created_at)
+
+
 class ActionSubmitLead(Action):
     """Open a lead for the customer, or update their open one, and tell them what happens next."""
 
@@ -343,21 +355,31 @@ class ActionSubmitLead(Action):
             return finish_cancelled(dispatcher, tracker, LEAD_SLOTS,
                                     text="No problem — I haven't passed anything to sales. "
                                     "Anything else I can help with?")
-        customer_id = customer_id_of(tracker)
+        verified = verified_customer_of(tracker)
+        customer_id = verified or customer_id_of(tracker)
         if customer_id is None:
             dispatcher.utter_message(text=LOST_CUSTOMER)
             return reset
         details = {slot: tracker.get_slot(slot) for slot in LEAD_SLOTS}
+        company = details["company"]
+        company = company if company and company != NO_COMPANY else None
+        interest = details["lead_interest"]
         channel = channel_of(tracker.sender_id, (tracker.latest_message or {}).get("metadata"))
         with services().sessions.begin() as session:
+            # Unverified, an existing record is not changed: the company goes with the lead —
+            # unless this conversation created the record (its own, and the company is blank).
+            writable = verified is not None or created_here(session, customer_id,
+                                                            tracker.sender_id)
+            if company and not writable:
+                interest = f"{interest or 'unspecified'} (company: {company})"
             lead, created = leads.open_or_update_lead(
-                session=session, customer_id=customer_id, interest=details["lead_interest"],
+                session=session, customer_id=customer_id, interest=interest,
                 company_size=details["company_size"], budget=details["budget"],
                 timeline=details["timeline"], source_channel=channel, changed_by="relay-bot",
+                unverified=verified is None,
             )
             lead_id = lead.id
-            company = details["company"]
-            if company and company != NO_COMPANY:
+            if company and writable:
                 customers.update(session=session, customer_id=customer_id, company=company,
                                  actor=audit.BOT)
         summary = ", ".join(str(v) for v in details.values() if v)

@@ -11,9 +11,9 @@ from rasa_sdk.types import DomainDict
 
 from actions.channels import channel_of
 from actions.forms import RelayFormValidation, end_of_task, finish_cancelled, was_cancelled
-from actions.identify import LOST_CUSTOMER, customer_id_of
+from actions.identify import customer_id_of, verified_customer_of
 from actions.runtime import services
-from crm_store import audit, cases, conversations
+from crm_store import audit, cases, conversations, verification
 
 MIN_DESCRIPTION_WORDS = 3
 SUBJECT_LENGTH = 80
@@ -79,11 +79,15 @@ class ActionOpenProblemCase(Action):
         with services().sessions.begin() as session:
             conversations.get_or_create(session=session, conversation_id=conversation_id,
                                         channel=channel)
+            verified = verification.verified_customer_id(session=session,
+                                                         conversation_id=conversation_id)
+            customer_id = verified or customer_id_of(tracker)
             case = cases.open_case(
                 session=session, actor=audit.BOT, subject=subject_of(description),
                 description=description,
-                type="problem", priority="normal", customer_id=customer_id_of(tracker),
+                type="problem", priority="normal", customer_id=customer_id,
                 conversation_id=conversation_id,
+                unverified=customer_id is not None and verified is None,
             )
             case_id = case.id
         email = tracker.get_slot("email")
@@ -105,9 +109,9 @@ class ActionListCases(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         reset: list[EventType] = [SlotSet("pending_task", None)]
-        customer_id = customer_id_of(tracker)
+        customer_id = verified_customer_of(tracker)
         if customer_id is None:
-            dispatcher.utter_message(text=LOST_CUSTOMER)
+            dispatcher.utter_message(response="utter_not_verified")
             return reset
         with services().sessions() as session:
             found = cases.list_for_customer(session=session, customer_id=customer_id)

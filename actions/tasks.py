@@ -10,10 +10,11 @@ from rasa_sdk.types import DomainDict
 from actions.faq import OFFERED, answer_events, answered_from_faq_last, offer_sales
 from actions.forms import question_shaped
 from actions.runtime import services
+from crm_store import customers, verification
 
 TASK_SLOTS = ("detail_field", "phone", "address", "confirm_details", "lead_interest",
               "company_size", "company", "budget", "timeline", "problem_description",
-              "pending_task", "form_cancelled", "form_escalated")
+              "pending_task", "form_cancelled", "form_escalated", "verification_code")
 # Half-given identity (an email without a name yet) is dropped; a finished identification stays.
 IDENTITY_SLOTS = ("email", "customer_name")
 
@@ -39,8 +40,28 @@ SURE_FOLLOW_UP = 0.9
 PRICE_ANSWER = 0.4
 
 
+def verification_events(tracker: Tracker) -> list[EventType]:
+    """The verified slot (and who it is) as the CRM has it now: a code typed in an earlier
+    conversation on this chat, or the website's signed identity, counts; a slot alone never."""
+    with services().sessions() as session:
+        customer_id = verification.verified_customer_id(session=session,
+                                                        conversation_id=tracker.sender_id)
+        customer = (customers.get(session=session, customer_id=customer_id)
+                    if customer_id is not None else None)
+        known = (customer.name, customer.email) if customer is not None else None
+    if customer_id is None or known is None:
+        return [SlotSet("verified", False)]
+    name, email = known
+    return [SlotSet("verified", True), SlotSet("identified", True),
+            SlotSet("customer_id", customer_id), SlotSet("customer_name", name),
+            SlotSet("email", email)]
+
+
 class ActionStartTask(Action):
     """Let a task start — unless the message is really a question the FAQ answers.
+
+    First the verified slot is set from the CRM (the rules then choose between the task and
+    identify_form, bot/data/rules_tasks.yml).
 
     Two cases read as task starts to the NLU but are questions a person would just answer:
     a follow-up right after an answer ("and for 20 people?" after the Business price), and a
@@ -58,29 +79,30 @@ class ActionStartTask(Action):
     ) -> list[EventType]:
         from knowledge.runtime.context import decide_in_context, looks_like_follow_up
 
+        verified = verification_events(tracker)
         message = tracker.latest_message or {}
         text = str(message.get("text") or "")
         intent = (message.get("intent") or {}).get("name")
         confidence = float((message.get("intent") or {}).get("confidence") or 0.0)
         if confidence >= SURE_TASK_START or text.startswith("/"):
-            return []  # said plainly, or a button
+            return verified  # said plainly, or a button
         previous = tracker.get_slot("last_question")
         follow_up = bool(previous) and looks_like_follow_up(text) and answered_from_faq_last(
             tracker)
         price_question = intent == "request_sales" and question_shaped(text)
         if not (follow_up or price_question):
-            return []
+            return verified
         answered = decide_in_context(services().faq, text, previous if follow_up else None)
         decision = answered.decision
         needed = SURE_FOLLOW_UP if follow_up else PRICE_ANSWER
         if not (decision.kind == "answer" and decision.hits[0].score >= needed):
-            return []
+            return verified
         top = decision.hits[0]
         events = answer_events(dispatcher, [(top.entry_id, top.answer)], topic=answered.topic,
                                 scores=[top.score])
         if price_question and not follow_up:
             events += offer_sales(dispatcher)
-        return [SlotSet("pending_task", None), *events, FollowupAction("action_listen")]
+        return [*verified, SlotSet("pending_task", None), *events, FollowupAction("action_listen")]
 
 
 class ActionAcceptOffer(Action):

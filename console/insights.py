@@ -2,8 +2,9 @@
 
 The page is a shell: its script (static/insights.js) draws every chart and table in the browser
 from the versioned API (/api/v1/insights/...), the same endpoints other tools and the report
-use. The page carries a bearer token for the logged-in user (the same token /api/v1/auth/login
-gives them, so it grants nothing the user does not already have); managers and admins see the
+use. The page carries a bearer token for the logged-in user (like the token /api/v1/auth/login
+gives them, so it grants nothing the user does not already have; it ends with the console
+login it was made under, so logging out revokes it too); managers and admins see the
 team, agents their own figures, as the API decides. Like console/routes.py, the routes are
 plain `def`s working on the request's session: none of them waits on Rasa or a stream.
 """
@@ -20,7 +21,7 @@ from fastapi.responses import FileResponse, Response
 from console.routes import CurrentAgent, templates
 from crm_store import conversations, suggestions, users
 from crm_store.api import auth
-from crm_store.api.deps import SessionDep, SettingsDep
+from crm_store.api.deps import SessionDep
 from crm_store.api.knowledge import KnowledgeDep
 from crm_store.segments import SEGMENTS
 from relay.channels import ChannelName
@@ -47,14 +48,13 @@ def insights_static(name: str) -> FileResponse:
 
 
 @router.get("/insights")
-def insights_page(request: Request, agent: CurrentAgent, session: SessionDep,
-                  settings: SettingsDep) -> Response:
+def insights_page(request: Request, agent: CurrentAgent, session: SessionDep) -> Response:
     """Charts and tables of the conversations, the bot, the agents, sales and loyalty."""
     user = users.get(session=session, user_id=agent.id)
     assert user is not None  # current_agent checked it
     return templates.TemplateResponse(request, "insights.html", {
         "agent": agent, "csrf": agent.session.csrf, "notice": None,
-        "api_token": auth.issue_user_token(settings, user),
+        "api_token": auth.issue_page_token(session=session, user=user, cookie=agent.session),
         "team": agent.principal.role in auth.TEAM_INSIGHT_ROLES, "segments": SEGMENTS,
         "channels": list(ChannelName),
     })

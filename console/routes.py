@@ -45,13 +45,14 @@ from crm_store import (
     privacy,
     support,
     tags,
+    users,
 )
 from crm_store.api import auth
 from crm_store.api.deps import SessionDep, SessionFactoryDep, SettingsDep
 from crm_store.enums import CaseStatus, Role
 from crm_store.inbox import MAX_QUERY_CHARS, InboxView
 from crm_store.login_throttle import retry_message, throttle_for
-from crm_store.models import OPEN_CASE_STATUSES, utcnow
+from crm_store.models import MAX_ID, OPEN_CASE_STATUSES, utcnow
 from crm_store.schemas import PathId
 
 HERE = Path(__file__).resolve().parent
@@ -122,9 +123,7 @@ class Agent:
 def current_agent(request: Request, session: SessionDep, settings: SettingsDep) -> Agent:
     """The logged-in agent; otherwise redirect pages to the login form (401 for JSON)."""
     cookie = auth.read_session(request, settings)
-    user = None
-    if cookie.user_id is not None:
-        user = auth.active_user(session=session, user_id=cookie.user_id, roles=auth.CONSOLE_ROLES)
+    user = auth.console_user(session=session, cookie=cookie, roles=auth.CONSOLE_ROLES)
     if user is None:
         if request.url.path.startswith("/console/api/"):
             raise HTTPException(401, "Log in to the console first.")
@@ -239,7 +238,8 @@ def login(
                 status_code, wait = 429, refused.retry_after
         else:
             redirect = RedirectResponse(_safe_next(next), status_code=303)
-            auth.write_session(redirect, request, settings, auth.ConsoleSession(user_id=user.id))
+            auth.write_session(redirect, request, settings,
+                               auth.console_login(session=session, user=user))
             return redirect
     fresh = auth.ConsoleSession()
     response = _page(request, "login.html",
@@ -252,9 +252,10 @@ def login(
 
 
 @router.post("/logout")
-def logout(agent: CurrentAgent, csrf: FormText = "") -> Response:
-    """End the session."""
+def logout(agent: CurrentAgent, session: SessionDep, csrf: FormText = "") -> Response:
+    """End the session on the server (a copy of the cookie stops working too)."""
     check_csrf(agent, csrf)
+    auth.console_logout(session=session, cookie=agent.session)
     response = RedirectResponse("/console/login?notice=logged-out", status_code=303)
     auth.clear_session(response)
     return response
@@ -335,7 +336,7 @@ TypingDep = Annotated[TypingBoard, Depends(typing_board)]
 
 @router.get("/api/conversations/{conversation_id}/messages")
 def conversation_messages(conversation_id: str, agent: CurrentAgent, session: SessionDep,
-                          board: TypingDep, after: Annotated[int, Query(ge=0)] = 0
+                          board: TypingDep, after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0
                           ) -> dict[str, Any]:
     """Messages and notes newer than `after`, the conversation's status, whether the customer
     is typing."""
@@ -398,8 +399,8 @@ def transfer(request: Request, conversation_id: str, agent: CurrentAgent, sessio
              to_agent: Annotated[int, Form(ge=1, le=2**31 - 1)], csrf: FormText = "") -> Response:
     """Give the conversation to another agent (any active console user)."""
     check_csrf(agent, csrf)
-    target = auth.active_user(session=session, user_id=to_agent, roles=auth.CONSOLE_ROLES)
-    if target is None:
+    target = users.get(session=session, user_id=to_agent)
+    if target is None or not target.active or target.role not in auth.CONSOLE_ROLES:
         raise HTTPException(422, f"There is no active agent with id {to_agent}.")
     outcome = support.transfer(session=session, conversation_id=conversation_id,
                                to_agent_id=target.id, to_agent_name=target.name,
@@ -413,7 +414,8 @@ async def resolve(request: Request, conversation_id: str, agent: CurrentAgent,
     """Resolve the handoff's case and hand the conversation back to the bot (Rasa resume)."""
     check_csrf(agent, csrf)
     outcome = await support.resolve(sessions=sessions, bot=rasa, conversation_id=conversation_id,
-                                    agent_id=agent.id, agent_name=agent.name, actor=agent.actor)
+                                    agent_id=agent.id, agent_name=agent.name, actor=agent.actor,
+                                    override=agent.principal.role == Role.ADMIN)
     if outcome is None:
         raise HTTPException(404, f"There is no conversation {conversation_id}.")
     return _back(request, conversation_id, outcome)

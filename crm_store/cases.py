@@ -40,8 +40,9 @@ def open_case(
     priority: str = CasePriority.NORMAL,
     customer_id: int | None = None,
     conversation_id: str | None = None,
+    unverified: bool = False,
 ) -> Case:
-    """A new open case, audited."""
+    """A new open case, audited; `unverified` when the customer only typed their email."""
     _check("type", type, CASE_TYPES)
     _check("priority", priority, CASE_PRIORITIES)
     if not subject.strip():
@@ -54,6 +55,7 @@ def open_case(
         status=CaseStatus.OPEN,
         customer_id=customer_id,
         conversation_id=conversation_id,
+        unverified=unverified,
     )
     session.add(case)
     session.flush()

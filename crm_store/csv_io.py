@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import re
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -30,6 +31,12 @@ EXPORT_COLUMNS = ("id", *IMPORT_COLUMNS, "created_at")
 _TRUE = {"1", "true", "yes", "y", "t"}
 _FALSE = {"0", "false", "no", "n", "f", ""}
 DEFAULT_TYPE = CustomerType.CUSTOMER
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection), so the
+# export prefixes such cells with an apostrophe, which spreadsheets show as text, and the
+# import takes that apostrophe off again (OWASP's advice).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_LONE_CR = re.compile(r"\r(?!\n)")
+_CR_MARK = "\ue000"  # stands for a lone carriage return inside a row until the row is checked
 
 
 @dataclass
@@ -78,7 +85,10 @@ def _parse_bool(value: str) -> bool:
 
 def _validate_row(raw: dict[str | None, Any]) -> dict[str, Any]:
     """The normalised fields of one row; ValueError with a sentence if it cannot be kept."""
-    values = {k: (raw.get(k) or "").strip() for k in IMPORT_COLUMNS}
+    values = {k: _unescape((raw.get(k) or "").strip()) for k in IMPORT_COLUMNS}
+    if any(_CR_MARK in value for value in values.values()):
+        raise InvalidValue("a cell holds a lone carriage return (\\r); remove it or quote the "
+                           "cell.")
     extra = raw.get(None)
     if extra and any(str(v).strip() for v in extra):
         raise InvalidValue("the row has more cells than the header has columns.")
@@ -131,13 +141,20 @@ def import_customers(*, session: Session, text: str, actor: str = "csv-import") 
     """Import customers from CSV text; each row is kept, merged or rejected with a reason."""
     try:
         return _import(session=session, text=text, actor=actor)
-    except csv.Error as exc:  # malformed quoting or line endings: the file, not a row, is bad
-        raise InvalidValue(f"The file is not readable as CSV: {exc}.") from None
+    except csv.Error:  # malformed quoting or line endings: the file, not a row, is bad
+        raise InvalidValue("The file is not readable as CSV: check its quotes and line endings, "
+                           f"and that no cell is longer than {csv.field_size_limit()} "
+                           "characters.") from None
 
 
 def _import(*, session: Session, text: str, actor: str) -> ImportReport:
+    text = text.lstrip("\ufeff")
+    if "\n" in text:
+        # Rows end in \n (or \r\n), so a lone \r is inside a row: the csv module would
+        # silently split that row in two. It is marked and the row rejected instead.
+        text = _LONE_CR.sub(_CR_MARK, text)
     # newline="": the csv module itself handles \r, \n and \r\n, also inside quoted cells.
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff"), newline=""))
+    reader = csv.DictReader(io.StringIO(text, newline=""))
     header = [(name or "").strip().lower() for name in (reader.fieldnames or [])]
     unknown = [name for name in header if name not in IMPORT_COLUMNS]
     if not header:
@@ -214,8 +231,18 @@ def _export_row(customer: Customer) -> list[str]:
         elif column == "created_at":
             values.append(value.isoformat())
         else:
-            values.append(str(value))
+            values.append(_escape(str(value)))
     return values
+
+
+def _escape(cell: str) -> str:
+    """The cell as a spreadsheet shows it as text: "'=SUM(A1)" for "=SUM(A1)", "'+4420…"."""
+    return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
+
+
+def _unescape(cell: str) -> str:
+    """The cell as exported before _escape ("'=SUM(A1)" → "=SUM(A1)")."""
+    return cell[1:] if cell.startswith("'") and cell[1:].startswith(FORMULA_STARTS) else cell
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,12 +13,13 @@ from sqlalchemy.orm import Session
 from crm_store import audit
 from crm_store.enums import CustomerType
 from crm_store.errors import DuplicateEmailError, InvalidValue, NotFoundError
-from crm_store.models import CUSTOMER_TYPES, ChannelIdentity, Customer, CustomerSegment
+from crm_store.models import CUSTOMER_TYPES, ChannelIdentity, Customer, CustomerSegment, utcnow
 from relay import channels
 
 ENTITY = "customer"  # in the audit log
 _INTERNAL_EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)*")
-UPDATABLE_FIELDS = ("name", "email", "phone", "company", "address", "type", "contact_consent")
+UPDATABLE_FIELDS = ("name", "email", "phone", "company", "address", "type", "contact_consent",
+                    "external_id")
 _TYPE_RANK: dict[str, int] = {t: i for i, t in enumerate(CUSTOMER_TYPES)}
 
 
@@ -57,7 +58,7 @@ def normalise_phone(value: str, *, default_region: str | None = None) -> str:
 def _clean(fields: dict[str, Any]) -> dict[str, Any]:
     """Normalised copies of the given customer fields; ValueError on bad values."""
     cleaned = dict(fields)
-    for key in ("name", "company", "address"):
+    for key in ("name", "company", "address", "external_id"):
         if isinstance(cleaned.get(key), str):
             cleaned[key] = cleaned[key].strip() or None
     if cleaned.get("email") is not None:
@@ -81,6 +82,7 @@ def create(
     address: str | None = None,
     type: str = CustomerType.VISITOR,
     contact_consent: bool = False,
+    external_id: str | None = None,
 ) -> Customer:
     """A new customer, audited as audit_action by actor; DuplicateEmailError if the email is
     already taken."""
@@ -93,6 +95,7 @@ def create(
             "address": address,
             "type": type,
             "contact_consent": contact_consent,
+            "external_id": external_id,
         }
     )
     if fields["email"] is not None:
@@ -199,17 +202,19 @@ def search(
 ) -> tuple[list[Customer], int]:
     """Customers matching all given filters (case-insensitive substrings), newest first; total.
 
+    The filters are plain text: "%" and "_" match themselves, not any characters.
+
     segment: only customers in that loyalty segment (crm_store.segments).
     """
     conditions = []
     if query:
-        like = f"%{query.strip().lower()}%"
+        like = _contains(query.strip().lower())
         conditions.append(
             or_(
-                func.lower(Customer.name).like(like),
-                func.lower(Customer.email).like(like),
-                Customer.phone.like(f"%{query.strip()}%"),
-                func.lower(Customer.company).like(like),
+                func.lower(Customer.name).like(like, escape="\\"),
+                func.lower(Customer.email).like(like, escape="\\"),
+                Customer.phone.like(_contains(query.strip()), escape="\\"),
+                func.lower(Customer.company).like(like, escape="\\"),
             )
         )
     for column, value in (
@@ -218,7 +223,8 @@ def search(
         (Customer.company, company),
     ):
         if value:
-            conditions.append(func.lower(column).like(f"%{value.strip().lower()}%"))
+            conditions.append(func.lower(column).like(_contains(value.strip().lower()),
+                                                      escape="\\"))
     if phone:
         digits = "".join(ch for ch in phone if ch.isdigit())
         conditions.append(Customer.phone.like(f"%{digits}%"))
@@ -237,10 +243,20 @@ def search(
     return list(rows), total
 
 
+def _contains(text: str) -> str:
+    """A LIKE pattern (escape character backslash) matching text anywhere, literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
 def attach_identity(
-    *, session: Session, customer_id: int, channel: str, external_id: str
+    *, session: Session, customer_id: int, channel: str, external_id: str, verified: bool = False
 ) -> ChannelIdentity:
-    """Record that customer_id is external_id on channel (an identity moves to the latest)."""
+    """Record that customer_id is external_id on channel (an identity moves to the latest).
+
+    `verified`: the customer proved it (crm_store.verification); an identity that moves to
+    another customer without proof loses its verification.
+    """
     channels.get(channel)  # ValueError naming the channels
     get_or_raise(session=session, customer_id=customer_id)
     identity = session.scalars(
@@ -253,8 +269,11 @@ def attach_identity(
             customer_id=customer_id, channel=channel, external_id=str(external_id)
         )
         session.add(identity)
-    else:
+    elif identity.customer_id != customer_id:
         identity.customer_id = customer_id
+        identity.verified_at = None
+    if verified:
+        identity.verified_at = utcnow()
     session.flush()
     return identity
 

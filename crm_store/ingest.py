@@ -7,6 +7,7 @@ posted the events (the event broker's service token).
 from __future__ import annotations
 
 import hashlib
+import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +20,7 @@ from crm_store.models import Interaction
 from relay import channels
 
 HANDLED_EVENTS = ("user", "bot", "pause", "resume")
+INTENT_CHARS = 200  # Interaction.intent
 
 
 def ingest_rasa_events(*, session: Session, events: list[dict[str, Any]], actor: str) -> int:
@@ -92,6 +94,22 @@ def _timestamp(event: dict[str, Any]) -> datetime | None:
         return None
 
 
+def _intent(parse: Any) -> tuple[str | None, float | None]:
+    """(intent name, confidence) of a user event's parse_data; None for what is malformed."""
+    intent = parse.get("intent") if isinstance(parse, dict) else None
+    if not isinstance(intent, dict):
+        return None, None
+    name = intent.get("name")
+    confidence = intent.get("confidence")
+    try:
+        score = float(confidence) if confidence is not None else None
+    except (TypeError, ValueError):
+        score = None
+    if score is not None and not math.isfinite(score):
+        score = None
+    return (name[:INTENT_CHARS] if isinstance(name, str) else None), score
+
+
 def _record_message(
     *, session: Session, event: dict[str, Any], sender_id: str
 ) -> Interaction | None:
@@ -99,9 +117,7 @@ def _record_message(
     if not isinstance(metadata, dict):
         metadata = {}
     if event["event"] == "user":
-        parse = event.get("parse_data") or {}
-        intent = (parse.get("intent") or {}) if isinstance(parse, dict) else {}
-        confidence = intent.get("confidence")
+        intent, confidence = _intent(event.get("parse_data"))
         return interactions.record(
             session=session,
             conversation_id=sender_id,
@@ -109,8 +125,8 @@ def _record_message(
             author=Author.CUSTOMER,
             text=str(event.get("text") or ""),
             channel=channel_of(event, sender_id),
-            intent=intent.get("name"),
-            confidence=float(confidence) if confidence is not None else None,
+            intent=intent,
+            confidence=confidence,
             created_at=_timestamp(event),
             dedupe_key=dedupe_key(event),
         )

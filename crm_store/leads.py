@@ -36,10 +36,11 @@ def get_or_raise(*, session: Session, lead_id: int) -> Lead:
 
 
 def open_lead_for(*, session: Session, customer_id: int) -> Lead | None:
-    """The customer's most recent lead that is neither won nor lost, or None."""
+    """The customer's most recent verified lead that is neither won nor lost, or None."""
     return session.scalars(
         select(Lead)
-        .where(Lead.customer_id == customer_id, Lead.stage.in_(OPEN_LEAD_STAGES))
+        .where(Lead.customer_id == customer_id, Lead.stage.in_(OPEN_LEAD_STAGES),
+               Lead.unverified.is_(False))
         .order_by(Lead.id.desc())
     ).first()
 
@@ -56,10 +57,13 @@ def open_or_update_lead(
     expected_value: Decimal | float | str | None = None,
     owner_id: int | None = None,
     changed_by: str,
+    unverified: bool = False,
 ) -> tuple[Lead, bool]:
     """(lead, created): a repeat request updates the customer's open lead, never duplicates it.
 
-    changed_by is the actor: it goes into the stage history and the audit log.
+    changed_by is the actor: it goes into the stage history and the audit log. An `unverified`
+    request (the customer only typed the email) is always a new lead marked unverified: it
+    neither changes the customer's open lead nor the customer's type.
     """
     customers.get_or_raise(session=session, customer_id=customer_id)
     _check_owner(session, owner_id)
@@ -74,11 +78,11 @@ def open_or_update_lead(
     if expected_value is not None:
         details["expected_value"] = Decimal(str(expected_value))
     given = {k: v for k, v in details.items() if v is not None}
-    lead = open_lead_for(session=session, customer_id=customer_id)
+    lead = None if unverified else open_lead_for(session=session, customer_id=customer_id)
     before = audit.snapshot(lead)
     created = lead is None
     if lead is None:
-        lead = Lead(customer_id=customer_id, stage=LeadStage.NEW, **given)
+        lead = Lead(customer_id=customer_id, stage=LeadStage.NEW, unverified=unverified, **given)
         lead.history.append(
             LeadStageChange(from_stage=None, to_stage=LeadStage.NEW, changed_by=changed_by)
         )
@@ -86,7 +90,8 @@ def open_or_update_lead(
     else:
         for key, value in given.items():
             setattr(lead, key, value)
-    customers.promote(session=session, customer_id=customer_id, to_type=CustomerType.LEAD)
+    if not unverified:
+        customers.promote(session=session, customer_id=customer_id, to_type=CustomerType.LEAD)
     session.flush()
     audit.record_change(session=session, actor=changed_by, action="create" if created else "update",
                         entity=ENTITY, row=lead, before=before)

@@ -54,6 +54,7 @@ CASE_PRIORITIES = tuple(CasePriority)
 CASE_STATUSES = tuple(CaseStatus)
 OPEN_CASE_STATUSES = (CaseStatus.OPEN, CaseStatus.PENDING)
 ROLES = tuple(Role)
+MAX_ID = 2**63 - 1  # the largest integer key SQLite and PostgreSQL (bigint) can compare with
 FAQ_OUTCOMES = tuple(FaqOutcome)
 
 
@@ -122,6 +123,27 @@ class User(Timestamps, Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
+class UserSession(Base):
+    """One login of a user: a console cookie or an API bearer token (only its hash is kept).
+
+    Logging out, deactivating the user or revoking their sessions sets revoked_at; a copied
+    cookie or token then stops working at once. A token handed to a console page (the Insights
+    page's API token) has the console login as its parent and ends with it.
+    """
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(10))  # "console" or "api"
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column()
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user_sessions.id", ondelete="CASCADE"), index=True)
+
+
 class ServiceToken(Base):
     """A machine credential; only the hash of the token is kept."""
 
@@ -148,6 +170,9 @@ class Customer(Timestamps, Base):
     address: Mapped[str | None] = mapped_column(Text)
     type: Mapped[str] = mapped_column(String(20), default=CustomerType.VISITOR)
     contact_consent: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The customer's id on the company's own website, as its identity verification signs it
+    # (crm_store.verification): a signed-in visitor with this id is this customer.
+    external_id: Mapped[str | None] = mapped_column(String(200), index=True, unique=True)
 
     identities: Mapped[list[ChannelIdentity]] = relationship(
         back_populates="customer", cascade="all, delete-orphan", lazy="selectin"
@@ -167,6 +192,9 @@ class ChannelIdentity(Base):
     channel: Mapped[str] = mapped_column(String(20))
     external_id: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set when the customer proved who they are on this channel (a code from their mail, the
+    # website's signed identity): the chat or session then stays verified.
+    verified_at: Mapped[datetime | None] = mapped_column()
 
     customer: Mapped[Customer] = relationship(back_populates="identities")
 
@@ -196,6 +224,10 @@ class Conversation(Base):
     handoff_case_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     last_message_at: Mapped[datetime | None] = mapped_column()
+    # customer_id is verified (not just claimed by a typed email) once verified_at is set;
+    # verified_by says how: "email-code" or "website" (crm_store.verification).
+    verified_at: Mapped[datetime | None] = mapped_column()
+    verified_by: Mapped[str | None] = mapped_column(String(20))
 
 
 class Interaction(Base):
@@ -266,6 +298,8 @@ class Lead(Timestamps, Base):
     lost_reason: Mapped[str | None] = mapped_column(Text)
     expected_value: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # Opened from a conversation that did not verify the customer: the email was only typed.
+    unverified: Mapped[bool] = mapped_column(Boolean, default=False)
 
     history: Mapped[list[LeadStageChange]] = relationship(
         back_populates="lead",
@@ -308,6 +342,8 @@ class Case(Timestamps, Base):
     type: Mapped[str] = mapped_column(String(20), default=CaseType.QUESTION)
     priority: Mapped[str] = mapped_column(String(10), default=CasePriority.NORMAL)
     status: Mapped[str] = mapped_column(String(10), default=CaseStatus.OPEN, index=True)
+    # Opened from a conversation that did not verify the customer: the email was only typed.
+    unverified: Mapped[bool] = mapped_column(Boolean, default=False)
     resolved_at: Mapped[datetime | None] = mapped_column()  # first move to resolved/closed
     # A handoff case: the first agent reply after it was opened, and who wrote it.
     first_reply_at: Mapped[datetime | None] = mapped_column()
@@ -353,6 +389,28 @@ class SatisfactionRating(Base):
     score: Mapped[int] = mapped_column(Integer)
     comment: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class VerificationCode(Base):
+    """A one-time code mailed to prove a conversation's customer owns an email address.
+
+    Only an HMAC of the code is kept. A code is issued for every address asked about, known or
+    not (customer_id is None then, and nothing is mailed), so the conversation behaves the same
+    either way. used_at is set when it matched or was replaced by a newer code.
+    """
+
+    __tablename__ = "verification_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(String(200), index=True)
+    email: Mapped[str] = mapped_column(String(320), index=True)
+    customer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    used_at: Mapped[datetime | None] = mapped_column()
 
 
 class AuditLog(Base):

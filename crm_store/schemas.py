@@ -80,6 +80,7 @@ class CustomerCreate(Input):
     address: str | None = Field(default=None, max_length=2000)
     type: CustomerType = CustomerType.CUSTOMER
     contact_consent: bool = False
+    external_id: str | None = Field(default=None, max_length=200)
 
     _check_email = field_validator("email")(_email)
     _check_phone = field_validator("phone")(_phone)
@@ -93,6 +94,7 @@ class CustomerUpdate(Input):
     address: str | None = Field(default=None, max_length=2000)
     type: CustomerType | None = None
     contact_consent: bool | None = None
+    external_id: str | None = Field(default=None, max_length=200)
 
     _check_email = field_validator("email")(_email)
     _check_phone = field_validator("phone")(_phone)
@@ -101,6 +103,7 @@ class CustomerUpdate(Input):
 class IdentityOut(Output):
     channel: str
     external_id: str
+    verified_at: datetime | None
 
 
 class CustomerOut(Output):
@@ -112,6 +115,7 @@ class CustomerOut(Output):
     address: str | None
     type: str
     contact_consent: bool
+    external_id: str | None
     created_at: datetime
     updated_at: datetime
     identities: list[IdentityOut] = []
@@ -153,6 +157,8 @@ class ConversationOut(Output):
     handoff_case_id: int | None
     created_at: datetime
     last_message_at: datetime | None
+    verified_at: datetime | None
+    verified_by: str | None
 
 
 class ConversationPage(BaseModel):
@@ -208,6 +214,7 @@ class LeadOut(Output):
     lost_reason: str | None
     expected_value: Decimal | None
     owner_id: int | None
+    unverified: bool
     created_at: datetime
     updated_at: datetime
     history: list[LeadStageChangeOut] = []
@@ -252,6 +259,7 @@ class CaseOut(Output):
     type: str
     priority: str
     status: str
+    unverified: bool
     created_at: datetime
     updated_at: datetime
 

@@ -134,6 +134,7 @@ def request_handoff(
         subject=f"Handoff: {reason}",
         description=transcript,
         type=CaseType.HANDOFF,
+        unverified=conversation.customer_id is not None and conversation.verified_at is None,
     )
     set_status(session=session, conversation_id=conversation_id, status=ConversationStatus.HANDOFF,
                reason=reason, case_id=case.id, actor=actor, action="handoff")
@@ -302,19 +303,27 @@ async def resolve(
     agent_id: int,
     agent_name: str,
     actor: str,
+    override: bool = False,
 ) -> Outcome | None:
-    """Hand a handed-off conversation back to the bot; None if there is no such conversation."""
+    """Hand a handed-off conversation back to the bot; None if there is no such conversation.
 
-    def current() -> str | None:
+    A conversation another agent has claimed is theirs to resolve (TAKEN) unless `override`
+    (an admin's), like claim and reply.
+    """
+
+    def current() -> tuple[str, int | None] | None:
         with sessions() as session:
             conversation = conversations.get(session=session, conversation_id=conversation_id)
-            return conversation.status if conversation else None
+            return (conversation.status, conversation.assigned_agent_id) if conversation else None
 
-    status = await asyncio.to_thread(current)
-    if status is None:
+    found = await asyncio.to_thread(current)
+    if found is None:
         return None
+    status, assigned = found
     if status == ConversationStatus.BOT:
         return Outcome.NOT_WAITING
+    if status == ConversationStatus.AGENT and assigned not in (None, agent_id) and not override:
+        return Outcome.TAKEN
     try:
         await bot.resume(conversation_id=conversation_id)
     except BotUnavailable as error:

@@ -6,6 +6,7 @@ Run with `uvicorn --factory relay.app:create_app`. The database must be migrated
     crm_store.api   /healthz, /internal (Rasa's events), /api/v1 (the CRM API)
     console         /console (the agent console and its Insights page)
     bot.channels    the channels served over HTTP: the website widget (/, /widget.js, /chat)
+    relay.devmail   /dev/mail: the mail Relay sent, in development only (404 elsewhere)
 
 The parts share what the lifespan builds, kept on app.state and read through FastAPI
 dependencies: `settings`, `session_factory` (crm_store.api.deps), `rasa` (bot.rasa, the client
@@ -36,9 +37,11 @@ from crm_store.api import errors
 from crm_store.api.knowledge import KnowledgeService
 from crm_store.api.limits import BodySizeLimitMiddleware
 from crm_store.api.routes import health, internal, v1
+from crm_store.api.security_headers import SecurityHeadersMiddleware
 from crm_store.changes import ChangeFeed
 from crm_store.db import make_engine, make_session_factory
 from crm_store.login_throttle import LoginThrottle
+from relay import devmail
 from relay.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -115,6 +118,7 @@ def create_app(
     app.state.chat_limit = counters.RateLimit(counter=counters.MemoryCounter(), name="chat",
                                               per_minute=settings.chat_rate_per_minute)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=MAX_BODY_BYTES)
+    app.add_middleware(SecurityHeadersMiddleware)
     errors.add_error_handlers(app)
     app.include_router(health.router)
     app.include_router(internal.router, responses=errors.COMMON_ERRORS)
@@ -125,5 +129,6 @@ def create_app(
     if channels:
         for router in CHANNEL_ROUTERS:
             app.include_router(router, responses=errors.COMMON_ERRORS)
+    app.include_router(devmail.router)
     errors.document_error_bodies(app)
     return app

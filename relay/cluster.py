@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 
 from relay.settings import ROOT, Settings
-from relay.stack import APP_PYTHON, RASA_BIN, Service, Stack, fail
+from relay.stack import APP_PYTHON, RASA_BIN, Service, Stack, fail, mail_service
 
 CLUSTER_DATABASE = "relay_cluster"
 # Turns one Rasa server works on at once: it has one event loop, and a few turns waiting on the
@@ -139,6 +139,8 @@ frontend api
     default_backend api
 
 backend api
+    # Whatever the client sent, X-Forwarded-For is its address as HAProxy saw it.
+    http-request set-header X-Forwarded-For %[src]
     # /chat/<conversation>/…: the same worker for one conversation while it is up.
     balance uri depth 2
     hash-type consistent
@@ -182,6 +184,8 @@ def services(settings: Settings, model: Path, log_dir: Path, replicas: int) -> l
             _binary("redis-server", "redis-server"), "--bind", host, "--port",
             str(settings.redis_port), "--dir", str(redis_dir), "--save", "", "--appendonly", "no",
             "--protected-mode", "no"], "", log_dir / "redis.log"))
+    if settings.dev_mail:
+        listed.append(mail_service(settings, log_dir))
     config = settings.data_dir / "haproxy.cfg"
     config.write_text(haproxy_config(settings, replicas))
     config.chmod(0o600)  # it holds the Rasa token (health checks)
@@ -191,7 +195,10 @@ def services(settings: Settings, model: Path, log_dir: Path, replicas: int) -> l
         port = base + i
         listed.append(Service(
             f"api-{i}", [py, "-m", "uvicorn", "relay.app:create_app", "--factory", "--host", host,
-                         "--port", str(port), "--no-access-log"],
+                         "--port", str(port), "--no-access-log",
+                         # The client is who HAProxy says (it overwrites X-Forwarded-For): the
+                         # login throttle counts per client, not per HAProxy (issue 15, #8).
+                         "--proxy-headers", "--forwarded-allow-ips", host],
             f"http://{host}:{port}/healthz", log_dir / f"api-{i}.log"))
     for i in range(1, replicas + 1):
         port = base + 100 + i

@@ -1,6 +1,7 @@
 """`python -m relay.run` (what `make run` calls after setup): start Relay and keep it up.
 
-Starts the API, the action server and Rasa (and the Telegram bridge when a token is set),
+Starts the API, the action server and Rasa (and the Telegram bridge when a token is set, and
+the development mail server when mail goes to it),
 waits until each answers, prints where to talk to the bot, restarts a process that crashes
 (alone, with back-off), and stops everything on Ctrl-C or SIGTERM — also while still starting.
 
@@ -37,6 +38,8 @@ class _Stopping:
 def _busy_ports(settings: Settings, replicas: int) -> list[str]:
     ports = [("API", settings.api_port), ("action server", settings.actions_port),
              ("Rasa", settings.rasa_port)]
+    if settings.dev_mail:
+        ports.append(("development mail", settings.dev_mail_port))
     if replicas:
         from relay.cluster import replica_ports
 
@@ -75,8 +78,8 @@ def main(argv: list[str] | None = None) -> None:
     if busy:
         fail(
             f"{', '.join(busy)} already in use on {settings.host} — is Relay running already? "
-            "Set RELAY_API_PORT / RELAY_ACTIONS_PORT / RELAY_RASA_PORT (and for the cluster "
-            "RELAY_REPLICA_PORT_BASE, RELAY_REDIS_PORT) to use others."
+            "Set RELAY_API_PORT / RELAY_ACTIONS_PORT / RELAY_RASA_PORT / RELAY_DEV_MAIL_PORT "
+            "(and for the cluster RELAY_REPLICA_PORT_BASE, RELAY_REDIS_PORT) to use others."
         )
     stack: Stack | None = None
     try:
@@ -94,6 +97,8 @@ def main(argv: list[str] | None = None) -> None:
     password = settings.demo_agent_password if settings.env == "development" else "(set)"
     login = f"{settings.demo_agent_email} / {password}"
     chat = f"POST {settings.api_url}/chat/web-{'0' * 32}/messages  {{\"text\": \"hi\"}}"
+    dev_mail = (f"\n  Mail sent (dev only)   {settings.api_url}/dev/mail"
+                if settings.dev_mail and settings.env == "development" else "")
     for name, seconds in ready.items():
         print(f"    {name:<10} ready after {seconds:5.1f} s", flush=True)
     print(
@@ -101,7 +106,7 @@ def main(argv: list[str] | None = None) -> None:
 Relay is up.
   Website widget demo    {settings.api_url}/
   Agent console          {settings.api_url}/console  (agent {login})
-  CRM API (OpenAPI)      {settings.api_url}/docs
+  CRM API (OpenAPI)      {settings.api_url}/docs{dev_mail}
   Chat API (as widget)   {chat}
   Logs                   {stack.log_dir}/
 Press Ctrl-C to stop.""",

@@ -4,6 +4,11 @@ Every field has a working default for the embedded setup (SQLite file under ./va
 packaged MiniLM model, localhost ports) so that nothing needs configuring to try Relay.
 Secrets default to random values generated once and kept in var/secrets.json, which is
 only allowed when RELAY_ENV=development; elsewhere they must be set explicitly.
+
+Mail (the customers' one-time codes): outside production, with no RELAY_SMTP_HOST, Relay sends
+to its own development mail server (relay.devmail, started by relay.run), which keeps every
+mail under var/mail; production needs RELAY_SMTP_HOST (and usually USER/PASSWORD) and refuses
+to start without it.
 """
 
 from __future__ import annotations
@@ -18,7 +23,10 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
-_SECRET_FIELDS = ("secret_key", "service_token", "rasa_token")
+_SECRET_FIELDS = ("secret_key", "service_token", "rasa_token", "actions_token")
+# Generated in development and test like the secrets above, but optional in production: without
+# it the website's identity verification is off (every signed identity is refused).
+_OPTIONAL_SECRETS = ("identity_secret",)
 
 
 def packaged_model_path() -> str:
@@ -44,6 +52,23 @@ class Settings(BaseSettings):
     secret_key: str = ""  # signs agent session cookies
     service_token: str = ""  # systems (Rasa's event broker, scripts) calling the API
     rasa_token: str = ""  # Rasa's HTTP API (--auth-token)
+    actions_token: str = ""  # Rasa calling the action server (bot/endpoints.yml)
+
+    # The website's identity verification (crm_store.verification): the host page's backend
+    # signs its signed-in user's id with this secret (HMAC-SHA256); see SECURITY.md.
+    identity_secret: str = ""
+
+    # Mail for the customers' one-time codes (relay/mail.py, stdlib smtplib).
+    smtp_host: str = ""  # empty outside production: the development mail server
+    smtp_port: int = 0  # 0: 587 with STARTTLS, 25 without (the dev server's port for dev mail)
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = True  # never for the development mail server
+    smtp_from: str = "Nimbus Drive support <no-reply@relay.local>"
+    smtp_timeout: float = 10.0
+    dev_mail: bool = False  # set when the development mail server receives the mail
+    dev_mail_port: int = 8025
+
     # How long the gateway waits for Rasa's reply to one message before it saves the message for
     # a person. A busy cluster queues turns in HAProxy: a customer waiting is better than a
     # handoff, so raise it there.
@@ -64,6 +89,10 @@ class Settings(BaseSettings):
     telegram_webhook_path: str = "/telegram/webhook"
 
     nightly_at: str = "03:30"  # UTC time of the nightly gap mining and segments; "" = off
+
+    # Proxies whose X-Forwarded-For the API trusts (uvicorn --forwarded-allow-ips), e.g. the
+    # address of nginx in front of it; empty: none, the TCP peer is the client.
+    forwarded_allow_ips: str = ""
 
     # Shared state of several processes (the cluster, `relay.run --replicas N`): Rasa's lock
     # store, the login throttle and rate limits. Empty: each process keeps its own (single
@@ -93,13 +122,23 @@ class Settings(BaseSettings):
         if not self.embedding_model:
             self.embedding_model = packaged_model_path()
         missing = [f for f in _SECRET_FIELDS if not getattr(self, f)]
+        if missing and self.env == "production":
+            names = ", ".join(f"RELAY_{f.upper()}" for f in missing)
+            raise ValueError(f"set {names}: production refuses generated secrets")
+        if self.env != "production":
+            missing += [f for f in _OPTIONAL_SECRETS if not getattr(self, f)]
         if missing:
-            if self.env == "production":
-                names = ", ".join(f"RELAY_{f.upper()}" for f in missing)
-                raise ValueError(f"set {names}: production refuses generated secrets")
             stored = _dev_secrets(self.data_dir)
             for field in missing:
                 setattr(self, field, stored[field])
+        if not self.smtp_host:
+            if self.env == "production":
+                raise ValueError("set RELAY_SMTP_HOST (and RELAY_SMTP_USER, RELAY_SMTP_PASSWORD):"
+                                 " customers' verification codes are mailed")
+            self.smtp_host, self.smtp_port = self.host, self.dev_mail_port
+            self.smtp_starttls, self.dev_mail = False, True
+        if not self.smtp_port:
+            self.smtp_port = 587 if self.smtp_starttls else 25
         return self
 
     @property
@@ -114,13 +153,19 @@ class Settings(BaseSettings):
     def api_url(self) -> str:
         return f"http://{self.host}:{self.api_port}"
 
+    @property
+    def mail_dir(self) -> Path:
+        """Where the development mail server keeps what it receives."""
+        return self.data_dir / "mail"
+
 
 def _dev_secrets(data_dir: Path) -> dict[str, str]:
     """Random secrets generated on first use and kept for later runs (development/test only)."""
     path = data_dir / "secrets.json"
     stored: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
-    if not all(stored.get(f) for f in _SECRET_FIELDS):
-        stored = {f: stored.get(f) or secrets.token_urlsafe(32) for f in _SECRET_FIELDS}
+    fields = (*_SECRET_FIELDS, *_OPTIONAL_SECRETS)
+    if not all(stored.get(f) for f in fields):
+        stored = {f: stored.get(f) or secrets.token_urlsafe(32) for f in fields}
         data_dir.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(stored, indent=2))
         path.chmod(0o600)

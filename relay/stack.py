@@ -82,7 +82,10 @@ class Service:
         return None if self.process is None else self.process.pid
 
     def answers(self) -> bool:
-        """True once the service's readiness URL returns 200."""
+        """True once the service's readiness URL returns 200 (tcp://host:port: accepts)."""
+        if self.ready_url.startswith("tcp://"):
+            host, _, port = self.ready_url.removeprefix("tcp://").rpartition(":")
+            return not port_is_free(host, int(port))
         try:
             return httpx.get(self.ready_url, timeout=2).status_code == 200
         except httpx.HTTPError:
@@ -171,27 +174,36 @@ def child_env(settings: Settings, base: Mapping[str, str] | None = None) -> dict
     return env
 
 
+def mail_service(settings: Settings, log_dir: Path) -> Service:
+    """The development mail server (relay.devmail), for settings whose mail goes to it."""
+    return Service("mail", [str(APP_PYTHON), "-m", "relay.devmail"],
+                   f"tcp://{settings.host}:{settings.dev_mail_port}", log_dir / "mail.log")
+
+
+def api_service(settings: Settings, log_dir: Path) -> Service:
+    """The FastAPI app under uvicorn.
+
+    X-Forwarded-For is trusted only from the proxies named in settings.forwarded_allow_ips:
+    uvicorn's default trusts it from 127.0.0.1, so any local client could pick the address
+    the login throttle counts failures for (issue 15, #8).
+    """
+    proxies = (["--proxy-headers", "--forwarded-allow-ips", settings.forwarded_allow_ips]
+               if settings.forwarded_allow_ips else ["--no-proxy-headers"])
+    return Service(
+        "api",
+        [str(APP_PYTHON), "-m", "uvicorn", "relay.app:create_app", "--factory",
+         "--host", settings.host, "--port", str(settings.api_port), "--no-access-log",
+         *proxies],
+        f"{settings.api_url}/healthz",
+        log_dir / "api.log",
+    )
+
+
 def services(settings: Settings, model: Path, log_dir: Path) -> list[Service]:
     """The processes Relay runs, in start order."""
     py = str(APP_PYTHON)
     listed = [
-        Service(
-            "api",
-            [
-                py,
-                "-m",
-                "uvicorn",
-                "relay.app:create_app",
-                "--factory",
-                "--host",
-                settings.host,
-                "--port",
-                str(settings.api_port),
-                "--no-access-log",
-            ],
-            f"{settings.api_url}/healthz",
-            log_dir / "api.log",
-        ),
+        api_service(settings, log_dir),
         Service(
             "actions",
             [py, "-m", "actions"],
@@ -221,6 +233,8 @@ def services(settings: Settings, model: Path, log_dir: Path) -> list[Service]:
             log_dir / "rasa.log",
         ),
     ]
+    if settings.dev_mail:
+        listed.insert(0, mail_service(settings, log_dir))
     if settings.telegram_token:
         listed.append(
             Service(TELEGRAM.name, [py, "-m", "bot.channels.telegram"], "",

@@ -75,6 +75,11 @@ class Customer:
         self.turns.append(turn)
         return turn
 
+    def sign_in(self, user_id: str, user_hash: str, **claims: str) -> httpx.Response:
+        """What the widget does on a page whose visitor is signed in: send the signed identity."""
+        return self.client.post(f"{self.api_url}/chat/{self.conversation_id}/identity",
+                                json={"user_id": user_id, "user_hash": user_hash, **claims})
+
     def status(self) -> str:
         """The conversation's status as the widget sees it ('bot' or 'handoff'/'agent')."""
         response = self.client.get(f"{self.api_url}/chat/{self.conversation_id}/history")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sys
 import zipfile
-from pathlib import Path
 
 from packaging.requirements import Requirement
 

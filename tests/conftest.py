@@ -1,8 +1,13 @@
-"""Shared fixtures: `relay_stack` runs the real Relay processes for integration tests."""
+"""Shared fixtures: `relay_stack` runs the real Relay processes for integration tests.
+
+The stack includes the development mail server (relay.devmail, a real aiosmtpd process), so
+tests read the verification codes Relay mails to customers from the real mail.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -75,6 +80,32 @@ class RelayStack:
         response.raise_for_status()
         return list(response.json())
 
+    def code_for(self, email: str, *, after: int = 0, timeout: float = 30) -> str:
+        """The verification code in the latest mail to email, read from what the real
+        development mail server received; waits for the mail number `after` + 1."""
+        from relay.devmail import read_mails
+
+        def arrived() -> list[str]:
+            mails = [m.body for m in read_mails(self.settings.mail_dir) if m.to == email]
+            return mails if len(mails) > after else []
+
+        body = self.wait_for(arrived, timeout, f"mail number {after + 1} to {email}")[-1]
+        match = re.search(r"code is (\d{3}) (\d{3})", body)
+        assert match, body
+        return match.group(1) + match.group(2)
+
+    def mails_to(self, email: str) -> int:
+        """How many mails the development mail server received for email."""
+        from relay.devmail import read_mails
+
+        return sum(1 for m in read_mails(self.settings.mail_dir) if m.to == email)
+
+    def signed(self, user_id: str) -> str:
+        """The user_hash the website's backend would put in the page for user_id."""
+        from crm_store.verification import identity_hash
+
+        return identity_hash(self.settings.identity_secret, user_id)
+
     def wait_for(self, condition: Callable[[], Any], timeout: float = 20, what: str = "") -> Any:
         """Poll `condition` until it returns something truthy; fail the test after `timeout`."""
         deadline = time.monotonic() + timeout
@@ -111,6 +142,7 @@ def _running_stack(data_dir: Path, database_url: str = "", **overrides: Any
         rasa_port=free_port(),
         actions_port=free_port(),
         api_port=free_port(),
+        dev_mail_port=free_port(),  # the stack's own development mail server (relay.devmail)
         secret_key="test-secret-key",
         service_token="test-service-token",
         rasa_token="test-rasa-token",

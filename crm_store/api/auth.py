@@ -1,8 +1,11 @@
 """Who is calling, for the CRM API and the agent console alike.
 
 - Logging in (both login forms): password check, throttle after repeated failures, role check.
-- The API's bearer tokens: signed user tokens, hashed service tokens, the built-in system token.
-- The console's session: a signed cookie with the user id and a CSRF token.
+- The API's bearer tokens: user sessions and service tokens (both stored hashed, both
+  revocable), and the built-in system token.
+- The console's session: a signed cookie with a session token and a CSRF token; the session
+  lives in the database (crm_store.users), so logging out or deactivating the user ends it
+  even for a copy of the cookie.
 
 Either way the caller is a Principal, whose `actor` names it in the audit log.
 """
@@ -13,11 +16,12 @@ import hmac
 import secrets
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
 from fastapi import Request, Response
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy.orm import Session
 
 from crm_store import audit, users
@@ -26,7 +30,6 @@ from crm_store.login_throttle import LoginThrottle
 from crm_store.models import User
 from relay.settings import Settings
 
-TOKEN_SALT = "relay-api-token"
 TOKEN_MAX_AGE_SECONDS = 12 * 3600
 SYSTEM = "system"  # the role and name of the built-in service token (settings.service_token)
 WRITE_ROLES = (Role.AGENT, Role.MANAGER, Role.ADMIN, SYSTEM)
@@ -111,10 +114,8 @@ def log_in(
     return user
 
 
-def active_user(*, session: Session, user_id: int, roles: Collection[str]) -> User | None:
-    """The user with that id if the account is active and has one of roles."""
-    user = users.get(session=session, user_id=user_id)
-    return user if user is not None and user.active and user.role in roles else None
+LIFETIME = timedelta(seconds=TOKEN_MAX_AGE_SECONDS)
+API, CONSOLE = "api", "console"  # the kinds of user session
 
 
 # --- API bearer tokens --------------------------------------------------------------------
@@ -124,26 +125,27 @@ def _serializer(settings: Settings, salt: str) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(settings.secret_key, salt=salt)
 
 
-def issue_user_token(settings: Settings, user: User) -> str:
-    """A signed bearer token for user, valid for TOKEN_MAX_AGE_SECONDS."""
-    return _serializer(settings, TOKEN_SALT).dumps({"uid": user.id})
+def issue_user_token(*, session: Session, user: User) -> str:
+    """A bearer token for user: a new API session, valid for TOKEN_MAX_AGE_SECONDS."""
+    return users.start_session(session=session, user_id=user.id, kind=API, lifetime=LIFETIME)
 
 
-def principal_for_token(
-    *, session: Session, settings: Settings, token: str, max_age: int = TOKEN_MAX_AGE_SECONDS
-) -> Principal | None:
-    """The caller a bearer token stands for, or None if it is not valid."""
+def issue_page_token(*, session: Session, user: User, cookie: ConsoleSession) -> str:
+    """A bearer token for a console page's script (Insights): an API session that ends with
+    the console login it was made under (logout, sign-out, deactivation) and never outlives
+    it."""
+    assert cookie.token is not None  # the page's user is logged in
+    return users.start_session(session=session, user_id=user.id, kind=API, lifetime=LIFETIME,
+                               parent_token=cookie.token)
+
+
+def principal_for_token(*, session: Session, settings: Settings, token: str) -> Principal | None:
+    """The caller a bearer token stands for, or None if it is not valid (or revoked)."""
     if settings.service_token and hmac.compare_digest(token, settings.service_token):
         return Principal(kind="service", name=SYSTEM, role=SYSTEM)
-    try:
-        data = _serializer(settings, TOKEN_SALT).loads(token, max_age=max_age)
-    except (SignatureExpired, BadSignature):
-        data = None
-    if isinstance(data, dict) and isinstance(data.get("uid"), int):
-        user = users.get(session=session, user_id=data["uid"])
-        if user is not None and user.active:
-            return principal_of(user)
-        return None
+    user = users.session_user(session=session, token=token, kind=API)
+    if user is not None:
+        return principal_of(user)
     row = users.find_service_token(session=session, token=token)
     if row is not None:
         return Principal(kind="service", name=row.name, role=row.role)
@@ -155,11 +157,33 @@ def principal_for_token(
 
 @dataclass
 class ConsoleSession:
-    """What the cookie carries: the logged-in user's id (if any) and the CSRF token."""
+    """What the cookie carries: the login's session token (if logged in) and the CSRF token."""
 
     csrf: str = field(default_factory=lambda: secrets.token_urlsafe(24))
-    user_id: int | None = None
+    token: str | None = None
     is_new: bool = False
+
+
+def console_login(*, session: Session, user: User) -> ConsoleSession:
+    """A new console session for user (new CSRF token too)."""
+    token = users.start_session(session=session, user_id=user.id, kind=CONSOLE,
+                                lifetime=LIFETIME)
+    return ConsoleSession(token=token)
+
+
+def console_user(*, session: Session, cookie: ConsoleSession,
+                 roles: Collection[str]) -> User | None:
+    """The logged-in user of a console cookie: a live session of an active user with a role."""
+    if cookie.token is None:
+        return None
+    user = users.session_user(session=session, token=cookie.token, kind=CONSOLE)
+    return user if user is not None and user.role in roles else None
+
+
+def console_logout(*, session: Session, cookie: ConsoleSession) -> None:
+    """End the cookie's session on the server, so no copy of the cookie works any more."""
+    if cookie.token is not None:
+        users.end_session(session=session, token=cookie.token)
 
 
 def read_session(request: Request, settings: Settings) -> ConsoleSession:
@@ -172,8 +196,9 @@ def read_session(request: Request, settings: Settings) -> ConsoleSession:
         except BadSignature:
             data = None
         if isinstance(data, dict) and isinstance(data.get("csrf"), str):
-            uid = data.get("uid")
-            return ConsoleSession(csrf=data["csrf"], user_id=uid if isinstance(uid, int) else None)
+            token = data.get("sid")
+            return ConsoleSession(csrf=data["csrf"],
+                                  token=token if isinstance(token, str) else None)
     return ConsoleSession(is_new=True)
 
 
@@ -181,7 +206,7 @@ def write_session(response: Response, request: Request, settings: Settings,
                   session: ConsoleSession) -> None:
     """Set the signed session cookie on response."""
     value = _serializer(settings, COOKIE_SALT).dumps({"csrf": session.csrf,
-                                                      "uid": session.user_id})
+                                                      "sid": session.token})
     response.set_cookie(COOKIE_NAME, value, max_age=COOKIE_MAX_AGE_SECONDS, httponly=True,
                         samesite="lax", secure=request.url.scheme == "https", path="/console")
 

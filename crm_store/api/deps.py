@@ -50,6 +50,7 @@ SessionFactoryDep = Annotated[sessionmaker[Session], Depends(get_session_factory
 SessionDep = Annotated[Session, Depends(get_db, scope="function")]
 
 _bearer = HTTPBearer(auto_error=False)
+BearerDep = Annotated[HTTPAuthorizationCredentials, Depends(_bearer)]
 
 
 def get_principal(
@@ -95,13 +96,20 @@ def require_admin(principal: CurrentPrincipal) -> Principal:
     return principal
 
 
-def require_service(principal: CurrentPrincipal) -> Principal:
-    """The caller, if a service (not a person); 403 otherwise."""
-    if principal.kind != "service":
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "Only service tokens may call this.")
+def require_system(principal: CurrentPrincipal) -> Principal:
+    """The caller, if it is Relay's own system token (Rasa's event broker); 403 otherwise.
+
+    Service tokens made with `crm_store.users create-token` have a role (agent, viewer) and
+    may use the API as that role, but never speak for the bot.
+    """
+    if principal.kind != "service" or principal.role != SYSTEM:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            "Only Relay's system token (RELAY_SERVICE_TOKEN) may call this.",
+        )
     return principal
 
 
 WriterPrincipal = Annotated[Principal, Depends(require_writer)]
 AdminPrincipal = Annotated[Principal, Depends(require_admin)]
-ServicePrincipal = Annotated[Principal, Depends(require_service)]
+SystemPrincipal = Annotated[Principal, Depends(require_system)]

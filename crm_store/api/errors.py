@@ -1,22 +1,26 @@
 """How the app answers errors: one sentence in "detail" for every 4xx, documented in OpenAPI.
 
 NotFoundError -> 404, DuplicateEmailError -> 409 (with existing_id), InvalidValue -> 422,
-request validation -> 422 naming each field, IntegrityError -> 409. Nothing else is mapped:
-any other exception is a bug and a 500.
+request validation -> 422 naming each field, IntegrityError -> 409; a 405 lists in Allow
+every method the path has. Nothing else is mapped: any other exception is a bug and a 500.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from crm_store.errors import DuplicateEmailError, InvalidValue, NotFoundError
 
@@ -81,7 +85,7 @@ def add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def unprocessable(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
-        content = {"detail": validation_sentence(errors), "errors": jsonable_encoder(errors)}
+        content = {"detail": validation_sentence(errors), "errors": public_errors(errors)}
         return JSONResponse(content, status_code=422)
 
     @app.exception_handler(IntegrityError)
@@ -99,6 +103,48 @@ def add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(InvalidValue)
     async def invalid(_: Request, exc: InvalidValue) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        # Starlette's 405 names the methods of the first route whose path matched; a path
+        # served by several routes (GET and POST /customers) has all of theirs.
+        if exc.status_code == 405:
+            allowed = allowed_methods(app, request)
+            if allowed:
+                return JSONResponse(
+                    {"detail": f"{request.method} is not allowed here: use {', '.join(allowed)}."},
+                    status_code=405, headers={"Allow": ", ".join(allowed)})
+        return await http_exception_handler(request, exc)
+
+
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _template(path: str) -> re.Pattern[str]:
+    parts = re.split(r"(\{[^}]+\})", path)
+    return re.compile("".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts))
+
+
+def allowed_methods(app: FastAPI, request: Request) -> list[str]:
+    """The methods the OpenAPI document gives this request's path (a literal path such as
+    /customers/export before /customers/{customer_id}); for a path it does not list (the
+    console's), every method some route serves there."""
+    path = request.url.path
+    documented = sorted(((template.count("{"), template, operations)
+                         for template, operations in app.openapi().get("paths", {}).items()
+                         if _template(template).fullmatch(path)), key=lambda d: d[:2])
+    if documented:
+        return [m for m in HTTP_METHODS if m.lower() in documented[0][2]]
+    return [method for method in HTTP_METHODS
+            if any(route.matches({**request.scope, "method": method})[0] == Match.FULL
+                   for route in app.router.routes)]
+
+
+def public_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    """Where and what, for each invalid field: the input itself and the exception behind the
+    message (pydantic's "input", "ctx", "url") are never echoed back."""
+    return [{key: jsonable_encoder(error.get(key)) for key in ("type", "loc", "msg")}
+            for error in errors]
 
 
 def validation_sentence(errors: Sequence[Any]) -> str:

@@ -93,7 +93,9 @@ def looks_like_follow_up(text: str) -> bool:
     """True if the message points back at something said before ("and on pro?", "is it …")."""
     stripped = text.strip()
     return bool(
-        _CUE_START.search(stripped) or _CUE_WORD.search(stripped) or len(stripped.split()) <= 3
+        _CUE_START.search(stripped) or _CUE_WORD.search(stripped)
+        # "per year?", "why?" — but not a bare "Dana", "acme" or "next month" (a value)
+        or (len(stripped.split()) <= 3 and stripped.endswith("?"))
     )
 
 

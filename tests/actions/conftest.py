@@ -97,3 +97,43 @@ def form_tracker(
 def texts(dispatcher: Any) -> list[str]:
     """The texts the action sent."""
     return [message["text"] for message in dispatcher.messages]
+
+
+def verify(sessions: sessionmaker[Session], conversation_id: str, customer_id: int) -> None:
+    """Record in the CRM that the conversation proved to be this customer (a code matched)."""
+    from crm_store import verification
+
+    with sessions.begin() as session:
+        verification.mark_verified(session=session, conversation_id=conversation_id,
+                                   customer_id=customer_id, method=verification.EMAIL_CODE,
+                                   actor="test")
+
+
+def said(dispatcher: Any) -> list[str]:
+    """What the action sent: each message's text, or the name of the response it uttered."""
+    return [message.get("text") or message["response"] for message in dispatcher.messages]
+
+
+@pytest.fixture
+def mailbox(sessions: sessionmaker[Session], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+            ) -> Iterator[Path]:
+    """A real SMTP server (aiosmtpd, relay.devmail's handler) that the actions mail to; yields
+    the directory its mails land in."""
+    from aiosmtpd.controller import Controller
+
+    from relay.devmail import MaildirHandler
+    from tests.conftest import free_port
+
+    directory = tmp_path / "mail"
+    port = free_port()
+    controller = Controller(MaildirHandler(directory), hostname="127.0.0.1", port=port)
+    controller.start()
+    current = runtime.services()
+    settings = current.settings.model_copy(update={"smtp_host": "127.0.0.1", "smtp_port": port,
+                                                   "smtp_starttls": False})
+    monkeypatch.setattr(runtime, "_services", runtime.Services(
+        settings=settings, sessions=current.sessions, faq=current.faq))
+    try:
+        yield directory
+    finally:
+        controller.stop()

@@ -69,6 +69,7 @@ async def test_a_confident_answer_carries_its_entry_id(faq_engine: Any) -> None:
 @pytest.mark.usefixtures("faq_services")
 @pytest.mark.parametrize(("text", "offered"), [
     ("how much for 10 users", True), ("what would Business cost for 25 of us?", True),
+    ("we're a team of 12, thinking about business plan", True),
     ("how much is pro?", False),
 ])
 async def test_a_price_question_for_a_team_is_answered_with_an_offer_of_sales(
@@ -89,6 +90,19 @@ async def test_a_follow_up_closest_to_the_entry_just_answered_stays_on_it() -> N
                                 "can I protect it with a password?",
                "last_faq_id": "link-password-expiry"}))
     assert [m.get("faq_entry_id") for m in messages] == ["link-password-expiry"]
+
+
+@pytest.mark.usefixtures("faq_services")
+@pytest.mark.parametrize("text", ["Dana", "acme", "next month"])
+async def test_a_statement_after_an_answer_is_not_answered_from_the_old_topic(text: str) -> None:
+    """A name or a value after the Business price is acknowledged, not priced again."""
+    messages, events = await _run(ActionAnswerFaq(), tracker(
+        text=text, intent="inform",
+        slots={"last_question": "we're a team of 12, thinking about business plan",
+               "last_faq_id": "business-price", "failed_turns": 0}))
+    assert [m.get("faq_entry_id") for m in messages] == [None]
+    assert "what would you like me to do" in messages[0]["text"].lower()
+    assert SlotSet("failed_turns", 1) not in events  # not a question the bot failed
 
 
 @pytest.mark.usefixtures("faq_services")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,8 +13,9 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session, sessionmaker
 
 from actions.identify import ActionIdentifyCustomer, ValidateIdentifyForm, name_from_text
-from crm_store import conversations, customers, interactions
-from tests.actions.conftest import form_tracker, texts, tracker
+from crm_store import conversations, customers, verification
+from relay.devmail import read_mails
+from tests.actions.conftest import form_tracker, said, texts, tracker
 
 
 def _customer(sessions: sessionmaker[Session], **fields: Any) -> int:
@@ -26,52 +30,26 @@ async def test_an_invalid_email_is_asked_again_with_the_reason(
     events = await ValidateIdentifyForm().run(
         dispatcher, form_tracker("identify_form", "email", "ana at example dot com"), domain
     )
-    assert events == [SlotSet("email", None)]
+    assert events == [SlotSet("email", None), SlotSet("requested_slot", "email")]
     [message] = texts(dispatcher)
     assert "doesn't look like an email address" in message
     assert "name@example.com" in message
     assert "ana at example" not in message, "the customer's words are not echoed back"
 
 
-async def test_a_known_email_fills_the_name_so_it_is_not_asked(
+async def test_a_known_email_does_not_fill_the_name_for_a_lead_or_a_case(
     sessions: sessionmaker[Session], domain: dict[str, Any]
 ) -> None:
+    """Skipping the name for a known address would tell whose address it is (issue 15)."""
     _customer(sessions, email="ana@example.com", name="Ana")
     dispatcher = CollectingDispatcher()
     events = await ValidateIdentifyForm().run(
-        dispatcher, form_tracker("identify_form", "email", "My email is ANA@example.com."), domain
+        dispatcher, form_tracker("identify_form", "email", "My email is ANA@example.com.",
+                                 slots={"pending_task": "sales"}), domain
     )
-    assert events == [SlotSet("email", "ana@example.com"), SlotSet("customer_name", "Ana")]
+    assert events == [SlotSet("email", "ana@example.com"),
+                      SlotSet("requested_slot", "customer_name")]
     assert dispatcher.messages == []
-
-
-async def test_an_unknown_email_leaves_the_name_to_be_asked(
-    sessions: sessionmaker[Session], domain: dict[str, Any]
-) -> None:
-    dispatcher = CollectingDispatcher()
-    events = await ValidateIdentifyForm().run(
-        dispatcher, form_tracker("identify_form", "email", "bob@example.com"), domain
-    )
-    assert events == [SlotSet("email", "bob@example.com"), SlotSet("customer_name", None)]
-
-
-async def test_a_name_is_tidied_and_a_non_name_is_asked_again(
-    sessions: sessionmaker[Session], domain: dict[str, Any]
-) -> None:
-    dispatcher = CollectingDispatcher()
-    slots = {"email": "bob@example.com"}
-    events = await ValidateIdentifyForm().run(
-        dispatcher, form_tracker("identify_form", "customer_name", "i'm bob marley", slots=slots),
-        domain,
-    )
-    assert events == [SlotSet("customer_name", "Bob Marley")]
-
-    dispatcher = CollectingDispatcher()
-    events = await ValidateIdentifyForm().run(
-        dispatcher, form_tracker("identify_form", "customer_name", "+44 1234", slots=slots), domain
-    )
-    assert events == [SlotSet("customer_name", None)]
-    assert texts(dispatcher) == ["Sorry, I didn't catch a name there."]
 
 
 @pytest.mark.parametrize(
@@ -83,36 +61,31 @@ def test_name_from_text(text: str, name: str | None) -> None:
     assert name_from_text(text) == name
 
 
-async def test_a_returning_customer_is_welcomed_back_and_the_conversation_linked(
+async def test_a_typed_email_of_a_known_customer_is_only_claimed(
     sessions: sessionmaker[Session], domain: dict[str, Any]
 ) -> None:
-    ana = _customer(sessions, email="ana@example.com", name="Ana")
-    with sessions.begin() as session:
-        conversations.get_or_create(session=session, conversation_id="web-abc123")
-        interactions.record(session=session, conversation_id="web-abc123", direction="inbound",
-                            author="customer", text="I need to change my phone number")
+    """No "Welcome back", no name from the CRM, no change to the record, no identity attached:
+    the conversation is linked as claimed, for the lead or case it opens (issue 15)."""
+    grace = _customer(sessions, email="grace@example.com", name="Grace Hopper")
     dispatcher = CollectingDispatcher()
     events = await ActionIdentifyCustomer().run(
         dispatcher,
-        tracker(sender_id="web-abc123", slots={"email": "ana@example.com", "customer_name": "Ana"},
-                text="ana@example.com", metadata={"channel": "web"}),
+        tracker(sender_id="web-abc123", text="Mallory",
+                slots={"email": "grace@example.com", "customer_name": "Mallory",
+                       "pending_task": "report_problem"}, metadata={"channel": "web"}),
         domain,
     )
-    assert events == [
-        SlotSet("customer_id", ana),
-        SlotSet("customer_name", "Ana"),
-        SlotSet("email", "ana@example.com"),
-        SlotSet("identified", True),
-    ]
-    assert texts(dispatcher) == ["Welcome back, Ana!"]
+    assert events == [SlotSet("customer_id", grace), SlotSet("customer_name", "Mallory"),
+                      SlotSet("email", "grace@example.com"), SlotSet("identified", True)]
+    assert dispatcher.messages[0]["response"] == "utter_identified"
+    assert dispatcher.messages[0]["name"] == "Mallory"
     with sessions() as session:
+        record = customers.get_or_raise(session=session, customer_id=grace)
+        assert record.name == "Grace Hopper" and record.identities == []
         linked = conversations.get_or_raise(session=session, conversation_id="web-abc123")
-        assert linked.customer_id == ana
-        [earlier] = interactions.list_for_conversation(session=session,
-                                                       conversation_id="web-abc123")
-        assert earlier.customer_id == ana  # back-filled
-        known = customers.find_by_identity(session=session, channel="web", external_id="abc123")
-        assert known is not None and known.id == ana
+        assert linked.customer_id == grace and linked.verified_at is None
+        assert verification.verified_customer_id(session=session,
+                                                 conversation_id="web-abc123") is None
 
 
 async def test_a_new_customer_is_created_with_their_name(
@@ -122,7 +95,8 @@ async def test_a_new_customer_is_created_with_their_name(
     events = await ActionIdentifyCustomer().run(
         dispatcher,
         tracker(sender_id="rest-1",
-                slots={"email": "bob@example.com", "customer_name": "Bob Marley"}),
+                slots={"email": "bob@example.com", "customer_name": "Bob Marley",
+                       "pending_task": "sales"}),
         domain,
     )
     with sessions() as session:
@@ -130,12 +104,122 @@ async def test_a_new_customer_is_created_with_their_name(
         assert bob is not None and bob.name == "Bob Marley"
         linked = conversations.get_or_raise(session=session, conversation_id="rest-1")
         assert linked.customer_id == bob.id
-        # A REST sender id is not a personal identity: nothing is attached for it.
-        assert customers.find_by_identity(session=session, channel="rest", external_id="1") is None
     assert events == [
         SlotSet("customer_id", bob.id),
         SlotSet("customer_name", "Bob Marley"),
         SlotSet("email", "bob@example.com"),
         SlotSet("identified", True),
     ]
-    assert texts(dispatcher) == ["Thanks, Bob — nice to meet you."]  # first name only
+    assert said(dispatcher) == ["utter_identified"]
+    assert dispatcher.messages[0]["name"] == "Bob"  # first name only
+
+
+async def mails_to(directory: Path, address: str, count: int = 1) -> list[str]:
+    """The bodies of the mails to address, once `count` have arrived (sent in the background)."""
+    for _ in range(100):
+        found = [m.body for m in read_mails(directory) if m.to == address]
+        if len(found) >= count:
+            return found
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no mail to {address} in {directory}")
+
+
+def code_in(body: str) -> str:
+    match = re.search(r"code is (\d{3}) (\d{3})", body)
+    assert match, body
+    return match.group(1) + match.group(2)
+
+
+async def run_code_step(text: str, slots: dict[str, Any], domain: dict[str, Any],
+                        sender_id: str = "tg-77") -> tuple[list[Any], CollectingDispatcher]:
+    dispatcher = CollectingDispatcher()
+    events = await ValidateIdentifyForm().run(
+        dispatcher, form_tracker("identify_form", "verification_code", text,
+                                 slots={"pending_task": "check_cases", **slots},
+                                 sender_id=sender_id), domain)
+    return events, dispatcher
+
+
+async def test_a_customers_records_need_the_mailed_code(
+    sessions: sessionmaker[Session], domain: dict[str, Any], mailbox: Path
+) -> None:
+    """The email step says the same for a known and an unknown address; only the known one
+    gets a mail, and only its code verifies the chat (attached as a verified identity)."""
+    grace = _customer(sessions, email="grace@example.com", name="Grace Hopper")
+    replies = []
+    for address in ("grace@example.com", "nobody@example.com"):
+        dispatcher = CollectingDispatcher()
+        events = await ValidateIdentifyForm().run(
+            dispatcher, form_tracker("identify_form", "email", address, sender_id="tg-77",
+                                     slots={"pending_task": "check_cases"}), domain)
+        assert SlotSet("email", address) in events
+        assert SlotSet("requested_slot", "verification_code") in events
+        replies.append([(m["response"], m.get("email")) for m in dispatcher.messages])
+    assert replies == [[("utter_code_sent", "grace@example.com")],
+                       [("utter_code_sent", "nobody@example.com")]]
+    [body] = await mails_to(mailbox, "grace@example.com")
+    await asyncio.sleep(0.3)
+    assert [m.to for m in read_mails(mailbox)] == ["grace@example.com"]
+
+    # The conversation's live code is now nobody@'s: typing Grace's address again at the code
+    # prompt switches back to it, with a new code.
+    events, dispatcher = await run_code_step("oh, it's grace@example.com",
+                                             {"email": "nobody@example.com"}, domain)
+    assert SlotSet("email", "grace@example.com") in events
+    assert said(dispatcher) == ["utter_code_sent"]
+    slots = {"email": "grace@example.com"}
+    [mail_two] = (await mails_to(mailbox, "grace@example.com", 2))[1:]
+    wrong = f"{(int(code_in(mail_two)) + 1) % 10**6:06d}"
+    events, dispatcher = await run_code_step(f"{wrong[:3]} {wrong[3:]}", slots, domain)
+    assert SlotSet("verification_code", None) in events
+    assert said(dispatcher) == ["utter_code_wrong"]
+    assert dispatcher.messages[0]["tries_left"] == 4
+    events, dispatcher = await run_code_step(f"my code is {code_in(mail_two)}", slots, domain)
+    assert SlotSet("verification_code", "verified") in events and dispatcher.messages == []
+    assert code_in(body) != "" and body.count("Nimbus Drive") >= 1
+    with sessions() as session:
+        assert verification.verified_customer_id(session=session,
+                                                 conversation_id="tg-77") == grace
+        known = customers.find_by_identity(session=session, channel="telegram",
+                                           external_id="77")
+        assert known is not None and known.id == grace
+
+    dispatcher = CollectingDispatcher()
+    events = await ActionIdentifyCustomer().run(
+        dispatcher, tracker(sender_id="tg-77", slots={"pending_task": "check_cases",
+                                                      "email": "grace@example.com"}), domain)
+    assert said(dispatcher) == ["utter_verified"] and dispatcher.messages[0]["name"] == "Grace"
+    assert SlotSet("verified", True) in events and SlotSet("customer_id", grace) in events
+
+
+async def test_resend_too_soon_wait_and_back_outs_at_the_code_prompt(
+    sessions: sessionmaker[Session], domain: dict[str, Any], mailbox: Path
+) -> None:
+    _customer(sessions, email="ana@example.com", name="Ana")
+    slots = {"email": "ana@example.com"}
+    dispatcher = CollectingDispatcher()
+    await ValidateIdentifyForm().run(
+        dispatcher, form_tracker("identify_form", "email", "ana@example.com", sender_id="tg-77",
+                                 slots={"pending_task": "check_cases"}), domain)
+    for text in ("resend", "I didn't get it", "can you send it again?"):
+        events, dispatcher = await run_code_step(text, slots, domain)
+        assert said(dispatcher) == ["utter_code_wait"], text
+        assert SlotSet("verification_code", None) in events
+    events, dispatcher = await run_code_step("12345", slots, domain)
+    assert said(dispatcher) == ["utter_code_hint"]
+    events, dispatcher = await run_code_step("never mind", slots, domain)
+    assert SlotSet("form_cancelled", True) in events
+
+
+async def test_a_verified_task_is_refused_when_the_crm_says_unverified(
+    sessions: sessionmaker[Session], domain: dict[str, Any]
+) -> None:
+    """Slots saying "verified" are not enough: the CRM decides (a forged tracker gets nothing)."""
+    _customer(sessions, email="grace@example.com", name="Grace Hopper")
+    dispatcher = CollectingDispatcher()
+    events = await ActionIdentifyCustomer().run(
+        dispatcher, tracker(sender_id="web-forged", slots={
+            "pending_task": "check_cases", "email": "grace@example.com",
+            "verification_code": "verified", "verified": True}), domain)
+    assert said(dispatcher) == ["utter_not_verified"]
+    assert SlotSet("verified", True) not in events

@@ -7,7 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
+import pytest
+
 from relay.settings import ROOT
+from tests.conftest import RelayStack, new_conversation_id
 
 
 def test_a_missing_index_is_one_sentence_naming_the_fix(tmp_path: Path) -> None:
@@ -19,3 +23,23 @@ def test_a_missing_index_is_one_sentence_naming_the_fix(tmp_path: Path) -> None:
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("action server: no FAQ index in ")
     assert "make build-index" in last and "Traceback" not in result.stderr
+
+
+@pytest.mark.integration
+def test_only_rasa_may_run_actions(relay_stack: RelayStack) -> None:
+    """A forged /webhook call (read someone's cases, change an address) is refused; Rasa's own
+    calls carry the token (issue 15, #9)."""
+    settings = relay_stack.settings
+    call = {"next_action": "action_list_cases", "sender_id": "web-forged", "version": "3.6.21",
+            "domain": {}, "tracker": {"sender_id": "web-forged", "slots": {"customer_id": 1},
+                                      "latest_message": {}, "events": [], "active_loop": {}}}
+    wrong = httpx.post(f"{settings.actions_url}/webhook", json=call, timeout=30,
+                       headers={"Authorization": "Bearer guess"})
+    assert wrong.status_code == 401
+    assert httpx.post(f"{settings.actions_url}/webhook", json=call, timeout=30).status_code == 401
+    assert httpx.get(f"{settings.actions_url}/actions", timeout=30).status_code == 401
+    assert httpx.get(f"{settings.actions_url}/health", timeout=30).status_code == 200
+    allowed = httpx.get(f"{settings.actions_url}/actions", timeout=30,
+                        headers={"Authorization": f"Bearer {settings.actions_token}"})
+    assert allowed.status_code == 200
+    assert relay_stack.say(new_conversation_id(), "hello")  # Rasa's calls still get through

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from actions.profile import ActionSaveDetails, ValidateUpdateDetailsForm, field_from_text
 from crm_store import customers
-from tests.actions.conftest import form_tracker, texts, tracker
+from tests.actions.conftest import form_tracker, said, texts, tracker, verify
 
 FORM = "update_details_form"
 
@@ -99,6 +99,7 @@ async def test_the_new_phone_number_is_saved_on_the_customer(
         ana = customers.create(
             session=session, actor="test", email="ana@example.com", name="Ana"
         ).id
+    verify(sessions, "rest-test", ana)
     dispatcher = CollectingDispatcher()
     events = await ActionSaveDetails().run(
         dispatcher,
@@ -115,18 +116,27 @@ async def test_the_new_phone_number_is_saved_on_the_customer(
         assert customers.get_or_raise(session=session, customer_id=ana).phone == "+447911123456"
 
 
-async def test_nothing_is_saved_without_an_identified_customer(
-    sessions: sessionmaker[Session], domain: dict[str, Any]
+@pytest.mark.parametrize("slots", [{}, {"customer_id": "ANA", "identified": True,
+                                       "verified": True}])
+async def test_nothing_is_saved_unless_the_crm_says_verified(
+    sessions: sessionmaker[Session], domain: dict[str, Any], slots: dict[str, Any]
 ) -> None:
+    """Slots (claimed, or forged in a tracker) never change a record: the CRM decides."""
+    with sessions.begin() as session:
+        ana = customers.create(session=session, actor="test", email="ana@example.com").id
+    slots = {key: ana if value == "ANA" else value for key, value in slots.items()}
     dispatcher = CollectingDispatcher()
     events = await ActionSaveDetails().run(
-        dispatcher, tracker(slots={"detail_field": "address", "address": "Rua do Ouro 20"}), domain
+        dispatcher, tracker(slots={"detail_field": "address", "address": "Rua do Ouro 20",
+                                   **slots}), domain
     )
     assert events == [SlotSet("detail_field", None), SlotSet("phone", None),
                       SlotSet("address", None), SlotSet("confirm_details", None),
                       SlotSet("pending_task", None), SlotSet("form_cancelled", False),
                       SlotSet("form_escalated", False)]
-    assert texts(dispatcher) == ["Sorry, I lost track of what to update. Could you ask me again?"]
+    assert said(dispatcher) == ["utter_not_verified"]
+    with sessions() as session:
+        assert customers.get_or_raise(session=session, customer_id=ana).address is None
 
 
 def _activation_tracker(*user_turns: tuple[str, str]) -> Tracker:

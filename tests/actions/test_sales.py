@@ -19,7 +19,7 @@ from actions.sales import (
     timeline_from_text,
 )
 from crm_store import customers, leads
-from tests.actions.conftest import form_tracker, texts, tracker
+from tests.actions.conftest import form_tracker, texts, tracker, verify
 
 RESET = [SlotSet("lead_interest", None), SlotSet("company_size", None), SlotSet("company", None),
          SlotSet("budget", None), SlotSet("timeline", None), SlotSet("pending_task", None),
@@ -89,6 +89,7 @@ async def test_a_repeat_request_updates_the_open_lead(
 ) -> None:
     with sessions.begin() as session:
         dana = customers.create(session=session, actor="test", email="dana@acme.io", name="Dana").id
+    verify(sessions, "tg-42", dana)
     slots = {"customer_id": dana, "customer_name": "Dana", "email": "dana@acme.io",
              "lead_interest": "Business plan", "company_size": "40 people",
              "budget": "€800 per month", "timeline": "next month", "pending_task": "sales"}
@@ -121,6 +122,35 @@ async def test_a_repeat_request_updates_the_open_lead(
         [again], total = leads.list_leads(session=session, customer_id=dana)
         assert total == 1 and again.id == lead.id and again.company_size == "60 people"
     assert "updated your open request" in texts(dispatcher)[0]
+
+
+async def test_an_unverified_request_is_a_new_marked_lead_and_changes_no_record(
+    sessions: sessionmaker[Session], domain: dict[str, Any]
+) -> None:
+    """Someone who only typed Dana's address opens a lead the business can tell apart; Dana's
+    open lead, company and type stay as they were, and the reply tells nothing of them."""
+    with sessions.begin() as session:
+        dana = customers.create(session=session, actor="test", email="dana@acme.io",
+                                name="Dana", company="Acme", type="customer").id
+        own, _ = leads.open_or_update_lead(session=session, customer_id=dana,
+                                           interest="Pro plan", changed_by="test")
+        own_id = own.id
+    slots = {"customer_id": dana, "customer_name": "Mallory", "email": "dana@acme.io",
+             "lead_interest": "Business plan", "company_size": "40 people", "company": "Evil Co",
+             "budget": "€1", "timeline": "next month", "pending_task": "sales"}
+    for _ in range(2):
+        dispatcher = CollectingDispatcher()
+        await ActionSubmitLead().run(dispatcher, tracker(sender_id="web-x", slots=slots), domain)
+        assert texts(dispatcher)[0].startswith("Thanks, Mallory! I've passed your request")
+    with sessions() as session:
+        found, total = leads.list_leads(session=session, customer_id=dana)
+        assert total == 3
+        assert sorted((lead.id == own_id, lead.unverified) for lead in found) == [
+            (False, True), (False, True), (True, False)]
+        assert all("Evil Co" in str(lead.interest) for lead in found if lead.unverified)
+        record = customers.get_or_raise(session=session, customer_id=dana)
+        assert (record.company, record.type, record.name) == ("Acme", "customer", "Dana")
+        assert leads.get_or_raise(session=session, lead_id=own_id).interest == "Pro plan"
 
 
 async def test_no_lead_without_an_identified_customer(

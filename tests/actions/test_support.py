@@ -15,7 +15,7 @@ from actions.support import (
     subject_of,
 )
 from crm_store import cases, customers
-from tests.actions.conftest import form_tracker, texts, tracker
+from tests.actions.conftest import form_tracker, said, texts, tracker, verify
 
 DESCRIPTION = "The desktop app on my Mac stopped syncing since yesterday's update"
 
@@ -82,6 +82,10 @@ async def test_the_customers_cases_are_listed_with_their_status(
         first_id, second_id = first.id, second.id
     dispatcher = CollectingDispatcher()
     events = await ActionListCases().run(dispatcher, tracker(slots={"customer_id": ana}), domain)
+    assert said(dispatcher) == ["utter_not_verified"]  # the slot alone shows nothing
+    verify(sessions, "rest-test", ana)
+    dispatcher = CollectingDispatcher()
+    events = await ActionListCases().run(dispatcher, tracker(slots={"customer_id": ana}), domain)
     assert events == [SlotSet("pending_task", None)]
     assert texts(dispatcher) == [
         "Your most recent cases:\n"
@@ -94,6 +98,7 @@ async def test_no_cases_is_said_plainly(
     sessions: sessionmaker[Session], domain: dict[str, Any]
 ) -> None:
     ana = _ana(sessions)
+    verify(sessions, "rest-test", ana)
     dispatcher = CollectingDispatcher()
     events = await ActionListCases().run(dispatcher, tracker(slots={"customer_id": ana}), domain)
     assert events == [SlotSet("pending_task", None)]

@@ -24,8 +24,9 @@ FOLLOW_UPS = [
     "does it work on linux? im on ubuntu 22.04", "how much is it?",
 ]
 VALUES = [
-    "jo@example.com", "my email is jo@example.com", "42", "3", "250 people", "Ana Silva",
-    "Li Wei", "José", "tomorrow", "next month", "2027-01-15", "15/01", "+44 20 7946 0958",
+    "jo@example.com", "my email is jo@example.com", "grace@example.com", "42", "3", "250 people",
+    "Ana Silva", "Li Wei", "José", "tomorrow", "next month", "2027-01-15", "15/01",
+    "+44 20 7946 0958",
     "0791 12", "12 Baker Street, London NW1 6XE", "$500 a month", "5k a year", "not sure yet",
     "Acme Ltd", "the business plan", "pro",
 ]
@@ -59,15 +60,24 @@ COMPLAINTS = ["this is useless", "you charged me twice!!", "I'm so frustrated wi
 OUT_OF_SCOPE = ["what's the weather tomorrow", "tell me a joke", "who won the football game",
                 "what is the capital of france"]
 
+# At the code prompt (a customer's cases or details need the code mailed to them): codes as
+# people type them, wrong ones (the fuzz never knows the real code), short ones, and asking for
+# a new one. Anywhere else they are bare values or requests without a code to resend.
+CODES = ["123456", "123 456", "654-321", "my code is 000000", "the code is 482 913", "12345",
+         "1234567", "code: 999999"]
+RESEND = ["resend", "I didn't get the code", "send it again", "no email yet",
+          "can you resend the code?", "nothing came", "send me a new code"]
+
 KINDS: dict[str, list[str]] = {
     "faq": FAQ, "follow_up": FOLLOW_UPS, "value": VALUES, "small_talk": SMALL_TALK,
     "yes_no": YES_NO, "noise": NOISE, "other_language": OTHER_LANGUAGES, "task": TASKS,
     "stop": STOPS, "human": HUMAN, "complaint": COMPLAINTS, "out_of_scope": OUT_OF_SCOPE,
+    "code": CODES, "resend": RESEND,
 }
 # Rough shares in real traffic: mostly questions, follow-ups and values.
 WEIGHTS = {"faq": 6, "follow_up": 4, "value": 4, "small_talk": 2, "yes_no": 3, "noise": 2,
            "other_language": 1, "task": 3, "stop": 2, "human": 1, "complaint": 1,
-           "out_of_scope": 1}
+           "out_of_scope": 1, "code": 2, "resend": 1}
 
 
 def _typo(text: str, position: int) -> str:

@@ -15,6 +15,7 @@ import pytest
 import yaml
 from sqlalchemy import select
 
+from crm_store import customers
 from crm_store.models import Case, Customer, Lead
 from relay.settings import ROOT
 from relay.users import Customer as Visitor
@@ -37,18 +38,36 @@ def _fields(row: Any, expected: dict[str, Any]) -> dict[str, Any]:
     return {key: getattr(row, key) for key in expected}
 
 
+# utter_code_sent and utter_code_resent name the address a code went to
+CODE_SENT = ("If {email} has an account", "sent a new code to {email} ")
+
+
 @pytest.mark.parametrize("script", _scripts())
 def test_scripted_conversation(relay_stack: RelayStack, script: dict[str, Any]) -> None:
     email = f"script-{uuid.uuid4().hex[:10]}@example.com"
+    if "known" in script:
+        with relay_stack.sessions.begin() as session:
+            customers.create(session=session, actor="test", email=email, **script["known"])
     visitor = Visitor(relay_stack.api_url)
+    if script.get("signed_in"):
+        user_id = f"script-{uuid.uuid4().hex[:10]}"
+        assert visitor.sign_in(user_id, relay_stack.signed(user_id)).status_code == 200
+    codes_mailed = 0  # to {email}, counted from what the bot said it sent
     try:
         for number, step in enumerate(script["turns"], start=1):
             said = str(step["say"]).replace("{email}", email)
+            if "{code}" in said:
+                said = said.replace("{code}", relay_stack.code_for(email,
+                                                                   after=codes_mailed - 1))
             turn = visitor.say(said)
             joined = " | ".join(turn.texts)
             where = f"turn {number} {said!r} → {joined!r}"
+            if "known" in script and any(sent.format(email=email) in joined
+                                         for sent in CODE_SENT):
+                codes_mailed += 1
             if "expect" in step:
-                assert str(step["expect"]).lower() in joined.lower(), where
+                expected = str(step["expect"]).replace("{email}", email)
+                assert expected.lower() in joined.lower(), where
             if "not" in step:
                 assert str(step["not"]).lower() not in joined.lower(), where
             if "faq" in step:
@@ -87,3 +106,5 @@ def test_scripted_conversation(relay_stack: RelayStack, script: dict[str, Any]) 
                 assert case.type == script["case"]["type"]
                 if "subject" in script["case"]:
                     assert script["case"]["subject"].lower() in case.subject.lower()
+                if "unverified" in script["case"]:
+                    assert case.unverified == script["case"]["unverified"]

@@ -2,8 +2,10 @@
 
 Hypothesis draws conversations of 8 to 14 messages from every kind customers send (questions,
 follow-ups, bare values, small talk, yes/no, noise and payloads, other languages, task
-starters, stop/cancel, complaints, requests for a person — kinds.py), sends them through the
-widget gateway to the real Rasa and action server, and checks on every turn:
+starters, stop/cancel, complaints, requests for a person, verification codes — wrong ones, as
+the fuzz never reads the mail — and "resend": kinds.py), one in four from a visitor the website
+signed in (its HMAC, as the widget sends it), sends them through the widget gateway to the real
+Rasa and action server, and checks on every turn:
 
 * while the bot owns the conversation: 1 to 3 replies, never the same text twice in a turn;
 * while a person owns it (after a handoff): no bot reply at all;
@@ -22,6 +24,7 @@ from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, seed, settings
+from hypothesis import strategies as st
 
 from relay.users import ConsoleAgent, Customer, longest_action_run, tracker_events
 from tests.bot.kinds import conversation
@@ -56,13 +59,16 @@ def rasa_log_start(relay_stack: RelayStack) -> int:
 @seed(SEED)
 @settings(max_examples=CONVERSATIONS, deadline=None, database=None, print_blob=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(messages=conversation())
+@given(messages=conversation(), signed_in=st.sampled_from([False, False, False, True]))
 def test_every_turn_of_a_random_conversation_is_answered(
     relay_stack: RelayStack, agent: ConsoleAgent, rasa_log_start: int,
-    messages: list[tuple[str, str]],
+    messages: list[tuple[str, str]], signed_in: bool,
 ) -> None:
     customer = Customer(relay_stack.api_url)
     try:
+        if signed_in:  # a visitor the website vouches for (its HMAC), as the widget sends it
+            user_id = f"fuzz-{customer.conversation_id[-12:]}"
+            assert customer.sign_in(user_id, relay_stack.signed(user_id)).status_code == 200
         for number, (kind, text) in enumerate(messages, start=1):
             before = customer.status()
             turn = customer.say(text)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -18,7 +21,8 @@ from telegram.ext import Application
 from bot.channels.telegram import build_application, webhook_app
 from crm_store import conversations, interactions
 from crm_store.models import Interaction
-from relay.settings import Settings
+from relay.settings import ROOT, Settings
+from relay.stack import child_env
 from tests.channels.fake_bot_api import BOT_USER, FakeBotApi, running_fake_bot_api
 from tests.channels.fake_rasa import FakeRasa
 
@@ -150,6 +154,46 @@ async def test_non_text_gets_a_polite_answer_and_a_note_in_the_crm(
     assert logged(sessions) == [("customer", note), ("system", sent[0]["text"])]
 
 
+@pytest.mark.parametrize(("content", "note", "answer_has"), [
+    ({"location": {"latitude": 51.523767, "longitude": -0.158555}},
+     "[location] 51.523767, -0.158555", "location"),
+    ({"venue": {"location": {"latitude": 51.523767, "longitude": -0.158555},
+                "title": "Sherlock Holmes Museum", "address": "221b Baker St, London NW1 6XE"},
+      "location": {"latitude": 51.523767, "longitude": -0.158555}},
+     "[place] Sherlock Holmes Museum, 221b Baker St, London NW1 6XE (51.523767, -0.158555)",
+     "location"),
+    ({"contact": {"phone_number": "+442079460958", "first_name": "Ana", "last_name": "Silva"}},
+     "[contact] Ana Silva, +442079460958", "contact"),
+])
+async def test_a_shared_place_or_contact_is_noted_so_an_agent_can_read_it(
+    tg_settings: Settings, bot_api: FakeBotApi, fake_rasa: FakeRasa,
+    sessions: sessionmaker[Session], content: dict[str, Any], note: str, answer_has: str
+) -> None:
+    """Not "[unsupported message]": the agent sees the place or the phone number (issue 15,
+    #14)."""
+    async with polling(tg_settings, deliver=False):
+        bot_api.queue_update(message(21, **content))
+        sent = await eventually(lambda: bot_api.sent(CHAT))
+    assert answer_has in sent[0]["text"]
+    assert logged(sessions) == [("customer", note), ("system", sent[0]["text"])]
+
+
+async def test_a_4096_character_message_reaches_rasa_whole_and_long_replies_are_split(
+    tg_settings: Settings, bot_api: FakeBotApi, fake_rasa: FakeRasa
+) -> None:
+    """Telegram allows 4,096 characters: none are cut on the way in, and a reply longer than
+    that arrives in parts instead of cut (issue 15, #14)."""
+    text = ("word " * 900)[:4095] + "!"
+    assert len(text) == 4096
+    async with polling(tg_settings, deliver=False):
+        bot_api.queue_update(message(22, text=text))
+        await eventually(lambda: len(bot_api.sent(CHAT)) >= 2)
+    assert fake_rasa.messages[0]["message"] == text
+    parts = [m["text"] for m in bot_api.sent(CHAT)]
+    assert all(len(p) <= 4096 for p in parts)
+    assert " ".join(parts).split() == f"You said: {text}".split()
+
+
 async def test_edited_message_is_answered_politely(
     tg_settings: Settings, bot_api: FakeBotApi, fake_rasa: FakeRasa,
     sessions: sessionmaker[Session]
@@ -279,6 +323,21 @@ async def test_webhook_refuses_requests_without_the_secret(
     assert [m["message"] for m in fake_rasa.messages] == ["hello"]
 
 
+@pytest.mark.parametrize("body", [b"[]", b"null", b"5", b'"x"', b"{", b'{"update_id": "x"}'])
+async def test_webhook_answers_400_to_a_body_that_is_not_an_update(
+    tg_settings: Settings, bot_api: FakeBotApi, body: bytes
+) -> None:
+    """The right secret with a body that is not an update object is a 400 (issue 15, #7)."""
+    application = build_application(tg_settings, deliver=False)
+    app = webhook_app(application, tg_settings.telegram_webhook_secret, "/telegram/webhook")
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://tg") as client:
+        response = await client.post("/telegram/webhook", content=body, headers={
+            "X-Telegram-Bot-Api-Secret-Token": "hook-secret",
+            "Content-Type": "application/json"})
+    assert response.status_code == 400, response.text
+
+
 async def test_token_never_reaches_the_logs(
     tg_settings: Settings, bot_api: FakeBotApi, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -347,3 +406,22 @@ async def test_webhook_mode_serves_and_registers_the_webhook(
     webhook = next(p for m, p in bot_api.calls if m == "setWebhook")
     assert webhook["url"] == settings.telegram_webhook_url
     assert webhook["secret_token"] == "hook-secret"
+
+
+@pytest.mark.parametrize("where", ["revoked token", "wrong base URL"])
+def test_the_bridge_exits_in_one_line_without_the_token_in_its_output(
+    settings: Settings, where: str
+) -> None:
+    """A revoked or mistyped token, or a wrong base URL: the bridge process stops, and nothing
+    it printed — tracebacks included — holds the token (issue 15, #10)."""
+    with running_fake_bot_api("999999:SOME-OTHER-BOT") as api:
+        base = api.url if where == "revoked token" else "http://127.0.0.1:9"
+        env = {**os.environ, **child_env(settings), "RELAY_TELEGRAM_BASE_URL": base,
+               "RELAY_RASA_PORT": "9"}
+        result = subprocess.run([sys.executable, "-m", "bot.channels.telegram"], cwd=ROOT,
+                                env=env, capture_output=True, text=True, timeout=120)
+    output = result.stdout + result.stderr
+    assert result.returncode == 2
+    assert output.strip().splitlines()[-1].startswith("telegram bridge: ")
+    assert settings.telegram_token not in output
+    assert settings.telegram_token.split(":")[1] not in output

@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from crm_store import interactions
+from crm_store import customers, interactions
 from crm_store.models import Interaction
 from relay.app import create_app
 from relay.settings import Settings
@@ -212,3 +212,79 @@ def test_stream_brings_notices_but_not_replies_given_in_the_turn(
     history = client.get(f"/chat/{cid}/history").json()
     assert [m["text"] for m in history["messages"]] == [
         "Your message is saved.", "Sam has joined the chat."]
+
+
+@pytest.mark.parametrize("path", ["/", "/console/login", "/docs", "/redoc"])
+def test_pages_forbid_framing_sniffing_and_foreign_scripts(client: TestClient, path: str) -> None:
+    """Every page says: no framing, no MIME sniffing, scripts from known places only
+    (issue 15, #6)."""
+    response = client.get(path)
+    assert response.status_code == 200
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    policy = response.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in policy and "object-src 'none'" in policy
+    if not path.startswith(("/docs", "/redoc")):
+        assert "script-src 'self';" in policy
+
+
+def test_json_and_scripts_get_a_policy_that_allows_nothing(client: TestClient) -> None:
+    for path in ("/healthz", "/widget.js", f"/chat/web-{'a' * 32}/history"):
+        response = client.get(path)
+        assert response.headers["x-content-type-options"] == "nosniff", path
+        assert response.headers["content-security-policy"].startswith("default-src 'none'"), path
+
+
+def test_a_signed_in_visitor_is_verified_by_the_hmac_and_a_forged_one_is_refused(
+    client: TestClient, settings: Settings, sessions: sessionmaker[Session]
+) -> None:
+    """Intercom-style identity verification: the right HMAC verifies the conversation for that
+    customer (found or created); a wrong one is a clear 403, audited, and changes nothing."""
+    from crm_store import audit, verification
+
+    cid, other = web_id(), web_id()
+    good = verification.identity_hash(settings.identity_secret, "site-42")
+    forged = client.post(f"/chat/{cid}/identity", json={
+        "user_id": "site-42", "user_hash": verification.identity_hash("guess", "site-42")})
+    assert forged.status_code == 403 and "HMAC-SHA256" in forged.json()["detail"]
+    assert forged.headers["access-control-allow-origin"] == "*"
+    swapped = client.post(f"/chat/{cid}/identity", json={"user_id": "site-43", "user_hash": good})
+    assert swapped.status_code == 403
+    with sessions() as session:
+        assert verification.verified_customer_id(session=session, conversation_id=cid) is None
+        refused = audit.list_entries(session=session, entity="conversation", entity_id=cid)
+        assert [r.action for r in refused] == ["identity_refused"] * 2
+
+    ok = client.post(f"/chat/{cid}/identity", json={"user_id": "site-42", "user_hash": good,
+                                                     "email": "ana@example.com", "name": "Ana"})
+    assert ok.status_code == 200 and ok.json() == {"verified": True}
+    again = client.post(f"/chat/{cid}/identity", json={"user_id": "site-42", "user_hash": good})
+    assert again.status_code == 200
+    with sessions() as session:
+        customer_id = verification.verified_customer_id(session=session, conversation_id=cid)
+        assert customer_id is not None
+        customer = customers.get_or_raise(session=session, customer_id=customer_id)
+        assert (customer.external_id, customer.email, customer.name) == (
+            "site-42", "ana@example.com", "Ana")
+        [identity] = customer.identities
+        assert identity.verified_at is not None and identity.external_id == cid[4:]
+    assert client.post(f"/chat/{other}/identity",
+                       json={"user_id": "site-42", "user_hash": good}).status_code == 200
+    someone_else = verification.identity_hash(settings.identity_secret, "site-99")
+    taken = client.post(f"/chat/{cid}/identity", json={"user_id": "site-99",
+                                                        "user_hash": someone_else})
+    assert taken.status_code == 409 and "another customer" in taken.json()["detail"]
+    bad = client.post(f"/chat/{cid}/identity", json={"user": "x"})
+    assert bad.status_code == 422
+
+
+def test_without_an_identity_secret_every_signed_identity_is_refused(
+    settings: Settings, sessions: sessionmaker[Session]
+) -> None:
+    from crm_store import verification
+
+    unset = settings.model_copy(update={"identity_secret": ""})
+    with TestClient(create_app(unset)) as client:
+        response = client.post(f"/chat/{web_id()}/identity", json={
+            "user_id": "site-1", "user_hash": verification.identity_hash("", "site-1")})
+    assert response.status_code == 403

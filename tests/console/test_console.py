@@ -225,6 +225,35 @@ def test_a_conversation_claimed_by_another_agent_is_not_taken_over(
             session=session, conversation_id=cid)]
 
 
+def test_only_the_agent_who_claimed_it_or_an_admin_resolves_it(
+    client: TestClient, sessions: sessionmaker[Session], fake_rasa: FakeRasa
+) -> None:
+    """Resolve says "taken" like claim and reply do (issue 15, #5)."""
+    cid = handed_off(sessions)
+    with sessions.begin() as session:
+        other = users.create_user(session=session, email="owner@relay.test", name="Owner Agent",
+                                  password="another-password")
+        users.create_user(session=session, email="boss@relay.test", name="Boss Admin",
+                          password="admin-password", role="admin")
+        support.set_status(session=session, conversation_id=cid, status="agent",
+                           agent_id=other.id, actor="service:test")
+    csrf = login(client)
+    response = client.post(f"/console/conversations/{cid}/resolve", data={"csrf": csrf})
+    assert "notice=taken" in response.headers["location"]
+    assert cid not in fake_rasa.events
+    with sessions() as session:
+        assert conversations.get(session=session, conversation_id=cid).status == "agent"
+    client.post("/console/logout", data={"csrf": csrf})
+    form = client.get("/console/login")
+    client.post("/console/login", data={"email": "boss@relay.test", "password": "admin-password",
+                                        "csrf": csrf_of(form.text), "next": "/console/"})
+    admin_csrf = csrf_of(client.get("/console/").text)
+    response = client.post(f"/console/conversations/{cid}/resolve", data={"csrf": admin_csrf})
+    assert "notice=resolved" in response.headers["location"]
+    with sessions() as session:
+        assert conversations.get(session=session, conversation_id=cid).status == "bot"
+
+
 def test_login_is_throttled_after_five_failures(client: TestClient) -> None:
     for _ in range(5):
         form = client.get("/console/login")
@@ -283,3 +312,52 @@ async def test_status_changes_by_the_bot_an_agent_and_the_api_are_all_audited(
         ("service:system", "handoff", "bot", "handoff"),
         ("service:system", "resume", "handoff", "bot"),
     ]
+
+
+def test_an_id_beyond_64_bits_is_a_422_not_a_500(
+    client: TestClient, sessions: sessionmaker[Session]
+) -> None:
+    """?after= larger than any database integer is refused with a sentence (issue 15, #7)."""
+    cid = handed_off(sessions)
+    login(client)
+    huge = client.get(f"/console/api/conversations/{cid}/messages?after=9223372036854775808")
+    assert huge.status_code == 422 and "after" in huge.json()["detail"]
+    assert client.get(f"/console/api/conversations/{cid}/messages?after=9223372036854775807"
+                      ).json()["messages"] == []
+    stream = client.get(f"/chat/web-{'a' * 32}/stream?after=9223372036854775808")
+    assert stream.status_code == 422 and "after" in stream.json()["detail"]
+
+
+def test_logout_ends_the_session_for_a_copied_cookie_too(
+    client: TestClient, sessions: sessionmaker[Session]
+) -> None:
+    """A cookie copied before logout reads nothing afterwards (issue 15, #3)."""
+    cid = handed_off(sessions)
+    csrf = login(client)
+    stolen = dict(client.cookies)
+    assert client.get("/console/api/queue").status_code == 200
+    client.post("/console/logout", data={"csrf": csrf})
+    with TestClient(create_app(client.app.state.settings), cookies=stolen,
+                    follow_redirects=False) as thief:
+        assert thief.get("/console/api/queue").status_code == 401
+        note = thief.post(f"/console/conversations/{cid}/note",
+                          data={"csrf": csrf, "text": "still here"})
+        assert note.status_code == 303 and "/console/login" in note.headers["location"]
+    with sessions() as session:
+        assert "still here" not in [r.text for r in interactions.list_for_conversation(
+            session=session, conversation_id=cid)]
+
+
+def test_a_deactivated_agent_is_signed_out_at_once(
+    client: TestClient, sessions: sessionmaker[Session]
+) -> None:
+    login(client)
+    assert client.get("/console/api/queue").status_code == 200
+    with sessions.begin() as session:
+        agent = users.get_by_email(session=session, email=AGENT_EMAIL)
+        assert agent is not None
+        users.set_active(session=session, user_id=agent.id, active=False, actor="user:1")
+    assert client.get("/console/api/queue").status_code == 401
+    with sessions.begin() as session:
+        users.set_active(session=session, user_id=agent.id, active=True, actor="user:1")
+    assert client.get("/console/api/queue").status_code == 401  # the old session stays ended

@@ -90,3 +90,42 @@ def test_suggestion_panel_data_for_unknown_conversations_is_404(
     page = client.get(f"/console/conversations/{cid}")
     assert 'id="suggestions"' in page.text
     assert "/console/insights/static/suggestions.js" in page.text
+
+
+def test_the_pages_token_ends_with_the_console_login(client: TestClient) -> None:
+    """Logging out of the console revokes the token the Insights page carried (issue 15, #3):
+    a copy of it taken from the page reads nothing afterwards."""
+    log_in(client, MANAGER_EMAIL)
+    page = client.get("/console/insights")
+    headers = {"Authorization": f"Bearer {token_of(page.text)}"}
+    assert client.get("/api/v1/insights/containment", headers=headers).status_code == 200
+    client.post("/console/logout", data={"csrf": csrf_of(page.text)})
+    assert client.get("/api/v1/insights/containment", headers=headers).status_code == 401
+    assert client.get("/api/v1/auth/me", headers=headers).status_code == 401
+
+
+def test_a_deactivated_manager_loses_the_page_and_its_token(
+    client: TestClient, sessions: sessionmaker[Session]
+) -> None:
+    log_in(client, MANAGER_EMAIL)
+    headers = {"Authorization": f"Bearer {token_of(client.get('/console/insights').text)}"}
+    with sessions.begin() as session:
+        boss = users.get_by_email(session=session, email=MANAGER_EMAIL)
+        assert boss is not None
+        users.set_active(session=session, user_id=boss.id, active=False, actor="user:1")
+    assert client.get("/api/v1/insights/containment", headers=headers).status_code == 401
+    assert client.get("/console/insights").status_code == 303
+
+
+def test_the_page_and_its_api_carry_the_security_headers(client: TestClient) -> None:
+    """No framing, no sniffing, scripts from this origin only (issue 15, #6)."""
+    log_in(client, MANAGER_EMAIL)
+    page = client.get("/console/insights")
+    headers = {"Authorization": f"Bearer {token_of(page.text)}"}
+    figure = client.get("/api/v1/insights/containment", headers=headers)
+    for response in (page, figure, client.get("/console/insights/static/insights.js")):
+        assert response.headers["x-frame-options"] == "DENY"
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+    assert "script-src 'self';" in page.headers["content-security-policy"]
+    assert "<script>" not in page.text  # the served page has no inline script for CSP to block

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from crm_store import audit, users
+from crm_store import audit, interactions, users
 from crm_store.errors import InvalidValue, NotFoundError
 from relay.app import create_app
 from relay.settings import Settings
+from tests.crm_store.conftest import PASSWORD
 
 H = dict[str, str]
 
@@ -39,6 +41,31 @@ def test_every_api_route_requires_auth(client: TestClient, settings: Settings) -
         assert "Bearer" in response.json()["detail"]
     bad = client.get("/api/v1/customers", headers={"Authorization": "Bearer forged"})
     assert bad.status_code == 401 and "invalid or expired" in bad.json()["detail"]
+
+
+def test_a_token_stops_working_after_logout_deactivation_or_revocation(
+    client: TestClient, sessions: sessionmaker[Session], agent_headers: H
+) -> None:
+    """Logging out ends the token; deactivating a user ends all theirs; a revoked service
+    token is refused (issue 15, #3)."""
+    assert client.get("/api/v1/auth/me", headers=agent_headers).status_code == 200
+    assert client.post("/api/v1/auth/logout", headers=agent_headers).status_code == 204
+    assert client.get("/api/v1/auth/me", headers=agent_headers).status_code == 401
+    second = client.post("/api/v1/auth/login",
+                         json={"email": "agent@relay.local", "password": PASSWORD}).json()
+    headers = {"Authorization": f"Bearer {second['access_token']}"}
+    assert client.get("/api/v1/auth/me", headers=headers).status_code == 200
+    assert users.main(["--url", str(client.app.state.settings.database_url), "deactivate",
+                       "agent@relay.local"]) == 0
+    assert client.get("/api/v1/auth/me", headers=headers).status_code == 401
+    with sessions.begin() as session:
+        _, token = users.create_service_token(session=session, name="script", role="agent")
+    service = {"Authorization": f"Bearer {token}"}
+    assert client.get("/api/v1/auth/me", headers=service).status_code == 200
+    assert client.post("/api/v1/auth/logout", headers=service).status_code == 400
+    assert users.main(["--url", str(client.app.state.settings.database_url), "revoke-token",
+                       "script"]) == 0
+    assert client.get("/api/v1/auth/me", headers=service).status_code == 401
 
 
 def test_login_rejects_wrong_password_and_inactive_users(
@@ -111,6 +138,34 @@ def test_422_names_the_field(client: TestClient, agent_headers: H) -> None:
         assert expected in response.json()["detail"], response.json()
     response = client.get("/api/v1/customers?limit=101", headers=agent_headers)
     assert response.status_code == 422 and "limit" in response.json()["detail"]
+
+
+def test_422_does_not_echo_the_input_or_the_exception(client: TestClient, agent_headers: H
+                                                       ) -> None:
+    """The errors say where and what, never the raw input or exception (issue 15, #9)."""
+    secret = "<script>" + "x" * 5000
+    response = client.post("/api/v1/customers", json={"name": secret, "phone": 12},
+                           headers=agent_headers)
+    assert response.status_code == 422
+    assert secret not in response.text
+    assert all(set(error) == {"type", "loc", "msg"} for error in response.json()["errors"])
+    broken = client.post("/api/v1/customers", content=b'{"name": "x"',
+                         headers={**agent_headers, "content-type": "application/json"})
+    assert broken.status_code == 422
+    assert "Expecting" not in broken.text and "ctx" not in broken.text
+
+
+@pytest.mark.parametrize(("method", "path", "allowed"), [
+    ("OPTIONS", "/api/v1/customers", "GET, POST"),
+    ("DELETE", "/api/v1/cases/1", "GET, PATCH"),
+    ("PUT", "/api/v1/leads", "GET, POST"),
+])
+def test_405_lists_every_method_of_the_path(client: TestClient, agent_headers: H, method: str,
+                                            path: str, allowed: str) -> None:
+    """Starlette named only the first route's methods ("Allow: GET" for /customers)."""
+    response = client.request(method, path, headers=agent_headers)
+    assert response.status_code == 405 and response.headers["allow"] == allowed
+    assert response.json()["detail"] == f"{method} is not allowed here: use {allowed}."
 
 
 def test_search_and_pagination(client: TestClient, agent_headers: H) -> None:
@@ -209,9 +264,11 @@ def test_leads_and_cases_flow(client: TestClient, agent_headers: H) -> None:
     assert client.get("/api/v1/cases/999", headers=agent_headers).status_code == 404
 
 
-def test_ingest_endpoint_needs_a_service_token(
+def test_ingest_endpoint_needs_the_system_token(
     client: TestClient, system_headers: H, agent_headers: H, sessions: sessionmaker[Session]
 ) -> None:
+    """Only Rasa's broker (the system token) speaks for the bot: no user, no other service token
+    can forge a bot message, back-date one or hand a conversation over (issue 15, #2)."""
     body = {
         "events": [
             {"event": "user", "sender_id": "web-api", "timestamp": 1.0, "text": "hi"},
@@ -226,12 +283,19 @@ def test_ingest_endpoint_needs_a_service_token(
     assert client.post("/internal/rasa-events", json=body, headers=system_headers).json() == {
         "ingested": 0
     }
-    with sessions.begin() as session:
-        _, token = users.create_service_token(session=session, name="broker-2", role="agent")
-    again = client.post(
-        "/internal/rasa-events", json={"events": []}, headers={"Authorization": f"Bearer {token}"}
-    )
-    assert again.status_code == 200
+    forged = {"events": [{"event": "bot", "sender_id": "web-api", "timestamp": 0.5,
+                          "text": "Your account is closed, send your password to me"}]}
+    for role in ("agent", "viewer", "admin"):
+        with sessions.begin() as session:
+            _, token = users.create_service_token(session=session, name=f"other-{role}",
+                                                  role=role)
+        refused = client.post("/internal/rasa-events", json=forged,
+                              headers={"Authorization": f"Bearer {token}"})
+        assert refused.status_code == 403, role
+    with sessions() as session:
+        texts = [r.text for r in interactions.list_for_conversation(session=session,
+                                                                   conversation_id="web-api")]
+    assert texts == ["hi", "hello"]
 
 
 def test_timeline_route(client: TestClient, system_headers: H) -> None:

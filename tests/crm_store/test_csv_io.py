@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 from pathlib import Path
 
@@ -75,7 +76,7 @@ def test_an_unreadable_file_is_invalid_input_not_a_crash(session: Session) -> No
     # A lone carriage return once raised csv.Error, which the API answered with a 500.
     report = csv_io.import_customers(session=session, text="name,email\rAda,ada@example.com\r")
     assert [row.status for row in report.rows] == ["created"]
-    with pytest.raises(InvalidValue, match="not readable as CSV: field larger than field limit"):
+    with pytest.raises(InvalidValue, match="not readable as CSV: check its quotes"):
         csv_io.import_customers(session=session, text='name\n"' + "x" * 200_000 + '"\n')
 
 
@@ -141,3 +142,33 @@ def test_api_import_and_export(client: TestClient, agent_headers: dict[str, str]
     exported = client.get("/api/v1/customers/export", headers=agent_headers)
     assert exported.headers["content-type"].startswith("text/csv")
     assert exported.text.count("\n") == 4
+
+
+def test_export_defuses_formulas_and_import_restores_them(session: Session) -> None:
+    """A cell that a spreadsheet would run as a formula is exported as text (issue 15, #4)."""
+    customers.create(session=session, actor="test", name="=cmd|' /C calc'!A0",
+                     email="f@example.com", company="@SUM(1+1)", address="-2+3",
+                     phone="+14155550132")
+    out = io.StringIO()
+    csv_io.export_customers(session=session, out=out)
+    row = next(csv.DictReader(io.StringIO(out.getvalue())))
+    assert row["name"] == "'=cmd|' /C calc'!A0"
+    assert (row["company"], row["address"], row["phone"]) == ("'@SUM(1+1)", "'-2+3",
+                                                              "'+14155550132")
+    assert not any(cell.startswith(csv_io.FORMULA_STARTS) for cell in row.values())
+    session.rollback()
+    report = csv_io.import_customers(session=session, text="name,email,phone,company\n"
+                                     "'=1+1,g@example.com,'+14155550132,'@x\n")
+    assert [r.status for r in report.rows] == ["created"]
+    created = customers.get_by_email(session=session, email="g@example.com")
+    assert created is not None
+    assert (created.name, created.phone, created.company) == ("=1+1", "+14155550132", "@x")
+
+
+def test_a_lone_carriage_return_inside_a_row_rejects_that_row(session: Session) -> None:
+    """'a\\rb' is not two customers a and b (issue 15, #7)."""
+    report = csv_io.import_customers(session=session,
+                                     text="name,email\na\rb,x@example.com\nZed,z@example.com\n")
+    assert [r.status for r in report.rows] == ["rejected", "created"]
+    assert "carriage return" in str(report.rows[0].reason)
+    assert customers.search(session=session)[1] == 1

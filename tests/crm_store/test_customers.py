@@ -113,6 +113,19 @@ def test_search_filters_and_paginates(session: Session) -> None:
     ]
 
 
+def test_search_text_is_literal_not_a_pattern(session: Session) -> None:
+    """'%' and '_' are characters to find, not wildcards (issue 15, #9)."""
+    customers.create(session=session, actor="test", name="100% Cotton", email="c@example.com")
+    customers.create(session=session, actor="test", name="Plain", email="a_b@example.com")
+    customers.create(session=session, actor="test", name="Other", email="axb@example.com")
+    assert customers.search(session=session, query="%")[1] == 1
+    assert [r.name for r in customers.search(session=session, name="0%")[0]] == ["100% Cotton"]
+    assert [r.email for r in customers.search(session=session, query="a_b")[0]] == [
+        "a_b@example.com"]
+    assert customers.search(session=session, email="_")[1] == 1
+    assert customers.search(session=session, query="\\")[1] == 0
+
+
 def test_attach_identity_is_unique_per_channel_and_moves(session: Session) -> None:
     a = customers.create(session=session, actor="test", email="a@example.com")
     b = customers.create(session=session, actor="test", email="b@example.com")

@@ -123,3 +123,16 @@ def test_known_customer_is_linked_and_junk_is_skipped(session: Session) -> None:
     assert ingest_rasa_events(session=session, events=events, actor=RASA) == 2
     rows = interactions.list_for_conversation(session=session, conversation_id="web-k")
     assert [(r.customer_id, r.text) for r in rows] == [(c.id, "hi again"), (c.id, "")]
+
+
+def test_malformed_parse_data_is_stored_without_an_intent(session: Session) -> None:
+    """A user event whose parse_data is not Rasa's shape is still logged, not a 500
+    (issue 15, #7)."""
+    odd = [{"intent": "x"}, {"intent": {"name": 5, "confidence": "high"}}, "text", None,
+           {"intent": {"name": "n" * 500, "confidence": float("nan")}}]
+    events = [user("web-odd", f"message {i}", T0 + i, parse_data=parse)
+              for i, parse in enumerate(odd)]
+    assert ingest_rasa_events(session=session, events=events, actor=RASA) == len(odd)
+    rows = interactions.list_for_conversation(session=session, conversation_id="web-odd")
+    assert [(r.intent, r.confidence) for r in rows[:4]] == [(None, None)] * 4
+    assert rows[4].intent == "n" * 200 and rows[4].confidence is None

@@ -86,8 +86,10 @@ def build_application(settings: Settings, *, sessions: sessionmaker[Session] | N
     if not settings.telegram_token:
         raise BridgeConfigError("RELAY_TELEGRAM_TOKEN is not set: create a bot with @BotFather "
                                 "and put its token there.")
-    # httpx logs every request URL at INFO, and the URL contains the bot token.
+    # httpx logs every request URL at INFO, and the URL contains the bot token; PTB logs it
+    # while the application is built, so the redactor is in place first.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    redact_token_in_logs(settings.telegram_token)
     builder = (ApplicationBuilder().application_class(BridgeApplication)
                .token(settings.telegram_token))
     if settings.telegram_base_url:
@@ -107,5 +109,4 @@ def build_application(settings: Settings, *, sessions: sessionmaker[Session] | N
         filters.UpdateType.MESSAGE & ~filters.TEXT & ~filters.StatusUpdate.ALL,
         media.other_message))
     application.add_error_handler(handlers.on_error)
-    redact_token_in_logs(settings.telegram_token)
     return application

@@ -32,13 +32,26 @@ def keyboard(bridge: Bridge, reply: BotReply) -> InlineKeyboardMarkup | None:
     ])
 
 
+def split_text(text: str, limit: int = MAX_TEXT_CHARS) -> list[str]:
+    """text in pieces of at most `limit` characters, cut at a line break or space if possible."""
+    pieces = []
+    while len(text) > limit:
+        cut = max(text.rfind("\n", 0, limit), text.rfind(" ", 0, limit))
+        cut = cut if cut > limit // 2 else limit
+        pieces.append(text[:cut])
+        text = text[cut:].lstrip()
+    return [*pieces, text]
+
+
 async def send_replies(context: ContextTypes.DEFAULT_TYPE, chat_id: int,
                        replies: list[BotReply]) -> None:
-    """Send the bot's replies to a chat, in order."""
+    """Send the bot's replies to a chat, in order; a reply over Telegram's limit in parts."""
     bridge = bridge_of(context)
     for reply in replies:
-        text = (reply.text or "Please choose:")[:MAX_TEXT_CHARS]
-        await context.bot.send_message(chat_id=chat_id, text=text,
+        *first, last = split_text(reply.text or "Please choose:")
+        for part in first:
+            await context.bot.send_message(chat_id=chat_id, text=part)
+        await context.bot.send_message(chat_id=chat_id, text=last,
                                        reply_markup=keyboard(bridge, reply))
 
 
@@ -47,7 +60,7 @@ async def to_rasa(context: ContextTypes.DEFAULT_TYPE, chat_id: int, text: str) -
     bridge = bridge_of(context)
     replies = await forward_or_store(rasa=bridge.rasa, sessions=bridge.sessions,
                                      conversation_id=conversation_id(chat_id),
-                                     channel=TELEGRAM.name, text=text[:MAX_TEXT_CHARS])
+                                     channel=TELEGRAM.name, text=text)
     await send_replies(context, chat_id, replies)
 
 

@@ -1,6 +1,8 @@
-"""What the bot cannot read (photos, stickers, voice, documents, edits): a polite answer.
+"""What the bot cannot read (photos, stickers, voice, documents, locations, contacts, edits).
 
-Rasa never sees these, so what the customer sent and our answer are noted in the CRM here.
+Rasa never sees these, so what the customer sent and our answer are noted in the CRM here, in
+words an agent can act on: a shared place as its name, address and coordinates, a shared
+contact as its name and phone number.
 """
 
 from __future__ import annotations
@@ -21,6 +23,10 @@ POLITE = {
     "voice": "Thanks! I can't listen to voice messages yet. Could you type your question?",
     "document": "Thanks for the file. I can't open attachments here, so please describe the "
                 "problem in a message, and ask for a person if they need to see it.",
+    "location": "Thanks, I've noted the location you shared, so a person from our team can see "
+                "it. What can I help you with?",
+    "contact": "Thanks, I've noted the contact you shared, so a person from our team can see "
+               "it. What can I help you with?",
     "edited": "I saw you edited a message. I can only answer new messages, so please send "
               "the corrected text again.",
     "other": "Sorry, I can only read text messages. What can I help you with?",
@@ -40,6 +46,17 @@ def describe(message: Message) -> tuple[str, str]:
     if message.document is not None:
         name = message.document.file_name or "file"
         return f"[document: {name}]{caption}", "document"
+    if message.venue is not None:
+        venue, spot = message.venue, message.venue.location
+        return (f"[place] {venue.title}, {venue.address} "
+                f"({spot.latitude:.6f}, {spot.longitude:.6f})", "location")
+    if message.location is not None:
+        spot = message.location
+        return f"[location] {spot.latitude:.6f}, {spot.longitude:.6f}", "location"
+    if message.contact is not None:
+        contact = message.contact
+        name = " ".join(p for p in (contact.first_name, contact.last_name) if p)
+        return f"[contact] {name}, {contact.phone_number}", "contact"
     return f"[unsupported message]{caption}", "other"
 
 

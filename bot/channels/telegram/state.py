@@ -14,7 +14,7 @@ from bot.rasa import RasaClient
 from relay.channels import TELEGRAM
 
 SEEN_UPDATES_KEPT = 10_000
-MAX_TEXT_CHARS = 4000  # Telegram allows 4096 per message
+MAX_TEXT_CHARS = 4096  # Telegram's limit for one message, in both directions
 CALLBACK_DATA_BYTES = 64  # Telegram's limit for InlineKeyboardButton.callback_data
 
 

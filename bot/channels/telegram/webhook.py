@@ -30,8 +30,11 @@ def webhook_app(application: Application, secret: str, path: str) -> Any:
             return PlainTextResponse("Wrong or missing secret token.", status_code=403)
         try:
             data = await request.json()
-            update = Update.de_json(data, application.bot)
+            is_update = isinstance(data, dict) and type(data.get("update_id")) is int
+            update = Update.de_json(data, application.bot) if is_update else None
         except (ValueError, TypeError, KeyError):
+            update = None
+        if update is None:  # not JSON, or JSON that is not an update object ([], null, 5)
             return PlainTextResponse("The body is not a Telegram update.", status_code=400)
         await application.update_queue.put(update)
         return Response(status_code=200)

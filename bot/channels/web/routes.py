@@ -2,6 +2,7 @@
 
   GET  /widget.js, /widget.css         the embeddable widget (one <script> tag opens a chat)
   GET  /                               a demo "Nimbus Drive" page with the widget on it
+  POST /chat/{id}/identity             the host page's signed-in user, verified by its HMAC
   POST /chat/{id}/messages             forward a customer message to Rasa, return the replies
   GET  /chat/{id}/history              the transcript, to restore the widget after a reload
   GET  /chat/{id}/stream?after=N       Server-Sent Events: agent replies and notices as written
@@ -19,16 +20,18 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
-from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from bot.channels.inbound import forward_or_store
+from bot.channels.inbound import GATEWAY, forward_or_store
 from bot.channels.typing import TypingBoard, Typist, board
 from bot.channels.web.stream import messages_json, out_of_turn_events
 from bot.rasa import RasaDep
-from crm_store import changes, conversations, interactions, ratings
-from crm_store.api.deps import SessionDep, SessionFactoryDep
+from crm_store import audit, changes, conversations, interactions, ratings, verification
+from crm_store.api.deps import SessionDep, SessionFactoryDep, SettingsDep
 from crm_store.enums import ConversationStatus
+from crm_store.errors import InvalidValue
+from crm_store.models import MAX_ID
 from relay.channels import WEB
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -56,6 +59,18 @@ class Rating(BaseModel):
     comment: str | None = Field(default=None, max_length=ratings.MAX_COMMENT_CHARS)
 
 
+class SignedIdentity(BaseModel):
+    """The host page's signed-in user: its id, and the HMAC-SHA256 of the id that the host's
+    backend made with RELAY_IDENTITY_SECRET (SECURITY.md); email and name are not signed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: str = Field(min_length=1, max_length=200)
+    user_hash: str = Field(min_length=1, max_length=128)
+    email: str | None = Field(default=None, max_length=320)
+    name: str | None = Field(default=None, max_length=200)
+
+
 class ChatMessage(BaseModel):
     """A message typed (or a button clicked) in the widget."""
 
@@ -77,6 +92,12 @@ def checked_id(conversation_id: str) -> str:
 
 
 ConversationId = Annotated[str, Depends(checked_id)]
+
+
+async def raw_body(request: Request) -> bytes:
+    """The request body as sent; the routes validate it themselves to answer with CORS
+    headers."""
+    return await request.body()
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
@@ -112,12 +133,12 @@ MESSAGE_BODY = {"required": True,
 
 @router.post("/chat/{conversation_id}/messages", openapi_extra={"requestBody": MESSAGE_BODY})
 async def post_message(
-    conversation_id: ConversationId, request: Request, rasa: RasaDep,
-    sessions: SessionFactoryDep, response: Response,
+    conversation_id: ConversationId, body: Annotated[bytes, Depends(raw_body)], rasa: RasaDep,
+    sessions: SessionFactoryDep, response: Response, request: Request,
 ) -> dict[str, Any]:
     """Forward a customer message to Rasa and return the bot's replies."""
     try:
-        message = ChatMessage.model_validate_json(await request.body())
+        message = ChatMessage.model_validate_json(body)
     except ValidationError:
         raise HTTPException(status_code=422, headers=CORS_HEADERS,
                             detail='Send a JSON object with one field, e.g. {"text": "Hello"}.'
@@ -142,6 +163,43 @@ async def post_message(
     return {"replies": [reply.as_json() for reply in replies]}
 
 
+IDENTITY_BODY = {"required": True,
+                 "content": {"application/json": {"schema": SignedIdentity.model_json_schema()}}}
+REFUSED = ("The identity could not be verified: user_hash must be the HMAC-SHA256 of user_id "
+           "made with this site's identity secret.")
+
+
+@router.post("/chat/{conversation_id}/identity", openapi_extra={"requestBody": IDENTITY_BODY},
+             responses={403: {"description": "The HMAC does not match"}})
+def identity(
+    conversation_id: ConversationId, body: Annotated[bytes, Depends(raw_body)],
+    session: SessionDep, settings: SettingsDep, response: Response,
+) -> dict[str, Any]:
+    """Verify the conversation as the host page's signed-in user (Intercom-style HMAC)."""
+    try:
+        signed = SignedIdentity.model_validate_json(body)
+    except ValidationError:
+        raise HTTPException(status_code=422, headers=CORS_HEADERS, detail=(
+            'Send a JSON object {"user_id": …, "user_hash": …} (email and name optional).'
+        )) from None
+    if not verification.identity_hash_ok(settings.identity_secret, signed.user_id,
+                                         signed.user_hash):
+        # Audited, and the 403 returned (not raised) so that the audit row is committed.
+        audit.record(session=session, actor=GATEWAY, action="identity_refused",
+                     entity=conversations.ENTITY, entity_id=conversation_id,
+                     after={"user_id": signed.user_id})
+        return JSONResponse({"detail": REFUSED}, status_code=403,  # type: ignore[return-value]
+                            headers=CORS_HEADERS)
+    try:
+        verification.verify_website_user(
+            session=session, conversation_id=conversation_id, external_id=signed.user_id,
+            email=signed.email, name=signed.name, actor=GATEWAY)
+    except InvalidValue as error:
+        raise HTTPException(status_code=409, detail=str(error), headers=CORS_HEADERS) from None
+    response.headers.update(CORS_HEADERS)
+    return {"verified": True}
+
+
 @router.get("/chat/{conversation_id}/history")
 def history(
     conversation_id: ConversationId, session: SessionDep, response: Response
@@ -164,11 +222,11 @@ async def stream(
     conversation_id: ConversationId,
     request: Request,
     sessions: SessionFactoryDep,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
     """Server-Sent Events carrying agent replies and notices with id > after (or Last-Event-ID)."""
-    if last_event_id and last_event_id.isdigit():
+    if last_event_id and last_event_id.isdigit() and int(last_event_id) <= MAX_ID:
         after = max(after, int(last_event_id))
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **CORS_HEADERS}
     feed = request.app.state.changes

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, HTTPException, Request, Response, status
 from pydantic import BaseModel
 
 from crm_store.api.auth import (
@@ -14,9 +14,10 @@ from crm_store.api.auth import (
     issue_user_token,
     log_in,
 )
-from crm_store.api.deps import CurrentPrincipal, SessionDep, SettingsDep
+from crm_store.api.deps import BearerDep, CurrentPrincipal, SessionDep, SettingsDep
 from crm_store.login_throttle import retry_message, throttle_for
 from crm_store.schemas import LoginIn, PrincipalOut, TokenOut
+from crm_store.users import end_session
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -49,10 +50,20 @@ def login(body: LoginIn, request: Request, session: SessionDep, settings: Settin
             status.HTTP_401_UNAUTHORIZED, "Wrong email or password, or the account is disabled."
         ) from None
     return TokenOut(
-        access_token=issue_user_token(settings, user),
+        access_token=issue_user_token(session=session, user=user),
         expires_in=TOKEN_MAX_AGE_SECONDS,
         role=user.role,
     )
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
+def logout(credentials: BearerDep, session: SessionDep, principal: CurrentPrincipal) -> Response:
+    """End this bearer token's session: the token stops working at once (users' tokens only)."""
+    if principal.kind != "user":
+        raise HTTPException(status.HTTP_400_BAD_REQUEST,
+                            "Service tokens are revoked by an admin, not logged out.")
+    end_session(session=session, token=credentials.credentials)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/me", response_model=PrincipalOut)

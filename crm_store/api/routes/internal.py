@@ -1,4 +1,4 @@
-"""Internal endpoints for Relay's own processes (service tokens only)."""
+"""Internal endpoints for Relay's own processes (the system token only)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 
-from crm_store.api.deps import ServicePrincipal, SessionDep
+from crm_store.api.deps import SessionDep, SystemPrincipal
 from crm_store.ingest import ingest_rasa_events
 
 router = APIRouter(prefix="/internal", tags=["internal"])
@@ -27,7 +27,7 @@ class IngestOut(BaseModel):
 
 
 @router.post("/rasa-events", response_model=IngestOut)
-def rasa_events(body: RasaEventsIn, session: SessionDep, principal: ServicePrincipal) -> IngestOut:
+def rasa_events(body: RasaEventsIn, session: SessionDep, principal: SystemPrincipal) -> IngestOut:
     """Log Rasa's tracker events as Interactions; safe to redeliver."""
     return IngestOut(ingested=ingest_rasa_events(session=session, events=body.events,
                                                  actor=principal.actor))

@@ -1,7 +1,7 @@
 """Satisfaction ratings: the widget asks for a 1-5 score after a resolved handoff.
 
 Revision ID: 3b7c1d9e5a21
-Revises: 7a1c0e9d4b21
+Revises: b81f0c5d6e2a
 Create Date: 2026-12-01 12:15:00
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '3b7c1d9e5a21'
-down_revision: str | None = '7a1c0e9d4b21'
+down_revision: str | None = 'b81f0c5d6e2a'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

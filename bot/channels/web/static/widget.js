@@ -3,7 +3,12 @@
  * agent replies as they arrive (Server-Sent Events). All text is rendered with textContent;
  * http(s) links in it become links built as DOM nodes (never HTML), opened with
  * rel="noopener noreferrer". An unread badge counts replies that arrive while it is closed;
- * after a resolved handoff it asks for a 1-5 rating. */
+ * after a resolved handoff it asks for a 1-5 rating.
+ *
+ * A page whose visitor is signed in sets, before the script, the identity its backend signed
+ * (SECURITY.md): window.RelaySettings = {user_id: "...", user_hash: "<HMAC-SHA256 hex>",
+ * email: "...", name: "..."}. The widget sends it to /chat/<id>/identity; the conversation is
+ * then verified for that customer. A different (or no) signed-in user gets a new conversation. */
 (function () {
   "use strict";
   if (window.__relayWidget) { return; }
@@ -28,10 +33,17 @@
   function storageGet(key) { try { return window.localStorage.getItem(key); } catch (e) { return null; } }
   function storageSet(key, value) { try { window.localStorage.setItem(key, value); } catch (e) { /* private mode */ } }
 
+  var IDENTITY_KEY = "relay.userId";
+  var signedIn = window.RelaySettings && window.RelaySettings.user_id && window.RelaySettings.user_hash
+    ? window.RelaySettings : null;
+  var userId = signedIn ? String(signedIn.user_id) : "";
+
   var conversationId = storageGet(ID_KEY);
-  if (!conversationId || !ID_FORMAT.test(conversationId)) {
+  if (!conversationId || !ID_FORMAT.test(conversationId) || (storageGet(IDENTITY_KEY) || "") !== userId) {
+    // A conversation belongs to one person: someone else signed in (or out) starts afresh.
     conversationId = newId();
     storageSet(ID_KEY, conversationId);
+    storageSet(IDENTITY_KEY, userId);
   }
   var chatUrl = base + "/chat/" + conversationId;
   var lastId = 0;
@@ -351,9 +363,21 @@
     sendMessage(text);
   });
 
+  function sendIdentity() {
+    if (!signedIn) { return Promise.resolve(); }
+    return fetch(chatUrl + "/identity", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ user_id: userId, user_hash: String(signedIn.user_hash),
+                             email: signedIn.email || null, name: signedIn.name || null })
+    }).then(function (response) {
+      if (!response.ok && window.console) { window.console.warn("Relay: the signed-in identity was not accepted (" + response.status + ")"); }
+    }).catch(function () { /* the chat works unverified */ });
+  }
+
   function start() {
     document.body.appendChild(root);
-    loadHistory();
+    sendIdentity().then(loadHistory);
     if (storageGet(OPEN_KEY) === "1") { setOpen(true); }
   }
   if (document.body) { start(); } else { document.addEventListener("DOMContentLoaded", start); }
