@@ -22,20 +22,38 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import (
     FileResponse,
     HTMLResponse,
+    JSONResponse,
     RedirectResponse,
     Response,
     StreamingResponse,
 )
 from fastapi.templating import Jinja2Templates
 
+from bot.channels.typing import TypingBoard, Typist
+from bot.channels.typing import board as typing_board
 from bot.rasa import RasaDep
 from console import views
-from crm_store import audit, changes, privacy, support
+from crm_store import (
+    audit,
+    canned,
+    cases,
+    changes,
+    conversations,
+    customer_merge,
+    customers,
+    leads,
+    privacy,
+    support,
+    tags,
+    users,
+)
 from crm_store.api import auth
 from crm_store.api.deps import SessionDep, SessionFactoryDep, SettingsDep
-from crm_store.enums import Role
+from crm_store.enums import CaseStatus, Role
+from crm_store.inbox import MAX_QUERY_CHARS, InboxView
 from crm_store.login_throttle import retry_message, throttle_for
-from crm_store.models import MAX_ID, utcnow
+from crm_store.models import MAX_ID, OPEN_CASE_STATUSES, utcnow
+from crm_store.schemas import PathId
 
 HERE = Path(__file__).resolve().parent
 MAX_REPLY_CHARS = 4000
@@ -53,8 +71,19 @@ NOTICES = {
     "rasa-down": "The assistant could not be reached, so the conversation was not handed back. "
                  "Try again in a moment.",
     "logged-out": "You are logged out.",
+    "saved": "Customer record saved.",
+    "stage-moved": "Lead stage changed.",
+    "reopened": "Case re-opened.",
+    "transferred": "Transferred: the conversation is with the other agent now.",
+    "tagged": "Tags saved.",
+    "merged": "Customers merged: one record now holds both.",
+    "canned-saved": "Canned reply saved.",
+    "canned-deleted": "Canned reply deleted.",
     "erased": "The customer and everything Relay kept about them were erased.",
 }
+# How each outcome answers a page script (fetch with Accept: application/json).
+OUTCOME_STATUS = {"empty": 422, "too-long": 422, "not-waiting": 409, "taken": 409,
+                  "rasa-down": 503}
 
 LOGIN_ERRORS = {
     auth.Refusal.WRONG: "That email and password do not match an agent account.",
@@ -107,6 +136,16 @@ def current_agent(request: Request, session: SessionDep, settings: SettingsDep) 
 CurrentAgent = Annotated[Agent, Depends(current_agent)]
 
 
+def current_admin(agent: CurrentAgent) -> Agent:
+    """The logged-in agent if they are an admin; 403 otherwise."""
+    if agent.principal.role != Role.ADMIN:
+        raise HTTPException(403, "Only admins manage canned replies.")
+    return agent
+
+
+CurrentAdmin = Annotated[Agent, Depends(current_admin)]
+
+
 def check_csrf(agent: Agent, token: str | None) -> None:
     """403 unless the form carries the session's CSRF token."""
     if not auth.csrf_ok(agent.session, token):
@@ -125,9 +164,26 @@ def _page(request: Request, name: str, context: dict[str, Any], status_code: int
     return templates.TemplateResponse(request, name, context, status_code=status_code)
 
 
-def _back(conversation_id: str, notice: str) -> RedirectResponse:
+def _wants_json(request: Request) -> bool:
+    return "application/json" in request.headers.get("accept", "")
+
+
+def _back(request: Request, conversation_id: str, notice: str) -> Response:
+    """Back to the conversation with a notice; for a page script, the notice as JSON."""
+    if _wants_json(request):
+        return JSONResponse({"outcome": notice, "detail": NOTICES.get(notice, notice)},
+                            status_code=OUTCOME_STATUS.get(notice, 200))
     return RedirectResponse(f"/console/conversations/{quote(conversation_id)}?notice={notice}",
                             status_code=303)
+
+
+def _done(request: Request, back: str, notice: str, payload: dict[str, Any]) -> Response:
+    """A change made: JSON for a page script, otherwise back to the page it came from."""
+    if _wants_json(request):
+        return JSONResponse({"outcome": notice, "detail": NOTICES[notice], **payload})
+    target = _safe_next(back)
+    separator = "&" if "?" in target else "?"
+    return RedirectResponse(f"{target}{separator}notice={notice}", status_code=303)
 
 
 def _text_problem(text: str) -> str | None:
@@ -205,18 +261,29 @@ def logout(agent: CurrentAgent, session: SessionDep, csrf: FormText = "") -> Res
     return response
 
 
+ViewParam = Annotated[InboxView, Query(description="mine, unassigned, all or resolved")]
+SearchParam = Annotated[str | None, Query(max_length=MAX_QUERY_CHARS)]
+
+
 @router.get("")
 @router.get("/")
-def queue_page(request: Request, agent: CurrentAgent, session: SessionDep) -> Response:
-    """The queue of handed-off conversations, newest first."""
-    return _page(request, "queue.html", {"agent": agent, "queue": views.queue(session=session),
-                                         "csrf": agent.session.csrf, "now": utcnow()})
+def queue_page(request: Request, agent: CurrentAgent, session: SessionDep,
+               view: ViewParam = InboxView.ALL, q: SearchParam = None,
+               notice: str | None = None) -> Response:
+    """The inbox: one view of the handed-off conversations, optionally searched."""
+    found = (customers.search(session=session, query=q, limit=20)[0] if q and q.strip() else [])
+    return _page(request, "queue.html", {
+        "agent": agent, "csrf": agent.session.csrf, "now": utcnow(), "notice": notice,
+        "queue": views.queue(session=session, view=view, agent_id=agent.id, query=q),
+        "view": view.value, "views": list(InboxView), "q": q or "", "found": found})
 
 
 @router.get("/api/queue")
-def queue_json(agent: CurrentAgent, session: SessionDep) -> dict[str, Any]:
-    """The queue as JSON, for the page's live updates."""
-    return {"now": utcnow().isoformat(), "queue": views.queue(session=session)}
+def queue_json(agent: CurrentAgent, session: SessionDep, view: ViewParam = InboxView.ALL,
+               q: SearchParam = None) -> dict[str, Any]:
+    """One view of the inbox as JSON, for the page's live updates."""
+    return {"now": utcnow().isoformat(), "view": view.value,
+            "queue": views.queue(session=session, view=view, agent_id=agent.id, query=q)}
 
 
 @router.get("/api/changes")
@@ -224,7 +291,10 @@ async def changes_stream(request: Request, agent: CurrentAgent,
                          conversation: str | None = None) -> StreamingResponse:
     """Server-Sent Events saying when the queue (or one conversation) changed; the page then
     re-reads the JSON above. Woken by the app's change feed, never on a timer."""
-    topics = [changes.QUEUE] if conversation is None else [changes.conversation(conversation)]
+    # A conversation's page hears the queue too: it announces new handoffs.
+    topics = [changes.QUEUE]
+    if conversation is not None:
+        topics.append(changes.conversation(conversation))
     return StreamingResponse(_changed_events(request, request.app.state.changes, topics),
                              media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
@@ -261,53 +331,86 @@ def conversation_page(request: Request, conversation_id: str, agent: CurrentAgen
                  {"agent": agent, "csrf": agent.session.csrf, "notice": notice, **detail})
 
 
+TypingDep = Annotated[TypingBoard, Depends(typing_board)]
+
+
 @router.get("/api/conversations/{conversation_id}/messages")
 def conversation_messages(conversation_id: str, agent: CurrentAgent, session: SessionDep,
-                          after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0) -> dict[str, Any]:
-    """Messages and notes newer than `after`, and the conversation's status."""
+                          board: TypingDep, after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0
+                          ) -> dict[str, Any]:
+    """Messages and notes newer than `after`, the conversation's status, whether the customer
+    is typing."""
     result = views.conversation_messages(session=session, conversation_id=conversation_id,
                                          after_id=after)
     if result is None:
         raise HTTPException(404, f"There is no conversation {conversation_id}.")
-    return result
+    return {**result, "customer_typing": board.typing(conversation_id, Typist.CUSTOMER) is not None}
+
+
+@router.post("/api/conversations/{conversation_id}/typing", status_code=204)
+async def agent_typing(request: Request, conversation_id: str, agent: CurrentAgent,
+                       board: TypingDep, csrf: FormText = "") -> Response:
+    """The agent is typing a reply: the customer's widget shows it for a few seconds."""
+    check_csrf(agent, csrf)
+    if len(conversation_id) > 200:
+        raise HTTPException(404, "There is no such conversation.")
+    board.touch(conversation_id, Typist.AGENT, agent.name.split()[0] if agent.name else "")
+    request.app.state.changes.publish(changes.conversation(conversation_id))  # wake the widget
+    return Response(status_code=204)
 
 
 @router.post("/conversations/{conversation_id}/claim")
-def claim(conversation_id: str, agent: CurrentAgent, session: SessionDep,
+def claim(request: Request, conversation_id: str, agent: CurrentAgent, session: SessionDep,
           csrf: FormText = "") -> Response:
     """Take the conversation: status "agent", assigned to me."""
     check_csrf(agent, csrf)
-    return _back(conversation_id, support.claim(session=session, conversation_id=conversation_id,
-                                                agent_id=agent.id, actor=agent.actor))
+    outcome = support.claim(session=session, conversation_id=conversation_id,
+                            agent_id=agent.id, actor=agent.actor)
+    return _back(request, conversation_id, outcome)
 
 
 @router.post("/conversations/{conversation_id}/reply")
-def reply(conversation_id: str, agent: CurrentAgent, session: SessionDep,
+def reply(request: Request, conversation_id: str, agent: CurrentAgent, session: SessionDep,
           text: FormText = "", csrf: FormText = "") -> Response:
     """Send a reply to the customer (claims the conversation if nobody has)."""
     check_csrf(agent, csrf)
     text = text.strip()
     if problem := _text_problem(text):
-        return _back(conversation_id, problem)
-    return _back(conversation_id, support.reply(session=session, conversation_id=conversation_id,
-                                                agent_id=agent.id, actor=agent.actor, text=text))
+        return _back(request, conversation_id, problem)
+    outcome = support.reply(session=session, conversation_id=conversation_id,
+                            agent_id=agent.id, actor=agent.actor, text=text)
+    return _back(request, conversation_id, outcome)
 
 
 @router.post("/conversations/{conversation_id}/note")
-def note(conversation_id: str, agent: CurrentAgent, session: SessionDep,
+def note(request: Request, conversation_id: str, agent: CurrentAgent, session: SessionDep,
          text: FormText = "", csrf: FormText = "") -> Response:
     """Add an internal note; never sent to the customer."""
     check_csrf(agent, csrf)
     text = text.strip()
     if problem := _text_problem(text):
-        return _back(conversation_id, problem)
+        return _back(request, conversation_id, problem)
     support.note(session=session, conversation_id=conversation_id, agent_id=agent.id, text=text)
-    return _back(conversation_id, support.Outcome.NOTED)
+    return _back(request, conversation_id, support.Outcome.NOTED)
+
+
+@router.post("/conversations/{conversation_id}/transfer")
+def transfer(request: Request, conversation_id: str, agent: CurrentAgent, session: SessionDep,
+             to_agent: Annotated[int, Form(ge=1, le=2**31 - 1)], csrf: FormText = "") -> Response:
+    """Give the conversation to another agent (any active console user)."""
+    check_csrf(agent, csrf)
+    target = users.get(session=session, user_id=to_agent)
+    if target is None or not target.active or target.role not in auth.CONSOLE_ROLES:
+        raise HTTPException(422, f"There is no active agent with id {to_agent}.")
+    outcome = support.transfer(session=session, conversation_id=conversation_id,
+                               to_agent_id=target.id, to_agent_name=target.name,
+                               by_agent_name=agent.name, actor=agent.actor)
+    return _back(request, conversation_id, outcome)
 
 
 @router.post("/conversations/{conversation_id}/resolve")
-async def resolve(conversation_id: str, agent: CurrentAgent, sessions: SessionFactoryDep,
-                  rasa: RasaDep, csrf: FormText = "") -> Response:
+async def resolve(request: Request, conversation_id: str, agent: CurrentAgent,
+                  sessions: SessionFactoryDep, rasa: RasaDep, csrf: FormText = "") -> Response:
     """Resolve the handoff's case and hand the conversation back to the bot (Rasa resume)."""
     check_csrf(agent, csrf)
     outcome = await support.resolve(sessions=sessions, bot=rasa, conversation_id=conversation_id,
@@ -315,7 +418,153 @@ async def resolve(conversation_id: str, agent: CurrentAgent, sessions: SessionFa
                                     override=agent.principal.role == Role.ADMIN)
     if outcome is None:
         raise HTTPException(404, f"There is no conversation {conversation_id}.")
-    return _back(conversation_id, outcome)
+    return _back(request, conversation_id, outcome)
+
+
+OptionalField = Annotated[str | None, Form(max_length=2000)]
+
+
+@router.post("/customers/{customer_id}")
+def edit_customer(
+    request: Request, customer_id: PathId, agent: CurrentAgent, session: SessionDep,
+    csrf: FormText = "", back: FormText = "/console/",
+    name: Annotated[str, Form(max_length=200)] = "",
+    email: Annotated[str, Form(max_length=320)] = "",
+    phone: Annotated[str, Form(max_length=40)] = "",
+    company: Annotated[str, Form(max_length=200)] = "",
+    address: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    """Replace the customer's contact details with the record form's (an empty field clears
+    it), validated and audited like the API's PATCH."""
+    check_csrf(agent, csrf)
+    changes = {"name": name, "email": email, "phone": phone, "company": company,
+               "address": address}
+    customer = customers.update(session=session, customer_id=customer_id, actor=agent.actor,
+                                **{key: value.strip() or None for key, value in changes.items()})
+    return _done(request, back, "saved", {"customer": views.customer_json(customer)})
+
+
+@router.post("/customers/{customer_id}/merge")
+def merge_customer(
+    request: Request, customer_id: PathId, agent: CurrentAgent, session: SessionDep,
+    other: Annotated[str, Form(max_length=320)], csrf: FormText = "",
+    back: FormText = "/console/",
+) -> Response:
+    """Fold another customer (by id or email) into this one: the same person on two channels."""
+    check_csrf(agent, csrf)
+    other = other.strip()
+    found = (customers.get(session=session, customer_id=int(other))
+             if other.isdigit() and len(other) < 10 else
+             customers.get_by_email(session=session, email=other))
+    if found is None:
+        raise HTTPException(422, f"There is no customer {other!r} (give an id or an email).")
+    customer = customer_merge.merge(session=session, keep_id=customer_id, merge_id=found.id,
+                                    actor=agent.actor)
+    return _done(request, back, "merged", {"customer": views.customer_json(customer)})
+
+
+@router.post("/leads/{lead_id}/stage")
+def move_lead(
+    request: Request, lead_id: PathId, agent: CurrentAgent, session: SessionDep,
+    stage: Annotated[str, Form(max_length=20)], csrf: FormText = "",
+    back: FormText = "/console/", lost_reason: OptionalField = None,
+) -> Response:
+    """Move a lead to another stage of the pipeline (recorded in its history, audited)."""
+    check_csrf(agent, csrf)
+    lead = leads.move_stage(session=session, lead_id=lead_id, to_stage=stage,
+                            changed_by=agent.actor, lost_reason=lost_reason)
+    return _done(request, back, "stage-moved", {"lead": {"id": lead.id, "stage": lead.stage}})
+
+
+@router.post("/cases/{case_id}/reopen")
+def reopen_case(
+    request: Request, case_id: PathId, agent: CurrentAgent, session: SessionDep,
+    csrf: FormText = "", back: FormText = "/console/",
+) -> Response:
+    """Re-open a resolved or closed case (audited)."""
+    check_csrf(agent, csrf)
+    case = cases.get_or_raise(session=session, case_id=case_id)
+    if case.status in OPEN_CASE_STATUSES:
+        raise HTTPException(409, f"Case {case_id} is already open.")
+    case = cases.set_status(session=session, case_id=case_id, status=CaseStatus.OPEN,
+                            actor=agent.actor)
+    return _done(request, back, "reopened", {"case": {"id": case.id, "status": case.status}})
+
+
+TagText = Annotated[str, Form(max_length=200)]
+
+
+@router.post("/conversations/{conversation_id}/tags")
+def add_tag(request: Request, conversation_id: str, agent: CurrentAgent, session: SessionDep,
+            tag: TagText, csrf: FormText = "") -> Response:
+    """Put a tag on the conversation (audited)."""
+    check_csrf(agent, csrf)
+    found = tags.add(session=session, conversation_id=conversation_id, tag=tag,
+                     actor=agent.actor)
+    return _done(request, f"/console/conversations/{conversation_id}", "tagged", {"tags": found})
+
+
+@router.post("/conversations/{conversation_id}/tags/remove")
+def remove_tag(request: Request, conversation_id: str, agent: CurrentAgent, session: SessionDep,
+               tag: TagText, csrf: FormText = "") -> Response:
+    """Take a tag off the conversation (audited)."""
+    check_csrf(agent, csrf)
+    found = tags.remove(session=session, conversation_id=conversation_id, tag=tag,
+                        actor=agent.actor)
+    return _done(request, f"/console/conversations/{conversation_id}", "tagged", {"tags": found})
+
+
+@router.get("/api/conversations/{conversation_id}/canned")
+def canned_for(conversation_id: str, agent: CurrentAgent, session: SessionDep
+               ) -> dict[str, Any]:
+    """The canned replies with their placeholders filled in for this conversation."""
+    conversation = conversations.get_or_raise(session=session, conversation_id=conversation_id)
+    customer = (customers.get(session=session, customer_id=conversation.customer_id)
+                if conversation.customer_id else None)
+    return {"replies": [
+        {"id": r.id, "title": r.title,
+         "text": canned.render(r.body, customer=customer, agent_name=agent.name)}
+        for r in canned.list_all(session=session)]}
+
+
+CannedTitle = Annotated[str, Form(max_length=canned.MAX_TITLE_CHARS)]
+CannedBody = Annotated[str, Form(max_length=canned.MAX_BODY_CHARS)]
+
+
+@router.get("/canned")
+def canned_page(request: Request, admin: CurrentAdmin, session: SessionDep,
+                notice: str | None = None) -> Response:
+    """The admins' page of canned replies."""
+    return _page(request, "canned.html", {
+        "agent": admin, "csrf": admin.session.csrf, "notice": notice,
+        "replies": canned.list_all(session=session)})
+
+
+@router.post("/canned")
+def canned_create(request: Request, admin: CurrentAdmin, session: SessionDep,
+                  title: CannedTitle, body: CannedBody, csrf: FormText = "") -> Response:
+    """Add a canned reply."""
+    check_csrf(admin, csrf)
+    reply = canned.create(session=session, title=title, body=body, actor=admin.actor)
+    return _done(request, "/console/canned", "canned-saved", {"id": reply.id})
+
+
+@router.post("/canned/{reply_id}")
+def canned_update(request: Request, reply_id: PathId, admin: CurrentAdmin, session: SessionDep,
+                  title: CannedTitle, body: CannedBody, csrf: FormText = "") -> Response:
+    """Change a canned reply."""
+    check_csrf(admin, csrf)
+    canned.update(session=session, reply_id=reply_id, title=title, body=body, actor=admin.actor)
+    return _done(request, "/console/canned", "canned-saved", {"id": reply_id})
+
+
+@router.post("/canned/{reply_id}/delete")
+def canned_delete(request: Request, reply_id: PathId, admin: CurrentAdmin, session: SessionDep,
+                  csrf: FormText = "") -> Response:
+    """Delete a canned reply."""
+    check_csrf(admin, csrf)
+    canned.delete(session=session, reply_id=reply_id, actor=admin.actor)
+    return _done(request, "/console/canned", "canned-deleted", {"id": reply_id})
 
 
 def _admin(agent: Agent) -> None:

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from crm_store import cases, conversations, customers, interactions, users
+from crm_store import cases, conversations, customers, inbox, interactions, leads, tags, users
+from crm_store.api.auth import CONSOLE_ROLES
 from crm_store.enums import Author
-from crm_store.models import Interaction, utcnow
+from crm_store.inbox import InboxView
+from crm_store.models import LEAD_STAGES, Customer, Interaction, utcnow
 from relay import languages
 
 PREVIEW_CHARS = 120
+# The first reply a waiting customer should get (the queue's SLA timer counts down to it).
+FIRST_REPLY_DUE = timedelta(minutes=5)
 
 
 def waiting(since: datetime | None, now: datetime | None = None) -> str:
@@ -44,12 +48,17 @@ def message(row: Interaction) -> dict[str, Any]:
             "clock": clock(row.created_at)}
 
 
-def queue(*, session: Session) -> list[dict[str, Any]]:
-    """Handed-off conversations (waiting or claimed), newest handoff first."""
+def queue(
+    *, session: Session, view: InboxView = InboxView.ALL, agent_id: int = 0,
+    query: str | None = None,
+) -> list[dict[str, Any]]:
+    """The conversations of an inbox view (narrowed by a search), newest handoff first."""
     now = utcnow()
     items = []
     agents: dict[int, str] = {}
-    for conversation in conversations.list_handoffs(session=session):
+    listed = inbox.list_conversations(session=session, view=view, agent_id=agent_id, query=query)
+    labels = tags.tags_of(session=session, conversation_ids=[c.id for c in listed])
+    for conversation in listed:
         last = interactions.list_for_conversation(session=session,
                                                   conversation_id=conversation.id,
                                                   include_notes=False)
@@ -63,6 +72,7 @@ def queue(*, session: Session) -> list[dict[str, Any]]:
                 agents[conversation.assigned_agent_id] = user.name if user else "?"
             agent_name = agents[conversation.assigned_agent_id]
         since = conversation.handoff_at or conversation.created_at
+        replied = any(r.author == Author.AGENT and r.created_at >= since for r in last)
         items.append({
             "id": conversation.id,
             "channel": conversation.channel,
@@ -71,10 +81,13 @@ def queue(*, session: Session) -> list[dict[str, Any]]:
             "reason": conversation.handoff_reason or "",
             "handoff_at": since.isoformat(),
             "waiting": waiting(since, now),
+            "first_reply_due": (None if replied or conversation.status == "bot"
+                                else (since + FIRST_REPLY_DUE).isoformat()),
             "agent": agent_name,
             "customer": (customer.name or customer.email) if customer else None,
             "preview": (last_customer.text[:PREVIEW_CHARS] if last_customer else ""),
             "messages": len(last),
+            "tags": labels.get(conversation.id, []),
         })
     return items
 
@@ -88,7 +101,10 @@ def conversation_messages(
         return None
     rows = interactions.list_for_conversation(session=session, conversation_id=conversation_id,
                                               after_id=after_id)
+    assigned = (users.get(session=session, user_id=conversation.assigned_agent_id)
+                if conversation.assigned_agent_id else None)
     return {"status": conversation.status, "assigned_agent_id": conversation.assigned_agent_id,
+            "assigned_agent": assigned.name if assigned else None,
             "messages": [message(row) for row in rows]}
 
 
@@ -102,11 +118,13 @@ def conversation_detail(*, session: Session, conversation_id: str) -> dict[str, 
                 if conversation.customer_id else None)
     earlier: list[dict[str, Any]] = []
     customer_cases: list[Any] = []
+    customer_leads: list[Any] = []
     if customer is not None:
         earlier = [message(r) for r in interactions.timeline_for_customer(
             session=session, customer_id=customer.id, include_notes=False, limit=500)
             if r.conversation_id != conversation_id][-50:]
         customer_cases = cases.list_for_customer(session=session, customer_id=customer.id)
+        customer_leads = leads.list_leads(session=session, customer_id=customer.id)[0]
     open_cases = cases.list_open_for_conversation(session=session,
                                                   conversation_id=conversation_id)
     assigned = (users.get(session=session, user_id=conversation.assigned_agent_id)
@@ -121,7 +139,17 @@ def conversation_detail(*, session: Session, conversation_id: str) -> dict[str, 
         "identities": list(customer.identities) if customer else [],
         "earlier": earlier,
         "customer_cases": customer_cases,
+        "leads": customer_leads,
+        "lead_stages": LEAD_STAGES,
         "open_cases": open_cases,
         "assigned": assigned,
         "waiting_for": waiting(conversation.handoff_at),
+        "agents": users.list_active(session=session, roles=CONSOLE_ROLES),
+        "tags": tags.list_for(session=session, conversation_id=conversation_id),
     }
+
+
+def customer_json(customer: Customer) -> dict[str, Any]:
+    """A customer's contact details as the console's record shows them."""
+    return {"id": customer.id, "name": customer.name, "email": customer.email,
+            "phone": customer.phone, "company": customer.company, "address": customer.address}

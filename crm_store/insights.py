@@ -37,6 +37,7 @@ from crm_store.models import (
     Interaction,
     Lead,
     LeadStageChange,
+    SatisfactionRating,
     User,
     utcnow,
 )
@@ -332,6 +333,36 @@ def agent_performance(*, session: Session, scope: Scope) -> Table:
     return table
 
 
+def satisfaction(*, session: Session, scope: Scope) -> Table:
+    """Per agent (who first answered the rated handoff) and the team: the customers' 1-5
+    ratings given in the widget, their average and the share of 4s and 5s."""
+    conditions: list[Any] = [_in_range(SatisfactionRating.created_at, scope)]
+    stmt = select(func.coalesce(Case.first_reply_agent_id, 0).label("agent_id"),
+                  SatisfactionRating.score).join(Case, Case.id == SatisfactionRating.case_id)
+    if scope.channel:
+        stmt = stmt.join(Conversation, Conversation.id == SatisfactionRating.conversation_id)
+        conditions.append(Conversation.channel == scope.channel)
+    if scope.agent_id is not None:
+        conditions.append(Case.first_reply_agent_id == scope.agent_id)
+    scores: dict[int, list[int]] = {}
+    for agent_id, score in session.execute(stmt.where(*conditions)).all():
+        scores.setdefault(agent_id, []).append(score)
+    names = dict(session.execute(
+        select(User.id, User.name).where(User.id.in_([g for g in scores if g > 0]))).all())
+    table = Table("satisfaction", ["agent_id", "agent", "ratings", "average", "satisfied_pct"])
+    groups: list[tuple[int | None, str, list[int]]] = [
+        (g or None, names.get(g, "unknown agent"), scores[g]) for g in sorted(scores)]
+    if scope.agent_id is None:
+        groups.append((None, "all agents", [s for v in scores.values() for s in v]))
+    for group_id, name, given in groups:
+        table.rows.append([
+            group_id, name, len(given),
+            _num(sum(given) / len(given), 2) if given else None,
+            _num(100 * sum(1 for s in given if s >= 4) / len(given)) if given else None,
+        ])
+    return table
+
+
 def open_queue(*, session: Session, scope: Scope, now: datetime | None = None) -> Table:
     """The queue now: conversations waiting for or with an agent, by how long since handoff."""
     now = now or utcnow()
@@ -474,6 +505,7 @@ FIGURES: dict[str, tuple[Figure, bool]] = {
     "faq-entries": (faq_entries, False),
     "agents": (agent_performance, True),
     "queue": (open_queue, True),
+    "satisfaction": (satisfaction, True),
     "lead-funnel": (lead_funnel, True),
     "lead-sources": (lead_sources, True),
     "cases": (cases_by_status, False),

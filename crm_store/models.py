@@ -358,6 +358,45 @@ class Case(Timestamps, Base):
     )
 
 
+class CannedReply(Timestamps, Base):
+    """A reply agents insert with one click; {{customer.name}}-style placeholders are filled in
+    for the conversation (crm_store.canned). Managed by admins."""
+
+    __tablename__ = "canned_replies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(100), unique=True)
+    body: Mapped[str] = mapped_column(Text)
+
+
+class ConversationTag(Base):
+    """A label an agent put on a conversation ("billing", "vip")."""
+
+    __tablename__ = "conversation_tags"
+
+    conversation_id: Mapped[str] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(40), primary_key=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SatisfactionRating(Base):
+    """A customer's 1-5 rating of a handoff, given in the widget once it was resolved."""
+
+    __tablename__ = "satisfaction_ratings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    # The handoff case rated: one rating per handoff (rating again replaces it).
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), unique=True)
+    score: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
 class VerificationCode(Base):
     """A one-time code mailed to prove a conversation's customer owns an email address.
 

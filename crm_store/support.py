@@ -66,6 +66,7 @@ class Outcome(StrEnum):
     REPLIED = "replied"
     NOTED = "noted"
     RESOLVED = "resolved"
+    TRANSFERRED = "transferred"
     NOT_WAITING = "not-waiting"  # the bot has the conversation: nothing to do
     TAKEN = "taken"  # another agent has claimed it
     BOT_UNAVAILABLE = "rasa-down"  # Rasa could not be told, so nothing changed
@@ -192,7 +193,20 @@ def notify(*, session: Session, conversation: Conversation, text: str) -> Intera
                                channel=conversation.channel)
 
 
-def _first_name(session: Session, user_id: int) -> str:
+def notice_kind(text: str) -> str | None:
+    """Which of the desk's notices a system message is ("agent-joined", "bot-back" or None),
+    in whichever language it was said."""
+    for language, back in responses.translations(BOT_IS_BACK).items():
+        if text == back:
+            return "bot-back"
+        head, _, tail = responses.text(JOINED, language, name="\0").partition("\0")
+        if text.startswith(head) and text.endswith(tail):
+            return "agent-joined"
+    return None
+
+
+def first_name(session: Session, user_id: int) -> str:
+    """How customers know an agent: the first name ("A person" if there is none)."""
     user = users.get(session=session, user_id=user_id)
     name = (user.name or "").strip() if user is not None else ""
     return name.split()[0] if name else "A person"
@@ -212,8 +226,32 @@ def claim(*, session: Session, conversation_id: str, agent_id: int, actor: str) 
                agent_id=agent_id, actor=actor, action="claim")
     notify(session=session, conversation=conversation,
            text=responses.text(JOINED, conversation.language,
-                               name=_first_name(session, agent_id)))
+                               name=first_name(session, agent_id)))
     return Outcome.CLAIMED
+
+
+def transfer(
+    *, session: Session, conversation_id: str, to_agent_id: int, to_agent_name: str,
+    by_agent_name: str, actor: str,
+) -> Outcome:
+    """Give a handed-off conversation to another agent (the caller checked who they are).
+
+    The customer is told who joined; the agents see an internal note of the move.
+    """
+    conversation = conversations.get_or_raise(session=session, conversation_id=conversation_id)
+    if conversation.status == ConversationStatus.BOT:
+        return Outcome.NOT_WAITING
+    if conversation.status == ConversationStatus.AGENT and \
+            conversation.assigned_agent_id == to_agent_id:
+        return Outcome.TRANSFERRED  # already theirs
+    set_status(session=session, conversation_id=conversation_id, status=ConversationStatus.AGENT,
+               agent_id=to_agent_id, actor=actor, action="transfer")
+    notify(session=session, conversation=conversation,
+           text=responses.text(JOINED, conversation.language,
+                               name=first_name(session, to_agent_id)))
+    interactions.add_note(session=session, conversation_id=conversation_id,
+                          text=f"Transferred to {to_agent_name} by {by_agent_name}.")
+    return Outcome.TRANSFERRED
 
 
 def reply(

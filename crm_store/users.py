@@ -16,6 +16,7 @@ import hmac
 import os
 import secrets
 import sys
+from collections.abc import Collection
 from datetime import timedelta
 
 import bcrypt
@@ -53,6 +54,13 @@ def hash_token(token: str) -> str:
 def get(*, session: Session, user_id: int) -> User | None:
     """The user with that id, or None."""
     return session.get(User, user_id)
+
+
+def list_active(*, session: Session, roles: Collection[str]) -> list[User]:
+    """Active users with one of roles, by name."""
+    return list(session.scalars(
+        select(User).where(User.active.is_(True), User.role.in_(list(roles))).order_by(User.name)
+    ).all())
 
 
 def get_by_email(*, session: Session, email: str) -> User | None:

@@ -1,93 +1,194 @@
-/* Live updates for the console: the queue and an open transcript re-read small JSON endpoints
- * when /console/api/changes says they changed.
- * Everything a customer wrote is rendered with textContent, never as HTML. */
+/* The console's live inbox. One EventSource (/console/api/changes, woken by the app's change
+ * feed) rings when the queue or the open conversation changed; the page then re-reads them from
+ * their JSON endpoints. While that stream is down the page polls, and once a minute anyway.
+ * Actions are sent with fetch (the forms still work without this script); drafts are kept in
+ * localStorage per conversation until they are sent. Everything a customer wrote is rendered
+ * with textContent, never as HTML. No inline scripts: this file works under a strict CSP. */
 (function () {
   "use strict";
-  var POLL_MS = 1500;
+  var POLL_MS = 1500;  // only while the change stream is down
   var SAFETY_MS = 60000;
 
   function el(tag, className, text) {
     var node = document.createElement(tag);
     if (className) { node.className = className; }
-    if (text !== undefined && text !== null) { node.textContent = text; }
+    if (text !== undefined && text !== null) { node.textContent = String(text); }
     return node;
+  }
+
+  function toLogin() {
+    window.location.href = "/console/login?next=" + encodeURIComponent(location.pathname + location.search);
   }
 
   function getJson(url) {
     return fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (response) {
-        if (response.status === 401) { window.location.href = "/console/login?next=" + encodeURIComponent(location.pathname); }
-        if (!response.ok) { throw new Error(response.status); }
+        if (response.status === 401) { toLogin(); }
+        if (!response.ok) { throw new Error(String(response.status)); }
         return response.json();
       });
   }
 
-  // Re-read when the server says something changed (Server-Sent Events from the change
-  // feed); poll only while that stream is down, and once in a while as a safety net.
-  function every(fn, conversationId) {
-    var busy = false, again = false, live = false;
+  function storageGet(key) { try { return window.localStorage.getItem(key); } catch (e) { return null; } }
+  function storageSet(key, value) { try { window.localStorage.setItem(key, value); } catch (e) { /* private mode */ } }
+  function storageDel(key) { try { window.localStorage.removeItem(key); } catch (e) { /* private mode */ } }
+
+  /* A refresher runs one request at a time; a ring while it runs makes it run once more. */
+  var refreshers = [];
+  function refresher(fn) {
+    var busy = false, again = false;
     function run() {
       if (busy) { again = true; return; }
       busy = true;
-      fn().catch(function () { /* try again on the next change */ }).then(function () {
+      fn().catch(function () { /* the next ring retries */ }).then(function () {
         busy = false;
         if (again) { again = false; run(); }
       });
     }
-    if (window.EventSource) {
-      var url = "/console/api/changes" + (conversationId ? "?conversation=" + encodeURIComponent(conversationId) : "");
-      var source = new EventSource(url);
-      source.addEventListener("changed", run);
-      source.onopen = function () { live = true; run(); };
-      source.onerror = function () { live = false; };
+    refreshers.push(run);
+    return run;
+  }
+  function ring() { refreshers.forEach(function (run) { run(); }); }
+
+  function waitingText(seconds) {
+    if (seconds < 60) { return "just now"; }
+    var minutes = Math.floor(seconds / 60);
+    if (minutes < 60) { return minutes + " min"; }
+    var hours = Math.floor(minutes / 60);
+    if (hours < 48) { return hours + " h " + (minutes % 60) + " min"; }
+    return Math.floor(hours / 24) + " d";
+  }
+  function mmss(seconds) {
+    var s = Math.abs(Math.round(seconds));
+    return Math.floor(s / 60) + ":" + ("0" + (s % 60)).slice(-2);
+  }
+  /* SLA timers: how long each conversation has waited, and when its first reply is due. */
+  function tickTimers() {
+    var now = Date.now();
+    Array.prototype.forEach.call(document.querySelectorAll("[data-since]"), function (cell) {
+      var since = Date.parse(cell.getAttribute("data-since"));
+      if (!isNaN(since)) { cell.textContent = waitingText(Math.max(0, (now - since) / 1000)); }
+    });
+    Array.prototype.forEach.call(document.querySelectorAll("[data-due]"), function (cell) {
+      var due = Date.parse(cell.getAttribute("data-due"));
+      if (isNaN(due)) { cell.textContent = "\u2014"; cell.classList.remove("overdue"); return; }
+      var left = (due - now) / 1000;
+      cell.textContent = left >= 0 ? "due in " + mmss(left) : "overdue " + mmss(left);
+      cell.classList.toggle("overdue", left < 0);
+    });
+  }
+
+  /* Sound and a desktop notification when a new conversation starts waiting. */
+  function beep() {
+    try {
+      var Context = window.AudioContext || window.webkitAudioContext;
+      var audio = new Context();
+      var osc = audio.createOscillator();
+      var gain = audio.createGain();
+      osc.frequency.value = 880;
+      gain.gain.value = 0.1;
+      osc.connect(gain); gain.connect(audio.destination);
+      osc.start(); osc.stop(audio.currentTime + 0.2);
+    } catch (e) { /* no audio: the notification and the row still show it */ }
+  }
+  function announce(item) {
+    document.body.setAttribute("data-handoffs-announced",
+      String((parseInt(document.body.getAttribute("data-handoffs-announced"), 10) || 0) + 1));
+    beep();
+    if (window.Notification && Notification.permission === "granted") {
+      var n = new Notification("A customer is waiting", { body: (item.customer || item.id) + (item.preview ? ": " + item.preview : ""), tag: item.id });
+      n.onclick = function () { window.focus(); window.location.href = "/console/conversations/" + encodeURIComponent(item.id); };
     }
-    setInterval(function () {
-      if (!document.hidden && !live) { run(); }
-    }, POLL_MS);
-    setInterval(function () { if (!document.hidden) { run(); } }, SAFETY_MS);
+  }
+  var enable = document.getElementById("notify-enable");
+  if (enable && window.Notification && Notification.permission === "default") {
+    enable.hidden = false;
+    enable.addEventListener("click", function () {
+      Notification.requestPermission().then(function () { enable.hidden = true; });
+    });
   }
 
   var queue = document.getElementById("queue");
   if (queue) {
     var known = {};
-    Array.prototype.forEach.call(queue.querySelectorAll("tbody tr"), function (tr) { known[tr.getAttribute("data-id")] = true; });
-    every(function () {
-      return getJson(queue.getAttribute("data-live")).then(function (body) {
-        var tbody = queue.querySelector("tbody");
+    Array.prototype.forEach.call(queue.querySelectorAll("tbody tr"), function (tr) { known[tr.getAttribute("data-id")] = tr.getAttribute("data-status"); });
+    var queueUrl = queue.getAttribute("data-live") + "?view=" + encodeURIComponent(queue.getAttribute("data-view") || "all") +
+      (queue.getAttribute("data-q") ? "&q=" + encodeURIComponent(queue.getAttribute("data-q")) : "");
+    refresher(function () {
+      return getJson(queueUrl).then(function (body) {
         var rows = document.createDocumentFragment();
         var seen = {};
         body.queue.forEach(function (item) {
           var tr = el("tr");
           tr.setAttribute("data-id", item.id);
-          if (!known[item.id]) { tr.className = "fresh"; }
-          seen[item.id] = true;
+          tr.setAttribute("data-status", item.status);
+          if (!(item.id in known)) { tr.className = "fresh"; }
+          if (item.status === "handoff" && known[item.id] !== "handoff") { announce(item); }
+          seen[item.id] = item.status;
           var link = el("a", null, item.customer || item.id);
           link.href = "/console/conversations/" + encodeURIComponent(item.id);
-          var first = el("td"); first.appendChild(link); tr.appendChild(first);
+          var first = el("td"); first.appendChild(link);
+          (item.tags || []).forEach(function (tag) { first.appendChild(el("span", "tag", tag)); });
+          tr.appendChild(first);
           var channel = el("td"); channel.appendChild(el("span", "badge", item.channel)); tr.appendChild(channel);
           tr.appendChild(el("td", "language", item.language));
           var status = el("td");
-          status.appendChild(el("span", "status status-" + item.status, item.status === "agent" ? "with " + (item.agent || "an agent") : "waiting"));
+          status.appendChild(el("span", "status status-" + item.status,
+            item.status === "agent" ? "with " + (item.agent || "an agent") : item.status === "bot" ? "resolved" : "waiting"));
           tr.appendChild(status);
-          tr.appendChild(el("td", null, item.waiting));
+          var since = el("td", "since", item.waiting); since.setAttribute("data-since", item.handoff_at); tr.appendChild(since);
+          var due = el("td", "due"); due.setAttribute("data-due", item.first_reply_due || ""); tr.appendChild(due);
           tr.appendChild(el("td", null, item.reason));
           tr.appendChild(el("td", "preview", item.preview));
           rows.appendChild(tr);
         });
-        tbody.replaceChildren(rows);
+        queue.querySelector("tbody").replaceChildren(rows);
         known = seen;
+        tickTimers();
         document.getElementById("queue-empty").hidden = body.queue.length > 0;
-        document.getElementById("queue-updated").textContent = "live · updated " + new Date().toLocaleTimeString();
+        var waitingCount = body.queue.filter(function (i) { return i.status === "handoff"; }).length;
+        document.title = (waitingCount ? "(" + waitingCount + ") " : "") + "Inbox \u00b7 Relay console";
+        document.getElementById("queue-updated").textContent = "live \u00b7 updated " + new Date().toLocaleTimeString();
+      });
+    });
+  }
+
+  /* Away from the queue (in a conversation), new handoffs are still announced. */
+  if (!queue && document.getElementById("transcript")) {
+    var waitingIds = null;
+    refresher(function () {
+      return getJson("/console/api/queue?view=unassigned").then(function (body) {
+        var now = {};
+        body.queue.forEach(function (item) {
+          now[item.id] = true;
+          if (waitingIds && !waitingIds[item.id]) { announce(item); }
+        });
+        waitingIds = now;
       });
     });
   }
 
   var transcript = document.getElementById("transcript");
+  var actions = document.getElementById("actions");
+  var conversationId = actions ? actions.getAttribute("data-conversation") : null;
+  var liveNotice = document.getElementById("live-notice");
+
+  function say(text, isError) {
+    if (!liveNotice) { return; }
+    liveNotice.textContent = text;
+    liveNotice.className = isError ? "error" : "notice";
+    liveNotice.hidden = false;
+  }
+
+  var refreshConversation = null;
+  var customerTypingLine = document.getElementById("customer-typing");
+  var customerTypingTimer = null;
   if (transcript) {
     var lastId = parseInt(transcript.getAttribute("data-last-id"), 10) || 0;
     var statusBadge = document.getElementById("status");
+    var assigned = document.getElementById("assigned");
     transcript.scrollTop = transcript.scrollHeight;
-    every(function () {
+    refreshConversation = refresher(function () {
       return getJson(transcript.getAttribute("data-live") + "?after=" + lastId).then(function (body) {
         body.messages.forEach(function (m) {
           if (m.id <= lastId) { return; }
@@ -103,9 +204,208 @@
           statusBadge.textContent = body.status;
           statusBadge.className = "status status-" + body.status;
           statusBadge.setAttribute("data-status", body.status);
-          document.getElementById("status-changed").hidden = false;
         }
+        if (actions) { actions.setAttribute("data-status", body.status); }
+        if (customerTypingLine) {
+          if (customerTypingTimer) { clearTimeout(customerTypingTimer); }
+          customerTypingLine.hidden = !body.customer_typing;
+          if (body.customer_typing) {
+            customerTypingTimer = setTimeout(function () { customerTypingLine.hidden = true; }, 6000);
+          }
+        }
+        if (assigned) { assigned.textContent = body.assigned_agent ? " \u00b7 with " + body.assigned_agent : ""; }
       });
-    }, transcript.getAttribute("data-conversation"));
+    });
+  }
+
+  /* Drafts: kept per conversation until sent, so a reload or a failed send loses nothing. */
+  function draftKey(area) { return "relay.draft." + area.id + "." + conversationId; }
+  if (conversationId) {
+    ["reply-text", "note-text"].forEach(function (id) {
+      var area = document.getElementById(id);
+      if (!area) { return; }
+      var saved = storageGet(draftKey(area));
+      if (saved && !area.value) { area.value = saved; }
+      area.addEventListener("input", function () {
+        if (area.value) { storageSet(draftKey(area), area.value); } else { storageDel(draftKey(area)); }
+      });
+    });
+  }
+
+  /* Tags: the list is rebuilt from the server's answer; each has its own remove form. */
+  var tagList = document.getElementById("tag-list");
+  var tagAdd = document.getElementById("tag-add");
+  function renderTags(tags) {
+    if (!tagList || !tagAdd) { return; }
+    var csrf = tagAdd.elements.csrf.value;
+    var items = document.createDocumentFragment();
+    tags.forEach(function (tag) {
+      var li = el("li");
+      li.appendChild(el("span", "tag", tag));
+      var form = el("form", "inline live tag-remove");
+      form.method = "post";
+      form.action = tagAdd.action + "/remove";
+      [["csrf", csrf], ["tag", tag]].forEach(function (pair) {
+        var input = el("input"); input.type = "hidden"; input.name = pair[0]; input.value = pair[1];
+        form.appendChild(input);
+      });
+      var button = el("button", null, "\u00d7");
+      button.type = "submit";
+      button.setAttribute("aria-label", "Remove tag " + tag);
+      form.appendChild(button);
+      liveForm(form);
+      li.appendChild(form);
+      items.appendChild(li);
+    });
+    tagList.replaceChildren(items);
+    var field = tagAdd.elements.tag;
+    if (field) { field.value = ""; }
+  }
+
+  /* Canned replies, filled in for this conversation, go into the reply box to edit. */
+  var cannedSelect = document.getElementById("canned");
+  var replyArea = document.getElementById("reply-text");
+  if (cannedSelect && replyArea) {
+    getJson(cannedSelect.getAttribute("data-source")).then(function (body) {
+      body.replies.forEach(function (r) {
+        var option = el("option", null, r.title);
+        option.value = String(r.id);
+        option.setAttribute("data-text", r.text);
+        cannedSelect.appendChild(option);
+      });
+      cannedSelect.hidden = body.replies.length === 0;
+    }).catch(function () { cannedSelect.hidden = true; });
+    cannedSelect.addEventListener("change", function () {
+      var option = cannedSelect.selectedOptions[0];
+      var text = option ? option.getAttribute("data-text") : null;
+      if (text) {
+        replyArea.value = replyArea.value ? replyArea.value.replace(/\s*$/, "\n") + text : text;
+        replyArea.dispatchEvent(new Event("input"));
+        replyArea.focus();
+      }
+      cannedSelect.value = "";
+    });
+  }
+
+  /* Tell the customer the agent is typing a reply, at most every 2.5 s. */
+  var replyForm = document.getElementById("reply-form");
+  if (replyForm && conversationId) {
+    var toldTyping = 0;
+    replyForm.elements.text.addEventListener("input", function () {
+      var now = Date.now();
+      if (now - toldTyping < 2500 || !replyForm.elements.text.value.trim()) { return; }
+      toldTyping = now;
+      var body = new FormData();
+      body.append("csrf", replyForm.elements.csrf.value);
+      fetch("/console/api/conversations/" + encodeURIComponent(conversationId) + "/typing",
+            { method: "POST", body: body, credentials: "same-origin" }).catch(function () { /* only a hint */ });
+    });
+  }
+
+  function fillRecord(form, customer) {
+    ["name", "email", "phone", "company", "address"].forEach(function (field) {
+      if (form.elements[field]) { form.elements[field].value = customer[field] || ""; }
+    });
+  }
+
+  /* Every form.live is sent with fetch and answered with JSON. */
+  function liveForm(form) {
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var button = form.querySelector("button[type=submit]");
+      if (button && button.disabled) { return; }
+      var area = form.querySelector("textarea[name=text]");
+      if (area && !area.value.trim()) { say("Write something first.", true); area.focus(); return; }
+      var errorSlot = form.querySelector("[data-error]");
+      if (errorSlot) { errorSlot.hidden = true; }
+      if (button) { button.disabled = true; }
+      fetch(form.action, { method: "POST", body: new FormData(form), credentials: "same-origin",
+                           headers: { Accept: "application/json" } })
+        .then(function (response) {
+          if (response.status === 401) { toLogin(); }
+          return response.json().catch(function () { return {}; }).then(function (body) {
+            var detail = typeof body.detail === "string" ? body.detail : "That did not work (" + response.status + "). Try again.";
+            if (!response.ok) { throw new Error(detail); }
+            return body;
+          });
+        })
+        .then(function (body) {
+          say(body.detail || "Done.", false);
+          if (area) { area.value = ""; storageDel(draftKey(area)); }
+          if (body.customer) { fillRecord(document.getElementById("record") || form, body.customer); }
+          if (body.tags) { renderTags(body.tags); }
+          if (body.case) {
+            var item = form.closest("li");
+            if (item) { item.querySelector(".case-status").textContent = body.case.status; }
+            form.remove();
+          }
+          if (refreshConversation) { refreshConversation(); }
+        })
+        .catch(function (error) {
+          if (errorSlot) { errorSlot.textContent = error.message; errorSlot.hidden = false; }
+          say(error.message, true);
+        })
+        .then(function () { if (button) { button.disabled = false; } });
+    });
+  }
+  Array.prototype.forEach.call(document.querySelectorAll("form.live"), liveForm);
+
+  function visibleForm(selector) {
+    var form = document.querySelector(selector);
+    return form && form.offsetParent !== null ? form : null;
+  }
+
+  function nextConversation() {
+    getJson("/console/api/queue?view=unassigned").then(function (body) {
+      var next = body.queue.filter(function (item) { return item.id !== conversationId; }).pop();
+      if (next) { window.location.href = "/console/conversations/" + encodeURIComponent(next.id); } else { say("Nobody else is waiting.", false); }
+    }).catch(function () { say("The queue could not be read; try again.", true); });
+  }
+
+  document.addEventListener("keydown", function (event) {
+    var target = event.target;
+    var typing = target && (target.tagName === "TEXTAREA" || target.tagName === "INPUT" || target.tagName === "SELECT" || target.isContentEditable);
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey) && target.tagName === "TEXTAREA" && target.form) {
+      event.preventDefault();
+      target.form.requestSubmit();
+      return;
+    }
+    if (typing || event.ctrlKey || event.metaKey || event.altKey) { return; }
+    var form;
+    if (event.key === "/" && document.getElementById("search")) {
+      event.preventDefault();
+      document.getElementById("search").focus();
+    } else if (event.key === "n") {
+      event.preventDefault();
+      nextConversation();
+    } else if (event.key === "c" && (form = visibleForm(".when-waiting"))) {
+      event.preventDefault();
+      form.requestSubmit();
+    } else if (event.key === "e" && (form = visibleForm("#resolve-form"))) {
+      event.preventDefault();
+      form.requestSubmit();
+    }
+  });
+
+  /* A destructive form asks first (no inline handlers: the page runs under a strict CSP). */
+  Array.prototype.forEach.call(document.querySelectorAll("form[data-confirm]"), function (form) {
+    form.addEventListener("submit", function (event) {
+      if (!window.confirm(form.getAttribute("data-confirm"))) { event.preventDefault(); }
+    });
+  });
+
+  if (refreshers.length) {
+    var live = false;
+    if (window.EventSource) {
+      var source = new EventSource("/console/api/changes" +
+        (conversationId ? "?conversation=" + encodeURIComponent(conversationId) : ""));
+      source.addEventListener("changed", ring);
+      source.onopen = function () { live = true; ring(); };
+      source.onerror = function () { live = false; };
+    }
+    setInterval(function () { if (!document.hidden && !live) { ring(); } }, POLL_MS);
+    setInterval(function () { if (!document.hidden) { ring(); } }, SAFETY_MS);
+    setInterval(tickTimers, 1000);
+    tickTimers();
   }
 })();

@@ -111,7 +111,7 @@ def test_handoff_round_trip_in_the_browser(relay_stack: RelayStack, browser: Bro
     agent.click("text=Claim")
     expect(agent.locator("#status")).to_have_text("agent")
     # The customer is told a person has joined, without a reload.
-    notice = customer.locator(".relay-msg--system")
+    notice = customer.locator(".relay-notice")  # notices, not message bubbles
     expect(notice.last).to_contain_text("has joined the chat", timeout=15_000)
 
     agent.fill("#reply-text", "Hi, this is Sam from Nimbus Drive. Let me look at that for you.")
@@ -160,7 +160,7 @@ def test_handoff_round_trip_in_the_browser(relay_stack: RelayStack, browser: Bro
     # A reload restores the transcript, agent reply included; the internal note is not there.
     customer.reload()
     expect(customer.locator(".relay-msg--agent")).to_contain_text("this is Sam")
-    expect(customer.locator(".relay-msg--system").first).to_contain_text("has joined the chat")
+    expect(customer.locator(".relay-notice").first).to_contain_text("has joined the chat")
     expect(customer.locator(".relay-log")).to_contain_text(SCRIPT_TEXT)
     expect(customer.locator(".relay-log")).not_to_contain_text("checked billing")
     customer.screenshot(path=str(SCREENSHOTS / "widget.png"))

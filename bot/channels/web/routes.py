@@ -6,6 +6,8 @@
   POST /chat/{id}/messages             forward a customer message to Rasa, return the replies
   GET  /chat/{id}/history              the transcript, to restore the widget after a reload
   GET  /chat/{id}/stream?after=N       Server-Sent Events: agent replies and notices as written
+  POST /chat/{id}/rating               the customer's 1-5 rating of a resolved handoff
+  POST /chat/{id}/typing               the customer is typing (the agent's console shows it)
 
 The chat routes send CORS headers so the widget works when embedded on another site.
 """
@@ -23,9 +25,10 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Streamin
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.channels.inbound import GATEWAY, forward_or_store
-from bot.channels.web.stream import message_json, out_of_turn_events
+from bot.channels.typing import TypingBoard, Typist, board
+from bot.channels.web.stream import messages_json, out_of_turn_events
 from bot.rasa import RasaDep
-from crm_store import audit, conversations, interactions, verification
+from crm_store import audit, changes, conversations, interactions, ratings, verification
 from crm_store.api.deps import SessionDep, SessionFactoryDep, SettingsDep
 from crm_store.enums import ConversationStatus
 from crm_store.errors import InvalidValue
@@ -46,7 +49,18 @@ CORS_HEADERS = {
     "Access-Control-Max-Age": "600",
 }
 
+RATING_ACTOR = "service:web-widget"  # the customer, through the widget, in the audit log
+
 router = APIRouter(tags=["widget"])
+
+
+class Rating(BaseModel):
+    """The satisfaction rating the widget offers after a resolved handoff."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    score: int = Field(ge=1, le=5)
+    comment: str | None = Field(default=None, max_length=ratings.MAX_COMMENT_CHARS)
 
 
 class SignedIdentity(BaseModel):
@@ -223,7 +237,7 @@ def history(
         "conversation_id": conversation_id,
         "status": conversation.status if conversation else ConversationStatus.BOT,
         "language": conversation.language if conversation else None,
-        "messages": [message_json(row) for row in rows],
+        "messages": messages_json(session, rows),
         "last_id": rows[-1].id if rows else 0,
     }
 
@@ -243,3 +257,25 @@ async def stream(
     feed = request.app.state.changes
     return StreamingResponse(out_of_turn_events(request, sessions, conversation_id, after, feed),
                              media_type="text/event-stream", headers=headers)
+
+
+@router.post("/chat/{conversation_id}/rating", status_code=201)
+def rate(conversation_id: ConversationId, body: Rating, session: SessionDep,
+         response: Response) -> dict[str, Any]:
+    """Store the customer's rating of the conversation's last resolved handoff."""
+    response.headers.update(CORS_HEADERS)
+    try:
+        rating = ratings.rate(session=session, conversation_id=conversation_id,
+                              score=body.score, comment=body.comment, actor=RATING_ACTOR)
+    except ratings.NothingToRate as error:
+        raise HTTPException(409, str(error), headers=CORS_HEADERS) from None
+    return {"score": rating.score, "comment": rating.comment}
+
+
+@router.post("/chat/{conversation_id}/typing", status_code=204)
+async def typing(conversation_id: ConversationId, request: Request,
+                 typing_board: Annotated[TypingBoard, Depends(board)]) -> Response:
+    """The customer is typing: the agent's console shows it for a few seconds."""
+    typing_board.touch(conversation_id, Typist.CUSTOMER)
+    request.app.state.changes.publish(changes.conversation(conversation_id))  # wake the console
+    return Response(status_code=204, headers=CORS_HEADERS)

@@ -20,20 +20,35 @@ from typing import Any
 from fastapi import Request
 from sqlalchemy.orm import Session, sessionmaker
 
-from crm_store import changes, interactions
+from bot.channels.typing import Typist, board_of
+from crm_store import changes, interactions, support
 from crm_store.changes import ChangeFeed
+from crm_store.enums import Author
 from crm_store.models import Interaction, utcnow
 
 WAKE_SECONDS = 1.0  # how soon a closed browser is noticed (no database read)
 HEARTBEAT_SECONDS = 15.0
 STREAM_LIFETIME_SECONDS = 300.0  # EventSource reconnects by itself, with Last-Event-ID
+TYPING_REPEAT_SECONDS = 2.0  # how often "the agent is typing" is repeated while it lasts
 LATE_COMMIT_SECONDS = 30.0  # how long a reply's transaction may take to commit and still be seen
 
 
-def message_json(row: Interaction) -> dict[str, Any]:
-    """One message as the widget shows it."""
-    return {"id": row.id, "author": row.author, "direction": row.direction, "text": row.text,
-            "created_at": row.created_at.isoformat()}
+def message_json(row: Interaction, agent_names: dict[int, str] | None = None) -> dict[str, Any]:
+    """One message as the widget shows it: an agent's first name, and which notice it is."""
+    body: dict[str, Any] = {"id": row.id, "author": row.author, "direction": row.direction,
+                            "text": row.text, "created_at": row.created_at.isoformat()}
+    if row.author == Author.AGENT and row.agent_id is not None and agent_names:
+        body["agent_name"] = agent_names.get(row.agent_id)
+    if row.author == Author.SYSTEM:
+        body["notice"] = support.notice_kind(row.text)
+    return body
+
+
+def messages_json(session: Session, rows: list[Interaction]) -> list[dict[str, Any]]:
+    """Messages as the widget shows them, with the agents' first names looked up once each."""
+    names = {agent_id: support.first_name(session, agent_id)
+             for agent_id in {r.agent_id for r in rows if r.agent_id is not None}}
+    return [message_json(row, names) for row in rows]
 
 
 def _out_of_turn(
@@ -43,7 +58,7 @@ def _out_of_turn(
         rows = interactions.out_of_turn_for_stream(
             session=session, conversation_id=conversation_id, after_id=after_id,
             since=utcnow() - timedelta(seconds=LATE_COMMIT_SECONDS))
-        return [message_json(row) for row in rows]
+        return messages_json(session, rows)
 
 
 async def out_of_turn_events(
@@ -60,6 +75,8 @@ async def out_of_turn_events(
     # nothing.
     cursor = after
     sent: set[int] | None = None
+    typing_board = board_of(request.app.state)
+    told_typing = 0.0
     yield "retry: 2000\n\n"
     loop = asyncio.get_running_loop()
     started = last_beat = loop.time()
@@ -80,6 +97,10 @@ async def out_of_turn_events(
                     sent.add(message["id"])
                     cursor = max(cursor, message["id"])
                     yield f"id: {cursor}\nevent: message\ndata: {json.dumps(message)}\n\n"
+            name = typing_board.typing(conversation_id, Typist.AGENT)
+            if name is not None and loop.time() - told_typing > TYPING_REPEAT_SECONDS:
+                told_typing = loop.time()
+                yield f"event: typing\ndata: {json.dumps({'name': name})}\n\n"
             if loop.time() - last_beat > HEARTBEAT_SECONDS:
                 last_beat = loop.time()
                 yield ": keep-alive\n\n"

@@ -1,6 +1,9 @@
 /* Relay chat widget: add <script src="https://relay.example/widget.js" defer></script> to a page.
  * Keeps its conversation id in localStorage, restores the transcript after a reload, and shows
- * agent replies as they arrive (Server-Sent Events). All text is rendered with textContent.
+ * agent replies as they arrive (Server-Sent Events). All text is rendered with textContent;
+ * http(s) links in it become links built as DOM nodes (never HTML), opened with
+ * rel="noopener noreferrer". An unread badge counts replies that arrive while it is closed;
+ * after a resolved handoff it asks for a 1-5 rating.
  *
  * A page whose visitor is signed in sets, before the script, the identity its backend signed
  * (SECURITY.md): window.RelaySettings = {user_id: "...", user_hash: "<HMAC-SHA256 hex>",
@@ -30,26 +33,32 @@
     en: { launcher: "Chat with us", close: "Close chat", title: "Nimbus Drive support", subtitle: "Ask us anything",
           placeholder: "Type your message\u2026", send: "Send", input: "Your message", dialog: "Chat with Nimbus Drive support",
           bot: "Nimbus assistant", agent: "Support team", system: "Nimbus Drive",
+          you: "You", new_chat: "New chat", new_chat_title: "End this conversation and start a new one",
           offline: "We could not reach Nimbus Drive support. Please check your connection and try again." },
     zh: { launcher: "在线咨询", close: "关闭对话", title: "Nimbus Drive 客服", subtitle: "有问题尽管问",
           placeholder: "输入消息\u2026", send: "发送", input: "您的消息", dialog: "与 Nimbus Drive 客服对话",
           bot: "Nimbus 助手", agent: "客服团队", system: "Nimbus Drive",
+          you: "我", new_chat: "新对话", new_chat_title: "结束本次对话并开始新的对话",
           offline: "暂时无法连接 Nimbus Drive 客服，请检查网络后重试。" },
     es: { launcher: "Chatea con nosotros", close: "Cerrar chat", title: "Soporte de Nimbus Drive", subtitle: "Pregúntanos lo que quieras",
           placeholder: "Escribe tu mensaje\u2026", send: "Enviar", input: "Tu mensaje", dialog: "Chat con el soporte de Nimbus Drive",
           bot: "Asistente de Nimbus", agent: "Equipo de soporte", system: "Nimbus Drive",
+          you: "Tú", new_chat: "Nuevo chat", new_chat_title: "Terminar esta conversación y empezar otra",
           offline: "No pudimos conectar con el soporte de Nimbus Drive. Revisa tu conexión e inténtalo de nuevo." },
     de: { launcher: "Chatten Sie mit uns", close: "Chat schließen", title: "Nimbus Drive Support", subtitle: "Fragen Sie uns alles",
           placeholder: "Nachricht eingeben\u2026", send: "Senden", input: "Ihre Nachricht", dialog: "Chat mit dem Nimbus Drive Support",
           bot: "Nimbus-Assistent", agent: "Support-Team", system: "Nimbus Drive",
+          you: "Sie", new_chat: "Neuer Chat", new_chat_title: "Dieses Gespräch beenden und ein neues beginnen",
           offline: "Der Nimbus Drive Support ist gerade nicht erreichbar. Bitte prüfen Sie Ihre Verbindung und versuchen Sie es erneut." },
     fr: { launcher: "Discuter avec nous", close: "Fermer le chat", title: "Support Nimbus Drive", subtitle: "Posez-nous vos questions",
           placeholder: "Écrivez votre message\u2026", send: "Envoyer", input: "Votre message", dialog: "Chat avec le support Nimbus Drive",
           bot: "Assistant Nimbus", agent: "Équipe support", system: "Nimbus Drive",
+          you: "Vous", new_chat: "Nouveau chat", new_chat_title: "Terminer cette conversation et en commencer une nouvelle",
           offline: "Impossible de joindre le support Nimbus Drive. Vérifiez votre connexion et réessayez." },
     pt: { launcher: "Fale conosco", close: "Fechar chat", title: "Suporte Nimbus Drive", subtitle: "Pergunte o que quiser",
           placeholder: "Digite sua mensagem\u2026", send: "Enviar", input: "Sua mensagem", dialog: "Chat com o suporte Nimbus Drive",
           bot: "Assistente Nimbus", agent: "Equipe de suporte", system: "Nimbus Drive",
+          you: "Você", new_chat: "Novo chat", new_chat_title: "Encerrar esta conversa e começar outra",
           offline: "Não foi possível falar com o suporte Nimbus Drive. Verifique sua conexão e tente de novo." }
   };
   var ID_FORMAT = new RegExp("^" + ID_PREFIX + "[0-9a-f]{32}$");
@@ -105,7 +114,9 @@
 
   var root = el("div", "relay-widget");
   root.setAttribute("data-relay-conversation", conversationId);
-  var launcher = el("button", "relay-launcher", t("launcher"));
+  var launcher = el("button", "relay-launcher");
+  var launcherLabel = el("span", "relay-launcher-label", t("launcher"));
+  launcher.appendChild(launcherLabel);
   launcher.type = "button";
   launcher.setAttribute("aria-expanded", "false");
   // div/span only (no header, strong, section): host pages style those elements.
@@ -119,15 +130,22 @@
   var subtitle = el("span", "relay-subtitle", t("subtitle"));
   title.appendChild(titleMain);
   title.appendChild(subtitle);
+  var restart = el("button", "relay-restart", t("new_chat"));
+  restart.type = "button";
+  restart.title = t("new_chat_title");
   var close = el("button", "relay-close", "\u00d7");
   close.type = "button";
   close.setAttribute("aria-label", t("close"));
   header.appendChild(title);
+  header.appendChild(restart);
   header.appendChild(close);
   var log = el("div", "relay-log");
   log.setAttribute("role", "log");
   log.setAttribute("aria-live", "polite");
   var form = el("form", "relay-form");
+  var badge = el("span", "relay-badge", "");
+  badge.hidden = true;
+  badge.setAttribute("aria-label", "unread messages");
   var input = el("input", "relay-input");
   input.type = "text";
   input.maxLength = 2000;
@@ -142,12 +160,71 @@
   panel.appendChild(form);
   root.appendChild(panel);
   root.appendChild(launcher);
+  launcher.appendChild(badge);
 
-  function addMessage(author, text, buttons) {
+  var LINK = /https?:\/\/[^\s<>"']+/g;
+  var unread = 0;
+  var pageTitle = document.title;
+
+  /* Text with its http(s) links made clickable: text nodes and <a> built by the DOM. */
+  function linkified(text) {
+    var box = el("div", "relay-msg-text");
+    var at = 0;
+    String(text).replace(LINK, function (match, offset) {
+      var url = match.replace(/[.,;:!?)\]]+$/, "");
+      box.appendChild(document.createTextNode(text.slice(at, offset)));
+      var a = el("a", "relay-link", url);
+      a.href = url;
+      a.target = "_blank";
+      a.rel = "noopener noreferrer";
+      box.appendChild(a);
+      at = offset + url.length;
+      return match;
+    });
+    box.appendChild(document.createTextNode(String(text).slice(at)));
+    return box;
+  }
+
+  function clockOf(iso) {
+    var when = iso ? new Date(iso) : new Date();
+    if (isNaN(when.getTime())) { when = new Date(); }
+    return when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  }
+
+  /* Suggestion buttons are for the turn they came with: once the conversation moves on
+   * (anything is added after them), they are disabled. */
+  function retireButtons() {
+    Array.prototype.forEach.call(log.querySelectorAll(".relay-button"), function (b) { b.disabled = true; });
+  }
+
+  function countUnread() {
+    if (!panel.hidden) { return; }
+    unread += 1;
+    badge.textContent = String(unread);
+    badge.hidden = false;
+    document.title = "(" + unread + ") " + pageTitle;
+  }
+
+  function addMessage(author, text, buttons, meta) {
+    meta = meta || {};
+    if (author !== "bot") { retireButtons(); }  // a turn's own replies keep each other's buttons
+    if (author === "system" && meta.notice) {
+      var notice = el("div", "relay-notice", text);
+      notice.setAttribute("role", "status");
+      notice.setAttribute("data-notice", meta.notice);
+      log.appendChild(notice);
+      log.scrollTop = log.scrollHeight;
+      return notice;
+    }
     var item = el("div", "relay-msg relay-msg--" + author);
     item.setAttribute("data-author", author);
-    if (author !== "customer") { item.appendChild(el("div", "relay-msg-author", t(author) || author)); }
-    item.appendChild(el("div", "relay-msg-text", text));
+    var label = author === "agent" && meta.agent_name ? meta.agent_name + " \u00b7 " + t("agent") : t(author === "customer" ? "you" : author) || author;
+    var head = el("div", "relay-msg-author");
+    if (author !== "customer") { head.appendChild(el("span", "relay-msg-name", label)); }
+    if (meta.agent_name) { item.setAttribute("data-agent-name", meta.agent_name); }
+    head.appendChild(el("span", "relay-msg-time", clockOf(meta.created_at)));
+    item.appendChild(head);
+    item.appendChild(linkified(text));
     if (buttons && buttons.length) {
       var row = el("div", "relay-buttons");
       buttons.forEach(function (button) {
@@ -164,6 +241,67 @@
     log.appendChild(item);
     log.scrollTop = log.scrollHeight;
     return item;
+  }
+
+  /* After a handoff is resolved: 1-5 stars and an optional comment, stored by the CRM. */
+  function askRating() {
+    if (log.querySelector(".relay-rating:not([data-done])")) { return; }
+    var box = el("div", "relay-rating");
+    box.appendChild(el("div", "relay-rating-q", "How did our support team do?"));
+    var stars = el("div", "relay-stars");
+    stars.setAttribute("role", "group");
+    stars.setAttribute("aria-label", "Rate from 1 to 5");
+    var comment = el("input", "relay-rating-comment");
+    comment.type = "text";
+    comment.maxLength = 1000;
+    comment.placeholder = "Anything to add? (optional)";
+    comment.setAttribute("aria-label", "Comment on your rating");
+    [1, 2, 3, 4, 5].forEach(function (score) {
+      var star = el("button", "relay-star", "\u2605");
+      star.type = "button";
+      star.setAttribute("aria-label", score + " of 5");
+      star.setAttribute("data-score", String(score));
+      star.addEventListener("click", function () {
+        fetch(chatUrl + "/rating", { method: "POST", headers: { "Content-Type": "application/json" },
+                                     body: JSON.stringify({ score: score, comment: comment.value.trim() || null }) })
+          .then(function (response) {
+            if (!response.ok) { throw new Error(String(response.status)); }
+            box.setAttribute("data-done", "1");
+            box.replaceChildren(el("div", "relay-rating-q", "Thank you for your rating!"));
+          })
+          .catch(function () { box.appendChild(el("div", "relay-rating-q", "The rating could not be sent; please try again.")); });
+      });
+      stars.appendChild(star);
+    });
+    box.appendChild(stars);
+    box.appendChild(comment);
+    log.appendChild(box);
+    log.scrollTop = log.scrollHeight;
+  }
+
+  /* "Alex is typing…" while the agent writes (the stream repeats it; it fades after 6 s). */
+  var agentTypingTimer = null;
+  function agentTyping(name) {
+    var line = log.querySelector(".relay-agent-typing");
+    if (agentTypingTimer) { clearTimeout(agentTypingTimer); agentTypingTimer = null; }
+    if (name === null) { if (line) { line.remove(); } return; }
+    if (!line) {
+      line = el("div", "relay-agent-typing");
+      line.setAttribute("aria-live", "polite");
+      log.appendChild(line);
+    }
+    line.textContent = (name || "Support") + " is typing\u2026";
+    log.scrollTop = log.scrollHeight;
+    agentTypingTimer = setTimeout(function () { agentTyping(null); }, 6000);
+  }
+
+  /* Tell the agent the customer is typing, at most every 2.5 s. */
+  var toldTyping = 0;
+  function customerTyping() {
+    var now = Date.now();
+    if (now - toldTyping < 2500 || !input.value.trim()) { return; }
+    toldTyping = now;
+    fetch(chatUrl + "/typing", { method: "POST" }).catch(function () { /* only a hint */ });
   }
 
   function typing(on) {
@@ -188,7 +326,7 @@
       });
     }).then(function (body) {
       typing(false);
-      (body.replies || []).forEach(function (reply) { addMessage("bot", reply.text, reply.buttons); });
+      (body.replies || []).forEach(function (reply) { addMessage("bot", reply.text, reply.buttons); countUnread(); });
     }).catch(function (error) {
       typing(false);
       addMessage("system", error && error.message && error.message.indexOf("fetch") === -1
@@ -200,6 +338,11 @@
   function connectStream() {
     if (source || !window.EventSource) { return; }
     source = new EventSource(chatUrl + "/stream?after=" + lastId);
+    source.addEventListener("typing", function (event) {
+      var who = "";
+      try { who = JSON.parse(event.data).name || ""; } catch (e) { /* keep it anonymous */ }
+      agentTyping(who);
+    });
     source.addEventListener("message", function (event) {
       var message;
       try { message = JSON.parse(event.data); } catch (e) { return; }
@@ -208,7 +351,10 @@
       if (!shownIds[message.id]) {
         shownIds[message.id] = true;
         lastId = Math.max(lastId, message.id);
-        addMessage(message.author, message.text);  // an agent, or a notice from Relay
+        agentTyping(null);
+        addMessage(message.author, message.text, null, message);  // an agent, or a notice
+        countUnread();
+        if (message.notice === "bot-back") { askRating(); }
       }
     });
   }
@@ -219,7 +365,7 @@
     }).then(function (body) {
       (body.messages || []).forEach(function (m) {
         if (m.author === "customer" && /^\/[a-z_]+/.test(m.text)) { return; } // button payloads
-        addMessage(m.author, m.text);
+        addMessage(m.author, m.text, null, m);
       });
       lastId = Math.max(lastId, body.last_id || 0);
       log.scrollTop = log.scrollHeight;
@@ -240,10 +386,13 @@
     input.placeholder = t("placeholder");
     input.setAttribute("aria-label", t("input"));
     send.textContent = t("send");
-    launcher.textContent = panel.hidden ? t("launcher") : t("close");
+    launcherLabel.textContent = panel.hidden ? t("launcher") : t("close");
+    restart.textContent = t("new_chat");
+    restart.title = t("new_chat_title");
     Array.prototype.forEach.call(log.querySelectorAll(".relay-msg"), function (item) {
-      var label = item.querySelector(".relay-msg-author");
-      if (label) { label.textContent = t(item.getAttribute("data-author")); }
+      var name = item.querySelector(".relay-msg-name");
+      var agentName = item.getAttribute("data-agent-name");
+      if (name) { name.textContent = agentName ? agentName + " \u00b7 " + t("agent") : t(item.getAttribute("data-author")); }
     });
     // A conversation that has not started yet greets in the new language.
     var welcome = log.querySelector(".relay-welcome");
@@ -263,8 +412,14 @@
 
   function setOpen(open) {
     panel.hidden = !open;
+    root.classList.toggle("relay-open", open);
+    if (open) {
+      unread = 0;
+      badge.hidden = true;
+      document.title = pageTitle;
+    }
     launcher.setAttribute("aria-expanded", open ? "true" : "false");
-    launcher.textContent = open ? t("close") : t("launcher");
+    launcherLabel.textContent = open ? t("close") : t("launcher");
     storageSet(OPEN_KEY, open ? "1" : "0");
     if (open) {
       log.scrollTop = log.scrollHeight;
@@ -273,7 +428,21 @@
   }
 
   launcher.addEventListener("click", function () { setOpen(panel.hidden); });
+  restart.addEventListener("click", function () {
+    // Ending a chat starts a new conversation: a new id, an empty window, a new stream.
+    if (source) { source.close(); source = null; }
+    conversationId = newId();
+    storageSet(ID_KEY, conversationId);
+    root.setAttribute("data-relay-conversation", conversationId);
+    chatUrl = base + "/chat/" + conversationId;
+    lastId = 0;
+    shownIds = {};
+    log.replaceChildren();
+    loadHistory();
+    input.focus();
+  });
   close.addEventListener("click", function () { setOpen(false); });
+  input.addEventListener("input", customerTyping);
   form.addEventListener("submit", function (event) {
     event.preventDefault();
     var text = input.value.trim();
