@@ -25,6 +25,7 @@ from relay.settings import ROOT, Settings
 
 APP_PYTHON = ROOT / ".venv" / "bin" / "python"
 RASA_BIN = ROOT / ".venv-rasa" / "bin" / "rasa"
+ENDPOINTS = ROOT / "bot" / "endpoints.yml"
 
 
 class StackError(RuntimeError):
@@ -73,6 +74,15 @@ class Service:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except FileNotFoundError:
             return "(no log)"
+
+    def kill(self) -> None:
+        """SIGKILL the process group at once, as a crash would end it (no shutdown, no flush)."""
+        if self.process is not None and self.process.poll() is None:
+            _signal_group(self.process, signal.SIGKILL)
+            self.process.wait(timeout=10)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
 
     def stop(self, timeout: float = 15) -> None:
         """SIGTERM the process group, then SIGKILL what is left after `timeout` seconds."""
@@ -146,8 +156,9 @@ def child_env(settings: Settings, base: Mapping[str, str] | None = None) -> dict
     return env
 
 
-def services(settings: Settings, model: Path, log_dir: Path) -> list[Service]:
-    """The processes Relay runs, in start order."""
+def services(settings: Settings, model: Path, log_dir: Path,
+             endpoints: Path = ENDPOINTS) -> list[Service]:
+    """The processes Relay runs, in start order (endpoints: Rasa's endpoints file)."""
     py = str(APP_PYTHON)
     listed = [
         Service(
@@ -181,7 +192,7 @@ def services(settings: Settings, model: Path, log_dir: Path) -> list[Service]:
                 "--model",
                 str(model),
                 "--endpoints",
-                "bot/endpoints.yml",
+                str(endpoints),
                 "--credentials",
                 "bot/credentials.yml",
                 "--enable-api",
@@ -207,19 +218,24 @@ def services(settings: Settings, model: Path, log_dir: Path) -> list[Service]:
 class Stack:
     """Relay's processes as one unit: start them all, wait until each answers, stop them all."""
 
-    def __init__(self, settings: Settings, model: Path, *, env: Mapping[str, str] | None = None):
+    def __init__(self, settings: Settings, model: Path, *, env: Mapping[str, str] | None = None,
+                 endpoints: Path = ENDPOINTS):
         self.settings = settings
         self.log_dir = settings.data_dir / "logs"
-        self.services = services(settings, model, self.log_dir)
+        self.services = services(settings, model, self.log_dir, endpoints)
         self.env = child_env(settings, env)
 
     def start(self, timeout: float = 240) -> dict[str, float]:
         """Start every service; return seconds until each answered, or raise StackError."""
-        started = time.monotonic()
         for service in self.services:
             service.start(self.env)
+        return self.wait(self.services, timeout)
+
+    def wait(self, services: list[Service], timeout: float = 240) -> dict[str, float]:
+        """Seconds until each of services answered; StackError (all stopped) if one never did."""
+        started = time.monotonic()
         ready: dict[str, float] = {}
-        pending = list(self.services)
+        pending = list(services)
         while pending:
             for service in list(pending):
                 code = service.exited()
@@ -244,6 +260,10 @@ class Stack:
         """Stop every service (Rasa first, so its broker can flush to the API)."""
         for service in reversed(self.services):
             service.stop()
+
+    def service(self, name: str) -> Service:
+        """The service called name (api, actions, rasa, telegram)."""
+        return next(s for s in self.services if s.name == name)
 
     def dead(self) -> list[Service]:
         """Services whose process has ended."""
