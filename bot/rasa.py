@@ -21,7 +21,11 @@ WEBHOOK_PATH = "/webhooks/relay/webhook"
 
 
 class RasaUnavailable(BotUnavailable):
-    """Rasa could not be reached or answered with a server error."""
+    """Rasa could not be reached, is still starting, or answered with a server error."""
+
+
+class RasaRefused(RuntimeError):
+    """Rasa refused the message itself (a 4xx): sending it again cannot help."""
 
 
 @dataclass(frozen=True)
@@ -78,9 +82,20 @@ class RasaClient:
         """Close the HTTP connection pool."""
         await self._http.aclose()
 
-    async def send_message(self, *, sender: str, text: str, channel: str) -> list[BotReply]:
-        """Forward one customer message to the REST channel; the bot's replies to it."""
-        body = {"sender": sender, "message": text, "metadata": {"channel": channel}}
+    async def send_message(self, *, sender: str, text: str, channel: str,
+                           message_id: str | None = None, in_turn: bool = True) -> list[BotReply]:
+        """Forward one customer message to the gateway channel; the bot's replies to it.
+
+        message_id is the channel's id for the message: Rasa handles a message id once and
+        answers a repeat with the replies it gave. in_turn=False tells the CRM nobody waits for
+        this HTTP answer (a replayed message), so the replies are delivered out of turn.
+        """
+        metadata: dict[str, Any] = {"channel": channel}
+        if not in_turn:
+            metadata["in_turn"] = False
+        body: dict[str, Any] = {"sender": sender, "message": text, "metadata": metadata}
+        if message_id is not None:
+            body["message_id"] = message_id
         try:
             response = await self._http.post(
                 f"{self.base_url}{WEBHOOK_PATH}", json=body,
@@ -88,16 +103,15 @@ class RasaClient:
             )
         except httpx.HTTPError as error:
             raise RasaUnavailable(f"Rasa is not reachable at {self.base_url}: {error}") from None
-        if response.status_code >= 300:
+        if response.status_code >= 500:
             raise RasaUnavailable(f"Rasa answered {response.status_code} for {sender}")
+        if response.status_code >= 300:
+            raise RasaRefused(f"Rasa refused the message of {sender}: {response.status_code} "
+                              f"{response.text[:200]}")
         return parse_replies(response.json())
 
-    async def resume(self, *, conversation_id: str) -> None:
-        """Un-pause a handed-off conversation so the bot answers again (resets failed_turns)."""
-        # action_listen closes the turn, so the customer's next message starts a clean prediction
-        # instead of following the user messages Rasa logged (unanswered) while paused.
-        events = [{"event": "resume"}, {"event": "slot", "name": "failed_turns", "value": 0},
-                  {"event": "action", "name": "action_listen"}]
+    async def _tracker_events(self, conversation_id: str, events: list[dict[str, Any]],
+                              what: str) -> None:
         url = f"{self.base_url}/conversations/{conversation_id}/tracker/events"
         try:
             response = await self._http.post(url, params={"token": self._token}, json=events)
@@ -105,7 +119,20 @@ class RasaClient:
             raise RasaUnavailable(f"Rasa is not reachable at {self.base_url}: {error}") from None
         if response.status_code >= 300:
             raise RasaUnavailable(
-                f"Rasa refused to resume {conversation_id}: {response.status_code}")
+                f"Rasa refused to {what} {conversation_id}: {response.status_code}")
+
+    async def pause(self, *, conversation_id: str) -> None:
+        """Stop the bot answering a conversation a person has (the CRM's handoff status)."""
+        await self._tracker_events(conversation_id, [{"event": "pause"}], "pause")
+
+    async def resume(self, *, conversation_id: str) -> None:
+        """Un-pause a handed-off conversation so the bot answers again (resets failed_turns)."""
+        # action_listen closes the turn, so the customer's next message starts a clean prediction
+        # instead of following the user messages Rasa logged (unanswered) while paused.
+        events: list[dict[str, Any]] = [
+                  {"event": "resume"}, {"event": "slot", "name": "failed_turns", "value": 0},
+                  {"event": "action", "name": "action_listen"}]
+        await self._tracker_events(conversation_id, events, "resume")
 
 
 def rasa_of(request: Request) -> RasaClient:

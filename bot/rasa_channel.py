@@ -10,9 +10,17 @@ channel with one that
   `action_listen`, e.g. a circuit-breaker trip or a crash mid-turn): without an
   `action_listen` Rasa counts every earlier action against its limit of 10 predictions per
   turn and never answers that customer again. The tracker gets the missing `action_listen`
-  under the conversation's lock, just before the new message is handled.
+  under the conversation's lock, just before the new message is handled;
+* handles a message once: the gateway gives each message the channel's id for it
+  (`message_id`: a Telegram update id, a widget message id). A message the tracker already
+  has (the gateway retried after a crash or a lost answer) is not handled again; the replies
+  it got then are returned, so a retry can still deliver them;
+* never leaves a customer without an answer: when a turn produced no message while the
+  conversation is not paused (the action server is down, an action failed), the tracker gets a
+  fallback message (logged like any other, metadata `relay_fallback`) and Rasa's log a warning.
 
-POST /webhooks/relay/webhook  {"sender": "web-…", "message": "…", "metadata": {...}}
+POST /webhooks/relay/webhook
+     {"sender": "web-…", "message": "…", "message_id": "…", "metadata": {...}}
 → the bot's messages, as Rasa's REST channel returns them.
 """
 
@@ -27,7 +35,7 @@ from typing import Any
 
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
 from rasa.shared.core.constants import ACTION_LISTEN_NAME, ACTION_SESSION_START_NAME
-from rasa.shared.core.events import ActionExecuted, UserUttered
+from rasa.shared.core.events import ActionExecuted, BotUttered, UserUttered
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
@@ -36,6 +44,9 @@ logger = logging.getLogger(__name__)
 
 MAX_TEXT = 4096  # Telegram's own limit; the widget allows 2,000
 SENDER = re.compile(r"^[a-z]{2,16}-[A-Za-z0-9_-]{1,64}$")
+MESSAGE_ID = re.compile(r"^[A-Za-z0-9_:.-]{1,100}$")
+FALLBACK = ("Sorry, I couldn't answer that just now. Please try again in a moment, or ask for a "
+            "person and someone from our team will reply here.")
 # "/intent{...}" messages are the payloads of the bot's own buttons; only their intents may be
 # given that way. Anything else typed with a leading slash ("/restart", "/back", "/help") is
 # read as the words after the slash: Rasa's default intents would otherwise wipe or rewind the
@@ -64,15 +75,64 @@ def not_listening(events: list[Any]) -> bool:
     return False
 
 
-async def heal(processor: Any, sender_id: str) -> bool:
+def earlier_replies(events: list[Any], message_id: str,
+                    recipient_id: str) -> list[dict[str, Any]] | None:
+    """The bot's messages that answered message_id, if the tracker has that message already."""
+    replies: list[dict[str, Any]] | None = None
+    for event in events:
+        if isinstance(event, UserUttered):
+            if replies is not None:
+                break
+            if event.message_id == message_id:
+                replies = []
+        elif replies is not None and isinstance(event, BotUttered):
+            extra = {k: v for k, v in (event.data or {}).items() if v is not None}
+            replies.append({"recipient_id": recipient_id, "text": event.text, **extra})
+    return replies
+
+
+async def heal(processor: Any, tracker: Any) -> bool:
     """Close a turn an earlier fault left open; True if the tracker needed it."""
-    tracker = await processor.tracker_store.retrieve(sender_id)
     if tracker is None or tracker.is_paused() or not not_listening(list(tracker.events)):
         return False
     tracker.update(ActionExecuted(ACTION_LISTEN_NAME))
     await processor.save_tracker(tracker)
-    logger.warning("conversation %s was not listening (a turn never ended); healed", sender_id)
+    logger.warning("conversation %s was not listening (a turn never ended); healed",
+                   tracker.sender_id)
     return True
+
+
+async def answer_silence(processor: Any, sender_id: str) -> list[dict[str, Any]]:
+    """The fallback message for a turn that produced none, unless the bot is paused."""
+    tracker = await processor.tracker_store.retrieve(sender_id)
+    if tracker is None or tracker.is_paused():
+        return []
+    tracker.update(BotUttered(FALLBACK, metadata={"relay_fallback": "empty_reply"}))
+    await processor.save_tracker(tracker)
+    logger.warning("conversation %s: the turn produced no reply (is the action server up?); "
+                   "sent the fallback message", sender_id)
+    return [{"recipient_id": sender_id, "text": FALLBACK}]
+
+
+async def handle_once(processor: Any, message: UserMessage,
+                      collector: CollectingOutputChannel) -> list[dict[str, Any]]:
+    """Handle the message unless the tracker has it already; the replies either way.
+
+    Runs under the conversation's lock.
+    """
+    tracker = await processor.tracker_store.retrieve(message.sender_id)
+    if tracker is not None:
+        replies = earlier_replies(list(tracker.events), str(message.message_id),
+                                  str(message.sender_id))
+        if replies is not None:
+            logger.info("conversation %s: message %s was handled before; its replies again",
+                        message.sender_id, message.message_id)
+            return replies
+    await heal(processor, tracker)
+    await processor.handle_message(message)
+    if collector.messages:
+        return collector.messages
+    return await answer_silence(processor, str(message.sender_id))
 
 
 def _bad(detail: str, status: int = 400) -> HTTPResponse:
@@ -117,6 +177,7 @@ class RelayInput(InputChannel):
             if body is None:
                 return _bad('send a JSON object: {"sender": …, "message": …, "metadata": {…}}')
             sender, text = body.get("sender"), body.get("message")
+            message_id = body.get("message_id")
             metadata = body.get("metadata")
             metadata = {} if metadata is None else metadata
             if not isinstance(sender, str) or not SENDER.fullmatch(sender):
@@ -127,16 +188,18 @@ class RelayInput(InputChannel):
                 return _bad(f"message is too long: at most {MAX_TEXT} characters", 413)
             if not isinstance(metadata, dict):
                 return _bad("metadata must be an object")
+            if message_id is not None and (not isinstance(message_id, str)
+                                           or not MESSAGE_ID.fullmatch(message_id)):
+                return _bad("message_id must be 1-100 letters, digits, '_', ':', '.' or '-'")
             agent = request.app.ctx.agent
             if agent is None or not agent.is_ready():
                 return _bad("the assistant is still starting", 503)
             collector = CollectingOutputChannel()
             message = UserMessage(as_customer_text(text), collector, sender,
-                                  input_channel=self.name(),
-                                  metadata=metadata)
+                                  input_channel=self.name(), metadata=metadata,
+                                  message_id=message_id)
             async with agent.lock_store.lock(sender):
-                await heal(agent.processor, sender)
-                await agent.processor.handle_message(message)
-            return response.json(collector.messages)
+                replies = await handle_once(agent.processor, message, collector)
+            return response.json(replies)
 
         return webhook

@@ -147,7 +147,6 @@ def child_env(settings: Settings, base: Mapping[str, str] | None = None) -> dict
             # read by bot/endpoints.yml inside Rasa
             "RELAY_ACTIONS_WEBHOOK": f"{settings.actions_url}/webhook",
             "RELAY_TRACKER_URL": tracker_store_url(settings.database_url),
-            "RELAY_EVENTS_URL": f"{settings.api_url}/internal/rasa-events",
             # Rasa: no telemetry calls to a network we cannot reach
             "RASA_TELEMETRY_ENABLED": "false",
             "SANIC_HOST": settings.host,
@@ -257,7 +256,7 @@ class Stack:
         return ready
 
     def stop(self) -> None:
-        """Stop every service (Rasa first, so its broker can flush to the API)."""
+        """Stop every service, the last started first."""
         for service in reversed(self.services):
             service.stop()
 

@@ -51,7 +51,6 @@ def test_children_share_the_resolved_settings(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, api_port=9100, actions_port=9101)
     env = child_env(settings, base={})
     assert env["RELAY_SERVICE_TOKEN"] == settings.service_token
-    assert env["RELAY_EVENTS_URL"] == "http://127.0.0.1:9100/internal/rasa-events"
     assert env["RELAY_ACTIONS_WEBHOOK"] == "http://127.0.0.1:9101/webhook"
     assert env["HF_HUB_OFFLINE"] == "1"
 
