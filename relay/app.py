@@ -9,29 +9,40 @@ Run with `uvicorn --factory relay.app:create_app`. The database must be migrated
 
 The parts share what the lifespan builds, kept on app.state and read through FastAPI
 dependencies: `settings`, `session_factory` (crm_store.api.deps), `rasa` (bot.rasa, the client
-the widget forwards messages with and the console hands conversations back with) and
-`login_throttle` (crm_store.login_throttle). No part imports another's routes, and nothing here
-is built at import.
+the console hands conversations back with), `web_turns` (bot.channels.web.turns, which takes
+the widget's messages to Rasa) and `login_throttle` (crm_store.login_throttle). No part imports
+another's routes, and nothing here is built at import.
+
+The lifespan also runs the API's background work, stopped with it: the event follower (Rasa's
+events into the CRM, crm_store.events), the widget's replayer (messages that waited while Rasa
+was down) and the reconciler (the CRM's handoff status against Rasa's pause state).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 from bot.channels import web
+from bot.channels.web.turns import WebTurns
 from bot.rasa import RasaClient
 from console import routes as console_routes
+from crm_store import audit
 from crm_store.api import errors
 from crm_store.api.limits import BodySizeLimitMiddleware
 from crm_store.api.routes import health, internal, v1
 from crm_store.db import make_engine, make_session_factory
+from crm_store.events import EventFollower
 from crm_store.login_throttle import LoginThrottle
+from crm_store.support import Reconciler
 from relay.settings import Settings, get_settings
 
 MAX_BODY_BYTES = 1024 * 1024
+RASA_EVENTS = audit.service_actor("rasa")  # the actor of status changes from Rasa's events
 # Channels with HTTP routes in this app. The Telegram bridge runs as its own process
 # (relay/stack.py); a channel with a webhook here would add its router to this tuple.
 CHANNEL_ROUTERS = (web.router,)
@@ -46,13 +57,26 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url)
-        app.state.session_factory = make_session_factory(engine)
-        app.state.rasa = RasaClient(settings.rasa_url, settings.rasa_token)
+        sessions = app.state.session_factory = make_session_factory(engine)
+        rasa = app.state.rasa = RasaClient(settings.rasa_url, settings.rasa_token)
+        turns = app.state.web_turns = WebTurns(
+            rasa=rasa, sessions=sessions, hold_seconds=settings.rasa_hold_seconds,
+            handoff_after=settings.rasa_handoff_after_seconds)
+        work = [EventFollower(sessions=sessions, actor=RASA_EVENTS).run(),
+                Reconciler(sessions=sessions, bot=rasa).run()]
+        if channels:
+            work.append(turns.run())
+        tasks = [asyncio.create_task(job) for job in work]
         try:
             yield
         finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             app.state.session_factory = None
-            await app.state.rasa.aclose()
+            await rasa.aclose()
             engine.dispose()
 
     app = FastAPI(

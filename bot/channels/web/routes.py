@@ -2,7 +2,9 @@
 
   GET  /widget.js, /widget.css         the embeddable widget (one <script> tag opens a chat)
   GET  /                               a demo "Nimbus Drive" page with the widget on it
-  POST /chat/{id}/messages             forward a customer message to Rasa, return the replies
+  POST /chat/{id}/messages             a customer message to Rasa (bot/channels/web/turns.py),
+                                       the replies; {"text": …, "id": …} (id: the widget's
+                                       own id for the message, so a retry is handled once)
   GET  /chat/{id}/history              the transcript, to restore the widget after a reload
   GET  /chat/{id}/stream?after=N       Server-Sent Events: agent replies and notices as written
 
@@ -12,16 +14,16 @@ The chat routes send CORS headers so the widget works when embedded on another s
 from __future__ import annotations
 
 import re
+import uuid
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from bot.channels.inbound import forward_or_store
 from bot.channels.web.stream import message_json, out_of_turn_events
-from bot.rasa import RasaDep
+from bot.channels.web.turns import WebTurns
 from crm_store import conversations, interactions
 from crm_store.api.deps import SessionDep, SessionFactoryDep
 from crm_store.enums import ConversationStatus
@@ -42,11 +44,21 @@ router = APIRouter(tags=["widget"])
 
 
 class ChatMessage(BaseModel):
-    """A message typed (or a button clicked) in the widget."""
+    """A message typed (or a button clicked) in the widget, with the widget's id for it."""
 
     model_config = ConfigDict(extra="forbid")
 
     text: str
+    id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{8,40}$")
+
+
+def turns_of(request: Request) -> WebTurns:
+    """FastAPI dependency: the app's WebTurns (built by relay.app's lifespan)."""
+    turns: WebTurns = request.app.state.web_turns
+    return turns
+
+
+WebTurnsDep = Annotated[WebTurns, Depends(turns_of)]
 
 
 def checked_id(conversation_id: str) -> str:
@@ -97,16 +109,16 @@ MESSAGE_BODY = {"required": True,
 
 @router.post("/chat/{conversation_id}/messages", openapi_extra={"requestBody": MESSAGE_BODY})
 async def post_message(
-    conversation_id: ConversationId, request: Request, rasa: RasaDep,
-    sessions: SessionFactoryDep, response: Response,
+    conversation_id: ConversationId, request: Request, turns: WebTurnsDep, response: Response,
 ) -> dict[str, Any]:
-    """Forward a customer message to Rasa and return the bot's replies."""
+    """Hand a customer message to Rasa and return the bot's replies."""
     try:
         message = ChatMessage.model_validate_json(await request.body())
     except ValidationError:
         raise HTTPException(status_code=422, headers=CORS_HEADERS,
-                            detail='Send a JSON object with one field, e.g. {"text": "Hello"}.'
-                            ) from None
+                            detail='Send a JSON object with the text and, optionally, your id '
+                                   'for the message (8-40 letters, digits, "-" or "_"), e.g. '
+                                   '{"text": "Hello", "id": "3f2a9c1e"}.') from None
     text = message.text.strip()
     if not text:
         raise HTTPException(status_code=422, detail="The message is empty.", headers=CORS_HEADERS)
@@ -117,8 +129,8 @@ async def post_message(
                    f"this one has {len(text)}.",
             headers=CORS_HEADERS,
         )
-    replies = await forward_or_store(rasa=rasa, sessions=sessions,
-                                     conversation_id=conversation_id, channel=WEB.name, text=text)
+    replies = await turns.take(conversation_id=conversation_id, text=text,
+                               message_id=message.id or uuid.uuid4().hex)
     response.headers.update(CORS_HEADERS)
     return {"replies": [reply.as_json() for reply in replies]}
 
