@@ -6,10 +6,10 @@ import asyncio
 import logging
 import sys
 
-from telegram import Update
 from telegram.error import InvalidToken, NetworkError
 
 from bot.channels.telegram.application import BridgeConfigError, build_application
+from bot.channels.telegram.polling import run_polling
 from bot.channels.telegram.webhook import run_webhook
 from relay.settings import Settings, get_settings
 
@@ -41,7 +41,7 @@ def main() -> None:
             asyncio.run(run_webhook(application, settings))
         else:
             logger.info("Telegram bridge: polling (Rasa at %s)", settings.rasa_url)
-            application.run_polling(allowed_updates=Update.ALL_TYPES)
+            asyncio.run(run_polling(application))
     except BridgeConfigError as error:
         print(f"telegram bridge: {error}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -1,6 +1,7 @@
 """What the bot cannot read (photos, stickers, voice, documents, edits): a polite answer.
 
-Rasa never sees these, so what the customer sent and our answer are noted in the CRM here.
+Rasa never sees these, so what the customer sent is noted in the CRM here, and our answer goes
+to the outbox like every message to a chat (bot/channels/delivery.py).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ async def other_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     if message is None:
         return
     logged, kind = describe(message)
-    await note_and_answer(context, message.chat_id, logged, POLITE[kind])
+    await note_and_answer(context, update, message.chat_id, logged, POLITE[kind])
 
 
 async def edited_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -58,14 +59,15 @@ async def edited_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     if message is None:
         return
     logged = f"[edited] {message.text or message.caption or ''}".strip()
-    await note_and_answer(context, message.chat_id, logged, POLITE["edited"])
+    await note_and_answer(context, update, message.chat_id, logged, POLITE["edited"])
 
 
-async def note_and_answer(context: ContextTypes.DEFAULT_TYPE, chat_id: int, logged: str,
-                          answer: str) -> None:
-    """Log what the customer sent (Rasa never sees it) and our answer, then send the answer."""
+async def note_and_answer(context: ContextTypes.DEFAULT_TYPE, update: Update, chat_id: int,
+                          logged: str, answer: str) -> None:
+    """Log what the customer sent (Rasa never sees it) and our answer, for the outbox to send."""
     bridge = bridge_of(context)
     await asyncio.to_thread(store_unforwarded, sessions=bridge.sessions,
                             conversation_id=conversation_id(chat_id), channel=TELEGRAM.name,
-                            text=logged, reply=answer)
-    await context.bot.send_message(chat_id=chat_id, text=answer)
+                            text=logged, reply=answer, reply_in_turn=False,
+                            message_id=str(update.update_id))
+    await bridge.after_turn()
