@@ -39,6 +39,8 @@ NOTICES = {
     "rasa-down": "The assistant could not be reached, so the conversation was not handed back. "
                  "Try again in a moment.",
     "logged-out": "You are logged out.",
+    "retrying": "The message will be sent again.",
+    "not-failed": "That message has not failed, so there is nothing to try again.",
 }
 
 LOGIN_ERRORS = {
@@ -257,6 +259,16 @@ def note(conversation_id: str, agent: CurrentAgent, session: SessionDep,
         return _back(conversation_id, problem)
     support.note(session=session, conversation_id=conversation_id, agent_id=agent.id, text=text)
     return _back(conversation_id, support.Outcome.NOTED)
+
+
+@router.post("/conversations/{conversation_id}/messages/{interaction_id}/retry")
+def retry_delivery(conversation_id: str, interaction_id: int, agent: CurrentAgent,
+                   session: SessionDep, csrf: FormText = "") -> Response:
+    """Send a message whose delivery failed again (e.g. the customer unblocked the bot)."""
+    check_csrf(agent, csrf)
+    return _back(conversation_id, support.retry_delivery(
+        session=session, conversation_id=conversation_id, interaction_id=interaction_id,
+        actor=agent.actor))
 
 
 @router.post("/conversations/{conversation_id}/resolve")

@@ -10,8 +10,11 @@ from sqlalchemy.orm import Session
 from crm_store import cases, conversations, customers, interactions, users
 from crm_store.enums import Author
 from crm_store.models import Interaction, utcnow
+from relay import channels
+from relay.channels import Delivery
 
 PREVIEW_CHARS = 120
+DELIVERIES_SHOWN = 50  # the latest messages whose delivery state the live page refreshes
 
 
 def waiting(since: datetime | None, now: datetime | None = None) -> str:
@@ -35,12 +38,25 @@ def clock(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC") if value else ""
 
 
+def delivery(row: Interaction) -> dict[str, Any] | None:
+    """Where an outbound message is on a channel that sends it (Telegram): status and why.
+
+    None for the rest: the widget fetches its messages itself, so there is nothing to track.
+    """
+    channel = channels.named(row.channel)
+    status = interactions.delivery_status(row)
+    if status is None or channel is None or channel.delivery != Delivery.PUSH:
+        return None
+    return {"id": row.id, "status": status, "error": row.delivery_error or "",
+            "attempts": row.delivery_attempts or 0}
+
+
 def message(row: Interaction) -> dict[str, Any]:
     """One interaction as JSON for the page."""
     return {"id": row.id, "author": row.author, "direction": row.direction, "text": row.text,
             "note": row.note, "intent": row.intent, "conversation_id": row.conversation_id,
             "channel": row.channel, "created_at": row.created_at.isoformat(),
-            "clock": clock(row.created_at)}
+            "clock": clock(row.created_at), "delivery": delivery(row)}
 
 
 def queue(*, session: Session) -> list[dict[str, Any]]:
@@ -86,8 +102,12 @@ def conversation_messages(
         return None
     rows = interactions.list_for_conversation(session=session, conversation_id=conversation_id,
                                               after_id=after_id)
+    # The delivery of messages already on the page moves on (pending -> delivered or failed).
+    recent = interactions.list_for_conversation(session=session, conversation_id=conversation_id,
+                                                include_notes=False)[-DELIVERIES_SHOWN:]
+    deliveries = [d for d in (delivery(row) for row in recent) if d is not None]
     return {"status": conversation.status, "assigned_agent_id": conversation.assigned_agent_id,
-            "messages": [message(row) for row in rows]}
+            "messages": [message(row) for row in rows], "deliveries": deliveries}
 
 
 def conversation_detail(*, session: Session, conversation_id: str) -> dict[str, Any] | None:

@@ -76,6 +76,8 @@ class Outcome(StrEnum):
     NOT_WAITING = "not-waiting"  # the bot has the conversation: nothing to do
     TAKEN = "taken"  # another agent has claimed it
     BOT_UNAVAILABLE = "rasa-down"  # Rasa could not be told, so nothing changed
+    RETRYING = "retrying"  # a failed message is back in the outbox
+    NOT_FAILED = "not-failed"  # the message had not failed: nothing to try again
 
 
 def set_status(
@@ -228,6 +230,20 @@ def note(*, session: Session, conversation_id: str, agent_id: int, text: str) ->
     conversations.get_or_raise(session=session, conversation_id=conversation_id)
     return interactions.add_note(session=session, conversation_id=conversation_id, text=text,
                                  agent_id=agent_id)
+
+
+def retry_delivery(*, session: Session, conversation_id: str, interaction_id: int,
+                   actor: str) -> Outcome:
+    """Put a message whose delivery failed back in the outbox (the customer unblocked the bot)."""
+    row = session.get(Interaction, interaction_id)
+    if row is None or row.conversation_id != conversation_id or row.failed_at is None:
+        return Outcome.NOT_FAILED
+    before = audit.snapshot(row)
+    interactions.retry_failed(session=session, interaction_id=interaction_id)
+    session.refresh(row)
+    audit.record_change(session=session, actor=actor, action="retry_delivery",
+                        entity="interaction", row=row, before=before)
+    return Outcome.RETRYING
 
 
 def hand_back(
