@@ -91,11 +91,11 @@ class RasaClient:
         this HTTP answer (a replayed message), so the replies are delivered out of turn.
         """
         metadata: dict[str, Any] = {"channel": channel}
+        if message_id is not None:
+            metadata["message_id"] = message_id
         if not in_turn:
             metadata["in_turn"] = False
         body: dict[str, Any] = {"sender": sender, "message": text, "metadata": metadata}
-        if message_id is not None:
-            body["message_id"] = message_id
         try:
             response = await self._http.post(
                 f"{self.base_url}{WEBHOOK_PATH}", json=body,

@@ -11,16 +11,16 @@ channel with one that
   `action_listen` Rasa counts every earlier action against its limit of 10 predictions per
   turn and never answers that customer again. The tracker gets the missing `action_listen`
   under the conversation's lock, just before the new message is handled;
-* handles a message once: the gateway gives each message the channel's id for it
-  (`message_id`: a Telegram update id, a widget message id). A message the tracker already
-  has (the gateway retried after a crash or a lost answer) is not handled again; the replies
-  it got then are returned, so a retry can still deliver them;
+* handles a message once: the gateway names each message (`metadata.message_id`: a Telegram
+  update id, a widget message id). A message the tracker already has (the gateway retried
+  after a crash or a lost answer, a load balancer retried on another Rasa server) is not
+  handled again; the replies it got then are returned, so a retry can still deliver them;
 * never leaves a customer without an answer: when a turn produced no message while the
   conversation is not paused (the action server is down, an action failed), the tracker gets a
   fallback message (logged like any other, metadata `relay_fallback`) and Rasa's log a warning.
 
 POST /webhooks/relay/webhook
-     {"sender": "web-…", "message": "…", "message_id": "…", "metadata": {...}}
+     {"sender": "web-…", "message": "…", "metadata": {"message_id": "…", …}}
 → the bot's messages, as Rasa's REST channel returns them.
 """
 
@@ -44,7 +44,7 @@ logger = logging.getLogger(__name__)
 
 MAX_TEXT = 4096  # Telegram's own limit; the widget allows 2,000
 SENDER = re.compile(r"^[a-z]{2,16}-[A-Za-z0-9_-]{1,64}$")
-MESSAGE_ID = re.compile(r"^[A-Za-z0-9_:.-]{1,100}$")
+MESSAGE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 FALLBACK = ("Sorry, I couldn't answer that just now. Please try again in a moment, or ask for a "
             "person and someone from our team will reply here.")
 # "/intent{...}" messages are the payloads of the bot's own buttons; only their intents may be
@@ -177,7 +177,6 @@ class RelayInput(InputChannel):
             if body is None:
                 return _bad('send a JSON object: {"sender": …, "message": …, "metadata": {…}}')
             sender, text = body.get("sender"), body.get("message")
-            message_id = body.get("message_id")
             metadata = body.get("metadata")
             metadata = {} if metadata is None else metadata
             if not isinstance(sender, str) or not SENDER.fullmatch(sender):
@@ -188,9 +187,10 @@ class RelayInput(InputChannel):
                 return _bad(f"message is too long: at most {MAX_TEXT} characters", 413)
             if not isinstance(metadata, dict):
                 return _bad("metadata must be an object")
+            message_id = metadata.get("message_id")
             if message_id is not None and (not isinstance(message_id, str)
                                            or not MESSAGE_ID.fullmatch(message_id)):
-                return _bad("message_id must be 1-100 letters, digits, '_', ':', '.' or '-'")
+                return _bad("metadata.message_id must be 1-64 letters, digits, - or _")
             agent = request.app.ctx.agent
             if agent is None or not agent.is_ready():
                 return _bad("the assistant is still starting", 503)

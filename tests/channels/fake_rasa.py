@@ -38,14 +38,15 @@ class FakeRasa:
     def turn(self, body: dict[str, Any]) -> list[dict[str, Any]]:
         """Handle one gateway message once (by message id) and store its events."""
         sender, text = body["sender"], body["message"]
-        key = (sender, str(body.get("message_id")))
+        message_id = (body.get("metadata") or {}).get("message_id")
+        key = (sender, str(message_id))
         with self.lock:
-            if body.get("message_id") is not None and key in self.handled:
+            if message_id is not None and key in self.handled:
                 return self.handled[key]
             self.messages.append(body)
             replies = self.reply(sender, text)
             self.store(sender, [
-                {"event": "user", "text": text, "message_id": body.get("message_id"),
+                {"event": "user", "text": text, "message_id": message_id,
                  "metadata": body.get("metadata") or {}, "parse_data": {}},
                 *({"event": "bot", "text": r.get("text"),
                    "data": {"buttons": r.get("buttons")}, "metadata": {}} for r in replies),

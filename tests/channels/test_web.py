@@ -57,8 +57,8 @@ def test_message_is_forwarded_with_channel_metadata(
     assert response.json() == {"replies": [{"text": "Hi! How can I help?", "buttons": [
         {"title": "Talk to a person", "payload": "/ask_human"},
         {"title": "Pricing", "payload": "/ask_pricing"}]}]}
-    assert fake_rasa.messages == [{"sender": cid, "message": "hello", "message_id": "msg-0001",
-                                   "metadata": {"channel": "web"}}]
+    assert fake_rasa.messages == [{"sender": cid, "message": "hello",
+                                   "metadata": {"channel": "web", "message_id": "msg-0001"}}]
     assert response.headers["access-control-allow-origin"] == "*"
 
 
@@ -156,7 +156,8 @@ def test_while_rasa_starts_a_message_waits_and_its_reply_comes_on_the_stream(
                         break
     assert received[-1]["text"] == "You said: my invoice is wrong"
     assert [m["message"] for m in fake_rasa.messages] == ["my invoice is wrong"]
-    assert fake_rasa.messages[0]["metadata"] == {"channel": "web", "in_turn": False}
+    metadata = fake_rasa.messages[0]["metadata"]
+    assert metadata == {"channel": "web", "in_turn": False, "message_id": metadata["message_id"]}
     assert [(a, t) for a, t, _ in logged(sessions, cid)] == [
         ("system", ONE_MOMENT), ("customer", "my invoice is wrong"),
         ("bot", "You said: my invoice is wrong")]
