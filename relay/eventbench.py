@@ -15,7 +15,9 @@ Paths: `tail` (no event broker: the API reads Rasa's tracker store, crm_store.ev
 (Rasa's own SQL event broker, into a separate SQLite file: its table is called `events` too),
 `redis` (a Redis-stream broker written for this benchmark, one XADD per event, redis-server with
 appendfsync everysec), and, where the checkout still has it, `http` (bot/relay_broker.py, the
-in-memory queue posting to /internal/rasa-events). Figures are noisy on a shared machine; run
+in-memory queue posting to /internal/rasa-events: Relay's event path before the tracker store
+was read; `git show 6fbff43^:bot/relay_broker.py > bot/relay_broker.py` brings it back for a
+run). Figures are noisy on a shared machine; run
 it on a quiet one and say so when quoting them.
 """
 
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 import subprocess
@@ -146,6 +149,7 @@ def running(variant: Variant, work: Path) -> Iterator[Stack]:
     endpoints = work / f"endpoints-{variant.name}.yml"
     endpoints.write_text(BASE_ENDPOINTS + variant.broker)
     env = dict(os.environ)
+    env["RELAY_EVENTS_URL"] = f"{settings.api_url}/internal/rasa-events"  # the http variant's
     if variant.extra_path:
         env["PYTHONPATH"] = os.pathsep.join([*variant.extra_path, str(ROOT)])
     stack = Stack(settings, ensure_model(quiet=True), env=env, endpoints=endpoints)
@@ -186,10 +190,13 @@ async def drive(settings: Settings, texts: list[tuple[str, str]], concurrency: i
             while not queue.empty():
                 sender, text = queue.get_nowait()
                 started = time.perf_counter()
+                # json.dumps escapes a lone surrogate, as a browser's JSON.stringify does.
+                body = json.dumps({"sender": sender, "message": text,
+                                   "metadata": {"channel": "web"}})
                 try:
                     response = await client.post(
-                        f"{settings.rasa_url}/webhooks/relay/webhook", headers=headers,
-                        json={"sender": sender, "message": text, "metadata": {"channel": "web"}})
+                        f"{settings.rasa_url}/webhooks/relay/webhook", content=body,
+                        headers={**headers, "Content-Type": "application/json"})
                 except httpx.HTTPError:
                     traffic.failed += 1
                     continue
@@ -213,9 +220,10 @@ def logged(stack: Stack, texts: list[str]) -> tuple[int, int]:
     engine = make_engine(stack.settings.database_url)
     try:
         with make_session_factory(engine)() as session:
-            counts = dict(session.execute(
-                select(Interaction.text, func.count()).where(Interaction.text.in_(texts))
-                .group_by(Interaction.text)).tuples().all())
+            counts: dict[str, int] = {
+                text: count for text, count in session.execute(
+                    select(Interaction.text, func.count()).where(Interaction.text.in_(texts))
+                    .group_by(Interaction.text)).all()}
     finally:
         engine.dispose()
     return sum(1 for t in texts if counts.get(t)), sum(1 for t in texts if counts.get(t, 0) > 1)
@@ -308,6 +316,7 @@ def faults(stack: Stack, variant: Variant, concurrency: int, outage: float) -> l
         got, twice = logged(stack, traffic.answered)
         rows.append(f"{variant.name:<8}{label:<18}{len(traffic.answered):>9}"
                     f"{len(traffic.answered) - got:>7}{twice:>8}{traffic.failed:>8}")
+        print(rows[-1], flush=True)
     return rows
 
 
@@ -332,7 +341,6 @@ def main() -> None:
                     print(cost_rows[-1], flush=True)
                     if variant.feeds_crm and not args.no_faults:
                         fault_rows += faults(stack, variant, 10, args.outage)
-                        print("\n".join(fault_rows[-3:]), flush=True)
     print(f"\n{'path':<8}{'turns':>7}{'Rasa CPU ms':>12}{'p50 ms':>9}{'p95 ms':>9}"
           f"{'CRM lag s':>12}   (concurrency {args.concurrency})")
     print("\n".join(cost_rows))
