@@ -31,10 +31,12 @@ def free_port() -> int:
 
 @dataclass
 class RelayStack:
-    """Handle on a running Relay: its settings, URLs and a session factory on its database."""
+    """Handle on a running Relay: its settings, URLs, a session factory on its database and
+    its processes (stack: e.g. kill one and start it again)."""
 
     settings: Settings
     sessions: sessionmaker[Session]
+    stack: Stack
 
     @property
     def api_url(self) -> str:
@@ -67,14 +69,31 @@ class RelayStack:
             time.sleep(0.2)
 
 
+def rasa_channel_constant(name: str) -> Any:
+    """A constant of bot/rasa_channel.py, read from its source: it imports Rasa, which runs in
+    .venv-rasa, not in the tests' environment."""
+    import ast
+
+    tree = ast.parse((ROOT / "bot" / "rasa_channel.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == name for t in node.targets):
+            return ast.literal_eval(node.value)
+    raise KeyError(name)
+
+
 def new_conversation_id(prefix: str = "rest") -> str:
     """A fresh conversation id, so tests never share a tracker."""
     return f"{prefix}-{uuid.uuid4().hex}"
 
 
 @contextmanager
-def _running_stack(data_dir: Path, database_url: str = "") -> Iterator[RelayStack]:
-    """Migrate and seed the database, start every Relay process, stop them afterwards."""
+def _running_stack(data_dir: Path, database_url: str = "",
+                   **overrides: Any) -> Iterator[RelayStack]:
+    """Migrate and seed the database, start every Relay process, stop them afterwards.
+
+    overrides: Settings fields for this stack (e.g. a Telegram token and Bot API URL).
+    """
     from crm_store.db import make_engine, make_session_factory
     from crm_store.migrate import upgrade
     from relay.train import ensure_model
@@ -92,6 +111,7 @@ def _running_stack(data_dir: Path, database_url: str = "") -> Iterator[RelayStac
         secret_key="test-secret-key",
         service_token="test-service-token",
         rasa_token="test-rasa-token",
+        **overrides,
     )
     if not (settings.index_dir / "manifest.json").exists():
         built = subprocess.run([sys.executable, "-m", "knowledge.build"], cwd=ROOT, check=False)
@@ -109,7 +129,7 @@ def _running_stack(data_dir: Path, database_url: str = "") -> Iterator[RelayStac
     stack.start()
     engine = make_engine(settings.database_url)
     try:
-        yield RelayStack(settings=settings, sessions=make_session_factory(engine))
+        yield RelayStack(settings=settings, sessions=make_session_factory(engine), stack=stack)
     finally:
         stack.stop()
         engine.dispose()

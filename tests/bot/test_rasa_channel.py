@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from relay.users import Customer, longest_action_run, tracker_events
-from tests.conftest import RelayStack, new_conversation_id
+from tests.conftest import RelayStack, new_conversation_id, rasa_channel_constant
 
 pytestmark = pytest.mark.integration
 
@@ -81,3 +81,47 @@ def test_typed_slash_commands_are_answered_not_obeyed(
     events = tracker_events(relay_stack.rasa_url, relay_stack.settings.rasa_token, sender)
     assert not any(e.get("event") in ("restart", "undo", "rewind") for e in events)
     assert any(e.get("event") == "user" and e.get("text") == "how much is pro?" for e in events)
+
+
+def test_a_message_id_is_handled_once_and_a_repeat_gets_the_same_replies(
+    relay_stack: RelayStack,
+) -> None:
+    sender = new_conversation_id("web")
+    headers = {"Authorization": f"Bearer {relay_stack.settings.rasa_token}"}
+    body = {"sender": sender, "message": "how much is pro?",
+            "metadata": {"channel": "web", "message_id": "widget-0001"}}
+    first = httpx.post(_webhook(relay_stack), json=body, headers=headers, timeout=60).json()
+    again = httpx.post(_webhook(relay_stack), json=body, headers=headers, timeout=60).json()
+    assert first and again == first
+    events = tracker_events(relay_stack.rasa_url, relay_stack.settings.rasa_token, sender)
+    assert [e.get("message_id") for e in events if e.get("event") == "user"] == ["widget-0001"]
+    bad = {**body, "metadata": {"channel": "web", "message_id": "<script>"}}
+    assert httpx.post(_webhook(relay_stack), json=bad, headers=headers,
+                      timeout=30).status_code == 400
+
+
+def test_with_the_action_server_down_the_customer_gets_a_fallback_and_it_is_logged(
+    relay_stack: RelayStack,
+) -> None:
+    from crm_store import interactions
+
+    fallback = rasa_channel_constant("FALLBACK")
+
+    actions = relay_stack.stack.service("actions")
+    actions.kill()
+    try:
+        sender = new_conversation_id("web")
+        replies = relay_stack.say(sender, "how do I reset my password?", channel="web")
+    finally:
+        actions.start(relay_stack.stack.env)
+        relay_stack.stack.wait([actions], timeout=600)
+    assert [r["text"] for r in replies] == [fallback]
+
+    def logged() -> list[tuple[str, str]]:
+        with relay_stack.sessions() as session:
+            return [(r.author, r.text) for r in interactions.list_for_conversation(
+                session=session, conversation_id=sender)]
+
+    relay_stack.wait_for(lambda: len(logged()) >= 2, what="the fallback in the CRM")
+    assert logged() == [("customer", "how do I reset my password?"), ("bot", fallback)]
+    assert "produced no reply" in relay_stack.stack.service("rasa").log_tail(200)
