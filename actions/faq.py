@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, FollowupAction, SlotSet
@@ -27,6 +27,9 @@ from actions.identify import EMAIL_IN_TEXT
 from actions.runtime import services
 from actions.tone import tone_of
 
+if TYPE_CHECKING:
+    from knowledge.runtime.engine import Decision
+
 # After this many unanswered turns in a row the conversation goes to a person unasked.
 MAX_FAILED_TURNS = 2
 # An out-of-scope ask is answered only when an entry matches it this closely (cosine).
@@ -35,11 +38,48 @@ OUT_OF_SCOPE_MIN_CONFIDENCE = 0.6
 _LETTERS = re.compile(r"[^\W\d_]{2,}")
 _PHONE = re.compile(r"^\s*(?:\+|00)?[\d\s().\-/]{7,}\s*$")
 _NUMBER_OR_DATE = re.compile(r"^\s*[\d\s.,:/\-]+\s*$")
+# Below this calibrated probability, with a runner-up at least half as likely, the bot asks
+# which was meant instead of answering ("i need help with my account": 0.29 vs 0.20).
+AMBIGUOUS_BELOW = 0.4
+# "still not working", "I tried that already": the answer just given did not solve it.
+_NOT_RESOLVED = re.compile(
+    r"\b(?:still (?:not|doesn'?t|isn'?t|won'?t|can'?t|broken|the same|happening|failing|stuck)|"
+    r"didn'?t (?:work|help|fix|solve)|doesn'?t (?:work|help)|not working|no luck|"
+    r"tried (?:that|this|it|everything|already|restarting|rebooting|reinstalling)|"
+    r"already (?:tried|did)|same (?:problem|issue|thing|error)|not helpful|"
+    r"nothing (?:works|changed)|"
+    r"that'?s not (?:it|what i asked|my question)|doesn'?t answer)\b",
+    re.IGNORECASE,
+)
+# A price question for a team ("how much for 10 users", "what would 25 of us pay?") is a buying
+# signal whatever the NLU called it: the answer comes with an offer of the sales team.
+_PRICE_WORD = r"(?:how much|cost|costs|price|prices|pricing|pay|quote)"
+_TEAM = r"\d+\s*(?:users?|people|seats?|of us|employees|staff|members|licen[cs]es)"
+TEAM_PRICE = re.compile(
+    rf"\b{_PRICE_WORD}\b.*\b{_TEAM}\b|\b{_TEAM}\b.*\b{_PRICE_WORD}\b", re.IGNORECASE)
+OFFERED = "offered_task"  # the slot naming the task the bot just offered
+NOT_RESOLVED_BUTTONS = [
+    {"title": "Open a support case", "payload": "/report_problem"},
+    {"title": "Talk to a person", "payload": "/ask_human"},
+]
 VALUE_BUTTONS = [
     {"title": "Update my details", "payload": "/update_details"},
     {"title": "Check my cases", "payload": "/check_case_status"},
     {"title": "Talk to a person", "payload": "/ask_human"},
 ]
+
+
+def answered_from_faq_last(tracker: Tracker) -> bool:
+    """True if the bot's last action before the customer's latest message answered the FAQ."""
+    seen_user = False
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            if seen_user:
+                return False
+            seen_user = True
+        elif seen_user and event.get("event") == "action" and event.get("name") != "action_listen":
+            return event.get("name") == "action_answer_faq"
+    return False
 
 
 def intent_of(tracker: Tracker) -> tuple[str | None, float]:
@@ -105,6 +145,8 @@ def respond_to_text(
     value = bare_value(text)
     if value is not None and not question_shaped(text):
         return _acknowledge_value(dispatcher, text, value)
+    if _NOT_RESOLVED.search(text) and answered_from_faq_last(tracker):
+        return not_resolved_events(dispatcher, tracker)
 
     out_of_scope = intent == "out_of_scope" and confidence >= OUT_OF_SCOPE_MIN_CONFIDENCE
     # Something unrelated to the product is never read as a follow-up of the last question.
@@ -115,15 +157,26 @@ def respond_to_text(
         decision.kind == "answer"
         and (decision.hits[0].similarity or 0.0) >= OUT_OF_SCOPE_MIN_SIMILARITY
     ):
-        dispatcher.utter_message(response="utter_out_of_scope")
+        dispatcher.utter_message(response="utter_out_of_scope", **outcome("declined", decision))
         return [SlotSet("faq_id", None), SlotSet("human_offered", False)]
-    if decision.kind == "answer":
-        return answer_events(
+    top = decision.hits[0] if decision.hits else None
+    # A follow-up whose best match is the entry just answered stays on it ("can I put a
+    # password on it?" → "and on free?"): no "did you mean" between it and its neighbour.
+    staying = (answered[0].used_context and top is not None
+               and top.entry_id == tracker.get_slot("last_faq_id"))
+    ambiguous = (decision.kind == "answer" and len(answered) == 1 and top is not None
+                 and top.score < AMBIGUOUS_BELOW and len(decision.hits) > 1
+                 and decision.hits[1].score >= top.score / 2 and not staying)
+    if decision.kind == "answer" and not ambiguous:
+        events = answer_events(
             dispatcher,
             [(a.decision.hits[0].entry_id, a.decision.hits[0].answer) for a in answered],
-            topic=answered[-1].topic,
+            topic=answered[-1].topic, scores=[a.decision.hits[0].score for a in answered],
         )
-    if decision.kind == "clarify":
+        if TEAM_PRICE.search(text) and not tracker.active_loop_name:
+            events += offer_sales(dispatcher)
+        return events
+    if decision.kind == "clarify" or ambiguous:
         buttons = [
             {
                 "title": hit.matched_question,
@@ -132,12 +185,31 @@ def respond_to_text(
             for hit in decision.hits[:2]
         ]
         buttons.append({"title": "Something else", "payload": "/ask_human"})
-        dispatcher.utter_message(text="Did you mean one of these?", buttons=buttons)
+        dispatcher.utter_message(text="Did you mean one of these?", buttons=buttons,
+                                 **outcome("clarify", decision))
         return [SlotSet("human_offered", False), SlotSet("faq_id", None)]
-    return decline_events(dispatcher, tracker)
+    return decline_events(dispatcher, tracker, decision)
 
 
-def decline_events(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
+def offer_sales(dispatcher: CollectingDispatcher) -> list[EventType]:
+    """Offer the sales team (a plain "yes" next turn starts the lead, actions/tasks.py)."""
+    dispatcher.utter_message(
+        text="Would you like our sales team to get in touch with an offer?",
+        buttons=[{"title": "Yes, contact me", "payload": "/request_sales"},
+                 {"title": "No, thanks", "payload": "/deny"}],
+    )
+    return [SlotSet(OFFERED, "sales")]
+
+
+def outcome(kind: str, decision: Decision | None = None) -> dict[str, Any]:
+    """Message metadata that tells the CRM what became of the question (crm_store.faq_outcomes)."""
+    score = decision.hits[0].score if decision is not None and decision.hits else None
+    return {"faq_outcome": kind, "faq_score": None if score is None else round(score, 4)}
+
+
+def decline_events(
+    dispatcher: CollectingDispatcher, tracker: Tracker, decision: Decision | None = None
+) -> list[EventType]:
     """Say we don't know and offer a person; hand off after repeated failures."""
     failed = int(tracker.get_slot("failed_turns") or 0) + 1
     if failed >= MAX_FAILED_TURNS:
@@ -146,18 +218,38 @@ def decline_events(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[E
             SlotSet("handoff_reason", f"the assistant could not answer {failed} turns in a row"),
             FollowupAction("action_handoff"),
         ]
-    dispatcher.utter_message(response="utter_not_sure")
+    dispatcher.utter_message(response="utter_not_sure", **outcome("declined", decision))
     return [SlotSet("failed_turns", failed), SlotSet("human_offered", True),
             SlotSet("faq_id", None)]
 
 
+def not_resolved_events(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
+    """The answer did not help: say sorry and offer a case or a person; hand off the 2nd time."""
+    failed = int(tracker.get_slot("failed_turns") or 0) + 1
+    topic = tracker.get_slot("last_faq_id") or "an FAQ answer"
+    reason = f"the FAQ answer ({topic}) did not solve the customer's problem"
+    if failed >= MAX_FAILED_TURNS:
+        return [SlotSet("failed_turns", 0), SlotSet("handoff_reason", reason),
+                FollowupAction("action_handoff")]
+    dispatcher.utter_message(
+        text="Sorry that didn't sort it out. I can open a support case for our team, or bring "
+        "in a person now.",
+        buttons=NOT_RESOLVED_BUTTONS,
+    )
+    return [SlotSet("failed_turns", failed), SlotSet("human_offered", True),
+            SlotSet("handoff_reason", reason), SlotSet("faq_id", None)]
+
+
 def answer_events(
-    dispatcher: CollectingDispatcher, answers: list[tuple[str, str]], *, topic: str
+    dispatcher: CollectingDispatcher, answers: list[tuple[str, str]], *, topic: str,
+    scores: list[float] | None = None,
 ) -> list[EventType]:
     """Send the answers; remember the topic for follow-ups."""
-    for entry_id, answer in answers:
-        # faq_entry_id travels in the bot event's metadata to the CRM's interaction log.
-        dispatcher.utter_message(text=answer, faq_entry_id=entry_id)
+    for i, (entry_id, answer) in enumerate(answers):
+        # faq_entry_id (and the outcome) travel in the bot event's metadata to the CRM's log.
+        score = round(scores[i], 4) if scores else 1.0  # no score: the customer chose the entry
+        dispatcher.utter_message(text=answer, faq_entry_id=entry_id,
+                                 faq_outcome="answered", faq_score=score)
     return [
         SlotSet("failed_turns", 0),
         SlotSet("last_faq_id", answers[-1][0]),

@@ -19,11 +19,12 @@ from abc import abstractmethod
 from typing import Any
 
 from rasa_sdk import FormValidationAction, Tracker
-from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.runtime import services
+from actions.tone import tone_of
 
 _QUESTION_START = re.compile(
     r"^(?:so |and |but |ok(?:ay)?,? |hmm,? |wait,? )?(?:what|what's|whats|how|why|when|where|"
@@ -44,10 +45,20 @@ _BACK_OUT = re.compile(
 CANCELLED = "form_cancelled"
 # Intents under which a reply that is not an answer may be a question to look up.
 QUESTION_INTENTS = frozenset({"ask_question", "nlu_fallback"})
-# Intents the slot mappings never take as an answer (domain.yml, not_intent) that the NLU
-# nevertheless gives to plain answers now and then ("I'm Dana Scully" → complain). A reply
-# under one of them still fills the slot when it is unmistakably a value (`strict_<slot>`).
-SOFT_INTENTS = frozenset({"complain", "greet", "thank", "chitchat", "bot_challenge", "goodbye"})
+# Intents that are usually not answers but that the NLU gives to plain answers now and then
+# ("I'm Dana Scully" → complain, "Kim Lee" → greet). Under them a reply fills the slot only
+# when it is unmistakably a value (`strict_<slot>`, else the normal parser); otherwise it gets a
+# short answer in kind and the question again. `goodbye` is excluded by the mappings and ends
+# the form (rules); it is here for the strict values of forms it does not reach.
+SOFT_INTENTS = frozenset({"complain", "greet", "thank", "chitchat", "bot_challenge", "goodbye",
+                          "need_help"})
+IN_KIND = {"greet": "Hi!", "thank": "You're welcome!", "chitchat": "🙂",
+           "bot_challenge": "I'm Relay, the Nimbus Drive assistant — not a human.",
+           "need_help": "Happy to help."}
+# A complaint the NLU is this sure of, with nothing in it that answers the question, ends the
+# form and goes to the complaint handler (actions/complaints.py).
+SURE_COMPLAINT = 0.9
+ESCALATE = "form_escalated"
 
 
 def question_shaped(text: str) -> bool:
@@ -100,6 +111,9 @@ class RelayFormValidation(FormValidationAction):
     """
 
     QUESTIONS_ARE_ANSWERS: tuple[str, ...] = ()
+    # Slots where an angry reply is still the answer ("your app deleted my files, this is
+    # unacceptable" describes the problem); elsewhere it ends the form as a complaint.
+    COMPLAINTS_ARE_ANSWERS: tuple[str, ...] = ()
     # Slots where "no" is itself an answer (no budget, no rush): back-outs go to the parser.
     NO_IS_AN_ANSWER: tuple[str, ...] = ()
 
@@ -115,7 +129,8 @@ class RelayFormValidation(FormValidationAction):
         requested = tracker.get_slot("requested_slot")
         intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
         strict = getattr(self, f"strict_{requested}", None) if requested else None
-        if (strict is None or intent not in SOFT_INTENTS or tracker.get_slot(requested)
+        if (strict is None or intent not in (*SOFT_INTENTS, "choose_faq")
+                or tracker.get_slot(requested)
                 or any(e.get("name") == requested for e in events)):
             return events
         value = strict(latest_text(tracker))
@@ -158,27 +173,55 @@ class RelayFormValidation(FormValidationAction):
         early = self.interpret(slot, value, dispatcher, tracker)
         if early is not None:
             return early
-        parser = getattr(self, f"parse_{slot}")
-        parsed, hint = parser(str(value or ""), tracker)
+        answering = tracker.get_slot("requested_slot") == slot
+        intent, confidence = _intent(tracker)
+        text = latest_text(tracker) if answering else str(value or "")
+        if answering and slot not in self.COMPLAINTS_ARE_ANSWERS and tone_of(text).upset:
+            return {**cancelled(slot), ESCALATE: True}
+        parsed = None
+        strict = getattr(self, f"strict_{slot}", None)
+        if answering and intent in SOFT_INTENTS and strict is not None:
+            parsed, hint = strict(text), None
+        else:
+            parsed, hint = getattr(self, f"parse_{slot}")(str(value or ""), tracker)
+        if parsed is not None or not answering:
+            return {slot: parsed}
         # Not an answer, and the NLU heard a question: "I forgot my password" at the email
         # prompt is answered, then the form asks again.
-        if (parsed is None and self._asked_something(slot, tracker)
-                and answer_if_question(dispatcher, tracker, latest_text(tracker), shaped=False)):
+        if (slot not in self.QUESTIONS_ARE_ANSWERS and intent in QUESTION_INTENTS
+                and answer_if_question(dispatcher, tracker, text, shaped=False)):
             return {slot: None}
-        if parsed is None and hint and not quiet:
+        if intent == "complain" and confidence >= SURE_COMPLAINT:
+            return {**cancelled(slot), ESCALATE: True}
+        if intent in IN_KIND:
+            dispatcher.utter_message(text=IN_KIND[intent])
+        elif hint and not quiet:
             dispatcher.utter_message(text=hint)
-        return {slot: parsed}
+        return {slot: None}
 
-    def _asked_something(self, slot: str, tracker: Tracker) -> bool:
-        intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
-        return (tracker.get_slot("requested_slot") == slot
-                and slot not in self.QUESTIONS_ARE_ANSWERS
-                and intent in QUESTION_INTENTS)
+
+
+def _intent(tracker: Tracker) -> tuple[str | None, float]:
+    intent = (tracker.latest_message or {}).get("intent") or {}
+    return intent.get("name"), float(intent.get("confidence") or 0.0)
 
 
 def end_of_task(tracker: Tracker, slots: tuple[str, ...]) -> list[EventType]:
     """Events that forget a finished or abandoned task's answers."""
-    return [SlotSet(slot, None) for slot in (*slots, "pending_task")] + [SlotSet(CANCELLED, False)]
+    return [SlotSet(slot, None) for slot in (*slots, "pending_task")] + [
+        SlotSet(CANCELLED, False), SlotSet(ESCALATE, False)]
+
+
+def finish_cancelled(
+    dispatcher: CollectingDispatcher, tracker: Tracker, slots: tuple[str, ...], *,
+    text: str | None = None, response: str | None = None,
+) -> list[EventType]:
+    """End an abandoned task: say so (`text` or `response`) — or, after a complaint, hand it on."""
+    events = end_of_task(tracker, slots)
+    if tracker.get_slot(ESCALATE):
+        return [*events, FollowupAction("action_handle_complaint")]
+    dispatcher.utter_message(text=text, response=response)
+    return events
 
 
 def was_cancelled(tracker: Tracker) -> bool:

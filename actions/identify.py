@@ -11,7 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.channels import channel_of
-from actions.forms import RelayFormValidation, end_of_task, was_cancelled
+from actions.forms import RelayFormValidation, finish_cancelled, was_cancelled
 from actions.runtime import services
 from crm_store import audit, conversations, customers
 from relay import channels
@@ -91,8 +91,9 @@ class ValidateIdentifyForm(RelayFormValidation):
         """A syntactically valid email address."""
         try:
             return customers.normalise_email(email_from_text(text)), None
-        except ValueError as error:
-            return None, f"{error} It should look like name@example.com."
+        except ValueError:
+            return None, ("That doesn't look like an email address — it should look like "
+                          "name@example.com.")
 
     def strict_email(self, text: str) -> str | None:
         """An email address in the reply, whatever the NLU thought of it."""
@@ -141,9 +142,8 @@ class ActionIdentifyCustomer(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         if was_cancelled(tracker):
-            dispatcher.utter_message(response="utter_form_cancelled")
-            return [*end_of_task(tracker, ()), SlotSet("email", None),
-                    SlotSet("customer_name", None)]
+            return [*finish_cancelled(dispatcher, tracker, (), response="utter_form_cancelled"),
+                    SlotSet("email", None), SlotSet("customer_name", None)]
         email = str(tracker.get_slot("email"))
         name = tracker.get_slot("customer_name")
         conversation_id = tracker.sender_id

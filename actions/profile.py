@@ -10,7 +10,14 @@ from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.forms import RelayFormValidation, backs_out, end_of_task, latest_text, was_cancelled
+from actions.forms import (
+    RelayFormValidation,
+    backs_out,
+    end_of_task,
+    finish_cancelled,
+    latest_text,
+    was_cancelled,
+)
 from actions.identify import customer_id_of
 from actions.runtime import services
 from crm_store import audit, customers
@@ -225,11 +232,9 @@ class ActionSaveDetails(Action):
         reset = end_of_task(tracker, DETAIL_SLOTS)
         if was_cancelled(tracker):
             label = FIELD_LABELS.get(field or "", "details")
-            dispatcher.utter_message(
-                text=f"No problem — I've left your {label} as it was. "
-                "Anything else I can help with?"
-            )
-            return reset
+            return finish_cancelled(dispatcher, tracker, DETAIL_SLOTS,
+                                    text=f"No problem — I've left your {label} as it was. "
+                                    "Anything else I can help with?")
         if field is None or value is None or customer_id is None:
             dispatcher.utter_message(
                 text="Sorry, I lost track of what to update. Could you ask me again?"

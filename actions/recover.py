@@ -35,6 +35,7 @@ IN_FORM_RESPONSES = {
     "affirm": None,
     "deny": None,
     "out_of_scope": "That's outside what I can help with here.",
+    "need_help": "Happy to help.",
     "update_details": "utter_finish_task_first",
     "request_sales": "utter_finish_task_first",
     "report_problem": "utter_finish_task_first",

@@ -11,7 +11,13 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.channels import channel_of
-from actions.forms import RelayFormValidation, end_of_task, latest_text, was_cancelled
+from actions.forms import (
+    RelayFormValidation,
+    end_of_task,
+    finish_cancelled,
+    latest_text,
+    was_cancelled,
+)
 from actions.identify import LOST_CUSTOMER, customer_id_of, first_name
 from actions.runtime import services
 from crm_store import audit, customers, leads
@@ -118,8 +124,11 @@ _MONEY = re.compile(r"[$€£]|\b(usd|eur|gbp|dollars?|euros?|pounds?|budget|k|m
 _CORRECTION_WORDS = re.compile(r"\b(actually|instead|rather|sorry|correction|i meant|not \d+)\b",
                                re.IGNORECASE)
 _COMPANY_PREFIX = re.compile(
-    r"^(?:it's|it is|we are|we're|we're called|the company is|our company is|company:|"
-    r"company is|i work (?:at|for)|from)\s+", re.IGNORECASE)
+    r"^(?:(?:we're called|we are called|it's|its|it is|we are|we're|the company is|"
+    r"our company is|company:|company is|i work (?:at|for)|from)\s+)?(?:(?:for|at)\s+)?"
+    r"(?:(?:my|our|the)\s+"
+    r"(?:company|organi[sz]ation|org|ngo|nonprofit|charity|business|firm|startup|team|school|"
+    r"agency|studio|shop)(?:\s+(?:called|named))?[,:]?\s+)?", re.IGNORECASE)
 _NO_COMPANY = re.compile(r"\b(just me|only me|myself|personal|private|individual|freelanc\w*|"
                          r"no company|none|n/a|self[- ]employed)\b", re.IGNORECASE)
 
@@ -331,11 +340,9 @@ class ActionSubmitLead(Action):
     ) -> list[EventType]:
         reset = end_of_task(tracker, LEAD_SLOTS)
         if was_cancelled(tracker):
-            dispatcher.utter_message(
-                text="No problem — I haven't passed anything to sales. Anything else I can help "
-                "with?"
-            )
-            return reset
+            return finish_cancelled(dispatcher, tracker, LEAD_SLOTS,
+                                    text="No problem — I haven't passed anything to sales. "
+                                    "Anything else I can help with?")
         customer_id = customer_id_of(tracker)
         if customer_id is None:
             dispatcher.utter_message(text=LOST_CUSTOMER)

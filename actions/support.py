@@ -10,7 +10,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.channels import channel_of
-from actions.forms import RelayFormValidation, end_of_task, was_cancelled
+from actions.forms import RelayFormValidation, end_of_task, finish_cancelled, was_cancelled
 from actions.identify import LOST_CUSTOMER, customer_id_of
 from actions.runtime import services
 from crm_store import audit, cases, conversations
@@ -32,6 +32,7 @@ class ValidateProblemForm(RelayFormValidation):
     """A description of at least a few words; "why won't my files sync?" is a description."""
 
     QUESTIONS_ARE_ANSWERS = ("problem_description",)
+    COMPLAINTS_ARE_ANSWERS = ("problem_description",)
 
     def name(self) -> str:
         return "validate_problem_form"
@@ -64,10 +65,9 @@ class ActionOpenProblemCase(Action):
     ) -> list[EventType]:
         reset = end_of_task(tracker, ("problem_description",))
         if was_cancelled(tracker):
-            dispatcher.utter_message(
-                text="No problem — I haven't opened a case. Anything else I can help with?"
-            )
-            return reset
+            return finish_cancelled(dispatcher, tracker, ("problem_description",),
+                                    text="No problem — I haven't opened a case. "
+                                    "Anything else I can help with?")
         description = str(tracker.get_slot("problem_description") or "").strip()
         if not description:
             dispatcher.utter_message(

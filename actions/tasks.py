@@ -7,11 +7,13 @@ from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions.faq import OFFERED, answer_events, answered_from_faq_last, offer_sales
+from actions.forms import question_shaped
 from actions.runtime import services
 
 TASK_SLOTS = ("detail_field", "phone", "address", "confirm_details", "lead_interest",
               "company_size", "company", "budget", "timeline", "problem_description",
-              "pending_task", "form_cancelled")
+              "pending_task", "form_cancelled", "form_escalated")
 # Half-given identity (an email without a name yet) is dropped; a finished identification stays.
 IDENTITY_SLOTS = ("email", "customer_name")
 
@@ -33,28 +35,19 @@ class ActionClearTask(Action):
 # A task start this sure is taken as one even right after an answer ("I want a demo").
 SURE_TASK_START = 0.95
 SURE_FOLLOW_UP = 0.9
-
-
-def answered_from_faq_last(tracker: Tracker) -> bool:
-    """True if the bot's last action before the customer's latest message answered the FAQ."""
-    seen_user = False
-    for event in reversed(tracker.events):
-        if event.get("event") == "user":
-            if seen_user:
-                return False
-            seen_user = True
-        elif seen_user and event.get("event") == "action" and event.get("name") != "action_listen":
-            return event.get("name") == "action_answer_faq"
-    return False
+# A price question phrased as a sales request is answered when the FAQ is at least this sure.
+PRICE_ANSWER = 0.4
 
 
 class ActionStartTask(Action):
-    """Let a task start — unless, right after an answer, it is really a follow-up question.
+    """Let a task start — unless the message is really a question the FAQ answers.
 
-    "and for 20 people?" after the Business price reads as a sales request to the NLU; a person
-    would hear the follow-up. When the message points back (knowledge.runtime.context) and the FAQ
-    answers it surely (in the conversation's context), the task is not started and the
-    question is answered instead (the turn then ends through the fallback, actions/recover.py).
+    Two cases read as task starts to the NLU but are questions a person would just answer:
+    a follow-up right after an answer ("and for 20 people?" after the Business price), and a
+    price question phrased like a sales request ("how much for 10 users?"). When the message
+    points back (knowledge.runtime.context) and the FAQ answers it surely in context, or it is
+    a question-shaped sales request the FAQ answers, the task is not started: the answer is
+    given here (with an offer of sales for the price question) and the turn ends.
     """
 
     def name(self) -> str:
@@ -67,13 +60,53 @@ class ActionStartTask(Action):
 
         message = tracker.latest_message or {}
         text = str(message.get("text") or "")
+        intent = (message.get("intent") or {}).get("name")
         confidence = float((message.get("intent") or {}).get("confidence") or 0.0)
+        if confidence >= SURE_TASK_START or text.startswith("/"):
+            return []  # said plainly, or a button
         previous = tracker.get_slot("last_question")
-        if (confidence >= SURE_TASK_START or not previous or not looks_like_follow_up(text)
-                or not answered_from_faq_last(tracker)):
+        follow_up = bool(previous) and looks_like_follow_up(text) and answered_from_faq_last(
+            tracker)
+        price_question = intent == "request_sales" and question_shaped(text)
+        if not (follow_up or price_question):
             return []
-        answered = decide_in_context(services().faq, text, previous)
+        answered = decide_in_context(services().faq, text, previous if follow_up else None)
         decision = answered.decision
-        if not (decision.kind == "answer" and decision.hits[0].score >= SURE_FOLLOW_UP):
+        needed = SURE_FOLLOW_UP if follow_up else PRICE_ANSWER
+        if not (decision.kind == "answer" and decision.hits[0].score >= needed):
             return []
-        return [SlotSet("pending_task", None), FollowupAction("action_answer_faq")]
+        top = decision.hits[0]
+        events = answer_events(dispatcher, [(top.entry_id, top.answer)], topic=answered.topic,
+                                scores=[top.score])
+        if price_question and not follow_up:
+            events += offer_sales(dispatcher)
+        return [SlotSet("pending_task", None), *events, FollowupAction("action_listen")]
+
+
+class ActionAcceptOffer(Action):
+    """A plain "yes": start the task the bot just offered, if it offered one."""
+
+    def name(self) -> str:
+        return "action_accept_offer"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        if tracker.get_slot(OFFERED) != "sales" or not offered_last_turn(tracker):
+            dispatcher.utter_message(response="utter_anything_else")
+            return [SlotSet(OFFERED, None)]
+        form = "lead_form" if tracker.get_slot("identified") else "identify_form"
+        return [SlotSet(OFFERED, None), SlotSet("pending_task", "sales"), FollowupAction(form)]
+
+
+def offered_last_turn(tracker: Tracker) -> bool:
+    """True if the offer was made in the turn just before the customer's latest message."""
+    seen_user = False
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            if seen_user:
+                return False
+            seen_user = True
+        elif seen_user and event.get("event") == "slot" and event.get("name") == OFFERED:
+            return event.get("value") is not None
+    return False

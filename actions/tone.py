@@ -19,6 +19,7 @@ _BILLING_DISPUTE = re.compile(
 )
 _ANGER = re.compile(
     r"\b(?:useless|ridiculous|unacceptable|terrible|awful|worst|pathetic|rubbish|garbage|scam|"
+    r"frustrat\w*|"
     r"fraud|furious|angry|annoyed|fed up|sick of|disgusting|incompetent|waste of (?:time|money)|"
     r"not helping|doesn'?t help|no help|stupid bot|hate (?:this|you)|wtf|ffs|seriously\?)",
     re.IGNORECASE,

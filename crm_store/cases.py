@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crm_store import audit
 from crm_store.enums import CasePriority, CaseStatus, CaseType
 from crm_store.errors import InvalidValue, NotFoundError
-from crm_store.models import CASE_PRIORITIES, CASE_STATUSES, CASE_TYPES, OPEN_CASE_STATUSES, Case
+from crm_store.models import (
+    CASE_PRIORITIES,
+    CASE_STATUSES,
+    CASE_TYPES,
+    OPEN_CASE_STATUSES,
+    Case,
+    utcnow,
+)
 
 ENTITY = "case"  # in the audit log
+RESOLVED_STATUSES = (CaseStatus.RESOLVED, CaseStatus.CLOSED)
 
 
 def _check(field: str, value: str, allowed: tuple[str, ...]) -> None:
@@ -69,6 +79,15 @@ def set_status(*, session: Session, case_id: int, status: str, actor: str) -> Ca
     return update(session=session, case_id=case_id, actor=actor, status=status)
 
 
+def _mark_resolution(case: Case, status: str) -> None:
+    """resolved_at: set on the first move to resolved/closed, cleared when the case reopens."""
+    if status in RESOLVED_STATUSES:
+        if case.resolved_at is None:
+            case.resolved_at = utcnow()
+    else:
+        case.resolved_at = None
+
+
 def update(*, session: Session, case_id: int, actor: str, **changes: Any) -> Case:
     """Change a case's status, priority, type, subject or description, audited."""
     allowed = {"status": CASE_STATUSES, "priority": CASE_PRIORITIES, "type": CASE_TYPES}
@@ -80,6 +99,8 @@ def update(*, session: Session, case_id: int, actor: str, **changes: Any) -> Cas
     for key, value in changes.items():
         if key in allowed:
             _check(key, value, allowed[key])
+        if key == "status":
+            _mark_resolution(case, value)
         setattr(case, key, value)
     session.flush()
     audit.record_change(session=session, actor=actor, action="update", entity=ENTITY, row=case,
@@ -126,3 +147,18 @@ def list_cases(
         select(Case).where(*conditions).order_by(Case.id.desc()).limit(limit).offset(offset)
     ).all()
     return list(rows), total
+
+
+def record_first_reply(
+    *, session: Session, conversation_id: str, agent_id: int | None, at: datetime
+) -> int:
+    """An agent replied: the conversation's handoff cases opened before and not yet answered
+    get their first reply time and agent (for the time-to-first-reply figures)."""
+    result = session.execute(
+        sa.update(Case)
+        .where(Case.conversation_id == conversation_id, Case.type == CaseType.HANDOFF,
+               Case.first_reply_at.is_(None), Case.created_at <= at)
+        .values(first_reply_at=at, first_reply_agent_id=agent_id)
+        .execution_options(synchronize_session="fetch")
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

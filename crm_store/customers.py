@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from crm_store import audit
 from crm_store.enums import CustomerType
 from crm_store.errors import DuplicateEmailError, InvalidValue, NotFoundError
-from crm_store.models import CUSTOMER_TYPES, ChannelIdentity, Customer
+from crm_store.models import CUSTOMER_TYPES, ChannelIdentity, Customer, CustomerSegment
 from relay import channels
 
 ENTITY = "customer"  # in the audit log
@@ -193,10 +193,14 @@ def search(
     phone: str | None = None,
     company: str | None = None,
     type: str | None = None,
+    segment: str | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[list[Customer], int]:
-    """Customers matching all given filters (case-insensitive substrings), newest first; total."""
+    """Customers matching all given filters (case-insensitive substrings), newest first; total.
+
+    segment: only customers in that loyalty segment (crm_store.segments).
+    """
     conditions = []
     if query:
         like = f"%{query.strip().lower()}%"
@@ -220,6 +224,12 @@ def search(
         conditions.append(Customer.phone.like(f"%{digits}%"))
     if type:
         conditions.append(Customer.type == type)
+    if segment:
+        conditions.append(
+            Customer.id.in_(
+                select(CustomerSegment.customer_id).where(CustomerSegment.segment == segment)
+            )
+        )
     total = session.scalar(select(func.count()).select_from(Customer).where(*conditions)) or 0
     rows = session.scalars(
         select(Customer).where(*conditions).order_by(Customer.id.desc()).limit(limit).offset(offset)

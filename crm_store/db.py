@@ -54,6 +54,15 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
+def url_or_settings(url: str | None) -> str:
+    """url, or the settings' database URL when none was given (command-line tools)."""
+    if url:
+        return url
+    from relay.settings import get_settings
+
+    return get_settings().database_url
+
+
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     """A session factory bound to engine; objects stay usable after commit."""
     return sessionmaker(bind=engine, expire_on_commit=False)

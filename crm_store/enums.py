@@ -87,9 +87,11 @@ class CaseStatus(StrEnum):
 
 
 class Role(StrEnum):
-    """What a user may do: agents and admins work cases and conversations, viewers only read."""
+    """What a user may do: agents, managers and admins work cases and conversations, viewers
+    only read. A manager also sees the whole team's Insights; an agent sees only their own."""
 
     AGENT = "agent"
+    MANAGER = "manager"
     ADMIN = "admin"
     VIEWER = "viewer"
 
@@ -113,3 +115,35 @@ class InboxOutcome(StrEnum):
     ANSWERED = "answered"  # Rasa took it (and answered, unless a person has the conversation)
     FOR_PERSON = "for-person"  # Rasa stayed unreachable: logged and queued for a person
     SKIPPED = "skipped"  # nothing to hand Rasa (an update without a message we read)
+
+class FaqOutcome(StrEnum):
+    """What became of a customer's question at the FAQ search (crm_store.faq_outcomes)."""
+
+    ANSWERED = "answered"
+    CLARIFY = "clarify"  # "did you mean …?"
+    DECLINED = "declined"
+
+
+class GapRunStatus(StrEnum):
+    """Where a knowledge-gap mining run is (crm_store.gaps)."""
+
+    RUNNING = "running"  # one at a time; after 30 minutes it is taken for dead
+    DONE = "done"  # its clusters are what the Insights page shows
+    FAILED = "failed"  # the error says why
+
+
+class GapRunTrigger(StrEnum):
+    """What started a knowledge-gap mining run."""
+
+    MANUAL = "manual"  # someone pressed "mine again" (the API)
+    NIGHTLY = "nightly"  # relay.nightly
+    CLI = "cli"  # python -m crm_store.gaps
+    SETUP = "setup"  # python -m relay.setup, the first time
+
+
+class GapClusterStatus(StrEnum):
+    """What was done about a knowledge gap: nothing yet, turned into the FAQ, or dismissed."""
+
+    OPEN = "open"
+    APPLIED = "applied"  # its questions went into the FAQ (paraphrases or a new entry)
+    DISMISSED = "dismissed"  # not worth an entry; its questions are not mined again

@@ -1,7 +1,9 @@
 """Turn Rasa tracker events into Interactions and statuses (read by crm_store.events).
 
 `user` becomes an inbound Interaction, `bot` an outbound one (with its buttons), `pause` and
-`resume` status changes through crm_store.support, audited with the given actor. Each event has
+`resume` status changes through crm_store.support, audited with the given actor; a bot reply
+and a pause also say what became of the customer's question (crm_store.faq_outcomes, for
+Insights). Each event has
 a stable key, so applying it twice logs it once: a customer message is known by its conversation
 and message id (the channel's id for it, which the gateway gives Rasa), a bot message by its
 conversation, time and text.
@@ -23,8 +25,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from crm_store import conversations, interactions, support
+from crm_store import conversations, faq_outcomes, interactions, support
 from crm_store.enums import Author, Direction
+from crm_store.models import Interaction
 from relay import channels
 from relay.channels import Delivery
 
@@ -82,14 +85,22 @@ def apply_event(
     if kind not in HANDLED_EVENTS or not isinstance(sender_id, str) or not sender_id:
         return False
     if kind == "pause":
-        return support.wait_for_person(session=session, conversation_id=sender_id, actor=actor)
+        changed = support.wait_for_person(session=session, conversation_id=sender_id,
+                                          actor=actor)
+        # Whether or not it changed the status: the handoff action has usually queued the
+        # conversation already (crm_store.support) when Rasa's pause arrives.
+        faq_outcomes.record_handoff(session=session, conversation_id=sender_id,
+                                    at=_timestamp(event))
+        return changed
     if kind == "resume":
         return support.back_to_bot(session=session, conversation_id=sender_id, actor=actor)
     key = dedupe_key(event)
     if key is not None and interactions.get_by_key(session=session, dedupe_key=key) is not None:
         return False
-    _record_message(session=session, event=event, sender_id=sender_id, in_turn=in_turn,
-                    key=key)
+    recorded = _record_message(session=session, event=event, sender_id=sender_id,
+                               in_turn=in_turn, key=key)
+    if kind == "bot":
+        _record_outcome(session, recorded, event)
     return True
 
 
@@ -131,7 +142,7 @@ def _buttons(event: dict[str, Any]) -> list[dict[str, str]] | None:
 
 def _record_message(
     *, session: Session, event: dict[str, Any], sender_id: str, in_turn: bool, key: str | None
-) -> None:
+) -> Interaction:
     metadata = event.get("metadata") or {}
     if not isinstance(metadata, dict):
         metadata = {}
@@ -139,7 +150,7 @@ def _record_message(
         parse = event.get("parse_data") or {}
         intent = (parse.get("intent") or {}) if isinstance(parse, dict) else {}
         confidence = intent.get("confidence")
-        interactions.record(
+        return interactions.record(
             session=session,
             conversation_id=sender_id,
             direction=Direction.INBOUND,
@@ -151,12 +162,11 @@ def _record_message(
             created_at=_timestamp(event),
             dedupe_key=key,
         )
-        return
     faq_entry_id = metadata.get("faq_entry_id")
     conversation = conversations.get_or_create(session=session, conversation_id=sender_id)
     channel = channels.named(conversation.channel)
     pushed = channel is not None and channel.delivery == Delivery.PUSH
-    interactions.record(
+    return interactions.record(
         session=session,
         conversation_id=sender_id,
         direction=Direction.OUTBOUND,
@@ -168,4 +178,16 @@ def _record_message(
         dedupe_key=key,
         buttons=_buttons(event),
         delivered=in_turn and not pushed,
+    )
+
+
+def _record_outcome(session: Session, reply: Interaction, event: dict[str, Any]) -> None:
+    """What the bot's reply says about the customer's question (crm_store.faq_outcomes)."""
+    metadata = event.get("metadata")
+    data = event.get("data")
+    faq_outcomes.record_reply(
+        session=session,
+        reply=reply,
+        metadata=metadata if isinstance(metadata, dict) else {},
+        data=data if isinstance(data, dict) else None,
     )

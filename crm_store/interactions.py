@@ -8,7 +8,7 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, CursorResult, and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from crm_store import conversations
+from crm_store import cases, conversations
 from crm_store.db import insert_unless_exists
 from crm_store.enums import Author, DeliveryStatus, Direction
 from crm_store.errors import InvalidValue
@@ -92,6 +92,9 @@ def record(
     if not note and (conversation.last_message_at is None or when > conversation.last_message_at):
         conversation.last_message_at = when
         session.flush()
+    if author == Author.AGENT and not note:
+        cases.record_first_reply(session=session, conversation_id=conversation.id,
+                                 agent_id=agent_id, at=when)
     return interaction
 
 

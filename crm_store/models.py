@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -32,6 +33,9 @@ from crm_store.enums import (
     ConversationStatus,
     CustomerType,
     Direction,
+    FaqOutcome,
+    GapClusterStatus,
+    GapRunStatus,
     LeadStage,
     Role,
 )
@@ -50,6 +54,7 @@ CASE_PRIORITIES = tuple(CasePriority)
 CASE_STATUSES = tuple(CaseStatus)
 OPEN_CASE_STATUSES = (CaseStatus.OPEN, CaseStatus.PENDING)
 ROLES = tuple(Role)
+FAQ_OUTCOMES = tuple(FaqOutcome)
 
 
 def utcnow() -> datetime:
@@ -189,7 +194,7 @@ class Conversation(Base):
     # on SQLite adding one means rebuilding this table, which cascades to its interactions.
     # Cases are never deleted; an id that finds no case resolves nothing.
     handoff_case_id: Mapped[int | None] = mapped_column(Integer)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     last_message_at: Mapped[datetime | None] = mapped_column()
 
 
@@ -205,8 +210,20 @@ class Interaction(Base):
 
     __tablename__ = "interactions"
     __table_args__ = (
-        Index("ix_interactions_conversation_id_id", "conversation_id", "id"),
+        # INCLUDE (PostgreSQL): "the message before this one" is answered from the index alone.
+        Index("ix_interactions_conversation_id_id", "conversation_id", "id",
+              postgresql_include=["author", "faq_entry_id"]),
         Index("ix_interactions_undelivered", "channel", "author", "delivered_at"),
+        # The Insights figures (crm_store.insights): FAQ answers, question outcomes, requests
+        # for a person, each within a date range (see migration 9c1f2e7d4b10).
+        Index("ix_interactions_answers", "created_at", "faq_entry_id",
+              postgresql_where=text("faq_entry_id IS NOT NULL"),
+              sqlite_where=text("faq_entry_id IS NOT NULL")),
+        Index("ix_interactions_outcomes", "created_at", "faq_outcome", "channel",
+              postgresql_where=text("faq_outcome IS NOT NULL"),
+              sqlite_where=text("faq_outcome IS NOT NULL")),
+        Index("ix_interactions_intent_created_at", "intent", "created_at",
+              postgresql_include=["conversation_id", "id", "channel"]),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -221,6 +238,9 @@ class Interaction(Base):
     intent: Mapped[str | None] = mapped_column(String(200))
     confidence: Mapped[float | None] = mapped_column(Float)
     faq_entry_id: Mapped[str | None] = mapped_column(String(200))
+    # On a customer's message: what the FAQ search made of it, and the top hit's score if known.
+    faq_outcome: Mapped[str | None] = mapped_column(String(10))
+    faq_score: Mapped[float | None] = mapped_column(Float)
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     note: Mapped[bool] = mapped_column(Boolean, default=False)
     dedupe_key: Mapped[str | None] = mapped_column(String(64), unique=True)
@@ -240,6 +260,7 @@ class Lead(Timestamps, Base):
     """A sales opportunity raised by a customer; at most one open lead per customer."""
 
     __tablename__ = "leads"
+    __table_args__ = (Index("ix_leads_created_at", "created_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     customer_id: Mapped[int] = mapped_column(
@@ -282,6 +303,7 @@ class Case(Timestamps, Base):
     """A support ticket: a question, a problem, a handoff to an agent, a complaint."""
 
     __tablename__ = "cases"
+    __table_args__ = (Index("ix_cases_type_created_at", "type", "created_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     customer_id: Mapped[int | None] = mapped_column(
@@ -295,6 +317,12 @@ class Case(Timestamps, Base):
     type: Mapped[str] = mapped_column(String(20), default=CaseType.QUESTION)
     priority: Mapped[str] = mapped_column(String(10), default=CasePriority.NORMAL)
     status: Mapped[str] = mapped_column(String(10), default=CaseStatus.OPEN, index=True)
+    resolved_at: Mapped[datetime | None] = mapped_column()  # first move to resolved/closed
+    # A handoff case: the first agent reply after it was opened, and who wrote it.
+    first_reply_at: Mapped[datetime | None] = mapped_column()
+    first_reply_agent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
 
 
 class AuditLog(Base):
@@ -364,3 +392,61 @@ class QuarantinedEvent(Base):
     error: Mapped[str] = mapped_column(Text)
     quarantined_at: Mapped[datetime] = mapped_column(default=utcnow)
     released_at: Mapped[datetime | None] = mapped_column()  # applied by a later retry
+
+class GapRun(Base):
+    """One mining of knowledge gaps (crm_store.gaps): when, why, over how many questions."""
+
+    __tablename__ = "knowledge_gap_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    trigger: Mapped[str] = mapped_column(String(20))  # a GapRunTrigger
+    actor: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(10), default=GapRunStatus.RUNNING)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    finished_at: Mapped[datetime | None] = mapped_column()
+    questions: Mapped[int] = mapped_column(Integer, default=0)
+    clusters: Mapped[int] = mapped_column(Integer, default=0)
+    params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class GapCluster(Base):
+    """A group of similar questions the bot could not answer well, and what was done about it."""
+
+    __tablename__ = "knowledge_gap_clusters"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(
+        ForeignKey("knowledge_gap_runs.id", ondelete="CASCADE"), index=True
+    )
+    label: Mapped[str] = mapped_column(Text)  # the most central question
+    size: Mapped[int] = mapped_column(Integer)
+    weekly: Mapped[list[int]] = mapped_column(JSON)  # questions per week, oldest first
+    trend: Mapped[float] = mapped_column(Float, default=0.0)  # last half vs first half, -1..+1
+    questions: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # id, text, at, outcome
+    nearest_entry_id: Mapped[str | None] = mapped_column(String(100))
+    nearest_question: Mapped[str | None] = mapped_column(Text)
+    nearest_similarity: Mapped[float | None] = mapped_column(Float)
+    agent_answer: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(10), default=GapClusterStatus.OPEN)
+    applied_entry_id: Mapped[str | None] = mapped_column(String(100))
+    applied_by: Mapped[str | None] = mapped_column(String(200))
+    applied_at: Mapped[datetime | None] = mapped_column()
+
+
+class CustomerSegment(Base):
+    """A customer's RFM figures and loyalty segment, as of the last crm_store.segments run."""
+
+    __tablename__ = "customer_segments"
+
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True
+    )
+    recency_days: Mapped[float] = mapped_column(Float)
+    frequency: Mapped[int] = mapped_column(Integer)
+    monetary: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    r_score: Mapped[int] = mapped_column(Integer)
+    f_score: Mapped[int] = mapped_column(Integer)
+    m_score: Mapped[int] = mapped_column(Integer)
+    segment: Mapped[str] = mapped_column(String(20), index=True)
+    computed_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,7 +1,9 @@
-"""`python -m crm_store.seed [--url URL]`: demo customers, conversations, leads and cases.
+"""`python -m crm_store.seed [--url URL] [--history]`: demo customers, conversations, leads, cases.
 
 Idempotent (keyed on the demo emails and conversation ids). The demo agent and an admin are
 created only when RELAY_ENV is development or test, from settings.demo_agent_email/password.
+In development (or with --history) it also writes three months of demo traffic, more agents and
+a manager (crm_store.demo_history), so every chart of the Insights page means something.
 """
 
 from __future__ import annotations
@@ -206,13 +208,21 @@ def seed_demo_users(*, session: Session, settings: Settings) -> list[str]:
     return [settings.demo_agent_email, DEMO_ADMIN_EMAIL]
 
 
-def seed(*, url: str, settings: Settings) -> tuple[int, list[str]]:
-    """Seed the database at url (already migrated); returns (new customers, user emails)."""
+def seed(*, url: str, settings: Settings, history: bool | None = None) -> tuple[int, list[str]]:
+    """Seed the database at url (already migrated); returns (new customers, user emails).
+
+    history: write the demo traffic too (default: in development only).
+    """
+    from crm_store import demo_history
+
     engine = make_engine(url)
     try:
         with session_scope(make_session_factory(engine)) as session:
             count = seed_demo_data(session=session)
             emails = seed_demo_users(session=session, settings=settings)
+            if history if history is not None else settings.env == "development":
+                emails += demo_history.seed_history(session=session, settings=settings,
+                                                    actor=SEED)
     finally:
         engine.dispose()
     return count, emails
@@ -222,9 +232,12 @@ def main(argv: list[str] | None = None) -> None:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(prog="python -m crm_store.seed", description=__doc__)
     parser.add_argument("--url", help="database URL (default: RELAY_DATABASE_URL / settings)")
+    parser.add_argument("--history", action="store_true", default=None,
+                        help="also write the demo traffic (default: in development only)")
     args = parser.parse_args(argv)
     settings = get_settings()
-    count, emails = seed(url=args.url or settings.database_url, settings=settings)
+    count, emails = seed(url=args.url or settings.database_url, settings=settings,
+                         history=args.history)
     print(f"crm_store: {count} demo customer(s) added")
     if emails:
         print(f"crm_store: demo users ready: {', '.join(emails)} (password: settings)")

@@ -4,14 +4,16 @@ Run with `uvicorn --factory relay.app:create_app`. The database must be migrated
 (`python -m crm_store.migrate`); the app never creates tables itself.
 
     crm_store.api   /healthz, /internal (Rasa's events), /api/v1 (the CRM API)
-    console         /console (the agent console)
+    console         /console (the agent console and its Insights page)
     bot.channels    the channels served over HTTP: the website widget (/, /widget.js, /chat)
 
 The parts share what the lifespan builds, kept on app.state and read through FastAPI
 dependencies: `settings`, `session_factory` (crm_store.api.deps), `rasa` (bot.rasa, the client
 the console hands conversations back with), `web_turns` (bot.channels.web.turns, which takes
-the widget's messages to Rasa) and `login_throttle` (crm_store.login_throttle). No part imports
-another's routes, and nothing here is built at import.
+the widget's messages to Rasa), `knowledge` (crm_store.api.knowledge: the FAQ engine for reply
+suggestions and knowledge gaps, loaded on first use) and `login_throttle`
+(crm_store.login_throttle). No part imports another's routes, and nothing here is built at
+import.
 
 The lifespan also runs the API's background work, stopped with it: the event follower (Rasa's
 events into the CRM, crm_store.events), the widget's replayer (messages that waited while Rasa
@@ -30,9 +32,11 @@ from fastapi import FastAPI
 from bot.channels import web
 from bot.channels.web.turns import WebTurns
 from bot.rasa import RasaClient
+from console import insights as console_insights
 from console import routes as console_routes
 from crm_store import audit
 from crm_store.api import errors
+from crm_store.api.knowledge import KnowledgeService
 from crm_store.api.limits import BodySizeLimitMiddleware
 from crm_store.api.routes import health, internal, v1
 from crm_store.db import make_engine, make_session_factory
@@ -59,6 +63,7 @@ def create_app(
         engine = make_engine(settings.database_url)
         sessions = app.state.session_factory = make_session_factory(engine)
         rasa = app.state.rasa = RasaClient(settings.rasa_url, settings.rasa_token)
+        app.state.knowledge = KnowledgeService(settings)
         turns = app.state.web_turns = WebTurns(
             rasa=rasa, sessions=sessions, hold_seconds=settings.rasa_hold_seconds,
             handoff_after=settings.rasa_handoff_after_seconds)
@@ -76,6 +81,7 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             app.state.session_factory = None
+            app.state.knowledge = None
             await rasa.aclose()
             engine.dispose()
 
@@ -87,6 +93,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.session_factory = None
+    app.state.knowledge = None
     app.state.login_throttle = LoginThrottle()  # shared by the API's and the console's login
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=MAX_BODY_BYTES)
     errors.add_error_handlers(app)
@@ -95,6 +102,7 @@ def create_app(
     app.include_router(v1.router, responses=errors.COMMON_ERRORS)
     if console:
         app.include_router(console_routes.router, responses=errors.COMMON_ERRORS)
+        app.include_router(console_insights.router, responses=errors.COMMON_ERRORS)
     if channels:
         for router in CHANNEL_ROUTERS:
             app.include_router(router, responses=errors.COMMON_ERRORS)

@@ -11,14 +11,19 @@ import signal
 import time
 from types import FrameType
 
-from relay.settings import get_settings
-from relay.stack import Stack, StackError, fail, port_is_free
+from relay.nightly import Nightly, parse_at
+from relay.settings import ROOT, get_settings
+from relay.stack import APP_PYTHON, Stack, StackError, fail, port_is_free
 from relay.train import ensure_model
 
 
 def main() -> None:
     """Run until interrupted."""
     settings = get_settings()
+    try:
+        nightly_at = parse_at(settings.nightly_at)
+    except ValueError as error:
+        fail(str(error))
     busy = [
         f"{name} port {port}"
         for name, port in (
@@ -66,8 +71,11 @@ Press Ctrl-C to stop.""",
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGHUP, _stop)
+    nightly = Nightly(nightly_at, python=str(APP_PYTHON), env=stack.env,
+                      cwd=ROOT, log_path=stack.log_dir / "nightly.log")
     try:
         while True:
+            nightly.tick()
             dead = stack.dead()
             if dead:
                 names = ", ".join(f"{s.name} (see {s.log_path})" for s in dead)
@@ -79,6 +87,7 @@ Press Ctrl-C to stop.""",
     finally:
         # Stop before printing: with `make run | tee`, Ctrl-C also ends tee, and a print to the
         # closed pipe must not leave the services running.
+        nightly.stop()
         stack.stop()
     with contextlib.suppress(OSError):
         print("\n==> Relay stopped", flush=True)

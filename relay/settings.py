@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     rasa_hold_seconds: float = 20.0
     rasa_handoff_after_seconds: float = 300.0
 
+    nightly_at: str = "03:30"  # UTC time of the nightly gap mining and segments; "" = off
+
     demo_agent_email: str = "agent@relay.local"
     demo_agent_password: str = "relay-demo"  # only seeded when env=development
 

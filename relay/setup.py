@@ -1,7 +1,7 @@
 """`python -m relay.setup`: bring the embedded installation up to date, skipping what is current.
 
 Steps: migrate the database, load the demo data, export the encoder to ONNX (once per model),
-build the FAQ index, train the Rasa model.
+build the FAQ index, mine the demo's knowledge gaps (once), train the Rasa model.
 Each step is cheap when its inputs did not change; the timings are printed as a table.
 """
 
@@ -51,6 +51,11 @@ def main(argv: list[str] | None = None) -> None:
     steps += [
         ("export ONNX encoder", _module("knowledge.build.onnx_export")),
         ("build FAQ index", _module("knowledge.build")),
+    ]
+    if not args.no_database:
+        steps.append(("mine knowledge gaps", _module("crm_store.gaps", "--if-never",
+                                                     "--trigger", "setup")))
+    steps += [
         ("train Rasa model", _train),
     ]
     timings = []

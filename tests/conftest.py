@@ -88,11 +88,12 @@ def new_conversation_id(prefix: str = "rest") -> str:
 
 
 @contextmanager
-def _running_stack(data_dir: Path, database_url: str = "",
-                   **overrides: Any) -> Iterator[RelayStack]:
+def _running_stack(data_dir: Path, database_url: str = "", **overrides: Any
+                   ) -> Iterator[RelayStack]:
     """Migrate and seed the database, start every Relay process, stop them afterwards.
 
-    overrides: Settings fields for this stack (e.g. a Telegram token and Bot API URL).
+    overrides: other Settings fields (e.g. a private copy of the FAQ and its index, a short
+    hold for messages while Rasa is down).
     """
     from crm_store.db import make_engine, make_session_factory
     from crm_store.migrate import upgrade
@@ -106,12 +107,11 @@ def _running_stack(data_dir: Path, database_url: str = "",
         rasa_port=free_port(),
         actions_port=free_port(),
         api_port=free_port(),
-        index_dir=ROOT / "var" / "index",
-        models_dir=ROOT / "var" / "models",
         secret_key="test-secret-key",
         service_token="test-service-token",
         rasa_token="test-rasa-token",
-        **overrides,
+        **{"index_dir": ROOT / "var" / "index", "models_dir": ROOT / "var" / "models",
+           **overrides},
     )
     if not (settings.index_dir / "manifest.json").exists():
         built = subprocess.run([sys.executable, "-m", "knowledge.build"], cwd=ROOT, check=False)

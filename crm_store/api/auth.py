@@ -29,8 +29,10 @@ from relay.settings import Settings
 TOKEN_SALT = "relay-api-token"
 TOKEN_MAX_AGE_SECONDS = 12 * 3600
 SYSTEM = "system"  # the role and name of the built-in service token (settings.service_token)
-WRITE_ROLES = (Role.AGENT, Role.ADMIN, SYSTEM)
-CONSOLE_ROLES = (Role.AGENT, Role.ADMIN)
+WRITE_ROLES = (Role.AGENT, Role.MANAGER, Role.ADMIN, SYSTEM)
+CONSOLE_ROLES = (Role.AGENT, Role.MANAGER, Role.ADMIN)
+# Who sees the whole team's Insights; an agent sees only their own figures.
+TEAM_INSIGHT_ROLES = (Role.MANAGER, Role.ADMIN, Role.VIEWER, SYSTEM)
 COOKIE_NAME = "relay_console"
 COOKIE_SALT = "relay-console-session"
 COOKIE_MAX_AGE_SECONDS = TOKEN_MAX_AGE_SECONDS
@@ -38,7 +40,7 @@ COOKIE_MAX_AGE_SECONDS = TOKEN_MAX_AGE_SECONDS
 
 @dataclass(frozen=True)
 class Principal:
-    """An authenticated caller: a user (agent/admin/viewer) or a service."""
+    """An authenticated caller: a user (agent/manager/admin/viewer) or a service."""
 
     kind: str  # "user" or "service"
     name: str

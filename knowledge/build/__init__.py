@@ -5,6 +5,11 @@
     calibrate.py    decision thresholds from cross-validation on the FAQ itself
     index_store.py  writing the on-disk index atomically
     onnx_export.py  `python -m knowledge.build.onnx_export`: the model exported to ONNX once
+    gaps.py         knowledge gaps: cluster the questions the bot could not answer, nearest entry
+    faq_edit.py     write to the YAML sources: paraphrases of an entry, or a new entry
+
+gaps.py and faq_edit.py serve crm_store.gaps (the Insights page turns a gap into FAQ text, then
+the index is rebuilt): they decide what the next build is made of.
 
 The runtime (knowledge.runtime) reads what this writes and never imports it.
 """

@@ -54,6 +54,9 @@ async def test_a_confident_answer_carries_its_entry_id(faq_engine: Any) -> None:
     )
     answer = faq_engine.entry("reset-password").answer
     assert [(m["text"], m["faq_entry_id"]) for m in messages] == [(answer, "reset-password")]
+    # The CRM's FAQ outcome (Insights) is stated, with the calibrated score of the hit.
+    assert messages[0]["faq_outcome"] == "answered"
+    assert 0.5 < messages[0]["faq_score"] <= 1.0
     assert events == [
         SlotSet("failed_turns", 0),
         SlotSet("last_faq_id", "reset-password"),
@@ -61,6 +64,31 @@ async def test_a_confident_answer_carries_its_entry_id(faq_engine: Any) -> None:
         SlotSet("human_offered", False),
         SlotSet("faq_id", None),
     ]
+
+
+@pytest.mark.usefixtures("faq_services")
+@pytest.mark.parametrize(("text", "offered"), [
+    ("how much for 10 users", True), ("what would Business cost for 25 of us?", True),
+    ("how much is pro?", False),
+])
+async def test_a_price_question_for_a_team_is_answered_with_an_offer_of_sales(
+    text: str, offered: bool
+) -> None:
+    messages, events = await _run(ActionAnswerFaq(), tracker(text=text, intent="ask_question"))
+    assert messages[0].get("faq_entry_id")  # answered first
+    assert (len(messages) == 2 and "sales team" in messages[1]["text"]) is offered
+    assert (SlotSet("offered_task", "sales") in events) is offered
+
+
+@pytest.mark.usefixtures("faq_services")
+async def test_a_follow_up_closest_to_the_entry_just_answered_stays_on_it() -> None:
+    """Alone "and on free?" is a toss-up here; it continues the entry just answered."""
+    messages, _ = await _run(ActionAnswerFaq(), tracker(
+        text="and on free?", intent="ask_question",
+        slots={"last_question": "how can I share a file with a client "
+                                "can I protect it with a password?",
+               "last_faq_id": "link-password-expiry"}))
+    assert [m.get("faq_entry_id") for m in messages] == ["link-password-expiry"]
 
 
 @pytest.mark.usefixtures("faq_services")
@@ -87,6 +115,7 @@ async def test_first_unanswerable_turn_offers_a_person() -> None:
         ),
     )
     assert [m["response"] for m in messages] == ["utter_not_sure"]
+    assert [m["faq_outcome"] for m in messages] == ["declined"]
     assert events == [
         SlotSet("failed_turns", 1),
         SlotSet("human_offered", True),

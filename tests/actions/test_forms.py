@@ -12,7 +12,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.forms import backs_out, question_shaped
 from actions.identify import ValidateIdentifyForm, strict_name
 from actions.profile import ValidateUpdateDetailsForm, address_from_text
-from actions.sales import ValidateLeadForm, corrections
+from actions.sales import ValidateLeadForm, company_from_text, corrections
 from tests.actions.conftest import form_tracker, texts
 
 
@@ -126,3 +126,12 @@ async def test_a_name_the_nlu_called_a_complaint_still_fills_the_slot(
     events = await ValidateIdentifyForm().run(dispatcher, tracker, domain)
     assert SlotSet("customer_name", "Dana Scully") in events
     assert dispatcher.messages == []
+
+
+@pytest.mark.parametrize(("text", "company"), [
+    ("its for my ngo, Helping Hands", "Helping Hands"), ("Acme Ltd", "Acme Ltd"),
+    ("we're called Blue Fox", "Blue Fox"), ("our company is Acme", "Acme"),
+    ("just me", "no company (individual)"), ("what do you need that for?", None),
+])
+def test_the_company_is_read_out_of_a_sentence(text: str, company: str | None) -> None:
+    assert company_from_text(text) == company

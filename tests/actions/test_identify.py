@@ -28,8 +28,9 @@ async def test_an_invalid_email_is_asked_again_with_the_reason(
     )
     assert events == [SlotSet("email", None)]
     [message] = texts(dispatcher)
-    assert "is not a valid email address" in message
+    assert "doesn't look like an email address" in message
     assert "name@example.com" in message
+    assert "ana at example" not in message, "the customer's words are not echoed back"
 
 
 async def test_a_known_email_fills_the_name_so_it_is_not_asked(

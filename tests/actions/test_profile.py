@@ -108,7 +108,8 @@ async def test_the_new_phone_number_is_saved_on_the_customer(
     )
     assert events == [SlotSet("detail_field", None), SlotSet("phone", None),
                       SlotSet("address", None), SlotSet("confirm_details", None),
-                      SlotSet("pending_task", None), SlotSet("form_cancelled", False)]
+                      SlotSet("pending_task", None), SlotSet("form_cancelled", False),
+                      SlotSet("form_escalated", False)]
     assert texts(dispatcher) == ["Done — your phone number is now +447911123456."]
     with sessions() as session:
         assert customers.get_or_raise(session=session, customer_id=ana).phone == "+447911123456"
@@ -123,7 +124,8 @@ async def test_nothing_is_saved_without_an_identified_customer(
     )
     assert events == [SlotSet("detail_field", None), SlotSet("phone", None),
                       SlotSet("address", None), SlotSet("confirm_details", None),
-                      SlotSet("pending_task", None), SlotSet("form_cancelled", False)]
+                      SlotSet("pending_task", None), SlotSet("form_cancelled", False),
+                      SlotSet("form_escalated", False)]
     assert texts(dispatcher) == ["Sorry, I lost track of what to update. Could you ask me again?"]
 
 

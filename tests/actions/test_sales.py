@@ -23,7 +23,8 @@ from tests.actions.conftest import form_tracker, texts, tracker
 
 RESET = [SlotSet("lead_interest", None), SlotSet("company_size", None), SlotSet("company", None),
          SlotSet("budget", None), SlotSet("timeline", None), SlotSet("pending_task", None),
-         SlotSet("form_cancelled", False)]
+         SlotSet("form_cancelled", False),
+                      SlotSet("form_escalated", False)]
 
 
 @pytest.mark.parametrize(

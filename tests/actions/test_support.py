@@ -55,7 +55,8 @@ async def test_a_problem_case_is_opened_with_its_number(
         domain,
     )
     assert events == [SlotSet("problem_description", None), SlotSet("pending_task", None),
-                      SlotSet("form_cancelled", False)]
+                      SlotSet("form_cancelled", False),
+                      SlotSet("form_escalated", False)]
     with sessions() as session:
         [case] = cases.list_for_customer(session=session, customer_id=ana)
         assert (case.type, case.status, case.subject, case.description, case.conversation_id) == (

@@ -60,5 +60,8 @@ def test_faq_answer_decline_and_crm_log(any_stack: RelayStack) -> None:
         ("outbound", declined[0]["text"].strip()),
     ]
     assert rows[1].faq_entry_id == "reset-password"
+    # What became of each question, as the FAQ action stated it (Insights reads these).
+    assert (rows[0].faq_outcome, rows[2].faq_outcome) == ("answered", "declined")
+    assert rows[0].faq_score is not None and rows[0].faq_score > rows[2].faq_score
     assert rows[0].intent is not None and rows[0].confidence is not None
     assert all(r.channel == "rest" for r in rows)

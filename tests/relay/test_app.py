@@ -28,8 +28,10 @@ def test_the_app_is_the_crm_api_plus_console_and_channels(tmp_path: Path) -> Non
                 pass
         return False
 
-    crm_routes = ("healthz", "rasa_events", "search_customers", "list_audit")
-    parts = ("login_form", "resolve", "post_message", "widget_js")
+    crm_routes = ("healthz", "rasa_events", "search_customers", "list_audit",
+                  "insight_containment", "list_gaps")
+    parts = ("login_form", "resolve", "post_message", "widget_js", "insights_page",
+             "conversation_suggestions")
     assert all(serves(crm, r) and serves(full, r) for r in crm_routes)
     assert [r for r in parts if serves(crm, r)] == []
     assert all(serves(full, r) for r in parts)

@@ -25,6 +25,7 @@ from crm_store.schemas import (
     LeadOut,
     PathId,
 )
+from crm_store.segments import SegmentName
 
 router = APIRouter(prefix="/customers", tags=["customers"])
 
@@ -42,6 +43,7 @@ def search_customers(
     phone: Annotated[str | None, Query(max_length=40)] = None,
     company: Annotated[str | None, Query(max_length=200)] = None,
     type: CustomerType | None = None,
+    segment: Annotated[SegmentName | None, Query(description="loyalty segment")] = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> CustomerPage:
@@ -54,6 +56,7 @@ def search_customers(
         phone=phone,
         company=company,
         type=type,
+        segment=segment,
         limit=limit,
         offset=offset,
     )

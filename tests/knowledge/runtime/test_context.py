@@ -9,6 +9,7 @@ from knowledge.runtime.context import (
     answer_message,
     decide_in_context,
     looks_like_follow_up,
+    points_back,
     split_questions,
     swapped,
 )
@@ -25,6 +26,25 @@ EVAL = yaml.safe_load((ROOT / "knowledge" / "eval" / "followups.yml").read_text(
 ])
 def test_follow_up_cues(text: str, expected: bool) -> None:
     assert looks_like_follow_up(text) is expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("how do i change it", True), ("where do i find it?", True),
+    ("can i cancel that then?", True), ("does it work on linux?", False),
+    ("how do I reset my password?", False),
+    ("I tried that but the app still crashes on every start", False),  # long: says enough
+])
+def test_a_pronoun_object_points_back(text: str, expected: bool) -> None:
+    assert points_back(text) is expected
+
+
+def test_a_pronoun_subject_with_its_own_topic_leaves_the_old_one(demo_engine: FaqEngine) -> None:
+    answered = answer_message(demo_engine, "does it work on linux? im on ubuntu 22.04",
+                              "how much is pro? and per year?")
+    assert answered[0].decision.hits[0].entry_id == "install-desktop"
+    assert demo_engine.decide("how do i change it").hits[0].entry_id != "invoices"
+    pointed = answer_message(demo_engine, "how do i change it", "where can i see my invoices")
+    assert pointed[0].decision.hits[0].entry_id == "invoices"
 
 
 def test_an_ellipsis_swaps_the_family_member_into_the_previous_question() -> None:
