@@ -8,10 +8,15 @@ RASA_VENV := .venv-rasa
 APP_PY := $(VENV)/bin/python
 PIP_FLAGS := --quiet --disable-pip-version-check --prefer-binary
 
-.PHONY: run test setup venvs system-deps test-system-deps lint bench bench-datasets build-index tune-model train migrate seed clean app-lock rasa-lock
+.PHONY: run run-cluster test setup venvs system-deps test-system-deps lint bench bench-datasets build-index tune-model train migrate seed clean app-lock rasa-lock
 
 run: setup
 	$(APP_PY) -m relay.run
+
+# The cluster on this machine: PostgreSQL, Redis, HAProxy and REPLICAS of each Relay process.
+REPLICAS ?= 2
+run-cluster: setup test-system-deps
+	$(APP_PY) -m relay.run --replicas $(REPLICAS)
 
 test: venvs test-system-deps
 	$(APP_PY) -m relay.testrun

@@ -5,6 +5,7 @@ events (the support desk hands conversations back).
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -86,20 +87,23 @@ class RasaClient:
                            message_id: str | None = None, in_turn: bool = True) -> list[BotReply]:
         """Forward one customer message to the gateway channel; the bot's replies to it.
 
-        message_id is the channel's id for the message: Rasa handles a message id once and
-        answers a repeat with the replies it gave. in_turn=False tells the CRM nobody waits for
-        this HTTP answer (a replayed message), so the replies are delivered out of turn.
+        message_id is the channel's id for the message (one is made if there is none): Rasa
+        handles a message id once and answers a repeat with the replies it gave, so the gateway
+        retrying after a crash, or a load balancer retrying on another Rasa server, is safe.
+        in_turn=False tells the CRM nobody waits for this HTTP answer (a replayed message), so
+        the replies are delivered out of turn.
         """
-        metadata: dict[str, Any] = {"channel": channel}
-        if message_id is not None:
-            metadata["message_id"] = message_id
+        metadata: dict[str, Any] = {"channel": channel,
+                                    "message_id": message_id or uuid.uuid4().hex}
         if not in_turn:
             metadata["in_turn"] = False
         body: dict[str, Any] = {"sender": sender, "message": text, "metadata": metadata}
         try:
             response = await self._http.post(
                 f"{self.base_url}{WEBHOOK_PATH}", json=body,
-                headers={"Authorization": f"Bearer {self._token}"},
+                # the cluster's HAProxy routes a conversation to one Rasa server by this header
+                headers={"Authorization": f"Bearer {self._token}",
+                         "X-Relay-Conversation": sender},
             )
         except httpx.HTTPError as error:
             raise RasaUnavailable(f"Rasa is not reachable at {self.base_url}: {error}") from None

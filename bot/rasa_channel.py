@@ -6,15 +6,14 @@ channel with one that
 * accepts only the gateway: `Authorization: Bearer <RELAY_RASA_TOKEN>` (401 otherwise), a
   conversation id of the form `<channel>-<id>` and a message of at most MAX_TEXT characters
   (400 with a sentence otherwise) — the channels' own limits are checked before, in the app;
+* handles a message once: the gateway names each message (`metadata.message_id`); a message
+  sent again with an id the conversation already has (a load balancer retrying on another
+  Rasa server after one died) gets the stored replies, and is not handled a second time;
 * heals a conversation that an earlier fault left "not listening" (its last action is not
   `action_listen`, e.g. a circuit-breaker trip or a crash mid-turn): without an
   `action_listen` Rasa counts every earlier action against its limit of 10 predictions per
   turn and never answers that customer again. The tracker gets the missing `action_listen`
   under the conversation's lock, just before the new message is handled;
-* handles a message once: the gateway names each message (`metadata.message_id`: a Telegram
-  update id, a widget message id). A message the tracker already has (the gateway retried
-  after a crash or a lost answer, a load balancer retried on another Rasa server) is not
-  handled again; the replies it got then are returned, so a retry can still deliver them;
 * never leaves a customer without an answer: when a turn produced no message while the
   conversation is not paused (the action server is down, an action failed), the tracker gets a
   fallback message (logged like any other, metadata `relay_fallback`) and Rasa's log a warning.
@@ -26,6 +25,7 @@ POST /webhooks/relay/webhook
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import logging
 import os
@@ -40,11 +40,12 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot import action_validation
+
 logger = logging.getLogger(__name__)
 
 MAX_TEXT = 4096  # Telegram's own limit; the widget allows 2,000
 SENDER = re.compile(r"^[a-z]{2,16}-[A-Za-z0-9_-]{1,64}$")
-MESSAGE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 FALLBACK = ("Sorry, I couldn't answer that just now. Please try again in a moment, or ask for a "
             "person and someone from our team will reply here.")
 # "/intent{...}" messages are the payloads of the bot's own buttons; only their intents may be
@@ -75,31 +76,58 @@ def not_listening(events: list[Any]) -> bool:
     return False
 
 
-def earlier_replies(events: list[Any], message_id: str,
-                    recipient_id: str) -> list[dict[str, Any]] | None:
-    """The bot's messages that answered message_id, if the tracker has that message already."""
-    replies: list[dict[str, Any]] | None = None
-    for event in events:
-        if isinstance(event, UserUttered):
-            if replies is not None:
-                break
-            if event.message_id == message_id:
-                replies = []
-        elif replies is not None and isinstance(event, BotUttered):
-            extra = {k: v for k, v in (event.data or {}).items() if v is not None}
-            replies.append({"recipient_id": recipient_id, "text": event.text, **extra})
-    return replies
-
-
-async def heal(processor: Any, tracker: Any) -> bool:
+async def heal(processor: Any, sender_id: str, events: list[Any] | None = None) -> bool:
     """Close a turn an earlier fault left open; True if the tracker needed it."""
+    if events is None:
+        events = await session_events(processor, sender_id)
+    if not not_listening(events):
+        return False
+    tracker = await processor.tracker_store.retrieve(sender_id)
     if tracker is None or tracker.is_paused() or not not_listening(list(tracker.events)):
         return False
     tracker.update(ActionExecuted(ACTION_LISTEN_NAME))
     await processor.save_tracker(tracker)
-    logger.warning("conversation %s was not listening (a turn never ended); healed",
-                   tracker.sender_id)
+    logger.warning("conversation %s was not listening (a turn never ended); healed", sender_id)
     return True
+
+
+MESSAGE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def _store_of(processor: Any) -> Any:
+    """The tracker store under Rasa's FailSafe/Awaitable wrappers."""
+    store = processor.tracker_store
+    while hasattr(store, "_tracker_store"):
+        store = store._tracker_store
+    return store
+
+
+async def session_events(processor: Any, sender_id: str) -> list[Any]:
+    """The events of the conversation's current session (bot.tracker_store: no tracker built)."""
+    store = _store_of(processor)
+    if hasattr(store, "current_events"):
+        with contextlib.suppress(Exception):  # the store's fallback is Rasa's, below
+            return list(store.current_events(sender_id))
+    tracker = await processor.tracker_store.retrieve(sender_id)
+    return [] if tracker is None else list(tracker.events)
+
+
+def replies_to(events: list[Any], message_id: str, sender_id: str) -> list[dict[str, Any]] | None:
+    """The bot's messages that answered the message with this id, or None if it is not stored.
+
+    Rasa stores a turn's events together at its end, so a stored message has its answers.
+    """
+    for index, event in enumerate(events):
+        if isinstance(event, UserUttered) and event.message_id == message_id:
+            answered = []
+            for later in events[index + 1:]:
+                if isinstance(later, UserUttered):
+                    break
+                if isinstance(later, BotUttered):
+                    data = {key: value for key, value in (later.data or {}).items() if value}
+                    answered.append({"recipient_id": sender_id, "text": later.text, **data})
+            return answered
+    return None
 
 
 async def answer_silence(processor: Any, sender_id: str) -> list[dict[str, Any]]:
@@ -112,27 +140,6 @@ async def answer_silence(processor: Any, sender_id: str) -> list[dict[str, Any]]
     logger.warning("conversation %s: the turn produced no reply (is the action server up?); "
                    "sent the fallback message", sender_id)
     return [{"recipient_id": sender_id, "text": FALLBACK}]
-
-
-async def handle_once(processor: Any, message: UserMessage,
-                      collector: CollectingOutputChannel) -> list[dict[str, Any]]:
-    """Handle the message unless the tracker has it already; the replies either way.
-
-    Runs under the conversation's lock.
-    """
-    tracker = await processor.tracker_store.retrieve(message.sender_id)
-    if tracker is not None:
-        replies = earlier_replies(list(tracker.events), str(message.message_id),
-                                  str(message.sender_id))
-        if replies is not None:
-            logger.info("conversation %s: message %s was handled before; its replies again",
-                        message.sender_id, message.message_id)
-            return replies
-    await heal(processor, tracker)
-    await processor.handle_message(message)
-    if collector.messages:
-        return collector.messages
-    return await answer_silence(processor, str(message.sender_id))
 
 
 def _bad(detail: str, status: int = 400) -> HTTPResponse:
@@ -148,6 +155,7 @@ class RelayInput(InputChannel):
 
     @classmethod
     def from_credentials(cls, credentials: dict[str, Any] | None) -> InputChannel:
+        action_validation.install()  # Rasa loads this channel once, at start-up
         token = (credentials or {}).get("token") or os.environ.get("RELAY_RASA_TOKEN", "")
         return cls(token=str(token))
 
@@ -187,19 +195,30 @@ class RelayInput(InputChannel):
                 return _bad(f"message is too long: at most {MAX_TEXT} characters", 413)
             if not isinstance(metadata, dict):
                 return _bad("metadata must be an object")
+            agent = request.app.ctx.agent
+            if agent is None or not agent.is_ready():
+                return _bad("the assistant is still starting", 503)
             message_id = metadata.get("message_id")
             if message_id is not None and (not isinstance(message_id, str)
                                            or not MESSAGE_ID.fullmatch(message_id)):
                 return _bad("metadata.message_id must be 1-64 letters, digits, - or _")
-            agent = request.app.ctx.agent
-            if agent is None or not agent.is_ready():
-                return _bad("the assistant is still starting", 503)
             collector = CollectingOutputChannel()
             message = UserMessage(as_customer_text(text), collector, sender,
-                                  input_channel=self.name(), metadata=metadata,
-                                  message_id=message_id)
+                                  input_channel=self.name(),
+                                  metadata=metadata, message_id=message_id)
+            store = _store_of(agent.processor)
+            turn = store.turn(sender) if hasattr(store, "turn") else contextlib.nullcontext()
             async with agent.lock_store.lock(sender):
-                replies = await handle_once(agent.processor, message, collector)
+                with turn:
+                    events = await session_events(agent.processor, sender)
+                    answered = (None if message_id is None
+                                else replies_to(events, message_id, sender))
+                    if answered is not None:  # a resend: handled once, answered again
+                        logger.info("message %s of %s was handled already", message_id, sender)
+                        return response.json(answered)
+                    await heal(agent.processor, sender, events)
+                    await agent.processor.handle_message(message)
+                    replies = collector.messages or await answer_silence(agent.processor, sender)
             return response.json(replies)
 
         return webhook

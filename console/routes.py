@@ -1,32 +1,46 @@
 """The agent console under /console: login, queue, conversation view and the agent's actions.
 
 Pages are server-rendered (Jinja, autoescaped); two JSON endpoints feed the live updates of the
-queue and of an open conversation, which the page's script renders with textContent. Routes are
+queue and of an open conversation, which the page's script renders with textContent, re-read
+when the event stream /console/api/changes says something changed (crm_store.changes). Routes are
 thin: `def` routes do their database work on the request's session (SessionDep), and the one
 that waits for Rasa (resolve) is `async` and leaves its database work to the support desk.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.responses import (
+    FileResponse,
+    HTMLResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 from fastapi.templating import Jinja2Templates
 
 from bot.rasa import RasaDep
 from console import views
-from crm_store import support
+from crm_store import audit, changes, privacy, support
 from crm_store.api import auth
 from crm_store.api.deps import SessionDep, SessionFactoryDep, SettingsDep
+from crm_store.enums import Role
 from crm_store.login_throttle import retry_message, throttle_for
 from crm_store.models import utcnow
 
 HERE = Path(__file__).resolve().parent
 MAX_REPLY_CHARS = 4000
+CHANGES_LIFETIME_SECONDS = 300.0  # EventSource reconnects by itself
+CHANGES_COALESCE_SECONDS = 0.5
 NOTICES = {
     "claimed": "You have claimed this conversation.",
     "replied": "Reply sent.",
@@ -41,6 +55,7 @@ NOTICES = {
     "logged-out": "You are logged out.",
     "retrying": "The message will be sent again.",
     "not-failed": "That message has not failed, so there is nothing to try again.",
+    "erased": "The customer and everything Relay kept about them were erased.",
 }
 
 LOGIN_ERRORS = {
@@ -206,6 +221,37 @@ def queue_json(agent: CurrentAgent, session: SessionDep) -> dict[str, Any]:
     return {"now": utcnow().isoformat(), "queue": views.queue(session=session)}
 
 
+@router.get("/api/changes")
+async def changes_stream(request: Request, agent: CurrentAgent,
+                         conversation: str | None = None) -> StreamingResponse:
+    """Server-Sent Events saying when the queue (or one conversation) changed; the page then
+    re-reads the JSON above. Woken by the app's change feed, never on a timer."""
+    topics = [changes.QUEUE] if conversation is None else [changes.conversation(conversation)]
+    return StreamingResponse(_changed_events(request, request.app.state.changes, topics),
+                             media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+async def _changed_events(request: Request, feed: changes.ChangeFeed,
+                          topics: list[str]) -> AsyncIterator[str]:
+    yield "retry: 2000\n\n"
+    loop = asyncio.get_running_loop()
+    started = last_beat = loop.time()
+    async with feed.subscribe(*topics) as changed:
+        while loop.time() - started < CHANGES_LIFETIME_SECONDS:
+            if await request.is_disconnected():
+                return
+            if changed.is_set():
+                changed.clear()
+                yield "event: changed\ndata: {}\n\n"
+                await asyncio.sleep(CHANGES_COALESCE_SECONDS)  # a burst is one re-read
+            elif loop.time() - last_beat > 15:
+                last_beat = loop.time()
+                yield ": keep-alive\n\n"
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), timeout=1.0)
+
+
 @router.get("/conversations/{conversation_id}")
 def conversation_page(request: Request, conversation_id: str, agent: CurrentAgent,
                       session: SessionDep, notice: str | None = None) -> Response:
@@ -281,3 +327,31 @@ async def resolve(conversation_id: str, agent: CurrentAgent, sessions: SessionFa
     if outcome is None:
         raise HTTPException(404, f"There is no conversation {conversation_id}.")
     return _back(conversation_id, outcome)
+
+
+def _admin(agent: Agent) -> None:
+    if agent.principal.role != Role.ADMIN:
+        raise HTTPException(403, "Only an admin may export or erase a customer's data.")
+
+
+@router.get("/customers/{customer_id}/personal-data")
+def export_personal_data(customer_id: int, agent: CurrentAgent, session: SessionDep) -> Response:
+    """Download everything Relay keeps about the customer (admins; audited)."""
+    _admin(agent)
+    document = privacy.export(session=session, customer_id=customer_id)
+    audit.record(session=session, actor=agent.actor, action="export", entity=privacy.ENTITY,
+                 entity_id=customer_id)
+    return Response(json.dumps(document, indent=2, default=str), media_type="application/json",
+                    headers={"Content-Disposition":
+                             f'attachment; filename="customer-{customer_id}.json"'})
+
+
+@router.post("/customers/{customer_id}/erase")
+def erase_customer(customer_id: int, agent: CurrentAgent, session: SessionDep,
+                   settings: SettingsDep, csrf: FormText = "") -> Response:
+    """Erase the customer and all their data (admins; audited)."""
+    check_csrf(agent, csrf)
+    _admin(agent)
+    privacy.erase(session=session, customer_id=customer_id, actor=agent.actor,
+                  log_dirs=[settings.data_dir / "logs"])
+    return RedirectResponse("/console/?notice=erased", status_code=303)

@@ -1,77 +1,62 @@
 """Agent login throttling: after 5 failed logins for one email, or from one client address,
 within 15 minutes, further attempts are refused until the oldest failure ages out.
 
-The record is kept in memory, per process: a restart forgets it and several API workers each
-count on their own. That is acceptable for slowing down password guessing against the embedded
-setup; a shared store would be needed to enforce an exact limit across workers.
+The failures are counted in a `crm_store.counters.Counter`: in this process for the embedded
+setup, in Redis when RELAY_REDIS_URL is set, so that the cluster's API workers count a client's
+tries together (each worker counting on its own would allow five per worker).
 """
 
 from __future__ import annotations
 
 import math
 import threading
-import time
-from collections import deque
 from collections.abc import Callable
 from typing import Any
+
+from crm_store.counters import Counter, MemoryCounter, now
 
 MAX_FAILURES = 5
 WINDOW_SECONDS = 15 * 60
 
 
 class LoginThrottle:
-    """Failed-login timestamps per email and per client address, pruned to the window."""
+    """Failed-login times per email and per client address, within the window."""
 
     def __init__(self, *, max_failures: int = MAX_FAILURES, window_seconds: float = WINDOW_SECONDS,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = now, counter: Counter | None = None) -> None:
         self.max_failures = max_failures
         self.window_seconds = window_seconds
         self.clock = clock
-        self._failures: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
+        self.counter: Counter = counter if counter is not None else MemoryCounter()
 
     @staticmethod
     def _keys(email: str, address: str | None) -> list[str]:
-        keys = [f"email:{email.strip().lower()}"]
+        keys = [f"login:email:{email.strip().lower()}"]
         if address:
-            keys.append(f"addr:{address}")
+            keys.append(f"login:addr:{address}")
         return keys
-
-    def _recent(self, key: str, now: float) -> deque[float]:
-        failures = self._failures.get(key)
-        if failures is None:
-            return deque()
-        while failures and failures[0] <= now - self.window_seconds:
-            failures.popleft()
-        if not failures:
-            del self._failures[key]
-        return failures
 
     def retry_after(self, *, email: str, address: str | None) -> int:
         """Seconds until another attempt is allowed for this email and address (0: allowed now)."""
-        now = self.clock()
+        moment = self.clock()
         wait = 0.0
-        with self._lock:
-            for key in self._keys(email, address):
-                failures = self._recent(key, now)
-                if len(failures) >= self.max_failures:
-                    # Allowed again when enough of the counted failures have aged out.
-                    oldest_counted = failures[len(failures) - self.max_failures]
-                    wait = max(wait, oldest_counted + self.window_seconds - now)
+        for key in self._keys(email, address):
+            failures = self.counter.recent(key, moment, self.window_seconds)
+            if len(failures) >= self.max_failures:
+                # Allowed again when enough of the counted failures have aged out.
+                oldest_counted = failures[len(failures) - self.max_failures]
+                wait = max(wait, oldest_counted + self.window_seconds - moment)
         return math.ceil(wait) if wait > 0 else 0
 
     def failed(self, *, email: str, address: str | None) -> None:
         """Count one failed login for this email and address."""
-        now = self.clock()
-        with self._lock:
-            for key in self._keys(email, address):
-                self._recent(key, now)
-                self._failures.setdefault(key, deque()).append(now)
+        moment = self.clock()
+        for key in self._keys(email, address):
+            self.counter.hit(key, moment, self.window_seconds)
 
     def succeeded(self, *, email: str) -> None:
         """Forget the email's failures after a correct password (the address keeps its count)."""
-        with self._lock:
-            self._failures.pop(self._keys(email, None)[0], None)
+        self.counter.forget(self._keys(email, None)[0])
 
 
 def retry_message(seconds: int) -> str:

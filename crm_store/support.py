@@ -28,7 +28,7 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm_store import audit, cases, conversations, interactions, tracker, users
@@ -165,9 +165,25 @@ def wait_for_person(
     return True
 
 
+def _locked(*, session: Session, conversation_id: str) -> Conversation:
+    """The conversation as last committed, held until this transaction ends.
+
+    A resolve and Rasa's resume event (the API's ingest) both move a conversation back to the
+    bot, at nearly the same moment: each must see what the other did, or the customer is told
+    twice. A no-op UPDATE takes the row's lock on PostgreSQL (the database's write lock on
+    SQLite) before the status is read again.
+    """
+    conversation = conversations.get_or_create(session=session, conversation_id=conversation_id)
+    session.execute(update(Conversation).where(Conversation.id == conversation_id)
+                    .values(status=Conversation.status)
+                    .execution_options(synchronize_session=False))
+    session.refresh(conversation)
+    return conversation
+
+
 def back_to_bot(*, session: Session, conversation_id: str, actor: str) -> bool:
     """The bot has the conversation again (Rasa resumed it); True if the status changed."""
-    conversation = conversations.get_or_create(session=session, conversation_id=conversation_id)
+    conversation = _locked(session=session, conversation_id=conversation_id)
     if conversation.status == ConversationStatus.BOT:
         return False
     set_status(session=session, conversation_id=conversation_id, status=ConversationStatus.BOT,
@@ -251,7 +267,9 @@ def hand_back(
 ) -> None:
     """Resolve the handoff's own case and give the conversation back to the bot (Rasa already
     told). The conversation's other cases (a problem reported earlier) stay as they are."""
-    conversation = conversations.get_or_raise(session=session, conversation_id=conversation_id)
+    conversations.get_or_raise(session=session, conversation_id=conversation_id)
+    conversation = _locked(session=session, conversation_id=conversation_id)
+    told = conversation.status == ConversationStatus.BOT  # Rasa's resume event came first
     case = (cases.get(session=session, case_id=conversation.handoff_case_id)
             if conversation.handoff_case_id is not None else None)
     if case is not None and case.status in OPEN_CASE_STATUSES:
@@ -259,7 +277,8 @@ def hand_back(
                          actor=actor)
     set_status(session=session, conversation_id=conversation_id, status=ConversationStatus.BOT,
                actor=actor, action="resolve")
-    notify(session=session, conversation=conversation, text=BOT_IS_BACK)
+    if not told:
+        notify(session=session, conversation=conversation, text=BOT_IS_BACK)
     interactions.add_note(session=session, conversation_id=conversation_id,
                           text=f"Resolved by {agent_name}; handed back to the assistant.",
                           agent_id=agent_id)

@@ -1,59 +1,101 @@
 """`python -m relay.run` (what `make run` calls after setup): start Relay and keep it up.
 
 Starts the API, the action server and Rasa (and the Telegram bridge when a token is set),
-waits until each answers, prints where to talk to the bot, and stops everything on Ctrl-C.
+waits until each answers, prints where to talk to the bot, restarts a process that crashes
+(alone, with back-off), and stops everything on Ctrl-C or SIGTERM — also while still starting.
+
+`python -m relay.run --replicas N` (`make run-cluster`) starts the cluster instead: PostgreSQL,
+Redis, N Rasa servers, N action servers and N API workers behind HAProxy (relay/cluster.py).
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import signal
 import time
 from types import FrameType
 
 from relay.nightly import Nightly, parse_at
-from relay.settings import ROOT, get_settings
+from relay.settings import ROOT, Settings, get_settings
 from relay.stack import APP_PYTHON, Stack, StackError, fail, port_is_free
 from relay.train import ensure_model
 
 
-def main() -> None:
+class _Stopping:
+    """SIGTERM/SIGHUP become one KeyboardInterrupt; later ones are ignored while stopping."""
+
+    def __init__(self) -> None:
+        self.raised = False
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        if not self.raised:
+            self.raised = True
+            raise KeyboardInterrupt
+
+
+def _busy_ports(settings: Settings, replicas: int) -> list[str]:
+    ports = [("API", settings.api_port), ("action server", settings.actions_port),
+             ("Rasa", settings.rasa_port)]
+    if replicas:
+        from relay.cluster import replica_ports
+
+        ports += replica_ports(settings, replicas)
+    return [f"{name} port {port}" for name, port in ports
+            if not port_is_free(settings.host, port)]
+
+
+def build_stack(settings: Settings, replicas: int) -> Stack:
+    """The single-process stack, or the cluster's (database prepared first)."""
+    if not replicas:
+        return Stack(settings, ensure_model())
+    from relay import cluster
+
+    print(f"==> cluster of {replicas}: PostgreSQL, Redis, HAProxy", flush=True)
+    return cluster.build_stack(cluster.prepare(settings), ensure_model(), replicas)
+
+
+def main(argv: list[str] | None = None) -> None:
     """Run until interrupted."""
+    parser = argparse.ArgumentParser(prog="python -m relay.run", description=__doc__)
+    parser.add_argument("--replicas", type=int, default=0, metavar="N",
+                        help="run the cluster: N Rasa servers, action servers and API workers")
+    args = parser.parse_args(argv)
+    # Before anything is started: a SIGTERM while starting must stop what already runs.
+    stopping = _Stopping()
+    signal.signal(signal.SIGTERM, stopping)
+    signal.signal(signal.SIGHUP, stopping)
+    signal.signal(signal.SIGINT, stopping)
     settings = get_settings()
     try:
         nightly_at = parse_at(settings.nightly_at)
     except ValueError as error:
         fail(str(error))
-    busy = [
-        f"{name} port {port}"
-        for name, port in (
-            ("API", settings.api_port),
-            ("action server", settings.actions_port),
-            ("Rasa", settings.rasa_port),
-        )
-        if not port_is_free(settings.host, port)
-    ]
+    busy = _busy_ports(settings, args.replicas)
     if busy:
         fail(
             f"{', '.join(busy)} already in use on {settings.host} — is Relay running already? "
-            "Set RELAY_API_PORT / RELAY_ACTIONS_PORT / RELAY_RASA_PORT to use others."
+            "Set RELAY_API_PORT / RELAY_ACTIONS_PORT / RELAY_RASA_PORT (and for the cluster "
+            "RELAY_REPLICA_PORT_BASE, RELAY_REDIS_PORT) to use others."
         )
-    stack = Stack(settings, ensure_model())
-    print(
-        "==> starting API, action server and Rasa (Rasa needs about a minute to load)", flush=True
-    )
+    stack: Stack | None = None
     try:
+        stack = build_stack(settings, args.replicas)
+        settings = stack.settings
+        print("==> starting (Rasa needs about a minute to load)", flush=True)
         ready = stack.start()
     except StackError as error:
         fail(str(error))
     except KeyboardInterrupt:
-        stack.stop()
+        if stack is not None:
+            stack.stop()
         return
+    assert stack is not None  # built, or the function returned above
     password = settings.demo_agent_password if settings.env == "development" else "(set)"
     login = f"{settings.demo_agent_email} / {password}"
     chat = f"POST {settings.api_url}/chat/web-{'0' * 32}/messages  {{\"text\": \"hi\"}}"
     for name, seconds in ready.items():
-        print(f"    {name:<8} ready after {seconds:5.1f} s", flush=True)
+        print(f"    {name:<10} ready after {seconds:5.1f} s", flush=True)
     print(
         f"""
 Relay is up.
@@ -65,28 +107,21 @@ Relay is up.
 Press Ctrl-C to stop.""",
         flush=True,
     )
-
-    def _stop(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGHUP, _stop)
+    # One nightly run for the whole cluster: it works on the shared database.
     nightly = Nightly(nightly_at, python=str(APP_PYTHON), env=stack.env,
                       cwd=ROOT, log_path=stack.log_dir / "nightly.log")
     try:
         while True:
             nightly.tick()
-            dead = stack.dead()
-            if dead:
-                names = ", ".join(f"{s.name} (see {s.log_path})" for s in dead)
-                stack.stop()
-                fail(f"{names} stopped unexpectedly; the others were stopped too")
-            time.sleep(1)
+            for line in stack.heal():
+                print(f"relay: {line}", flush=True)
+            time.sleep(0.5)
     except KeyboardInterrupt:
         pass
     finally:
         # Stop before printing: with `make run | tee`, Ctrl-C also ends tee, and a print to the
         # closed pipe must not leave the services running.
+        stopping.raised = True
         nightly.stop()
         stack.stop()
     with contextlib.suppress(OSError):

@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     secret_key: str = ""  # signs agent session cookies
     service_token: str = ""  # systems (Rasa's event broker, scripts) calling the API
     rasa_token: str = ""  # Rasa's HTTP API (--auth-token)
+    # How long the gateway waits for Rasa's reply to one message before it saves the message for
+    # a person. A busy cluster queues turns in HAProxy: a customer waiting is better than a
+    # handoff, so raise it there.
+    rasa_timeout: float = 30.0
 
     embedding_model: str = ""  # a path or sentence-transformers name; default: packaged MiniLM
     faq_paths: list[Path] = Field(default_factory=lambda: [ROOT / "knowledge" / "faq"])
@@ -67,6 +71,19 @@ class Settings(BaseSettings):
     rasa_handoff_after_seconds: float = 300.0
 
     nightly_at: str = "03:30"  # UTC time of the nightly gap mining and segments; "" = off
+
+    # Shared state of several processes (the cluster, `relay.run --replicas N`): Rasa's lock
+    # store, the login throttle and rate limits. Empty: each process keeps its own (single
+    # process). The cluster starts its own Redis on redis_port when this is empty.
+    redis_url: str = ""
+    redis_port: int = 6390
+    replica_port_base: int = 9100  # the cluster's replicas listen on base+1…, +100, +200…
+
+    # The widget's rate limit: messages per minute from one conversation (0: none).
+    chat_rate_per_minute: int = 30
+    # Conversations whose last message is older than this many days are deleted with their
+    # messages and Rasa events (0: kept for ever). See docs/operations.md.
+    retention_days: int = 0
 
     demo_agent_email: str = "agent@relay.local"
     demo_agent_password: str = "relay-demo"  # only seeded when env=development

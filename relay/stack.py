@@ -32,6 +32,18 @@ class StackError(RuntimeError):
     """A service did not come up; the message names it and says where its log is."""
 
 
+RESTART_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0)  # a crashed service waits this long, then longer
+STABLE_SECONDS = 60.0  # a service up this long starts its back-off again from the first delay
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the supervisor dies, even by SIGKILL (Linux prctl)."""
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 @dataclass
 class Service:
     """One child process and how to tell that it answers."""
@@ -40,22 +52,35 @@ class Service:
     command: list[str]
     ready_url: str
     log_path: Path
+    env: dict[str, str] = field(default_factory=dict)  # on top of the stack's environment
     process: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    started_at: float = 0.0
+    died_at: float | None = None
     _log: IO[bytes] | None = field(default=None, repr=False)
 
     def start(self, env: Mapping[str, str]) -> None:
         """Spawn the process in its own process group, output to its log file."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = self.log_path.open("ab")
+        if self._log is None:
+            self._log = self.log_path.open("ab")
+        self.started_at = time.monotonic()
+        self.died_at = None
         self.process = subprocess.Popen(
             self.command,
             cwd=ROOT,
-            env=dict(env),
+            env={**env, **self.env},
             stdout=self._log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            preexec_fn=_die_with_parent,  # the supervisor starts no threads
         )
+
+    @property
+    def pid(self) -> int | None:
+        """The process id while it runs."""
+        return None if self.process is None else self.process.pid
 
     def answers(self) -> bool:
         """True once the service's readiness URL returns 200."""
@@ -215,13 +240,15 @@ def services(settings: Settings, model: Path, log_dir: Path,
 
 
 class Stack:
-    """Relay's processes as one unit: start them all, wait until each answers, stop them all."""
+    """Relay's processes as one unit: start them all, wait until each answers, restart one that
+    crashes (alone), stop them all."""
 
     def __init__(self, settings: Settings, model: Path, *, env: Mapping[str, str] | None = None,
-                 endpoints: Path = ENDPOINTS):
+                 endpoints: Path = ENDPOINTS, listed: list[Service] | None = None):
         self.settings = settings
         self.log_dir = settings.data_dir / "logs"
-        self.services = services(settings, model, self.log_dir, endpoints)
+        self.services = (listed if listed is not None
+                         else services(settings, model, self.log_dir, endpoints))
         self.env = child_env(settings, env)
 
     def start(self, timeout: float = 240) -> dict[str, float]:
@@ -260,13 +287,41 @@ class Stack:
         for service in reversed(self.services):
             service.stop()
 
-    def service(self, name: str) -> Service:
-        """The service called name (api, actions, rasa, telegram)."""
-        return next(s for s in self.services if s.name == name)
-
     def dead(self) -> list[Service]:
         """Services whose process has ended."""
         return [s for s in self.services if s.exited() is not None]
+
+    def service(self, name: str) -> Service:
+        """The service called name (KeyError if there is none)."""
+        for service in self.services:
+            if service.name == name:
+                return service
+        raise KeyError(name)
+
+    def heal(self, now: float | None = None) -> list[str]:
+        """Restart each service that ended, alone, after its back-off; say what was done.
+
+        The others keep running: a crashed action server does not take Rasa or the API down.
+        A service that keeps crashing waits longer each time (RESTART_DELAYS); one that stayed
+        up for STABLE_SECONDS starts again from the shortest delay.
+        """
+        now = time.monotonic() if now is None else now
+        said = []
+        for service in self.dead():
+            if service.died_at is None:
+                service.died_at = now
+                if now - service.started_at >= STABLE_SECONDS:
+                    service.restarts = 0
+                delay = RESTART_DELAYS[min(service.restarts, len(RESTART_DELAYS) - 1)]
+                said.append(f"{service.name} exited with code {service.exited()}; restarting it "
+                            f"in {delay:.0f} s (see {service.log_path})")
+                continue
+            delay = RESTART_DELAYS[min(service.restarts, len(RESTART_DELAYS) - 1)]
+            if now - service.died_at >= delay:
+                service.restarts += 1
+                service.start(self.env)
+                said.append(f"{service.name} restarted (pid {service.pid})")
+        return said
 
 
 def port_is_free(host: str, port: int) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -12,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 import pytest
@@ -20,6 +21,25 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from relay.settings import ROOT, Settings
 from relay.stack import Stack, child_env
+
+# Set by .ci/run: there, a missing PostgreSQL, Redis or HAProxy fails the tests that need it
+# instead of skipping them quietly.
+REQUIRE_SERVICES = "RELAY_TEST_REQUIRE_SERVICES"
+
+
+def missing_service(reason: str) -> NoReturn:
+    """Skip the test for want of a service, or fail it where every service must be there (CI)."""
+    if os.environ.get(REQUIRE_SERVICES):
+        pytest.fail(f"{reason} — and {REQUIRE_SERVICES} is set (CI needs every service)")
+    pytest.skip(reason)
+
+
+def postgres_server() -> str:
+    """RELAY_TEST_POSTGRES_URL (relay.testrun sets it), or the test is skipped (failed on CI)."""
+    base = os.environ.get("RELAY_TEST_POSTGRES_URL")
+    if not base:
+        missing_service("RELAY_TEST_POSTGRES_URL not set: no PostgreSQL server for the tests")
+    return base
 
 
 def free_port() -> int:
@@ -145,24 +165,11 @@ def relay_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RelayStack
 @pytest.fixture(scope="session")
 def relay_stack_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RelayStack]:
     """The same stack on a fresh PostgreSQL database (Rasa's tracker store included)."""
-    base = os.environ.get("RELAY_TEST_POSTGRES_URL")
-    if not base:
-        pytest.skip("RELAY_TEST_POSTGRES_URL not set: no PostgreSQL server for the tests")
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
+    from crm_store.db import scratch_database
 
-    name = f"relay_stack_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(base).set(database=name).render_as_string(hide_password=False)
-    try:
-        with _running_stack(tmp_path_factory.mktemp("relay-stack-pg"), url) as stack:
-            yield stack
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_database(postgres_server(), "relay_stack") as url, \
+            _running_stack(tmp_path_factory.mktemp("relay-stack-pg"), url) as stack:
+        yield stack
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -170,3 +177,26 @@ def any_stack(request: pytest.FixtureRequest) -> RelayStack:
     """The running stack on each database: tests using it run on SQLite and on PostgreSQL."""
     name = "relay_stack" if request.param == "sqlite" else "relay_stack_postgres"
     return request.getfixturevalue(name)  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real redis-server on a free port (lock store, counters)."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        missing_service("redis-server is not installed (scripts/system-deps.sh installs it)")
+    port = free_port()
+    process = subprocess.Popen([binary, "--port", str(port), "--save", "", "--appendonly", "no",
+                                "--dir", str(tmp_path_factory.mktemp("redis"))],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(10)

@@ -1,8 +1,10 @@
-/* Live updates for the console: the queue and an open transcript poll small JSON endpoints.
+/* Live updates for the console: the queue and an open transcript re-read small JSON endpoints
+ * when /console/api/changes says they changed.
  * Everything a customer wrote is rendered with textContent, never as HTML. */
 (function () {
   "use strict";
   var POLL_MS = 1500;
+  var SAFETY_MS = 60000;
 
   function el(tag, className, text) {
     var node = document.createElement(tag);
@@ -20,13 +22,29 @@
       });
   }
 
-  function every(fn) {
-    var busy = false;
-    setInterval(function () {
-      if (busy || document.hidden) { return; }
+  // Re-read when the server says something changed (Server-Sent Events from the change
+  // feed); poll only while that stream is down, and once in a while as a safety net.
+  function every(fn, conversationId) {
+    var busy = false, again = false, live = false;
+    function run() {
+      if (busy) { again = true; return; }
       busy = true;
-      fn().catch(function () { /* try again next tick */ }).then(function () { busy = false; });
+      fn().catch(function () { /* try again on the next change */ }).then(function () {
+        busy = false;
+        if (again) { again = false; run(); }
+      });
+    }
+    if (window.EventSource) {
+      var url = "/console/api/changes" + (conversationId ? "?conversation=" + encodeURIComponent(conversationId) : "");
+      var source = new EventSource(url);
+      source.addEventListener("changed", run);
+      source.onopen = function () { live = true; run(); };
+      source.onerror = function () { live = false; };
+    }
+    setInterval(function () {
+      if (!document.hidden && !live) { run(); }
     }, POLL_MS);
+    setInterval(function () { if (!document.hidden) { run(); } }, SAFETY_MS);
   }
 
   var queue = document.getElementById("queue");
@@ -102,6 +120,6 @@
           document.getElementById("status-changed").hidden = false;
         }
       });
-    });
+    }, transcript.getAttribute("data-conversation"));
   }
 })();

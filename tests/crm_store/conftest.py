@@ -21,6 +21,7 @@ from crm_store.db import make_engine, make_session_factory
 from crm_store.migrate import upgrade
 from relay.app import create_app
 from relay.settings import Settings
+from tests.conftest import missing_service
 
 POSTGRES_ENV = "RELAY_TEST_POSTGRES_URL"
 SERVICE_TOKEN = "test-service-token"
@@ -44,7 +45,7 @@ def database_url(
         return
     base = os.environ.get(POSTGRES_ENV)
     if not base:
-        pytest.skip(
+        missing_service(
             f"set {POSTGRES_ENV}=postgresql+psycopg://user:pass@host/db to run on PostgreSQL"
         )
     schema = f"t_{uuid.uuid4().hex[:12]}"

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import threading
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -194,6 +197,52 @@ def notices(session: Session, conversation_id: str) -> list[str]:
     """The texts of the notices Relay wrote to the customer, oldest first."""
     return [r.text for r in interactions.list_for_conversation(
         session=session, conversation_id=conversation_id) if r.author == "system"]
+
+
+def _at_once(sessions: sessionmaker[Session], *steps: Callable[[Session], object]) -> None:
+    """Run each step in its own transaction and thread, released together."""
+    start = threading.Barrier(len(steps))
+    failures: list[BaseException] = []
+
+    def run(step: Callable[[Session], object]) -> None:
+        try:
+            start.wait(10)
+            with sessions.begin() as session:
+                step(session)
+        except BaseException as error:  # reported in the test's thread
+            failures.append(error)
+
+    threads = [threading.Thread(target=run, args=(step,)) for step in steps]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert failures == []
+
+
+def test_a_resolve_racing_rasas_resume_event_tells_the_customer_once(
+    sessions: sessionmaker[Session],
+) -> None:
+    """The console's resolve and the ingest of Rasa's resume event, at the same moment."""
+    with sessions.begin() as session:
+        sam = new_agent(session, "Sam Okafor")
+    for round_ in range(6):
+        conversation_id = f"tg-race-{round_}"
+        with sessions.begin() as session:
+            support.request_handoff(session=session, conversation_id=conversation_id,
+                                    actor=audit.BOT, reason="asked", transcript="-")
+            support.claim(session=session, conversation_id=conversation_id, agent_id=sam,
+                          actor=AGENT)
+        steps = [functools.partial(support.hand_back, conversation_id=conversation_id,
+                                   agent_id=sam, agent_name="Sam", actor=AGENT),
+                 functools.partial(support.back_to_bot, conversation_id=conversation_id,
+                                   actor="service:system")]
+        _at_once(sessions, *(lambda s, f=f: f(session=s) for f in steps[::1 - 2 * (round_ % 2)]))
+        with sessions() as session:
+            told = notices(session, conversation_id)
+            assert told.count(support.BOT_IS_BACK) == 1, told
+            assert conversations.get_or_raise(
+                session=session, conversation_id=conversation_id).status == "bot"
 
 
 def test_the_customer_is_told_when_a_person_joins_and_when_the_bot_is_back(

@@ -9,6 +9,7 @@ import sys
 from telegram.error import InvalidToken, NetworkError
 
 from bot.channels.telegram.application import BridgeConfigError, build_application
+from bot.channels.telegram.leader import leadership
 from bot.channels.telegram.polling import run_polling
 from bot.channels.telegram.webhook import run_webhook
 from relay.settings import Settings, get_settings
@@ -40,8 +41,9 @@ def main() -> None:
                         settings.telegram_webhook_port, settings.telegram_webhook_path)
             asyncio.run(run_webhook(application, settings))
         else:
-            logger.info("Telegram bridge: polling (Rasa at %s)", settings.rasa_url)
-            asyncio.run(run_polling(application))
+            with leadership(settings):  # one poller per bot, whatever the number of machines
+                logger.info("Telegram bridge: polling (Rasa at %s)", settings.rasa_url)
+                asyncio.run(run_polling(application))
     except BridgeConfigError as error:
         print(f"telegram bridge: {error}", file=sys.stderr)
         raise SystemExit(2) from None

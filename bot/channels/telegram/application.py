@@ -56,8 +56,8 @@ class BridgeApplication(Application):  # type: ignore[type-arg]
             from crm_store.db import make_engine, make_session_factory
 
             factory = make_session_factory(make_engine(settings.database_url))
-        bridge = Bridge(sessions=factory,
-                        rasa=RasaClient(settings.rasa_url, settings.rasa_token), owns_engine=owns)
+        rasa = RasaClient(settings.rasa_url, settings.rasa_token, timeout=settings.rasa_timeout)
+        bridge = Bridge(sessions=factory, rasa=rasa, owns_engine=owns)
         self.bot_data["relay"] = bridge
         processor = InboxProcessor(self, bridge,
                                    handoff_after=settings.rasa_handoff_after_seconds)

@@ -13,6 +13,7 @@ The chat routes send CORS headers so the widget works when embedded on another s
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from pathlib import Path
@@ -129,6 +130,10 @@ async def post_message(
                    f"this one has {len(text)}.",
             headers=CORS_HEADERS,
         )
+    wait = await asyncio.to_thread(request.app.state.chat_limit.take, conversation_id)
+    if wait:
+        raise HTTPException(status_code=429, headers={**CORS_HEADERS, "Retry-After": str(wait)},
+                            detail=f"Too many messages in a minute: please wait {wait} s.")
     replies = await turns.take(conversation_id=conversation_id, text=text,
                                message_id=message.id or uuid.uuid4().hex)
     response.headers.update(CORS_HEADERS)
@@ -164,5 +169,6 @@ async def stream(
     if last_event_id and last_event_id.isdigit():
         after = max(after, int(last_event_id))
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **CORS_HEADERS}
-    return StreamingResponse(out_of_turn_events(request, sessions, conversation_id, after),
+    feed = request.app.state.changes
+    return StreamingResponse(out_of_turn_events(request, sessions, conversation_id, after, feed),
                              media_type="text/event-stream", headers=headers)

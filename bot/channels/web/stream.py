@@ -1,14 +1,17 @@
 """The widget's event stream: out-of-turn messages pushed to the browser as they are written.
 
 Agent replies and Relay's notices (a person joined, the bot is back: interactions.out_of_turn).
-The web channel pulls (relay.channels.Delivery.PULL): each open widget polls the CRM for the
-conversation's messages and sends them as Server-Sent Events. Delivery is per browser, so each
-stream keeps its own cursor rather than marking Interaction.delivered_at.
+The web channel pulls (relay.channels.Delivery.PULL): each open widget's stream reads the
+conversation's messages when it opens and again each time the app's change feed
+(crm_store.changes: PostgreSQL NOTIFY, or one watcher per process on SQLite) says the
+conversation changed — never on a timer — and sends them as Server-Sent Events. Delivery is
+per browser, so each stream keeps its own cursor rather than marking Interaction.delivered_at.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -17,10 +20,11 @@ from typing import Any
 from fastapi import Request
 from sqlalchemy.orm import Session, sessionmaker
 
-from crm_store import interactions
+from crm_store import changes, interactions
+from crm_store.changes import ChangeFeed
 from crm_store.models import Interaction, utcnow
 
-POLL_SECONDS = 0.7
+WAKE_SECONDS = 1.0  # how soon a closed browser is noticed (no database read)
 HEARTBEAT_SECONDS = 15.0
 STREAM_LIFETIME_SECONDS = 300.0  # EventSource reconnects by itself, with Last-Event-ID
 LATE_COMMIT_SECONDS = 30.0  # how long a reply's transaction may take to commit and still be seen
@@ -43,7 +47,8 @@ def _out_of_turn(
 
 
 async def out_of_turn_events(
-    request: Request, sessions: sessionmaker[Session], conversation_id: str, after: int
+    request: Request, sessions: sessionmaker[Session], conversation_id: str, after: int,
+    feed: ChangeFeed,
 ) -> AsyncIterator[str]:
     """The event stream of one widget: agent replies and notices as written, and heartbeats."""
     # Ids are handed out before commit, so on PostgreSQL a reply can become visible after
@@ -58,19 +63,26 @@ async def out_of_turn_events(
     yield "retry: 2000\n\n"
     loop = asyncio.get_running_loop()
     started = last_beat = loop.time()
-    while loop.time() - started < STREAM_LIFETIME_SECONDS:
-        if await request.is_disconnected():
-            return
-        messages = await asyncio.to_thread(_out_of_turn, sessions, conversation_id, cursor)
-        if sent is None:
-            sent = {message["id"] for message in messages if message["id"] <= after}
-        for message in messages:
-            if message["id"] in sent:
-                continue
-            sent.add(message["id"])
-            cursor = max(cursor, message["id"])
-            yield f"id: {cursor}\nevent: message\ndata: {json.dumps(message)}\n\n"
-        if loop.time() - last_beat > HEARTBEAT_SECONDS:
-            last_beat = loop.time()
-            yield ": keep-alive\n\n"
-        await asyncio.sleep(POLL_SECONDS)
+    async with feed.subscribe(changes.conversation(conversation_id)) as changed:
+        changed.set()  # read once on opening: the database is the source of truth
+        while loop.time() - started < STREAM_LIFETIME_SECONDS:
+            if await request.is_disconnected():
+                return
+            if changed.is_set():
+                changed.clear()
+                messages = await asyncio.to_thread(_out_of_turn, sessions, conversation_id,
+                                                   cursor)
+                if sent is None:
+                    sent = {message["id"] for message in messages if message["id"] <= after}
+                for message in messages:
+                    if message["id"] in sent:
+                        continue
+                    sent.add(message["id"])
+                    cursor = max(cursor, message["id"])
+                    yield f"id: {cursor}\nevent: message\ndata: {json.dumps(message)}\n\n"
+            if loop.time() - last_beat > HEARTBEAT_SECONDS:
+                last_beat = loop.time()
+                yield ": keep-alive\n\n"
+            # Woken by the feed, or after a second to notice a browser that went away.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), timeout=WAKE_SECONDS)

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import io
-from typing import Annotated
+from dataclasses import asdict
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, UploadFile, status
 from fastapi.responses import Response
 
-from crm_store import cases, csv_io, customers, interactions, leads
-from crm_store.api.deps import CurrentPrincipal, SessionDep, WriterPrincipal
+from crm_store import audit, cases, csv_io, customers, interactions, leads, privacy
+from crm_store.api.deps import (
+    AdminPrincipal,
+    CurrentPrincipal,
+    SessionDep,
+    SettingsDep,
+    WriterPrincipal,
+)
 from crm_store.enums import CustomerType
 from crm_store.schemas import (
     MAX_OFFSET,
@@ -160,3 +167,22 @@ def customer_leads(customer_id: PathId, session: SessionDep, _: CurrentPrincipal
     customers.get_or_raise(session=session, customer_id=customer_id)
     rows, _total = leads.list_leads(session=session, customer_id=customer_id, limit=MAX_PAGE)
     return [LeadOut.model_validate(r) for r in rows]
+
+
+@router.get("/{customer_id}/personal-data")
+def export_personal_data(customer_id: PathId, session: SessionDep,
+                         principal: AdminPrincipal) -> dict[str, Any]:
+    """Everything Relay keeps about the customer (GDPR access/portability; admins; audited)."""
+    document = privacy.export(session=session, customer_id=customer_id)
+    audit.record(session=session, actor=principal.actor, action="export",
+                 entity=privacy.ENTITY, entity_id=customer_id)
+    return document
+
+
+@router.delete("/{customer_id}")
+def erase_customer(customer_id: PathId, session: SessionDep, principal: AdminPrincipal,
+                   settings: SettingsDep) -> dict[str, Any]:
+    """Erase the customer: record, identities, conversations, Rasa's events, logs (admins)."""
+    done = privacy.erase(session=session, customer_id=customer_id, actor=principal.actor,
+                         log_dirs=[settings.data_dir / "logs"])
+    return asdict(done)

@@ -15,7 +15,7 @@
 Columns are added in place (no table rebuild: on SQLite that would cascade to interactions).
 
 Revision ID: fbd1dd607200
-Revises: 9c1f2e7d4b10
+Revises: 7a1c0e9d4b21
 Create Date: 2026-12-02 09:00:00.000000
 """
 from __future__ import annotations
@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = 'fbd1dd607200'
-down_revision: str | None = '9c1f2e7d4b10'
+down_revision: str | None = '7a1c0e9d4b21'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,99 @@
+"""The supervisor (relay/stack.py, relay/run.py): a crashed process is restarted alone, and a
+SIGTERM to `relay.run` while it is still starting stops everything it had started."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from relay.settings import ROOT, Settings
+from relay.stack import RESTART_DELAYS, Service, Stack
+from tests.conftest import free_port
+
+
+def _sleeper(name: str, log_dir: Path) -> Service:
+    return Service(name, [sys.executable, "-c", "import time; time.sleep(600)"], "",
+                   log_dir / f"{name}.log")
+
+
+def test_a_crashed_service_is_restarted_alone_with_back_off(tmp_path: Path) -> None:
+    settings = Settings(env="test", data_dir=tmp_path, secret_key="k", service_token="t",
+                        rasa_token="r")
+    stack = Stack(settings, tmp_path / "model.tar.gz",
+                  listed=[_sleeper("one", tmp_path), _sleeper("two", tmp_path)])
+    stack.start(timeout=30)
+    try:
+        one, two = stack.service("one"), stack.service("two")
+        steady = two.pid
+        assert one.pid is not None
+        os.kill(one.pid, signal.SIGKILL)
+        one.process.wait(5)  # type: ignore[union-attr]
+        now = time.monotonic()
+        said = stack.heal(now)
+        assert said and "restarting it in 1 s" in said[0]
+        assert stack.heal(now + 0.5) == []  # still waiting out the back-off
+        said = stack.heal(now + RESTART_DELAYS[0] + 0.1)
+        assert said == [f"one restarted (pid {one.pid})"]
+        assert one.exited() is None and two.pid == steady and two.exited() is None
+        os.kill(one.pid, signal.SIGKILL)  # crashes again at once: waits longer
+        one.process.wait(5)  # type: ignore[union-attr]
+        later = time.monotonic()
+        assert "in 2 s" in stack.heal(later)[0]
+    finally:
+        stack.stop()
+    assert one.exited() is not None and two.exited() is not None
+
+
+def _children(pid: int) -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rpartition(")")[2].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.add(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = (Path("/proc") / str(pid) / "stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.integration
+def test_sigterm_while_starting_stops_what_was_started(tmp_path: Path) -> None:
+    env = dict(os.environ, RELAY_ENV="test", RELAY_DATA_DIR=str(tmp_path),
+               RELAY_API_PORT=str(free_port()), RELAY_RASA_PORT=str(free_port()),
+               RELAY_ACTIONS_PORT=str(free_port()), RELAY_SECRET_KEY="k",
+               RELAY_SERVICE_TOKEN="t", RELAY_RASA_TOKEN="r",
+               RELAY_INDEX_DIR=str(ROOT / "var" / "index"),
+               RELAY_MODELS_DIR=str(ROOT / "var" / "models"))
+    run = subprocess.Popen([sys.executable, "-m", "relay.run"], cwd=ROOT, env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        children: set[int] = set()
+        while len(children) < 3 and time.monotonic() < deadline:  # API, actions, Rasa
+            children = _children(run.pid)
+            time.sleep(0.2)
+        assert len(children) >= 3, "relay.run did not start its services"
+        run.send_signal(signal.SIGTERM)  # Rasa needs far longer than this to load
+        assert run.wait(60) == 0
+        deadline = time.monotonic() + 20
+        while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not [pid for pid in children if _alive(pid)], "services left running"
+    finally:
+        if run.poll() is None:
+            run.kill()
