@@ -22,7 +22,11 @@ WEBHOOK_PATH = "/webhooks/relay/webhook"
 
 
 class RasaUnavailable(BotUnavailable):
-    """Rasa could not be reached or answered with a server error."""
+    """Rasa could not be reached, is still starting, or answered with a server error."""
+
+
+class RasaRefused(RuntimeError):
+    """Rasa refused the message itself (a 4xx): sending it again cannot help."""
 
 
 @dataclass(frozen=True)
@@ -81,19 +85,27 @@ class RasaClient:
 
     async def send_message(
         self, *, sender: str, text: str, channel: str, message_id: str | None = None,
-        language: str | None = None, language_hint: str | None = None,
+        in_turn: bool = True, language: str | None = None, language_hint: str | None = None,
     ) -> list[BotReply]:
-        """Forward one customer message to the REST channel; the bot's replies to it.
+        """Forward one customer message to the gateway channel; the bot's replies to it.
 
-        message_id makes the message idempotent: sent again (a load balancer retrying on
-        another Rasa server), it is handled once and its replies are returned again.
-        language: the language the customer chose (the widget's switch); language_hint: their
-        client's (browser, Telegram app), for a first message too short to tell
-        (actions/languages.py)."""
-        metadata = {"channel": channel, "message_id": message_id or uuid.uuid4().hex,
-                    "language": language, "language_hint": language_hint}
-        body = {"sender": sender, "message": text,
-                "metadata": {k: v for k, v in metadata.items() if v}}
+        message_id is the channel's id for the message (one is made if there is none): Rasa
+        handles a message id once and answers a repeat with the replies it gave, so the gateway
+        retrying after a crash, or a load balancer retrying on another Rasa server, is safe.
+        in_turn=False tells the CRM nobody waits for this HTTP answer (a replayed message), so
+        the replies are delivered out of turn. language: the language the customer chose (the
+        widget's switch); language_hint: their client's (browser, Telegram app), for a first
+        message too short to tell (actions/languages.py).
+        """
+        metadata: dict[str, Any] = {"channel": channel,
+                                    "message_id": message_id or uuid.uuid4().hex}
+        if not in_turn:
+            metadata["in_turn"] = False
+        if language:
+            metadata["language"] = language
+        if language_hint:
+            metadata["language_hint"] = language_hint
+        body: dict[str, Any] = {"sender": sender, "message": text, "metadata": metadata}
         try:
             response = await self._http.post(
                 f"{self.base_url}{WEBHOOK_PATH}", json=body,
@@ -103,16 +115,15 @@ class RasaClient:
             )
         except httpx.HTTPError as error:
             raise RasaUnavailable(f"Rasa is not reachable at {self.base_url}: {error}") from None
-        if response.status_code >= 300:
+        if response.status_code >= 500:
             raise RasaUnavailable(f"Rasa answered {response.status_code} for {sender}")
+        if response.status_code >= 300:
+            raise RasaRefused(f"Rasa refused the message of {sender}: {response.status_code} "
+                              f"{response.text[:200]}")
         return parse_replies(response.json())
 
-    async def resume(self, *, conversation_id: str) -> None:
-        """Un-pause a handed-off conversation so the bot answers again (resets failed_turns)."""
-        # action_listen closes the turn, so the customer's next message starts a clean prediction
-        # instead of following the user messages Rasa logged (unanswered) while paused.
-        events = [{"event": "resume"}, {"event": "slot", "name": "failed_turns", "value": 0},
-                  {"event": "action", "name": "action_listen"}]
+    async def _tracker_events(self, conversation_id: str, events: list[dict[str, Any]],
+                              what: str) -> None:
         url = f"{self.base_url}/conversations/{conversation_id}/tracker/events"
         try:
             response = await self._http.post(url, params={"token": self._token}, json=events)
@@ -120,7 +131,20 @@ class RasaClient:
             raise RasaUnavailable(f"Rasa is not reachable at {self.base_url}: {error}") from None
         if response.status_code >= 300:
             raise RasaUnavailable(
-                f"Rasa refused to resume {conversation_id}: {response.status_code}")
+                f"Rasa refused to {what} {conversation_id}: {response.status_code}")
+
+    async def pause(self, *, conversation_id: str) -> None:
+        """Stop the bot answering a conversation a person has (the CRM's handoff status)."""
+        await self._tracker_events(conversation_id, [{"event": "pause"}], "pause")
+
+    async def resume(self, *, conversation_id: str) -> None:
+        """Un-pause a handed-off conversation so the bot answers again (resets failed_turns)."""
+        # action_listen closes the turn, so the customer's next message starts a clean prediction
+        # instead of following the user messages Rasa logged (unanswered) while paused.
+        events: list[dict[str, Any]] = [
+                  {"event": "resume"}, {"event": "slot", "name": "failed_turns", "value": 0},
+                  {"event": "action", "name": "action_listen"}]
+        await self._tracker_events(conversation_id, events, "resume")
 
 
 def rasa_of(request: Request) -> RasaClient:

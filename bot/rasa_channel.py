@@ -13,9 +13,13 @@ channel with one that
   `action_listen`, e.g. a circuit-breaker trip or a crash mid-turn): without an
   `action_listen` Rasa counts every earlier action against its limit of 10 predictions per
   turn and never answers that customer again. The tracker gets the missing `action_listen`
-  under the conversation's lock, just before the new message is handled.
+  under the conversation's lock, just before the new message is handled;
+* never leaves a customer without an answer: when a turn produced no message while the
+  conversation is not paused (the action server is down, an action failed), the tracker gets a
+  fallback message (logged like any other, metadata `relay_fallback`) and Rasa's log a warning.
 
-POST /webhooks/relay/webhook  {"sender": "web-…", "message": "…", "metadata": {...}}
+POST /webhooks/relay/webhook
+     {"sender": "web-…", "message": "…", "metadata": {"message_id": "…", …}}
 → the bot's messages, as Rasa's REST channel returns them.
 """
 
@@ -42,6 +46,8 @@ logger = logging.getLogger(__name__)
 
 MAX_TEXT = 4096  # Telegram's own limit; the widget allows 2,000
 SENDER = re.compile(r"^[a-z]{2,16}-[A-Za-z0-9_-]{1,64}$")
+FALLBACK = ("Sorry, I couldn't answer that just now. Please try again in a moment, or ask for a "
+            "person and someone from our team will reply here.")
 # "/intent{...}" messages are the payloads of the bot's own buttons; only their intents may be
 # given that way. Anything else typed with a leading slash ("/restart", "/back", "/help") is
 # read as the words after the slash: Rasa's default intents would otherwise wipe or rewind the
@@ -124,6 +130,18 @@ def replies_to(events: list[Any], message_id: str, sender_id: str) -> list[dict[
     return None
 
 
+async def answer_silence(processor: Any, sender_id: str) -> list[dict[str, Any]]:
+    """The fallback message for a turn that produced none, unless the bot is paused."""
+    tracker = await processor.tracker_store.retrieve(sender_id)
+    if tracker is None or tracker.is_paused():
+        return []
+    tracker.update(BotUttered(FALLBACK, metadata={"relay_fallback": "empty_reply"}))
+    await processor.save_tracker(tracker)
+    logger.warning("conversation %s: the turn produced no reply (is the action server up?); "
+                   "sent the fallback message", sender_id)
+    return [{"recipient_id": sender_id, "text": FALLBACK}]
+
+
 def _bad(detail: str, status: int = 400) -> HTTPResponse:
     return response.json({"detail": detail}, status=status)
 
@@ -200,6 +218,7 @@ class RelayInput(InputChannel):
                         return response.json(answered)
                     await heal(agent.processor, sender, events)
                     await agent.processor.handle_message(message)
-            return response.json(collector.messages)
+                    replies = collector.messages or await answer_silence(agent.processor, sender)
+            return response.json(replies)
 
         return webhook

@@ -47,10 +47,10 @@ from crm_store import (
     tags,
     users,
 )
+from crm_store.agent_inbox import MAX_QUERY_CHARS, InboxView
 from crm_store.api import auth
 from crm_store.api.deps import SessionDep, SessionFactoryDep, SettingsDep
 from crm_store.enums import CaseStatus, Role
-from crm_store.inbox import MAX_QUERY_CHARS, InboxView
 from crm_store.login_throttle import retry_message, throttle_for
 from crm_store.models import MAX_ID, OPEN_CASE_STATUSES, utcnow
 from crm_store.schemas import PathId
@@ -79,6 +79,8 @@ NOTICES = {
     "merged": "Customers merged: one record now holds both.",
     "canned-saved": "Canned reply saved.",
     "canned-deleted": "Canned reply deleted.",
+    "retrying": "The message will be sent again.",
+    "not-failed": "That message has not failed, so there is nothing to try again.",
     "erased": "The customer and everything Relay kept about them were erased.",
 }
 # How each outcome answers a page script (fetch with Accept: application/json).
@@ -406,6 +408,16 @@ def transfer(request: Request, conversation_id: str, agent: CurrentAgent, sessio
                                to_agent_id=target.id, to_agent_name=target.name,
                                by_agent_name=agent.name, actor=agent.actor)
     return _back(request, conversation_id, outcome)
+
+
+@router.post("/conversations/{conversation_id}/messages/{interaction_id}/retry")
+def retry_delivery(request: Request, conversation_id: str, interaction_id: int,
+                   agent: CurrentAgent, session: SessionDep, csrf: FormText = "") -> Response:
+    """Send a message whose delivery failed again (e.g. the customer unblocked the bot)."""
+    check_csrf(agent, csrf)
+    return _back(request, conversation_id, support.retry_delivery(
+        session=session, conversation_id=conversation_id, interaction_id=interaction_id,
+        actor=agent.actor))
 
 
 @router.post("/conversations/{conversation_id}/resolve")

@@ -7,14 +7,16 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from crm_store import cases, conversations, customers, inbox, interactions, leads, tags, users
+from crm_store import agent_inbox, cases, conversations, customers, interactions, leads, tags, users
+from crm_store.agent_inbox import InboxView
 from crm_store.api.auth import CONSOLE_ROLES
 from crm_store.enums import Author
-from crm_store.inbox import InboxView
 from crm_store.models import LEAD_STAGES, Customer, Interaction, utcnow
-from relay import languages
+from relay import channels, languages
+from relay.channels import Delivery
 
 PREVIEW_CHARS = 120
+DELIVERIES_SHOWN = 50  # the latest messages whose delivery state the live page refreshes
 # The first reply a waiting customer should get (the queue's SLA timer counts down to it).
 FIRST_REPLY_DUE = timedelta(minutes=5)
 
@@ -40,12 +42,25 @@ def clock(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC") if value else ""
 
 
+def delivery(row: Interaction) -> dict[str, Any] | None:
+    """Where an outbound message is on a channel that sends it (Telegram): status and why.
+
+    None for the rest: the widget fetches its messages itself, so there is nothing to track.
+    """
+    channel = channels.named(row.channel)
+    status = interactions.delivery_status(row)
+    if status is None or channel is None or channel.delivery != Delivery.PUSH:
+        return None
+    return {"id": row.id, "status": status, "error": row.delivery_error or "",
+            "attempts": row.delivery_attempts or 0}
+
+
 def message(row: Interaction) -> dict[str, Any]:
     """One interaction as JSON for the page."""
     return {"id": row.id, "author": row.author, "direction": row.direction, "text": row.text,
             "note": row.note, "intent": row.intent, "conversation_id": row.conversation_id,
             "channel": row.channel, "created_at": row.created_at.isoformat(),
-            "clock": clock(row.created_at)}
+            "clock": clock(row.created_at), "delivery": delivery(row)}
 
 
 def queue(
@@ -56,7 +71,8 @@ def queue(
     now = utcnow()
     items = []
     agents: dict[int, str] = {}
-    listed = inbox.list_conversations(session=session, view=view, agent_id=agent_id, query=query)
+    listed = agent_inbox.list_conversations(session=session, view=view, agent_id=agent_id,
+                                            query=query)
     labels = tags.tags_of(session=session, conversation_ids=[c.id for c in listed])
     for conversation in listed:
         last = interactions.list_for_conversation(session=session,
@@ -103,9 +119,13 @@ def conversation_messages(
                                               after_id=after_id)
     assigned = (users.get(session=session, user_id=conversation.assigned_agent_id)
                 if conversation.assigned_agent_id else None)
+    # The delivery of messages already on the page moves on (pending -> delivered or failed).
+    recent = interactions.list_for_conversation(session=session, conversation_id=conversation_id,
+                                                include_notes=False)[-DELIVERIES_SHOWN:]
+    deliveries = [d for d in (delivery(row) for row in recent) if d is not None]
     return {"status": conversation.status, "assigned_agent_id": conversation.assigned_agent_id,
             "assigned_agent": assigned.name if assigned else None,
-            "messages": [message(row) for row in rows]}
+            "messages": [message(row) for row in rows], "deliveries": deliveries}
 
 
 def conversation_detail(*, session: Session, conversation_id: str) -> dict[str, Any] | None:

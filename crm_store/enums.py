@@ -96,6 +96,26 @@ class Role(StrEnum):
     VIEWER = "viewer"
 
 
+class DeliveryStatus(StrEnum):
+    """Where an outbound message is on its way to the customer (crm_store.interactions).
+
+    Pending until its channel accepted it (or, on a pulling channel, until it is in the
+    customer's hands in the turn); failed with a reason when the channel can never deliver it
+    (the customer blocked the bot) or gave up.
+    """
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+class InboxOutcome(StrEnum):
+    """What became of a message a channel received (crm_store.inbox)."""
+
+    ANSWERED = "answered"  # Rasa took it (and answered, unless a person has the conversation)
+    FOR_PERSON = "for-person"  # Rasa stayed unreachable: logged and queued for a person
+    SKIPPED = "skipped"  # nothing to hand Rasa (an update without a message we read)
+
 class FaqOutcome(StrEnum):
     """What became of a customer's question at the FAQ search (crm_store.faq_outcomes)."""
 

@@ -1,83 +1,80 @@
-"""The agents' inbox: which handed-off conversations a view lists, search, and the change mark.
+"""The inbox: what channels received, stored before the channel is told it arrived.
 
-Views: `mine` (claimed by me), `unassigned` (waiting for a person), `all` (waiting or claimed)
-and `resolved` (handed back to the bot after a handoff). A search narrows any view to the
-conversations whose id, tags, customer (name, email, phone, company) or messages contain the
-words.
+A Telegram update is stored before the bridge acknowledges it (the next getUpdates offset, or
+the webhook's 200); a widget message before it is forwarded. A message stays pending until it
+has been handed to Rasa (bot/channels/inbound.py), so a crash of any process, or Rasa still
+starting, delays it instead of losing it; (channel, external_id) makes a redelivered update
+or a retried widget post a no-op.
 """
 
 from __future__ import annotations
 
-from enum import StrEnum
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from crm_store.enums import ConversationStatus
-from crm_store.models import Conversation, ConversationTag, Customer, Interaction
-
-MAX_QUERY_CHARS = 200
+from crm_store.db import insert_unless_exists
+from crm_store.models import InboundMessage, utcnow
 
 
-class InboxView(StrEnum):
-    """The inbox's filters."""
-
-    MINE = "mine"
-    UNASSIGNED = "unassigned"
-    ALL = "all"
-    RESOLVED = "resolved"
-
-
-def _like(query: str) -> str:
-    """A LIKE pattern for a substring, with the user's own % and _ taken literally."""
-    escaped = query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
+def receive(
+    *, session: Session, channel: str, external_id: str, payload: dict[str, Any],
+    conversation_id: str | None = None, received_at: datetime | None = None,
+) -> InboundMessage:
+    """Store a received message (the first copy wins); the stored row."""
+    insert_unless_exists(session, InboundMessage, {
+        "channel": channel, "external_id": external_id, "conversation_id": conversation_id,
+        "payload": payload, "received_at": received_at or utcnow(), "attempts": 0,
+    }, ["channel", "external_id"])
+    return get_or_raise(session=session, channel=channel, external_id=external_id)
 
 
-def _matches(query: str) -> ColumnElement[bool]:
-    """Conversations whose id, customer or messages contain every word of the query."""
-    conditions = []
-    for word in query.split()[:8]:
-        like = _like(word)
-        customer_ids = select(Customer.id).where(or_(
-            func.lower(Customer.name).like(like, escape="\\"),
-            func.lower(Customer.email).like(like, escape="\\"),
-            func.lower(Customer.phone).like(like, escape="\\"),
-            func.lower(Customer.company).like(like, escape="\\"),
-        ))
-        with_text = select(Interaction.conversation_id).where(
-            func.lower(Interaction.text).like(like, escape="\\"))
-        tagged = select(ConversationTag.conversation_id).where(
-            ConversationTag.tag.like(like, escape="\\"))
-        conditions.append(or_(
-            func.lower(Conversation.id).like(like, escape="\\"),
-            Conversation.id.in_(tagged),
-            Conversation.customer_id.in_(customer_ids),
-            Conversation.id.in_(with_text),
-        ))
-    return and_(*conditions)
+def get_or_raise(*, session: Session, channel: str, external_id: str) -> InboundMessage:
+    """The stored message with that channel id (LookupError if none)."""
+    row = session.scalars(select(InboundMessage).where(
+        InboundMessage.channel == channel, InboundMessage.external_id == external_id)).first()
+    if row is None:
+        raise LookupError(f"no {channel} message {external_id}")
+    return row
 
 
-def list_conversations(
-    *, session: Session, view: InboxView, agent_id: int, query: str | None = None,
-    limit: int = 100,
-) -> list[Conversation]:
-    """The conversations a view lists (narrowed by query), the latest handoff first."""
-    stmt = select(Conversation)
-    if view == InboxView.MINE:
-        stmt = stmt.where(Conversation.status == ConversationStatus.AGENT,
-                          Conversation.assigned_agent_id == agent_id)
-    elif view == InboxView.UNASSIGNED:
-        stmt = stmt.where(Conversation.status == ConversationStatus.HANDOFF)
-    elif view == InboxView.ALL:
-        stmt = stmt.where(Conversation.status.in_(
-            (ConversationStatus.HANDOFF, ConversationStatus.AGENT)))
-    else:
-        stmt = stmt.where(Conversation.status == ConversationStatus.BOT,
-                          Conversation.handoff_at.is_not(None))
-    if query and query.strip():
-        stmt = stmt.where(_matches(query.strip()[:MAX_QUERY_CHARS]))
-    stmt = stmt.order_by(Conversation.handoff_at.desc().nulls_last(),
-                         Conversation.created_at.desc()).limit(limit)
-    return list(session.scalars(stmt).all())
+def pending(
+    *, session: Session, channel: str, conversation_id: str | None = None,
+    received_before: datetime | None = None, limit: int = 100,
+) -> list[InboundMessage]:
+    """Messages not yet handed to Rasa, oldest first (of one conversation, or older than)."""
+    stmt = select(InboundMessage).where(InboundMessage.channel == channel,
+                                        InboundMessage.processed_at.is_(None))
+    if conversation_id is not None:
+        stmt = stmt.where(InboundMessage.conversation_id == conversation_id)
+    if received_before is not None:
+        stmt = stmt.where(InboundMessage.received_at < received_before)
+    return list(session.scalars(stmt.order_by(InboundMessage.id).limit(limit)).all())
 
+
+def mark_processed(*, session: Session, message_id: int, outcome: str) -> None:
+    """The message was handed on (outcome: crm_store.enums.InboxOutcome)."""
+    session.execute(update(InboundMessage).where(InboundMessage.id == message_id)
+                    .values(processed_at=utcnow(), outcome=outcome))
+
+
+def mark_attempt(*, session: Session, message_id: int, error: str) -> None:
+    """A try to hand the message on failed in a way that may pass (Rasa down): note it."""
+    session.execute(update(InboundMessage).where(InboundMessage.id == message_id)
+                    .values(attempts=InboundMessage.attempts + 1, last_error=error[:1000]))
+
+
+def last_external_id(*, session: Session, channel: str) -> int | None:
+    """The highest numeric external id stored for channel (Telegram: the last update id)."""
+    ids = session.scalars(select(InboundMessage.external_id).where(
+        InboundMessage.channel == channel).order_by(InboundMessage.id.desc()).limit(1000)).all()
+    numbers = [int(i) for i in ids if i.isdigit()]
+    return max(numbers) if numbers else None
+
+
+def count_pending(*, session: Session, channel: str) -> int:
+    """How many messages of channel wait to be handed to Rasa."""
+    return session.scalar(select(func.count()).select_from(InboundMessage).where(
+        InboundMessage.channel == channel, InboundMessage.processed_at.is_(None))) or 0

@@ -1,85 +1,63 @@
-"""Turn raw Rasa tracker events (from bot/relay_broker.py) into Interactions and statuses.
+"""Turn Rasa tracker events into Interactions and statuses (read by crm_store.events).
 
-Pause and resume move the conversation through crm_store.support, audited with the actor that
-posted the events (the event broker's service token). The `language` slot's changes (the
-language the bot detected, actions/languages.py) become the conversation's and its customer's
-language.
+`user` becomes an inbound Interaction, `bot` an outbound one (with its buttons), `pause` and
+`resume` status changes through crm_store.support, audited with the given actor; a bot reply
+and a pause also say what became of the customer's question (crm_store.faq_outcomes, for
+Insights). Each event has
+a stable key, so applying it twice logs it once: a customer message is known by its conversation
+and message id (the channel's id for it, which the gateway gives Rasa), a bot message by its
+conversation, time and text. The `language` slot's changes (the language the bot detected,
+actions/languages.py) become the conversation's and its customer's language.
+
+Whether a bot message still has to be delivered depends on the turn it answers: on a channel
+that pulls (the widget) the customer got it in the HTTP answer of that turn, unless the gateway
+said nobody was waiting (`metadata.in_turn` false: a message replayed after Rasa was down); on
+a channel that pushes (Telegram) every bot message goes through the outbox
+(bot/channels/delivery.py).
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+import re
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_store import conversations, faq_outcomes, interactions, support
 from crm_store.enums import Author, Direction
 from crm_store.models import Interaction
 from relay import channels, languages
+from relay.channels import Delivery
 
 HANDLED_EVENTS = ("user", "bot", "pause", "resume", "slot")
 INTENT_CHARS = 200  # Interaction.intent
 LANGUAGE_SLOT = "language"
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def ingest_rasa_events(*, session: Session, events: list[dict[str, Any]], actor: str) -> int:
-    """Apply a batch of Rasa events in order; returns how many changed something (new
-    interactions plus status changes), so a redelivered batch counts 0."""
-    changed = 0
-    for event in events:
-        if not isinstance(event, dict):
-            continue
-        kind = event.get("event")
-        sender_id = event.get("sender_id")
-        if kind not in HANDLED_EVENTS or not isinstance(sender_id, str) or not sender_id:
-            continue
-        if kind in ("pause", "resume"):
-            changed += _apply_status(session=session, conversation_id=sender_id, kind=kind,
-                                     actor=actor)
-            if kind == "pause":
-                # Whether or not it changed the status: the handoff action has usually queued
-                # the conversation already (crm_store.support) when Rasa's pause arrives.
-                faq_outcomes.record_handoff(session=session, conversation_id=sender_id,
-                                            at=_timestamp(event))
-            continue
-        if kind == "slot":
-            if event.get("name") == LANGUAGE_SLOT and languages.supported(event.get("value")):
-                changed += conversations.set_language(session=session, conversation_id=sender_id,
-                                                      language=str(event["value"]))
-            continue
-        before = _existing_id(session, event)
-        interaction = _record_message(session=session, event=event, sender_id=sender_id)
-        if interaction is not None and interaction.id != before:
-            changed += 1
-            if kind == "bot":
-                _record_outcome(session, interaction, event)
-    return changed
+def clean_text(value: Any) -> str:
+    """Text as the database can store it: a lone surrogate (invalid UTF-8) becomes U+FFFD."""
+    return _LONE_SURROGATE.sub("\ufffd", str(value or ""))
 
 
-def _existing_id(session: Session, event: dict[str, Any]) -> int | None:
-    key = dedupe_key(event)
-    if key is None:
-        return None
-    return session.scalar(select(Interaction.id).where(Interaction.dedupe_key == key))
+def user_message_key(conversation_id: str, message_id: str) -> str:
+    """The dedupe key of a customer message: the same whoever logs it (ingest or the gateway)."""
+    return hashlib.sha256(f"{conversation_id}|user|{message_id}".encode()).hexdigest()
 
 
 def dedupe_key(event: dict[str, Any]) -> str | None:
-    """A stable key for one Rasa message event, so a redelivered batch is not logged twice."""
+    """A stable key for one Rasa message event, so a redelivered event is not logged twice."""
+    if event.get("event") == "user" and event.get("message_id"):
+        return user_message_key(str(event.get("sender_id")), str(event["message_id"]))
     timestamp = event.get("timestamp")
     if timestamp is None:
         return None
-    raw = "|".join(
-        [
-            str(event.get("sender_id")),
-            str(event.get("event")),
-            repr(float(timestamp)),
-            str(event.get("text") or ""),
-        ]
-    )
+    raw = "|".join([str(event.get("sender_id")), str(event.get("event")),
+                    repr(float(timestamp)), clean_text(event.get("text"))])
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
@@ -90,6 +68,64 @@ def channel_of(event: dict[str, Any], conversation_id: str) -> str:
         conversation_id, metadata if isinstance(metadata, dict) else None,
         event.get("input_channel"),
     )
+
+
+def answered_in_turn(user_event: dict[str, Any] | None) -> bool:
+    """Whether the gateway was waiting to hand this message's replies to the customer."""
+    metadata = (user_event or {}).get("metadata")
+    return not (isinstance(metadata, dict) and metadata.get("in_turn") is False)
+
+
+def apply_event(
+    *, session: Session, event: dict[str, Any], actor: str, in_turn: bool = True
+) -> bool:
+    """Apply one Rasa event (sender_id added); True if it changed something.
+
+    in_turn: whether the turn this event belongs to was answered in the gateway's HTTP
+    response (answered_in_turn of the turn's user event).
+    """
+    kind = event.get("event")
+    sender_id = event.get("sender_id")
+    if kind not in HANDLED_EVENTS or not isinstance(sender_id, str) or not sender_id:
+        return False
+    if kind == "pause":
+        changed = support.wait_for_person(session=session, conversation_id=sender_id,
+                                          actor=actor)
+        # Whether or not it changed the status: the handoff action has usually queued the
+        # conversation already (crm_store.support) when Rasa's pause arrives.
+        faq_outcomes.record_handoff(session=session, conversation_id=sender_id,
+                                    at=_timestamp(event))
+        return changed
+    if kind == "resume":
+        return support.back_to_bot(session=session, conversation_id=sender_id, actor=actor)
+    if kind == "slot":
+        if event.get("name") == LANGUAGE_SLOT and languages.supported(event.get("value")):
+            return conversations.set_language(session=session, conversation_id=sender_id,
+                                              language=str(event["value"]))
+        return False
+    key = dedupe_key(event)
+    if key is not None and interactions.get_by_key(session=session, dedupe_key=key) is not None:
+        return False
+    recorded = _record_message(session=session, event=event, sender_id=sender_id,
+                               in_turn=in_turn, key=key)
+    if kind == "bot":
+        _record_outcome(session, recorded, event)
+    return True
+
+
+def ingest_rasa_events(*, session: Session, events: Iterable[Any], actor: str) -> int:
+    """Apply a list of Rasa events in order; returns how many changed something (new
+    interactions plus status changes), so a redelivered list counts 0."""
+    changed = 0
+    turns: dict[str, dict[str, Any]] = {}  # sender -> the user event of its current turn
+    for event in events:
+        if not isinstance(event, dict):
+            continue
+        if event.get("event") == "user" and isinstance(event.get("sender_id"), str):
+            turns[event["sender_id"]] = event
+        in_turn = answered_in_turn(turns.get(str(event.get("sender_id"))))
+        changed += apply_event(session=session, event=event, actor=actor, in_turn=in_turn)
+    return changed
 
 
 def _timestamp(event: dict[str, Any]) -> datetime | None:
@@ -118,9 +154,20 @@ def _intent(parse: Any) -> tuple[str | None, float | None]:
     return (name[:INTENT_CHARS] if isinstance(name, str) else None), score
 
 
+def _buttons(event: dict[str, Any]) -> list[dict[str, str]] | None:
+    data = event.get("data")
+    raw = data.get("buttons") if isinstance(data, dict) else None
+    if not isinstance(raw, list):
+        return None
+    buttons = [{"title": clean_text(b.get("title") or b.get("payload")),
+                "payload": clean_text(b.get("payload") or b.get("title"))}
+               for b in raw if isinstance(b, dict) and (b.get("payload") or b.get("title"))]
+    return buttons or None
+
+
 def _record_message(
-    *, session: Session, event: dict[str, Any], sender_id: str
-) -> Interaction | None:
+    *, session: Session, event: dict[str, Any], sender_id: str, in_turn: bool, key: str | None
+) -> Interaction:
     metadata = event.get("metadata") or {}
     if not isinstance(metadata, dict):
         metadata = {}
@@ -131,25 +178,29 @@ def _record_message(
             conversation_id=sender_id,
             direction=Direction.INBOUND,
             author=Author.CUSTOMER,
-            text=str(event.get("text") or ""),
+            text=clean_text(event.get("text")),
             channel=channel_of(event, sender_id),
             intent=intent,
             confidence=confidence,
             created_at=_timestamp(event),
-            dedupe_key=dedupe_key(event),
+            dedupe_key=key,
         )
     faq_entry_id = metadata.get("faq_entry_id")
     conversation = conversations.get_or_create(session=session, conversation_id=sender_id)
+    channel = channels.named(conversation.channel)
+    pushed = channel is not None and channel.delivery == Delivery.PUSH
     return interactions.record(
         session=session,
         conversation_id=sender_id,
         direction=Direction.OUTBOUND,
         author=Author.BOT,
-        text=str(event.get("text") or ""),
+        text=clean_text(event.get("text")),
         channel=conversation.channel,
         faq_entry_id=str(faq_entry_id) if faq_entry_id is not None else None,
         created_at=_timestamp(event),
-        dedupe_key=dedupe_key(event),
+        dedupe_key=key,
+        buttons=_buttons(event),
+        delivered=in_turn and not pushed,
     )
 
 
@@ -163,11 +214,3 @@ def _record_outcome(session: Session, reply: Interaction, event: dict[str, Any])
         metadata=metadata if isinstance(metadata, dict) else {},
         data=data if isinstance(data, dict) else None,
     )
-
-
-def _apply_status(*, session: Session, conversation_id: str, kind: str, actor: str) -> bool:
-    """pause → handoff (unless an agent already has it), resume → bot; True if it changed."""
-    if kind == "pause":
-        return support.wait_for_person(session=session, conversation_id=conversation_id,
-                                       actor=actor)
-    return support.back_to_bot(session=session, conversation_id=conversation_id, actor=actor)

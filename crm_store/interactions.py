@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from crm_store import cases, conversations
 from crm_store.db import insert_unless_exists
-from crm_store.enums import Author, Direction
+from crm_store.enums import Author, DeliveryStatus, Direction
 from crm_store.errors import InvalidValue
 from crm_store.models import AUTHORS, DIRECTIONS, Interaction, utcnow
 from relay import channels
@@ -33,11 +33,12 @@ def record(
     created_at: datetime | None = None,
     dedupe_key: str | None = None,
     delivered: bool = False,
+    buttons: list[dict[str, str]] | None = None,
 ) -> Interaction:
     """Log one message (conversation created if new); a repeated dedupe_key returns the first.
 
-    delivered=True for an outbound message the customer already got as it was written (the
-    gateway's own reply in a turn), so no channel delivers it again (see out_of_turn).
+    delivered=True for an outbound message the customer already got as it was written (a
+    reply in the widget's HTTP answer), so no channel delivers it again (see out_of_turn).
     """
     if direction not in DIRECTIONS:
         raise InvalidValue(f"direction must be one of {', '.join(DIRECTIONS)}.")
@@ -68,6 +69,8 @@ def record(
         dedupe_key=dedupe_key,
         created_at=when,
         delivered_at=when if delivered else None,
+        delivery_attempts=0,
+        buttons=buttons,
     )
     if dedupe_key is None:
         session.add(interaction)
@@ -93,6 +96,11 @@ def record(
         cases.record_first_reply(session=session, conversation_id=conversation.id,
                                  agent_id=agent_id, at=when)
     return interaction
+
+
+def get_by_key(*, session: Session, dedupe_key: str) -> Interaction | None:
+    """The message logged under dedupe_key, if any."""
+    return session.scalars(select(Interaction).where(Interaction.dedupe_key == dedupe_key)).first()
 
 
 def add_note(
@@ -147,19 +155,29 @@ def timeline_for_customer(
 
 
 def out_of_turn() -> ColumnElement[bool]:
-    """The messages a channel must deliver itself: written outside a turn, for the customer.
+    """The messages a channel must deliver itself: for the customer, not given in a turn.
 
-    An agent's reply, or a notice from Relay (author system: a person joined, the bot is back),
-    but not a system reply the gateway already gave in its turn (recorded delivered), the bot's
-    replies (they come back in the turn) or internal notes. Push channels claim these
-    (delivered_at); the widget's stream reads them per browser.
+    An agent's reply, a notice from Relay (author system: a person joined, the bot is back), a
+    bot reply nobody was waiting for in the turn (always on a pushing channel such as Telegram,
+    on the widget when a message was replayed after Rasa was down) — everything outbound that
+    is not an internal note and not recorded delivered. Push channels claim these
+    (delivered_at); the widget's stream reads them per browser, so an agent's reply, which the
+    stream never marks, stays in the set there.
     """
     return and_(
         Interaction.direction == Direction.OUTBOUND,
         Interaction.note.is_(False),
-        or_(Interaction.author == Author.AGENT,
-            and_(Interaction.author == Author.SYSTEM, Interaction.delivered_at.is_(None))),
+        or_(Interaction.author == Author.AGENT, Interaction.delivered_at.is_(None)),
     )
+
+
+def delivery_status(row: Interaction) -> str | None:
+    """pending / delivered / failed for an outbound message; None for the rest."""
+    if row.direction != Direction.OUTBOUND or row.note:
+        return None
+    if row.failed_at is not None:
+        return DeliveryStatus.FAILED
+    return DeliveryStatus.DELIVERED if row.delivered_at is not None else DeliveryStatus.PENDING
 
 
 def list_undelivered(
@@ -169,15 +187,33 @@ def list_undelivered(
     conversation_id: str | None = None,
     limit: int = 100,
 ) -> list[Interaction]:
-    """Out-of-turn messages no worker has claimed yet (delivered_at NULL), oldest id first."""
+    """Out-of-turn messages no worker has delivered or given up on, oldest id first."""
     if channel is not None:
         channels.get(channel)  # ValueError naming the channels
-    stmt = select(Interaction).where(out_of_turn(), Interaction.delivered_at.is_(None))
+    stmt = select(Interaction).where(out_of_turn(), Interaction.delivered_at.is_(None),
+                                     Interaction.failed_at.is_(None))
     if channel is not None:
         stmt = stmt.where(Interaction.channel == channel)
     if conversation_id is not None:
         stmt = stmt.where(Interaction.conversation_id == conversation_id)
     return list(session.scalars(stmt.order_by(Interaction.id).limit(limit)).all())
+
+
+def claim_for_delivery(*, session: Session, interaction_id: int, until: datetime) -> bool:
+    """Take a waiting message for one send, until `until`; True only for the one caller that did.
+
+    The claim is a lease on next_attempt_at: a worker that dies mid-send leaves it to expire.
+    """
+    now = utcnow()
+    result = session.execute(
+        update(Interaction)
+        .where(Interaction.id == interaction_id, Interaction.delivered_at.is_(None),
+               Interaction.failed_at.is_(None),
+               or_(Interaction.next_attempt_at.is_(None), Interaction.next_attempt_at <= now))
+        .values(next_attempt_at=until)
+        .execution_options(synchronize_session="fetch")
+    )
+    return cast(CursorResult[Any], result).rowcount == 1
 
 
 def mark_delivered(*, session: Session, interaction_id: int) -> bool:
@@ -186,9 +222,46 @@ def mark_delivered(*, session: Session, interaction_id: int) -> bool:
     # and then matches nothing; on SQLite writers are serialised. Either way one caller wins.
     result = session.execute(
         update(Interaction)
+        .where(Interaction.id == interaction_id, Interaction.delivered_at.is_(None),
+               Interaction.failed_at.is_(None))
+        .values(delivered_at=utcnow(), delivery_error=None, next_attempt_at=None,
+                delivery_attempts=Interaction.delivery_attempts + 1)
+        .execution_options(synchronize_session="fetch")
+    )
+    return cast(CursorResult[Any], result).rowcount == 1
+
+
+def mark_failed(*, session: Session, interaction_id: int, error: str) -> None:
+    """The channel can never deliver this message (blocked bot, deleted chat): say why."""
+    session.execute(
+        update(Interaction)
         .where(Interaction.id == interaction_id, Interaction.delivered_at.is_(None))
-        .values(delivered_at=utcnow())
-        .execution_options(synchronize_session="evaluate")
+        .values(failed_at=utcnow(), delivery_error=error[:1000], next_attempt_at=None,
+                delivery_attempts=Interaction.delivery_attempts + 1)
+        .execution_options(synchronize_session="fetch")
+    )
+
+
+def mark_retry(*, session: Session, interaction_id: int, error: str,
+               not_before: datetime) -> None:
+    """A try failed in a way that may pass: count it, note why, and when to try again."""
+    session.execute(
+        update(Interaction)
+        .where(Interaction.id == interaction_id, Interaction.delivered_at.is_(None))
+        .values(delivery_error=error[:1000], next_attempt_at=not_before,
+                delivery_attempts=Interaction.delivery_attempts + 1)
+        .execution_options(synchronize_session="fetch")
+    )
+
+
+def retry_failed(*, session: Session, interaction_id: int) -> bool:
+    """Put a failed message back in the outbox (an agent asked to try again); True if it was."""
+    result = session.execute(
+        update(Interaction)
+        .where(Interaction.id == interaction_id, Interaction.failed_at.is_not(None),
+               Interaction.delivered_at.is_(None))
+        .values(failed_at=None, next_attempt_at=None)
+        .execution_options(synchronize_session="fetch")
     )
     return cast(CursorResult[Any], result).rowcount == 1
 

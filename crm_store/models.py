@@ -240,9 +240,10 @@ class Interaction(Base):
     """One message of a conversation (or an agent's internal note, never sent to customers).
 
     The autoincrement id gives the order of the conversation; created_at is the event time.
-    dedupe_key makes ingesting the same Rasa event twice a no-op. delivered_at is set once a
-    channel worker (the Telegram bridge) has claimed an agent reply for delivery; ids alone
-    cannot say that, as concurrent transactions may commit out of id order.
+    dedupe_key makes ingesting the same Rasa event (or the same channel message) twice a no-op.
+    delivered_at is set once a channel worker has claimed a message for delivery and the
+    channel accepted it; ids alone cannot say that, as concurrent transactions may commit out
+    of id order.
     """
 
     __tablename__ = "interactions"
@@ -282,7 +283,15 @@ class Interaction(Base):
     note: Mapped[bool] = mapped_column(Boolean, default=False)
     dedupe_key: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The outbox (bot/channels/delivery.py): an outbound message is delivered (delivered_at),
+    # failed for good (failed_at, delivery_error: the customer blocked the bot) or pending,
+    # retried after next_attempt_at; buttons go with the text (inline keyboards on Telegram).
     delivered_at: Mapped[datetime | None] = mapped_column()
+    failed_at: Mapped[datetime | None] = mapped_column()
+    delivery_error: Mapped[str | None] = mapped_column(Text)
+    delivery_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column()
+    buttons: Mapped[list[dict[str, str]] | None] = mapped_column(JSON)
 
 
 class Lead(Timestamps, Base):
@@ -433,6 +442,59 @@ class AuditLog(Base):
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
+
+class InboundMessage(Base):
+    """A message a channel received, kept until it has been handed to Rasa (crm_store.inbox).
+
+    Stored before the channel is told it arrived (Telegram's update offset, the widget's HTTP
+    answer), so a crash never loses it; (channel, external_id) makes a redelivery a no-op.
+    """
+
+    __tablename__ = "inbox"
+    __table_args__ = (
+        UniqueConstraint("channel", "external_id"),
+        Index("ix_inbox_pending", "channel", "processed_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    external_id: Mapped[str] = mapped_column(String(100))  # Telegram update id, widget message id
+    conversation_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    processed_at: Mapped[datetime | None] = mapped_column()
+    outcome: Mapped[str | None] = mapped_column(String(20))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class EventCursor(Base):
+    """How far the CRM has applied Rasa's tracker events (crm_store.events).
+
+    position is the highest event id applied; holes are lower ids not visible yet when it was
+    passed (on PostgreSQL ids are taken before commit), each with when it was first missed.
+    """
+
+    __tablename__ = "event_cursors"
+
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    holes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class QuarantinedEvent(Base):
+    """A Rasa event the CRM could not apply, kept with the error instead of blocking the rest."""
+
+    __tablename__ = "event_quarantine"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(Integer, unique=True)  # Rasa's events.id
+    sender_id: Mapped[str] = mapped_column(String(255), index=True)
+    data: Mapped[str] = mapped_column(Text)  # the event as Rasa stored it
+    error: Mapped[str] = mapped_column(Text)
+    quarantined_at: Mapped[datetime] = mapped_column(default=utcnow)
+    released_at: Mapped[datetime | None] = mapped_column()  # applied by a later retry
 
 class GapRun(Base):
     """One mining of knowledge gaps (crm_store.gaps): when, why, over how many questions."""

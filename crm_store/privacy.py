@@ -2,10 +2,11 @@
 
 Everything Relay keeps about a person is found from their customer record: the record itself,
 their web/Telegram identities, their conversations (by customer, and by the identities' own
-conversation ids) with every message, Rasa's tracker events of those conversations (table
-`events`, in the same database), their leads and cases, their loyalty segment, their questions
-quoted in knowledge-gap clusters, the audit rows about any of these, and lines of the processes'
-log files that name their email or phone.
+conversation ids) with every message (and its copies in the channels' inbox and the event
+quarantine), Rasa's tracker events of those conversations (table `events`, in the same
+database), their leads and cases, their loyalty segment, their questions quoted in
+knowledge-gap clusters, the audit rows about any of these, and lines of the processes' log
+files that name their email or phone.
 
 `erase` deletes all of it, blanks the audit rows' before/after snapshots (the fact that a change
 happened stays, its content goes) and masks the email and phone in the log files in place
@@ -36,8 +37,10 @@ from crm_store.models import (
     Conversation,
     Customer,
     GapCluster,
+    InboundMessage,
     Interaction,
     Lead,
+    QuarantinedEvent,
     utcnow,
 )
 from relay import channels
@@ -180,7 +183,8 @@ def erase(*, session: Session, customer_id: int, actor: str,
     done.gap_clusters_scrubbed = scrub_gap_clusters(
         session=session, message_ids=set(session.scalars(select(Interaction.id).where(theirs))),
         conversation_ids=set(ids), secrets=found.secrets)
-    done.messages = _count(session.execute(delete(Interaction).where(theirs)))
+    done.messages = (_count(session.execute(delete(Interaction).where(theirs)))
+                     + _delete_copies(session, ids))
     done.cases = _count(session.execute(delete(Case).where(Case.id.in_(found.case_ids))))
     done.leads = len(found.lead_ids)
     session.execute(update(Conversation).where(Conversation.id.in_(ids))
@@ -219,6 +223,15 @@ def scrub_gap_clusters(*, session: Session, message_ids: set[int], conversation_
             cluster.agent_answer = None
         changed += 1
     return changed
+
+
+def _delete_copies(session: Session, conversation_ids: list[str]) -> int:
+    """Delete the other copies of the conversations' messages: what the channels received (the
+    inbox) and Rasa events the CRM could not apply (the quarantine); how many rows."""
+    return (_count(session.execute(delete(InboundMessage).where(
+                InboundMessage.conversation_id.in_(conversation_ids))))
+            + _count(session.execute(delete(QuarantinedEvent).where(
+                QuarantinedEvent.sender_id.in_(conversation_ids)))))
 
 
 def _count(result: Any) -> int:
@@ -265,6 +278,7 @@ def purge_conversations(*, session: Session, older_than_days: int, actor: str) -
         scrub_gap_clusters(session=session, conversation_ids=set(chunk), message_ids=set(
             session.scalars(select(Interaction.id).where(Interaction.conversation_id.in_(chunk)))))
         session.execute(delete(Interaction).where(Interaction.conversation_id.in_(chunk)))
+        _delete_copies(session, chunk)
         session.execute(update(Case).where(Case.conversation_id.in_(chunk))
                         .values(conversation_id=None))
         session.execute(delete(Conversation).where(Conversation.id.in_(chunk)))

@@ -9,7 +9,10 @@ flush and leave the commit to them, except resolve(), which runs a whole flow.
 
 resolve() hands the conversation back to Rasa before it marks it "bot": if Rasa cannot be
 reached, nothing changes and the agent is told, instead of a conversation the CRM shows as the
-bot's while Rasa keeps it paused.
+bot's while Rasa keeps it paused. Where the two still disagree for longer than a turn takes
+(a conversation queued for a person while Rasa was down, a pause Rasa's old event broker
+dropped), the Reconciler settles it in the person's favour: Rasa is paused where a person has
+the conversation, and a conversation Rasa has paused is queued for a person.
 
 The customer is told on their own channel when a person joins (claim) and when the bot is back
 (resolve, or Rasa resumed): a notice from Relay (author system) in the conversation's language,
@@ -21,13 +24,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from datetime import timedelta
 from enum import StrEnum
 from typing import Protocol
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from crm_store import audit, cases, conversations, interactions, users
+from crm_store import audit, cases, conversations, interactions, tracker, users
 from crm_store.enums import Author, CaseStatus, CaseType, ConversationStatus, Direction
 from crm_store.errors import InvalidValue
 from crm_store.models import (
@@ -52,10 +57,14 @@ class BotUnavailable(RuntimeError):
 
 
 class BotControl(Protocol):
-    """What the desk needs of the bot: to un-pause a conversation (bot.rasa.RasaClient)."""
+    """What the desk needs of the bot: to pause and un-pause a conversation (bot.rasa)."""
 
     async def resume(self, *, conversation_id: str) -> None:
         """Let the bot answer this conversation again; BotUnavailable if it cannot be told."""
+        ...
+
+    async def pause(self, *, conversation_id: str) -> None:
+        """Stop the bot answering this conversation; BotUnavailable if it cannot be told."""
         ...
 
 
@@ -70,6 +79,8 @@ class Outcome(StrEnum):
     NOT_WAITING = "not-waiting"  # the bot has the conversation: nothing to do
     TAKEN = "taken"  # another agent has claimed it
     BOT_UNAVAILABLE = "rasa-down"  # Rasa could not be told, so nothing changed
+    RETRYING = "retrying"  # a failed message is back in the outbox
+    NOT_FAILED = "not-failed"  # the message had not failed: nothing to try again
 
 
 def set_status(
@@ -280,6 +291,20 @@ def note(*, session: Session, conversation_id: str, agent_id: int, text: str) ->
                                  agent_id=agent_id)
 
 
+def retry_delivery(*, session: Session, conversation_id: str, interaction_id: int,
+                   actor: str) -> Outcome:
+    """Put a message whose delivery failed back in the outbox (the customer unblocked the bot)."""
+    row = session.get(Interaction, interaction_id)
+    if row is None or row.conversation_id != conversation_id or row.failed_at is None:
+        return Outcome.NOT_FAILED
+    before = audit.snapshot(row)
+    interactions.retry_failed(session=session, interaction_id=interaction_id)
+    session.refresh(row)
+    audit.record_change(session=session, actor=actor, action="retry_delivery",
+                        entity="interaction", row=row, before=before)
+    return Outcome.RETRYING
+
+
 def hand_back(
     *, session: Session, conversation_id: str, agent_id: int, agent_name: str, actor: str
 ) -> None:
@@ -345,3 +370,89 @@ async def resolve(
 
     await asyncio.to_thread(finish)
     return Outcome.RESOLVED
+
+
+RECONCILER = audit.service_actor("reconciler")
+PAUSED_BY_RASA = "the assistant had stopped answering this conversation"
+RECONCILE_GRACE_SECONDS = 30.0  # longer than a turn, a resolve or a handoff take to settle
+RECONCILE_EVERY_SECONDS = 15.0
+RECENT = timedelta(days=2)  # bot conversations checked for a pause the CRM never heard of
+
+
+def status_mismatches(*, session: Session) -> dict[str, str]:
+    """Conversations whose CRM status and Rasa's pause state disagree: id -> what to do.
+
+    "pause": a person has it (handoff/agent) but Rasa answers it; "queue": Rasa has paused it
+    but the CRM says the bot has it (recently active conversations only).
+    """
+    people = [c.id for c in conversations.list_handoffs(session=session, limit=10_000)]
+    since = utcnow() - RECENT
+    bots = list(session.scalars(select(Conversation.id).where(
+        Conversation.status == ConversationStatus.BOT, Conversation.last_message_at >= since)))
+    paused = tracker.rasa_paused(session=session, conversation_ids=people + bots)
+    found = {cid: "pause" for cid in people if not paused.get(cid, False)}
+    found.update({cid: "queue" for cid in bots if paused.get(cid, False)})
+    return found
+
+
+class Reconciler:
+    """Settles the CRM's handoff status and Rasa's pause state where they keep disagreeing.
+
+    A disagreement is acted on only when it was seen in checks at least
+    RECONCILE_GRACE_SECONDS apart: a handoff or a resolve disagrees for the moment it takes.
+    """
+
+    def __init__(self, *, sessions: sessionmaker[Session], bot: BotControl,
+                 grace_seconds: float = RECONCILE_GRACE_SECONDS,
+                 every_seconds: float = RECONCILE_EVERY_SECONDS) -> None:
+        self.sessions = sessions
+        self.bot = bot
+        self.grace_seconds = grace_seconds
+        self.every_seconds = every_seconds
+        self.first_seen: dict[tuple[str, str], float] = {}
+
+    def _mismatches(self) -> dict[str, str]:
+        with self.sessions() as session:
+            return status_mismatches(session=session)
+
+    def _queue(self, conversation_id: str) -> None:
+        with self.sessions.begin() as session:
+            wait_for_person(session=session, conversation_id=conversation_id,
+                            reason=PAUSED_BY_RASA, actor=RECONCILER)
+
+    async def reconcile_once(self) -> list[tuple[str, str]]:
+        """Check once; act on the disagreements that lasted; (conversation, action) done."""
+        now = time.monotonic()
+        found = await asyncio.to_thread(self._mismatches)
+        self.first_seen = {key: seen for key, seen in self.first_seen.items()
+                           if found.get(key[0]) == key[1]}
+        done = []
+        for conversation_id, action in found.items():
+            seen = self.first_seen.setdefault((conversation_id, action), now)
+            if now - seen < self.grace_seconds:
+                continue
+            if action == "pause":
+                try:
+                    await self.bot.pause(conversation_id=conversation_id)
+                except BotUnavailable as error:
+                    log.warning("reconcile %s: %s", conversation_id, error)
+                    continue
+                log.warning("reconciled %s: a person has it, so Rasa is paused", conversation_id)
+            else:
+                await asyncio.to_thread(self._queue, conversation_id)
+                log.warning("reconciled %s: Rasa had paused it, so it waits for a person",
+                            conversation_id)
+            del self.first_seen[(conversation_id, action)]
+            done.append((conversation_id, action))
+        return done
+
+    async def run(self) -> None:
+        """Forever: reconcile, then wait."""
+        while True:
+            try:
+                await self.reconcile_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("reconciling handoff status with Rasa failed")
+            await asyncio.sleep(self.every_seconds)

@@ -10,17 +10,24 @@ Run with `uvicorn --factory relay.app:create_app`. The database must be migrated
 
 The parts share what the lifespan builds, kept on app.state and read through FastAPI
 dependencies: `settings`, `session_factory` (crm_store.api.deps), `rasa` (bot.rasa, the client
-the widget forwards messages with and the console hands conversations back with),
-`knowledge` (crm_store.api.knowledge: the FAQ engine for reply suggestions and knowledge gaps,
-loaded on first use), `login_throttle` (crm_store.login_throttle, counted in Redis when
-RELAY_REDIS_URL is set), `chat_limit` (the widget's rate limit, crm_store.counters) and
-`changes` (crm_store.changes: the one reader per process that wakes event streams when the
-database changes). No part imports another's routes, and nothing here is built at import.
+the console hands conversations back with), `web_turns` (bot.channels.web.turns, which takes
+the widget's messages to Rasa), `knowledge` (crm_store.api.knowledge: the FAQ engine for reply
+suggestions and knowledge gaps, loaded on first use), `login_throttle`
+(crm_store.login_throttle, counted in Redis when RELAY_REDIS_URL is set), `chat_limit` (the
+widget's rate limit, crm_store.counters) and `changes` (crm_store.changes: the one reader per
+process that wakes event streams when the database changes). No part imports another's routes,
+and nothing here is built at import.
+
+The lifespan also runs the API's background work, stopped with it: the event follower (Rasa's
+events into the CRM, crm_store.events), the widget's replayer (messages that waited while Rasa
+was down), the reconciler (the CRM's handoff status against Rasa's pause state) and, when
+RELAY_RETENTION_DAYS is set, the hourly retention purge.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -29,6 +36,7 @@ from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.channels import web
+from bot.channels.web.turns import WebTurns
 from bot.rasa import RasaClient
 from console import insights as console_insights
 from console import routes as console_routes
@@ -40,12 +48,15 @@ from crm_store.api.routes import health, internal, v1
 from crm_store.api.security_headers import SecurityHeadersMiddleware
 from crm_store.changes import ChangeFeed
 from crm_store.db import make_engine, make_session_factory
+from crm_store.events import EventFollower
 from crm_store.login_throttle import LoginThrottle
+from crm_store.support import Reconciler
 from relay import devmail
 from relay.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1024 * 1024
+RASA_EVENTS = audit.service_actor("rasa")  # the actor of status changes from Rasa's events
 # Channels with HTTP routes in this app. The Telegram bridge runs as its own process
 # (relay/stack.py); a channel with a webhook here would add its router to this tuple.
 CHANNEL_ROUTERS = (web.router,)
@@ -80,28 +91,38 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url)
-        app.state.session_factory = make_session_factory(engine)
-        app.state.rasa = RasaClient(settings.rasa_url, settings.rasa_token,
-                                   timeout=settings.rasa_timeout)
+        sessions = app.state.session_factory = make_session_factory(engine)
+        rasa = app.state.rasa = RasaClient(settings.rasa_url, settings.rasa_token,
+                                           timeout=settings.rasa_timeout)
         app.state.changes = ChangeFeed(engine)
         await app.state.changes.start()
         app.state.counter = counters.connect(settings.redis_url)
         app.state.login_throttle = LoginThrottle(counter=app.state.counter)
         app.state.chat_limit = counters.RateLimit(counter=app.state.counter, name="chat",
                                                   per_minute=settings.chat_rate_per_minute)
-        retention = (asyncio.create_task(_retention(app.state.session_factory,
-                                                    settings.retention_days))
-                     if settings.retention_days > 0 else None)
         app.state.knowledge = KnowledgeService(settings)
+        turns = app.state.web_turns = WebTurns(
+            rasa=rasa, sessions=sessions, hold_seconds=settings.rasa_hold_seconds,
+            handoff_after=settings.rasa_handoff_after_seconds)
+        work = [EventFollower(sessions=sessions, actor=RASA_EVENTS).run(),
+                Reconciler(sessions=sessions, bot=rasa).run()]
+        if channels:
+            work.append(turns.run())
+        if settings.retention_days > 0:
+            work.append(_retention(sessions, settings.retention_days))
+        tasks = [asyncio.create_task(job) for job in work]
         try:
             yield
         finally:
-            if retention is not None:
-                retention.cancel()
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             app.state.session_factory = None
             await app.state.changes.stop()
             app.state.knowledge = None
-            await app.state.rasa.aclose()
+            await rasa.aclose()
             app.state.counter.close()
             engine.dispose()
 

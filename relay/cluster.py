@@ -9,7 +9,7 @@
                 redis-server started here on redis_port)
 
 Every client keeps its one address (settings.api_url, rasa_url, actions_url), which is HAProxy's:
-the gateway, Rasa's event broker and Rasa's action calls are spread over the replicas and
+the gateway's and Rasa's action calls are spread over the replicas and
 moved off one that stops answering (health checks every second; a request that found a dead
 replica is sent again to a live one). HAProxy routes a conversation consistently: the API by
 the conversation id in the path, Rasa by the X-Relay-Conversation header the gateway sends,

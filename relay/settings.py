@@ -93,6 +93,13 @@ class Settings(BaseSettings):
     telegram_webhook_port: int = 8081
     telegram_webhook_path: str = "/telegram/webhook"
 
+    # While Rasa cannot be reached (starting, restarting) customer messages wait and are
+    # replayed (bot/channels/inbound.py): a widget request waits this long for an answer
+    # before it says the assistant will answer in a moment; a message still waiting after
+    # the handoff limit goes to a person instead.
+    rasa_hold_seconds: float = 20.0
+    rasa_handoff_after_seconds: float = 300.0
+
     nightly_at: str = "03:30"  # UTC time of the nightly gap mining and segments; "" = off
 
     # Proxies whose X-Forwarded-For the API trusts (uvicorn --forwarded-allow-ips), e.g. the

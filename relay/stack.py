@@ -25,6 +25,7 @@ from relay.settings import ROOT, Settings
 
 APP_PYTHON = ROOT / ".venv" / "bin" / "python"
 RASA_BIN = ROOT / ".venv-rasa" / "bin" / "rasa"
+ENDPOINTS = ROOT / "bot" / "endpoints.yml"
 
 
 class StackError(RuntimeError):
@@ -102,6 +103,15 @@ class Service:
         except FileNotFoundError:
             return "(no log)"
 
+    def kill(self) -> None:
+        """SIGKILL the process group at once, as a crash would end it (no shutdown, no flush)."""
+        if self.process is not None and self.process.poll() is None:
+            _signal_group(self.process, signal.SIGKILL)
+            self.process.wait(timeout=10)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
     def stop(self, timeout: float = 15) -> None:
         """SIGTERM the process group, then SIGKILL what is left after `timeout` seconds."""
         if self.process is not None and self.process.poll() is None:
@@ -165,7 +175,6 @@ def child_env(settings: Settings, base: Mapping[str, str] | None = None) -> dict
             # read by bot/endpoints.yml inside Rasa
             "RELAY_ACTIONS_WEBHOOK": f"{settings.actions_url}/webhook",
             "RELAY_TRACKER_URL": tracker_store_url(settings.database_url),
-            "RELAY_EVENTS_URL": f"{settings.api_url}/internal/rasa-events",
             # Rasa: no telemetry calls to a network we cannot reach
             "RASA_TELEMETRY_ENABLED": "false",
             "SANIC_HOST": settings.host,
@@ -199,8 +208,9 @@ def api_service(settings: Settings, log_dir: Path) -> Service:
     )
 
 
-def services(settings: Settings, model: Path, log_dir: Path) -> list[Service]:
-    """The processes Relay runs, in start order."""
+def services(settings: Settings, model: Path, log_dir: Path,
+             endpoints: Path = ENDPOINTS) -> list[Service]:
+    """The processes Relay runs, in start order (endpoints: Rasa's endpoints file)."""
     py = str(APP_PYTHON)
     listed = [
         api_service(settings, log_dir),
@@ -218,7 +228,7 @@ def services(settings: Settings, model: Path, log_dir: Path) -> list[Service]:
                 "--model",
                 str(model),
                 "--endpoints",
-                "bot/endpoints.yml",
+                str(endpoints),
                 "--credentials",
                 "bot/credentials.yml",
                 "--enable-api",
@@ -248,19 +258,24 @@ class Stack:
     crashes (alone), stop them all."""
 
     def __init__(self, settings: Settings, model: Path, *, env: Mapping[str, str] | None = None,
-                 listed: list[Service] | None = None):
+                 endpoints: Path = ENDPOINTS, listed: list[Service] | None = None):
         self.settings = settings
         self.log_dir = settings.data_dir / "logs"
-        self.services = listed if listed is not None else services(settings, model, self.log_dir)
+        self.services = (listed if listed is not None
+                         else services(settings, model, self.log_dir, endpoints))
         self.env = child_env(settings, env)
 
     def start(self, timeout: float = 240) -> dict[str, float]:
         """Start every service; return seconds until each answered, or raise StackError."""
-        started = time.monotonic()
         for service in self.services:
             service.start(self.env)
+        return self.wait(self.services, timeout)
+
+    def wait(self, services: list[Service], timeout: float = 240) -> dict[str, float]:
+        """Seconds until each of services answered; StackError (all stopped) if one never did."""
+        started = time.monotonic()
         ready: dict[str, float] = {}
-        pending = list(self.services)
+        pending = list(services)
         while pending:
             for service in list(pending):
                 code = service.exited()
@@ -282,7 +297,7 @@ class Stack:
         return ready
 
     def stop(self) -> None:
-        """Stop every service (Rasa first, so its broker can flush to the API)."""
+        """Stop every service, the last started first."""
         for service in reversed(self.services):
             service.stop()
 

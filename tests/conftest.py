@@ -56,10 +56,12 @@ def free_port() -> int:
 
 @dataclass
 class RelayStack:
-    """Handle on a running Relay: its settings, URLs and a session factory on its database."""
+    """Handle on a running Relay: its settings, URLs, a session factory on its database and
+    its processes (stack: e.g. kill one and start it again)."""
 
     settings: Settings
     sessions: sessionmaker[Session]
+    stack: Stack
 
     @property
     def api_url(self) -> str:
@@ -118,6 +120,19 @@ class RelayStack:
             time.sleep(0.2)
 
 
+def rasa_channel_constant(name: str) -> Any:
+    """A constant of bot/rasa_channel.py, read from its source: it imports Rasa, which runs in
+    .venv-rasa, not in the tests' environment."""
+    import ast
+
+    tree = ast.parse((ROOT / "bot" / "rasa_channel.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == name for t in node.targets):
+            return ast.literal_eval(node.value)
+    raise KeyError(name)
+
+
 def new_conversation_id(prefix: str = "rest") -> str:
     """A fresh conversation id, so tests never share a tracker."""
     return f"{prefix}-{uuid.uuid4().hex}"
@@ -128,7 +143,8 @@ def _running_stack(data_dir: Path, database_url: str = "", **overrides: Any
                    ) -> Iterator[RelayStack]:
     """Migrate and seed the database, start every Relay process, stop them afterwards.
 
-    overrides: other Settings fields (e.g. a private copy of the FAQ and its index).
+    overrides: other Settings fields (e.g. a private copy of the FAQ and its index, a short
+    hold for messages while Rasa is down).
     """
     from crm_store.db import make_engine, make_session_factory
     from crm_store.migrate import upgrade
@@ -165,7 +181,7 @@ def _running_stack(data_dir: Path, database_url: str = "", **overrides: Any
     stack.start()
     engine = make_engine(settings.database_url)
     try:
-        yield RelayStack(settings=settings, sessions=make_session_factory(engine))
+        yield RelayStack(settings=settings, sessions=make_session_factory(engine), stack=stack)
     finally:
         stack.stop()
         engine.dispose()

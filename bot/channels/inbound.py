@@ -1,45 +1,149 @@
-"""Customer messages in: forward to Rasa, or keep them in the CRM when Rasa cannot be reached.
+"""Customer messages in: handed to Rasa once, in order, and never dropped.
 
-A message Rasa received is logged by the event broker (bot/relay_broker.py → crm_store.ingest),
-so it must not be logged here as well; only what Rasa never saw is written directly. What the
-gateway says itself is said in the customer's language (the conversation's, from the CRM).
+Every channel stores what it receives in the inbox (crm_store.inbox) before it tells the
+customer's side it arrived, then hands it to Rasa with the channel's id for it (`message_id`):
+Rasa handles an id once, so a retry after a crash is safe. A message Rasa received is logged by
+the event path (crm_store.events reads Rasa's tracker store), so it is not logged here.
+
+While Rasa cannot be reached (it is starting, or was killed and is coming back) a message waits
+in the inbox and is replayed when Rasa answers; the customer is told once that the assistant
+will answer in a moment. Only a message that waited longer than the handoff limit
+(settings.rasa_handoff_after_seconds), or that belongs to a conversation a person already has,
+is logged here and queued for a person; a message Rasa refuses outright (a 4xx: retrying cannot
+help) likewise. Then its dedupe key is the one the event path would give it, so a later replay
+to Rasa is not logged twice.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.rasa import BotReply, RasaClient, RasaUnavailable
+from bot.rasa import BotReply, RasaClient, RasaRefused
 from crm_store import audit, conversations, interactions, support
-from crm_store.enums import Author, Direction
-from relay import languages, responses
+from crm_store.enums import Author, ConversationStatus, Direction
+from crm_store.ingest import user_message_key
+from crm_store.models import utcnow
+from relay import languages
 
 logger = logging.getLogger(__name__)
 
-SAVED_FOR_LATER = "utter_saved_for_later"  # domain.yml
+# What the gateway says itself (English; the bot's own replies follow the customer's language).
+SAVED_FOR_LATER = (
+    "Thanks, your message is saved. Our assistant is unavailable right now, "
+    "so a person from the Nimbus Drive team will follow up here."
+)
+ONE_MOMENT = ("Thanks for your message! Our assistant is restarting and will answer here in a "
+              "moment.")
 UNAVAILABLE_REASON = "the assistant was unreachable when the customer wrote"
+REFUSED_REASON = "the assistant could not take the customer's message"
 GATEWAY = audit.service_actor("gateway")  # how the audit log names the gateway
+RETRY_DELAYS = (0.5, 1.0, 2.0, 3.0, 5.0)  # between tries to reach Rasa (the last repeats)
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A customer message on its way to Rasa: where it belongs and the channel's id for it."""
+
+    conversation_id: str
+    channel: str
+    text: str
+    message_id: str  # the channel's id (Telegram update id, widget message id)
+    language: str | None = None  # the customer's choice (the widget's switch)
+    language_hint: str | None = None  # their client's (Accept-Language, Telegram's language_code)
+
+
+def retry_delay(tries: int) -> float:
+    """Seconds before the next try to reach Rasa after `tries` failed ones."""
+    return RETRY_DELAYS[min(max(tries, 1), len(RETRY_DELAYS)) - 1]
+
+
+async def hand_to_rasa(*, rasa: RasaClient, sessions: sessionmaker[Session], message: Incoming,
+                       in_turn: bool = True) -> list[BotReply]:
+    """Forward the message to Rasa (RasaUnavailable if it cannot be reached); the replies.
+
+    A message Rasa refuses is logged for a person instead (and the customer told).
+    """
+    try:
+        return await rasa.send_message(sender=message.conversation_id, text=message.text,
+                                       channel=message.channel, message_id=message.message_id,
+                                       in_turn=in_turn,
+                                       language=languages.normalise(message.language),
+                                       language_hint=languages.normalise(message.language_hint))
+    except RasaRefused as error:
+        logger.error("%s; logging the message for a person", error)
+    await asyncio.to_thread(log_for_person, sessions=sessions, message=message,
+                            reason=REFUSED_REASON, notice_in_turn=in_turn)
+    return [BotReply(text=SAVED_FOR_LATER)]
+
+
+def must_go_to_person(*, sessions: sessionmaker[Session], conversation_id: str,
+                      received_at: datetime, handoff_after: float) -> bool:
+    """Rasa is unreachable: should this message stop waiting for it and go to a person?
+
+    Yes if it waited longer than handoff_after seconds, or if a person has the conversation
+    already (they answer it; Rasa would only log it).
+    """
+    if utcnow() - received_at > timedelta(seconds=handoff_after):
+        return True
+    with sessions() as session:
+        conversation = conversations.get(session=session, conversation_id=conversation_id)
+        return conversation is not None and conversation.status != ConversationStatus.BOT
+
+
+def log_for_person(*, sessions: sessionmaker[Session], message: Incoming, reason: str,
+                   notice_in_turn: bool, notice: str = SAVED_FOR_LATER) -> None:
+    """Log a message Rasa will not handle, tell the customer, queue the conversation for a person.
+
+    notice_in_turn: the notice is answered in the channel's HTTP response (else the channel
+    delivers it out of turn).
+    """
+    with sessions.begin() as session:
+        interactions.record(session=session, conversation_id=message.conversation_id,
+                            direction=Direction.INBOUND, author=Author.CUSTOMER,
+                            text=message.text, channel=message.channel,
+                            dedupe_key=user_message_key(message.conversation_id,
+                                                        message.message_id))
+        interactions.record(session=session, conversation_id=message.conversation_id,
+                            direction=Direction.OUTBOUND, author=Author.SYSTEM, text=notice,
+                            channel=message.channel, delivered=notice_in_turn)
+        support.wait_for_person(session=session, conversation_id=message.conversation_id,
+                                reason=reason, actor=GATEWAY)
+
+
+def tell(*, sessions: sessionmaker[Session], conversation_id: str, channel: str, text: str,
+         in_turn: bool) -> None:
+    """A notice from Relay to the customer (author system), in the HTTP answer or the outbox."""
+    with sessions.begin() as session:
+        interactions.record(session=session, conversation_id=conversation_id,
+                            direction=Direction.OUTBOUND, author=Author.SYSTEM, text=text,
+                            channel=channel, delivered=in_turn)
 
 
 def store_unforwarded(
     *, sessions: sessionmaker[Session], conversation_id: str, channel: str, text: str,
-    reply: str | None = None, handoff_reason: str | None = None,
+    reply: str | None = None, reply_in_turn: bool = True, message_id: str | None = None,
 ) -> None:
-    """Log an inbound message Rasa never saw (and our own answer to it, author system)."""
+    """Log an inbound message Rasa never sees (a photo, an edit) and our answer to it.
+
+    reply_in_turn: the answer is given in the channel's HTTP response; otherwise the channel's
+    outbox delivers it. message_id (the channel's id) makes a repeat a no-op.
+    """
+    key = user_message_key(conversation_id, message_id) if message_id else None
     with sessions.begin() as session:
+        if key is not None and interactions.get_by_key(session=session, dedupe_key=key):
+            return
         interactions.record(session=session, conversation_id=conversation_id,
                             direction=Direction.INBOUND, author=Author.CUSTOMER, text=text,
-                            channel=channel)
-        if reply:  # answered in the turn: delivered as it is written
+                            channel=channel, dedupe_key=key)
+        if reply:
             interactions.record(session=session, conversation_id=conversation_id,
                                 direction=Direction.OUTBOUND, author=Author.SYSTEM, text=reply,
-                                channel=channel, delivered=True)
-        if handoff_reason:
-            support.wait_for_person(session=session, conversation_id=conversation_id,
-                                    reason=handoff_reason, actor=GATEWAY)
+                                channel=channel, delivered=reply_in_turn)
 
 
 def language_of(
@@ -54,28 +158,3 @@ def language_of(
         conversation = conversations.get(session=session, conversation_id=conversation_id)
         known = conversation.language if conversation is not None else None
     return known or languages.normalise(hint) or languages.DEFAULT
-
-
-async def forward_or_store(
-    *, rasa: RasaClient, sessions: sessionmaker[Session], conversation_id: str, channel: str,
-    text: str, language: str | None = None, language_hint: str | None = None,
-) -> list[BotReply]:
-    """Send a customer message to Rasa; if Rasa is down, keep it and queue it for a person.
-
-    language: the customer's choice of language (the widget's switch); language_hint: their
-    client's language (Accept-Language, Telegram's language_code)."""
-    try:
-        return await rasa.send_message(sender=conversation_id, text=text, channel=channel,
-                                       language=languages.normalise(language),
-                                       language_hint=languages.normalise(language_hint))
-    except RasaUnavailable as error:
-        logger.warning("%s; keeping the message of %s for an agent", error, conversation_id)
-    said = await asyncio.to_thread(language_of, sessions=sessions,
-                                   conversation_id=conversation_id, chosen=language,
-                                   hint=language_hint)
-    reply = responses.text(SAVED_FOR_LATER, said)
-    await asyncio.to_thread(
-        store_unforwarded, sessions=sessions, conversation_id=conversation_id, channel=channel,
-        text=text, reply=reply, handoff_reason=UNAVAILABLE_REASON,
-    )
-    return [BotReply(text=reply)]

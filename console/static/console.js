@@ -195,10 +195,25 @@
           lastId = m.id;
           var li = el("li", "msg msg-" + m.author + (m.note ? " msg-note" : ""));
           li.setAttribute("data-id", m.id);
-          li.appendChild(el("div", "meta", (m.note ? "Internal note" : m.author) + " \u00b7 " + m.clock + (m.intent ? " \u00b7 " + m.intent : "")));
+          var meta = el("div", "meta", (m.note ? "Internal note" : m.author) + " \u00b7 " + m.clock + (m.intent ? " \u00b7 " + m.intent : ""));
+          if (m.delivery) {
+            meta.appendChild(document.createTextNode(" \u00b7 "));
+            var badge = el("span", "delivery");
+            badge.setAttribute("data-delivery", m.id);
+            meta.appendChild(badge);
+          }
+          li.appendChild(meta);
           li.appendChild(el("div", "text", m.text));
           transcript.appendChild(li);
           transcript.scrollTop = transcript.scrollHeight;
+        });
+        // Deliveries move on (pending -> delivered or failed): refresh their badges.
+        (body.deliveries || []).forEach(function (d) {
+          var badge = transcript.querySelector('[data-delivery="' + d.id + '"]');
+          if (!badge) { return; }
+          badge.className = "delivery delivery-" + d.status;
+          badge.textContent = d.status + (d.error ? ": " + d.error : "");
+          badge.title = d.error;
         });
         if (statusBadge && body.status !== statusBadge.getAttribute("data-status")) {
           statusBadge.textContent = body.status;

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from relay.users import Customer, longest_action_run, tracker_events
-from tests.conftest import RelayStack, new_conversation_id
+from tests.conftest import RelayStack, new_conversation_id, rasa_channel_constant
 
 pytestmark = pytest.mark.integration
 
@@ -100,3 +100,30 @@ def test_a_message_sent_again_is_handled_once_and_answered_again(
     bad = dict(body, metadata={"message_id": "not an id!"})
     assert httpx.post(_webhook(relay_stack), json=bad, headers=headers,
                       timeout=60).status_code == 400
+
+
+def test_with_the_action_server_down_the_customer_gets_a_fallback_and_it_is_logged(
+    relay_stack: RelayStack,
+) -> None:
+    from crm_store import interactions
+
+    fallback = rasa_channel_constant("FALLBACK")
+
+    actions = relay_stack.stack.service("actions")
+    actions.kill()
+    try:
+        sender = new_conversation_id("web")
+        replies = relay_stack.say(sender, "how do I reset my password?", channel="web")
+    finally:
+        actions.start(relay_stack.stack.env)
+        relay_stack.stack.wait([actions], timeout=600)
+    assert [r["text"] for r in replies] == [fallback]
+
+    def logged() -> list[tuple[str, str]]:
+        with relay_stack.sessions() as session:
+            return [(r.author, r.text) for r in interactions.list_for_conversation(
+                session=session, conversation_id=sender)]
+
+    relay_stack.wait_for(lambda: len(logged()) >= 2, what="the fallback in the CRM")
+    assert logged() == [("customer", "how do I reset my password?"), ("bot", fallback)]
+    assert "produced no reply" in relay_stack.stack.service("rasa").log_tail(200)

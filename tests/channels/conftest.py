@@ -16,9 +16,9 @@ AGENT_PASSWORD = "correct-horse-battery"
 
 
 @pytest.fixture
-def fake_rasa() -> Iterator[FakeRasa]:
-    """A fake Rasa server on a free port."""
-    with running_fake_rasa() as rasa:
+def fake_rasa(tmp_path: Path) -> Iterator[FakeRasa]:
+    """A fake Rasa server on a free port, its tracker store in the test database."""
+    with running_fake_rasa(database_url=f"sqlite:///{tmp_path / 'relay.db'}") as rasa:
         yield rasa
 
 

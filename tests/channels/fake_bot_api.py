@@ -1,9 +1,14 @@
 """A local stand-in for the Telegram Bot API, so the real python-telegram-bot code can be tested.
 
 Serves `POST /bot<token>/<method>` on 127.0.0.1 with the Bot API's JSON envelope
-(`{"ok": true, "result": ...}`): getMe, getUpdates (serving queued updates, long-poll style),
-sendMessage (recorded), answerCallbackQuery, editMessageReplyMarkup, setWebhook, deleteWebhook,
-getWebhookInfo. Every call is recorded with its parameters.
+(`{"ok": true, "result": ...}`): getMe, getUpdates, sendMessage (recorded), answerCallbackQuery,
+editMessageReplyMarkup, setWebhook, deleteWebhook, getWebhookInfo. Every call is recorded with
+its parameters and the time it came.
+
+getUpdates behaves like Telegram's: it returns the queued updates whose id is at least the
+offset, long-poll style, and an update counts as confirmed (is never served again) only once a
+call's offset is above its id. sendMessage can be made to fail the way Telegram fails: a chat
+that blocked the bot (403), flood control (429 with retry_after), server errors (5xx).
 """
 
 from __future__ import annotations
@@ -30,10 +35,13 @@ class FakeBotApi:
     token: str
     url: str = ""
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)  # time.monotonic() of each call
     updates: list[dict[str, Any]] = field(default_factory=list)
-    served: int = 0
+    confirmed: int = 0  # the highest offset a getUpdates call has given
     next_message_id: int = 1000
     lock: threading.Condition = field(default_factory=threading.Condition)
+    blocked: set[int] = field(default_factory=set)  # chats that blocked the bot
+    failures: list[tuple[int, dict[str, Any]]] = field(default_factory=list)  # next sends' fate
 
     def queue_update(self, update: dict[str, Any]) -> None:
         """Make an update available to getUpdates."""
@@ -41,10 +49,25 @@ class FakeBotApi:
             self.updates.append(update)
             self.lock.notify_all()
 
+    def fail_sends(self, status: int, times: int = 1, retry_after: int | None = None) -> None:
+        """Make the next `times` sendMessage calls answer `status` (429: with retry_after)."""
+        description = {429: "Too Many Requests: retry after", 500: "Internal Server Error",
+                       502: "Bad Gateway"}.get(status, "Error")
+        body: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
+        if retry_after is not None:
+            body["parameters"] = {"retry_after": retry_after}
+            body["description"] = f"Too Many Requests: retry after {retry_after}"
+        self.failures.extend([(status, body)] * times)
+
     def sent(self, chat_id: int | None = None) -> list[dict[str, Any]]:
-        """The sendMessage calls (optionally to one chat)."""
-        return [p for m, p in list(self.calls) if m == "sendMessage"
+        """The sendMessage calls Telegram accepted (optionally to one chat)."""
+        return [p for m, p in list(self.calls) if m == "sendMessage" and not p.get("_refused")
                 and (chat_id is None or int(p["chat_id"]) == chat_id)]
+
+    def tried(self) -> list[tuple[float, dict[str, Any]]]:
+        """(time, parameters) of every sendMessage call, refused ones included."""
+        return [(t, p) for t, (m, p) in zip(list(self.times), list(self.calls), strict=False)
+                if m == "sendMessage"]
 
     def methods(self) -> list[str]:
         """Names of the methods called, in order."""
@@ -71,26 +94,24 @@ class FakeBotApi:
 
     def handle(self, method: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         """The Bot API's answer to one call."""
-        self.calls.append((method, params))
+        with self.lock:
+            self.calls.append((method, params))
+            self.times.append(time.monotonic())
         if method == "getMe":
             return 200, {"ok": True, "result": BOT_USER}
         if method == "getUpdates":
-            offset = int(params.get("offset") or 0)
             timeout = min(float(params.get("timeout") or 0), 1.0)
             deadline = time.monotonic() + timeout
             with self.lock:
+                self.confirmed = max(self.confirmed, int(params.get("offset") or 0))
                 while True:
-                    pending = [u for u in self.updates[self.served:] if u["update_id"] >= offset]
+                    pending = [u for u in self.updates if u["update_id"] >= self.confirmed]
                     if pending or time.monotonic() >= deadline:
                         break
                     self.lock.wait(deadline - time.monotonic())
-                self.served = len(self.updates)
             return 200, {"ok": True, "result": pending}
         if method == "sendMessage":
-            if not str(params.get("text") or "").strip():
-                return 400, {"ok": False, "error_code": 400,
-                             "description": "Bad Request: message text is empty"}
-            return 200, {"ok": True, "result": self._message(params)}
+            return self._send(params)
         if method == "editMessageReplyMarkup":
             return 200, {"ok": True, "result": True}
         if method in ("answerCallbackQuery", "setWebhook", "deleteWebhook", "close", "logOut"):
@@ -99,6 +120,23 @@ class FakeBotApi:
             return 200, {"ok": True, "result": {"url": "", "has_custom_certificate": False,
                                                 "pending_update_count": 0}}
         return 404, {"ok": False, "error_code": 404, "description": "Not Found: method not found"}
+
+
+    def _send(self, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        refusal: tuple[int, dict[str, Any]] | None = None
+        with self.lock:
+            if self.failures:
+                refusal = self.failures.pop(0)
+        if refusal is None and int(params["chat_id"]) in self.blocked:
+            refusal = 403, {"ok": False, "error_code": 403,
+                            "description": "Forbidden: bot was blocked by the user"}
+        if refusal is None and not str(params.get("text") or "").strip():
+            refusal = 400, {"ok": False, "error_code": 400,
+                            "description": "Bad Request: message text is empty"}
+        if refusal is not None:
+            params["_refused"] = refusal[0]
+            return refusal
+        return 200, {"ok": True, "result": self._message(params)}
 
 
 def _params(content_type: str, body: bytes) -> dict[str, Any]:

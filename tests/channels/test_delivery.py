@@ -1,21 +1,24 @@
 """The shared delivery worker, driven through a channel that exists only in this test.
 
 "Pigeon" is what adding a channel takes: an entry in the registry (here patched in) and a
-Sender. Nothing in the CRM or the worker knows its name.
+Sender. Nothing in the CRM or the worker knows its name. The outbox's states: delivered,
+pending with the next try (back-off, flood control), failed with the reason.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.channels.delivery import DeliveryWorker, Undeliverable
+from bot.channels.delivery import DeliveryWorker, Outgoing, RetryLater, Undeliverable
 from crm_store import interactions
-from crm_store.models import Interaction
+from crm_store.models import Interaction, utcnow
 from relay import channels
 from relay.channels import Channel, Delivery
 
@@ -37,22 +40,28 @@ class Loft:
         self.sent: list[tuple[str, str]] = []
         self.fail: dict[str, Exception] = {}  # text -> error raised the first time it is sent
 
-    async def send(self, *, conversation_id: str, text: str) -> None:
-        if text in self.fail:
-            raise self.fail.pop(text)
-        self.sent.append((conversation_id, text))
+    async def send(self, message: Outgoing) -> None:
+        if message.text in self.fail:
+            raise self.fail.pop(message.text)
+        self.sent.append((message.conversation_id, message.text))
 
 
-def reply(sessions: sessionmaker[Session], conversation_id: str, text: str) -> int:
+def reply(sessions: sessionmaker[Session], conversation_id: str, text: str,
+          author: str = "agent", **extra: Any) -> int:
     with sessions.begin() as session:
         return interactions.record(session=session, conversation_id=conversation_id,
-                                   direction="outbound", author="agent", text=text).id
+                                   direction="outbound", author=author, text=text, **extra).id
 
 
 def delivered(sessions: sessionmaker[Session]) -> set[int]:
     with sessions() as session:
         return set(session.scalars(
             select(Interaction.id).where(Interaction.delivered_at.is_not(None))))
+
+
+def row(sessions: sessionmaker[Session], interaction_id: int) -> Interaction:
+    with sessions() as session:
+        return session.get_one(Interaction, interaction_id)
 
 
 def test_a_new_channel_is_known_by_its_prefix_without_naming_it_anywhere(
@@ -65,85 +74,131 @@ def test_a_new_channel_is_known_by_its_prefix_without_naming_it_anywhere(
     assert channels.of_conversation("pg-42").external_id("pg-42") == "42"
 
 
-async def test_only_the_channels_agent_replies_are_sent_in_order_and_marked(
+async def test_every_undelivered_message_of_the_channel_is_sent_in_order_and_marked(
     sessions: sessionmaker[Session],
 ) -> None:
     first = reply(sessions, "pg-1", "first")
     with sessions.begin() as session:
         interactions.add_note(session=session, conversation_id="pg-1", text="internal")
-        interactions.record(session=session, conversation_id="pg-1", direction="outbound",
-                            author="bot", text="a bot line")
+    answered = reply(sessions, "pg-1", "given in the turn", author="system", delivered=True)
+    bot = reply(sessions, "pg-1", "a bot line", author="bot")
     other = reply(sessions, "tg-1", "for telegram")
     second = reply(sessions, "pg-2", "second")
     loft = Loft()
     worker = DeliveryWorker(channel=PIGEON, sessions=sessions, sender=loft)
-    assert await worker.deliver_once() == 2
+    assert await worker.deliver_once() == 3
     assert await worker.deliver_once() == 0
-    assert loft.sent == [("pg-1", "first"), ("pg-2", "second")]
-    assert delivered(sessions) == {first, second} and other not in delivered(sessions)
+    assert loft.sent == [("pg-1", "first"), ("pg-1", "a bot line"), ("pg-2", "second")]
+    assert delivered(sessions) == {first, bot, second, answered}
+    assert other not in delivered(sessions)
+    with sessions() as session:
+        statuses = {r.id: interactions.delivery_status(r) for r in session.scalars(
+            select(Interaction))}
+    assert statuses[first] == "delivered" and statuses[other] == "pending"
 
 
-async def test_a_transient_failure_holds_back_the_later_messages_until_a_retry(
+async def test_a_transient_failure_holds_back_that_conversation_only_until_its_retry(
     sessions: sessionmaker[Session],
 ) -> None:
     first, second = reply(sessions, "pg-1", "first"), reply(sessions, "pg-1", "second")
+    elsewhere = reply(sessions, "pg-2", "elsewhere")
     loft = Loft()
     loft.fail["first"] = ConnectionError("network down")
     worker = DeliveryWorker(channel=PIGEON, sessions=sessions, sender=loft)
-    with pytest.raises(ConnectionError):
-        await worker.deliver_once()
-    assert loft.sent == [] and delivered(sessions) == set()
+    assert await worker.deliver_once() == 1
+    assert loft.sent == [("pg-2", "elsewhere")] and delivered(sessions) == {elsewhere}
+    waiting = row(sessions, first)
+    assert waiting.delivery_attempts == 1 and "network down" in (waiting.delivery_error or "")
+    assert waiting.next_attempt_at is not None and waiting.failed_at is None
+    await asyncio.sleep(0.05)  # the pigeon's first back-off is 10 ms
     assert await worker.deliver_once() == 2
-    assert loft.sent == [("pg-1", "first"), ("pg-1", "second")]
-    assert delivered(sessions) == {first, second}
+    assert loft.sent[1:] == [("pg-1", "first"), ("pg-1", "second")]
+    assert delivered(sessions) == {first, second, elsewhere}
 
 
-async def test_an_undeliverable_message_is_logged_and_not_retried(
+async def test_an_undeliverable_message_fails_with_its_reason_and_is_not_retried(
     sessions: sessionmaker[Session], caplog: pytest.LogCaptureFixture,
 ) -> None:
     blocked, fine = reply(sessions, "pg-1", "to a blocked chat"), reply(sessions, "pg-2", "fine")
     loft = Loft()
-    loft.fail["to a blocked chat"] = Undeliverable("bot was blocked by the user")
+    loft.fail["to a blocked chat"] = Undeliverable("Forbidden: bot was blocked by the user")
     worker = DeliveryWorker(channel=PIGEON, sessions=sessions, sender=loft)
-    assert await worker.deliver_once() == 2
+    assert await worker.deliver_once() == 1
     assert await worker.deliver_once() == 0
-    assert loft.sent == [("pg-2", "fine")] and delivered(sessions) == {blocked, fine}
-    assert "not deliverable: bot was blocked" in caplog.text
+    assert loft.sent == [("pg-2", "fine")] and delivered(sessions) == {fine}
+    failed = row(sessions, blocked)
+    assert failed.failed_at is not None and failed.delivered_at is None
+    assert failed.delivery_error == "Forbidden: bot was blocked by the user"
+    assert interactions.delivery_status(failed) == "failed"
+    assert "cannot be delivered: Forbidden: bot was blocked" in caplog.text
+    with sessions.begin() as session:  # an agent tries again
+        assert interactions.retry_failed(session=session, interaction_id=blocked)
+    assert await worker.deliver_once() == 1
+    assert loft.sent[-1] == ("pg-1", "to a blocked chat")
 
 
-async def test_the_worker_backs_off_by_the_channels_delays_and_recovers(
-    sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch,
+async def test_flood_control_pauses_the_worker_for_retry_after(
+    sessions: sessionmaker[Session], caplog: pytest.LogCaptureFixture,
 ) -> None:
-    reply(sessions, "pg-1", "hello")
+    first = reply(sessions, "pg-1", "first")
+    reply(sessions, "pg-2", "second")
     loft = Loft()
-    failing = DeliveryWorker(channel=PIGEON, sessions=sessions, sender=loft, poll_seconds=0.005)
-    rounds = 0
-    original = failing.deliver_once
+    loft.fail["first"] = RetryLater("Too Many Requests: retry after 1", retry_after=1.0)
+    worker = DeliveryWorker(channel=PIGEON, sessions=sessions, sender=loft)
+    assert await worker.deliver_once() == 0  # paused: the second message waits too
+    assert await worker.deliver_once() == 0
+    assert loft.sent == []
+    assert "flood control" in (row(sessions, first).delivery_error or "")
+    await asyncio.sleep(1.05)
+    assert await worker.deliver_once() == 2
+    assert loft.sent == [("pg-1", "first"), ("pg-2", "second")]
+    assert sum("asked to wait" in r.message for r in caplog.records) == 1
+    assert not any(r.exc_info for r in caplog.records), "one line per failure, no traceback"
 
-    async def flaky() -> int:
-        nonlocal rounds
-        rounds += 1
-        if rounds <= 4:
-            raise ConnectionError(f"round {rounds}")
-        return await original()
 
-    monkeypatch.setattr(failing, "deliver_once", flaky)
-    waits: list[float] = []
-    sleep = asyncio.sleep
+async def test_a_message_claimed_by_another_worker_waits_for_its_lease(
+    sessions: sessionmaker[Session],
+) -> None:
+    message = reply(sessions, "pg-1", "only once")
+    with sessions.begin() as session:
+        assert interactions.claim_for_delivery(session=session, interaction_id=message,
+                                               until=utcnow() + timedelta(seconds=0.3))
+    loft = Loft()
+    worker = DeliveryWorker(channel=PIGEON, sessions=sessions, sender=loft)
+    assert await worker.deliver_once() == 0 and loft.sent == []
+    await asyncio.sleep(0.4)  # the other worker died mid-send: its lease runs out
+    assert await worker.deliver_once() == 1 and loft.sent == [("pg-1", "only once")]
 
-    async def recorded(delay: float) -> None:
-        waits.append(delay)
-        await sleep(0)
 
-    monkeypatch.setattr(asyncio, "sleep", recorded)
-    task = asyncio.create_task(failing.run())
-    while not loft.sent:
-        await sleep(0.01)
+async def test_a_message_failing_for_a_day_is_given_up(
+    sessions: sessionmaker[Session],
+) -> None:
+    old = reply(sessions, "pg-1", "stale", created_at=utcnow() - timedelta(hours=25))
+    loft = Loft()
+    loft.fail["stale"] = ConnectionError("still down")
+    worker = DeliveryWorker(channel=PIGEON, sessions=sessions, sender=loft)
+    assert await worker.deliver_once() == 0
+    gone = row(sessions, old)
+    assert gone.failed_at is not None and "gave up after 1 tries" in (gone.delivery_error or "")
+
+
+async def test_a_wake_up_delivers_without_waiting_for_the_poll(
+    sessions: sessionmaker[Session],
+) -> None:
+    loft = Loft()
+    worker = DeliveryWorker(channel=PIGEON, sessions=sessions, sender=loft, poll_seconds=30)
+    task = asyncio.create_task(worker.run())
+    await asyncio.sleep(0.2)
+    reply(sessions, "pg-1", "now")
+    worker.wake()
+    for _ in range(100):
+        if loft.sent:
+            break
+        await asyncio.sleep(0.02)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert waits[:5] == [0.01, 0.02, 0.04, 0.04, 0.005]
-    assert loft.sent == [("pg-1", "hello")]
+    assert loft.sent == [("pg-1", "now")]
 
 
 def test_only_push_channels_get_a_worker(sessions: sessionmaker[Session]) -> None:

@@ -1,8 +1,14 @@
-"""The Telegram bridge, driving the real python-telegram-bot code against a local Bot API."""
+"""The Telegram bridge, driving the real python-telegram-bot code against a local Bot API.
+
+Rasa is the fake (tests/channels/fake_rasa.py), which writes its tracker events to the test
+database like the real one, so the bot's replies reach the chat the real way: the event path
+logs them, the outbox's worker sends them.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import subprocess
@@ -15,10 +21,10 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
-from telegram import Update
 from telegram.ext import Application
 
 from bot.channels.telegram import build_application, webhook_app
+from bot.channels.telegram.polling import Poller
 from crm_store import conversations, interactions
 from crm_store.models import Interaction
 from relay.settings import ROOT, Settings
@@ -50,13 +56,15 @@ async def polling(settings: Settings, **kwargs: Any) -> AsyncIterator[Applicatio
     application = build_application(settings, **kwargs)
     async with application:
         await application.start()
-        assert application.updater is not None
-        await application.updater.start_polling(poll_interval=0.0, timeout=1,
-                                                allowed_updates=Update.ALL_TYPES)
+        poller = Poller(application, application.bot_data["relay"],
+                        application.bot_data["relay-inbox"], timeout=1)
+        task = asyncio.create_task(poller.run())
         try:
             yield application
         finally:
-            await application.updater.stop()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
             await application.stop()
 
 
@@ -89,10 +97,10 @@ def logged(sessions: sessionmaker[Session]) -> list[tuple[str, str]]:
 async def test_text_goes_to_rasa_and_the_reply_comes_back_with_buttons(
     tg_settings: Settings, bot_api: FakeBotApi, fake_rasa: FakeRasa
 ) -> None:
-    async with polling(tg_settings, deliver=False):
+    async with polling(tg_settings):
         bot_api.queue_update(message(1, text="hello"))
         sent = await eventually(lambda: bot_api.sent(CHAT))
-    assert fake_rasa.messages[0]["metadata"].pop("message_id")
+    assert fake_rasa.messages[0]["metadata"].pop("message_id") == "1"  # the update id
     assert fake_rasa.messages == [{"sender": f"tg-{CHAT}", "message": "hello",
                                    "metadata": {"channel": "telegram"}}]
     assert sent[0]["text"] == "Hi! How can I help?"
@@ -109,7 +117,7 @@ async def test_button_click_sends_the_payload_and_answers_the_query(
         "id": "cb-1", "from": CUSTOMER, "chat_instance": "ci-1", "data": "/ask_pricing",
         "message": {"message_id": 55, "date": int(time.time()), "from": BOT_USER,
                     "chat": {"id": CHAT, "type": "private"}, "text": "Hi! How can I help?"}}}
-    async with polling(tg_settings, deliver=False):
+    async with polling(tg_settings):
         bot_api.queue_update(query)
         sent = await eventually(lambda: bot_api.sent(CHAT))
     assert [m["message"] for m in fake_rasa.messages] == ["/ask_pricing"]
@@ -121,7 +129,7 @@ async def test_button_click_sends_the_payload_and_answers_the_query(
 async def test_repeated_update_id_is_processed_once(
     tg_settings: Settings, bot_api: FakeBotApi, fake_rasa: FakeRasa
 ) -> None:
-    async with polling(tg_settings, deliver=False):
+    async with polling(tg_settings):
         bot_api.queue_update(message(10, text="first"))
         bot_api.queue_update(message(10, text="first"))
         bot_api.queue_update(message(11, text="second"))
@@ -146,7 +154,7 @@ async def test_non_text_gets_a_polite_answer_and_a_note_in_the_crm(
     tg_settings: Settings, bot_api: FakeBotApi, fake_rasa: FakeRasa,
     sessions: sessionmaker[Session], content: dict[str, Any], note: str, answer_has: str
 ) -> None:
-    async with polling(tg_settings, deliver=False):
+    async with polling(tg_settings):
         bot_api.queue_update(message(20, **content))
         sent = await eventually(lambda: bot_api.sent(CHAT))
     assert answer_has in sent[0]["text"]
@@ -171,7 +179,7 @@ async def test_a_shared_place_or_contact_is_noted_so_an_agent_can_read_it(
 ) -> None:
     """Not "[unsupported message]": the agent sees the place or the phone number (issue 15,
     #14)."""
-    async with polling(tg_settings, deliver=False):
+    async with polling(tg_settings):
         bot_api.queue_update(message(21, **content))
         sent = await eventually(lambda: bot_api.sent(CHAT))
     assert answer_has in sent[0]["text"]
@@ -185,7 +193,7 @@ async def test_a_4096_character_message_reaches_rasa_whole_and_long_replies_are_
     that arrives in parts instead of cut (issue 15, #14)."""
     text = ("word " * 900)[:4095] + "!"
     assert len(text) == 4096
-    async with polling(tg_settings, deliver=False):
+    async with polling(tg_settings):
         bot_api.queue_update(message(22, text=text))
         await eventually(lambda: len(bot_api.sent(CHAT)) >= 2)
     assert fake_rasa.messages[0]["message"] == text
@@ -201,7 +209,7 @@ async def test_edited_message_is_answered_politely(
     edited = {"update_id": 30, "edited_message": {
         "message_id": 3, "date": int(time.time()), "edit_date": int(time.time()),
         "chat": {"id": CHAT, "type": "private"}, "from": CUSTOMER, "text": "corrected"}}
-    async with polling(tg_settings, deliver=False):
+    async with polling(tg_settings):
         bot_api.queue_update(edited)
         sent = await eventually(lambda: bot_api.sent(CHAT))
     assert "edited" in sent[0]["text"]
@@ -209,15 +217,41 @@ async def test_edited_message_is_answered_politely(
     assert fake_rasa.messages == []
 
 
-async def test_rasa_down_the_message_is_kept_and_the_customer_told(
-    tg_settings: Settings, bot_api: FakeBotApi, sessions: sessionmaker[Session]
+async def test_while_rasa_starts_the_message_waits_and_is_answered_when_it_is_back(
+    tg_settings: Settings, bot_api: FakeBotApi, fake_rasa: FakeRasa,
+    sessions: sessionmaker[Session]
 ) -> None:
-    down = tg_settings.model_copy(update={"rasa_port": 9})
-    async with polling(down, deliver=False):
+    fake_rasa.down = True
+    async with polling(tg_settings):
         bot_api.queue_update(message(40, text="is anyone there?"))
-        sent = await eventually(lambda: bot_api.sent(CHAT))
-    assert "saved" in sent[0]["text"]
-    assert logged(sessions)[0] == ("customer", "is anyone there?")
+        told = await eventually(lambda: bot_api.sent(CHAT))
+        assert "restarting" in told[0]["text"]
+        await asyncio.sleep(1.5)
+        assert logged(sessions) == [("system", told[0]["text"])]  # nothing for a person
+        fake_rasa.down = False
+        await eventually(lambda: len(bot_api.sent(CHAT)) == 2)
+        await asyncio.sleep(0.5)
+    assert [m["message"] for m in fake_rasa.messages] == ["is anyone there?"]
+    assert [m["text"] for m in bot_api.sent(CHAT)][1:] == ["You said: is anyone there?"]
+    with sessions() as session:
+        conversation = conversations.get_or_raise(session=session, conversation_id=f"tg-{CHAT}")
+        assert conversation.status == "bot"
+
+
+async def test_a_message_that_waited_too_long_goes_to_a_person(
+    tg_settings: Settings, bot_api: FakeBotApi, fake_rasa: FakeRasa,
+    sessions: sessionmaker[Session]
+) -> None:
+    fake_rasa.down = True
+    impatient = tg_settings.model_copy(update={"rasa_handoff_after_seconds": 1.0})
+    async with polling(impatient):
+        bot_api.queue_update(message(41, text="hello? anyone?"))
+        await eventually(lambda: any("saved" in m["text"] for m in bot_api.sent(CHAT)))
+    assert ("customer", "hello? anyone?") in logged(sessions)
+    with sessions() as session:
+        conversation = conversations.get_or_raise(session=session, conversation_id=f"tg-{CHAT}")
+        assert conversation.status == "handoff"
+    assert fake_rasa.messages == []
 
 
 async def test_agent_replies_are_delivered_once_across_restarts(
@@ -301,7 +335,7 @@ async def test_a_reply_claimed_by_another_bridge_is_not_sent_again(
 async def test_webhook_refuses_requests_without_the_secret(
     tg_settings: Settings, bot_api: FakeBotApi, fake_rasa: FakeRasa
 ) -> None:
-    application = build_application(tg_settings, deliver=False)
+    application = build_application(tg_settings)
     app = webhook_app(application, tg_settings.telegram_webhook_secret, "/telegram/webhook")
     transport = httpx.ASGITransport(app=app)
     async with application, httpx.AsyncClient(transport=transport, base_url="http://tg") as client:
@@ -353,23 +387,36 @@ async def test_token_never_reaches_the_logs(
 async def test_start_command_greets_through_rasa(
     tg_settings: Settings, bot_api: FakeBotApi, fake_rasa: FakeRasa
 ) -> None:
-    async with polling(tg_settings, deliver=False):
+    async with polling(tg_settings):
         bot_api.queue_update(message(70, text="/start",
                                      entities=[{"type": "bot_command", "offset": 0, "length": 6}]))
         await eventually(lambda: bot_api.sent(CHAT))
     assert [m["message"] for m in fake_rasa.messages] == ["/greet"]
 
 
-def test_long_button_payloads_get_a_short_callback_key(tg_settings: Settings) -> None:
-    from bot.channels.telegram import Bridge
-
-    bridge = Bridge(sessions=None, rasa=None)  # type: ignore[arg-type]
+async def test_a_long_button_payload_is_found_again_from_its_message(
+    tg_settings: Settings, bot_api: FakeBotApi, fake_rasa: FakeRasa,
+    sessions: sessionmaker[Session]
+) -> None:
     long_payload = '/choose_faq{"faq_entry_id": "ransomware-rewind-and-version-history"}'
-    key = bridge.callback_data(long_payload)
-    assert len(key.encode()) <= 64 and key != long_payload
-    assert bridge.payload_of(key) == long_payload
-    assert bridge.callback_data("/ask_human") == "/ask_human"
-    assert bridge.payload_of("relay:unknown") is None
+    with sessions.begin() as session:
+        row = interactions.record(session=session, conversation_id=f"tg-{CHAT}",
+                                  direction="outbound", author="agent", text="Which one?",
+                                  buttons=[{"title": "Rewind", "payload": long_payload},
+                                           {"title": "Person", "payload": "/ask_human"}])
+    async with polling(tg_settings):
+        sent = await eventually(lambda: bot_api.sent(CHAT))
+        rows = sent[0]["reply_markup"]["inline_keyboard"]
+        key = rows[0][0]["callback_data"]
+        assert len(key.encode()) <= 64 and key == f"relay:{row.id}:0"
+        assert rows[1][0]["callback_data"] == "/ask_human"
+        click = {"update_id": 90, "callback_query": {
+            "id": "cb-9", "from": CUSTOMER, "chat_instance": "ci-9", "data": key,
+            "message": {"message_id": 56, "date": int(time.time()), "from": BOT_USER,
+                        "chat": {"id": CHAT, "type": "private"}, "text": "Which one?"}}}
+        bot_api.queue_update(click)
+        await eventually(lambda: fake_rasa.messages)
+    assert fake_rasa.messages[0]["message"] == long_payload
 
 
 async def test_webhook_mode_serves_and_registers_the_webhook(
@@ -381,7 +428,7 @@ async def test_webhook_mode_serves_and_registers_the_webhook(
     settings = tg_settings.model_copy(update={
         "telegram_webhook_url": "https://relay.example/telegram/webhook",
         "telegram_webhook_listen": "127.0.0.1", "telegram_webhook_port": free_port()})
-    application = build_application(settings, deliver=False)
+    application = build_application(settings)
     task = asyncio.create_task(run_webhook(application, settings))
     base = f"http://127.0.0.1:{settings.telegram_webhook_port}"
     async with httpx.AsyncClient(base_url=base, timeout=5) as client:

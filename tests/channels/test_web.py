@@ -1,4 +1,8 @@
-"""The widget gateway: message forwarding, validation, history, SSE stream, Rasa-down fallback."""
+"""The widget gateway: message forwarding, validation, history, SSE stream, Rasa starting.
+
+The fake Rasa writes its tracker events to the test database like the real one, and the app's
+lifespan runs the event follower, so what the CRM logs comes the real way.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,15 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from crm_store import customers, interactions
+from bot.channels.inbound import ONE_MOMENT
+from crm_store import conversations, customers, interactions
 from crm_store.models import Interaction
 from relay.app import create_app
 from relay.settings import Settings
@@ -46,7 +52,7 @@ def test_message_is_forwarded_with_channel_metadata(
     client: TestClient, fake_rasa: FakeRasa
 ) -> None:
     cid = web_id()
-    response = client.post(f"/chat/{cid}/messages", json={"text": "  hello "})
+    response = client.post(f"/chat/{cid}/messages", json={"text": "  hello ", "id": "msg-0001"})
     assert response.status_code == 200
     assert response.json() == {"replies": [{"text": "Hi! How can I help?", "buttons": [
         {"title": "Talk to a person", "payload": "/ask_human"},
@@ -55,7 +61,7 @@ def test_message_is_forwarded_with_channel_metadata(
     message_id = fake_rasa.messages[0]["metadata"].pop("message_id")
     assert fake_rasa.messages == [{"sender": cid, "message": "hello",
                                    "metadata": {"channel": "web"}}]
-    assert len(message_id) == 32  # names the message, so a resend is handled once
+    assert message_id == "msg-0001"  # the widget's id: a resend is handled once
     assert response.headers["access-control-allow-origin"] == "*"
 
 
@@ -82,13 +88,54 @@ def test_the_widget_knows_the_languages_and_greets_in_each(client: TestClient) -
     assert "chat-language" in client.get("/").text  # the demo page's switch
 
 
-def test_forwarded_message_is_not_logged_by_the_gateway(
+def logged(sessions: sessionmaker[Session], cid: str) -> list[tuple[str, str, bool]]:
+    """(author, text, delivered) of a conversation's CRM log."""
+    with sessions() as session:
+        return [(r.author, r.text, r.delivered_at is not None)
+                for r in interactions.list_for_conversation(session=session,
+                                                            conversation_id=cid)]
+
+
+def status(sessions: sessionmaker[Session], cid: str) -> str | None:
+    """The conversation's status in the CRM (None if it has none yet)."""
+    with sessions() as session:
+        conversation = conversations.get(session=session, conversation_id=cid)
+        return conversation.status if conversation else None
+
+
+def eventually(condition: Callable[[], Any], timeout: float = 10.0) -> Any:
+    """Poll condition() until truthy; AssertionError after timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := condition():
+            return result
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {condition}")
+
+
+def test_a_forwarded_message_is_logged_once_by_the_event_path(
     client: TestClient, sessions: sessionmaker[Session]
 ) -> None:
     cid = web_id()
-    client.post(f"/chat/{cid}/messages", json={"text": "hello"})
-    with sessions() as session:
-        assert interactions.list_for_conversation(session=session, conversation_id=cid) == []
+    client.post(f"/chat/{cid}/messages", json={"text": "pricing?"})
+    eventually(lambda: len(logged(sessions, cid)) == 2)
+    time.sleep(0.5)
+    # The reply was in the HTTP answer: delivered, so the stream does not send it again.
+    assert logged(sessions, cid) == [("customer", "pricing?", False),
+                                     ("bot", "You said: pricing?", True)]
+
+
+def test_a_retried_post_is_handled_once_and_gets_the_same_replies(
+    client: TestClient, fake_rasa: FakeRasa, sessions: sessionmaker[Session]
+) -> None:
+    cid = web_id()
+    first = client.post(f"/chat/{cid}/messages", json={"text": "hello", "id": "retry-123"})
+    again = client.post(f"/chat/{cid}/messages", json={"text": "hello", "id": "retry-123"})
+    assert first.json() == again.json() and first.json()["replies"]
+    assert [m["message"] for m in fake_rasa.messages] == ["hello"]
+    eventually(lambda: len(logged(sessions, cid)) == 2)
+    time.sleep(0.5)
+    assert [a for a, _, _ in logged(sessions, cid)] == ["customer", "bot"]
 
 
 @pytest.mark.parametrize("bad", ["web-123", "tg-42", "web-" + "A" * 32, "web-" + "0" * 31 + "g"])
@@ -106,31 +153,71 @@ def test_empty_and_too_long_messages(client: TestClient, fake_rasa: FakeRasa) ->
     long = client.post(f"/chat/{cid}/messages", json={"text": "x" * 2001})
     assert long.status_code == 413 and "at most 2000 characters" in long.json()["detail"]
     extra = client.post(f"/chat/{cid}/messages", json={"text": "hi", "x": 1})
-    assert extra.status_code == 422 and "with a text" in extra.json()["detail"]
+    assert extra.status_code == 422 and "your id for the message" in extra.json()["detail"]
+    bad_id = client.post(f"/chat/{cid}/messages", json={"text": "hi", "id": "<x>"})
+    assert bad_id.status_code == 422
     klingon = client.post(f"/chat/{cid}/messages", json={"text": "hi", "language": "tlh"})
     assert klingon.status_code == 422 and "must be one of en, zh" in klingon.json()["detail"]
     assert client.post(f"/chat/{cid}/messages", content=b"not json").status_code == 422
     assert fake_rasa.messages == []
 
 
-def test_rasa_down_keeps_the_message_and_queues_it(
-    settings: Settings, sessions: sessionmaker[Session]
+def test_while_rasa_starts_a_message_waits_and_its_reply_comes_on_the_stream(
+    settings: Settings, sessions: sessionmaker[Session], fake_rasa: FakeRasa
 ) -> None:
-    down = settings.model_copy(update={"rasa_port": 9})  # discard port: nothing listens
+    fake_rasa.down = True
+    quick = settings.model_copy(update={"rasa_hold_seconds": 1.0})
     cid = web_id()
-    with TestClient(create_app(down)) as client:
+    with TestClient(create_app(quick)) as client:
+        started = time.monotonic()
         response = client.post(f"/chat/{cid}/messages", json={"text": "my invoice is wrong"})
-    assert response.status_code == 200
-    assert "saved" in response.json()["replies"][0]["text"]
-    with sessions() as session:
-        rows = interactions.list_for_conversation(session=session, conversation_id=cid)
-        assert [(r.direction, r.author, r.text[:18]) for r in rows] == [
-            ("inbound", "customer", "my invoice is wrong"[:18]),
-            ("outbound", "system", "Thanks, your messa")]
-        from crm_store import conversations
+        assert time.monotonic() - started >= 0.5  # held while Rasa might come back
+        assert "restarting" in response.json()["replies"][0]["text"]
+        assert status(sessions, cid) == "bot"  # not handed to a person
+        fake_rasa.down = False
+        received = []
+        with client.stream("GET", f"/chat/{cid}/stream?after=0") as stream:
+            for line in stream.iter_lines():
+                if line.startswith("data: "):
+                    received.append(json.loads(line[6:]))
+                    if received[-1]["author"] == "bot":
+                        break
+    assert received[-1]["text"] == "You said: my invoice is wrong"
+    assert [m["message"] for m in fake_rasa.messages] == ["my invoice is wrong"]
+    metadata = fake_rasa.messages[0]["metadata"]
+    assert metadata == {"channel": "web", "in_turn": False, "message_id": metadata["message_id"]}
+    assert [(a, t) for a, t, _ in logged(sessions, cid)] == [
+        ("system", ONE_MOMENT), ("customer", "my invoice is wrong"),
+        ("bot", "You said: my invoice is wrong")]
 
-        conversation = conversations.get(session=session, conversation_id=cid)
-        assert conversation is not None and conversation.status == "handoff"
+
+def test_an_older_waiting_message_goes_to_rasa_before_a_new_one(
+    settings: Settings, sessions: sessionmaker[Session], fake_rasa: FakeRasa
+) -> None:
+    fake_rasa.down = True
+    quick = settings.model_copy(update={"rasa_hold_seconds": 0.5})
+    cid = web_id()
+    with TestClient(create_app(quick)) as client:
+        client.post(f"/chat/{cid}/messages", json={"text": "first"})
+        fake_rasa.down = False
+        second = client.post(f"/chat/{cid}/messages", json={"text": "second"})
+    assert second.json()["replies"][0]["text"] == "You said: second"
+    assert [m["message"] for m in fake_rasa.messages] == ["first", "second"]
+
+
+def test_rasa_down_too_long_hands_the_conversation_to_a_person(
+    settings: Settings, sessions: sessionmaker[Session], fake_rasa: FakeRasa
+) -> None:
+    fake_rasa.down = True
+    impatient = settings.model_copy(update={"rasa_hold_seconds": 0.5,
+                                            "rasa_handoff_after_seconds": 0.0})
+    cid = web_id()
+    with TestClient(create_app(impatient)) as client:
+        response = client.post(f"/chat/{cid}/messages", json={"text": "my invoice is wrong"})
+    assert "saved" in response.json()["replies"][0]["text"]
+    assert [(a, t[:18]) for a, t, _ in logged(sessions, cid)] == [
+        ("customer", "my invoice is wrong"[:18]), ("system", "Thanks, your messa")]
+    assert status(sessions, cid) == "handoff"
 
 
 def test_history_lists_messages_without_notes(
@@ -164,7 +251,7 @@ def test_stream_delivers_agent_replies_written_later(
         with sessions.begin() as session:
             interactions.add_note(session=session, conversation_id=cid, text="internal only")
             interactions.record(session=session, conversation_id=cid, direction="outbound",
-                                author="bot", text="a bot line")
+                                author="bot", text="a bot line", delivered=True)
             interactions.record(session=session, conversation_id=cid, direction="outbound",
                                 author="agent", text="Hi, this is Sam from support")
 

@@ -9,8 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from crm_store import audit, canned, inbox, users
-from crm_store.inbox import InboxView
+from crm_store import agent_inbox, audit, canned, users
+from crm_store.agent_inbox import InboxView
 from relay.app import create_app
 from relay.settings import Settings
 from tests.console.test_console import csrf_of, handed_off, login
@@ -107,7 +107,7 @@ def test_tags_are_normalised_audited_and_searchable(client: TestClient,
     with sessions() as session:
         me = users.get_by_email(session=session, email="agent@relay.test")
         assert me is not None
-        found = inbox.list_conversations(session=session, view=InboxView.ALL, agent_id=me.id,
+        found = agent_inbox.list_conversations(session=session, view=InboxView.ALL, agent_id=me.id,
                                          query="billing iss")
         assert cid in {c.id for c in found}
     queue = client.get("/console/api/queue").json()["queue"]

@@ -10,7 +10,16 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from crm_store import audit, cases, conversations, customers, interactions, support, users
+from crm_store import (
+    audit,
+    cases,
+    conversations,
+    customers,
+    events,
+    interactions,
+    support,
+    users,
+)
 from relay.app import create_app
 from relay.settings import Settings
 from tests.channels.conftest import AGENT_EMAIL, AGENT_PASSWORD
@@ -294,7 +303,10 @@ async def test_status_changes_by_the_bot_an_agent_and_the_api_are_all_audited(
     csrf = login(client)
     client.post(f"/console/conversations/{cid}/claim", data={"csrf": csrf})  # an agent
     client.post(f"/console/conversations/{cid}/resolve", data={"csrf": csrf})
-    api = {"Authorization": f"Bearer {settings.service_token}"}  # the API (Rasa's broker)
+    # Rasa's own resume event (the event path) is applied, and changes nothing, before the
+    # events below are posted.
+    events.consume(sessions=sessions, actor="service:rasa")
+    api = {"Authorization": f"Bearer {settings.service_token}"}  # the API (Rasa's events)
     for kind in ("pause", "resume"):
         posted = client.post("/internal/rasa-events", headers=api,
                              json={"events": [{"event": kind, "sender_id": cid}]})
@@ -361,3 +373,45 @@ def test_a_deactivated_agent_is_signed_out_at_once(
     with sessions.begin() as session:
         users.set_active(session=session, user_id=agent.id, active=True, actor="user:1")
     assert client.get("/console/api/queue").status_code == 401  # the old session stays ended
+
+
+def test_a_telegram_reply_the_customer_blocked_shows_as_failed_and_can_be_sent_again(
+    client: TestClient, sessions: sessionmaker[Session]
+) -> None:
+    cid = f"tg-{uuid.uuid4().int % 10**9}"
+    with sessions.begin() as session:
+        support.set_status(session=session, conversation_id=cid, status="handoff",
+                           actor="service:test")
+        sent = interactions.record(session=session, conversation_id=cid, direction="outbound",
+                                   author="agent", text="first reply")
+        blocked = interactions.record(session=session, conversation_id=cid,
+                                      direction="outbound", author="agent", text="second reply")
+        interactions.mark_delivered(session=session, interaction_id=sent.id)
+        interactions.mark_failed(session=session, interaction_id=blocked.id,
+                                 error="Forbidden: bot was blocked by the user")
+    csrf = login(client)
+    page = client.get(f"/console/conversations/{cid}").text
+    assert "delivered</span>" in page
+    assert "failed: Forbidden: bot was blocked by the user" in page
+    live = client.get(f"/console/api/conversations/{cid}/messages").json()
+    assert {(d["id"], d["status"]) for d in live["deliveries"]} == {
+        (sent.id, "delivered"), (blocked.id, "failed")}
+    assert client.post(f"/console/conversations/{cid}/messages/{blocked.id}/retry",
+                       data={"csrf": "wrong"}).status_code == 403
+    again = client.post(f"/console/conversations/{cid}/messages/{blocked.id}/retry",
+                        data={"csrf": csrf})
+    assert again.headers["location"].endswith("notice=retrying")
+    with sessions() as session:
+        assert interactions.list_undelivered(session=session, conversation_id=cid)[0].id == (
+            blocked.id)
+        rows = audit.list_entries(session=session, entity="interaction",
+                                  entity_id=blocked.id)
+        assert [r.action for r in rows] == ["retry_delivery"]
+
+
+def test_a_widget_conversation_shows_no_delivery_state(
+    client: TestClient, sessions: sessionmaker[Session]
+) -> None:
+    cid = handed_off(sessions)
+    login(client)
+    assert "data-delivery" not in client.get(f"/console/conversations/{cid}").text

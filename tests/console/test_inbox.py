@@ -11,8 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from crm_store import audit, cases, customers, inbox, interactions, leads, support, users
-from crm_store.inbox import InboxView
+from crm_store import agent_inbox, audit, cases, customers, interactions, leads, support, users
+from crm_store.agent_inbox import InboxView
 from crm_store.models import Conversation
 from relay.app import create_app
 from relay.settings import Settings
@@ -52,7 +52,8 @@ def test_views_list_what_they_say(sessions: sessionmaker[Session]) -> None:
                           actor="test")
     with sessions() as session:
         def view(v: InboxView, q: str | None = None) -> set[str]:
-            return ids(inbox.list_conversations(session=session, view=v, agent_id=me, query=q))
+            return ids(agent_inbox.list_conversations(session=session, view=v, agent_id=me,
+                                                      query=q))
 
         assert view(InboxView.MINE) == {mine}
         assert waiting in view(InboxView.UNASSIGNED) and mine not in view(InboxView.UNASSIGNED)
@@ -70,7 +71,7 @@ def test_search_matches_messages_customers_and_takes_wildcards_literally(
                             author="customer", text="my Quokka_invoice is 100% wrong")
     with sessions() as session:
         def found(q: str) -> set[str]:
-            return ids(inbox.list_conversations(session=session, view=InboxView.ALL,
+            return ids(agent_inbox.list_conversations(session=session, view=InboxView.ALL,
                                                 agent_id=me, query=q))
 
         assert plain in found("quokka_INVOICE") and known not in found("quokka_invoice")

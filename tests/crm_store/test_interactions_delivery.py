@@ -24,7 +24,7 @@ def test_lists_only_unclaimed_agent_replies_in_id_order(session: Session) -> Non
     first = _reply(session, "tg-1", "first")
     interactions.add_note(session=session, conversation_id="tg-1", text="internal")
     interactions.record(session=session, conversation_id="tg-1", direction="outbound",
-                        author="bot", text="a bot line")
+                        author="bot", text="a bot line already sent", delivered=True)
     interactions.record(session=session, conversation_id="tg-1", direction="inbound",
                         author="customer", text="hi")
     web = _reply(session, "web-" + "a" * 32, "to the widget")
@@ -129,7 +129,8 @@ def test_a_lower_id_committed_late_is_still_listed(sessions: sessionmaker[Sessio
 
 def test_the_migration_marks_existing_agent_replies_delivered(engine: Engine,
                                                               database_url: str) -> None:
-    """Upgrading must not make the Telegram bridge replay every agent reply ever written."""
+    """Upgrading must not make the Telegram bridge replay every agent reply ever written, nor
+    the bot replies the old gateway sent in their turn."""
     config = alembic_config(database_url)
     command.downgrade(config, "e6479dc4b377")
     insert = text(
@@ -145,7 +146,7 @@ def test_the_migration_marks_existing_agent_replies_delivered(engine: Engine,
         rows = conn.execute(text("SELECT author, note, delivered_at FROM interactions"
                                  " ORDER BY id")).all()
     assert [(a, bool(n), d is not None) for a, n, d in rows] == [
-        ("agent", False, True), ("agent", True, False), ("bot", False, False)]
+        ("agent", False, True), ("agent", True, False), ("bot", False, True)]
 
 
 def test_the_migration_marks_existing_in_turn_system_replies_delivered(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -20,7 +22,10 @@ def test_waiting_conversations_know_their_case_and_new_rows_fit_after_it(
     agent = users.create_user(session=session, email="syn@relay.local", name="Sam Syn",
                               password="password-1")
     counts = synthetic.generate(session=session, faq=FAQ, agents=[(agent.id, "Sam")],
-                                scale=synthetic.Scale(customers=40, conversations=400, days=20))
+                                scale=synthetic.Scale(customers=40, conversations=400, days=20),
+                                # A fixed clock (the history is seeded): at this moment two of
+                                # the latest handoffs still wait; at other times all may be answered.
+                                now=datetime(2026, 11, 25, 14, 7, tzinfo=UTC))
     assert counts["conversations"] == 400 and counts["handoffs"] > 0
 
     waiting = session.scalars(select(Conversation).where(

@@ -51,7 +51,6 @@ def test_children_share_the_resolved_settings(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, api_port=9100, actions_port=9101)
     env = child_env(settings, base={})
     assert env["RELAY_SERVICE_TOKEN"] == settings.service_token
-    assert env["RELAY_EVENTS_URL"] == "http://127.0.0.1:9100/internal/rasa-events"
     assert env["RELAY_ACTIONS_WEBHOOK"] == "http://127.0.0.1:9101/webhook"
     assert env["HF_HUB_OFFLINE"] == "1"
 
@@ -73,7 +72,8 @@ def test_the_child_environment_rebuilds_every_setting(tmp_path: Path) -> None:
 def test_model_fingerprint_follows_the_training_data(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name in ("config.yml", "domain.yml", "requirements/rasa.lock", "bot/data/nlu.yml"):
+    for name in ("config.yml", "domain.yml", "requirements/rasa.lock", "bot/data/nlu.yml",
+                 "bot/sentence_featurizer.py"):
         path = tmp_path / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(name)

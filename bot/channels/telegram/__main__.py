@@ -6,11 +6,11 @@ import asyncio
 import logging
 import sys
 
-from telegram import Update
 from telegram.error import InvalidToken, NetworkError
 
 from bot.channels.telegram.application import BridgeConfigError, build_application
 from bot.channels.telegram.leader import leadership
+from bot.channels.telegram.polling import run_polling
 from bot.channels.telegram.webhook import run_webhook
 from relay.settings import Settings, get_settings
 
@@ -43,7 +43,7 @@ def main() -> None:
         else:
             with leadership(settings):  # one poller per bot, whatever the number of machines
                 logger.info("Telegram bridge: polling (Rasa at %s)", settings.rasa_url)
-                application.run_polling(allowed_updates=Update.ALL_TYPES)
+                asyncio.run(run_polling(application))
     except BridgeConfigError as error:
         print(f"telegram bridge: {error}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -1,4 +1,6 @@
-"""The PTB Application: handlers registered, bridge and delivery worker opened on initialize."""
+"""The PTB Application: handlers registered; bridge, inbox processor and outbox opened on
+initialize. python-telegram-bot's own Updater is not used: polling.py stores each update before
+it is acknowledged."""
 
 from __future__ import annotations
 
@@ -7,20 +9,19 @@ import contextlib
 import logging
 
 from sqlalchemy.orm import Session, sessionmaker
-from telegram import Update
 from telegram.ext import (
     Application,
     ApplicationBuilder,
     CallbackQueryHandler,
     CommandHandler,
     MessageHandler,
-    TypeHandler,
     filters,
 )
 
 from bot.channels.delivery import DeliveryWorker
 from bot.channels.telegram import handlers, media
 from bot.channels.telegram.delivery import TelegramSender
+from bot.channels.telegram.polling import InboxProcessor
 from bot.channels.telegram.redact import redact_token_in_logs
 from bot.channels.telegram.state import Bridge
 from bot.rasa import RasaClient
@@ -44,7 +45,7 @@ class BridgeApplication(Application):  # type: ignore[type-arg]
     relay_deliver: bool = True
 
     async def initialize(self) -> None:
-        """Initialise PTB, then open the bridge."""
+        """Initialise PTB, then open the bridge: inbox processor and outbox worker tasks."""
         await super().initialize()
         if "relay" in self.bot_data:
             return
@@ -58,20 +59,26 @@ class BridgeApplication(Application):  # type: ignore[type-arg]
         rasa = RasaClient(settings.rasa_url, settings.rasa_token, timeout=settings.rasa_timeout)
         bridge = Bridge(sessions=factory, rasa=rasa, owns_engine=owns)
         self.bot_data["relay"] = bridge
+        processor = InboxProcessor(self, bridge,
+                                   handoff_after=settings.rasa_handoff_after_seconds)
+        self.bot_data["relay-inbox"] = processor
+        bridge.tasks.append(asyncio.create_task(processor.run(), name="relay-telegram-inbox"))
         if self.relay_deliver:
-            worker = DeliveryWorker(channel=TELEGRAM, sessions=factory,
-                                    sender=TelegramSender(self))
-            bridge.delivery_task = asyncio.create_task(worker.run(),
-                                                       name="relay-telegram-delivery")
+            bridge.delivery = DeliveryWorker(channel=TELEGRAM, sessions=factory,
+                                             sender=TelegramSender(self))
+            bridge.tasks.append(asyncio.create_task(bridge.delivery.run(),
+                                                    name="relay-telegram-delivery"))
 
     async def shutdown(self) -> None:
         """Close the bridge, then shut PTB down."""
         bridge: Bridge | None = self.bot_data.pop("relay", None)
+        self.bot_data.pop("relay-inbox", None)
         if bridge is not None:
-            if bridge.delivery_task is not None:
-                bridge.delivery_task.cancel()
+            for task in bridge.tasks:
+                task.cancel()
+            for task in bridge.tasks:
                 with contextlib.suppress(asyncio.CancelledError):
-                    await bridge.delivery_task
+                    await task
             await bridge.rasa.aclose()
             if bridge.owns_engine:
                 engine = bridge.sessions.kw.get("bind")
@@ -91,7 +98,7 @@ def build_application(settings: Settings, *, sessions: sessionmaker[Session] | N
     logging.getLogger("httpx").setLevel(logging.WARNING)
     redact_token_in_logs(settings.telegram_token)
     builder = (ApplicationBuilder().application_class(BridgeApplication)
-               .token(settings.telegram_token))
+               .token(settings.telegram_token).updater(None))
     if settings.telegram_base_url:
         base = settings.telegram_base_url.rstrip("/")
         builder = builder.base_url(f"{base}/bot").base_file_url(f"{base}/file/bot")
@@ -99,7 +106,6 @@ def build_application(settings: Settings, *, sessions: sessionmaker[Session] | N
     application.relay_settings = settings
     application.relay_sessions = sessions
     application.relay_deliver = deliver
-    application.add_handler(TypeHandler(Update, handlers.drop_duplicates), group=-1)
     application.add_handler(CommandHandler("start", handlers.start))
     application.add_handler(MessageHandler(filters.UpdateType.EDITED, media.edited_message))
     application.add_handler(MessageHandler(

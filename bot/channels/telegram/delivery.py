@@ -1,25 +1,65 @@
-"""Sending out-of-turn messages (agent replies, notices) to chats: the shared worker's Sender."""
+"""Sending the outbox's messages to chats: the shared DeliveryWorker's Sender for Telegram.
+
+Every message to a chat goes this way: the bot's replies (with their buttons as an inline
+keyboard), agents' replies, notices. Telegram's answers become the worker's outcomes: 429 with
+retry_after is RetryLater (the worker waits that long), "Forbidden: bot was blocked by the
+user", a deleted chat or any other refusal of the message itself is Undeliverable (a failed
+delivery the console shows), and network errors or 5xx are retried with back-off.
+"""
 
 from __future__ import annotations
 
-from telegram.error import BadRequest, Forbidden
+from datetime import timedelta
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter
 from telegram.ext import Application
 
-from bot.channels.delivery import Undeliverable
-from bot.channels.telegram.state import MAX_TEXT_CHARS, chat_id_of
+from bot.channels.delivery import Outgoing, RetryLater, Undeliverable
+from bot.channels.telegram.state import callback_data, chat_id_of, split_text
+
+MAX_SEND_CHARS = 4096  # Telegram's limit for one message
+CHOOSE = "Please choose:"  # Telegram needs text with a keyboard
+
+
+def keyboard(message: Outgoing) -> InlineKeyboardMarkup | None:
+    """The message's buttons as an inline keyboard, one button per row."""
+    if not message.buttons:
+        return None
+    return InlineKeyboardMarkup([
+        [InlineKeyboardButton(
+            (button.get("title") or button.get("payload") or "?")[:64],
+            callback_data=callback_data(message.interaction_id, index,
+                                        button.get("payload") or button.get("title") or ""))]
+        for index, button in enumerate(message.buttons)
+    ])
+
+
+def seconds(value: int | float | timedelta) -> float:
+    """retry_after as seconds (python-telegram-bot gives an int or a timedelta)."""
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
 class TelegramSender:
-    """Sends out-of-turn messages to chats for the DeliveryWorker."""
+    """Sends the outbox's messages to chats for the DeliveryWorker."""
 
-    def __init__(self, application: Application) -> None:
+    def __init__(self, application: Application) -> None:  # type: ignore[type-arg]
         self.application = application
 
-    async def send(self, *, conversation_id: str, text: str) -> None:
-        """Send one message; a chat that cannot receive it is Undeliverable (not retried)."""
+    async def send(self, message: Outgoing) -> None:
+        """Send one message (see the module doc for what each refusal becomes)."""
+        # A reply over Telegram's limit goes in parts, the buttons with the last one.
+        *first, last = split_text(message.text or (CHOOSE if message.buttons else ""),
+                                  MAX_SEND_CHARS)
+        chat = chat_id_of(message.conversation_id)
         try:
-            await self.application.bot.send_message(chat_id=chat_id_of(conversation_id),
-                                                    text=text[:MAX_TEXT_CHARS])
-        except (Forbidden, BadRequest, ValueError) as error:
-            # The customer blocked the bot or the chat is gone: retrying will not help.
+            for part in first:
+                await self.application.bot.send_message(chat_id=chat, text=part)
+            await self.application.bot.send_message(chat_id=chat, text=last,
+                                                    reply_markup=keyboard(message))
+        except RetryAfter as error:
+            raise RetryLater(error.message, seconds(error.retry_after)) from error
+        except (Forbidden, BadRequest, ChatMigrated, ValueError) as error:
+            # The customer blocked the bot, the chat is gone, or Telegram refuses this message
+            # as it is: sending it again will not help.
             raise Undeliverable(str(error)) from error

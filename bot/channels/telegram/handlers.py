@@ -1,7 +1,10 @@
-"""The update handlers: text and buttons to Rasa and the replies back, duplicates, errors.
+"""The update handlers: text and buttons to Rasa, the error handler.
 
 Each is `async def x(update, context) -> None` with the bridge in context.bot_data; photos,
-stickers and edits are answered in media.py.
+stickers and edits are answered in media.py. The inbox processor (polling.py) calls them for
+each stored update, in order. Nothing is sent from here: the bot's replies are written to the
+CRM by the event path and sent, with their buttons, by the outbox's worker (delivery.py), like
+every other message to a chat.
 """
 
 from __future__ import annotations
@@ -10,39 +13,28 @@ import asyncio
 import contextlib
 import logging
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from sqlalchemy.orm import Session, sessionmaker
+from telegram import Message, Update
 from telegram.error import BadRequest, TelegramError
-from telegram.ext import ApplicationHandlerStop, ContextTypes
+from telegram.ext import ContextTypes
 
 from bot.channels import inbound
-from bot.channels.telegram.state import MAX_TEXT_CHARS, Bridge, bridge_of, conversation_id
-from bot.rasa import BotReply
+from bot.channels.inbound import Incoming, hand_to_rasa, tell
+from bot.channels.telegram.state import (
+    WaitingForRasa,
+    bridge_of,
+    conversation_id,
+    long_payload_key,
+)
+from bot.rasa import RasaUnavailable
+from crm_store.models import Interaction
 from relay import responses
 from relay.channels import TELEGRAM
 
 logger = logging.getLogger(__name__)
 
 
-def keyboard(bridge: Bridge, reply: BotReply) -> InlineKeyboardMarkup | None:
-    """Rasa buttons as an inline keyboard, one button per row."""
-    if not reply.buttons:
-        return None
-    return InlineKeyboardMarkup([
-        [InlineKeyboardButton(b.title[:64] or b.payload[:64],
-                              callback_data=bridge.callback_data(b.payload))]
-        for b in reply.buttons
-    ])
 
-
-def split_text(text: str, limit: int = MAX_TEXT_CHARS) -> list[str]:
-    """text in pieces of at most `limit` characters, cut at a line break or space if possible."""
-    pieces = []
-    while len(text) > limit:
-        cut = max(text.rfind("\n", 0, limit), text.rfind(" ", 0, limit))
-        cut = cut if cut > limit // 2 else limit
-        pieces.append(text[:cut])
-        text = text[cut:].lstrip()
-    return [*pieces, text]
 def client_language(update: object) -> str | None:
     """The language of the customer's Telegram app (a hint for a first, short message)."""
     user = update.effective_user if isinstance(update, Update) else None
@@ -59,47 +51,24 @@ async def in_language(context: ContextTypes.DEFAULT_TYPE, update: object, chat_i
     return responses.text(response, language)
 
 
-async def say(context: ContextTypes.DEFAULT_TYPE, update: object, chat_id: int,
-              response: str) -> None:
-    """Send a domain.yml response in the chat's language."""
-    text = await in_language(context, update, chat_id, response)
-    await context.bot.send_message(chat_id=chat_id, text=text)
-
-
-async def send_replies(context: ContextTypes.DEFAULT_TYPE, chat_id: int,
-                       replies: list[BotReply]) -> None:
-    """Send the bot's replies to a chat, in order; a reply over Telegram's limit in parts."""
+async def to_rasa(update: Update, context: ContextTypes.DEFAULT_TYPE, chat_id: int,
+                  text: str) -> None:
+    """Hand one customer message to Rasa; WaitingForRasa if it cannot be reached yet."""
     bridge = bridge_of(context)
-    for reply in replies:
-        *first, last = split_text(reply.text or "Please choose:")
-        for part in first:
-            await context.bot.send_message(chat_id=chat_id, text=part)
-        await context.bot.send_message(chat_id=chat_id, text=last,
-                                       reply_markup=keyboard(bridge, reply))
-
-
-async def to_rasa(context: ContextTypes.DEFAULT_TYPE, chat_id: int, text: str,
-                  language_hint: str | None = None) -> None:
-    """Forward one customer message to Rasa (or keep it if Rasa is down) and send the replies."""
-    bridge = bridge_of(context)
-    replies = await inbound.forward_or_store(rasa=bridge.rasa, sessions=bridge.sessions,
-                                             conversation_id=conversation_id(chat_id),
-                                             channel=TELEGRAM.name, text=text,
-                                             language_hint=language_hint)
-    await send_replies(context, chat_id, replies)
-
-
-async def drop_duplicates(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Stop a repeated update_id (Telegram redelivers when a webhook answer was lost)."""
-    if not bridge_of(context).first_time(update.update_id):
-        logger.info("update %s already handled; ignoring the repeat", update.update_id)
-        raise ApplicationHandlerStop
+    message = Incoming(conversation_id=conversation_id(chat_id), channel=TELEGRAM.name,
+                       text=text, message_id=str(update.update_id),
+                       language_hint=client_language(update))
+    try:
+        await hand_to_rasa(rasa=bridge.rasa, sessions=bridge.sessions, message=message)
+    except RasaUnavailable as error:
+        raise WaitingForRasa(message, error) from error
+    await bridge.after_turn()
 
 
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/start: greet through Rasa, so the greeting is logged like any other turn."""
     if update.effective_chat is not None:
-        await to_rasa(context, update.effective_chat.id, "/greet", client_language(update))
+        await to_rasa(update, context, update.effective_chat.id, "/greet")
 
 
 async def text_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -107,32 +76,60 @@ async def text_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     message = update.message
     if message is None or message.text is None:
         return
-    await to_rasa(context, message.chat_id, message.text, client_language(update))
+    await to_rasa(update, context, message.chat_id, message.text)
+
+
+def _payload(sessions: sessionmaker[Session], data: str) -> str | None:
+    """The payload a button's callback_data stands for (a long one from its bot message)."""
+    key = long_payload_key(data)
+    if key is None:
+        return data
+    interaction_id, index = key
+    with sessions() as session:
+        row = session.get(Interaction, interaction_id)
+        buttons = (row.buttons or []) if row is not None else []
+        return buttons[index].get("payload") if index < len(buttons) else None
 
 
 async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A button click: answer the query, remove the keyboard, send the payload to Rasa."""
     query = update.callback_query
-    if query is None:
-        return
-    await query.answer()
-    payload = bridge_of(context).payload_of(query.data or "")
     chat = update.effective_chat
-    if chat is None:
+    if query is None or chat is None:
         return
-    if isinstance(query.message, Message):
-        with contextlib.suppress(BadRequest):
-            await query.edit_message_reply_markup(reply_markup=None)
+    bridge = bridge_of(context)
+    with contextlib.suppress(TelegramError):  # cosmetic: the click is handled either way
+        await query.answer()
+        if isinstance(query.message, Message):
+            with contextlib.suppress(BadRequest):
+                await query.edit_message_reply_markup(reply_markup=None)
+    payload = await asyncio.to_thread(_payload, bridge.sessions, query.data or "")
     if payload is None:
-        await say(context, update, chat.id, "utter_button_expired")
+        expired = await in_language(context, update, chat.id, "utter_button_expired")
+        await asyncio.to_thread(tell, sessions=bridge.sessions,
+                                conversation_id=conversation_id(chat.id), channel=TELEGRAM.name,
+                                text=expired, in_turn=False)
+        await bridge.after_turn()
         return
-    await to_rasa(context, chat.id, payload, client_language(update))
+    await to_rasa(update, context, chat.id, payload)
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """The one error handler: log it, and tell the customer something went wrong."""
+    """The one error handler: a message waiting for Rasa is kept; anything else is logged and
+    the customer told something went wrong."""
+    bridge = bridge_of(context)
+    if isinstance(context.error, WaitingForRasa):
+        bridge.waiting = context.error
+        return
     logger.error("Telegram update failed: %s", type(context.error).__name__,
                  exc_info=context.error)
     if isinstance(update, Update) and update.effective_chat is not None:
-        with contextlib.suppress(TelegramError):
-            await say(context, update, update.effective_chat.id, "utter_something_went_wrong")
+        try:
+            wrong = await in_language(context, update, update.effective_chat.id,
+                                      "utter_something_went_wrong")
+            await asyncio.to_thread(tell, sessions=bridge.sessions,
+                                    conversation_id=conversation_id(update.effective_chat.id),
+                                    channel=TELEGRAM.name, text=wrong, in_turn=False)
+        except Exception as error:
+            logger.error("could not tell the customer either: %s", error)
+        await bridge.after_turn()

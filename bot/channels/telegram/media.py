@@ -1,8 +1,9 @@
 """What the bot cannot read (photos, stickers, voice, documents, locations, contacts, edits).
 
-Rasa never sees these, so what the customer sent and our answer are noted in the CRM here, in
-words an agent can act on: a shared place as its name, address and coordinates, a shared
-contact as its name and phone number.
+Rasa never sees these, so what the customer sent is noted in the CRM here, in words an agent
+can act on (a shared place as its name, address and coordinates, a shared contact as its name
+and phone number), and our answer goes to the outbox like every message to a chat
+(bot/channels/delivery.py).
 """
 
 from __future__ import annotations
@@ -74,5 +75,6 @@ async def note_and_answer(context: ContextTypes.DEFAULT_TYPE, update: Update, ch
     answer = await in_language(context, update, chat_id, POLITE.format(kind=kind))
     await asyncio.to_thread(store_unforwarded, sessions=bridge.sessions,
                             conversation_id=conversation_id(chat_id), channel=TELEGRAM.name,
-                            text=logged, reply=answer)
-    await context.bot.send_message(chat_id=chat_id, text=answer)
+                            text=logged, reply=answer, reply_in_turn=False,
+                            message_id=str(update.update_id))
+    await bridge.after_turn()

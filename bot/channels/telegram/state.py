@@ -3,56 +3,87 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
-from collections import OrderedDict
+import logging
 from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session, sessionmaker
 from telegram.ext import ContextTypes
 
+from bot.channels.delivery import DeliveryWorker
+from bot.channels.inbound import Incoming
 from bot.rasa import RasaClient
+from crm_store import audit
+from crm_store.events import consume
 from relay.channels import TELEGRAM
 
-SEEN_UPDATES_KEPT = 10_000
+logger = logging.getLogger(__name__)
+
 MAX_TEXT_CHARS = 4096  # Telegram's limit for one message, in both directions
+
+
+def split_text(text: str, limit: int = MAX_TEXT_CHARS) -> list[str]:
+    """text in pieces of at most `limit` characters, cut at a line break or space if possible."""
+    pieces = []
+    while len(text) > limit:
+        cut = max(text.rfind("\n", 0, limit), text.rfind(" ", 0, limit))
+        cut = cut if cut > limit // 2 else limit
+        pieces.append(text[:cut])
+        text = text[cut:].lstrip()
+    return [*pieces, text]
 CALLBACK_DATA_BYTES = 64  # Telegram's limit for InlineKeyboardButton.callback_data
+# A longer payload is found again from the bot message that carried the button.
+LONG_PAYLOAD_PREFIX = "relay:"
+TELEGRAM_EVENTS = audit.service_actor("telegram-bridge")  # reading Rasa's events after a turn
 
 
 @dataclass
 class Bridge:
-    """What the handlers share: DB sessions, the Rasa client, seen update ids, long payloads."""
+    """What the handlers share: DB sessions, the Rasa client, the outbox's worker.
+
+    waiting: set by the error handler when the update being handled could not reach Rasa, so
+    the inbox processor (polling.py) keeps it and tries again.
+    """
 
     sessions: sessionmaker[Session]
     rasa: RasaClient
-    seen_updates: OrderedDict[int, None] = field(default_factory=OrderedDict)
-    long_payloads: OrderedDict[str, str] = field(default_factory=OrderedDict)
-    delivery_task: asyncio.Task[None] | None = None
+    delivery: DeliveryWorker | None = None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    waiting: WaitingForRasa | None = None
     owns_engine: bool = False
 
-    def first_time(self, update_id: int) -> bool:
-        """True the first time an update id is seen (the last SEEN_UPDATES_KEPT are kept)."""
-        if update_id in self.seen_updates:
-            return False
-        self.seen_updates[update_id] = None
-        while len(self.seen_updates) > SEEN_UPDATES_KEPT:
-            self.seen_updates.popitem(last=False)
-        return True
+    async def after_turn(self) -> None:
+        """A turn or a notice was just written: log Rasa's events now and send what is due."""
+        try:
+            await asyncio.to_thread(consume, sessions=self.sessions, actor=TELEGRAM_EVENTS)
+        except Exception as error:  # the API's follower applies them anyway
+            logger.warning("reading Rasa's events after a turn failed: %s", error)
+        if self.delivery is not None:
+            self.delivery.wake()
 
-    def callback_data(self, payload: str) -> str:
-        """The payload itself, or a short key for payloads over Telegram's 64-byte limit."""
-        if len(payload.encode()) <= CALLBACK_DATA_BYTES:
-            return payload
-        key = "relay:" + hashlib.sha256(payload.encode()).hexdigest()[:32]
-        self.long_payloads[key] = payload
-        while len(self.long_payloads) > SEEN_UPDATES_KEPT:
-            self.long_payloads.popitem(last=False)
-        return key
 
-    def payload_of(self, data: str) -> str | None:
-        """The payload a button's callback_data stands for."""
-        if data.startswith("relay:"):
-            return self.long_payloads.get(data)
-        return data
+class WaitingForRasa(Exception):
+    """Rasa could not be reached for this message; it stays in the inbox and is tried again."""
+
+    def __init__(self, message: Incoming, error: Exception) -> None:
+        super().__init__(str(error))
+        self.message = message
+
+
+def callback_data(interaction_id: int, index: int, payload: str) -> str:
+    """A button's callback_data: the payload, or a key to it if over Telegram's 64 bytes."""
+    if len(payload.encode()) <= CALLBACK_DATA_BYTES:
+        return payload
+    return f"{LONG_PAYLOAD_PREFIX}{interaction_id}:{index}"
+
+
+def long_payload_key(data: str) -> tuple[int, int] | None:
+    """(interaction id, button index) of a key made by callback_data, else None."""
+    if not data.startswith(LONG_PAYLOAD_PREFIX):
+        return None
+    number, _, index = data.removeprefix(LONG_PAYLOAD_PREFIX).partition(":")
+    if not (number.isdigit() and index.isdigit()):
+        return None
+    return int(number), int(index)
 
 
 def conversation_id(chat_id: int) -> str:

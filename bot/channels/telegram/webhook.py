@@ -1,12 +1,14 @@
 """Webhook mode, after python-telegram-bot's "custom webhook" example.
 
 A small Starlette app under uvicorn checks `X-Telegram-Bot-Api-Secret-Token` (403 otherwise) and
-queues the update; PTB's own `run_webhook` would need tornado (python-telegram-bot[webhooks]),
-which is not installed.
+stores the update in the inbox before it answers 200 (so Telegram redelivers it if we die
+first; polling.py's InboxProcessor handles it); PTB's own `run_webhook` would need tornado
+(python-telegram-bot[webhooks]), which is not installed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from typing import Any
 
@@ -14,6 +16,7 @@ from telegram import Update
 from telegram.ext import Application
 
 from bot.channels.telegram.application import BridgeConfigError
+from bot.channels.telegram.polling import store_updates
 from relay.settings import Settings
 
 
@@ -31,12 +34,14 @@ def webhook_app(application: Application, secret: str, path: str) -> Any:
         try:
             data = await request.json()
             is_update = isinstance(data, dict) and type(data.get("update_id")) is int
+            # refuse what python-telegram-bot cannot read
             update = Update.de_json(data, application.bot) if is_update else None
         except (ValueError, TypeError, KeyError):
             update = None
         if update is None:  # not JSON, or JSON that is not an update object ([], null, 5)
             return PlainTextResponse("The body is not a Telegram update.", status_code=400)
-        await application.update_queue.put(update)
+        await asyncio.to_thread(store_updates, application.bot_data["relay"], [data])
+        application.bot_data["relay-inbox"].wake()
         return Response(status_code=200)
 
     async def health(_: Request) -> Response:

@@ -3,7 +3,10 @@
   GET  /widget.js, /widget.css         the embeddable widget (one <script> tag opens a chat)
   GET  /                               a demo "Nimbus Drive" page with the widget on it
   POST /chat/{id}/identity             the host page's signed-in user, verified by its HMAC
-  POST /chat/{id}/messages             forward a customer message to Rasa, return the replies
+  POST /chat/{id}/messages             a customer message to Rasa (bot/channels/web/turns.py),
+                                       the replies; {"text": …, "id": …, "language": …} (id:
+                                       the widget's own id for the message, so a retry is
+                                       handled once; language: the widget's switch)
   GET  /chat/{id}/history              the transcript, to restore the widget after a reload
   GET  /chat/{id}/stream?after=N       Server-Sent Events: agent replies and notices as written
   POST /chat/{id}/rating               the customer's 1-5 rating of a resolved handoff
@@ -17,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import uuid
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,10 +28,10 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, R
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from bot.channels.inbound import GATEWAY, forward_or_store
+from bot.channels.inbound import GATEWAY
 from bot.channels.typing import TypingBoard, Typist, board
 from bot.channels.web.stream import messages_json, out_of_turn_events
-from bot.rasa import RasaDep
+from bot.channels.web.turns import WebTurns
 from crm_store import audit, changes, conversations, interactions, ratings, verification
 from crm_store.api.deps import SessionDep, SessionFactoryDep, SettingsDep
 from crm_store.enums import ConversationStatus
@@ -76,13 +80,24 @@ class SignedIdentity(BaseModel):
 
 
 class ChatMessage(BaseModel):
-    """A message typed (or a button clicked) in the widget; language: the one the customer
-    chose with the widget's switch (absent: detected from what they write)."""
+    """A message typed (or a button clicked) in the widget, with the widget's id for it;
+    language: the one the customer chose with the widget's switch (absent: detected from what
+    they write)."""
 
     model_config = ConfigDict(extra="forbid")
 
     text: str
     language: str | None = None
+    id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{8,40}$")
+
+
+def turns_of(request: Request) -> WebTurns:
+    """FastAPI dependency: the app's WebTurns (built by relay.app's lifespan)."""
+    turns: WebTurns = request.app.state.web_turns
+    return turns
+
+
+WebTurnsDep = Annotated[WebTurns, Depends(turns_of)]
 
 
 def checked_id(conversation_id: str) -> str:
@@ -149,17 +164,18 @@ MESSAGE_BODY = {"required": True,
 
 @router.post("/chat/{conversation_id}/messages", openapi_extra={"requestBody": MESSAGE_BODY})
 async def post_message(
-    conversation_id: ConversationId, body: Annotated[bytes, Depends(raw_body)], rasa: RasaDep,
-    sessions: SessionFactoryDep, response: Response, request: Request,
+    conversation_id: ConversationId, body: Annotated[bytes, Depends(raw_body)],
+    turns: WebTurnsDep, response: Response, request: Request,
 ) -> dict[str, Any]:
-    """Forward a customer message to Rasa and return the bot's replies."""
+    """Hand a customer message to Rasa and return the bot's replies."""
     try:
         message = ChatMessage.model_validate_json(body)
     except ValidationError:
         raise HTTPException(status_code=422, headers=CORS_HEADERS,
-                            detail='Send a JSON object with a text, e.g. {"text": "Hello"} '
-                                   '(and optionally a language, e.g. "language": "es").'
-                            ) from None
+                            detail='Send a JSON object with the text and, optionally, your id '
+                                   'for the message (8-40 letters, digits, "-" or "_") and a '
+                                   'language, e.g. {"text": "Hello", "id": "3f2a9c1e", '
+                                   '"language": "es"}.') from None
     text = message.text.strip()
     if not text:
         raise HTTPException(status_code=422, detail="The message is empty.", headers=CORS_HEADERS)
@@ -179,10 +195,10 @@ async def post_message(
             status_code=422, headers=CORS_HEADERS,
             detail=f"The language must be one of {', '.join(languages.CODES)}, "
                    f"not {message.language[:20]!r}.")
-    replies = await forward_or_store(rasa=rasa, sessions=sessions,
-                                     conversation_id=conversation_id, channel=WEB.name, text=text,
-                                     language=message.language,
-                                     language_hint=request.headers.get("accept-language"))
+    replies = await turns.take(conversation_id=conversation_id, text=text,
+                               message_id=message.id or uuid.uuid4().hex,
+                               language=message.language,
+                               language_hint=request.headers.get("accept-language"))
     response.headers.update(CORS_HEADERS)
     return {"replies": [reply.as_json() for reply in replies]}
 
