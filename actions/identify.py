@@ -324,12 +324,14 @@ class ActionIdentifyCustomer(Action):
         conversation_id = tracker.sender_id
         channel = channel_of(conversation_id, (tracker.latest_message or {}).get("metadata"))
         with services().sessions.begin() as session:
+            # The conversation first: a record this conversation creates is younger than it
+            # (actions/sales.created_here), even before Rasa's events reach the CRM.
+            conversations.get_or_create(session=session, conversation_id=conversation_id,
+                                        channel=channel)
             customer = customers.get_by_email(session=session, email=email)
             if customer is None:
                 customer = customers.create(session=session, actor=audit.BOT, email=email,
                                             name=name)
-            conversations.get_or_create(session=session, conversation_id=conversation_id,
-                                        channel=channel)
             if verification.verified_customer_id(session=session,
                                                  conversation_id=conversation_id) is None:
                 conversations.link_customer(session=session, conversation_id=conversation_id,

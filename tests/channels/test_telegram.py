@@ -68,7 +68,7 @@ async def polling(settings: Settings, **kwargs: Any) -> AsyncIterator[Applicatio
             await application.stop()
 
 
-async def eventually(condition: Callable[[], Any], timeout: float = 10.0) -> Any:
+async def eventually(condition: Callable[[], Any], timeout: float = 30.0) -> Any:
     """Await until condition() is truthy (without blocking the event loop)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -24,7 +24,7 @@ def test_waiting_conversations_know_their_case_and_new_rows_fit_after_it(
     counts = synthetic.generate(session=session, faq=FAQ, agents=[(agent.id, "Sam")],
                                 scale=synthetic.Scale(customers=40, conversations=400, days=20),
                                 # A fixed clock (the history is seeded): at this moment two of
-                                # the latest handoffs still wait; at other times all may be answered.
+                                # the latest handoffs still wait; at others all may be answered.
                                 now=datetime(2026, 11, 25, 14, 7, tzinfo=UTC))
     assert counts["conversations"] == 400 and counts["handoffs"] > 0
 

@@ -1,6 +1,7 @@
 """The web channel's routes: widget assets, a demo page, and the chat API the widget talks to.
 
   GET  /widget.js, /widget.css         the embeddable widget (one <script> tag opens a chat)
+  GET  /demo.js                        the demo page's language switch
   GET  /                               a demo "Nimbus Drive" page with the widget on it
   POST /chat/{id}/identity             the host page's signed-in user, verified by its HMAC
   POST /chat/{id}/messages             a customer message to Rasa (bot/channels/web/turns.py),
@@ -143,6 +144,12 @@ def widget_js() -> Response:
               .replace(ID_PREFIX_SLOT, WEB.id_prefix).replace(TEXTS_SLOT, widget_texts()))
     return Response(script, media_type="application/javascript; charset=utf-8",
                     headers={"Cache-Control": "no-cache", **CORS_HEADERS})
+
+
+@router.get("/demo.js", include_in_schema=False)
+def demo_js() -> FileResponse:
+    """The demo page's language switch (a file, not inline: the CSP allows no inline script)."""
+    return FileResponse(STATIC / "demo.js", media_type="text/javascript")
 
 
 @router.get("/widget.css", include_in_schema=False)
