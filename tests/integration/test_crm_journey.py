@@ -58,15 +58,15 @@ def test_demo_request_becomes_a_lead_with_the_whole_conversation(any_stack: Rela
         assert found["total"] == 1
         customer = found["items"][0]
         assert customer["name"] == "Dana Scully"
-        # Unverified (only an email was typed): the company goes with the lead, and the
-        # customer's record is not changed by the conversation.
-        assert customer["company"] is None
+        # Unverified, but the record is new, made by this very conversation (a new address):
+        # filling in its company changes nobody else's record (actions/sales.created_here).
+        assert customer["company"] == "Scully Research"
 
         leads = api.get("/leads", params={"stage": "new"}).json()["items"]
         mine = [lead for lead in leads if lead["customer_id"] == customer["id"]]
         assert len(mine) == 1
         assert mine[0]["stage"] == "new" and mine[0]["unverified"] is True
-        assert "Scully Research" in mine[0]["interest"]
+        assert "company:" not in mine[0]["interest"]  # on the record, not in the interest
         assert "40" in (mine[0]["company_size"] or "")
         assert mine[0]["timeline"]
 
