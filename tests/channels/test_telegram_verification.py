@@ -52,7 +52,7 @@ async def test_typing_graces_email_on_telegram_shows_nothing(relay_stack: RelayS
     with running_fake_bot_api(token) as api:
         settings = relay_stack.settings.model_copy(update={
             "telegram_token": token, "telegram_base_url": api.url})
-        async with polling(settings, sessions=relay_stack.sessions, deliver=False):
+        async with polling(settings, sessions=relay_stack.sessions):
             chat = Chat(api, CHAT)
             for text in ["what is the status of my support cases?", GRACE, "123456",
                          "I want to change my address", GRACE, "654 321",
@@ -84,7 +84,7 @@ async def test_the_owner_verifies_on_telegram_and_the_chat_stays_verified(
     with running_fake_bot_api(token) as api:
         settings = relay_stack.settings.model_copy(update={
             "telegram_token": token, "telegram_base_url": api.url})
-        async with polling(settings, sessions=relay_stack.sessions, deliver=False):
+        async with polling(settings, sessions=relay_stack.sessions):
             chat = Chat(api, chat_id)
             await chat.say("I need to change my phone number")
             sent = relay_stack.mails_to(email)
