@@ -20,6 +20,7 @@ RELAY_FUZZ_CONVERSATIONS (default 300) sets how many; RELAY_FUZZ_SEED picks anot
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -73,6 +74,11 @@ def test_every_turn_of_a_random_conversation_is_answered(
             before = customer.status()
             turn = customer.say(text)
             where = f"turn {number} ({kind}) {text!r} → {turn.texts}"
+            if before == "bot" and not turn.replies:
+                # The handoff of the turn before may reach the CRM a moment after its reply
+                # (Rasa's pause comes through the event path): silence is right only if a
+                # person owns the conversation by now.
+                before = settled_status(customer)
             if before != "bot":
                 assert turn.replies == [], f"the bot spoke while a person owns it: {where}"
                 agent.resolve(customer.conversation_id)
@@ -87,6 +93,16 @@ def test_every_turn_of_a_random_conversation_is_answered(
         assert longest_action_run(events) <= MAX_ACTIONS_PER_TURN
     finally:
         customer.close()
+
+
+def settled_status(customer: Customer, seconds: float = 10.0) -> str:
+    """The conversation's status once it is no longer "bot", or "bot" after `seconds`."""
+    deadline = time.monotonic() + seconds
+    status = customer.status()
+    while status == "bot" and time.monotonic() < deadline:
+        time.sleep(0.2)
+        status = customer.status()
+    return status
 
 
 def test_rasa_never_tripped_its_circuit_breaker(
