@@ -120,6 +120,17 @@ def verified_customer_of(tracker: Tracker) -> int | None:
                                                  conversation_id=tracker.sender_id)
 
 
+def verified_identity(tracker: Tracker) -> tuple[int, str | None, str | None] | None:
+    """(id, name, email) of the customer the CRM says this conversation is verified as (never a
+    slot), or None."""
+    with services().sessions() as session:
+        customer_id = verification.verified_customer_id(session=session,
+                                                        conversation_id=tracker.sender_id)
+        customer = (customers.get(session=session, customer_id=customer_id)
+                    if customer_id is not None else None)
+        return (customer.id, customer.name, customer.email) if customer is not None else None
+
+
 def customer_id_of(tracker: Tracker) -> int | None:
     """The CRM id of the customer this conversation was identified as, or None."""
     value = tracker.get_slot("customer_id")
@@ -300,16 +311,11 @@ class ActionIdentifyCustomer(Action):
 
     def _verified(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
         """The customer the CRM says this conversation is verified as."""
-        with services().sessions() as session:
-            customer_id = verification.verified_customer_id(session=session,
-                                                            conversation_id=tracker.sender_id)
-            customer = (customers.get(session=session, customer_id=customer_id)
-                        if customer_id is not None else None)
-            known = (customer.name, customer.email) if customer is not None else None
-        if customer_id is None or known is None:
+        known = verified_identity(tracker)
+        if known is None:
             dispatcher.utter_message(response="utter_not_verified")
             return [*end_of_task(tracker, ()), SlotSet("verification_code", None)]
-        name, email = known
+        customer_id, name, email = known
         addressed = str(name or "").split()[0] if name else "there"
         dispatcher.utter_message(response="utter_verified", name=addressed)
         return [SlotSet("customer_id", customer_id), SlotSet("customer_name", name),

@@ -9,9 +9,8 @@ from rasa_sdk.types import DomainDict
 
 from actions.faq import OFFERED, answer_events, answered_from_faq_last, offer_sales
 from actions.forms import question_shaped
+from actions.identify import verified_identity
 from actions.languages import faq_for
-from actions.runtime import services
-from crm_store import customers, verification
 
 TASK_SLOTS = ("detail_field", "phone", "address", "confirm_details", "lead_interest",
               "company_size", "company", "budget", "timeline", "problem_description",
@@ -44,15 +43,10 @@ PRICE_ANSWER = 0.4
 def verification_events(tracker: Tracker) -> list[EventType]:
     """The verified slot (and who it is) as the CRM has it now: a code typed in an earlier
     conversation on this chat, or the website's signed identity, counts; a slot alone never."""
-    with services().sessions() as session:
-        customer_id = verification.verified_customer_id(session=session,
-                                                        conversation_id=tracker.sender_id)
-        customer = (customers.get(session=session, customer_id=customer_id)
-                    if customer_id is not None else None)
-        known = (customer.name, customer.email) if customer is not None else None
-    if customer_id is None or known is None:
+    known = verified_identity(tracker)
+    if known is None:
         return [SlotSet("verified", False)]
-    name, email = known
+    customer_id, name, email = known
     return [SlotSet("verified", True), SlotSet("identified", True),
             SlotSet("customer_id", customer_id), SlotSet("customer_name", name),
             SlotSet("email", email)]
