@@ -373,12 +373,13 @@ def claim(request: Request, conversation_id: str, agent: CurrentAgent, session: 
 
 @router.post("/conversations/{conversation_id}/reply")
 def reply(request: Request, conversation_id: str, agent: CurrentAgent, session: SessionDep,
-          text: FormText = "", csrf: FormText = "") -> Response:
+          board: TypingDep, text: FormText = "", csrf: FormText = "") -> Response:
     """Send a reply to the customer (claims the conversation if nobody has)."""
     check_csrf(agent, csrf)
     text = text.strip()
     if problem := _text_problem(text):
         return _back(request, conversation_id, problem)
+    board.stop(conversation_id, Typist.AGENT)  # sent: no longer typing
     outcome = support.reply(session=session, conversation_id=conversation_id,
                             agent_id=agent.id, actor=agent.actor, text=text)
     return _back(request, conversation_id, outcome)

@@ -45,6 +45,12 @@ class TypingBoard:
             self._seen[(conversation_id, who)] = (time.monotonic(), name)
             self.version += 1
 
+    def stop(self, conversation_id: str, who: Typist) -> None:
+        """`who` sent their message: they are no longer typing."""
+        with self._lock:
+            if self._seen.pop((conversation_id, who), None) is not None:
+                self.version += 1
+
     def typing(self, conversation_id: str, who: Typist) -> str | None:
         """The name ("" if none) of whoever typed in the last few seconds, or None."""
         with self._lock:

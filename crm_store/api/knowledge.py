@@ -35,10 +35,11 @@ class KnowledgeService:
             if self._engine is None:
                 try:
                     self._engine = FaqEngine.from_settings(self.settings)
-                except (IndexMissing, FileNotFoundError) as error:
+                except (IndexMissing, OSError, ValueError) as error:
+                    # OSError/ValueError: the encoder cannot be loaded (not installed, not exported)
                     raise HTTPException(
                         status.HTTP_503_SERVICE_UNAVAILABLE,
-                        f"The FAQ index is not available ({error}); build it with "
+                        f"The FAQ index or its encoder is not available ({error}); build it with "
                         "`make build-index`.",
                     ) from None
             engine = self._engine

@@ -59,3 +59,21 @@ def test_routes_refuse_bad_ids_csrf_and_strangers(client: TestClient,
     client.post(f"/chat/{cid}/typing")
     assert client.get(f"/console/api/conversations/{cid}/messages").json()["customer_typing"]
     assert client.get(f"/console/api/conversations/{cid}/messages?after=-1").status_code == 422
+
+
+def test_sending_ends_the_typing_signal(client: TestClient, sessions: sessionmaker[Session]
+                                        ) -> None:
+    """The customer's message (and the agent's reply) ends their "… is typing" at once, not
+    FRESH_SECONDS later: the other side must not see "typing" under a message already sent."""
+    cid = handed_off(sessions)
+    client.post(f"/chat/{cid}/typing")
+    csrf = login(client)
+    assert client.get(f"/console/api/conversations/{cid}/messages").json()["customer_typing"]
+    assert client.post(f"/chat/{cid}/messages", json={"text": "here it is"}).status_code == 200
+    assert not client.get(f"/console/api/conversations/{cid}/messages").json()["customer_typing"]
+    board = client.app.state.typing_board
+    assert client.post(f"/console/api/conversations/{cid}/typing",
+                       data={"csrf": csrf}).status_code == 204
+    assert board.typing(cid, Typist.AGENT) is not None
+    client.post(f"/console/conversations/{cid}/reply", data={"csrf": csrf, "text": "Thanks!"})
+    assert board.typing(cid, Typist.AGENT) is None

@@ -90,6 +90,10 @@ def test_suggestion_panel_data_for_unknown_conversations_is_404(
     page = client.get(f"/console/conversations/{cid}")
     assert 'id="suggestions"' in page.text
     assert "/console/insights/static/suggestions.js" in page.text
+    # These settings name an encoder that cannot be loaded: a clear 503, not a server error.
+    unavailable = client.get(f"/console/api/conversations/{cid}/suggestions")
+    assert unavailable.status_code == 503
+    assert "make build-index" in unavailable.json()["detail"]
 
 
 def test_the_pages_token_ends_with_the_console_login(client: TestClient) -> None:

@@ -58,6 +58,7 @@ def test_erasure_leaves_no_trace_of_the_customer(any_stack: RelayStack) -> None:
     visitor = Customer(any_stack.api_url)
     visitor.say("What is the status of my support cases?")
     visitor.say(email)
+    visitor.say(any_stack.code_for(email))  # proves to be them: the conversation becomes theirs
     visitor.say("thanks")
     any_stack.wait_for(lambda: [w for w in _everywhere(any_stack, email) if "events" in w]
                        and [w for w in _everywhere(any_stack, email) if "interactions" in w],
@@ -129,7 +130,9 @@ def test_retention_deletes_old_conversations_with_their_rasa_events(
     old, recent = Customer(relay_stack.api_url), Customer(relay_stack.api_url)
     old.say("hi")
     recent.say("hi")
-    relay_stack.wait_for(lambda: _messages(relay_stack, old.conversation_id), what="the log")
+    for customer in (old, recent):
+        relay_stack.wait_for(lambda c=customer: _messages(relay_stack, c.conversation_id),
+                             what=f"{customer.conversation_id} in the CRM")
     with relay_stack.sessions.begin() as session:
         conversation = session.get_one(Conversation, old.conversation_id)
         conversation.last_message_at = utcnow() - timedelta(days=40)

@@ -173,6 +173,7 @@ MESSAGE_BODY = {"required": True,
 async def post_message(
     conversation_id: ConversationId, body: Annotated[bytes, Depends(raw_body)],
     turns: WebTurnsDep, response: Response, request: Request,
+    typing_board: Annotated[TypingBoard, Depends(board)],
 ) -> dict[str, Any]:
     """Hand a customer message to Rasa and return the bot's replies."""
     try:
@@ -202,6 +203,7 @@ async def post_message(
             status_code=422, headers=CORS_HEADERS,
             detail=f"The language must be one of {', '.join(languages.CODES)}, "
                    f"not {message.language[:20]!r}.")
+    typing_board.stop(conversation_id, Typist.CUSTOMER)  # sent: no longer typing
     replies = await turns.take(conversation_id=conversation_id, text=text,
                                message_id=message.id or uuid.uuid4().hex,
                                language=message.language,
