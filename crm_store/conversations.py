@@ -29,10 +29,15 @@ def get_or_raise(*, session: Session, conversation_id: str) -> Conversation:
 
 
 def get_or_create(
-    *, session: Session, conversation_id: str, channel: str | None = None
+    *, session: Session, conversation_id: str, channel: str | None = None, lock: bool = False
 ) -> Conversation:
-    """The conversation with that id, created on first sight (channel defaults from the id)."""
-    conversation = session.get(Conversation, conversation_id)
+    """The conversation with that id, created on first sight (channel defaults from the id).
+
+    lock: hold the row until the transaction ends (PostgreSQL's FOR UPDATE; SQLite's writes
+    are serial anyway), and read its latest committed state.
+    """
+    locked = {"with_for_update": True, "populate_existing": True} if lock else {}
+    conversation = session.get(Conversation, conversation_id, **locked)
     if conversation is not None:
         return conversation
     own = channels.of_conversation(conversation_id)
@@ -55,7 +60,7 @@ def get_or_create(
         },
         ["id"],
     )
-    return session.get_one(Conversation, conversation_id)
+    return session.get_one(Conversation, conversation_id, **locked)
 
 
 def set_language(*, session: Session, conversation_id: str, language: str) -> bool:
@@ -79,7 +84,7 @@ def link_customer(
     """Tie a conversation to a customer and back-fill customer_id on its earlier interactions;
     audited. The conversation's language, if known, becomes the customer's."""
     customer = customers.get_or_raise(session=session, customer_id=customer_id)
-    conversation = get_or_create(session=session, conversation_id=conversation_id)
+    conversation = get_or_create(session=session, conversation_id=conversation_id, lock=True)
     before = audit.snapshot(conversation)
     conversation.customer_id = customer_id
     if conversation.language is not None:

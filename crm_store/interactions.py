@@ -50,8 +50,11 @@ def record(
         ).first()
         if existing is not None:
             return existing
+    # Locked: a customer linked to the conversation meanwhile (conversations.link_customer
+    # back-fills the rows it can see) is either seen here or sees this row; on PostgreSQL an
+    # unlocked read let a message logged during the link keep no customer for ever.
     conversation = conversations.get_or_create(
-        session=session, conversation_id=conversation_id, channel=channel
+        session=session, conversation_id=conversation_id, channel=channel, lock=True
     )
     when = created_at or utcnow()
     interaction = Interaction(

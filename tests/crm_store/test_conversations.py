@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from crm_store import conversations, customers, interactions
 
@@ -158,3 +160,40 @@ def test_racing_duplicate_insert_is_ignored(session: Session) -> None:
     assert len(interactions.list_for_conversation(session=session, conversation_id="web-r")) == 1
     again = {"id": "web-r", "channel": "web", "status": "bot"}
     assert insert_unless_exists(session, Conversation, again, ["id"]) is None
+
+
+def test_a_message_logged_while_its_conversation_is_linked_gets_the_customer(
+    sessions: sessionmaker[Session],
+) -> None:
+    """The event reader has the conversation in hand (customer unknown) when identification
+    links it to a customer in another transaction; the message it then logs must still get
+    the customer. An unlocked, cached read left it with none on PostgreSQL: out of the
+    customer's timeline for ever."""
+    with sessions.begin() as session:
+        interactions.record(session=session, conversation_id="web-race", direction="inbound",
+                            author="customer", text="hi")
+        customer_id = customers.create(session=session, actor="test", email="r@example.com").id
+    logging = sessions()
+    logging.begin()
+    seen = conversations.get_or_create(session=logging, conversation_id="web-race")
+    assert seen.customer_id is None
+
+    def link() -> None:
+        with sessions.begin() as session:
+            conversations.link_customer(session=session, actor="test",
+                                        conversation_id="web-race", customer_id=customer_id)
+
+    linker = threading.Thread(target=link)
+    linker.start()
+    linker.join(timeout=3)  # done at once: the reader holds no lock yet
+    racing = interactions.record(session=logging, conversation_id="web-race",
+                                 direction="inbound", author="customer", text="my email is…")
+    racing_id = racing.id
+    logging.commit()
+    logging.close()
+    linker.join(timeout=30)
+    assert not linker.is_alive()
+    with sessions() as session:
+        rows = interactions.list_for_conversation(session=session, conversation_id="web-race")
+        assert racing_id in {r.id for r in rows}
+        assert [r.customer_id for r in rows] == [customer_id, customer_id]
