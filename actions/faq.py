@@ -30,7 +30,7 @@ from actions.tone import tone_of
 from relay import responses
 
 if TYPE_CHECKING:
-    from knowledge.runtime.engine import Decision, Hit
+    from knowledge.runtime.engine import Decision, FaqEngine, Hit
 
 # After this many unanswered turns in a row the conversation goes to a person unasked.
 MAX_FAILED_TURNS = 2
@@ -159,7 +159,8 @@ def respond_to_text(
     # Nor is a statement that does not point back ("Dana", "next month", "around 200 a month").
     in_context = not out_of_scope and (question_shaped(text) or looks_like_follow_up(text))
     topic = tracker.get_slot("last_question") if in_context else None
-    answered = answer_message(faq_for(tracker, text), text, topic)
+    engine = faq_for(tracker, text)
+    answered = answer_message(engine, text, topic)
     decision = answered[0].decision
     if out_of_scope and not (
         decision.kind == "answer"
@@ -176,9 +177,12 @@ def respond_to_text(
                  and top.score < AMBIGUOUS_BELOW and len(decision.hits) > 1
                  and decision.hits[1].score >= top.score / 2 and not staying)
     if decision.kind == "answer" and not ambiguous:
+        # The follow-up lands on the answer just given: its relevant part, not the same text.
+        again = staying and len(answered) == 1 and answered_from_faq_last(tracker)
         events = answer_events(dispatcher, tracker, [a.decision.hits[0] for a in answered],
                                topic=answered[-1].topic,
-                               scores=[a.decision.hits[0].score for a in answered])
+                               scores=[a.decision.hits[0].score for a in answered],
+                               again_for=(engine, text) if again else None)
         if TEAM_PRICE.search(text) and not tracker.active_loop_name:
             events += offer_sales(dispatcher)
         return events
@@ -256,14 +260,15 @@ def not_resolved_events(dispatcher: CollectingDispatcher, tracker: Tracker) -> l
 
 def answer_events(
     dispatcher: CollectingDispatcher, tracker: Tracker, hits: list[Hit], *, topic: str,
-    scores: list[float] | None = None,
+    scores: list[float] | None = None, again_for: tuple[FaqEngine, str] | None = None,
 ) -> list[EventType]:
-    """Send the answers in the customer's language; remember the topic for follow-ups."""
+    """Send the answers in the customer's language; remember the topic for follow-ups.
+    again_for: see actions.languages.say_answer."""
     for i, hit in enumerate(hits):
         # The outcome travels in the bot event's metadata to the CRM's log (with faq_entry_id).
         score = round(scores[i], 4) if scores else 1.0  # no score: the customer chose the entry
-        say_answer(dispatcher, hit, language_of(tracker), faq_outcome="answered",
-                   faq_score=score)
+        say_answer(dispatcher, hit, language_of(tracker), again_for=again_for,
+                   faq_outcome="answered", faq_score=score)
     return [
         SlotSet("failed_turns", 0),
         SlotSet("last_faq_id", hits[-1].entry_id),

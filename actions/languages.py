@@ -48,13 +48,24 @@ def faq_for(tracker: Tracker, text: str) -> FaqEngine:
 
 
 def say_answer(dispatcher: CollectingDispatcher, hit: Hit, language: str,
-               **metadata: Any) -> None:
+               again_for: tuple[FaqEngine, str] | None = None, **metadata: Any) -> None:
     """Send an FAQ answer in the customer's language; without a translation, in the entry's own
     language with a sentence in theirs that says so and offers a person. metadata (the FAQ
-    outcome and score) travels with it."""
+    outcome and score) travels with it.
+
+    again_for (engine, follow-up): the answer was just given and a follow-up landed on it
+    again ("and per year?" after the Pro price): say the part of it that speaks to the
+    follow-up, as such, instead of the same text twice.
+    """
     text, written_in = hit.answer_in(language)
     # faq_entry_id travels in the bot event's metadata to the CRM's interaction log.
-    if written_in == language:
+    if again_for is not None:
+        from knowledge.runtime.context import relevant_part
+
+        part = relevant_part(again_for[0], text, again_for[1])
+        dispatcher.utter_message(response="utter_answer_again", answer=part,
+                                 faq_entry_id=hit.entry_id, **metadata)
+    elif written_in == language:
         dispatcher.utter_message(text=text, faq_entry_id=hit.entry_id, **metadata)
     else:
         dispatcher.utter_message(response="utter_answer_untranslated", answer=text,

@@ -36,8 +36,8 @@ def get_or_create(
     lock: hold the row until the transaction ends (PostgreSQL's FOR UPDATE; SQLite's writes
     are serial anyway), and read its latest committed state.
     """
-    locked = {"with_for_update": True, "populate_existing": True} if lock else {}
-    conversation = session.get(Conversation, conversation_id, **locked)
+    conversation = session.get(Conversation, conversation_id, with_for_update=lock,
+                               populate_existing=lock)
     if conversation is not None:
         return conversation
     own = channels.of_conversation(conversation_id)
@@ -60,7 +60,8 @@ def get_or_create(
         },
         ["id"],
     )
-    return session.get_one(Conversation, conversation_id, **locked)
+    return session.get_one(Conversation, conversation_id, with_for_update=lock,
+                           populate_existing=lock)
 
 
 def set_language(*, session: Session, conversation_id: str, language: str) -> bool:

@@ -186,3 +186,24 @@ def answer_message(engine: FaqEngine, text: str, previous: str | None) -> list[A
         if len(answered) == MAX_QUESTIONS:
             break
     return answered or [decide_in_context(engine, text, previous)]
+
+
+# Sentence ends: Latin punctuation followed by a space, or CJK full stops (no space follows).
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=\S)|(?<=[。！？])")
+
+
+def sentences(text: str) -> list[str]:
+    """The answer's sentences, stripped, in order ("$8 per month. Prices exclude VAT." → 2)."""
+    return [part.strip() for part in _SENTENCE_END.split(text) if part.strip()]
+
+
+def relevant_part(engine: FaqEngine, answer: str, question: str) -> str:
+    """The sentence of an answer already given that speaks to a follow-up about it ("and per
+    year?" after the Pro price: the sentence with the yearly price), so the follow-up is
+    answered with that part instead of the same text again. A one-sentence answer is whole."""
+    parts = sentences(answer)
+    if len(parts) <= 1:
+        return answer.strip()
+    vectors = engine.encoder.encode(parts)
+    best = int(np.argmax(vectors @ engine.encode(question)[0]))
+    return parts[best]

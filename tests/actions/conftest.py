@@ -68,15 +68,17 @@ def tracker(
     text: str = "",
     intent: str = "inform",
     metadata: dict[str, Any] | None = None,
+    before: list[dict[str, Any]] | None = None,
 ) -> Tracker:
-    """A tracker right after the customer said `text`, with the given slots."""
+    """A tracker right after the customer said `text`, with the given slots; `before`: the
+    events of the conversation until then."""
     latest = {"text": text, "intent": {"name": intent, "confidence": 0.9}, "entities": [],
               "metadata": metadata or {}}
     return Tracker.from_dict({
         "sender_id": sender_id,
         "slots": dict(slots or {}),
         "latest_message": latest,
-        "events": [{"event": "user", "text": text, "parse_data": latest}],
+        "events": [*(before or []), {"event": "user", "text": text, "parse_data": latest}],
         "active_loop": {},
         "latest_action_name": "action_listen",
     })

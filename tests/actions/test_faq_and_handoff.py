@@ -100,6 +100,34 @@ async def test_a_follow_up_closest_to_the_entry_just_answered_stays_on_it() -> N
     assert [m.get("faq_entry_id") for m in messages] == ["link-password-expiry"]
 
 
+def _answered(question: str, answer: str) -> list[dict[str, Any]]:
+    """The events of a turn the FAQ answered."""
+    return [{"event": "user", "text": question}, {"event": "action", "name": "action_answer_faq"},
+            {"event": "bot", "text": answer}, {"event": "action", "name": "action_listen"}]
+
+
+@pytest.mark.usefixtures("faq_services")
+async def test_a_follow_up_on_the_answer_just_given_gets_its_relevant_part(
+    faq_engine: Any,
+) -> None:
+    """"and per year?" after the Pro price is that entry again: the sentence with the yearly
+    price, said as such, instead of the same two sentences a second time (issue 9)."""
+    answer = faq_engine.entry("pro-price").answer
+    slots = {"last_question": "how much is pro?", "last_faq_id": "pro-price"}
+    messages, events = await _run(ActionAnswerFaq(), tracker(
+        text="and per year?", intent="inform", slots=slots,
+        before=_answered("how much is pro?", answer)))
+    assert [(m.get("response"), m.get("faq_entry_id")) for m in messages] == [
+        ("utter_answer_again", "pro-price")]
+    assert "$80 per user per year" in messages[0]["answer"]
+    assert messages[0]["answer"] != answer.strip() and messages[0]["answer"] in answer
+    assert SlotSet("last_faq_id", "pro-price") in events
+    # The same follow-up when the bot's last turn was something else: the answer as usual.
+    messages, _ = await _run(ActionAnswerFaq(), tracker(
+        text="and per year?", intent="inform", slots=slots))
+    assert [(m.get("text"), m.get("faq_entry_id")) for m in messages] == [(answer, "pro-price")]
+
+
 @pytest.mark.usefixtures("faq_services")
 @pytest.mark.parametrize("text", ["Dana", "acme", "next month"])
 async def test_a_statement_after_an_answer_is_not_answered_from_the_old_topic(text: str) -> None:

@@ -10,6 +10,8 @@ from knowledge.runtime.context import (
     decide_in_context,
     looks_like_follow_up,
     points_back,
+    relevant_part,
+    sentences,
     split_questions,
     swapped,
 )
@@ -98,3 +100,22 @@ def test_two_questions_get_two_distinct_answers(demo_engine: FaqEngine) -> None:
     assert [a.decision.hits[0].entry_id for a in answered] == ["pro-price", "payment-methods"]
     once = answer_message(demo_engine, "how much is pro? how much does pro cost?", None)
     assert [a.decision.hits[0].entry_id for a in once] == ["pro-price"]
+
+
+def test_sentences_split_latin_and_chinese_answers() -> None:
+    assert sentences("Pro costs $8 (two months free). Prices exclude VAT.  ") == [
+        "Pro costs $8 (two months free).", "Prices exclude VAT."]
+    assert sentences("专业版每月 8 美元。价格不含税。") == ["专业版每月 8 美元。", "价格不含税。"]
+    assert sentences("Version 2.5 is out") == ["Version 2.5 is out"]  # no break inside numbers
+
+
+@pytest.mark.parametrize(("follow_up", "expected"), [
+    ("and per year?", "$80 per user per year"),
+    ("is VAT included?", "exclude local VAT"),
+])
+def test_the_relevant_part_of_an_answer_for_a_follow_up(demo_engine: FaqEngine,
+                                                        follow_up: str, expected: str) -> None:
+    answer = demo_engine.entry("pro-price").answer
+    part = relevant_part(demo_engine, answer, follow_up)
+    assert expected in part and part in answer and part != answer.strip()
+    assert relevant_part(demo_engine, "Only one sentence here.", follow_up) == "Only one sentence here."
