@@ -28,17 +28,13 @@ from crm_store import audit, conversations, interactions, support
 from crm_store.enums import Author, ConversationStatus, Direction
 from crm_store.ingest import user_message_key
 from crm_store.models import utcnow
-from relay import languages
+from relay import languages, responses
 
 logger = logging.getLogger(__name__)
 
-# What the gateway says itself (English; the bot's own replies follow the customer's language).
-SAVED_FOR_LATER = (
-    "Thanks, your message is saved. Our assistant is unavailable right now, "
-    "so a person from the Nimbus Drive team will follow up here."
-)
-ONE_MOMENT = ("Thanks for your message! Our assistant is restarting and will answer here in a "
-              "moment.")
+# What the gateway says itself, in the customer's language (domain.yml responses, notice()).
+SAVED_FOR_LATER = "utter_saved_for_later"
+ONE_MOMENT = "utter_one_moment"
 UNAVAILABLE_REASON = "the assistant was unreachable when the customer wrote"
 REFUSED_REASON = "the assistant could not take the customer's message"
 GATEWAY = audit.service_actor("gateway")  # how the audit log names the gateway
@@ -76,9 +72,17 @@ async def hand_to_rasa(*, rasa: RasaClient, sessions: sessionmaker[Session], mes
                                        language_hint=languages.normalise(message.language_hint))
     except RasaRefused as error:
         logger.error("%s; logging the message for a person", error)
-    await asyncio.to_thread(log_for_person, sessions=sessions, message=message,
-                            reason=REFUSED_REASON, notice_in_turn=in_turn)
-    return [BotReply(text=SAVED_FOR_LATER)]
+    notice_text = await asyncio.to_thread(log_for_person, sessions=sessions, message=message,
+                                          reason=REFUSED_REASON, notice_in_turn=in_turn)
+    return [BotReply(text=notice_text)]
+
+
+def notice(response: str, *, sessions: sessionmaker[Session], message: Incoming) -> str:
+    """A notice of the gateway's own (SAVED_FOR_LATER, ONE_MOMENT) in the customer's language
+    (language_of: their choice, the conversation's, their client's)."""
+    return responses.text(response, language_of(
+        sessions=sessions, conversation_id=message.conversation_id, chosen=message.language,
+        hint=message.language_hint))
 
 
 def must_go_to_person(*, sessions: sessionmaker[Session], conversation_id: str,
@@ -96,12 +100,14 @@ def must_go_to_person(*, sessions: sessionmaker[Session], conversation_id: str,
 
 
 def log_for_person(*, sessions: sessionmaker[Session], message: Incoming, reason: str,
-                   notice_in_turn: bool, notice: str = SAVED_FOR_LATER) -> None:
-    """Log a message Rasa will not handle, tell the customer, queue the conversation for a person.
+                   notice_in_turn: bool) -> str:
+    """Log a message Rasa will not handle, tell the customer, queue the conversation for a
+    person; the notice's text (SAVED_FOR_LATER in their language).
 
     notice_in_turn: the notice is answered in the channel's HTTP response (else the channel
     delivers it out of turn).
     """
+    said = notice(SAVED_FOR_LATER, sessions=sessions, message=message)
     with sessions.begin() as session:
         interactions.record(session=session, conversation_id=message.conversation_id,
                             direction=Direction.INBOUND, author=Author.CUSTOMER,
@@ -109,10 +115,11 @@ def log_for_person(*, sessions: sessionmaker[Session], message: Incoming, reason
                             dedupe_key=user_message_key(message.conversation_id,
                                                         message.message_id))
         interactions.record(session=session, conversation_id=message.conversation_id,
-                            direction=Direction.OUTBOUND, author=Author.SYSTEM, text=notice,
+                            direction=Direction.OUTBOUND, author=Author.SYSTEM, text=said,
                             channel=message.channel, delivered=notice_in_turn)
         support.wait_for_person(session=session, conversation_id=message.conversation_id,
                                 reason=reason, actor=GATEWAY)
+    return said
 
 
 def tell(*, sessions: sessionmaker[Session], conversation_id: str, channel: str, text: str,

@@ -27,6 +27,7 @@ from bot.channels.telegram import build_application, webhook_app
 from bot.channels.telegram.polling import Poller
 from crm_store import conversations, interactions
 from crm_store.models import Interaction
+from relay import responses
 from relay.settings import ROOT, Settings
 from relay.stack import child_env
 from tests.channels.fake_bot_api import BOT_USER, FakeBotApi, running_fake_bot_api
@@ -236,6 +237,18 @@ async def test_while_rasa_starts_the_message_waits_and_is_answered_when_it_is_ba
     with sessions() as session:
         conversation = conversations.get_or_raise(session=session, conversation_id=f"tg-{CHAT}")
         assert conversation.status == "bot"
+
+
+async def test_the_restarting_notice_is_in_the_language_of_the_customers_app(
+    tg_settings: Settings, bot_api: FakeBotApi, fake_rasa: FakeRasa,
+    sessions: sessionmaker[Session]
+) -> None:
+    fake_rasa.down = True
+    async with polling(tg_settings):
+        bot_api.queue_update(message(42, text="¿hay alguien?",
+                                     **{"from": {**CUSTOMER, "language_code": "es-ES"}}))
+        told = await eventually(lambda: bot_api.sent(CHAT))
+    assert told[0]["text"] == responses.text("utter_one_moment", "es")
 
 
 async def test_a_message_that_waited_too_long_goes_to_a_person(

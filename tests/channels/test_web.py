@@ -17,9 +17,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.channels.inbound import ONE_MOMENT
 from crm_store import conversations, customers, interactions
 from crm_store.models import Interaction
+from relay import responses
 from relay.app import create_app
 from relay.settings import Settings
 from tests.channels.fake_rasa import FakeRasa
@@ -187,7 +187,7 @@ def test_while_rasa_starts_a_message_waits_and_its_reply_comes_on_the_stream(
     metadata = fake_rasa.messages[0]["metadata"]
     assert metadata == {"channel": "web", "in_turn": False, "message_id": metadata["message_id"]}
     assert [(a, t) for a, t, _ in logged(sessions, cid)] == [
-        ("system", ONE_MOMENT), ("customer", "my invoice is wrong"),
+        ("system", responses.text("utter_one_moment", "en")), ("customer", "my invoice is wrong"),
         ("bot", "You said: my invoice is wrong")]
 
 
@@ -218,6 +218,32 @@ def test_rasa_down_too_long_hands_the_conversation_to_a_person(
     assert [(a, t[:18]) for a, t, _ in logged(sessions, cid)] == [
         ("customer", "my invoice is wrong"[:18]), ("system", "Thanks, your messa")]
     assert status(sessions, cid) == "handoff"
+
+
+@pytest.mark.parametrize(("language", "header"), [("es", None), (None, "de-DE,de;q=0.9")])
+def test_the_gateways_own_notices_are_in_the_customers_language(
+    settings: Settings, sessions: sessionmaker[Session], fake_rasa: FakeRasa,
+    language: str | None, header: str | None,
+) -> None:
+    """Rasa down: "one moment" and "saved for a person" are the gateway's, not the bot's, and
+    still come in the language the customer chose (or their browser's) (issue 11)."""
+    fake_rasa.down = True
+    expected = language or "de"
+    body = {"text": "hola" if language else "hallo", **({"language": language} if language else {})}
+    headers = {"Accept-Language": header} if header else {}
+    quick = settings.model_copy(update={"rasa_hold_seconds": 0.3})
+    impatient = quick.model_copy(update={"rasa_handoff_after_seconds": 0.0})
+    cid = web_id()
+    with TestClient(create_app(quick)) as client:
+        waiting = client.post(f"/chat/{cid}/messages", json=body, headers=headers)
+    assert waiting.json()["replies"][0]["text"] == responses.text("utter_one_moment", expected)
+    with TestClient(create_app(impatient)) as client:
+        saved = client.post(f"/chat/{cid}/messages", headers=headers,
+                            json={**body, "text": "sigo aquí" if language else "noch da"})
+    said = responses.text("utter_saved_for_later", expected)
+    assert saved.json()["replies"][0]["text"] == said != responses.text("utter_saved_for_later",
+                                                                         "en")
+    assert ("system", said) in [(a, t) for a, t, _ in logged(sessions, cid)]
 
 
 def test_history_lists_messages_without_notes(

@@ -29,6 +29,7 @@ from bot.channels.inbound import (
     UNAVAILABLE_REASON,
     log_for_person,
     must_go_to_person,
+    notice,
     retry_delay,
     tell,
 )
@@ -125,7 +126,10 @@ class InboxProcessor:
             self.told.add(message.conversation_id)
             await asyncio.to_thread(tell, sessions=self.bridge.sessions,
                                     conversation_id=message.conversation_id,
-                                    channel=TELEGRAM.name, text=ONE_MOMENT, in_turn=False)
+                                    channel=TELEGRAM.name, in_turn=False,
+                                    text=await asyncio.to_thread(
+                                        notice, ONE_MOMENT, sessions=self.bridge.sessions,
+                                        message=message))
             await self.bridge.after_turn()
         logger.warning("%s; update %s waits for Rasa", waiting, row.external_id)
         return False

@@ -28,6 +28,7 @@ from bot.channels.inbound import (
     hand_to_rasa,
     log_for_person,
     must_go_to_person,
+    notice,
     retry_delay,
     tell,
 )
@@ -107,8 +108,9 @@ class WebTurns:
         chosen = {k: v for k, v in (("language", language), ("language_hint", language_hint))
                   if v}
         row = await asyncio.to_thread(self._store, conversation_id, text, message_id, chosen)
-        if row.outcome == InboxOutcome.FOR_PERSON:
-            return [BotReply(text=SAVED_FOR_LATER)]
+        if row.outcome == InboxOutcome.FOR_PERSON:  # sent again after it went to a person
+            return [BotReply(text=await asyncio.to_thread(
+                notice, SAVED_FOR_LATER, sessions=self.sessions, message=incoming(row)))]
         deadline = time.monotonic() + self.hold_seconds
         async with self.lock(conversation_id):
             tries = 0
@@ -139,17 +141,19 @@ class WebTurns:
                                    conversation_id=row.conversation_id or "",
                                    received_at=row.received_at,
                                    handoff_after=self.handoff_after):
-            await asyncio.to_thread(self._for_person, row, True)
-            return [BotReply(text=SAVED_FOR_LATER)]
+            return [BotReply(text=await asyncio.to_thread(self._for_person, row, True))]
+        moment = await asyncio.to_thread(notice, ONE_MOMENT, sessions=self.sessions,
+                                         message=incoming(row))
         await asyncio.to_thread(tell, sessions=self.sessions,
                                 conversation_id=row.conversation_id or "", channel=WEB.name,
-                                text=ONE_MOMENT, in_turn=True)
-        return [BotReply(text=ONE_MOMENT)]
+                                text=moment, in_turn=True)
+        return [BotReply(text=moment)]
 
-    def _for_person(self, row: InboundMessage, notice_in_turn: bool) -> None:
-        log_for_person(sessions=self.sessions, message=incoming(row), reason=UNAVAILABLE_REASON,
-                       notice_in_turn=notice_in_turn)
+    def _for_person(self, row: InboundMessage, notice_in_turn: bool) -> str:
+        said = log_for_person(sessions=self.sessions, message=incoming(row),
+                              reason=UNAVAILABLE_REASON, notice_in_turn=notice_in_turn)
         self._done(row, InboxOutcome.FOR_PERSON)
+        return said
 
     def _due(self) -> list[InboundMessage]:
         # Messages whose request has certainly stopped holding them.

@@ -118,4 +118,5 @@ def test_the_relevant_part_of_an_answer_for_a_follow_up(demo_engine: FaqEngine,
     answer = demo_engine.entry("pro-price").answer
     part = relevant_part(demo_engine, answer, follow_up)
     assert expected in part and part in answer and part != answer.strip()
-    assert relevant_part(demo_engine, "Only one sentence here.", follow_up) == "Only one sentence here."
+    one = "Only one sentence here."
+    assert relevant_part(demo_engine, one, follow_up) == one
