@@ -3,9 +3,10 @@
 Customers talk through the widget's route on the API, as the widget does: each message has
 the widget's id and is posted again with the same id when the request fails. Meanwhile the
 API, then Rasa, is killed with SIGKILL (no shutdown, no flush) and started again; then the
-action server. Afterwards every message a customer sent is in the CRM exactly once, every
-reply a customer was shown is in the CRM, nothing waits in the inbox, and while the action
-server was down every customer got an answer (the fallback), never an empty one.
+action server; then the Telegram bridge, while Telegram customers write. Afterwards every
+message a customer sent is in the CRM exactly once, every reply a customer was shown is in the
+CRM, nothing waits in the inbox, and while the action server was down every customer got an
+answer (the fallback), never an empty one.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from tests.channels.fake_bot_api import FakeBotApi, running_fake_bot_api
 from tests.conftest import (
     RelayStack,
     _running_stack,
@@ -40,12 +42,24 @@ RETRY_FOR = 900.0  # seconds a customer's widget keeps posting a message again
 RESTART_TIMEOUT = 900.0
 
 
+TELEGRAM_TOKEN = "616161:FAULTS-TEST"
+
+
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RelayStack]:
-    """A stack of its own: its processes are killed here, which others' tests must not see."""
+def bot_api() -> Iterator[FakeBotApi]:
+    """The local Bot API stand-in the stack's Telegram bridge polls and sends to."""
+    with running_fake_bot_api(TELEGRAM_TOKEN) as api:
+        yield api
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, bot_api: FakeBotApi) -> Iterator[RelayStack]:
+    """A stack of its own, with its Telegram bridge: its processes are killed here, which
+    others' tests must not see."""
     # A short hold: requests made while Rasa is down answer "in a moment" quickly and the
     # replayer hands their messages on when Rasa is back.
-    with _running_stack(Path(tmp_path_factory.mktemp("faults")), rasa_hold_seconds=3.0) as s:
+    with _running_stack(Path(tmp_path_factory.mktemp("faults")), rasa_hold_seconds=3.0,
+                        telegram_token=TELEGRAM_TOKEN, telegram_base_url=bot_api.url) as s:
         yield s
 
 
@@ -198,3 +212,76 @@ def test_with_the_action_server_killed_in_mid_traffic_every_customer_gets_an_ans
     assert fallback in shown  # what the customers got while the action server was down
     assert shown.count(fallback) < len(shown)  # and real answers around it
     _check_nothing_lost(stack, conversations, traffic)
+
+
+def _telegram_update(update_id: int, chat: int, text: str) -> dict[str, object]:
+    return {"update_id": update_id, "message": {
+        "message_id": update_id, "date": int(time.time()), "text": text,
+        "chat": {"id": chat, "type": "private", "first_name": "Tia"},
+        "from": {"id": chat, "is_bot": False, "first_name": "Tia"}}}
+
+
+def test_kill_9_of_the_telegram_bridge_in_mid_traffic_loses_and_duplicates_nothing(
+    stack: RelayStack, bot_api: FakeBotApi,
+) -> None:
+    """Telegram customers keep writing while the bridge dies without a flush and restarts:
+    every update is handed on once (Telegram serves again what was not confirmed; the inbox
+    drops what it already has), every reply the CRM holds reaches its chat, and a reply is
+    sent twice only if the kill fell between Telegram's answer and the outbox's commit."""
+    chats = [880_000 + i for i in range(5)]
+    turns = 6
+    sent: list[tuple[int, str]] = []
+    update_ids = iter(range(8_800_000, 8_900_000))
+
+    def customers() -> None:
+        for turn in range(turns):
+            for i, chat in enumerate(chats):
+                text = QUESTIONS[(i + turn) % len(QUESTIONS)]
+                sent.append((chat, text))
+                bot_api.queue_update(_telegram_update(next(update_ids), chat, text))
+            time.sleep(1.0)
+
+    writing = threading.Thread(target=customers, daemon=True)
+    writing.start()
+    stack.wait_for(lambda: len([m for m in bot_api.sent() if int(m["chat_id"]) in chats]) >= 3,
+                   timeout=120, what="the first replies on Telegram")
+    bridge = stack.stack.service("telegram")
+    bridge.kill()
+    time.sleep(2.0)  # updates arrive while nobody polls
+    bridge.start(stack.stack.env)
+    stack.stack.wait([bridge], timeout=RESTART_TIMEOUT)
+    writing.join(timeout=120)
+    conversations = [f"tg-{chat}" for chat in chats]
+    expected = {f"tg-{chat}": Counter(t for c, t in sent if c == chat) for chat in chats}
+
+    def settled() -> bool:
+        logged = _logged(stack, conversations)
+        return ({cid: Counter(t for a, t in rows if a == "customer")
+                 for cid, rows in logged.items()} == expected
+                and _waiting_in_inbox(stack) == 0 and not _undelivered(stack, conversations))
+
+    stack.wait_for(settled, timeout=300, what="every Telegram message in the CRM, answered")
+    logged = _logged(stack, conversations)
+    duplicates = 0
+    for chat, cid in zip(chats, conversations, strict=True):
+        assert Counter(t for a, t in logged[cid] if a == "customer") == expected[cid], cid
+        replies = Counter(t for a, t in logged[cid] if a in ("bot", "system", "agent"))
+        assert sum(replies.values()) >= sum(expected[cid].values()), f"{cid}: unanswered"
+        received = Counter(str(m["text"]) for m in bot_api.sent(chat))
+        # Long replies are split for Telegram; compare on the parts' beginnings.
+        missing = [t for t in replies if not any(r.startswith(t[:60]) for r in received)]
+        assert not missing, f"{cid}: in the CRM but never sent to the chat: {missing}"
+        duplicates += sum(received.values()) - sum(replies.values())
+    assert duplicates <= len(chats), f"{duplicates} replies sent twice"
+
+
+def _undelivered(stack: RelayStack, conversations: list[str]) -> int:
+    from crm_store.enums import Direction
+    from crm_store.models import Interaction
+
+    with stack.sessions() as session:
+        return int(session.scalar(
+            select(func.count()).select_from(Interaction).where(
+                Interaction.conversation_id.in_(conversations),
+                Interaction.direction == Direction.OUTBOUND,
+                Interaction.delivered_at.is_(None), Interaction.note.is_(False))) or 0)
