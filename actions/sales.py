@@ -12,6 +12,7 @@ from rasa_sdk.types import DomainDict
 from sqlalchemy.orm import Session
 
 from actions.channels import channel_of
+from actions.faq import OFFERED
 from actions.forms import (
     Hint,
     RelayFormValidation,
@@ -205,14 +206,22 @@ def timeline_from_text(text: str) -> str | None:
 
 
 def sales_request_text(tracker: Tracker) -> str | None:
-    """The customer's request_sales message, when the lead form is only just starting."""
+    """The customer's message that led to the lead form, when the form is only just starting:
+    their request_sales message, or the question the bot answered with an offer of the sales
+    team ("we're a team of 12, thinking about business plan" → "yes"), so what it already
+    says (the plan, the head count) is not asked again."""
     if tracker.get_slot("requested_slot") is not None:
         return None
     # The request may be a few turns back when identification came first.
+    offered = False
     for event in reversed(tracker.events):
-        intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
-        if event.get("event") == "user" and intent == "request_sales":
-            return str(event.get("text") or "")
+        kind = event.get("event")
+        if kind == "slot" and event.get("name") == OFFERED and event.get("value") == "sales":
+            offered = True
+        elif kind == "user":
+            intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
+            if intent == "request_sales" or offered:
+                return str(event.get("text") or "")
     return None
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import re
 import statistics
 import time
 import uuid
@@ -27,8 +28,10 @@ import httpx
 import yaml
 from sqlalchemy import select
 
+from crm_store import customers
 from crm_store.db import make_engine, make_session_factory
 from crm_store.models import Case, Customer, Lead
+from relay.devmail import read_mails
 from relay.settings import ROOT, Settings, get_settings
 from relay.users import ChatError, ConsoleAgent
 from relay.users import Customer as Visitor
@@ -38,6 +41,7 @@ FAQ_TURNS = ["how do I reset my password?", "what does the business plan cost",
              "can I get a refund", "my files are not syncing", "is my data encrypted?",
              "how do I share a folder with someone outside my team"]
 RULE_TURNS = ["hi", "thanks", "are you a bot?"]
+CODE_IN_MAIL = re.compile(r"code is (\d{3}) (\d{3})")  # crm_store/verification's mail
 
 
 @dataclass
@@ -69,6 +73,24 @@ class Bench:
 
     def pick(self, *options: str) -> str:
         return self.rng.choice(options)
+
+    def known_customer(self, name: str) -> str:
+        """A new customer record in the CRM (as if they had signed up); their email."""
+        email = self.email()
+        with self.sessions.begin() as session:
+            customers.create(session=session, actor="service:convbench", email=email, name=name)
+        return email
+
+    def code_for(self, email: str, *, timeout: float = 30.0) -> str:
+        """The verification code in the latest mail to email, as the customer reads it from
+        their inbox (the development mail server's directory); "" if none came in time."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            mails = [m.body for m in read_mails(self.settings.mail_dir) if m.to == email]
+            if mails and (found := CODE_IN_MAIL.search(mails[-1])):
+                return found.group(1) + found.group(2)
+            time.sleep(0.2)
+        return ""
 
 
 def _run(visitor: Visitor, success: bool, note: str = "") -> Run:
@@ -123,37 +145,57 @@ def sales_lead_with_detours(b: Bench) -> Run:
     return _run(v, ok, "" if ok else " / ".join(" ".join(t.texts)[:60] for t in v.turns[-3:]))
 
 
+def _asked(v: Visitor) -> str:
+    return " ".join(v.turns[-1].texts).lower()
+
+
+def _prove(b: Bench, v: Visitor, email: str) -> None:
+    """Answer the bot's "your email?" and "the code we sent?" if it asks them now."""
+    for _ in range(2):
+        asked = _asked(v)
+        if "code" in asked and email in asked:
+            v.say(b.code_for(email))
+        elif "email" in asked:
+            v.say(email)
+        else:
+            return
+
+
 def profile_change_of_mind(b: Bench) -> Run:
-    """Starts to change the address, backs out, changes the phone instead (read back, yes)."""
-    v, email = b.visitor(), b.email()
+    """A known customer starts to change the address, proves who they are with the mailed
+    code, backs out, changes the phone instead (read back, yes)."""
+    v, email = b.visitor(), b.known_customer("Ana Kowalski")
     v.say(b.pick("I need to change my address", "my address has changed", "update my address"))
-    v.say(email)
-    v.say("Ana Kowalski")
+    _prove(b, v, email)
     v.say(b.pick("hmm actually no, we're moving next month", "never mind", "actually no"))
     v.say(b.pick("please update my phone number instead", "change my phone number"))
+    _prove(b, v, email)
     v.say("+44 20 7946 0958")
     v.say(b.pick("yes", "yes please", "correct"))
     with b.sessions() as session:
         customer = session.scalars(select(Customer).where(Customer.email == email)).first()
         ok = (customer is not None and customer.address is None
               and customer.phone == "+442079460958")
-    return _run(v, ok)
+    return _run(v, ok, "" if ok else " / ".join(" ".join(t.texts)[:60] for t in v.turns[-3:]))
 
 
 def case_and_status(b: Bench) -> Run:
-    """Reports a problem (a case is opened), then asks for the status of their cases."""
-    v, email = b.visitor(), b.email()
+    """A known customer reports a problem (a case is opened), then asks for the status of
+    their cases, proving who they are with the mailed code when asked."""
+    v, email = b.visitor(), b.known_customer("Ola Nordmann")
     v.say(b.pick("I want to report a problem", "open a ticket", "something is broken"))
-    v.say(email)
-    v.say("Ola Nordmann")
+    _prove(b, v, email)
+    if "name" in _asked(v):
+        v.say("Ola Nordmann")
     v.say(b.pick("my files stopped syncing on my mac since yesterday",
                  "why do uploads keep failing on windows?"))
-    status = v.say(b.pick("what's the status of my cases?", "any update on my ticket"))
+    v.say(b.pick("what's the status of my cases?", "any update on my ticket"))
+    _prove(b, v, email)
     with b.sessions() as session:
         case = session.scalars(select(Case).where(
             Case.conversation_id == v.conversation_id, Case.type == "problem")).first()
-        ok = case is not None and f"#{case.id}" in " ".join(status.texts)
-    return _run(v, ok)
+        ok = case is not None and f"#{case.id}" in " ".join(v.turns[-1].texts)
+    return _run(v, ok, "" if ok else " / ".join(" ".join(t.texts)[:60] for t in v.turns[-3:]))
 
 
 def handoff_and_back(b: Bench) -> Run:

@@ -197,6 +197,24 @@ async def test_a_named_plan_is_taken_from_the_request(domain: dict[str, Any]) ->
     assert events == [SlotSet("lead_interest", "Business plan")]
 
 
+async def test_what_a_question_said_before_sales_were_offered_is_not_asked_again(
+    domain: dict[str, Any],
+) -> None:
+    """"we're a team of 12, thinking about business plan" is answered with the price and an
+    offer of the sales team; "yes" starts the lead form, which knows the plan and the size."""
+    activation = _lead_form_activation(
+        ("we're a team of 12, thinking about business plan", "ask_question"), ("yes", "affirm"))
+    events = list(activation.events)
+    # The bot's answer to the question offered sales (actions/faq.offer_sales).
+    events.insert(2, {"event": "slot", "name": "offered_task", "value": "sales"})
+    offered = Tracker.from_dict({**activation.current_state(), "events": events})
+    result = await ValidateLeadForm().run(CollectingDispatcher(), offered, domain)
+    assert result == [SlotSet("lead_interest", "Business plan"),
+                      SlotSet("company_size", "12 people")]
+    # Without the offer the same question leaves everything to ask.
+    assert await ValidateLeadForm().run(CollectingDispatcher(), activation, domain) == []
+
+
 async def test_a_plain_request_leaves_everything_to_ask(domain: dict[str, Any]) -> None:
     dispatcher = CollectingDispatcher()
     events = await ValidateLeadForm().run(
