@@ -56,6 +56,36 @@ def sessions(
 
 
 @pytest.fixture(scope="session")
+def faq() -> Any:
+    """Both FAQ engines on the indexes `make test` builds (English MiniLM, multilingual e5)."""
+    from knowledge.runtime.multilingual import MultilingualFaq
+
+    settings = Settings(index_dir=ROOT / "var" / "index", models_dir=ROOT / "var" / "models")
+    if not all((index / "manifest.json").exists() for _, index in settings.indexes()):
+        pytest.skip("no FAQ indexes: run `python -m knowledge.build`")
+    return MultilingualFaq.from_settings(settings)
+
+
+@pytest.fixture
+def faq_engine(faq: Any) -> Any:
+    """The English engine."""
+    return faq.english
+
+
+@pytest.fixture
+def faq_services(
+    sessions: sessionmaker[Session], faq: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    current = runtime.services()
+    monkeypatch.setattr(
+        runtime,
+        "_services",
+        runtime.Services(settings=current.settings, sessions=sessions, faq=faq,
+                         languages=current.languages),
+    )
+
+
+@pytest.fixture(scope="session")
 def domain() -> dict[str, Any]:
     """The bot's domain.yml as the action server receives it."""
     return dict(yaml.safe_load((ROOT / "domain.yml").read_text()))

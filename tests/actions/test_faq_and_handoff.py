@@ -10,42 +10,10 @@ from rasa_sdk.events import ActiveLoop, ConversationPaused, FollowupAction, Slot
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session, sessionmaker
 
-from actions import runtime
 from actions.faq import ActionAnswerFaq
 from actions.handoff import ActionHandoff
 from crm_store import cases, conversations
-from relay.settings import ROOT, Settings
 from tests.actions.conftest import tracker
-
-
-@pytest.fixture(scope="module")
-def faq() -> Any:
-    """Both FAQ engines on the indexes `make test` builds (English MiniLM, multilingual e5)."""
-    from knowledge.runtime.multilingual import MultilingualFaq
-
-    settings = Settings(index_dir=ROOT / "var" / "index", models_dir=ROOT / "var" / "models")
-    if not all((index / "manifest.json").exists() for _, index in settings.indexes()):
-        pytest.skip("no FAQ indexes: run `python -m knowledge.build`")
-    return MultilingualFaq.from_settings(settings)
-
-
-@pytest.fixture
-def faq_engine(faq: Any) -> Any:
-    """The English engine."""
-    return faq.english
-
-
-@pytest.fixture
-def faq_services(
-    sessions: sessionmaker[Session], faq: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    current = runtime.services()
-    monkeypatch.setattr(
-        runtime,
-        "_services",
-        runtime.Services(settings=current.settings, sessions=sessions, faq=faq,
-                         languages=current.languages),
-    )
 
 
 async def _run(action: Any, t: Tracker) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

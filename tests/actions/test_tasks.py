@@ -1,13 +1,15 @@
-"""action_clear_task: an abandoned form's answers are forgotten, a finished identification kept."""
+"""action_clear_task: an abandoned form's answers are forgotten, a finished identification kept;
+action_start_task: a question that only reads as a task start is answered instead."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from rasa_sdk.events import SlotSet
+import pytest
+from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.tasks import ActionClearTask
+from actions.tasks import ActionClearTask, ActionStartTask
 from tests.actions.conftest import tracker
 
 
@@ -31,3 +33,36 @@ async def test_a_stopped_identification_forgets_the_half_given_identity(
     slots = {"identified": False, "email": "bob@example.com", "pending_task": "check_cases"}
     events = await ActionClearTask().run(dispatcher, tracker(slots=slots, intent="stop"), domain)
     assert events == [SlotSet("pending_task", None), SlotSet("email", None)]
+
+
+@pytest.mark.usefixtures("faq_services")
+@pytest.mark.parametrize(("text", "intent", "language", "entry"), [
+    ("¿Puedo cambiar el correo electrónico de mi cuenta?", "update_details", "es", "change-email"),
+    ("Wie ändere ich die E-Mail-Adresse meines Kontos?", "update_details", "de", "change-email"),
+    ("¿cómo restablezco mi contraseña?", "report_problem", "es", "reset-password"),
+])
+async def test_a_question_in_another_language_is_answered_not_started_as_a_task(
+    domain: dict[str, Any], text: str, intent: str, language: str, entry: str,
+) -> None:
+    dispatcher = CollectingDispatcher()
+    events = await ActionStartTask().run(
+        dispatcher, tracker(text=text, intent=intent, slots={"language": language}), domain)
+    assert [m.get("faq_entry_id") for m in dispatcher.messages] == [entry]
+    assert SlotSet("pending_task", None) in events
+    assert events[-1] == FollowupAction("action_listen")
+
+
+@pytest.mark.usefixtures("faq_services")
+@pytest.mark.parametrize(("text", "intent", "language"), [
+    ("¿cómo va mi caso?", "check_case_status", "es"),  # asking about one's cases is the task
+    ("quiero cambiar mi número de teléfono", "update_details", "es"),  # not a question
+    ("can I change the email of my account?", "update_details", "en"),  # English: the NLU's call
+])
+async def test_a_task_start_is_left_to_the_task(
+    domain: dict[str, Any], text: str, intent: str, language: str,
+) -> None:
+    dispatcher = CollectingDispatcher()
+    events = await ActionStartTask().run(
+        dispatcher, tracker(text=text, intent=intent, slots={"language": language}), domain)
+    assert dispatcher.messages == []
+    assert events == [SlotSet("verified", False)]
