@@ -54,7 +54,7 @@ class MaildirHandler:
             self._count += 1
             name = f"{time.time_ns()}-{self._count:05d}.eml"
         self.directory.mkdir(parents=True, exist_ok=True)
-        temporary = self.directory / f".{name}"
+        temporary = self.directory / f".{name}.part"  # not *.eml: readers never see it
         temporary.write_bytes(envelope.content)
         temporary.rename(self.directory / name)  # readers never see half a mail
         parsed = message_from_bytes(envelope.content, policy=policy.default)
@@ -65,7 +65,7 @@ class MaildirHandler:
 def read_mails(directory: Path) -> list[Mail]:
     """The mails received so far, oldest first."""
     mails = []
-    for path in sorted(directory.glob("*.eml")):
+    for path in sorted(directory.glob("[!.]*.eml")):
         parsed = message_from_bytes(path.read_bytes(), policy=policy.default)
         assert isinstance(parsed, EmailMessage)
         part = parsed.get_body(preferencelist=("plain",))

@@ -33,12 +33,30 @@ def faq_answers() -> dict[str, str]:
             for answer in (e.answer, *e.answers.values())}
 
 
+@lru_cache(maxsize=1)
+def faq_sentences() -> dict[str, str]:
+    """Each sentence of an FAQ answer that belongs to one entry only → that entry's id."""
+    from knowledge.runtime.context import sentences
+
+    owners: dict[str, set[str]] = {}
+    for answer, entry_id in faq_answers().items():
+        for sentence in sentences(answer):
+            owners.setdefault(sentence, set()).add(entry_id)
+    return {s: next(iter(ids)) for s, ids in owners.items() if len(ids) == 1 and len(s) >= 20}
+
+
 def entry_of(text: str) -> str | None:
     """The FAQ entry whose answer this reply is, if it is one — also when the reply says first
-    that the answer is not translated (its last paragraph is the answer)."""
+    that the answer is not translated (its last paragraph is the answer), or quotes the part of
+    the answer just given that a follow-up asked about (utter_answer_again)."""
     answers = faq_answers()
-    return answers.get(" ".join(text.split())) or answers.get(" ".join(
+    whole = answers.get(" ".join(text.split())) or answers.get(" ".join(
         text.split("\n\n")[-1].split()))
+    if whole is not None:
+        return whole
+    flat = " ".join(text.split())
+    quoted = {entry for sentence, entry in faq_sentences().items() if flat.endswith(sentence)}
+    return quoted.pop() if len(quoted) == 1 else None
 
 
 @dataclass
