@@ -5,8 +5,11 @@ One reader per API process, whatever the number of open streams:
 * PostgreSQL: a connection that LISTENs on `relay_changes`, which triggers fill for every
   committed message and status change, whoever wrote it (migration 7a1c0e9d4b21);
 * SQLite (the single process): one task that asks every POLL_SECONDS for messages with a
-  higher id than it saw and for new audit rows (every status change writes one). SQLite
-  serialises writers, so ids arrive in commit order and the cursor misses nothing.
+  higher id than it saw and for new audit rows (every status change and tag edit writes one).
+  SQLite serialises writers, so ids arrive in commit order and the cursor misses nothing. It
+  also keeps the outbound messages not yet delivered and looks again at those: a delivery
+  worker (the Telegram bridge, another process) marking one delivered or failed wakes its
+  conversation, so the agent sees "failed: the customer blocked the bot" at once.
 
 Streams subscribe to topics (`conversation(id)`, QUEUE) and re-read the database when woken:
 the database stays the source of truth, a notification only says "look again". When the
@@ -21,10 +24,12 @@ import logging
 from collections import defaultdict
 from collections.abc import AsyncIterator
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, or_, select
 
-from crm_store import conversations
+from crm_store import conversations, tags
+from crm_store.enums import Direction
 from crm_store.models import AuditLog, Interaction
+from relay import channels
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +38,9 @@ QUEUE = "q"
 ANY = "*"  # woken for everything: the reader reconnected and may have missed notifications
 POLL_SECONDS = 0.5
 LOOKBACK_IDS = 256
+MAX_IN_FLIGHT = 5000  # outbound messages followed until delivered (the oldest are let go)
+# Only a pushing channel's worker marks deliveries; the widget's stream reads per browser.
+PUSHED = tuple(c.name for c in channels.REGISTRY if c.delivery == channels.Delivery.PUSH)
 RECONNECT_DELAYS = (0.5, 1.0, 2.0, 5.0)
 
 
@@ -50,6 +58,7 @@ class ChangeFeed:
         self._reader: asyncio.Task[None] | None = None
         self.notifications = 0  # what the reader received, for tests and the benchmark
         self._seen: set[int] = set()  # SQLite: ids near the cursor already announced
+        self._in_flight: dict[int, str] = {}  # SQLite: undelivered message id -> conversation
 
     async def start(self) -> None:
         """Start the reader (PostgreSQL LISTEN, or the SQLite watcher)."""
@@ -125,11 +134,27 @@ class ChangeFeed:
             # Rows just below the cursor too: an id written explicitly (or a transaction that
             # took its id early) can appear after a higher one; LOOKBACK_IDS are re-checked.
             rows = [row for row in connection.execute(
-                select(Interaction.id, Interaction.conversation_id)
+                select(Interaction.id, Interaction.conversation_id, Interaction.direction,
+                       Interaction.note, Interaction.channel, Interaction.delivered_at,
+                       Interaction.failed_at)
                 .where(Interaction.id > after_id - LOOKBACK_IDS).order_by(Interaction.id)
                 .limit(1000 + LOOKBACK_IDS)
             ).all() if row.id not in self._seen]
             self._seen.update(row.id for row in rows)
+            self._in_flight.update(
+                (row.id, row.conversation_id) for row in rows
+                if row.direction == Direction.OUTBOUND and not row.note and row.channel in PUSHED
+                and row.delivered_at is None and row.failed_at is None)
+            while len(self._in_flight) > MAX_IN_FLIGHT:
+                del self._in_flight[min(self._in_flight)]
+            moved = connection.execute(
+                select(Interaction.id, Interaction.conversation_id)
+                .where(Interaction.id.in_(list(self._in_flight)),
+                       or_(Interaction.delivered_at.is_not(None),
+                           Interaction.failed_at.is_not(None)))
+            ).all() if self._in_flight else []
+            for settled in moved:
+                del self._in_flight[settled.id]
             if len(self._seen) > 4 * LOOKBACK_IDS:
                 floor = max(self._seen) - LOOKBACK_IDS
                 self._seen = {i for i in self._seen if i > floor}
@@ -137,12 +162,12 @@ class ChangeFeed:
                 select(AuditLog.id, AuditLog.entity, AuditLog.entity_id)
                 .where(AuditLog.id > after_audit).order_by(AuditLog.id).limit(1000)
             ).all()
-        topics = {conversation(row.conversation_id) for row in rows}
+        topics = {conversation(row.conversation_id) for row in [*rows, *moved]}
         if rows:
             after_id = max(after_id, rows[-1].id)
             topics.add(QUEUE)  # a preview in the queue may have changed
-        for row in audits:  # every status change writes an audit row (crm_store.support)
-            if row.entity == conversations.ENTITY and row.entity_id:
+        for row in audits:  # every status change and tag edit writes an audit row
+            if row.entity in (conversations.ENTITY, tags.ENTITY) and row.entity_id:
                 topics.update((conversation(row.entity_id), QUEUE))
         if audits:
             after_audit = audits[-1].id
@@ -173,4 +198,11 @@ class ChangeFeed:
             audit = connection.execute(select(func.max(AuditLog.id))).scalar() or 0
             self._seen = set(connection.execute(
                 select(Interaction.id).where(Interaction.id > last - LOOKBACK_IDS)).scalars())
+            # What is still being delivered (one scan at start).
+            self._in_flight = dict(connection.execute(
+                select(Interaction.id, Interaction.conversation_id)
+                .where(Interaction.delivered_at.is_(None), Interaction.failed_at.is_(None),
+                       Interaction.direction == Direction.OUTBOUND,
+                       Interaction.note.is_(False), Interaction.channel.in_(PUSHED))
+                .order_by(Interaction.id.desc()).limit(MAX_IN_FLIGHT)).tuples().all())
         return int(last), int(audit)

@@ -8,7 +8,7 @@ import asyncio
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from crm_store import changes, interactions, support
+from crm_store import changes, interactions, support, tags
 from crm_store.enums import Author, Direction
 
 
@@ -74,3 +74,49 @@ def test_a_handoff_wakes_the_queue(engine: Engine, sessions: sessionmaker[Sessio
             await feed.stop()
 
     assert asyncio.run(scenario())
+
+
+def test_a_delivery_and_a_tag_wake_their_conversation(
+    engine: Engine, sessions: sessionmaker[Session],
+) -> None:
+    """The Telegram bridge marks a reply delivered, then another failed (the customer blocked
+    the bot), in its own process; an agent tags the conversation: each wakes its console."""
+    conversation = "tg-4711"
+    with sessions.begin() as session:
+        ids = [interactions.record(session=session, conversation_id=conversation,
+                                   direction=Direction.OUTBOUND, author=Author.AGENT,
+                                   text=text, channel="telegram").id
+               for text in ("first", "second")]
+
+    def mark(interaction_id: int, failed: bool) -> None:
+        from crm_store.models import Interaction, utcnow
+
+        with sessions.begin() as session:
+            row = session.get_one(Interaction, interaction_id)
+            if failed:
+                row.failed_at, row.delivery_error = utcnow(), "Forbidden: bot was blocked"
+            else:
+                row.delivered_at = utcnow()
+
+    def tag() -> None:
+        with sessions.begin() as session:
+            tags.add(session=session, conversation_id=conversation, tag="vip",
+                     actor="user:1")
+
+    async def scenario() -> list[bool]:
+        feed = changes.ChangeFeed(engine)
+        await feed.start()
+        woken = []
+        try:
+            await asyncio.sleep(0.7)  # the messages seen (SQLite), or listening (PostgreSQL)
+            for step in (lambda: mark(ids[0], False), lambda: mark(ids[1], True), tag):
+                async with feed.subscribe(changes.conversation(conversation)) as waiting:
+                    await asyncio.sleep(0.7)  # nothing else is pending for it
+                    waiting.clear()
+                    await asyncio.to_thread(step)
+                    woken.append(await _woken(waiting))
+        finally:
+            await feed.stop()
+        return woken
+
+    assert asyncio.run(scenario()) == [True, True, True]
