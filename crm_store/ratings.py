@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -13,6 +15,21 @@ from crm_store.models import OPEN_CASE_STATUSES, Case, SatisfactionRating, utcno
 ENTITY = "satisfaction_rating"  # in the audit log
 SCORES = range(1, 6)
 MAX_COMMENT_CHARS = 1000
+
+
+# The payload of a score button on a channel that shows buttons (Telegram): "/rate_support3".
+RATE_PAYLOAD = re.compile(r"^/rate_support([1-5])$")
+
+
+def score_buttons() -> list[dict[str, str]]:
+    """The 1-5 buttons a rating request carries (crm_store.support.hand_back)."""
+    return [{"title": "\u2b50" * score, "payload": f"/rate_support{score}"} for score in SCORES]
+
+
+def score_of(payload: str) -> int | None:
+    """The score a button's payload gives, or None if it is not a score button."""
+    found = RATE_PAYLOAD.match(payload)
+    return int(found.group(1)) if found else None
 
 
 class NothingToRate(LookupError):

@@ -32,7 +32,7 @@ from typing import Protocol
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from crm_store import audit, cases, conversations, interactions, tracker, users
+from crm_store import audit, cases, conversations, interactions, ratings, tracker, users
 from crm_store.enums import Author, CaseStatus, CaseType, ConversationStatus, Direction
 from crm_store.errors import InvalidValue
 from crm_store.models import (
@@ -43,13 +43,14 @@ from crm_store.models import (
     Interaction,
     utcnow,
 )
-from relay import responses
+from relay import channels, responses
 
 log = logging.getLogger(__name__)
 
 # The notices' words (domain.yml, in the conversation's language: relay/responses.py).
 JOINED = "utter_agent_joined"
 BOT_IS_BACK = "utter_bot_is_back"
+RATE_SUPPORT = "utter_rate_support"
 
 
 class BotUnavailable(RuntimeError):
@@ -323,6 +324,13 @@ def hand_back(
     if not told:
         notify(session=session, conversation=conversation,
                text=responses.text(BOT_IS_BACK, conversation.language))
+    channel = channels.named(conversation.channel)
+    if case is not None and channel is not None and channel.delivery == channels.Delivery.PUSH:
+        # The widget asks for its rating itself; a pushing channel gets 1-5 buttons.
+        interactions.record(session=session, conversation_id=conversation.id,
+                            direction=Direction.OUTBOUND, author=Author.SYSTEM,
+                            text=responses.text(RATE_SUPPORT, conversation.language),
+                            channel=conversation.channel, buttons=ratings.score_buttons())
     interactions.add_note(session=session, conversation_id=conversation_id,
                           text=f"Resolved by {agent_name}; handed back to the assistant.",
                           agent_id=agent_id)

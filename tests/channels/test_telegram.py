@@ -20,16 +20,18 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from telegram.ext import Application
 
 from bot.channels.telegram import build_application, webhook_app
 from bot.channels.telegram.polling import Poller
-from crm_store import conversations, interactions
-from crm_store.models import Interaction
+from crm_store import conversations, interactions, support, users
+from crm_store.models import Interaction, SatisfactionRating
 from relay import responses
 from relay.settings import ROOT, Settings
 from relay.stack import child_env
+from tests.channels.conftest import AGENT_EMAIL
 from tests.channels.fake_bot_api import BOT_USER, FakeBotApi, running_fake_bot_api
 from tests.channels.fake_rasa import FakeRasa
 
@@ -430,6 +432,58 @@ async def test_a_long_button_payload_is_found_again_from_its_message(
         bot_api.queue_update(click)
         await eventually(lambda: fake_rasa.messages)
     assert fake_rasa.messages[0]["message"] == long_payload
+
+
+def _click(update_id: int, data: str) -> dict[str, Any]:
+    return {"update_id": update_id, "callback_query": {
+        "id": f"cb-{update_id}", "from": CUSTOMER, "chat_instance": "ci", "data": data,
+        "message": {"message_id": update_id, "date": int(time.time()), "from": BOT_USER,
+                    "chat": {"id": CHAT, "type": "private"}, "text": "How did we do?"}}}
+
+
+async def test_after_a_resolved_handoff_the_customer_rates_it_with_buttons(
+    tg_settings: Settings, bot_api: FakeBotApi, fake_rasa: FakeRasa,
+    sessions: sessionmaker[Session]
+) -> None:
+    """Telegram parity of the widget's rating (issue 12): 1-5 buttons after the agent handed
+    the chat back; a tap is stored for the handoff's case, thanked for, never sent to Rasa."""
+    cid = f"tg-{CHAT}"
+    with sessions.begin() as session:
+        agent = users.get_by_email(session=session, email=AGENT_EMAIL)
+        assert agent is not None
+        support.request_handoff(session=session, conversation_id=cid, actor="relay-bot",
+                                reason="asked", transcript="")
+        support.reply(session=session, conversation_id=cid, agent_id=agent.id, actor="test",
+                      text="Sorted, anything else?")
+        support.hand_back(session=session, conversation_id=cid, agent_id=agent.id,
+                          agent_name=agent.name, actor="test")
+    async with polling(tg_settings):
+        asked = await eventually(lambda: [m for m in bot_api.sent(CHAT) if m.get("reply_markup")])
+        assert asked[0]["text"] == responses.text("utter_rate_support", "en")
+        keys = [row[0]["callback_data"] for row in asked[0]["reply_markup"]["inline_keyboard"]]
+        assert keys == [f"/rate_support{n}" for n in range(1, 6)]
+        bot_api.queue_update(_click(95, "/rate_support4"))
+        thanks = responses.text("utter_rating_thanks", "en")
+        await eventually(lambda: any(m["text"] == thanks for m in bot_api.sent(CHAT)))
+        bot_api.queue_update(_click(96, "/rate_support2"))  # changed their mind: replaces it
+        await eventually(lambda: [m["text"] for m in bot_api.sent(CHAT)].count(thanks) == 2)
+    assert fake_rasa.messages == []
+    with sessions() as session:
+        stored = session.scalars(select(SatisfactionRating)).all()
+        assert [(r.conversation_id, r.score) for r in stored] == [(cid, 2)]
+
+
+async def test_a_score_tapped_without_a_resolved_handoff_is_not_stored(
+    tg_settings: Settings, bot_api: FakeBotApi, fake_rasa: FakeRasa,
+    sessions: sessionmaker[Session]
+) -> None:
+    async with polling(tg_settings):
+        bot_api.queue_update(_click(97, "/rate_support5"))
+        expired = responses.text("utter_button_expired", "en")
+        await eventually(lambda: any(m["text"] == expired for m in bot_api.sent(CHAT)))
+    assert fake_rasa.messages == []
+    with sessions() as session:
+        assert session.scalars(select(SatisfactionRating)).all() == []
 
 
 async def test_webhook_mode_serves_and_registers_the_webhook(

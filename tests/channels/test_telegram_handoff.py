@@ -17,8 +17,10 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from crm_store import conversations, interactions
+from crm_store.models import SatisfactionRating
 from knowledge.build.sources import load_faq
 from relay.settings import ROOT
 from relay.stack import child_env
@@ -82,6 +84,18 @@ class Chat:
             "message_id": self.next_update, "date": int(time.time()), "text": text,
             "chat": {"id": self.chat_id, "type": "private", "first_name": "Tom"},
             "from": {"id": self.chat_id, "is_bot": False, "first_name": "Tom"}}})
+        return before
+
+    def tap(self, data: str) -> int:
+        """Tap an inline button (its callback_data); returns how many bot messages it had."""
+        before = len(self.api.sent(self.chat_id))
+        self.next_update += 1
+        self.api.queue_update({"update_id": self.next_update, "callback_query": {
+            "id": f"cb-{self.next_update}", "chat_instance": "ci", "data": data,
+            "from": {"id": self.chat_id, "is_bot": False, "first_name": "Tom"},
+            "message": {"message_id": self.next_update, "date": int(time.time()),
+                        "text": "rate", "chat": {"id": self.chat_id, "type": "private"},
+                        "from": {"id": 1, "is_bot": True, "first_name": "Relay"}}}})
         return before
 
     def wait_reply(self, before: int, containing: str, timeout: float = 60) -> dict[str, Any]:
@@ -159,6 +173,13 @@ def test_handoff_round_trip_over_telegram(
     assert "notice=resolved" in resolved.headers["location"]
     relay_stack.wait_for(lambda: status() == "bot", what="the chat back with the bot")
     chat.wait_reply(before, "back with the Nimbus Drive assistant", timeout=20)
+    # Then asked to rate the help, with 1-5 buttons; a tap is stored (issue 12's parity).
+    asked = chat.wait_reply(before, "How did our support team do?", timeout=20)
+    assert len(asked["reply_markup"]["inline_keyboard"]) == 5
+    chat.wait_reply(chat.tap("/rate_support5"), "Thank you for your rating", timeout=20)
+    with relay_stack.sessions() as session:
+        assert [r.score for r in session.scalars(select(SatisfactionRating).where(
+            SatisfactionRating.conversation_id == conversation_id))] == [5]
 
     before = chat.say("How do I recover a deleted file?")
     chat.wait_reply(before, answer_of("restore-deleted"))

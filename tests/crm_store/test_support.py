@@ -17,6 +17,7 @@ from crm_store.support import BotUnavailable, Outcome
 from relay import responses
 
 BACK = responses.text(support.BOT_IS_BACK, None)  # the notice in English, the default
+RATE = responses.text(support.RATE_SUPPORT, None)  # Telegram only: the widget asks itself
 
 AGENT = audit.user_actor(7)
 
@@ -266,16 +267,18 @@ def test_the_customer_is_told_when_a_person_joins_and_when_the_bot_is_back(
     with sessions.begin() as session:
         assert not support.back_to_bot(session=session, conversation_id="tg-5",
                                        actor="service:system")  # Rasa's own resume event
-        assert notices(session, "tg-5")[1:] == [BACK]
+        # ...and, on Telegram, asked for a rating with 1-5 buttons (the widget asks itself).
+        assert notices(session, "tg-5")[1:] == [BACK, RATE]
         # Rasa resumed by someone else (its HTTP API): the customer is told too.
         support.wait_for_person(session=session, conversation_id="tg-5", actor="service:system")
         assert support.back_to_bot(session=session, conversation_id="tg-5",
                                    actor="service:system")
-        assert notices(session, "tg-5")[1:] == [BACK, BACK]
+        assert notices(session, "tg-5")[1:] == [BACK, RATE, BACK]
         pending = interactions.list_undelivered(session=session, channel="telegram")
         assert [r.text for r in pending] == [
             "Sam from the Nimbus Drive support team has joined the chat.", "Hello",
-            BACK, BACK]
+            BACK, RATE, BACK]
+        assert [len(r.buttons or []) for r in pending] == [0, 0, 0, 5, 0]
 
 
 def test_the_bot_is_back_is_said_once_when_rasas_resume_event_comes_first(

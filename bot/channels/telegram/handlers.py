@@ -27,9 +27,13 @@ from bot.channels.telegram.state import (
     long_payload_key,
 )
 from bot.rasa import RasaUnavailable
+from crm_store import ratings
+from crm_store.errors import NotFoundError
 from crm_store.models import Interaction
 from relay import responses
 from relay.channels import TELEGRAM
+
+RATING_ACTOR = "service:telegram"  # the customer, through Telegram, in the audit log
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +108,9 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             with contextlib.suppress(BadRequest):
                 await query.edit_message_reply_markup(reply_markup=None)
     payload = await asyncio.to_thread(_payload, bridge.sessions, query.data or "")
+    if payload is not None and (score := ratings.score_of(payload)) is not None:
+        await _rate(update, context, chat.id, score)
+        return
     if payload is None:
         expired = await in_language(context, update, chat.id, "utter_button_expired")
         await asyncio.to_thread(tell, sessions=bridge.sessions,
@@ -112,6 +119,29 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await bridge.after_turn()
         return
     await to_rasa(update, context, chat.id, payload)
+
+
+async def _rate(update: Update, context: ContextTypes.DEFAULT_TYPE, chat_id: int,
+                score: int) -> None:
+    """A score tapped under the rating request (crm_store.support.hand_back): stored like the
+    widget's, thanked for; never sent to Rasa."""
+    bridge = bridge_of(context)
+    cid = conversation_id(chat_id)
+
+    def store() -> bool:
+        try:
+            with bridge.sessions.begin() as session:
+                ratings.rate(session=session, conversation_id=cid, score=score, comment=None,
+                             actor=RATING_ACTOR)
+            return True
+        except (ratings.NothingToRate, NotFoundError):  # nothing handed back to rate
+            return False
+
+    response = "utter_rating_thanks" if await asyncio.to_thread(store) else "utter_button_expired"
+    await asyncio.to_thread(tell, sessions=bridge.sessions, conversation_id=cid,
+                            channel=TELEGRAM.name, in_turn=False,
+                            text=await in_language(context, update, chat_id, response))
+    await bridge.after_turn()
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
