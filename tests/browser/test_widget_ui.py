@@ -79,8 +79,9 @@ def test_links_are_escaped_then_linkified_and_old_buttons_retire(app: AppServer,
     assert problems == []
 
 
-def test_agent_name_notices_unread_badge_and_rating(app: AppServer, browser: Browser) -> None:
-    page, problems = open_widget(browser, app)
+def claimed_by_alex(page: Page, app: AppServer) -> tuple[str, int]:
+    """The widget's conversation, after a first turn, handed off and claimed by Alex: its id
+    and Alex's user id."""
     say(page, "my invoice is wrong")
     expect(page.locator(".relay-msg--bot").last).to_contain_text("You said")
     cid = page.get_attribute(".relay-widget", "data-relay-conversation")
@@ -90,6 +91,12 @@ def test_agent_name_notices_unread_badge_and_rating(app: AppServer, browser: Bro
         support.request_handoff(session=session, conversation_id=cid, actor="relay-bot",
                                 reason="asked for a person", transcript="...")
         support.claim(session=session, conversation_id=cid, agent_id=agent, actor="test")
+    return cid, agent
+
+
+def test_agent_name_notices_unread_badge_and_rating(app: AppServer, browser: Browser) -> None:
+    page, problems = open_widget(browser, app)
+    cid, agent = claimed_by_alex(page, app)
     joined = page.locator('.relay-notice[data-notice="agent-joined"]')
     expect(joined).to_contain_text("Alex from the Nimbus Drive support team", timeout=LIVE_MS)
 
