@@ -89,15 +89,17 @@ def apply_event(
     if kind not in HANDLED_EVENTS or not isinstance(sender_id, str) or not sender_id:
         return False
     if kind == "pause":
-        changed = support.wait_for_person(session=session, conversation_id=sender_id,
-                                          actor=actor)
-        # Whether or not it changed the status: the handoff action has usually queued the
+        # Whether or not it changes the status: the handoff action has usually queued the
         # conversation already (crm_store.support) when Rasa's pause arrives.
         faq_outcomes.record_handoff(session=session, conversation_id=sender_id,
                                     at=_timestamp(event))
-        return changed
+        # Read late, after an agent handed the conversation back: stale.
+        return support.wait_for_person(session=session, conversation_id=sender_id, actor=actor,
+                                       at=_timestamp(event))
     if kind == "resume":
-        return support.back_to_bot(session=session, conversation_id=sender_id, actor=actor)
+        # Read late, after the customer was handed off again (by the action, directly): stale.
+        return support.back_to_bot(session=session, conversation_id=sender_id, actor=actor,
+                                   at=_timestamp(event))
     if kind == "slot":
         if event.get("name") == LANGUAGE_SLOT and languages.supported(event.get("value")):
             return conversations.set_language(session=session, conversation_id=sender_id,

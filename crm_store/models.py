@@ -220,6 +220,9 @@ class Conversation(Base):
     )
     handoff_reason: Mapped[str | None] = mapped_column(Text)
     handoff_at: Mapped[datetime | None] = mapped_column()
+    # When the bot last got it back (a resolve, Rasa's resume): a pause read later that is
+    # older than this is stale (crm_store.ingest).
+    bot_since: Mapped[datetime | None] = mapped_column()
     # The case the current handoff opened (crm_store.support): resolving closes it, not the
     # conversation's other cases. Not a foreign key: cases already refer to conversations, and
     # on SQLite adding one means rebuilding this table, which cascades to its interactions.

@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
@@ -94,12 +94,14 @@ def set_status(
     agent_id: int | None = None,
     case_id: int | None = None,
     action: str = "set_status",
+    at: datetime | None = None,
 ) -> Conversation:
     """Move a conversation to bot/handoff/agent (created if new) and audit the change.
 
     handoff records the reason, the case the handoff opened (case_id) and, the first time, the
     time; agent records who has it; bot clears the assignment and the handoff's case. The
-    building block of the flows below.
+    building block of the flows below. at: when it happened, if not now (a Rasa event read
+    from the tracker store: its own time).
     """
     if status not in CONVERSATION_STATUSES:
         raise InvalidValue(f"status must be one of {', '.join(CONVERSATION_STATUSES)}.")
@@ -107,7 +109,7 @@ def set_status(
     before = audit.snapshot(conversation)
     if status == ConversationStatus.HANDOFF:
         if conversation.status != ConversationStatus.HANDOFF or conversation.handoff_at is None:
-            conversation.handoff_at = utcnow()
+            conversation.handoff_at = at or utcnow()
         if reason:
             conversation.handoff_reason = reason
         if case_id is not None:
@@ -120,6 +122,8 @@ def set_status(
     else:
         conversation.assigned_agent_id = None
         conversation.handoff_case_id = None
+        if conversation.status != ConversationStatus.BOT:
+            conversation.bot_since = at or utcnow()
     conversation.status = status
     session.flush()
     audit.record_change(session=session, actor=actor, action=action,
@@ -156,17 +160,25 @@ def request_handoff(
 
 
 def wait_for_person(
-    *, session: Session, conversation_id: str, actor: str, reason: str | None = None
+    *, session: Session, conversation_id: str, actor: str, reason: str | None = None,
+    at: datetime | None = None,
 ) -> bool:
     """Queue the conversation for a person if the bot has it (not if a person has it already).
 
     For Rasa's pause events and for messages the bot never saw; True if the status changed.
+    at: when Rasa paused it. A pause from before the bot last got the conversation back is an
+    old one read late (the event path lags; a resolve hands back directly): it must not queue
+    the conversation again.
     """
     conversation = conversations.get_or_create(session=session, conversation_id=conversation_id)
     if conversation.status != ConversationStatus.BOT:
         return False
+    bot_since = conversation.bot_since
+    if at is not None and bot_since is not None and at < bot_since.replace(tzinfo=UTC):
+        log.info("%s: a pause from %s is older than its hand-back; ignored", conversation_id, at)
+        return False
     set_status(session=session, conversation_id=conversation_id, status=ConversationStatus.HANDOFF,
-               reason=reason, actor=actor, action="handoff")
+               reason=reason, actor=actor, action="handoff", at=at)
     return True
 
 
@@ -186,13 +198,24 @@ def _locked(*, session: Session, conversation_id: str) -> Conversation:
     return conversation
 
 
-def back_to_bot(*, session: Session, conversation_id: str, actor: str) -> bool:
-    """The bot has the conversation again (Rasa resumed it); True if the status changed."""
+def back_to_bot(
+    *, session: Session, conversation_id: str, actor: str, at: datetime | None = None
+) -> bool:
+    """The bot has the conversation again (Rasa resumed it); True if the status changed.
+
+    at: when Rasa resumed it. A resume from before the conversation's latest handoff is an
+    old one read late (the event path lags; the handoff action queues the customer directly):
+    it must not take the new handoff away from the queue.
+    """
     conversation = _locked(session=session, conversation_id=conversation_id)
     if conversation.status == ConversationStatus.BOT:
         return False
+    handoff_at = conversation.handoff_at
+    if at is not None and handoff_at is not None and at < handoff_at.replace(tzinfo=UTC):
+        log.info("%s: a resume from %s is older than its handoff; ignored", conversation_id, at)
+        return False
     set_status(session=session, conversation_id=conversation_id, status=ConversationStatus.BOT,
-               actor=actor, action="resume")
+               actor=actor, action="resume", at=at)
     notify(session=session, conversation=conversation,
            text=responses.text(BOT_IS_BACK, conversation.language))
     return True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -165,3 +166,27 @@ def test_the_language_the_bot_detects_is_the_conversations_and_its_customers(
         assert ingest_rasa_events(session=session, events=[language(sender, value, T0 + 3)],
                                   actor=RASA) == 0
     assert conversation.language == "pt"
+
+
+def test_a_pause_or_resume_read_late_does_not_undo_what_happened_since(
+    session: Session,
+) -> None:
+    """The event path lags behind the turns: a resume of an earlier handoff read after the
+    customer was handed off again must not take them out of the queue, and the pause of a
+    handoff an agent already resolved must not put them back in it."""
+    now = time.time()
+    sender = "web-late"
+    support.request_handoff(session=session, conversation_id=sender, actor=RASA,
+                            reason="asked again", transcript="-")  # the action, directly
+    stale_resume = {"event": "resume", "sender_id": sender, "timestamp": now - 5}
+    ingest_rasa_events(session=session, events=[stale_resume], actor=RASA)
+    assert conversations.get_or_raise(session=session, conversation_id=sender).status == "handoff"
+    resume = {"event": "resume", "sender_id": sender, "timestamp": now + 1}
+    ingest_rasa_events(session=session, events=[resume], actor=RASA)
+    assert conversations.get_or_raise(session=session, conversation_id=sender).status == "bot"
+    stale_pause = {"event": "pause", "sender_id": sender, "timestamp": now - 2}
+    ingest_rasa_events(session=session, events=[stale_pause], actor=RASA)
+    assert conversations.get_or_raise(session=session, conversation_id=sender).status == "bot"
+    pause = {"event": "pause", "sender_id": sender, "timestamp": now + 2}
+    ingest_rasa_events(session=session, events=[pause], actor=RASA)
+    assert conversations.get_or_raise(session=session, conversation_id=sender).status == "handoff"
