@@ -99,11 +99,12 @@ def tracker(
     intent: str = "inform",
     metadata: dict[str, Any] | None = None,
     before: list[dict[str, Any]] | None = None,
+    confidence: float = 0.9,
 ) -> Tracker:
     """A tracker right after the customer said `text`, with the given slots; `before`: the
     events of the conversation until then."""
-    latest = {"text": text, "intent": {"name": intent, "confidence": 0.9}, "entities": [],
-              "metadata": metadata or {}}
+    latest = {"text": text, "intent": {"name": intent, "confidence": confidence},
+              "entities": [], "metadata": metadata or {}}
     return Tracker.from_dict({
         "sender_id": sender_id,
         "slots": dict(slots or {}),

@@ -36,17 +36,26 @@ async def test_a_stopped_identification_forgets_the_half_given_identity(
 
 
 @pytest.mark.usefixtures("faq_services")
-@pytest.mark.parametrize(("text", "intent", "language", "entry"), [
-    ("¿Puedo cambiar el correo electrónico de mi cuenta?", "update_details", "es", "change-email"),
-    ("Wie ändere ich die E-Mail-Adresse meines Kontos?", "update_details", "de", "change-email"),
-    ("¿cómo restablezco mi contraseña?", "report_problem", "es", "reset-password"),
+@pytest.mark.parametrize(("text", "intent", "confidence", "language", "entry"), [
+    # The NLU sure of the task (the Spanish question in langbench: update_details at 0.9998).
+    ("¿Puedo cambiar el correo electrónico de mi cuenta?", "update_details", 0.9998, "es",
+     "change-email"),
+    ("Wie ändere ich die E-Mail-Adresse meines Kontos?", "update_details", 0.9998, "de",
+     "change-email"),
+    ("¿cómo restablezco mi contraseña?", "report_problem", 0.9998, "es", "reset-password"),
+    ("Comment ajouter un nouvel utilisateur à notre compte Business ?", "report_problem",
+     0.9998, "fr", "add-team-members"),
+    # Case status only when the NLU hesitates (langbench: 0.72).
+    ("meu armazenamento está cheio, e agora?", "check_case_status", 0.72, "pt", "storage-full"),
 ])
 async def test_a_question_in_another_language_is_answered_not_started_as_a_task(
-    domain: dict[str, Any], text: str, intent: str, language: str, entry: str,
+    domain: dict[str, Any], text: str, intent: str, confidence: float, language: str,
+    entry: str,
 ) -> None:
     dispatcher = CollectingDispatcher()
     events = await ActionStartTask().run(
-        dispatcher, tracker(text=text, intent=intent, slots={"language": language}), domain)
+        dispatcher, tracker(text=text, intent=intent, slots={"language": language},
+                            confidence=confidence), domain)
     assert [m.get("faq_entry_id") for m in dispatcher.messages] == [entry]
     assert SlotSet("pending_task", None) in events
     assert events[-1] == FollowupAction("action_listen")
@@ -55,6 +64,8 @@ async def test_a_question_in_another_language_is_answered_not_started_as_a_task(
 @pytest.mark.usefixtures("faq_services")
 @pytest.mark.parametrize(("text", "intent", "language"), [
     ("¿cómo va mi caso?", "check_case_status", "es"),  # asking about one's cases is the task
+    ("meu armazenamento está cheio, e agora?", "check_case_status", "pt"),  # ...the NLU sure
+    ("Kann ich meine Telefonnummer ändern?", "update_details", "de"),  # near the email entry
     ("quiero cambiar mi número de teléfono", "update_details", "es"),  # not a question
     ("can I change the email of my account?", "update_details", "en"),  # English: the NLU's call
 ])
@@ -63,6 +74,7 @@ async def test_a_task_start_is_left_to_the_task(
 ) -> None:
     dispatcher = CollectingDispatcher()
     events = await ActionStartTask().run(
-        dispatcher, tracker(text=text, intent=intent, slots={"language": language}), domain)
+        dispatcher, tracker(text=text, intent=intent, slots={"language": language},
+                            confidence=0.9998), domain)
     assert dispatcher.messages == []
     assert events == [SlotSet("verified", False)]
