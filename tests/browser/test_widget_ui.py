@@ -131,6 +131,23 @@ def test_agent_name_notices_unread_badge_and_rating(app: AppServer, browser: Bro
     assert problems == []
 
 
+def test_the_rating_asks_in_the_visitors_language(app: AppServer, browser: Browser) -> None:
+    """A Spanish browser gets the rating prompt, its labels and its thanks in Spanish."""
+    page = browser.new_context(locale="es-ES").new_page()
+    page.goto(f"{app.url}/")
+    page.click(".relay-launcher")
+    cid, agent = claimed_by_alex(page, app)
+    with app.sessions.begin() as session:
+        support.hand_back(session=session, conversation_id=cid, agent_id=agent,
+                          agent_name="Alex Agent", actor="test")
+    rating = page.locator(".relay-rating")
+    expect(rating).to_contain_text("¿Qué tal lo hizo nuestro equipo de soporte?",
+                                   timeout=LIVE_MS)
+    expect(rating.locator(".relay-stars")).to_have_attribute("aria-label", "Valora del 1 al 5")
+    rating.locator('.relay-star[data-score="5"]').click()
+    expect(rating).to_contain_text("¡Gracias por tu valoración!")
+
+
 def test_phone_layout_full_screen_16px_input_and_new_chat(app: AppServer,
                                                           browser: Browser) -> None:
     page, problems = open_widget(browser, app, width=375, height=667)

@@ -34,32 +34,50 @@
           placeholder: "Type your message\u2026", send: "Send", input: "Your message", dialog: "Chat with Nimbus Drive support",
           bot: "Nimbus assistant", agent: "Support team", system: "Nimbus Drive",
           you: "You", new_chat: "New chat", new_chat_title: "End this conversation and start a new one",
-          offline: "We could not reach Nimbus Drive support. Please check your connection and try again." },
+          offline: "We could not reach Nimbus Drive support. Please check your connection and try again.",
+          rate_q: "How did our support team do?", rate_group: "Rate from 1 to 5", rate_of: "of 5",
+          rate_comment: "Anything to add? (optional)", rate_comment_label: "Comment on your rating",
+          rate_thanks: "Thank you for your rating!", rate_failed: "The rating could not be sent; please try again." },
     zh: { launcher: "在线咨询", close: "关闭对话", title: "Nimbus Drive 客服", subtitle: "有问题尽管问",
           placeholder: "输入消息\u2026", send: "发送", input: "您的消息", dialog: "与 Nimbus Drive 客服对话",
           bot: "Nimbus 助手", agent: "客服团队", system: "Nimbus Drive",
           you: "我", new_chat: "新对话", new_chat_title: "结束本次对话并开始新的对话",
-          offline: "暂时无法连接 Nimbus Drive 客服，请检查网络后重试。" },
+          offline: "暂时无法连接 Nimbus Drive 客服，请检查网络后重试。",
+          rate_q: "您对我们客服团队的服务满意吗？", rate_group: "从 1 到 5 评分", rate_of: "分（满分 5 分）",
+          rate_comment: "还有什么想说的吗？（可选）", rate_comment_label: "对评分的补充说明",
+          rate_thanks: "感谢您的评分！", rate_failed: "评分未能发送，请重试。" },
     es: { launcher: "Chatea con nosotros", close: "Cerrar chat", title: "Soporte de Nimbus Drive", subtitle: "Pregúntanos lo que quieras",
           placeholder: "Escribe tu mensaje\u2026", send: "Enviar", input: "Tu mensaje", dialog: "Chat con el soporte de Nimbus Drive",
           bot: "Asistente de Nimbus", agent: "Equipo de soporte", system: "Nimbus Drive",
           you: "Tú", new_chat: "Nuevo chat", new_chat_title: "Terminar esta conversación y empezar otra",
-          offline: "No pudimos conectar con el soporte de Nimbus Drive. Revisa tu conexión e inténtalo de nuevo." },
+          offline: "No pudimos conectar con el soporte de Nimbus Drive. Revisa tu conexión e inténtalo de nuevo.",
+          rate_q: "¿Qué tal lo hizo nuestro equipo de soporte?", rate_group: "Valora del 1 al 5", rate_of: "de 5",
+          rate_comment: "¿Algo que añadir? (opcional)", rate_comment_label: "Comentario sobre tu valoración",
+          rate_thanks: "¡Gracias por tu valoración!", rate_failed: "No se pudo enviar la valoración; inténtalo de nuevo." },
     de: { launcher: "Chatten Sie mit uns", close: "Chat schließen", title: "Nimbus Drive Support", subtitle: "Fragen Sie uns alles",
           placeholder: "Nachricht eingeben\u2026", send: "Senden", input: "Ihre Nachricht", dialog: "Chat mit dem Nimbus Drive Support",
           bot: "Nimbus-Assistent", agent: "Support-Team", system: "Nimbus Drive",
           you: "Sie", new_chat: "Neuer Chat", new_chat_title: "Dieses Gespräch beenden und ein neues beginnen",
-          offline: "Der Nimbus Drive Support ist gerade nicht erreichbar. Bitte prüfen Sie Ihre Verbindung und versuchen Sie es erneut." },
+          offline: "Der Nimbus Drive Support ist gerade nicht erreichbar. Bitte prüfen Sie Ihre Verbindung und versuchen Sie es erneut.",
+          rate_q: "Wie zufrieden waren Sie mit unserem Support-Team?", rate_group: "Bewerten Sie von 1 bis 5", rate_of: "von 5",
+          rate_comment: "Möchten Sie etwas ergänzen? (optional)", rate_comment_label: "Kommentar zu Ihrer Bewertung",
+          rate_thanks: "Vielen Dank für Ihre Bewertung!", rate_failed: "Die Bewertung konnte nicht gesendet werden; bitte versuchen Sie es erneut." },
     fr: { launcher: "Discuter avec nous", close: "Fermer le chat", title: "Support Nimbus Drive", subtitle: "Posez-nous vos questions",
           placeholder: "Écrivez votre message\u2026", send: "Envoyer", input: "Votre message", dialog: "Chat avec le support Nimbus Drive",
           bot: "Assistant Nimbus", agent: "Équipe support", system: "Nimbus Drive",
           you: "Vous", new_chat: "Nouveau chat", new_chat_title: "Terminer cette conversation et en commencer une nouvelle",
-          offline: "Impossible de joindre le support Nimbus Drive. Vérifiez votre connexion et réessayez." },
+          offline: "Impossible de joindre le support Nimbus Drive. Vérifiez votre connexion et réessayez.",
+          rate_q: "Comment s'est passé l'échange avec notre équipe support ?", rate_group: "Notez de 1 à 5", rate_of: "sur 5",
+          rate_comment: "Quelque chose à ajouter ? (facultatif)", rate_comment_label: "Commentaire sur votre note",
+          rate_thanks: "Merci pour votre note !", rate_failed: "La note n'a pas pu être envoyée ; veuillez réessayer." },
     pt: { launcher: "Fale conosco", close: "Fechar chat", title: "Suporte Nimbus Drive", subtitle: "Pergunte o que quiser",
           placeholder: "Digite sua mensagem\u2026", send: "Enviar", input: "Sua mensagem", dialog: "Chat com o suporte Nimbus Drive",
           bot: "Assistente Nimbus", agent: "Equipe de suporte", system: "Nimbus Drive",
           you: "Você", new_chat: "Novo chat", new_chat_title: "Encerrar esta conversa e começar outra",
-          offline: "Não foi possível falar com o suporte Nimbus Drive. Verifique sua conexão e tente de novo." }
+          offline: "Não foi possível falar com o suporte Nimbus Drive. Verifique sua conexão e tente de novo.",
+          rate_q: "Como foi o atendimento da nossa equipe de suporte?", rate_group: "Avalie de 1 a 5", rate_of: "de 5",
+          rate_comment: "Algo a acrescentar? (opcional)", rate_comment_label: "Comentário sobre sua avaliação",
+          rate_thanks: "Obrigado pela sua avaliação!", rate_failed: "Não foi possível enviar a avaliação; tente de novo." }
   };
   var ID_FORMAT = new RegExp("^" + ID_PREFIX + "[0-9a-f]{32}$");
 
@@ -247,19 +265,19 @@
   function askRating() {
     if (log.querySelector(".relay-rating:not([data-done])")) { return; }
     var box = el("div", "relay-rating");
-    box.appendChild(el("div", "relay-rating-q", "How did our support team do?"));
+    box.appendChild(el("div", "relay-rating-q", t("rate_q")));
     var stars = el("div", "relay-stars");
     stars.setAttribute("role", "group");
-    stars.setAttribute("aria-label", "Rate from 1 to 5");
+    stars.setAttribute("aria-label", t("rate_group"));
     var comment = el("input", "relay-rating-comment");
     comment.type = "text";
     comment.maxLength = 1000;
-    comment.placeholder = "Anything to add? (optional)";
-    comment.setAttribute("aria-label", "Comment on your rating");
+    comment.placeholder = t("rate_comment");
+    comment.setAttribute("aria-label", t("rate_comment_label"));
     [1, 2, 3, 4, 5].forEach(function (score) {
       var star = el("button", "relay-star", "\u2605");
       star.type = "button";
-      star.setAttribute("aria-label", score + " of 5");
+      star.setAttribute("aria-label", score + " " + t("rate_of"));
       star.setAttribute("data-score", String(score));
       star.addEventListener("click", function () {
         fetch(chatUrl + "/rating", { method: "POST", headers: { "Content-Type": "application/json" },
@@ -267,9 +285,9 @@
           .then(function (response) {
             if (!response.ok) { throw new Error(String(response.status)); }
             box.setAttribute("data-done", "1");
-            box.replaceChildren(el("div", "relay-rating-q", "Thank you for your rating!"));
+            box.replaceChildren(el("div", "relay-rating-q", t("rate_thanks")));
           })
-          .catch(function () { box.appendChild(el("div", "relay-rating-q", "The rating could not be sent; please try again.")); });
+          .catch(function () { box.appendChild(el("div", "relay-rating-q", t("rate_failed"))); });
       });
       stars.appendChild(star);
     });
