@@ -315,6 +315,8 @@
       fetch("/console/api/conversations/" + encodeURIComponent(conversationId) + "/typing",
             { method: "POST", body: body, credentials: "same-origin" }).catch(function () { /* only a hint */ });
     });
+    // Sending ends the signal on the server: the next keystroke tells again at once.
+    replyForm.addEventListener("submit", function () { toldTyping = 0; });
   }
 
   function fillRecord(form, customer) {

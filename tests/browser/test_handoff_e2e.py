@@ -164,6 +164,10 @@ def test_handoff_round_trip_in_the_browser(relay_stack: RelayStack, browser: Bro
     expect(customer.locator(".relay-log")).to_contain_text(SCRIPT_TEXT)
     expect(customer.locator(".relay-log")).not_to_contain_text("checked billing")
     customer.screenshot(path=str(SCREENSHOTS / "widget.png"))
+    customer.set_viewport_size({"width": 375, "height": 740})  # a phone: full screen
+    panel = customer.locator(".relay-panel").bounding_box()
+    assert panel is not None and panel["width"] == 375
+    customer.screenshot(path=str(SCREENSHOTS / "widget-mobile.png"))
     assert dialogs == [], "a customer message ran as script"
     customer_context.close()
     agent_context.close()

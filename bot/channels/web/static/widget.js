@@ -37,7 +37,7 @@
           offline: "We could not reach Nimbus Drive support. Please check your connection and try again.",
           rate_q: "How did our support team do?", rate_group: "Rate from 1 to 5", rate_of: "of 5",
           rate_comment: "Anything to add? (optional)", rate_comment_label: "Comment on your rating",
-          rate_thanks: "Thank you for your rating!", rate_failed: "The rating could not be sent; please try again." },
+          rate_thanks: "Thank you for your rating!", rate_failed: "The rating could not be sent; please try again.", is_typing: "{name} is typing\u2026" },
     zh: { launcher: "在线咨询", close: "关闭对话", title: "Nimbus Drive 客服", subtitle: "有问题尽管问",
           placeholder: "输入消息\u2026", send: "发送", input: "您的消息", dialog: "与 Nimbus Drive 客服对话",
           bot: "Nimbus 助手", agent: "客服团队", system: "Nimbus Drive",
@@ -45,7 +45,7 @@
           offline: "暂时无法连接 Nimbus Drive 客服，请检查网络后重试。",
           rate_q: "您对我们客服团队的服务满意吗？", rate_group: "从 1 到 5 评分", rate_of: "分（满分 5 分）",
           rate_comment: "还有什么想说的吗？（可选）", rate_comment_label: "对评分的补充说明",
-          rate_thanks: "感谢您的评分！", rate_failed: "评分未能发送，请重试。" },
+          rate_thanks: "感谢您的评分！", rate_failed: "评分未能发送，请重试。", is_typing: "{name} 正在输入\u2026" },
     es: { launcher: "Chatea con nosotros", close: "Cerrar chat", title: "Soporte de Nimbus Drive", subtitle: "Pregúntanos lo que quieras",
           placeholder: "Escribe tu mensaje\u2026", send: "Enviar", input: "Tu mensaje", dialog: "Chat con el soporte de Nimbus Drive",
           bot: "Asistente de Nimbus", agent: "Equipo de soporte", system: "Nimbus Drive",
@@ -53,7 +53,7 @@
           offline: "No pudimos conectar con el soporte de Nimbus Drive. Revisa tu conexión e inténtalo de nuevo.",
           rate_q: "¿Qué tal lo hizo nuestro equipo de soporte?", rate_group: "Valora del 1 al 5", rate_of: "de 5",
           rate_comment: "¿Algo que añadir? (opcional)", rate_comment_label: "Comentario sobre tu valoración",
-          rate_thanks: "¡Gracias por tu valoración!", rate_failed: "No se pudo enviar la valoración; inténtalo de nuevo." },
+          rate_thanks: "¡Gracias por tu valoración!", rate_failed: "No se pudo enviar la valoración; inténtalo de nuevo.", is_typing: "{name} está escribiendo\u2026" },
     de: { launcher: "Chatten Sie mit uns", close: "Chat schließen", title: "Nimbus Drive Support", subtitle: "Fragen Sie uns alles",
           placeholder: "Nachricht eingeben\u2026", send: "Senden", input: "Ihre Nachricht", dialog: "Chat mit dem Nimbus Drive Support",
           bot: "Nimbus-Assistent", agent: "Support-Team", system: "Nimbus Drive",
@@ -61,7 +61,7 @@
           offline: "Der Nimbus Drive Support ist gerade nicht erreichbar. Bitte prüfen Sie Ihre Verbindung und versuchen Sie es erneut.",
           rate_q: "Wie zufrieden waren Sie mit unserem Support-Team?", rate_group: "Bewerten Sie von 1 bis 5", rate_of: "von 5",
           rate_comment: "Möchten Sie etwas ergänzen? (optional)", rate_comment_label: "Kommentar zu Ihrer Bewertung",
-          rate_thanks: "Vielen Dank für Ihre Bewertung!", rate_failed: "Die Bewertung konnte nicht gesendet werden; bitte versuchen Sie es erneut." },
+          rate_thanks: "Vielen Dank für Ihre Bewertung!", rate_failed: "Die Bewertung konnte nicht gesendet werden; bitte versuchen Sie es erneut.", is_typing: "{name} schreibt\u2026" },
     fr: { launcher: "Discuter avec nous", close: "Fermer le chat", title: "Support Nimbus Drive", subtitle: "Posez-nous vos questions",
           placeholder: "Écrivez votre message\u2026", send: "Envoyer", input: "Votre message", dialog: "Chat avec le support Nimbus Drive",
           bot: "Assistant Nimbus", agent: "Équipe support", system: "Nimbus Drive",
@@ -69,7 +69,7 @@
           offline: "Impossible de joindre le support Nimbus Drive. Vérifiez votre connexion et réessayez.",
           rate_q: "Comment s'est passé l'échange avec notre équipe support ?", rate_group: "Notez de 1 à 5", rate_of: "sur 5",
           rate_comment: "Quelque chose à ajouter ? (facultatif)", rate_comment_label: "Commentaire sur votre note",
-          rate_thanks: "Merci pour votre note !", rate_failed: "La note n'a pas pu être envoyée ; veuillez réessayer." },
+          rate_thanks: "Merci pour votre note !", rate_failed: "La note n'a pas pu être envoyée ; veuillez réessayer.", is_typing: "{name} est en train d'écrire\u2026" },
     pt: { launcher: "Fale conosco", close: "Fechar chat", title: "Suporte Nimbus Drive", subtitle: "Pergunte o que quiser",
           placeholder: "Digite sua mensagem\u2026", send: "Enviar", input: "Sua mensagem", dialog: "Chat com o suporte Nimbus Drive",
           bot: "Assistente Nimbus", agent: "Equipe de suporte", system: "Nimbus Drive",
@@ -77,7 +77,7 @@
           offline: "Não foi possível falar com o suporte Nimbus Drive. Verifique sua conexão e tente de novo.",
           rate_q: "Como foi o atendimento da nossa equipe de suporte?", rate_group: "Avalie de 1 a 5", rate_of: "de 5",
           rate_comment: "Algo a acrescentar? (opcional)", rate_comment_label: "Comentário sobre sua avaliação",
-          rate_thanks: "Obrigado pela sua avaliação!", rate_failed: "Não foi possível enviar a avaliação; tente de novo." }
+          rate_thanks: "Obrigado pela sua avaliação!", rate_failed: "Não foi possível enviar a avaliação; tente de novo.", is_typing: "{name} está digitando\u2026" }
   };
   var ID_FORMAT = new RegExp("^" + ID_PREFIX + "[0-9a-f]{32}$");
 
@@ -308,7 +308,7 @@
       line.setAttribute("aria-live", "polite");
       log.appendChild(line);
     }
-    line.textContent = (name || "Support") + " is typing\u2026";
+    line.textContent = t("is_typing").replace("{name}", name || t("agent"));
     log.scrollTop = log.scrollHeight;
     agentTypingTimer = setTimeout(function () { agentTyping(null); }, 6000);
   }
@@ -330,6 +330,7 @@
   }
 
   function sendMessage(text, shown) {
+    toldTyping = 0;  // sending ends the signal on the server: the next keystroke tells again
     addMessage("customer", shown || text);
     typing(true);
     send.disabled = true;
