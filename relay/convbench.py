@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import re
 import statistics
 import time
 import uuid
@@ -32,6 +31,7 @@ from crm_store import customers
 from crm_store.db import make_engine, make_session_factory
 from crm_store.models import Case, Customer, Lead
 from relay.devmail import read_mails
+from relay.mail import code_in
 from relay.settings import ROOT, Settings, get_settings
 from relay.users import ChatError, ConsoleAgent
 from relay.users import Customer as Visitor
@@ -41,7 +41,6 @@ FAQ_TURNS = ["how do I reset my password?", "what does the business plan cost",
              "can I get a refund", "my files are not syncing", "is my data encrypted?",
              "how do I share a folder with someone outside my team"]
 RULE_TURNS = ["hi", "thanks", "are you a bot?"]
-CODE_IN_MAIL = re.compile(r"code is (\d{3}) (\d{3})")  # crm_store/verification's mail
 
 
 @dataclass
@@ -87,8 +86,8 @@ class Bench:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             mails = [m.body for m in read_mails(self.settings.mail_dir) if m.to == email]
-            if mails and (found := CODE_IN_MAIL.search(mails[-1])):
-                return found.group(1) + found.group(2)
+            if mails and (code := code_in(mails[-1])):
+                return code
             time.sleep(0.2)
         return ""
 

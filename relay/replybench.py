@@ -21,16 +21,9 @@ import uuid
 
 import httpx
 
+from relay.convbench import percentile
 from relay.settings import get_settings
 from relay.users import ConsoleAgent, Customer, _csrf
-
-
-def percentile(values: list[float], q: float) -> float:
-    """The q-quantile (nearest rank) of values; 0 for none."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
 
 
 class Stream:

@@ -7,7 +7,6 @@ tests read the verification codes Relay mails to customers from the real mail.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import socket
 import subprocess
@@ -86,15 +85,16 @@ class RelayStack:
         """The verification code in the latest mail to email, read from what the real
         development mail server received; waits for the mail number `after` + 1."""
         from relay.devmail import read_mails
+        from relay.mail import code_in
 
         def arrived() -> list[str]:
             mails = [m.body for m in read_mails(self.settings.mail_dir) if m.to == email]
             return mails if len(mails) > after else []
 
         body = self.wait_for(arrived, timeout, f"mail number {after + 1} to {email}")[-1]
-        match = re.search(r"code is (\d{3}) (\d{3})", body)
-        assert match, body
-        return match.group(1) + match.group(2)
+        code = code_in(body)
+        assert code, body
+        return code
 
     def mails_to(self, email: str) -> int:
         """How many mails the development mail server received for email."""
