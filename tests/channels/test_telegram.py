@@ -26,14 +26,14 @@ from telegram.ext import Application
 
 from bot.channels.telegram import build_application, webhook_app
 from bot.channels.telegram.polling import Poller
-from crm_store import conversations, interactions, support, users
+from crm_store import conversations, interactions
 from crm_store.models import Interaction, SatisfactionRating
 from relay import responses
 from relay.settings import ROOT, Settings
 from relay.stack import child_env
-from tests.channels.conftest import AGENT_EMAIL
 from tests.channels.fake_bot_api import BOT_USER, FakeBotApi, running_fake_bot_api
 from tests.channels.fake_rasa import FakeRasa
+from tests.channels.test_web_rating import handed_off_and_back
 
 CHAT = 4242
 CUSTOMER = {"id": CHAT, "is_bot": False, "first_name": "Ana"}
@@ -447,16 +447,7 @@ async def test_after_a_resolved_handoff_the_customer_rates_it_with_buttons(
 ) -> None:
     """Telegram parity of the widget's rating (issue 12): 1-5 buttons after the agent handed
     the chat back; a tap is stored for the handoff's case, thanked for, never sent to Rasa."""
-    cid = f"tg-{CHAT}"
-    with sessions.begin() as session:
-        agent = users.get_by_email(session=session, email=AGENT_EMAIL)
-        assert agent is not None
-        support.request_handoff(session=session, conversation_id=cid, actor="relay-bot",
-                                reason="asked", transcript="")
-        support.reply(session=session, conversation_id=cid, agent_id=agent.id, actor="test",
-                      text="Sorted, anything else?")
-        support.hand_back(session=session, conversation_id=cid, agent_id=agent.id,
-                          agent_name=agent.name, actor="test")
+    cid = handed_off_and_back(sessions, conversation_id=f"tg-{CHAT}")
     async with polling(tg_settings):
         asked = await eventually(lambda: [m for m in bot_api.sent(CHAT) if m.get("reply_markup")])
         assert asked[0]["text"] == responses.text("utter_rate_support", "en")

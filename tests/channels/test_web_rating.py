@@ -25,9 +25,11 @@ def client(settings: Settings, sessions: sessionmaker[Session]) -> Iterator[Test
         yield client
 
 
-def handed_off_and_back(sessions: sessionmaker[Session], *, resolve: bool = True) -> str:
-    """A widget conversation an agent (Alex) joined, answered and, if asked, resolved."""
-    cid = f"web-{uuid.uuid4().hex}"
+def handed_off_and_back(sessions: sessionmaker[Session], *, resolve: bool = True,
+                        conversation_id: str | None = None) -> str:
+    """A conversation (a new widget one unless given) an agent (Alex) joined, answered and, if
+    asked, resolved."""
+    cid = conversation_id or f"web-{uuid.uuid4().hex}"
     with sessions.begin() as session:
         agent = users.get_by_email(session=session, email=AGENT_EMAIL)
         assert agent is not None
