@@ -159,6 +159,12 @@ def request_handoff(
     return case
 
 
+def _before(at: datetime | None, moment: datetime | None) -> bool:
+    """Whether a Rasa event's time is before a moment the CRM stored (naive UTC); False when
+    either is unknown."""
+    return at is not None and moment is not None and at < moment.replace(tzinfo=UTC)
+
+
 def wait_for_person(
     *, session: Session, conversation_id: str, actor: str, reason: str | None = None,
     at: datetime | None = None,
@@ -173,8 +179,7 @@ def wait_for_person(
     conversation = conversations.get_or_create(session=session, conversation_id=conversation_id)
     if conversation.status != ConversationStatus.BOT:
         return False
-    bot_since = conversation.bot_since
-    if at is not None and bot_since is not None and at < bot_since.replace(tzinfo=UTC):
+    if _before(at, conversation.bot_since):
         log.info("%s: a pause from %s is older than its hand-back; ignored", conversation_id, at)
         return False
     set_status(session=session, conversation_id=conversation_id, status=ConversationStatus.HANDOFF,
@@ -210,8 +215,7 @@ def back_to_bot(
     conversation = _locked(session=session, conversation_id=conversation_id)
     if conversation.status == ConversationStatus.BOT:
         return False
-    handoff_at = conversation.handoff_at
-    if at is not None and handoff_at is not None and at < handoff_at.replace(tzinfo=UTC):
+    if _before(at, conversation.handoff_at):
         log.info("%s: a resume from %s is older than its handoff; ignored", conversation_id, at)
         return False
     set_status(session=session, conversation_id=conversation_id, status=ConversationStatus.BOT,
