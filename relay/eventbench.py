@@ -44,6 +44,7 @@ from sqlalchemy import func, select
 from crm_store.db import make_engine, make_session_factory
 from crm_store.migrate import upgrade
 from crm_store.models import Interaction
+from relay import channels
 from relay.settings import ROOT, Settings
 from relay.stack import Stack, child_env
 from relay.train import ensure_model
@@ -211,7 +212,7 @@ async def drive(settings: Settings, texts: list[tuple[str, str]], concurrency: i
 
 def turns(n: int, senders: int, tag: str) -> list[tuple[str, str]]:
     """n FAQ turns spread over `senders` conversations, each text unique (tag + number)."""
-    ids = [f"web-{uuid.uuid4().hex}" for _ in range(senders)]
+    ids = [channels.WEB.conversation_id(uuid.uuid4().hex) for _ in range(senders)]
     return [(ids[i % senders], f"{FAQ_TURNS[i % len(FAQ_TURNS)]} ({tag} {i})") for i in range(n)]
 
 
@@ -299,8 +300,8 @@ def bad_event(stack: Stack) -> Traffic:
     """One lone surrogate among nine other customers' turns, sent at once."""
     traffic = Traffic()
     batch = turns(9, 9, "neighbour")
-    asyncio.run(drive(stack.settings, [*batch[:4], (f"web-{uuid.uuid4().hex}", "hi \ud800"),
-                                       *batch[4:]], 10, traffic))
+    hostile = (channels.WEB.conversation_id(uuid.uuid4().hex), "hi \ud800")
+    asyncio.run(drive(stack.settings, [*batch[:4], hostile, *batch[4:]], 10, traffic))
     traffic.answered = [t for t in traffic.answered if "\ud800" not in t]
     return traffic
 

@@ -33,7 +33,7 @@ from typing import Any
 
 import httpx
 
-from relay import convbench
+from relay import channels, convbench
 
 FAQ_TURNS = convbench.FAQ_TURNS  # questions the FAQ answers
 SAVED_MARK = "your message is saved"
@@ -94,7 +94,7 @@ class Widget:
         self.client = client
 
     def new_conversation(self) -> str:
-        return f"web-{uuid.uuid4().hex}"
+        return channels.WEB.conversation_id(uuid.uuid4().hex)
 
     async def turn(self, conversation: str, text: str) -> str | None:
         """None if the bot answered, else the kind of error."""

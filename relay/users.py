@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 
 from knowledge.build.sources import load_faq
+from relay import channels
 from relay.settings import ROOT
 
 TURN_TIMEOUT = 60.0
@@ -82,7 +83,8 @@ class Customer:
     """A website visitor chatting through the widget gateway (POST /chat/{id}/messages)."""
 
     api_url: str
-    conversation_id: str = field(default_factory=lambda: f"web-{uuid.uuid4().hex}")
+    conversation_id: str = field(
+        default_factory=lambda: channels.WEB.conversation_id(uuid.uuid4().hex))
     turns: list[Turn] = field(default_factory=list)
     client: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=TURN_TIMEOUT))
 
