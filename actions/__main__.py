@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 import logging
 import sys
+from typing import Any
 
 from rasa_sdk.endpoint import create_app
 from rasa_sdk.executor import ActionExecutor
@@ -41,6 +42,24 @@ def require_token(app: Sanic, token: str) -> None:
         return response.json({"error": "missing or wrong bearer token"}, status=401)
 
 
+class RelayExecutor(ActionExecutor):
+    """rasa_sdk's executor, for Rasa 3.6 with selective domain (bot/endpoints.yml).
+
+    Rasa sends its domain only to the actions marked `send_domain` in domain.yml. rasa_sdk
+    3.21 expects a newer Rasa that sends a digest of the domain instead, and refuses a call
+    that has neither; Rasa 3.6 sends no digest. So an action gets the domain of its own call,
+    or an empty one when it did not ask for it (tests/actions/test_selective_domain.py checks
+    that every action that reads the domain asks for it).
+    """
+
+    def update_and_return_domain(
+        self, payload: dict[str, Any], action_name: str
+    ) -> dict[str, Any]:
+        """The domain sent with this call, or {} when the action did not ask for it."""
+        domain = payload.get("domain")
+        return domain if isinstance(domain, dict) else {}
+
+
 def main() -> None:
     """Build the services, register the actions and serve them in this one process."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -51,7 +70,7 @@ def main() -> None:
         sys.exit(f"action server: {error} (`make build-index` does it)")
     except FileNotFoundError as error:
         sys.exit(f"action server: {error} — build the FAQ index with `make build-index`")
-    executor = ActionExecutor()
+    executor = RelayExecutor()
     executor.register_package("actions")
     app = create_app(executor, cors_origins=[])
     require_token(app, settings.actions_token)
