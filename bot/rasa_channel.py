@@ -40,7 +40,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot import action_validation
+from bot import action_client, action_validation
 
 logger = logging.getLogger(__name__)
 
@@ -156,6 +156,7 @@ class RelayInput(InputChannel):
     @classmethod
     def from_credentials(cls, credentials: dict[str, Any] | None) -> InputChannel:
         action_validation.install()  # Rasa loads this channel once, at start-up
+        action_client.install()
         token = (credentials or {}).get("token") or os.environ.get("RELAY_RASA_TOKEN", "")
         return cls(token=str(token))
 
@@ -172,6 +173,10 @@ class RelayInput(InputChannel):
         self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
     ) -> Blueprint:
         webhook = Blueprint("relay_webhook", __name__)
+
+        @webhook.listener("after_server_stop")
+        async def close_action_sessions(*_: Any) -> None:
+            await action_client.close_sessions()
 
         @webhook.route("/", methods=["GET"])
         async def health(request: Request) -> HTTPResponse:

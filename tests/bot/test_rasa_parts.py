@@ -208,3 +208,62 @@ def test_redis_locks_issue_each_ticket_once_keep_order_and_outlive_no_dead_serve
     assert result["single"] == "InMemoryLockStore"
     # what Rasa's own store does under the same race (the reason for bot/lock_store.py)
     print("Rasa's RedisLockStore issued", result["stock"][1], "distinct of", result["stock"][0])
+
+
+def test_action_calls_reuse_one_connection_and_keep_rasas_contract() -> None:
+    result = run_in_rasa("""
+        import asyncio, json
+        from aiohttp import web
+        from rasa.utils.endpoints import ClientResponseError, EndpointConfig
+        from bot import action_client
+        from bot.rasa_channel import RelayInput
+
+        RelayInput.from_credentials({"token": "t"})  # installs it, as Rasa's start-up does
+        peers, bodies = [], []
+
+        async def webhook(request):
+            peers.append(request.transport.get_extra_info("peername")[1])
+            bodies.append(await request.json())
+            if request.query.get("fail"):
+                return web.Response(status=500, text="boom")
+            return web.json_response({"events": [], "auth": request.headers["Authorization"]})
+
+        async def main():
+            app = web.Application()
+            app.router.add_post("/webhook", webhook)
+            runner = web.AppRunner(app)
+            await runner.setup()
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            port = site._server.sockets[0].getsockname()[1]
+            url = f"http://127.0.0.1:{port}/webhook"
+            kept = EndpointConfig(url, headers={"Authorization": "Bearer x"}, keep_alive=True)
+            plain = EndpointConfig(url, headers={"Authorization": "Bearer x"})
+            body = {"text": "héllo 你好", "n": 1.5, "nan": float("nan"), "lone": "a\\ud800"}
+            answers = [await kept.request(json=body, method="post", timeout=10)
+                       for _ in range(5)]
+            kept_peers = list(peers)
+            for _ in range(3):
+                await plain.request(json={"x": 1}, method="post", timeout=10)
+            plain_peers = peers[5:]
+            try:
+                await kept.request(json={}, method="post", params={"fail": "1"})
+                failed = None
+            except ClientResponseError as error:
+                failed = error.status
+            await action_client.close_sessions()
+            await runner.cleanup()
+            return {"installed": action_client.installed(), "answers": answers,
+                    "kept": len(set(kept_peers)), "plain": len(set(plain_peers)),
+                    "text": bodies[0]["text"], "lone": bodies[0]["lone"],
+                    "nan": str(bodies[0]["nan"]), "failed": failed}
+
+        print(json.dumps(asyncio.run(main())))
+    """)
+    assert result["installed"]
+    assert result["answers"] == [{"events": [], "auth": "Bearer x"}] * 5
+    assert result["kept"] == 1  # five calls, one connection
+    assert result["plain"] == 3  # an endpoint without keep_alive: Rasa's own, one per call
+    assert (result["text"], result["nan"]) == ("héllo 你好", "nan")
+    assert result["lone"] == "a\ud800"  # ujson refuses it; the json module still sends it
+    assert result["failed"] == 500
