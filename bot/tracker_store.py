@@ -148,21 +148,23 @@ class RelayTrackerStore(SQLTrackerStore):  # type: ignore[misc]
             for data in dumped:
                 self.event_broker.publish({"sender_id": sender_id, **data})
         rows = [
-            self.SQLEvent(
-                sender_id=sender_id,
-                type_name=event.type_name,
-                timestamp=data.get("timestamp"),
-                intent_name=(data.get("parse_data") or {}).get("intent", {}).get(INTENT_NAME_KEY),
-                action_name=data.get("name"),
-                data=json.dumps(data),
-            )
+            {
+                "sender_id": sender_id,
+                "type_name": event.type_name,
+                "timestamp": data.get("timestamp"),
+                "intent_name": (data.get("parse_data") or {}).get("intent", {}).get(
+                    INTENT_NAME_KEY),
+                "action_name": data.get("name"),
+                "data": json.dumps(data),
+            }
             for event, data in zip(new, dumped, strict=True)
         ]
-        with self.session_scope() as session:
-            session.add_all(rows)
-            session.flush()
-            last_id = rows[-1].id
-            session.commit()
+        # One executemany of plain rows, not ORM objects flushed one by one (the unit of work
+        # was most of this method's time). The caller holds the conversation's lock, so the
+        # highest id of its rows afterwards is the last one written here.
+        with self.engine.begin() as connection:
+            connection.execute(self.SQLEvent.__table__.insert(), rows)
+            last_id = connection.execute(_LAST_ID, {"sender_id": sender_id}).scalar()
         kept = self._kept.get(sender_id)
         if kept is None or any(isinstance(event, SessionStarted) for event in new):
             # A new session begins in these events: the next retrieve reads it from the rows.
