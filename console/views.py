@@ -154,7 +154,7 @@ def conversation_detail(*, session: Session, conversation_id: str) -> dict[str, 
         "language": languages.english_name(conversation.language),
         "customer_language": languages.english_name(customer.language if customer else None),
         "messages": [message(r) for r in rows],
-        "last_id": rows[-1].id if rows else 0,
+        "last_id": max((r.id for r in rows), default=0),  # the live page's cursor
         "customer": customer,
         "identities": list(customer.identities) if customer else [],
         "earlier": earlier,
