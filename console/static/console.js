@@ -222,6 +222,15 @@
     liveNotice.hidden = false;
   }
 
+  /* The line a message goes before (null: at the end), by its data-order key. */
+  function placeOf(order) {
+    var lines = transcript.children;
+    for (var i = lines.length - 1; i >= 0; i--) {
+      if ((lines[i].getAttribute("data-order") || "") <= order) { return lines[i].nextSibling; }
+    }
+    return transcript.firstChild;
+  }
+
   var refreshConversation = null;
   var customerTypingLine = document.getElementById("customer-typing");
   var customerTypingTimer = null;
@@ -233,10 +242,13 @@
     refreshConversation = refresher(function () {
       return getJson(transcript.getAttribute("data-live") + "?after=" + lastId).then(function (body) {
         body.messages.forEach(function (m) {
-          if (m.id <= lastId) { return; }
-          lastId = m.id;
+          // Messages come in the order they happened, not by id: a customer's message logged
+          // late has a higher id than the notice that followed it. The cursor is the highest id.
+          lastId = Math.max(lastId, m.id);
+          if (transcript.querySelector('li[data-id="' + m.id + '"]')) { return; }
           var li = el("li", "msg msg-" + m.author + (m.note ? " msg-note" : ""));
           li.setAttribute("data-id", m.id);
+          li.setAttribute("data-order", m.order);
           var meta = el("div", "meta", (m.note ? "Internal note" : m.author) + " \u00b7 " + m.clock + (m.intent ? " \u00b7 " + m.intent : ""));
           if (m.delivery) {
             meta.appendChild(document.createTextNode(" \u00b7 "));
@@ -246,7 +258,7 @@
           }
           li.appendChild(meta);
           li.appendChild(el("div", "text", m.text));
-          transcript.appendChild(li);
+          transcript.insertBefore(li, placeOf(m.order));
           transcript.scrollTop = transcript.scrollHeight;
         });
         // Deliveries move on (pending -> delivered or failed): refresh their badges.

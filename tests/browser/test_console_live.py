@@ -4,7 +4,8 @@ A new handoff appears in both agents' queues by itself; one claims, the other se
 the customer's next message reaches the open transcript; a half-written reply survives a reload
 and Ctrl+Enter sends it without leaving the page; the customer record is edited (a bad email
 is refused with the reason, a wrong address removed, audited), a lead moved, a case re-opened;
-a click on a queue row opens the conversation however busy the live queue is.
+a click on a queue row opens the conversation however busy the live queue is; a message
+logged late takes its place in the open transcript.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from crm_store import audit, cases, customers, interactions, leads, ratings
+from crm_store.models import utcnow
 from tests.browser.app_server import ADMIN_EMAIL, AppServer, log_in, running_app
 from tests.browser.test_handoff_e2e import browser
 from tests.crm_store.test_ratings import resolved_handoff
@@ -164,6 +166,33 @@ def test_a_click_in_a_busy_queue_opens_the_conversation_every_time(app: AppServe
     finally:
         stop.set()
         writer.join()
+    assert errors == []
+
+
+def test_a_message_logged_late_takes_its_place_in_the_open_transcript(
+    app: AppServer, browser: Browser
+) -> None:
+    """Rasa's turn is read a little late: the customer's message reaches the CRM after the
+    notice that followed it, with its own (earlier) time; the open page puts it above."""
+    errors: list[str] = []
+    alex = agent_page(browser, app, ALEX, errors)
+    cid = app.handoff(text="My sync has stopped")
+    said_at = utcnow()
+    alex.goto(f"{app.url}/console/conversations/{cid}")
+    mark_page(alex)
+    alex.keyboard.press("c")
+    expect(alex.locator("#transcript li.msg-system")).to_contain_text("has joined the chat",
+                                                                      timeout=LIVE_MS)
+    with app.sessions.begin() as session:
+        interactions.record(session=session, conversation_id=cid, direction="inbound",
+                            author="customer", text="I want to talk to a person",
+                            created_at=said_at)
+    in_order = ["My sync has stopped", "I want to talk to a person",
+                re.compile("Alex .* has joined the chat")]
+    expect(alex.locator("#transcript li .text")).to_have_text(in_order, timeout=LIVE_MS)
+    assert not_reloaded(alex)
+    alex.reload()
+    expect(alex.locator("#transcript li .text")).to_have_text(in_order)
     assert errors == []
 
 
