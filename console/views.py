@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -55,12 +55,19 @@ def delivery(row: Interaction) -> dict[str, Any] | None:
             "attempts": row.delivery_attempts or 0}
 
 
+def transcript_key(row: Interaction) -> str:
+    """Where a message goes in the transcript (interactions.TRANSCRIPT_ORDER) as a string that
+    sorts the same way, so the live page can put a message logged late in its place."""
+    return f"{row.created_at.astimezone(UTC):%Y%m%d%H%M%S%f}-{row.id:016d}"
+
+
 def message(row: Interaction) -> dict[str, Any]:
     """One interaction as JSON for the page."""
     return {"id": row.id, "author": row.author, "direction": row.direction, "text": row.text,
             "note": row.note, "intent": row.intent, "conversation_id": row.conversation_id,
             "channel": row.channel, "created_at": row.created_at.isoformat(),
-            "clock": clock(row.created_at), "delivery": delivery(row)}
+            "clock": clock(row.created_at), "delivery": delivery(row),
+            "order": transcript_key(row)}
 
 
 def queue(
@@ -154,7 +161,7 @@ def conversation_detail(*, session: Session, conversation_id: str) -> dict[str, 
         "language": languages.english_name(conversation.language),
         "customer_language": languages.english_name(customer.language if customer else None),
         "messages": [message(r) for r in rows],
-        "last_id": rows[-1].id if rows else 0,
+        "last_id": max((r.id for r in rows), default=0),  # the live page's cursor
         "customer": customer,
         "identities": list(customer.identities) if customer else [],
         "earlier": earlier,

@@ -15,6 +15,12 @@ from crm_store.errors import InvalidValue
 from crm_store.models import AUTHORS, DIRECTIONS, Interaction, utcnow
 from relay import channels
 
+# The order of a transcript: when each message happened, then id. Ids follow the order of
+# logging, and the event path logs a customer's message after Rasa committed the turn: a notice
+# written meanwhile (an agent joined) has a lower id than the message it answers. created_at is
+# Rasa's event time for a logged turn and the time of writing for the rest.
+TRANSCRIPT_ORDER = (Interaction.created_at, Interaction.id)
+
 
 def record(
     *,
@@ -129,13 +135,14 @@ def list_for_conversation(
     after_id: int | None = None,
     limit: int | None = None,
 ) -> list[Interaction]:
-    """A conversation's interactions in conversation order (after_id: only newer ones)."""
+    """A conversation's interactions in the order they happened (after_id: only rows logged
+    since, by id; the last row need not have the highest id)."""
     stmt = select(Interaction).where(Interaction.conversation_id == conversation_id)
     if not include_notes:
         stmt = stmt.where(Interaction.note.is_(False))
     if after_id is not None:
         stmt = stmt.where(Interaction.id > after_id)
-    stmt = stmt.order_by(Interaction.id)
+    stmt = stmt.order_by(*TRANSCRIPT_ORDER)
     if limit is not None:
         stmt = stmt.limit(limit)
     return list(session.scalars(stmt).all())
@@ -153,7 +160,7 @@ def timeline_for_customer(
     stmt = select(Interaction).where(Interaction.customer_id == customer_id)
     if not include_notes:
         stmt = stmt.where(Interaction.note.is_(False))
-    stmt = stmt.order_by(Interaction.created_at, Interaction.id).limit(limit).offset(offset)
+    stmt = stmt.order_by(*TRANSCRIPT_ORDER).limit(limit).offset(offset)
     return list(session.scalars(stmt).all())
 
 
@@ -272,7 +279,11 @@ def retry_failed(*, session: Session, interaction_id: int) -> bool:
 def out_of_turn_for_stream(
     *, session: Session, conversation_id: str, after_id: int, since: datetime, limit: int = 100
 ) -> list[Interaction]:
-    """A conversation's out-of-turn messages with id > after_id or created since, by id."""
+    """A conversation's out-of-turn messages with id > after_id or created since, by id.
+
+    By id, not TRANSCRIPT_ORDER: a stream resumes after the last id it sent (Last-Event-ID),
+    so what it sends must rise in id, or a reconnect would skip what it had not sent yet.
+    """
     return list(session.scalars(
         select(Interaction)
         .where(Interaction.conversation_id == conversation_id, out_of_turn(),

@@ -242,7 +242,9 @@ class Conversation(Base):
 class Interaction(Base):
     """One message of a conversation (or an agent's internal note, never sent to customers).
 
-    The autoincrement id gives the order of the conversation; created_at is the event time.
+    created_at is when the message happened (Rasa's event time for a logged turn) and, then
+    the id, gives the order of the conversation (interactions.TRANSCRIPT_ORDER); the
+    autoincrement id is the order of logging, which readers that resume use as a cursor.
     dedupe_key makes ingesting the same Rasa event (or the same channel message) twice a no-op.
     delivered_at is set once a channel worker has claimed a message for delivery and the
     channel accepted it; ids alone cannot say that, as concurrent transactions may commit out

@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy import String, cast, delete, inspect, or_, select, text, update
 from sqlalchemy.orm import Session
 
-from crm_store import audit, conversations
+from crm_store import audit, conversations, interactions
 from crm_store.errors import NotFoundError
 from crm_store.models import (
     AuditLog,
@@ -132,7 +132,8 @@ def export(*, session: Session, customer_id: int) -> dict[str, Any]:
     found = footprint(session=session, customer_id=customer_id)
     customer = session.get_one(Customer, customer_id)
     messages = session.scalars(select(Interaction).where(
-        Interaction.conversation_id.in_(found.conversation_ids)).order_by(Interaction.id))
+        Interaction.conversation_id.in_(found.conversation_ids))
+        .order_by(*interactions.TRANSCRIPT_ORDER))
     return {
         "customer": _row(customer),
         "identities": [_row(i) for i in customer.identities],

@@ -108,6 +108,54 @@
     });
   }
 
+  /* The queue's rows are kept and changed in place, keyed by conversation id: only what
+   * changed is written, rows come and go alone, and a row moves only if its place changed.
+   * Rebuilding them lost clicks (a mouse-down on a row replaced before the mouse-up is no
+   * click), the keyboard focus and any text being selected, every time the queue moved. */
+  function setText(node, text) {
+    text = text === undefined || text === null ? "" : String(text);
+    if (node.textContent !== text) { node.textContent = text; }
+  }
+  function setAttr(node, name, value) {
+    value = value === undefined || value === null ? "" : String(value);
+    if (node.getAttribute(name) !== value) { node.setAttribute(name, value); }
+  }
+  function queueRow() {
+    var tr = el("tr");
+    var first = el("td"); first.appendChild(el("a")); tr.appendChild(first);
+    var channel = el("td"); channel.appendChild(el("span", "badge")); tr.appendChild(channel);
+    tr.appendChild(el("td", "language"));
+    var status = el("td"); status.appendChild(el("span")); tr.appendChild(status);
+    tr.appendChild(el("td", "since"));
+    tr.appendChild(el("td", "due"));
+    tr.appendChild(el("td"));
+    tr.appendChild(el("td", "preview"));
+    return tr;
+  }
+  function fillQueueRow(tr, item) {
+    var cells = tr.cells;
+    setAttr(tr, "data-id", item.id);
+    setAttr(tr, "data-status", item.status);
+    var link = cells[0].querySelector("a");
+    setText(link, item.customer || item.id);
+    setAttr(link, "href", "/console/conversations/" + encodeURIComponent(item.id));
+    var tags = item.tags || [];
+    var shown = Array.prototype.map.call(cells[0].querySelectorAll(".tag"), function (t) { return t.textContent; });
+    if (shown.join("\n") !== tags.join("\n")) {
+      Array.prototype.forEach.call(cells[0].querySelectorAll(".tag"), function (t) { t.remove(); });
+      tags.forEach(function (tag) { cells[0].appendChild(el("span", "tag", tag)); });
+    }
+    setText(cells[1].querySelector(".badge"), item.channel);
+    setText(cells[2], item.language);
+    var status = cells[3].querySelector("span");
+    setAttr(status, "class", "status status-" + item.status);
+    setText(status, item.status === "agent" ? "with " + (item.agent || "an agent") : item.status === "bot" ? "resolved" : "waiting");
+    setAttr(cells[4], "data-since", item.handoff_at);  // tickTimers writes the text of these two
+    setAttr(cells[5], "data-due", item.first_reply_due || "");
+    setText(cells[6], item.reason);
+    setText(cells[7], item.preview);
+  }
+
   var queue = document.getElementById("queue");
   if (queue) {
     var known = {};
@@ -116,33 +164,27 @@
       (queue.getAttribute("data-q") ? "&q=" + encodeURIComponent(queue.getAttribute("data-q")) : "");
     refresher(function () {
       return getJson(queueUrl).then(function (body) {
-        var rows = document.createDocumentFragment();
+        var tbody = queue.querySelector("tbody");
+        var focused = document.activeElement;
+        var rows = {};
         var seen = {};
-        body.queue.forEach(function (item) {
-          var tr = el("tr");
-          tr.setAttribute("data-id", item.id);
-          tr.setAttribute("data-status", item.status);
-          if (!(item.id in known)) { tr.className = "fresh"; }
-          if (item.status === "handoff" && known[item.id] !== "handoff") { announce(item); }
-          seen[item.id] = item.status;
-          var link = el("a", null, item.customer || item.id);
-          link.href = "/console/conversations/" + encodeURIComponent(item.id);
-          var first = el("td"); first.appendChild(link);
-          (item.tags || []).forEach(function (tag) { first.appendChild(el("span", "tag", tag)); });
-          tr.appendChild(first);
-          var channel = el("td"); channel.appendChild(el("span", "badge", item.channel)); tr.appendChild(channel);
-          tr.appendChild(el("td", "language", item.language));
-          var status = el("td");
-          status.appendChild(el("span", "status status-" + item.status,
-            item.status === "agent" ? "with " + (item.agent || "an agent") : item.status === "bot" ? "resolved" : "waiting"));
-          tr.appendChild(status);
-          var since = el("td", "since", item.waiting); since.setAttribute("data-since", item.handoff_at); tr.appendChild(since);
-          var due = el("td", "due"); due.setAttribute("data-due", item.first_reply_due || ""); tr.appendChild(due);
-          tr.appendChild(el("td", null, item.reason));
-          tr.appendChild(el("td", "preview", item.preview));
-          rows.appendChild(tr);
+        body.queue.forEach(function (item) { seen[item.id] = item.status; });
+        Array.prototype.slice.call(tbody.rows).forEach(function (tr) {
+          var id = tr.getAttribute("data-id");
+          if (id in seen && !(id in rows)) { rows[id] = tr; } else { tr.remove(); }
         });
-        queue.querySelector("tbody").replaceChildren(rows);
+        body.queue.forEach(function (item, index) {
+          var tr = rows[item.id];
+          if (!tr) {
+            tr = queueRow();
+            if (!(item.id in known)) { tr.className = "fresh"; }  // flashes once, as it appears
+          }
+          if (item.status === "handoff" && known[item.id] !== "handoff") { announce(item); }
+          fillQueueRow(tr, item);
+          if (tbody.rows[index] !== tr) { tbody.insertBefore(tr, tbody.rows[index] || null); }
+        });
+        // A row that moved took its focused link with it: give the focus back.
+        if (focused && focused !== document.activeElement && tbody.contains(focused)) { focused.focus(); }
         known = seen;
         tickTimers();
         document.getElementById("queue-empty").hidden = body.queue.length > 0;
@@ -180,6 +222,15 @@
     liveNotice.hidden = false;
   }
 
+  /* The line a message goes before (null: at the end), by its data-order key. */
+  function placeOf(order) {
+    var lines = transcript.children;
+    for (var i = lines.length - 1; i >= 0; i--) {
+      if ((lines[i].getAttribute("data-order") || "") <= order) { return lines[i].nextSibling; }
+    }
+    return transcript.firstChild;
+  }
+
   var refreshConversation = null;
   var customerTypingLine = document.getElementById("customer-typing");
   var customerTypingTimer = null;
@@ -191,10 +242,13 @@
     refreshConversation = refresher(function () {
       return getJson(transcript.getAttribute("data-live") + "?after=" + lastId).then(function (body) {
         body.messages.forEach(function (m) {
-          if (m.id <= lastId) { return; }
-          lastId = m.id;
+          // Messages come in the order they happened, not by id: a customer's message logged
+          // late has a higher id than the notice that followed it. The cursor is the highest id.
+          lastId = Math.max(lastId, m.id);
+          if (transcript.querySelector('li[data-id="' + m.id + '"]')) { return; }
           var li = el("li", "msg msg-" + m.author + (m.note ? " msg-note" : ""));
           li.setAttribute("data-id", m.id);
+          li.setAttribute("data-order", m.order);
           var meta = el("div", "meta", (m.note ? "Internal note" : m.author) + " \u00b7 " + m.clock + (m.intent ? " \u00b7 " + m.intent : ""));
           if (m.delivery) {
             meta.appendChild(document.createTextNode(" \u00b7 "));
@@ -204,7 +258,7 @@
           }
           li.appendChild(meta);
           li.appendChild(el("div", "text", m.text));
-          transcript.appendChild(li);
+          transcript.insertBefore(li, placeOf(m.order));
           transcript.scrollTop = transcript.scrollHeight;
         });
         // Deliveries move on (pending -> delivered or failed): refresh their badges.

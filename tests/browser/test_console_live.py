@@ -3,12 +3,15 @@
 A new handoff appears in both agents' queues by itself; one claims, the other sees it claimed;
 the customer's next message reaches the open transcript; a half-written reply survives a reload
 and Ctrl+Enter sends it without leaving the page; the customer record is edited (a bad email
-is refused with the reason, a wrong address removed, audited), a lead moved, a case re-opened.
+is refused with the reason, a wrong address removed, audited), a lead moved, a case re-opened;
+a click on a queue row opens the conversation however busy the live queue is; a message
+logged late takes its place in the open transcript.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +19,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from crm_store import audit, cases, customers, interactions, leads, ratings
+from crm_store.models import utcnow
 from tests.browser.app_server import ADMIN_EMAIL, AppServer, log_in, running_app
 from tests.browser.test_handoff_e2e import browser
 from tests.crm_store.test_ratings import resolved_handoff
@@ -99,6 +103,96 @@ def test_two_agents_see_the_inbox_change_live(app: AppServer, browser: Browser) 
     expect(bea.locator(f'#queue tr[data-id="{cid}"]')).to_contain_text("with Bea Backup",
                                                                         timeout=LIVE_MS)
     assert not_reloaded(alex) and not_reloaded(bea)
+    assert errors == []
+
+
+def test_a_click_in_a_busy_queue_opens_the_conversation_every_time(app: AppServer,
+                                                                    browser: Browser) -> None:
+    """The queue changes all the time (here: customers writing, through the CRM) while the agent
+    clicks; a row changed under a slow click (mouse-down, 250 ms, mouse-up) must still be the
+    row clicked, and the keyboard focus and a text selection in the queue must survive."""
+    errors: list[str] = []
+    others = [app.handoff(text=f"other customer {n}") for n in range(3)]
+    cid = app.handoff(text="Please help")  # the newest handoff: the first row, never pushed down
+    stop = threading.Event()
+
+    def customers_keep_writing() -> None:
+        count = 0
+        while not stop.is_set():
+            count += 1
+            for conversation in (cid, *others):
+                app.customer_says(conversation, f"still waiting ({count})")
+            stop.wait(0.15)
+
+    writer = threading.Thread(target=customers_keep_writing, daemon=True)
+    writer.start()
+    try:
+        alex = agent_page(browser, app, ALEX, errors)
+        row = alex.locator(f'#queue tr[data-id="{cid}"]')
+        preview = row.locator(".preview")
+
+        def rerendered() -> None:
+            """Wait until the live queue has changed the row at least once more."""
+            before = preview.inner_text()
+            expect(preview).not_to_have_text(before, timeout=LIVE_MS)
+
+        # A keyboard user on the row's link, and a reader selecting its reason, keep both.
+        row.locator("a").focus()
+        alex.evaluate("""id => {
+            const cell = document.querySelector(`#queue tr[data-id="${id}"] td:nth-child(7)`);
+            const range = document.createRange();
+            range.selectNodeContents(cell);
+            getSelection().removeAllRanges();
+            getSelection().addRange(range);
+        }""", cid)
+        for _ in range(3):
+            rerendered()
+        assert alex.evaluate("document.activeElement.closest('tr')?.dataset.id") == cid
+        assert alex.evaluate("getSelection().toString()") == "asked for a person"
+        alex.keyboard.press("Enter")
+        expect(alex).to_have_url(re.compile(f"/console/conversations/{cid}$"))
+
+        lost = []
+        for attempt in range(20):
+            alex.goto(f"{app.url}/console/")
+            rerendered()  # the live updates are flowing on this page
+            row.locator("a").click(delay=250)
+            try:
+                expect(alex).to_have_url(re.compile(f"/console/conversations/{cid}$"),
+                                         timeout=5_000)
+            except AssertionError:
+                lost.append(attempt)
+        assert lost == [], f"{len(lost)} of 20 clicks on a changing queue row were lost"
+    finally:
+        stop.set()
+        writer.join()
+    assert errors == []
+
+
+def test_a_message_logged_late_takes_its_place_in_the_open_transcript(
+    app: AppServer, browser: Browser
+) -> None:
+    """Rasa's turn is read a little late: the customer's message reaches the CRM after the
+    notice that followed it, with its own (earlier) time; the open page puts it above."""
+    errors: list[str] = []
+    alex = agent_page(browser, app, ALEX, errors)
+    cid = app.handoff(text="My sync has stopped")
+    said_at = utcnow()
+    alex.goto(f"{app.url}/console/conversations/{cid}")
+    mark_page(alex)
+    alex.keyboard.press("c")
+    expect(alex.locator("#transcript li.msg-system")).to_contain_text("has joined the chat",
+                                                                      timeout=LIVE_MS)
+    with app.sessions.begin() as session:
+        interactions.record(session=session, conversation_id=cid, direction="inbound",
+                            author="customer", text="I want to talk to a person",
+                            created_at=said_at)
+    in_order = ["My sync has stopped", "I want to talk to a person",
+                re.compile("Alex .* has joined the chat")]
+    expect(alex.locator("#transcript li .text")).to_have_text(in_order, timeout=LIVE_MS)
+    assert not_reloaded(alex)
+    alex.reload()
+    expect(alex.locator("#transcript li .text")).to_have_text(in_order)
     assert errors == []
 
 

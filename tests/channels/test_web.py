@@ -11,6 +11,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm_store import conversations, customers, interactions
-from crm_store.models import Interaction
+from crm_store.models import Interaction, utcnow
 from relay import responses
 from relay.app import create_app
 from relay.settings import Settings
@@ -261,6 +262,42 @@ def test_history_lists_messages_without_notes(
         ("customer", "<b>hi</b>"), ("bot", "Hello!")]
     assert body["last_id"] == body["messages"][-1]["id"]
     assert body["status"] == "bot"
+
+
+def test_history_is_in_the_order_said_and_its_stream_cursor_repeats_nothing(
+    client: TestClient, sessions: sessionmaker[Session]
+) -> None:
+    """Rasa's turn read late: the customer's message and a replayed bot reply nobody was
+    waiting for are logged after a notice that followed them (higher ids, earlier times)."""
+    cid = web_id()
+    said_at = utcnow()
+    with sessions.begin() as session:
+        interactions.record(session=session, conversation_id=cid, direction="outbound",
+                            author="system", text="Sam has joined the chat.")
+        interactions.record(session=session, conversation_id=cid, direction="inbound",
+                            author="customer", text="I want to talk to a person",
+                            created_at=said_at)
+        interactions.record(session=session, conversation_id=cid, direction="outbound",
+                            author="bot", text="One moment, please.",
+                            created_at=said_at + timedelta(milliseconds=1))
+    history = client.get(f"/chat/{cid}/history").json()
+    assert [m["text"] for m in history["messages"]] == [
+        "I want to talk to a person", "One moment, please.", "Sam has joined the chat."]
+    assert history["last_id"] == max(m["id"] for m in history["messages"])
+
+    def reply_later() -> None:
+        time.sleep(0.5)
+        with sessions.begin() as session:
+            interactions.record(session=session, conversation_id=cid, direction="outbound",
+                                author="agent", text="Hi, Sam here.")
+
+    threading.Thread(target=reply_later, daemon=True).start()
+    with client.stream("GET", f"/chat/{cid}/stream?after={history['last_id']}") as response:
+        for line in response.iter_lines():
+            if line.startswith("data: "):
+                received = json.loads(line[6:])
+                break
+    assert received["text"] == "Hi, Sam here."  # nothing the history showed comes again
 
 
 def test_stream_delivers_agent_replies_written_later(

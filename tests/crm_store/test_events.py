@@ -6,14 +6,16 @@ The events are written the way Rasa's SQL tracker store writes them (tests/track
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from crm_store import conversations, ingest, interactions
+from crm_store import conversations, ingest, interactions, support, users
 from crm_store.events import advance, consume, retry_quarantined
 from crm_store.models import EventCursor, Interaction, QuarantinedEvent
 from tests.tracker_store import add_events
@@ -202,3 +204,38 @@ def test_pause_and_resume_move_the_status_once(
     with sessions() as session:
         assert conversations.get_or_raise(session=session,
                                           conversation_id="web-p").status == "handoff"
+
+
+def test_a_customer_message_logged_after_a_notice_is_shown_before_it(
+    engine: Engine, sessions: sessionmaker[Session], client: TestClient,
+    system_headers: dict[str, str],
+) -> None:
+    """The event path reads a turn a little late; a notice written meanwhile (an agent claimed)
+    must still follow the message the customer sent before it, wherever the transcript is read."""
+    cid = "web-late"
+    add_events(engine, cid, [user("hello", "m1"), bot("Hi! How can I help?")])
+    consume(sessions=sessions, actor=ACTOR)
+    said_at = time.time()  # the customer asks for a person; Rasa has not been read yet
+    with sessions.begin() as session:
+        agent = users.create_user(session=session, email="sam@relay.test", name="Sam Agent",
+                                  password="correct horse battery")
+        support.set_status(session=session, conversation_id=cid, status="handoff",
+                           reason="asked for a person", actor="relay-bot")
+        assert support.claim(session=session, conversation_id=cid, agent_id=agent.id,
+                             actor=f"user:{agent.id}") == support.Outcome.CLAIMED
+    add_events(engine, cid, [user("I want to talk to a person", "m2", timestamp=said_at)])
+    consume(sessions=sessions, actor=ACTOR)
+
+    expected = [("customer", "hello"), ("bot", "Hi! How can I help?"),
+                ("customer", "I want to talk to a person"),
+                ("system", "Sam from the Nimbus Drive support team has joined the chat.")]
+    assert logged(sessions, cid) == expected
+    detail = client.get(f"/api/v1/conversations/{cid}", headers=system_headers).json()
+    assert [(i["author"], i["text"]) for i in detail["interactions"]] == expected
+    with sessions() as session:
+        rows = interactions.list_for_conversation(session=session, conversation_id=cid)
+        newer = interactions.list_for_conversation(session=session, conversation_id=cid,
+                                                   after_id=rows[1].id)
+    # The late message has the highest id: a reader following ids still gets every row once.
+    assert max(r.id for r in rows) == rows[2].id
+    assert [(r.author, r.text) for r in newer] == expected[2:]

@@ -263,7 +263,8 @@ def history(
         "status": conversation.status if conversation else ConversationStatus.BOT,
         "language": conversation.language if conversation else None,
         "messages": messages_json(session, rows),
-        "last_id": rows[-1].id if rows else 0,
+        # The stream resumes from an id: the highest, not the last message's (see TRANSCRIPT_ORDER).
+        "last_id": max((row.id for row in rows), default=0),
     }
 
 
