@@ -34,6 +34,7 @@ from bot.channels.typing import board as typing_board
 from bot.rasa import RasaDep
 from console import views
 from crm_store import (
+    attachments,
     audit,
     canned,
     cases,
@@ -50,6 +51,7 @@ from crm_store import (
 from crm_store.agent_inbox import MAX_QUERY_CHARS, InboxView
 from crm_store.api import auth
 from crm_store.api.deps import SessionDep, SessionFactoryDep, SettingsDep
+from crm_store.api.files import file_response
 from crm_store.enums import CaseStatus, Role
 from crm_store.login_throttle import retry_message, throttle_for
 from crm_store.models import MAX_ID, OPEN_CASE_STATUSES, utcnow
@@ -331,6 +333,15 @@ def conversation_page(request: Request, conversation_id: str, agent: CurrentAgen
         raise HTTPException(404, f"There is no conversation {conversation_id}.")
     return _page(request, "conversation.html",
                  {"agent": agent, "csrf": agent.session.csrf, "notice": notice, **detail})
+
+
+@router.get("/attachments/{attachment_id}")
+def attachment(attachment_id: PathId, agent: CurrentAgent, session: SessionDep) -> Response:
+    """A file a customer sent: images shown inline, PDFs downloaded, never run."""
+    stored = attachments.get(session=session, attachment_id=attachment_id)
+    if stored is None:
+        raise HTTPException(404, "There is no such file (it may have been erased).")
+    return file_response(stored, headers={"Cross-Origin-Resource-Policy": "same-origin"})
 
 
 TypingDep = Annotated[TypingBoard, Depends(typing_board)]

@@ -7,11 +7,21 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from crm_store import agent_inbox, cases, conversations, customers, interactions, leads, tags, users
+from crm_store import (
+    agent_inbox,
+    attachments,
+    cases,
+    conversations,
+    customers,
+    interactions,
+    leads,
+    tags,
+    users,
+)
 from crm_store.agent_inbox import InboxView
 from crm_store.api.auth import CONSOLE_ROLES
 from crm_store.enums import Author
-from crm_store.models import LEAD_STAGES, Customer, Interaction, utcnow
+from crm_store.models import LEAD_STAGES, Attachment, Customer, Interaction, utcnow
 from relay import channels, languages
 from relay.channels import Delivery
 
@@ -61,13 +71,27 @@ def transcript_key(row: Interaction) -> str:
     return f"{row.created_at.astimezone(UTC):%Y%m%d%H%M%S%f}-{row.id:016d}"
 
 
-def message(row: Interaction) -> dict[str, Any]:
-    """One interaction as JSON for the page."""
+def file_url(attachment_id: int) -> str:
+    """Where a logged-in agent opens a customer's file."""
+    return f"/console/attachments/{attachment_id}"
+
+
+def files_of(session: Session, rows: list[Interaction]) -> dict[int, Attachment]:
+    """The files the customer messages among rows carry, by message id."""
+    return attachments.for_messages(session=session, interaction_ids=[
+        r.id for r in rows if r.author == Author.CUSTOMER])
+
+
+def message(row: Interaction, files: dict[int, Attachment] | None = None) -> dict[str, Any]:
+    """One interaction as JSON for the page (with the file it carries, if any)."""
+    stored = (files or {}).get(row.id)
     return {"id": row.id, "author": row.author, "direction": row.direction, "text": row.text,
             "note": row.note, "intent": row.intent, "conversation_id": row.conversation_id,
             "channel": row.channel, "created_at": row.created_at.isoformat(),
             "clock": clock(row.created_at), "delivery": delivery(row),
-            "order": transcript_key(row)}
+            "order": transcript_key(row),
+            "attachment": (attachments.describe(stored, url=file_url(stored.id))
+                           if stored is not None else None)}
 
 
 def queue(
@@ -130,9 +154,11 @@ def conversation_messages(
     recent = interactions.list_for_conversation(session=session, conversation_id=conversation_id,
                                                 include_notes=False)[-DELIVERIES_SHOWN:]
     deliveries = [d for d in (delivery(row) for row in recent) if d is not None]
+    files = files_of(session, rows)
     return {"status": conversation.status, "assigned_agent_id": conversation.assigned_agent_id,
             "assigned_agent": assigned.name if assigned else None,
-            "messages": [message(row) for row in rows], "deliveries": deliveries}
+            "messages": [message(row, files) for row in rows],
+            "deliveries": deliveries}
 
 
 def conversation_detail(*, session: Session, conversation_id: str) -> dict[str, Any] | None:
@@ -141,15 +167,18 @@ def conversation_detail(*, session: Session, conversation_id: str) -> dict[str, 
     if conversation is None:
         return None
     rows = interactions.list_for_conversation(session=session, conversation_id=conversation_id)
+    files = files_of(session, rows)
     customer = (customers.get(session=session, customer_id=conversation.customer_id)
                 if conversation.customer_id else None)
     earlier: list[dict[str, Any]] = []
     customer_cases: list[Any] = []
     customer_leads: list[Any] = []
     if customer is not None:
-        earlier = [message(r) for r in interactions.timeline_for_customer(
+        others = [r for r in interactions.timeline_for_customer(
             session=session, customer_id=customer.id, include_notes=False, limit=500)
             if r.conversation_id != conversation_id][-50:]
+        earlier_files = files_of(session, others)
+        earlier = [message(r, earlier_files) for r in others]
         customer_cases = cases.list_for_customer(session=session, customer_id=customer.id)
         customer_leads = leads.list_leads(session=session, customer_id=customer.id)[0]
     open_cases = cases.list_open_for_conversation(session=session,
@@ -160,7 +189,7 @@ def conversation_detail(*, session: Session, conversation_id: str) -> dict[str, 
         "conversation": conversation,
         "language": languages.english_name(conversation.language),
         "customer_language": languages.english_name(customer.language if customer else None),
-        "messages": [message(r) for r in rows],
+        "messages": [message(r, files) for r in rows],
         "last_id": max((r.id for r in rows), default=0),  # the live page's cursor
         "customer": customer,
         "identities": list(customer.identities) if customer else [],

@@ -9,7 +9,7 @@ from crm_store import audit, customers
 from crm_store.db import insert_unless_exists
 from crm_store.enums import ConversationStatus
 from crm_store.errors import NotFoundError
-from crm_store.models import Conversation, Interaction, utcnow
+from crm_store.models import Attachment, Conversation, Interaction, utcnow
 from relay import channels
 
 ENTITY = "conversation"  # in the audit log
@@ -82,8 +82,8 @@ def set_language(*, session: Session, conversation_id: str, language: str) -> bo
 def link_customer(
     *, session: Session, conversation_id: str, customer_id: int, actor: str
 ) -> Conversation:
-    """Tie a conversation to a customer and back-fill customer_id on its earlier interactions;
-    audited. The conversation's language, if known, becomes the customer's."""
+    """Tie a conversation to a customer and back-fill customer_id on its earlier interactions
+    and files; audited. The conversation's language, if known, becomes the customer's."""
     customer = customers.get_or_raise(session=session, customer_id=customer_id)
     conversation = get_or_create(session=session, conversation_id=conversation_id, lock=True)
     before = audit.snapshot(conversation)
@@ -93,6 +93,12 @@ def link_customer(
     session.execute(
         update(Interaction)
         .where(Interaction.conversation_id == conversation_id, Interaction.customer_id.is_(None))
+        .values(customer_id=customer_id)
+        .execution_options(synchronize_session="fetch")
+    )
+    session.execute(
+        update(Attachment)
+        .where(Attachment.conversation_id == conversation_id, Attachment.customer_id.is_(None))
         .values(customer_id=customer_id)
         .execution_options(synchronize_session="fetch")
     )

@@ -16,6 +16,7 @@ from crm_store.customers import ENTITY
 from crm_store.errors import InvalidValue
 from crm_store.models import (
     OPEN_LEAD_STAGES,
+    Attachment,
     Case,
     ChannelIdentity,
     Conversation,
@@ -46,7 +47,7 @@ def merge(*, session: Session, keep_id: int, merge_id: int, actor: str) -> Custo
     # The other record's email is unique: free it before the kept record takes it.
     other.email = None
     session.flush()
-    for model in (ChannelIdentity, Conversation, Interaction, Lead, Case):
+    for model in (ChannelIdentity, Conversation, Interaction, Attachment, Lead, Case):
         session.execute(update(model).where(model.customer_id == merge_id)
                         .values(customer_id=keep_id).execution_options(synchronize_session=False))
     session.execute(delete(CustomerSegment).where(CustomerSegment.customer_id == merge_id))

@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Numeric,
     String,
@@ -297,6 +298,34 @@ class Interaction(Base):
     delivery_attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column()
     buttons: Mapped[list[dict[str, str]] | None] = mapped_column(JSON)
+
+
+class Attachment(Base):
+    """A file a customer sent (an image or a PDF), kept with the message that carries it.
+
+    The bytes are in the database: it is the one store every API worker, the Telegram bridge
+    and a backup already share (no volume to mount per replica, erasure in one transaction).
+    content_type is sniffed from the bytes (crm_store.attachments), never taken from the
+    client; filename is sanitised. The bytes are loaded only when asked for (deferred).
+    """
+
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
+    # The customer's message that carries it ("[file: invoice.pdf]"): one file per message.
+    interaction_id: Mapped[int] = mapped_column(
+        ForeignKey("interactions.id", ondelete="CASCADE"), unique=True)
+    customer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customers.id", ondelete="SET NULL"), index=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    filename: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(50))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    data: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Lead(Timestamps, Base):

@@ -2,11 +2,11 @@
 
 Everything Relay keeps about a person is found from their customer record: the record itself,
 their web/Telegram identities, their conversations (by customer, and by the identities' own
-conversation ids) with every message (and its copies in the channels' inbox and the event
-quarantine), Rasa's tracker events of those conversations (table `events`, in the same
-database), their leads and cases, their loyalty segment, their questions quoted in
-knowledge-gap clusters, the audit rows about any of these, and lines of the processes' log
-files that name their email or phone.
+conversation ids) with every message and every file they sent (and the messages' copies in
+the channels' inbox and the event quarantine), Rasa's tracker events of those conversations
+(table `events`, in the same database), their leads and cases, their loyalty segment, their
+questions quoted in knowledge-gap clusters, the audit rows about any of these, and lines of the
+processes' log files that name their email or phone.
 
 `erase` deletes all of it, blanks the audit rows' before/after snapshots (the fact that a change
 happened stays, its content goes) and masks the email and phone in the log files in place
@@ -14,7 +14,7 @@ happened stays, its content goes) and masks the email and phone in the log files
 saying who erased which record, with counts and no personal data.
 
 `purge_conversations` is the retention setting (RELAY_RETENTION_DAYS): conversations whose
-last message is older are deleted with their messages and tracker events.
+last message is older are deleted with their messages, files and tracker events.
 """
 
 from __future__ import annotations
@@ -29,9 +29,10 @@ from typing import Any
 from sqlalchemy import String, cast, delete, inspect, or_, select, text, update
 from sqlalchemy.orm import Session
 
-from crm_store import audit, conversations, interactions
+from crm_store import attachments, audit, conversations, interactions
 from crm_store.errors import NotFoundError
 from crm_store.models import (
+    Attachment,
     AuditLog,
     Case,
     Conversation,
@@ -140,6 +141,11 @@ def export(*, session: Session, customer_id: int) -> dict[str, Any]:
         "conversations": [_row(c) for c in session.scalars(
             select(Conversation).where(Conversation.id.in_(found.conversation_ids)))],
         "messages": [_row(m) for m in messages],
+        # The files' records (name, type, size, SHA-256), not their bytes: the console shows
+        # each file to a logged-in agent, who can hand them over with this list.
+        "files": [attachments.metadata(a) for a in session.scalars(
+            select(Attachment).where(Attachment.conversation_id.in_(found.conversation_ids))
+            .order_by(Attachment.id))],
         "leads": [_row(lead) | {"history": [_row(h) for h in lead.history]}
                   for lead in session.scalars(select(Lead).where(Lead.id.in_(found.lead_ids)))],
         "cases": [_row(c) for c in session.scalars(select(Case).where(
@@ -157,6 +163,7 @@ class Erasure:
     customer_id: int
     conversations: int = 0
     messages: int = 0
+    files: int = 0
     tracker_events: int = 0
     leads: int = 0
     cases: int = 0
@@ -184,6 +191,7 @@ def erase(*, session: Session, customer_id: int, actor: str,
     done.gap_clusters_scrubbed = scrub_gap_clusters(
         session=session, message_ids=set(session.scalars(select(Interaction.id).where(theirs))),
         conversation_ids=set(ids), secrets=found.secrets)
+    done.files = _delete_files(session, ids, customer_id)
     done.messages = (_count(session.execute(delete(Interaction).where(theirs)))
                      + _delete_copies(session, ids))
     done.cases = _count(session.execute(delete(Case).where(Case.id.in_(found.case_ids))))
@@ -224,6 +232,17 @@ def scrub_gap_clusters(*, session: Session, message_ids: set[int], conversation_
             cluster.agent_answer = None
         changed += 1
     return changed
+
+
+def _delete_files(session: Session, conversation_ids: list[str],
+                  customer_id: int | None = None) -> int:
+    """Delete the files sent in these conversations (or by this customer); how many."""
+    # Explicit, not left to the foreign keys' cascade: the count goes in the audit row, and a
+    # file must not outlive its message whatever the database enforces.
+    in_conversations = Attachment.conversation_id.in_(conversation_ids)
+    theirs = (in_conversations if customer_id is None
+              else or_(in_conversations, Attachment.customer_id == customer_id))
+    return _count(session.execute(delete(Attachment).where(theirs)))
 
 
 def _delete_copies(session: Session, conversation_ids: list[str]) -> int:
@@ -278,6 +297,7 @@ def purge_conversations(*, session: Session, older_than_days: int, actor: str) -
                             .bindparams(_expanding("ids")), {"ids": chunk})
         scrub_gap_clusters(session=session, conversation_ids=set(chunk), message_ids=set(
             session.scalars(select(Interaction.id).where(Interaction.conversation_id.in_(chunk)))))
+        _delete_files(session, chunk)
         session.execute(delete(Interaction).where(Interaction.conversation_id.in_(chunk)))
         _delete_copies(session, chunk)
         session.execute(update(Case).where(Case.conversation_id.in_(chunk))

@@ -138,7 +138,10 @@ def create_app(
     app.state.login_throttle = LoginThrottle()  # shared by the API's and the console's login
     app.state.chat_limit = counters.RateLimit(counter=counters.MemoryCounter(), name="chat",
                                               per_minute=settings.chat_rate_per_minute)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=MAX_BODY_BYTES)
+    # A customer's file may be larger than any other body (bot.channels.web's upload route).
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=MAX_BODY_BYTES,
+                       larger=[(web.UPLOAD_PATH, settings.attachment_max_bytes,
+                                web.CORS_HEADERS)])
     app.add_middleware(SecurityHeadersMiddleware)
     errors.add_error_handlers(app)
     app.include_router(health.router)

@@ -113,8 +113,11 @@ class Settings(BaseSettings):
     redis_port: int = 6390
     replica_port_base: int = 9100  # the cluster's replicas listen on base+1…, +100, +200…
 
-    # The widget's rate limit: messages per minute from one conversation (0: none).
+    # The widget's rate limit: messages per minute from one conversation (0: none); a file
+    # sent counts as a message.
     chat_rate_per_minute: int = 30
+    # The largest file a customer may send (images and PDFs, widget and Telegram), in bytes.
+    attachment_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
     # Conversations whose last message is older than this many days are deleted with their
     # messages and Rasa events (0: kept for ever). See docs/operations.md.
     retention_days: int = 0

@@ -20,14 +20,15 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.rasa import BotReply, RasaClient, RasaRefused
-from crm_store import audit, conversations, interactions, support
+from crm_store import attachments, audit, conversations, interactions, support
 from crm_store.enums import Author, ConversationStatus, Direction
 from crm_store.ingest import user_message_key
-from crm_store.models import utcnow
+from crm_store.models import Interaction, utcnow
 from relay import languages, responses
 
 logger = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ logger = logging.getLogger(__name__)
 # What the gateway says itself, in the customer's language (domain.yml responses, notice()).
 SAVED_FOR_LATER = "utter_saved_for_later"
 ONE_MOMENT = "utter_one_moment"
+FILE_KEPT = "utter_file_kept"  # a file came while the bot has the conversation
 UNAVAILABLE_REASON = "the assistant was unreachable when the customer wrote"
 REFUSED_REASON = "the assistant could not take the customer's message"
 GATEWAY = audit.service_actor("gateway")  # how the audit log names the gateway
@@ -151,6 +153,49 @@ def store_unforwarded(
             interactions.record(session=session, conversation_id=conversation_id,
                                 direction=Direction.OUTBOUND, author=Author.SYSTEM, text=reply,
                                 channel=channel, delivered=reply_in_turn)
+
+
+@dataclass(frozen=True)
+class ReceivedFile:
+    """A customer's file, stored: its message, the file as attachments.describe gives it (url
+    left empty: each door has its own), and our answer if we gave one."""
+
+    interaction_id: int
+    text: str
+    created_at: datetime
+    file: dict[str, Any]
+    reply: str | None
+
+
+def receive_file(
+    *, sessions: sessionmaker[Session], conversation_id: str, channel: str, data: bytes,
+    filename: str | None, max_bytes: int, message_id: str, caption: str | None = None,
+    language: str | None = None, hint: str | None = None, reply_in_turn: bool = True,
+) -> ReceivedFile:
+    """Store a file a customer sent, with its message (attachments.FileRefused if it is not
+    acceptable). Rasa never sees it: it cannot read files. While the bot has the conversation
+    the customer is told a person can see it (FILE_KEPT); while a person has it, they see it
+    live and nothing is said. A repeated message_id stores and says nothing again."""
+    key = user_message_key(conversation_id, message_id)
+    said = responses.text(FILE_KEPT, language_of(sessions=sessions,
+                                                  conversation_id=conversation_id,
+                                                  chosen=language, hint=hint))
+    with sessions.begin() as session:
+        repeated = interactions.get_by_key(session=session, dedupe_key=key) is not None
+        stored = attachments.store(session=session, conversation_id=conversation_id,
+                                   channel=channel, data=data, filename=filename,
+                                   max_bytes=max_bytes, dedupe_key=key, caption=caption)
+        message = session.get_one(Interaction, stored.interaction_id)
+        conversation = conversations.get(session=session, conversation_id=conversation_id)
+        with_bot = conversation is not None and conversation.status == ConversationStatus.BOT
+        reply = said if with_bot and not repeated else None
+        if reply is not None:
+            interactions.record(session=session, conversation_id=conversation_id,
+                                direction=Direction.OUTBOUND, author=Author.SYSTEM, text=reply,
+                                channel=channel, delivered=reply_in_turn)
+        return ReceivedFile(interaction_id=message.id, text=message.text,
+                            created_at=message.created_at,
+                            file=attachments.describe(stored, url=""), reply=reply)
 
 
 def language_of(

@@ -231,6 +231,31 @@
     return transcript.firstChild;
   }
 
+  /* A customer's file, built like the page's template: an image as a thumbnail, a PDF as a
+   * download link; names are text, URLs are the console's own. */
+  function attachmentOf(f) {
+    var box = el("div", "attachment attachment-" + f.kind);
+    var newTab = function (a) { a.target = "_blank"; a.rel = "noopener noreferrer"; };
+    if (f.kind === "image") {
+      var thumb = el("a", "thumb");
+      thumb.href = f.url;
+      newTab(thumb);
+      var img = el("img");
+      img.src = f.url;
+      img.alt = "Image the customer sent: " + f.filename;
+      img.loading = "lazy";
+      thumb.appendChild(img);
+      box.appendChild(thumb);
+    }
+    var link = el("a", "file", f.filename);
+    link.href = f.url;
+    if (f.kind === "pdf") { link.setAttribute("download", ""); } else { newTab(link); }
+    box.appendChild(link);
+    box.appendChild(document.createTextNode(" "));
+    box.appendChild(el("span", "muted", (f.kind === "pdf" ? "PDF \u00b7 " : "") + f.size_text));
+    return box;
+  }
+
   var refreshConversation = null;
   var customerTypingLine = document.getElementById("customer-typing");
   var customerTypingTimer = null;
@@ -258,6 +283,7 @@
           }
           li.appendChild(meta);
           li.appendChild(el("div", "text", m.text));
+          if (m.attachment) { li.appendChild(attachmentOf(m.attachment)); }
           transcript.insertBefore(li, placeOf(m.order));
           transcript.scrollTop = transcript.scrollHeight;
         });

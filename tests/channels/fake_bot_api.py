@@ -2,8 +2,10 @@
 
 Serves `POST /bot<token>/<method>` on 127.0.0.1 with the Bot API's JSON envelope
 (`{"ok": true, "result": ...}`): getMe, getUpdates, sendMessage (recorded), answerCallbackQuery,
-editMessageReplyMarkup, setWebhook, deleteWebhook, getWebhookInfo. Every call is recorded with
-its parameters and the time it came.
+editMessageReplyMarkup, setWebhook, deleteWebhook, getWebhookInfo, getFile. Every call is
+recorded with its parameters and the time it came. Files put there with `add_file` are served
+like Telegram serves them: getFile gives a file_path, `GET /file/bot<token>/<file_path>` the
+bytes (each download is recorded as a "download" call); an unknown file_id is a 400.
 
 getUpdates behaves like Telegram's: it returns the queued updates whose id is at least the
 offset, long-poll style, and an update counts as confirmed (is never served again) only once a
@@ -21,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
 BOT_USER = {"id": 777000111, "is_bot": True, "first_name": "Relay", "username": "relay_test_bot",
             "can_join_groups": False, "can_read_all_group_messages": False,
@@ -42,6 +44,18 @@ class FakeBotApi:
     lock: threading.Condition = field(default_factory=threading.Condition)
     blocked: set[int] = field(default_factory=set)  # chats that blocked the bot
     failures: list[tuple[int, dict[str, Any]]] = field(default_factory=list)  # next sends' fate
+    files: dict[str, bytes] = field(default_factory=dict)  # file_id -> the file's bytes
+
+    def add_file(self, file_id: str, data: bytes) -> None:
+        """Make a file downloadable through getFile (as if a customer had sent it)."""
+        self.files[file_id] = data
+
+    def download(self, file_path: str) -> bytes | None:
+        """The bytes at a file_path getFile gave, or None."""
+        with self.lock:
+            self.calls.append(("download", {"file_path": file_path}))
+            self.times.append(time.monotonic())
+        return self.files.get(file_path.removeprefix("files/"))
 
     def queue_update(self, update: dict[str, Any]) -> None:
         """Make an update available to getUpdates."""
@@ -116,6 +130,14 @@ class FakeBotApi:
             return 200, {"ok": True, "result": True}
         if method in ("answerCallbackQuery", "setWebhook", "deleteWebhook", "close", "logOut"):
             return 200, {"ok": True, "result": True}
+        if method == "getFile":
+            file_id = str(params.get("file_id", ""))
+            if file_id not in self.files:
+                return 400, {"ok": False, "error_code": 400,
+                             "description": "Bad Request: invalid file_id"}
+            return 200, {"ok": True, "result": {
+                "file_id": file_id, "file_unique_id": f"u-{file_id}",
+                "file_size": len(self.files[file_id]), "file_path": f"files/{file_id}"}}
         if method == "getWebhookInfo":
             return 200, {"ok": True, "result": {"url": "", "has_custom_certificate": False,
                                                 "pending_update_count": 0}}
@@ -190,6 +212,16 @@ def running_fake_bot_api(token: str) -> Iterator[FakeBotApi]:
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
+
+        def do_GET(self) -> None:
+            prefix = f"/file/bot{state.token}/"
+            path = unquote(self.path)  # python-telegram-bot sends the token's ":" as %3A
+            data = state.download(path[len(prefix):]) if path.startswith(prefix) else None
+            self.send_response(200 if data is not None else 404)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(len(data or b"")))
+            self.end_headers()
+            self.wfile.write(data or b"")
 
     server = _QuietServer(("127.0.0.1", 0), Handler)
     state.url = f"http://127.0.0.1:{server.server_address[1]}"

@@ -57,7 +57,8 @@ class BridgeApplication(Application):  # type: ignore[type-arg]
 
             factory = make_session_factory(make_engine(settings.database_url))
         rasa = RasaClient(settings.rasa_url, settings.rasa_token, timeout=settings.rasa_timeout)
-        bridge = Bridge(sessions=factory, rasa=rasa, owns_engine=owns)
+        bridge = Bridge(sessions=factory, rasa=rasa, owns_engine=owns,
+                        max_file_bytes=settings.attachment_max_bytes)
         self.bot_data["relay"] = bridge
         processor = InboxProcessor(self, bridge,
                                    handoff_after=settings.rasa_handoff_after_seconds)

@@ -1,10 +1,10 @@
 """The update handlers: text and buttons to Rasa, the error handler.
 
 Each is `async def x(update, context) -> None` with the bridge in context.bot_data; photos,
-stickers and edits are answered in media.py. The inbox processor (polling.py) calls them for
-each stored update, in order. Nothing is sent from here: the bot's replies are written to the
-CRM by the event path and sent, with their buttons, by the outbox's worker (delivery.py), like
-every other message to a chat.
+documents, stickers and edits are handled in media.py. The inbox processor (polling.py) calls
+them for each stored update, in order. Nothing is sent from here: the bot's replies are written
+to the CRM by the event path and sent, with their buttons, by the outbox's worker
+(delivery.py), like every other message to a chat.
 """
 
 from __future__ import annotations
@@ -46,13 +46,14 @@ def client_language(update: object) -> str | None:
 
 
 async def in_language(context: ContextTypes.DEFAULT_TYPE, update: object, chat_id: int,
-                      response: str) -> str:
-    """A domain.yml response's text in the chat's language (for what Rasa does not say)."""
+                      response: str, **values: str) -> str:
+    """A domain.yml response's text in the chat's language (for what Rasa does not say),
+    placeholders filled from values."""
     bridge = bridge_of(context)
     language = await asyncio.to_thread(inbound.language_of, sessions=bridge.sessions,
                                        conversation_id=conversation_id(chat_id),
                                        hint=client_language(update))
-    return responses.text(response, language)
+    return responses.text(response, language, **values)
 
 
 async def to_rasa(update: Update, context: ContextTypes.DEFAULT_TYPE, chat_id: int,

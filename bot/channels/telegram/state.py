@@ -50,6 +50,7 @@ class Bridge:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     waiting: WaitingForRasa | None = None
     owns_engine: bool = False
+    max_file_bytes: int = 10 * 1024 * 1024  # settings.attachment_max_bytes
 
     async def after_turn(self) -> None:
         """A turn or a notice was just written: log Rasa's events now and send what is due."""

@@ -4,9 +4,10 @@
     stream.py   the event stream that shows agent replies and notices as they are written
     static/     widget.js, widget.css, the demo page
 
-The composition root (relay.app) includes `router`.
+The composition root (relay.app) includes `router` and gives UPLOAD_PATH (file uploads) a
+body limit of its own, refused with CORS_HEADERS.
 """
 
-from bot.channels.web.routes import router
+from bot.channels.web.routes import CORS_HEADERS, UPLOAD_PATH, router
 
-__all__ = ["router"]
+__all__ = ["CORS_HEADERS", "UPLOAD_PATH", "router"]

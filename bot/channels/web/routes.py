@@ -10,10 +10,17 @@
                                        handled once; language: the widget's switch)
   GET  /chat/{id}/history              the transcript, to restore the widget after a reload
   GET  /chat/{id}/stream?after=N       Server-Sent Events: agent replies and notices as written
+  POST /chat/{id}/attachments?name=…   a file the customer sends (the body is its bytes): an
+                                       image or a PDF, stored by the CRM with a message
+                                       (bot/channels/inbound.receive_file); 415/413/422 say why
+                                       one is refused
+  GET  /chat/{id}/attachments/{n}      a file of this conversation (404 for any other's)
   POST /chat/{id}/rating               the customer's 1-5 rating of a resolved handoff
   POST /chat/{id}/typing               the customer is typing (the agent's console shows it)
 
-The chat routes send CORS headers so the widget works when embedded on another site.
+The chat routes send CORS headers so the widget works when embedded on another site. A widget
+conversation id is the visitor's bearer secret (SECURITY.md): whoever holds it reads that
+conversation and its files, and nothing else.
 """
 
 from __future__ import annotations
@@ -29,15 +36,26 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, R
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from bot.channels import inbound
 from bot.channels.inbound import GATEWAY
 from bot.channels.typing import TypingBoard, Typist, board
-from bot.channels.web.stream import messages_json, out_of_turn_events
+from bot.channels.web.stream import file_url, messages_json, out_of_turn_events
 from bot.channels.web.turns import WebTurns
-from crm_store import audit, changes, conversations, interactions, ratings, verification
+from crm_store import (
+    attachments,
+    audit,
+    changes,
+    conversations,
+    interactions,
+    ratings,
+    verification,
+)
 from crm_store.api.deps import SessionDep, SessionFactoryDep, SettingsDep
+from crm_store.api.files import file_response
 from crm_store.enums import ConversationStatus
 from crm_store.errors import InvalidValue
 from crm_store.models import MAX_ID
+from crm_store.schemas import PathId
 from relay import languages, responses
 from relay.channels import WEB
 
@@ -47,6 +65,12 @@ TEXTS_SLOT = "__RELAY_WIDGET_TEXTS__"  # in widget.js: widget_texts()
 WELCOME = "utter_widget_welcome"  # domain.yml
 CONVERSATION_ID = re.compile(rf"^{re.escape(WEB.id_prefix)}[0-9a-f]{{32}}$")
 MAX_MESSAGE_CHARS = 2000
+# The upload route reads its body itself, up to settings.attachment_max_bytes (relay.app lets
+# this path past the app's 1 MiB body limit, up to the same figure).
+UPLOAD_PATH = re.compile(rf"^/chat/{re.escape(WEB.id_prefix)}[0-9a-f]{{32}}/attachments$")
+MESSAGE_ID = r"^[A-Za-z0-9_-]{8,40}$"
+REFUSED_STATUS: dict[type[attachments.FileRefused], int] = {
+    attachments.FileTooLarge: 413, attachments.UnsupportedFile: 415, attachments.EmptyFile: 422}
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
@@ -89,7 +113,7 @@ class ChatMessage(BaseModel):
 
     text: str
     language: str | None = None
-    id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{8,40}$")
+    id: str | None = Field(default=None, pattern=MESSAGE_ID)
 
 
 def turns_of(request: Request) -> WebTurns:
@@ -128,20 +152,24 @@ def demo_page() -> FileResponse:
     return FileResponse(STATIC / "demo.html", media_type="text/html")
 
 
-def widget_texts() -> str:
+def widget_texts(max_file_bytes: int) -> str:
     """What the widget needs from the server, as JSON: the languages Relay speaks (code → its
-    own name) and the bot's welcome in each (domain.yml's utter_widget_welcome)."""
+    own name), the bot's welcome in each (domain.yml's utter_widget_welcome), and the largest
+    file it may send (bytes, and for people)."""
     return json.dumps({
         "languages": {code: lang.native for code, lang in languages.LANGUAGES.items()},
         "welcome": responses.translations(WELCOME),
+        "max_file_bytes": max_file_bytes,
+        "max_file_size": attachments.human_size(max_file_bytes),
     }, ensure_ascii=False)
 
 
 @router.get("/widget.js", include_in_schema=False)
-def widget_js() -> Response:
+def widget_js(settings: SettingsDep) -> Response:
     """The widget script, with the web channel's conversation-id prefix and texts filled in."""
+    texts = widget_texts(settings.attachment_max_bytes)
     script = ((STATIC / "widget.js").read_text(encoding="utf-8")
-              .replace(ID_PREFIX_SLOT, WEB.id_prefix).replace(TEXTS_SLOT, widget_texts()))
+              .replace(ID_PREFIX_SLOT, WEB.id_prefix).replace(TEXTS_SLOT, texts))
     return Response(script, media_type="application/javascript; charset=utf-8",
                     headers={"Cache-Control": "no-cache", **CORS_HEADERS})
 
@@ -210,6 +238,78 @@ async def post_message(
                                language_hint=request.headers.get("accept-language"))
     response.headers.update(CORS_HEADERS)
     return {"replies": [reply.as_json() for reply in replies]}
+
+
+FILE_BODY = {"required": True, "content": {
+    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}
+
+
+async def _file_bytes(request: Request, max_bytes: int) -> bytes:
+    """The request body, read up to max_bytes (FileTooLarge beyond, whatever the headers
+    say)."""
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > max_bytes:
+        raise attachments.FileTooLarge(max_bytes)
+    data = bytearray()
+    async for chunk in request.stream():
+        data += chunk
+        if len(data) > max_bytes:
+            raise attachments.FileTooLarge(max_bytes)
+    return bytes(data)
+
+
+@router.post("/chat/{conversation_id}/attachments", status_code=201,
+             openapi_extra={"requestBody": FILE_BODY},
+             responses={413: {"description": "The file is over the limit"},
+                        415: {"description": "The file is not an image or a PDF"},
+                        429: {"description": "Too many messages in a minute"}})
+async def upload(
+    conversation_id: ConversationId, request: Request, sessions: SessionFactoryDep,
+    settings: SettingsDep, response: Response,
+    name: Annotated[str | None, Query(max_length=255)] = None,
+    id: Annotated[str | None, Query(pattern=MESSAGE_ID)] = None,
+    language: Annotated[str | None, Query(max_length=20)] = None,
+) -> dict[str, Any]:
+    """Store a file the customer sends (the body: its bytes; name: its file name; id: the
+    widget's id for it, so a retry stores it once); the message and our answer, if any."""
+    wait = await asyncio.to_thread(request.app.state.chat_limit.take, conversation_id)
+    if wait:
+        raise HTTPException(status_code=429, headers={**CORS_HEADERS, "Retry-After": str(wait)},
+                            detail=f"Too many messages in a minute: please wait {wait} s.")
+    if language is not None and not languages.supported(language):
+        raise HTTPException(
+            status_code=422, headers=CORS_HEADERS,
+            detail=f"The language must be one of {', '.join(languages.CODES)}.")
+    try:
+        data = await _file_bytes(request, settings.attachment_max_bytes)
+        received = await asyncio.to_thread(
+            inbound.receive_file, sessions=sessions, conversation_id=conversation_id,
+            channel=WEB.name, data=data, filename=name, max_bytes=settings.attachment_max_bytes,
+            message_id=id or uuid.uuid4().hex, language=language,
+            hint=request.headers.get("accept-language"))
+    except attachments.FileRefused as refused:
+        raise HTTPException(status_code=REFUSED_STATUS.get(type(refused), 422),
+                            detail=str(refused), headers=CORS_HEADERS) from None
+    response.headers.update(CORS_HEADERS)
+    message = {"id": received.interaction_id, "author": "customer", "direction": "inbound",
+               "text": received.text, "created_at": received.created_at.isoformat(),
+               "attachment": {**received.file,
+                              "url": file_url(conversation_id, received.file["id"])}}
+    return {"message": message,
+            "replies": [{"text": received.reply}] if received.reply is not None else []}
+
+
+@router.get("/chat/{conversation_id}/attachments/{attachment_id}",
+            responses={200: {"content": {t: {} for t in attachments.TYPES}},
+                       404: {"description": "No such file in this conversation"}})
+def download(conversation_id: ConversationId, attachment_id: PathId,
+             session: SessionDep) -> Response:
+    """A file the customer sent in this conversation: its bytes, never run by the browser."""
+    stored = attachments.get(session=session, attachment_id=attachment_id,
+                             conversation_id=conversation_id)
+    if stored is None:
+        raise HTTPException(404, "There is no such file in this conversation.")
+    return file_response(stored)
 
 
 IDENTITY_BODY = {"required": True,

@@ -21,10 +21,10 @@ from fastapi import Request
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.channels.typing import Typist, board_of
-from crm_store import changes, interactions, support
+from crm_store import attachments, changes, interactions, support
 from crm_store.changes import ChangeFeed
 from crm_store.enums import Author
-from crm_store.models import Interaction, utcnow
+from crm_store.models import Attachment, Interaction, utcnow
 
 WAKE_SECONDS = 1.0  # how soon a closed browser is noticed (no database read)
 HEARTBEAT_SECONDS = 15.0
@@ -33,22 +33,36 @@ TYPING_REPEAT_SECONDS = 2.0  # how often "the agent is typing" is repeated while
 LATE_COMMIT_SECONDS = 30.0  # how long a reply's transaction may take to commit and still be seen
 
 
-def message_json(row: Interaction, agent_names: dict[int, str] | None = None) -> dict[str, Any]:
-    """One message as the widget shows it: an agent's first name, and which notice it is."""
+def file_url(conversation_id: str, attachment_id: int) -> str:
+    """Where the visitor's widget downloads a file of its conversation (its session's URL)."""
+    return f"/chat/{conversation_id}/attachments/{attachment_id}"
+
+
+def message_json(row: Interaction, agent_names: dict[int, str] | None = None,
+                 files: dict[int, Attachment] | None = None) -> dict[str, Any]:
+    """One message as the widget shows it: an agent's first name, which notice it is, the file
+    it carries (with the URL the visitor's session downloads it from)."""
     body: dict[str, Any] = {"id": row.id, "author": row.author, "direction": row.direction,
                             "text": row.text, "created_at": row.created_at.isoformat()}
     if row.author == Author.AGENT and row.agent_id is not None and agent_names:
         body["agent_name"] = agent_names.get(row.agent_id)
     if row.author == Author.SYSTEM:
         body["notice"] = support.notice_kind(row.text)
+    if files and row.id in files:
+        stored = files[row.id]
+        body["attachment"] = attachments.describe(
+            stored, url=file_url(row.conversation_id, stored.id))
     return body
 
 
 def messages_json(session: Session, rows: list[Interaction]) -> list[dict[str, Any]]:
-    """Messages as the widget shows them, with the agents' first names looked up once each."""
+    """Messages as the widget shows them, with the agents' first names and the files looked
+    up once."""
     names = {agent_id: support.first_name(session, agent_id)
              for agent_id in {r.agent_id for r in rows if r.agent_id is not None}}
-    return [message_json(row, names) for row in rows]
+    files = attachments.for_messages(session=session, interaction_ids=[
+        r.id for r in rows if r.author == Author.CUSTOMER])
+    return [message_json(row, names, files) for row in rows]
 
 
 def _out_of_turn(

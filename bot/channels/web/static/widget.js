@@ -3,7 +3,10 @@
  * agent replies as they arrive (Server-Sent Events). All text is rendered with textContent;
  * http(s) links in it become links built as DOM nodes (never HTML), opened with
  * rel="noopener noreferrer". An unread badge counts replies that arrive while it is closed;
- * after a resolved handoff it asks for a 1-5 rating.
+ * after a resolved handoff it asks for a 1-5 rating. The paperclip button sends an image or a PDF
+ * (checked again by the server, which sniffs what the bytes are); it never touches the text
+ * being typed, so a refused file loses nothing. Files show as a thumbnail or a download link,
+ * fetched with the conversation's own URL.
  *
  * A page whose visitor is signed in sets, before the script, the identity its backend signed
  * (SECURITY.md): window.RelaySettings = {user_id: "...", user_hash: "<HMAC-SHA256 hex>",
@@ -37,7 +40,10 @@
           offline: "We could not reach Nimbus Drive support. Please check your connection and try again.",
           rate_q: "How did our support team do?", rate_group: "Rate from 1 to 5", rate_of: "of 5",
           rate_comment: "Anything to add? (optional)", rate_comment_label: "Comment on your rating",
-          rate_thanks: "Thank you for your rating!", rate_failed: "The rating could not be sent; please try again.", is_typing: "{name} is typing\u2026" },
+          rate_thanks: "Thank you for your rating!", rate_failed: "The rating could not be sent; please try again.", is_typing: "{name} is typing\u2026",
+          attach: "Attach an image or a PDF", file_too_large: "This file is larger than {max}, so it was not sent.",
+          file_wrong_type: "Only images (JPEG, PNG, GIF, WebP) and PDF files can be sent.",
+          file_empty: "This file is empty.", file_failed: "The file could not be sent; please try again.", file_image: "Image you sent: {name}" },
     zh: { launcher: "在线咨询", close: "关闭对话", title: "Nimbus Drive 客服", subtitle: "有问题尽管问",
           placeholder: "输入消息\u2026", send: "发送", input: "您的消息", dialog: "与 Nimbus Drive 客服对话",
           bot: "Nimbus 助手", agent: "客服团队", system: "Nimbus Drive",
@@ -45,7 +51,10 @@
           offline: "暂时无法连接 Nimbus Drive 客服，请检查网络后重试。",
           rate_q: "您对我们客服团队的服务满意吗？", rate_group: "从 1 到 5 评分", rate_of: "分（满分 5 分）",
           rate_comment: "还有什么想说的吗？（可选）", rate_comment_label: "对评分的补充说明",
-          rate_thanks: "感谢您的评分！", rate_failed: "评分未能发送，请重试。", is_typing: "{name} 正在输入\u2026" },
+          rate_thanks: "感谢您的评分！", rate_failed: "评分未能发送，请重试。", is_typing: "{name} 正在输入\u2026",
+          attach: "附加图片或 PDF", file_too_large: "此文件超过 {max}，未发送。",
+          file_wrong_type: "只能发送图片（JPEG、PNG、GIF、WebP）和 PDF 文件。",
+          file_empty: "此文件是空的。", file_failed: "文件未能发送，请重试。", file_image: "您发送的图片：{name}" },
     es: { launcher: "Chatea con nosotros", close: "Cerrar chat", title: "Soporte de Nimbus Drive", subtitle: "Pregúntanos lo que quieras",
           placeholder: "Escribe tu mensaje\u2026", send: "Enviar", input: "Tu mensaje", dialog: "Chat con el soporte de Nimbus Drive",
           bot: "Asistente de Nimbus", agent: "Equipo de soporte", system: "Nimbus Drive",
@@ -53,7 +62,10 @@
           offline: "No pudimos conectar con el soporte de Nimbus Drive. Revisa tu conexión e inténtalo de nuevo.",
           rate_q: "¿Qué tal lo hizo nuestro equipo de soporte?", rate_group: "Valora del 1 al 5", rate_of: "de 5",
           rate_comment: "¿Algo que añadir? (opcional)", rate_comment_label: "Comentario sobre tu valoración",
-          rate_thanks: "¡Gracias por tu valoración!", rate_failed: "No se pudo enviar la valoración; inténtalo de nuevo.", is_typing: "{name} está escribiendo\u2026" },
+          rate_thanks: "¡Gracias por tu valoración!", rate_failed: "No se pudo enviar la valoración; inténtalo de nuevo.", is_typing: "{name} está escribiendo\u2026",
+          attach: "Adjuntar una imagen o un PDF", file_too_large: "Este archivo supera {max}, así que no se ha enviado.",
+          file_wrong_type: "Solo se pueden enviar imágenes (JPEG, PNG, GIF, WebP) y archivos PDF.",
+          file_empty: "Este archivo está vacío.", file_failed: "No se pudo enviar el archivo; inténtalo de nuevo.", file_image: "Imagen que enviaste: {name}" },
     de: { launcher: "Chatten Sie mit uns", close: "Chat schließen", title: "Nimbus Drive Support", subtitle: "Fragen Sie uns alles",
           placeholder: "Nachricht eingeben\u2026", send: "Senden", input: "Ihre Nachricht", dialog: "Chat mit dem Nimbus Drive Support",
           bot: "Nimbus-Assistent", agent: "Support-Team", system: "Nimbus Drive",
@@ -61,7 +73,10 @@
           offline: "Der Nimbus Drive Support ist gerade nicht erreichbar. Bitte prüfen Sie Ihre Verbindung und versuchen Sie es erneut.",
           rate_q: "Wie zufrieden waren Sie mit unserem Support-Team?", rate_group: "Bewerten Sie von 1 bis 5", rate_of: "von 5",
           rate_comment: "Möchten Sie etwas ergänzen? (optional)", rate_comment_label: "Kommentar zu Ihrer Bewertung",
-          rate_thanks: "Vielen Dank für Ihre Bewertung!", rate_failed: "Die Bewertung konnte nicht gesendet werden; bitte versuchen Sie es erneut.", is_typing: "{name} schreibt\u2026" },
+          rate_thanks: "Vielen Dank für Ihre Bewertung!", rate_failed: "Die Bewertung konnte nicht gesendet werden; bitte versuchen Sie es erneut.", is_typing: "{name} schreibt\u2026",
+          attach: "Bild oder PDF anhängen", file_too_large: "Diese Datei ist größer als {max} und wurde daher nicht gesendet.",
+          file_wrong_type: "Es können nur Bilder (JPEG, PNG, GIF, WebP) und PDF-Dateien gesendet werden.",
+          file_empty: "Diese Datei ist leer.", file_failed: "Die Datei konnte nicht gesendet werden; bitte versuchen Sie es erneut.", file_image: "Von Ihnen gesendetes Bild: {name}" },
     fr: { launcher: "Discuter avec nous", close: "Fermer le chat", title: "Support Nimbus Drive", subtitle: "Posez-nous vos questions",
           placeholder: "Écrivez votre message\u2026", send: "Envoyer", input: "Votre message", dialog: "Chat avec le support Nimbus Drive",
           bot: "Assistant Nimbus", agent: "Équipe support", system: "Nimbus Drive",
@@ -69,7 +84,10 @@
           offline: "Impossible de joindre le support Nimbus Drive. Vérifiez votre connexion et réessayez.",
           rate_q: "Comment s'est passé l'échange avec notre équipe support ?", rate_group: "Notez de 1 à 5", rate_of: "sur 5",
           rate_comment: "Quelque chose à ajouter ? (facultatif)", rate_comment_label: "Commentaire sur votre note",
-          rate_thanks: "Merci pour votre note !", rate_failed: "La note n'a pas pu être envoyée ; veuillez réessayer.", is_typing: "{name} est en train d'écrire\u2026" },
+          rate_thanks: "Merci pour votre note !", rate_failed: "La note n'a pas pu être envoyée ; veuillez réessayer.", is_typing: "{name} est en train d'écrire\u2026",
+          attach: "Joindre une image ou un PDF", file_too_large: "Ce fichier dépasse {max}, il n'a donc pas été envoyé.",
+          file_wrong_type: "Seuls les images (JPEG, PNG, GIF, WebP) et les fichiers PDF peuvent être envoyés.",
+          file_empty: "Ce fichier est vide.", file_failed: "Le fichier n'a pas pu être envoyé ; veuillez réessayer.", file_image: "Image que vous avez envoyée : {name}" },
     pt: { launcher: "Fale conosco", close: "Fechar chat", title: "Suporte Nimbus Drive", subtitle: "Pergunte o que quiser",
           placeholder: "Digite sua mensagem\u2026", send: "Enviar", input: "Sua mensagem", dialog: "Chat com o suporte Nimbus Drive",
           bot: "Assistente Nimbus", agent: "Equipe de suporte", system: "Nimbus Drive",
@@ -77,17 +95,44 @@
           offline: "Não foi possível falar com o suporte Nimbus Drive. Verifique sua conexão e tente de novo.",
           rate_q: "Como foi o atendimento da nossa equipe de suporte?", rate_group: "Avalie de 1 a 5", rate_of: "de 5",
           rate_comment: "Algo a acrescentar? (opcional)", rate_comment_label: "Comentário sobre sua avaliação",
-          rate_thanks: "Obrigado pela sua avaliação!", rate_failed: "Não foi possível enviar a avaliação; tente de novo.", is_typing: "{name} está digitando\u2026" }
+          rate_thanks: "Obrigado pela sua avaliação!", rate_failed: "Não foi possível enviar a avaliação; tente de novo.", is_typing: "{name} está digitando\u2026",
+          attach: "Anexar uma imagem ou um PDF", file_too_large: "Este arquivo passa de {max}, então não foi enviado.",
+          file_wrong_type: "Só é possível enviar imagens (JPEG, PNG, GIF, WebP) e arquivos PDF.",
+          file_empty: "Este arquivo está vazio.", file_failed: "Não foi possível enviar o arquivo; tente de novo.", file_image: "Imagem que você enviou: {name}" }
   };
   var ID_FORMAT = new RegExp("^" + ID_PREFIX + "[0-9a-f]{32}$");
+  var FILE_TYPES = "image/jpeg,image/png,image/gif,image/webp,application/pdf";
+  var SVG_NS = "http://www.w3.org/2000/svg";
 
-  function newId() {
-    var bytes = new Uint8Array(16);
-    window.crypto.getRandomValues(bytes);
-    var hex = "";
-    for (var i = 0; i < bytes.length; i++) { hex += ("0" + bytes[i].toString(16)).slice(-2); }
-    return ID_PREFIX + hex;
+  /* A paperclip icon (Feather's, MIT), drawn in the button's colour. */
+  function paperclip() {
+    var svg = document.createElementNS(SVG_NS, "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("width", "20");
+    svg.setAttribute("height", "20");
+    svg.setAttribute("aria-hidden", "true");
+    svg.setAttribute("focusable", "false");
+    var path = document.createElementNS(SVG_NS, "path");
+    path.setAttribute("d", "M21.44 11.05l-9.19 9.19a6 6 0 0 1-8.49-8.49l9.19-9.19a4 4 0 0 1 5.66 " +
+                      "5.66l-9.2 9.19a2 2 0 0 1-2.83-2.83l8.49-8.48");
+    path.setAttribute("fill", "none");
+    path.setAttribute("stroke", "currentColor");
+    path.setAttribute("stroke-width", "2");
+    path.setAttribute("stroke-linecap", "round");
+    path.setAttribute("stroke-linejoin", "round");
+    svg.appendChild(path);
+    return svg;
   }
+
+  function randomHex(bytes) {
+    var values = new Uint8Array(bytes);
+    window.crypto.getRandomValues(values);
+    var hex = "";
+    for (var i = 0; i < values.length; i++) { hex += ("0" + values[i].toString(16)).slice(-2); }
+    return hex;
+  }
+
+  function newId() { return ID_PREFIX + randomHex(16); }
 
   function storageGet(key) { try { return window.localStorage.getItem(key); } catch (e) { return null; } }
   function storageSet(key, value) { try { window.localStorage.setItem(key, value); } catch (e) { /* private mode */ } }
@@ -171,6 +216,19 @@
   input.setAttribute("aria-label", t("input"));
   var send = el("button", "relay-send", t("send"));
   send.type = "submit";
+  var attach = el("button", "relay-attach");
+  attach.type = "button";
+  attach.setAttribute("aria-label", t("attach"));
+  attach.title = t("attach");
+  attach.appendChild(paperclip());
+  var fileInput = el("input", "relay-file");
+  fileInput.type = "file";
+  fileInput.accept = FILE_TYPES;
+  fileInput.hidden = true;
+  fileInput.tabIndex = -1;
+  fileInput.setAttribute("aria-label", t("attach"));
+  form.appendChild(attach);
+  form.appendChild(fileInput);
   form.appendChild(input);
   form.appendChild(send);
   panel.appendChild(header);
@@ -242,7 +300,7 @@
     if (meta.agent_name) { item.setAttribute("data-agent-name", meta.agent_name); }
     head.appendChild(el("span", "relay-msg-time", clockOf(meta.created_at)));
     item.appendChild(head);
-    item.appendChild(linkified(text));
+    item.appendChild(meta.attachment ? fileView(meta.attachment) : linkified(text));
     if (buttons && buttons.length) {
       var row = el("div", "relay-buttons");
       buttons.forEach(function (button) {
@@ -259,6 +317,77 @@
     log.appendChild(item);
     log.scrollTop = log.scrollHeight;
     return item;
+  }
+
+  /* A file in the transcript: an image as a thumbnail (opens full size), a PDF as a download
+   * link; the name and size are text. */
+  function fileView(file) {
+    var box = el("div", "relay-file-msg");
+    var url = base + file.url;
+    if (file.kind === "image") {
+      var thumb = el("a", "relay-file-thumb");
+      thumb.href = url;
+      thumb.target = "_blank";
+      thumb.rel = "noopener noreferrer";
+      var img = el("img");
+      img.src = url;
+      img.alt = t("file_image").replace("{name}", file.filename);
+      thumb.appendChild(img);
+      box.appendChild(thumb);
+    }
+    var link = el("a", "relay-link relay-file-link", file.filename);
+    link.href = url;
+    if (file.kind === "pdf") {
+      link.setAttribute("download", file.filename);
+    } else {
+      link.target = "_blank";
+      link.rel = "noopener noreferrer";
+    }
+    box.appendChild(link);
+    box.appendChild(el("span", "relay-file-size", (file.kind === "pdf" ? "PDF \u00b7 " : "") + file.size_text));
+    return box;
+  }
+
+  /* Why the server refused a file, in the visitor's language. */
+  function refusal(status, detail) {
+    if (status === 413) { return t("file_too_large").replace("{max}", SERVER.max_file_size); }
+    if (status === 415) { return t("file_wrong_type"); }
+    if (status === 422) { return t("file_empty"); }
+    if (status === 429 && detail) { return detail; }
+    return t("file_failed");
+  }
+
+  /* Send one file; the text being typed stays where it is. */
+  function sendFile(file) {
+    if (!file) { return; }
+    if (file.size > SERVER.max_file_bytes) { addMessage("system", refusal(413)); return; }
+    if (!file.size) { addMessage("system", refusal(422)); return; }
+    typing(true);
+    attach.disabled = true;
+    var query = "?name=" + encodeURIComponent(file.name) + "&id=f" + randomHex(12) +
+      (chosen ? "&language=" + encodeURIComponent(chosen) : "");
+    fetch(chatUrl + "/attachments" + query, {
+      method: "POST", headers: { "Content-Type": "application/octet-stream" }, body: file
+    }).then(function (response) {
+      return response.json().catch(function () { return {}; }).then(function (body) {
+        if (!response.ok) {
+          var error = new Error(refusal(response.status, typeof body.detail === "string" ? body.detail : ""));
+          error.refused = true;
+          throw error;
+        }
+        return body;
+      });
+    }).then(function (body) {
+      typing(false);
+      addMessage("customer", body.message.text, null, body.message);
+      (body.replies || []).forEach(function (reply) { addMessage("system", reply.text); countUnread(); });
+    }).catch(function (error) {
+      typing(false);
+      addMessage("system", error && error.refused ? error.message : t("file_failed"));
+    }).then(function () {
+      attach.disabled = false;
+      fileInput.value = "";
+    });
   }
 
   /* After a handoff is resolved: 1-5 stars and an optional comment, stored by the CRM. */
@@ -405,6 +534,9 @@
     input.placeholder = t("placeholder");
     input.setAttribute("aria-label", t("input"));
     send.textContent = t("send");
+    attach.setAttribute("aria-label", t("attach"));
+    attach.title = t("attach");
+    fileInput.setAttribute("aria-label", t("attach"));
     launcherLabel.textContent = panel.hidden ? t("launcher") : t("close");
     restart.textContent = t("new_chat");
     restart.title = t("new_chat_title");
@@ -462,6 +594,8 @@
   });
   close.addEventListener("click", function () { setOpen(false); });
   input.addEventListener("input", customerTyping);
+  attach.addEventListener("click", function () { fileInput.click(); });
+  fileInput.addEventListener("change", function () { sendFile(fileInput.files && fileInput.files[0]); });
   form.addEventListener("submit", function (event) {
     event.preventDefault();
     var text = input.value.trim();

@@ -1,0 +1,184 @@
+"""Files customers send (images and PDFs): checked, named safely, stored with their message.
+
+What a file is comes from its first bytes, never from the name or the Content-Type the client
+gave: JPEG, PNG, GIF, WebP and PDF are taken, anything else is refused (UnsupportedFile), as
+are an empty file (EmptyFile) and one over the limit (FileTooLarge, settings'
+attachment_max_bytes). The name is only a label: reduced to its last path part, stripped of
+control, bidi and shell/HTML-special characters, and given the extension of what the bytes are
+("<script>.png" holding a PDF becomes "script.png.pdf"). A stored file is one customer message
+("[file: invoice.pdf]") plus an Attachment row holding the bytes, in one transaction, so the
+console and the widget's history show it wherever the message shows.
+
+Serving (crm_store/api/files.py) uses the sniffed type and a policy that runs nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, undefer
+
+from crm_store import interactions
+from crm_store.enums import Author, Direction
+from crm_store.errors import InvalidValue
+from crm_store.models import Attachment
+
+# Sniffed type → extensions it may carry (the first is the one given when the name has none).
+TYPES: dict[str, tuple[str, ...]] = {
+    "image/jpeg": (".jpg", ".jpeg"),
+    "image/png": (".png",),
+    "image/gif": (".gif",),
+    "image/webp": (".webp",),
+    "application/pdf": (".pdf",),
+}
+KINDS = {"application/pdf": "pdf"}  # everything else in TYPES is an image
+MAX_NAME_CHARS = 120
+FORBIDDEN_IN_NAMES = set('<>:"/\\|?*`')  # HTML and path specials; Windows refuses them too
+TEXT_PREFIX = "[file: "
+
+
+class FileRefused(InvalidValue):
+    """A file that is not stored; the message says why in words a customer can act on."""
+
+
+class EmptyFile(FileRefused):
+    """The file has no bytes."""
+
+    def __init__(self) -> None:
+        super().__init__("The file is empty.")
+
+
+class UnsupportedFile(FileRefused):
+    """The bytes are not one of the accepted types, whatever the name says."""
+
+    def __init__(self) -> None:
+        super().__init__("Only images (JPEG, PNG, GIF, WebP) and PDF files can be sent; "
+                         "this file is none of these.")
+
+
+class FileTooLarge(FileRefused):
+    """The file is over the limit."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(f"The file is larger than the {human_size(max_bytes)} limit.")
+        self.max_bytes = max_bytes
+
+
+def human_size(size: int) -> str:
+    """A byte count for people: "812 bytes", "14 KB", "2.5 MB"."""
+    if size < 1024:
+        return f"{size} bytes"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.0f} KB"
+    return f"{size / (1024 * 1024):.1f}".removesuffix(".0") + " MB"
+
+
+def sniff(data: bytes) -> str | None:
+    """The accepted type the bytes are (by their magic numbers), or None."""
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "image/gif"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    if data.startswith(b"%PDF-"):
+        return "application/pdf"
+    return None
+
+
+def clean_filename(name: str | None, content_type: str) -> str:
+    """A safe label for a file: last path part, no control/bidi/special characters, at most
+    MAX_NAME_CHARS, ending in an extension of content_type."""
+    extensions = TYPES[content_type]
+    last = unicodedata.normalize("NFC", (name or "").replace("\\", "/").rsplit("/", 1)[-1])
+    kept = "".join(c for c in last if unicodedata.category(c)[0] not in "CZ" or c == " ")
+    kept = "".join(c for c in kept if c not in FORBIDDEN_IN_NAMES)
+    kept = re.sub(r"\s+", " ", kept).strip(" .")
+    stem, dot, extension = kept.rpartition(".")
+    if not dot or f".{extension.lower()}" not in extensions:
+        stem, extension = kept, extensions[0][1:]
+    stem = stem[:MAX_NAME_CHARS - len(extension) - 1].rstrip(" .")
+    if not stem:
+        stem = "document" if content_type == "application/pdf" else "image"
+    return f"{stem}.{extension.lower()}"
+
+
+def check(*, data: bytes, filename: str | None, max_bytes: int) -> tuple[str, str]:
+    """(content type, safe filename) of an acceptable file; a FileRefused otherwise."""
+    if not data:
+        raise EmptyFile()
+    if len(data) > max_bytes:
+        raise FileTooLarge(max_bytes)
+    content_type = sniff(data)
+    if content_type is None:
+        raise UnsupportedFile()
+    return content_type, clean_filename(filename, content_type)
+
+
+def store(
+    *, session: Session, conversation_id: str, channel: str, data: bytes,
+    filename: str | None, max_bytes: int, dedupe_key: str | None = None,
+    caption: str | None = None,
+) -> Attachment:
+    """Check a customer's file and store it with its message; a repeated dedupe_key returns
+    the first (FileRefused if the file is not acceptable)."""
+    content_type, name = check(data=data, filename=filename, max_bytes=max_bytes)
+    text = f"{TEXT_PREFIX}{name}]" + (f" {caption.strip()}" if caption and caption.strip()
+                                      else "")
+    message = interactions.record(session=session, conversation_id=conversation_id,
+                                  direction=Direction.INBOUND, author=Author.CUSTOMER,
+                                  text=text, channel=channel, dedupe_key=dedupe_key)
+    existing = session.scalars(
+        select(Attachment).where(Attachment.interaction_id == message.id)).first()
+    if existing is not None:
+        return existing
+    attachment = Attachment(
+        conversation_id=message.conversation_id, interaction_id=message.id,
+        customer_id=message.customer_id, channel=message.channel, filename=name,
+        content_type=content_type, size=len(data), sha256=hashlib.sha256(data).hexdigest(),
+        data=bytes(data), created_at=message.created_at)
+    session.add(attachment)
+    session.flush()
+    return attachment
+
+
+def for_messages(*, session: Session, interaction_ids: list[int]) -> dict[int, Attachment]:
+    """The files carried by these messages, by message id (without their bytes)."""
+    if not interaction_ids:
+        return {}
+    rows = session.scalars(select(Attachment).where(
+        Attachment.interaction_id.in_(interaction_ids)))
+    return {row.interaction_id: row for row in rows}
+
+
+def get(*, session: Session, attachment_id: int,
+        conversation_id: str | None = None) -> Attachment | None:
+    """A file with its bytes; None if there is none (or it is not this conversation's)."""
+    stmt = select(Attachment).options(undefer(Attachment.data)).where(
+        Attachment.id == attachment_id)
+    if conversation_id is not None:
+        stmt = stmt.where(Attachment.conversation_id == conversation_id)
+    return session.scalars(stmt).first()
+
+
+def describe(attachment: Attachment, url: str) -> dict[str, Any]:
+    """A file as the widget and the console show it (url: where this viewer downloads it)."""
+    return {"id": attachment.id, "filename": attachment.filename,
+            "content_type": attachment.content_type, "size": attachment.size,
+            "size_text": human_size(attachment.size),
+            "kind": KINDS.get(attachment.content_type, "image"), "url": url}
+
+
+def metadata(attachment: Attachment) -> dict[str, Any]:
+    """A file's record without its bytes (the personal-data export lists these)."""
+    return {"id": attachment.id, "conversation_id": attachment.conversation_id,
+            "interaction_id": attachment.interaction_id, "channel": attachment.channel,
+            "filename": attachment.filename, "content_type": attachment.content_type,
+            "size": attachment.size, "sha256": attachment.sha256,
+            "created_at": attachment.created_at.isoformat()}

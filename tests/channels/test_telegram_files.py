@@ -1,0 +1,113 @@
+"""Photos and documents from a Telegram chat: downloaded through the (local stand-in) Bot API
+with the real python-telegram-bot code, checked like the widget's, stored for the agent; what
+is not taken is explained to the customer in their language and noted for the agent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from crm_store import attachments, support
+from crm_store.models import Attachment
+from relay import responses
+from relay.settings import Settings
+from tests.channels.fake_bot_api import FakeBotApi
+from tests.channels.fake_rasa import FakeRasa
+from tests.channels.test_telegram import (
+    CHAT,
+    CUSTOMER,
+    bot_api,
+    eventually,
+    logged,
+    message,
+    polling,
+    tg_settings,
+)
+from tests.crm_store.test_attachments import HTML, JPEG, PDF
+
+__all__ = ["bot_api", "tg_settings"]
+
+
+def files(sessions: sessionmaker[Session]) -> list[tuple[str, str, bytes]]:
+    """(filename, content type, bytes) of every stored file."""
+    with sessions() as session:
+        return [(a.filename, a.content_type, a.data) for a in session.scalars(
+            select(Attachment).order_by(Attachment.id))]
+
+
+def photo_sizes(big: bytes) -> list[dict[str, Any]]:
+    return [{"file_id": "photo-small", "file_unique_id": "s", "width": 90, "height": 90,
+             "file_size": 300},
+            {"file_id": "photo-big", "file_unique_id": "b", "width": 1280, "height": 960,
+             "file_size": len(big)}]
+
+
+async def test_a_photo_is_downloaded_stored_and_the_customer_told_a_person_can_see_it(
+    tg_settings: Settings, bot_api: FakeBotApi, fake_rasa: FakeRasa,
+    sessions: sessionmaker[Session],
+) -> None:
+    bot_api.add_file("photo-big", JPEG)
+    async with polling(tg_settings):
+        bot_api.queue_update(message(30, photo=photo_sizes(JPEG), caption="the error"))
+        sent = await eventually(lambda: bot_api.sent(CHAT))
+    assert sent[0]["text"] == responses.text("utter_file_kept", None)
+    assert ("getFile", {"file_id": "photo-big"}) in bot_api.calls  # the largest size
+    assert files(sessions) == [("photo.jpg", "image/jpeg", JPEG)]
+    assert logged(sessions) == [("customer", "[file: photo.jpg] the error"),
+                                ("system", sent[0]["text"])]
+    assert fake_rasa.messages == []  # Rasa cannot read files
+
+
+async def test_a_document_sent_to_an_agent_is_stored_and_the_bot_stays_silent(
+    tg_settings: Settings, bot_api: FakeBotApi, fake_rasa: FakeRasa,
+    sessions: sessionmaker[Session],
+) -> None:
+    with sessions.begin() as session:
+        support.request_handoff(session=session, conversation_id=f"tg-{CHAT}",
+                                actor="relay-bot", reason="asked for a person", transcript="")
+    bot_api.add_file("doc-1", PDF)
+    async with polling(tg_settings):
+        bot_api.queue_update(message(31, document={
+            "file_id": "doc-1", "file_unique_id": "d1", "file_name": "../contract.pdf",
+            "mime_type": "application/pdf", "file_size": len(PDF)}))
+        await eventually(lambda: files(sessions))
+        await asyncio.sleep(0.5)
+    assert files(sessions) == [("contract.pdf", "application/pdf", PDF)]
+    assert bot_api.sent(CHAT) == []
+
+
+async def test_a_disguised_file_is_refused_in_the_customers_language(
+    tg_settings: Settings, bot_api: FakeBotApi, fake_rasa: FakeRasa,
+    sessions: sessionmaker[Session],
+) -> None:
+    bot_api.add_file("doc-html", HTML)
+    spanish = {**CUSTOMER, "language_code": "es"}
+    async with polling(tg_settings):
+        bot_api.queue_update(message(32, **{"from": spanish}, document={
+            "file_id": "doc-html", "file_unique_id": "h", "file_name": "cat.png",
+            "mime_type": "image/png", "file_size": len(HTML)}))
+        sent = await eventually(lambda: bot_api.sent(CHAT))
+    assert sent[0]["text"] == responses.text("utter_file_wrong_type", "es")
+    assert files(sessions) == []
+    assert logged(sessions) == [
+        ("customer", f"[document: cat.png] (not kept: {attachments.UnsupportedFile()})"),
+        ("system", sent[0]["text"])]
+
+
+async def test_a_file_over_the_limit_is_refused_without_downloading_it(
+    tg_settings: Settings, bot_api: FakeBotApi, fake_rasa: FakeRasa,
+    sessions: sessionmaker[Session],
+) -> None:
+    bot_api.add_file("doc-big", PDF)
+    async with polling(tg_settings):
+        bot_api.queue_update(message(33, document={
+            "file_id": "doc-big", "file_unique_id": "g", "file_name": "scan.pdf",
+            "file_size": 50 * 1024 * 1024}))
+        sent = await eventually(lambda: bot_api.sent(CHAT))
+    assert sent[0]["text"] == responses.text("utter_file_too_large", None, max_size="10 MB")
+    assert "getFile" not in bot_api.methods() and "download" not in bot_api.methods()
+    assert files(sessions) == []

@@ -1,0 +1,207 @@
+"""Files through the widget's door and out of the console's: what is stored, what is refused
+(and said why, with CORS headers the widget can read), who may download a file, and how it is
+served so that a browser never runs it.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from crm_store import support
+from crm_store.models import Attachment, Interaction
+from relay import responses
+from relay.app import create_app
+from relay.settings import Settings
+from tests.console.test_console import login
+from tests.crm_store.test_attachments import HTML, PDF, SVG, png
+
+LIMIT = 2 * 1024 * 1024  # over the app's 1 MiB body limit, to prove the upload path has its own
+
+
+@pytest.fixture
+def client(settings: Settings, sessions: sessionmaker[Session]) -> Iterator[TestClient]:
+    """The app with a 2 MiB file limit, its lifespan running."""
+    app = create_app(settings.model_copy(update={"attachment_max_bytes": LIMIT}))
+    with TestClient(app, follow_redirects=False) as client:
+        yield client
+
+
+def web_id() -> str:
+    return f"web-{uuid.uuid4().hex}"
+
+
+def upload(client: TestClient, cid: str, data: bytes, name: str | None = "file.png",
+           **params: str) -> tuple[int, dict]:
+    query = {**({"name": name} if name is not None else {}), **params}
+    response = client.post(f"/chat/{cid}/attachments", params=query, content=data,
+                           headers={"Content-Type": "application/octet-stream"})
+    return response.status_code, response.json()
+
+
+def customer_texts(sessions: sessionmaker[Session], cid: str) -> list[str]:
+    """The customer's messages the CRM logged, once the event path has logged the first."""
+    deadline = time.monotonic() + 10
+    while True:
+        with sessions() as session:
+            texts = list(session.scalars(select(Interaction.text).where(
+                Interaction.conversation_id == cid, Interaction.author == "customer")
+                .order_by(Interaction.id)))
+        if texts or time.monotonic() > deadline:
+            return texts
+        time.sleep(0.05)
+
+
+def stored_files(sessions: sessionmaker[Session]) -> int:
+    with sessions() as session:
+        return int(session.scalar(select(func.count()).select_from(Attachment)) or 0)
+
+
+def test_an_image_is_stored_shown_in_the_history_and_served_inert(
+    client: TestClient, sessions: sessionmaker[Session]
+) -> None:
+    cid = web_id()
+    image = png(1200, 700)  # a real image, larger than a few bytes
+    status, body = upload(client, cid, image, name="C:\\Users\\ana\\Error <1>.png")
+    assert status == 201, body
+    file = body["message"]["attachment"]
+    assert file["filename"] == "Error 1.png"
+    assert (file["content_type"], file["kind"], file["size"]) == ("image/png", "image", len(image))
+    assert file["url"] == f"/chat/{cid}/attachments/{file['id']}"
+    assert body["message"]["text"] == "[file: Error 1.png]"
+    # The bot has the conversation: it says a person can see the file (it cannot read it).
+    assert body["replies"] == [{"text": responses.text("utter_file_kept", None)}]
+
+    history = client.get(f"/chat/{cid}/history").json()["messages"]
+    assert [m.get("attachment", {}).get("id") for m in history] == [file["id"], None]
+    assert history[1]["author"] == "system"
+
+    served = client.get(file["url"])
+    assert served.status_code == 200 and served.content == image
+    assert served.headers["content-type"] == "image/png"
+    assert served.headers["x-content-type-options"] == "nosniff"
+    assert "sandbox" in served.headers["content-security-policy"]
+    assert "script-src" not in served.headers["content-security-policy"]
+    assert served.headers["content-disposition"].startswith("inline;")
+
+
+def test_a_pdf_is_always_a_download(client: TestClient) -> None:
+    cid = web_id()
+    status, body = upload(client, cid, PDF, name="Rechnung März.pdf")
+    assert status == 201
+    served = client.get(body["message"]["attachment"]["url"])
+    assert served.headers["content-type"] == "application/pdf"
+    assert served.headers["content-disposition"] == (
+        "attachment; filename=\"Rechnung M_rz.pdf\"; filename*=UTF-8''Rechnung%20M%C3%A4rz.pdf")
+
+
+@pytest.mark.parametrize(("data", "name", "status", "says"), [
+    (HTML, "cat.png", 415, "Only images (JPEG, PNG, GIF, WebP) and PDF files"),
+    (SVG, "logo.svg", 415, "Only images"),
+    (b"MZ\x90\x00 not a pdf", "invoice.pdf", 415, "Only images"),
+    (b"", "empty.png", 422, "The file is empty."),
+    (png() + b"\x00" * LIMIT, "huge.png", 413, "larger than the 2 MiB limit"),
+])
+def test_a_refused_file_says_why_and_keeps_the_customers_text(
+    client: TestClient, sessions: sessionmaker[Session], data: bytes, name: str, status: int,
+    says: str,
+) -> None:
+    cid = web_id()
+    assert client.post(f"/chat/{cid}/messages", json={"text": "here is my invoice"}
+                       ).status_code == 200
+    assert customer_texts(sessions, cid) == ["here is my invoice"]  # logged by the event path
+    response = client.post(f"/chat/{cid}/attachments", params={"name": name}, content=data)
+    assert response.status_code == status
+    assert says in response.json()["detail"]
+    assert response.headers["access-control-allow-origin"] == "*"  # the widget can read it
+    assert stored_files(sessions) == 0
+    time.sleep(0.3)
+    assert customer_texts(sessions, cid) == ["here is my invoice"]  # nothing lost or added
+
+
+def test_a_body_over_the_limit_is_refused_without_a_length_header_too(
+    client: TestClient, sessions: sessionmaker[Session]
+) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield png()
+        for _ in range(40):
+            yield b"\x00" * 65536  # 2.5 MiB in all, sent chunked
+
+    response = client.post(f"/chat/{web_id()}/attachments", params={"name": "a.png"},
+                           content=chunks())
+    assert response.status_code == 413
+    assert stored_files(sessions) == 0
+
+
+def test_a_retried_upload_is_stored_once(client: TestClient,
+                                         sessions: sessionmaker[Session]) -> None:
+    cid = web_id()
+    first = upload(client, cid, PDF, name="a.pdf", id="upload-0001")
+    again = upload(client, cid, PDF, name="a.pdf", id="upload-0001")
+    assert first[0] == again[0] == 201
+    assert again[1]["message"]["attachment"]["id"] == first[1]["message"]["attachment"]["id"]
+    assert again[1]["replies"] == []  # said once
+    assert stored_files(sessions) == 1
+
+
+def test_only_the_conversations_own_session_downloads_its_files(client: TestClient) -> None:
+    mine, someone_else = web_id(), web_id()
+    _, body = upload(client, mine, png(), name="private.png")
+    file_id = body["message"]["attachment"]["id"]
+    upload(client, someone_else, png(), name="theirs.png")
+    assert client.get(f"/chat/{mine}/attachments/{file_id}").status_code == 200
+    for url in (f"/chat/{someone_else}/attachments/{file_id}",  # another visitor's session
+                f"/chat/{mine}/attachments/{file_id + 100}",
+                f"/chat/{web_id()}/attachments/{file_id}"):
+        assert client.get(url).status_code == 404, url
+    assert client.get(f"/chat/not-a-session/attachments/{file_id}").status_code == 400
+    assert client.get(f"/chat/{mine}/attachments/99999999999999999999").status_code == 422
+    # Nor through the console without a login: the login page, not the file.
+    response = client.get(f"/console/attachments/{file_id}")
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/console/login")
+
+
+def test_handed_off_the_agent_sees_the_file_and_the_bot_says_nothing(
+    client: TestClient, sessions: sessionmaker[Session]
+) -> None:
+    cid = web_id()
+    assert client.post(f"/chat/{cid}/messages", json={"text": "hello"}).status_code == 200
+    with sessions.begin() as session:
+        support.request_handoff(session=session, conversation_id=cid, actor="relay-bot",
+                                reason="asked for a person", transcript="")
+    status, body = upload(client, cid, PDF, name="contract.pdf")
+    assert status == 201 and body["replies"] == []
+    file_id = body["message"]["attachment"]["id"]
+
+    login(client)
+    messages = client.get(f"/console/api/conversations/{cid}/messages").json()["messages"]
+    shown = [m["attachment"] for m in messages if m["attachment"]]
+    assert shown == [{"id": file_id, "filename": "contract.pdf",
+                      "content_type": "application/pdf", "size": len(PDF),
+                      "size_text": f"{len(PDF)} bytes", "kind": "pdf",
+                      "url": f"/console/attachments/{file_id}"}]
+    page = client.get(f"/console/conversations/{cid}").text
+    assert f'href="/console/attachments/{file_id}" class="file" download' in page
+    served = client.get(f"/console/attachments/{file_id}")
+    assert served.status_code == 200 and served.content == PDF
+    assert served.headers["content-disposition"].startswith("attachment;")
+    assert served.headers["cross-origin-resource-policy"] == "same-origin"
+    assert client.get(f"/console/attachments/{file_id + 100}").status_code == 404
+
+
+def test_files_count_against_the_rate_limit(settings: Settings,
+                                            sessions: sessionmaker[Session]) -> None:
+    limited = settings.model_copy(update={"chat_rate_per_minute": 1})
+    with TestClient(create_app(limited)) as client:
+        cid = web_id()
+        assert upload(client, cid, png())[0] == 201
+        status, body = upload(client, cid, png())
+    assert status == 429 and "wait" in body["detail"]
+    assert stored_files(sessions) == 1
