@@ -30,6 +30,7 @@ from sqlalchemy import select
 from crm_store import customers
 from crm_store.db import make_engine, make_session_factory
 from crm_store.models import Case, Customer, Lead
+from relay import channels
 from relay.devmail import read_mails
 from relay.mail import code_in
 from relay.settings import ROOT, Settings, get_settings
@@ -251,15 +252,16 @@ def turn_latencies(settings: Settings, texts: list[str], turns: int) -> tuple[li
     with httpx.Client(timeout=60) as client:
         for i in range(turns):
             text = texts[i % len(texts)]
+            visitor = channels.WEB.conversation_id(uuid.uuid4().hex)
             started = time.perf_counter()
-            response = client.post(f"{settings.api_url}/chat/web-{uuid.uuid4().hex}/messages",
+            response = client.post(f"{settings.api_url}/chat/{visitor}/messages",
                                    json={"text": text})
             gateway.append((time.perf_counter() - started) * 1000)
             response.raise_for_status()
             started = time.perf_counter()
             response = client.post(f"{settings.rasa_url}/webhooks/relay/webhook", headers=headers,
                                    json={"sender": f"bench-{uuid.uuid4().hex}", "message": text,
-                                         "metadata": {"channel": "web"}})
+                                         "metadata": {"channel": channels.WEB.name}})
             direct.append((time.perf_counter() - started) * 1000)
             response.raise_for_status()
     return gateway, direct

@@ -193,7 +193,7 @@ async def drive(settings: Settings, texts: list[tuple[str, str]], concurrency: i
                 started = time.perf_counter()
                 # json.dumps escapes a lone surrogate, as a browser's JSON.stringify does.
                 body = json.dumps({"sender": sender, "message": text,
-                                   "metadata": {"channel": "web"}})
+                                   "metadata": {"channel": channels.WEB.name}})
                 try:
                     response = await client.post(
                         f"{settings.rasa_url}/webhooks/relay/webhook", content=body,

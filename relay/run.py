@@ -17,6 +17,7 @@ import signal
 import time
 from types import FrameType
 
+from relay import channels
 from relay.nightly import Nightly, parse_at
 from relay.settings import ROOT, Settings, get_settings
 from relay.stack import APP_PYTHON, Stack, StackError, fail, port_is_free
@@ -96,7 +97,8 @@ def main(argv: list[str] | None = None) -> None:
     assert stack is not None  # built, or the function returned above
     password = settings.demo_agent_password if settings.env == "development" else "(set)"
     login = f"{settings.demo_agent_email} / {password}"
-    chat = f"POST {settings.api_url}/chat/web-{'0' * 32}/messages  {{\"text\": \"hi\"}}"
+    example = channels.WEB.conversation_id("0" * 32)
+    chat = f"POST {settings.api_url}/chat/{example}/messages  {{\"text\": \"hi\"}}"
     dev_mail = (f"\n  Mail sent (dev only)   {settings.api_url}/dev/mail"
                 if settings.dev_mail and settings.env == "development" else "")
     for name, seconds in ready.items():
