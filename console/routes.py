@@ -321,7 +321,10 @@ async def _changed_events(request: Request, feed: changes.ChangeFeed,
                 last_beat = loop.time()
                 yield ": keep-alive\n\n"
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), timeout=1.0)
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancel that
+                # arrives as the event is set (CPython gh-86296), and the task would run on.
+                async with asyncio.timeout(1.0):
+                    await changed.wait()
 
 
 @router.get("/conversations/{conversation_id}")

@@ -130,7 +130,10 @@ class DeliveryWorker:
                                self.channel.name, failures, error, delay)
             delay = max(delay, self.paused_until - time.monotonic())
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancel that
+                # arrives as the event is set (CPython gh-86296), and the task would run on.
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
             self._wake.clear()
 
     async def deliver_once(self) -> int:

@@ -204,3 +204,18 @@ async def test_a_wake_up_delivers_without_waiting_for_the_poll(
 def test_only_push_channels_get_a_worker(sessions: sessionmaker[Session]) -> None:
     with pytest.raises(ValueError, match="does not push"):
         DeliveryWorker(channel=channels.WEB, sessions=sessions, sender=Loft())
+
+
+async def test_a_cancel_that_comes_with_a_wake_up_still_stops_the_worker(
+    sessions: sessionmaker[Session],
+) -> None:
+    """Shutting down just as a message is written: the cancel and the wake-up land together.
+    On Python 3.11 asyncio.wait_for dropped such a cancel, the worker ran on, and the bridge's
+    shutdown waited for it for ever (a hung test run showed it)."""
+    worker = DeliveryWorker(channel=PIGEON, sessions=sessions, sender=Loft(), poll_seconds=30)
+    task = asyncio.create_task(worker.run())
+    await asyncio.sleep(0.3)  # nothing to send: idle, waiting to be woken
+    worker.wake()
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=5)
+    assert task in done and task.cancelled()

@@ -154,7 +154,10 @@ class InboxProcessor:
                 logger.warning("handling stored Telegram updates failed: %s", error)
             delay = retry_delay(tries) if tries else IDLE_SECONDS
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancel that
+                # arrives as the event is set (CPython gh-86296), and the task would run on.
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
             self._wake.clear()
 
 

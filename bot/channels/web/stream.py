@@ -120,4 +120,7 @@ async def out_of_turn_events(
                 yield ": keep-alive\n\n"
             # Woken by the feed, or after a second to notice a browser that went away.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), timeout=WAKE_SECONDS)
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancel that
+                # arrives as the event is set (CPython gh-86296), and the task would run on.
+                async with asyncio.timeout(WAKE_SECONDS):
+                    await changed.wait()
