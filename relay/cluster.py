@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 
 from relay.settings import ROOT, Settings
-from relay.stack import APP_PYTHON, RASA_BIN, Service, Stack, fail, mail_service
+from relay.stack import APP_PYTHON, RASA_BIN, RASA_ENV, Service, Stack, fail, mail_service
 
 CLUSTER_DATABASE = "relay_cluster"
 # Turns one Rasa server works on at once: it has one event loop, and a few turns waiting on the
@@ -213,7 +213,7 @@ def services(settings: Settings, model: Path, log_dir: Path, replicas: int) -> l
                           "--enable-api", "--auth-token", settings.rasa_token, "--interface",
                           host, "--port", str(port)],
             f"http://{host}:{port}/status?token={settings.rasa_token}",
-            log_dir / f"rasa-{i}.log"))
+            log_dir / f"rasa-{i}.log", env=RASA_ENV))
     if settings.telegram_token:
         # One bridge for the cluster; a second one (another machine) waits for the leader lock.
         listed.append(Service("telegram", [py, "-m", "bot.channels.telegram"], "",

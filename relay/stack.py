@@ -25,6 +25,12 @@ from relay.settings import ROOT, Settings
 
 APP_PYTHON = ROOT / ".venv" / "bin" / "python"
 RASA_BIN = ROOT / ".venv-rasa" / "bin" / "rasa"
+# Rasa's TensorFlow and BLAS on one thread each: a turn's models see one short message, and
+# thread pools handing such work between cores cost more CPU than they save. Measured with
+# relay.scalebench at c=4, the same load: Rasa 36.1 -> 30.7 CPU ms per turn (docs/operations.md,
+# "Cost of a turn"). Rasa reads the TF_ variables at start-up; training keeps its threads.
+RASA_ENV = {"TF_INTRA_OP_PARALLELISM_THREADS": "1", "TF_INTER_OP_PARALLELISM_THREADS": "1",
+            "OMP_NUM_THREADS": "1"}
 ENDPOINTS = ROOT / "bot" / "endpoints.yml"
 
 
@@ -241,6 +247,7 @@ def services(settings: Settings, model: Path, log_dir: Path,
             ],
             f"{settings.rasa_url}/status?token={settings.rasa_token}",
             log_dir / "rasa.log",
+            env=RASA_ENV,
         ),
     ]
     if settings.dev_mail:
