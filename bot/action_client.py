@@ -26,12 +26,15 @@ from aiohttp import ContentTypeError
 from rasa.utils.endpoints import ClientResponseError, EndpointConfig, concat_url
 
 _RASA_REQUEST = EndpointConfig.request
-_SESSIONS: dict[tuple[int, int], aiohttp.ClientSession] = {}  # (endpoint, loop) -> session
+# (endpoint URL, loop) -> session: keyed by URL, not by the config object, so copies of one
+# endpoint share a pool and the map stays as small as the endpoints file. Every request still
+# sends its own endpoint's headers (request headers win over the session's).
+_SESSIONS: dict[tuple[str, int], aiohttp.ClientSession] = {}
 
 
 def _session(endpoint: EndpointConfig) -> aiohttp.ClientSession:
     """The endpoint's session on the running loop, made (Rasa's way) on first use."""
-    key = (id(endpoint), id(asyncio.get_running_loop()))
+    key = (str(endpoint.url), id(asyncio.get_running_loop()))
     session = _SESSIONS.get(key)
     if session is None or session.closed:
         session = _SESSIONS[key] = endpoint.session()
