@@ -189,7 +189,8 @@ class DeliveryWorker:
         """Send one claimed message and record the outcome: delivered, failed, later, paused."""
         name, number = self.channel.name, message.interaction_id
         try:
-            await asyncio.wait_for(self.sender.send(message), timeout=self.send_timeout)
+            async with asyncio.timeout(self.send_timeout):  # not wait_for: see run()
+                await self.sender.send(message)
         except Undeliverable as error:
             await asyncio.to_thread(self._mark, number, error=str(error), failed=True)
             logger.warning("%s message %s to %s cannot be delivered: %s", name, number,

@@ -219,3 +219,36 @@ async def test_a_cancel_that_comes_with_a_wake_up_still_stops_the_worker(
     task.cancel()
     done, _ = await asyncio.wait({task}, timeout=5)
     assert task in done and task.cancelled()
+
+
+class Gate(Loft):
+    """A Sender whose send waits until the test lets it finish."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def send(self, message: Outgoing) -> None:
+        self.entered.set()
+        await self.release.wait()
+        await super().send(message)
+
+
+async def test_a_cancel_that_comes_as_a_send_finishes_still_stops_the_worker(
+    sessions: sessionmaker[Session],
+) -> None:
+    """The bridge shutting down just as a message went out (a test run hung on it in CI's
+    suite: Python 3.11's wait_for around the send dropped the cancel)."""
+    gate = Gate()
+    reply(sessions, "pg-1", "now")
+    worker = DeliveryWorker(channel=PIGEON, sessions=sessions, sender=gate, poll_seconds=30)
+    task = asyncio.create_task(worker.run())
+    for _ in range(250):
+        if gate.entered.is_set():
+            break
+        await asyncio.sleep(0.02)
+    gate.release.set()
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=5)
+    assert task in done and task.cancelled()
