@@ -218,8 +218,12 @@ def back_to_bot(
     if _before(at, conversation.handoff_at):
         log.info("%s: a resume from %s is older than its handoff; ignored", conversation_id, at)
         return False
+    case_id = conversation.handoff_case_id
     set_status(session=session, conversation_id=conversation_id, status=ConversationStatus.BOT,
                actor=actor, action="resume", at=at)
+    # The handoff's case stays linked: this resume is usually an agent's resolve, read from
+    # Rasa before the console's own hand_back commits, and hand_back closes the case by it.
+    conversation.handoff_case_id = case_id
     notify(session=session, conversation=conversation,
            text=responses.text(BOT_IS_BACK, conversation.language))
     return True

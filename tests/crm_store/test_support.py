@@ -182,6 +182,31 @@ def test_resolving_closes_only_the_handoffs_own_case(sessions: sessionmaker[Sess
                                           conversation_id="web-p").handoff_case_id is None
 
 
+def test_a_resolve_overtaken_by_rasas_resume_event_still_closes_the_handoffs_case(
+    sessions: sessionmaker[Session],
+) -> None:
+    """The console tells Rasa to resume, and the API can read Rasa's resume event before the
+    console's hand_back commits (a full test run hit it): the case the handoff opened is still
+    resolved, not left open with its link lost."""
+    with sessions.begin() as session:
+        sam = new_agent(session, "Sam Okafor")
+        handoff = support.request_handoff(session=session, conversation_id="web-o",
+                                          actor=audit.BOT, reason="asked", transcript="-")
+        support.claim(session=session, conversation_id="web-o", agent_id=sam, actor=AGENT)
+        handoff_id = handoff.id
+    with sessions.begin() as session:  # Rasa's resume event, read first
+        assert support.back_to_bot(session=session, conversation_id="web-o",
+                                   actor="service:system")
+    with sessions.begin() as session:  # then the console's own hand-back
+        support.hand_back(session=session, conversation_id="web-o", agent_id=sam,
+                          agent_name="Sam", actor=AGENT)
+    with sessions() as session:
+        assert cases.get_or_raise(session=session, case_id=handoff_id).status == "resolved"
+        assert cases.list_open_for_conversation(session=session, conversation_id="web-o") == []
+        conversation = conversations.get_or_raise(session=session, conversation_id="web-o")
+        assert (conversation.status, conversation.handoff_case_id) == ("bot", None)
+
+
 def test_a_handoff_without_a_case_resolves_none(sessions: sessionmaker[Session]) -> None:
     """When Rasa was down the gateway queued the conversation without a case: nothing to close."""
     with sessions.begin() as session:
