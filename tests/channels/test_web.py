@@ -264,6 +264,23 @@ def test_history_lists_messages_without_notes(
     assert body["status"] == "bot"
 
 
+def first_streamed(client: TestClient, cid: str, after: int,
+                   write: Callable[[], None]) -> dict[str, Any]:
+    """The first message the widget's stream opened at `after` sends, while write() runs in a
+    thread half a second later (so the stream is open, and waiting, when it is written)."""
+
+    def later() -> None:
+        time.sleep(0.5)
+        write()
+
+    threading.Thread(target=later, daemon=True).start()
+    with client.stream("GET", f"/chat/{cid}/stream?after={after}") as response:
+        for line in response.iter_lines():
+            if line.startswith("data: "):
+                return dict(json.loads(line[6:]))
+    raise AssertionError("the stream ended without a message")
+
+
 def test_history_is_in_the_order_said_and_its_stream_cursor_repeats_nothing(
     client: TestClient, sessions: sessionmaker[Session]
 ) -> None:
@@ -285,18 +302,12 @@ def test_history_is_in_the_order_said_and_its_stream_cursor_repeats_nothing(
         "I want to talk to a person", "One moment, please.", "Sam has joined the chat."]
     assert history["last_id"] == max(m["id"] for m in history["messages"])
 
-    def reply_later() -> None:
-        time.sleep(0.5)
+    def reply() -> None:
         with sessions.begin() as session:
             interactions.record(session=session, conversation_id=cid, direction="outbound",
                                 author="agent", text="Hi, Sam here.")
 
-    threading.Thread(target=reply_later, daemon=True).start()
-    with client.stream("GET", f"/chat/{cid}/stream?after={history['last_id']}") as response:
-        for line in response.iter_lines():
-            if line.startswith("data: "):
-                received = json.loads(line[6:])
-                break
+    received = first_streamed(client, cid, history["last_id"], reply)
     assert received["text"] == "Hi, Sam here."  # nothing the history showed comes again
 
 
@@ -369,20 +380,14 @@ def test_stream_brings_notices_but_not_replies_given_in_the_turn(
 ) -> None:
     cid = web_id()
 
-    def write_later() -> None:
-        time.sleep(0.5)
+    def write() -> None:
         with sessions.begin() as session:
             interactions.record(session=session, conversation_id=cid, direction="outbound",
                                 author="system", text="Your message is saved.", delivered=True)
             interactions.record(session=session, conversation_id=cid, direction="outbound",
                                 author="system", text="Sam has joined the chat.")
 
-    threading.Thread(target=write_later, daemon=True).start()
-    with client.stream("GET", f"/chat/{cid}/stream?after=0") as response:
-        for line in response.iter_lines():
-            if line.startswith("data: "):
-                received = json.loads(line[6:])
-                break
+    received = first_streamed(client, cid, 0, write)
     assert (received["author"], received["text"]) == ("system", "Sam has joined the chat.")
     history = client.get(f"/chat/{cid}/history").json()
     assert [m["text"] for m in history["messages"]] == [
