@@ -65,6 +65,78 @@ def test_action_responses_are_checked_as_rasa_checks_them() -> None:
     assert "Failed to validate Action server response" in result["after"][1][1]
 
 
+def test_the_quick_check_passes_exactly_what_rasas_schema_passes() -> None:
+    """The per-kind check (bot/action_validation.py) against the whole schema on thousands of
+    random responses: valid events of every kind, and each mutated (a field of the wrong type,
+    a required field gone, an unknown kind, not an object…)."""
+    result = run_in_rasa("""
+        import copy, json, random
+        from jsonschema.validators import validator_for
+        from rasa.core.actions.action import RemoteAction
+        from bot import action_validation
+
+        spec = RemoteAction.action_response_format_spec()
+        whole = validator_for(spec)(spec)
+        quick = action_validation._valid()
+        rng = random.Random(14)
+        kinds = [k["properties"]["event"]["const"]
+                 for k in spec["properties"]["events"]["items"]["oneOf"]]
+        values = [None, 0, 1.5, -3, True, "", "x", [], [1, "a"], {}, {"a": 1}]
+        def event():
+            kind = rng.choice(kinds + ["slot"] * 5 + ["bot"] * 3)
+            e = {"event": kind, "timestamp": rng.choice([None, 1.5e9])}
+            if kind == "slot":
+                e.update(name=rng.choice(["faq_id", "language"]), value=rng.choice(values))
+            elif kind == "bot":
+                e.update(text="hi", data={"elements": None})
+            elif kind == "user":
+                e.update(text="hi", parse_data={"intent": {"name": "greet", "confidence": 0.9},
+                                                "entities": [{"entity": "email", "value": "a"}]})
+            elif kind == "entities":
+                e.update(entities=[{"entity": "email", "value": "a@b.c", "start": 0}])
+            elif kind in ("active_loop", "form", "action"):
+                e.update(name=rng.choice(["x", None]))
+            return e
+        def mutate(node):
+            # one random change somewhere inside node (dicts and lists), in place
+            while True:
+                if isinstance(node, dict) and node:
+                    key = rng.choice(list(node))
+                    move = rng.random()
+                    if move < 0.3:
+                        del node[key]; return
+                    if move < 0.6 or not isinstance(node[key], (dict, list)) or not node[key]:
+                        node[key] = rng.choice(values + ["nonsense_kind"]); return
+                    node = node[key]
+                elif isinstance(node, list) and node:
+                    i = rng.randrange(len(node))
+                    if rng.random() < 0.5 or not isinstance(node[i], (dict, list)) or not node[i]:
+                        node[i] = rng.choice(values); return
+                    node = node[i]
+                else:
+                    return
+        verdicts = {"agree": 0, "disagree": [], "valid": 0}
+        for n in range(3000):
+            response = {"events": [event() for _ in range(rng.randrange(4))],
+                        "responses": [{"text": "answer"}] * rng.randrange(2)}
+            if n % 3:
+                for _ in range(rng.randrange(1, 3)):
+                    mutate(response)
+            expected = not any(True for _ in whole.iter_errors(response))
+            got = quick(response)
+            verdicts["valid"] += expected
+            if got == expected:
+                verdicts["agree"] += 1
+            else:
+                verdicts["disagree"].append(response)
+        print(json.dumps(verdicts, default=str))
+    """)
+    assert result["disagree"] == [], result["disagree"][:3]
+    assert result["agree"] == 3000
+    # both kinds are well represented: the check is tried on valid and invalid responses
+    assert 600 < result["valid"] < 2400, result["valid"]
+
+
 TRACKER_SCRIPT = """
     import asyncio, json
     from rasa.core.tracker_store import SQLTrackerStore
