@@ -75,7 +75,8 @@ def _alive(pid: int) -> bool:
 def test_sigterm_while_starting_stops_what_was_started(tmp_path: Path) -> None:
     env = dict(os.environ, RELAY_ENV="test", RELAY_DATA_DIR=str(tmp_path),
                RELAY_API_PORT=str(free_port()), RELAY_RASA_PORT=str(free_port()),
-               RELAY_ACTIONS_PORT=str(free_port()), RELAY_SECRET_KEY="k",
+               RELAY_ACTIONS_PORT=str(free_port()), RELAY_DEV_MAIL_PORT=str(free_port()),
+               RELAY_SECRET_KEY="k",
                RELAY_SERVICE_TOKEN="t", RELAY_RASA_TOKEN="r",
                RELAY_INDEX_DIR=str(ROOT / "var" / "index"),
                RELAY_MODELS_DIR=str(ROOT / "var" / "models"))
