@@ -12,13 +12,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import (
     FileResponse,
     HTMLResponse,
@@ -64,6 +65,8 @@ CHANGES_COALESCE_SECONDS = 0.5
 NOTICES = {
     "claimed": "You have claimed this conversation.",
     "replied": "Reply sent.",
+    "file-sent": "File sent.",
+    "file-missing": "Choose a file first.",
     "noted": "Internal note added (not visible to the customer).",
     "resolved": "Resolved: the conversation is back with the assistant.",
     "empty": "Write something first.",
@@ -329,18 +332,22 @@ async def _changed_events(request: Request, feed: changes.ChangeFeed,
 
 @router.get("/conversations/{conversation_id}")
 def conversation_page(request: Request, conversation_id: str, agent: CurrentAgent,
-                      session: SessionDep, notice: str | None = None) -> Response:
+                      session: SessionDep, settings: SettingsDep,
+                      notice: str | None = None) -> Response:
     """One conversation: transcript, customer record, earlier interactions, actions."""
     detail = views.conversation_detail(session=session, conversation_id=conversation_id)
     if detail is None:
         raise HTTPException(404, f"There is no conversation {conversation_id}.")
     return _page(request, "conversation.html",
-                 {"agent": agent, "csrf": agent.session.csrf, "notice": notice, **detail})
+                 {"agent": agent, "csrf": agent.session.csrf, "notice": notice,
+                  "max_file_size": attachments.human_size(settings.attachment_max_bytes),
+                  **detail})
 
 
 @router.get("/attachments/{attachment_id}")
 def attachment(attachment_id: PathId, agent: CurrentAgent, session: SessionDep) -> Response:
-    """A file a customer sent: images shown inline, PDFs downloaded, never run."""
+    """A file of a conversation (a customer's or an agent's): images shown inline, PDFs
+    downloaded, never run."""
     stored = attachments.get(session=session, attachment_id=attachment_id)
     if stored is None:
         raise HTTPException(404, "There is no such file (it may have been erased).")
@@ -396,6 +403,44 @@ def reply(request: Request, conversation_id: str, agent: CurrentAgent, session: 
     board.stop(conversation_id, Typist.AGENT)  # sent: no longer typing
     outcome = support.reply(session=session, conversation_id=conversation_id,
                             agent_id=agent.id, actor=agent.actor, text=text)
+    return _back(request, conversation_id, outcome)
+
+
+# The console's file upload: its body may be as large as a file (relay.app gives it the limit).
+FILE_PATH = re.compile(r"^/console/conversations/[^/]+/attachments$")
+FILE_REFUSALS = {attachments.FileTooLarge: ("file-too-large", 413),
+                 attachments.UnsupportedFile: ("file-type", 415),
+                 attachments.EmptyFile: ("file-empty", 422)}
+NOTICES.update({"file-too-large": "That file is too large to send.",
+                "file-type": attachments.UnsupportedFile().args[0],
+                "file-empty": attachments.EmptyFile().args[0]})
+
+
+@router.post("/conversations/{conversation_id}/attachments")
+def send_file(request: Request, conversation_id: str, agent: CurrentAgent, session: SessionDep,
+              settings: SettingsDep, board: TypingDep, file: UploadFile | None = None,
+              text: FormText = "", csrf: FormText = "") -> Response:
+    """Send the customer an image or a PDF, with an optional caption (claims the conversation
+    if nobody has, like a reply); the customer's channel delivers it."""
+    check_csrf(agent, csrf)
+    if file is None or (not file.filename and not file.size):
+        return _back(request, conversation_id, "file-missing")
+    text = text.strip()
+    if len(text) > MAX_REPLY_CHARS:
+        return _back(request, conversation_id, "too-long")
+    data = file.file.read(settings.attachment_max_bytes + 1)
+    try:
+        outcome = support.send_file(
+            session=session, conversation_id=conversation_id, agent_id=agent.id,
+            actor=agent.actor, data=data, filename=file.filename,
+            max_bytes=settings.attachment_max_bytes, caption=text)
+    except attachments.FileRefused as refused:
+        notice, status = FILE_REFUSALS.get(type(refused), ("file-type", 415))
+        if _wants_json(request):
+            return JSONResponse({"outcome": notice, "detail": str(refused)},
+                                status_code=status)
+        return _back(request, conversation_id, notice)
+    board.stop(conversation_id, Typist.AGENT)
     return _back(request, conversation_id, outcome)
 
 

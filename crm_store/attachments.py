@@ -1,13 +1,17 @@
-"""Files customers send (images and PDFs): checked, named safely, stored with their message.
+"""Files in conversations (images and PDFs): checked, named safely, stored with their message.
+
+Customers send them from the widget and Telegram; agents send them from the console
+(crm_store.support.send_file), and the customer's channel delivers them like any reply.
 
 What a file is comes from its first bytes, never from the name or the Content-Type the client
 gave: JPEG, PNG, GIF, WebP and PDF are taken, anything else is refused (UnsupportedFile), as
 are an empty file (EmptyFile) and one over the limit (FileTooLarge, settings'
 attachment_max_bytes). The name is only a label: reduced to its last path part, stripped of
 control, bidi and shell/HTML-special characters, and given the extension of what the bytes are
-("<script>.png" holding a PDF becomes "script.png.pdf"). A stored file is one customer message
-("[file: invoice.pdf]") plus an Attachment row holding the bytes, in one transaction, so the
-console and the widget's history show it wherever the message shows.
+("<script>.png" holding a PDF becomes "script.png.pdf"). A stored file is one message
+("[file: invoice.pdf]", then the caption if there is one) plus an Attachment row holding the
+bytes, in one transaction, so the console and the widget's history show it wherever the
+message shows.
 
 Serving (crm_store/api/files.py) uses the sniffed type and a policy that runs nothing.
 """
@@ -25,7 +29,7 @@ from sqlalchemy.orm import Session, undefer
 from crm_store import interactions
 from crm_store.enums import Author, Direction
 from crm_store.errors import InvalidValue
-from crm_store.models import Attachment
+from crm_store.models import Attachment, Interaction
 
 # Sniffed type → extensions it may carry (the first is the one given when the name has none).
 TYPES: dict[str, tuple[str, ...]] = {
@@ -121,6 +125,17 @@ def check(*, data: bytes, filename: str | None, max_bytes: int) -> tuple[str, st
     return content_type, clean_filename(filename, content_type)
 
 
+def message_text(name: str, caption: str | None) -> str:
+    """The text of the message that carries a file: "[file: name]", then the caption."""
+    caption = (caption or "").strip()
+    return f"{TEXT_PREFIX}{name}]" + (f" {caption}" if caption else "")
+
+
+def caption_of(text: str | None, name: str) -> str:
+    """The caption a file's message carries (its text without the "[file: name]" label)."""
+    return (text or "").removeprefix(f"{TEXT_PREFIX}{name}]").strip()
+
+
 def store(
     *, session: Session, conversation_id: str, channel: str, data: bytes,
     filename: str | None, max_bytes: int, dedupe_key: str | None = None,
@@ -129,15 +144,33 @@ def store(
     """Check a customer's file and store it with its message; a repeated dedupe_key returns
     the first (FileRefused if the file is not acceptable)."""
     content_type, name = check(data=data, filename=filename, max_bytes=max_bytes)
-    text = f"{TEXT_PREFIX}{name}]" + (f" {caption.strip()}" if caption and caption.strip()
-                                      else "")
     message = interactions.record(session=session, conversation_id=conversation_id,
                                   direction=Direction.INBOUND, author=Author.CUSTOMER,
-                                  text=text, channel=channel, dedupe_key=dedupe_key)
+                                  text=message_text(name, caption), channel=channel,
+                                  dedupe_key=dedupe_key)
     existing = session.scalars(
         select(Attachment).where(Attachment.interaction_id == message.id)).first()
     if existing is not None:
         return existing
+    return _keep(session, message, data, content_type, name)
+
+
+def send_by_agent(
+    *, session: Session, conversation_id: str, channel: str, agent_id: int, data: bytes,
+    filename: str | None, max_bytes: int, caption: str | None = None,
+) -> Attachment:
+    """Check an agent's file and store it as their message to the customer, which the
+    customer's channel then delivers like a reply (FileRefused if it is not acceptable)."""
+    content_type, name = check(data=data, filename=filename, max_bytes=max_bytes)
+    message = interactions.record(session=session, conversation_id=conversation_id,
+                                  direction=Direction.OUTBOUND, author=Author.AGENT,
+                                  text=message_text(name, caption), channel=channel,
+                                  agent_id=agent_id)
+    return _keep(session, message, data, content_type, name)
+
+
+def _keep(session: Session, message: Interaction, data: bytes, content_type: str,
+          name: str) -> Attachment:
     attachment = Attachment(
         conversation_id=message.conversation_id, interaction_id=message.id,
         customer_id=message.customer_id, channel=message.channel, filename=name,

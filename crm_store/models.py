@@ -301,7 +301,8 @@ class Interaction(Base):
 
 
 class Attachment(Base):
-    """A file a customer sent (an image or a PDF), kept with the message that carries it.
+    """A file in a conversation (an image or a PDF a customer or an agent sent), kept with the
+    message that carries it.
 
     The bytes are in the database: it is the one store every API worker, the Telegram bridge
     and a backup already share (no volume to mount per replica, erasure in one transaction).
@@ -314,7 +315,7 @@ class Attachment(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     conversation_id: Mapped[str] = mapped_column(
         ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
-    # The customer's message that carries it ("[file: invoice.pdf]"): one file per message.
+    # The message that carries it ("[file: invoice.pdf]"): one file per message.
     interaction_id: Mapped[int] = mapped_column(
         ForeignKey("interactions.id", ondelete="CASCADE"), unique=True)
     customer_id: Mapped[int | None] = mapped_column(

@@ -32,7 +32,16 @@ from typing import Protocol
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from crm_store import audit, cases, conversations, interactions, ratings, tracker, users
+from crm_store import (
+    attachments,
+    audit,
+    cases,
+    conversations,
+    interactions,
+    ratings,
+    tracker,
+    users,
+)
 from crm_store.enums import Author, CaseStatus, CaseType, ConversationStatus, Direction
 from crm_store.errors import InvalidValue
 from crm_store.models import (
@@ -74,6 +83,7 @@ class Outcome(StrEnum):
 
     CLAIMED = "claimed"
     REPLIED = "replied"
+    FILE_SENT = "file-sent"
     NOTED = "noted"
     RESOLVED = "resolved"
     TRANSFERRED = "transferred"
@@ -314,6 +324,26 @@ def reply(
                         direction=Direction.OUTBOUND, author=Author.AGENT, text=text,
                         channel=conversation.channel, agent_id=agent_id)
     return Outcome.REPLIED
+
+
+def send_file(
+    *, session: Session, conversation_id: str, agent_id: int, actor: str, data: bytes,
+    filename: str | None, max_bytes: int, caption: str | None = None,
+) -> Outcome:
+    """An agent's file (image or PDF) for the customer, with an optional caption: claims the
+    conversation if nobody has, like a reply, and is delivered like one. The file is checked
+    first (attachments.FileRefused says why it is not taken), so a refused file claims
+    nothing."""
+    attachments.check(data=data, filename=filename, max_bytes=max_bytes)
+    outcome = claim(session=session, conversation_id=conversation_id, agent_id=agent_id,
+                    actor=actor)
+    if outcome != Outcome.CLAIMED:
+        return outcome
+    conversation = conversations.get_or_raise(session=session, conversation_id=conversation_id)
+    attachments.send_by_agent(session=session, conversation_id=conversation_id,
+                              channel=conversation.channel, agent_id=agent_id, data=data,
+                              filename=filename, max_bytes=max_bytes, caption=caption)
+    return Outcome.FILE_SENT
 
 
 def note(*, session: Session, conversation_id: str, agent_id: int, text: str) -> Interaction:

@@ -139,9 +139,12 @@ def create_app(
     app.state.chat_limit = counters.RateLimit(counter=counters.MemoryCounter(), name="chat",
                                               per_minute=settings.chat_rate_per_minute)
     # A customer's file may be larger than any other body (bot.channels.web's upload route).
+    # So may an agent's, sent from the console (a form: its fields and boundaries on top).
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=MAX_BODY_BYTES,
                        larger=[(web.UPLOAD_PATH, settings.attachment_max_bytes,
-                                web.CORS_HEADERS)])
+                                web.CORS_HEADERS),
+                               (console_routes.FILE_PATH,
+                                settings.attachment_max_bytes + MAX_BODY_BYTES, {})])
     app.add_middleware(SecurityHeadersMiddleware)
     errors.add_error_handlers(app)
     app.include_router(health.router)

@@ -2,7 +2,7 @@
 
 What a channel like Telegram sends is first written to the CRM's Interaction table, by whichever
 process made it: the bot's replies (by the event path, from Rasa's tracker store), an agent's
-reply (the console), a notice from the support desk or the gateway (a person joined, the
+reply or file (the console), a notice from the support desk or the gateway (a person joined, the
 assistant will answer in a moment), the polite answer to a photo (interactions.out_of_turn says
 which messages these are). A channel whose delivery is PUSH (relay.channels) runs one
 DeliveryWorker in the process that talks to it, with the channel's Sender. For each waiting
@@ -32,13 +32,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from crm_store import interactions
+from crm_store import attachments, interactions
+from crm_store.enums import Author
 from crm_store.models import Interaction, utcnow
 from relay.channels import Channel, Delivery
 
@@ -63,6 +64,16 @@ class RetryLater(Exception):
 
 
 @dataclass(frozen=True)
+class OutgoingFile:
+    """The file a message carries (an agent's image or PDF), loaded just before it is sent."""
+
+    filename: str
+    content_type: str
+    data: bytes
+    caption: str  # what the agent wrote with it ("" for nothing)
+
+
+@dataclass(frozen=True)
 class Outgoing:
     """A message waiting for delivery."""
 
@@ -73,12 +84,15 @@ class Outgoing:
     attempts: int = 0
     not_before: datetime | None = None
     created_at: datetime | None = None
+    attachment_id: int | None = None  # the file it carries (crm_store.attachments)
+    file: OutgoingFile | None = None  # that file's bytes, once the worker loaded them
 
     @classmethod
-    def of(cls, row: Interaction) -> Outgoing:
+    def of(cls, row: Interaction, attachment_id: int | None = None) -> Outgoing:
         """The message an Interaction row holds."""
         return cls(row.id, row.conversation_id, row.text, list(row.buttons or []),
-                   row.delivery_attempts or 0, row.next_attempt_at, row.created_at)
+                   row.delivery_attempts or 0, row.next_attempt_at, row.created_at,
+                   attachment_id)
 
 
 class Sender(Protocol):
@@ -165,7 +179,23 @@ class DeliveryWorker:
         with self.sessions() as session:
             rows = interactions.list_undelivered(session=session, channel=self.channel.name,
                                                  limit=500)
-            return [Outgoing.of(row) for row in rows]
+            files = attachments.for_messages(session=session, interaction_ids=[
+                row.id for row in rows if row.author == Author.AGENT])
+            return [Outgoing.of(row, files[row.id].id if row.id in files else None)
+                    for row in rows]
+
+    def _with_file(self, message: Outgoing) -> Outgoing:
+        """The message with its file's bytes (only now: they are not held while it waits)."""
+        if message.attachment_id is None:
+            return message
+        with self.sessions() as session:
+            stored = attachments.get(session=session, attachment_id=message.attachment_id)
+            if stored is None:  # erased with its customer since: nothing to send
+                return message
+            return replace(message, file=OutgoingFile(
+                filename=stored.filename, content_type=stored.content_type,
+                data=bytes(stored.data),
+                caption=attachments.caption_of(message.text, stored.filename)))
 
     def _claim(self, interaction_id: int) -> bool:
         with self.sessions.begin() as session:
@@ -189,6 +219,7 @@ class DeliveryWorker:
         """Send one claimed message and record the outcome: delivered, failed, later, paused."""
         name, number = self.channel.name, message.interaction_id
         try:
+            message = await asyncio.to_thread(self._with_file, message)
             async with asyncio.timeout(self.send_timeout):  # not wait_for: see run()
                 await self.sender.send(message)
         except Undeliverable as error:

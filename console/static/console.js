@@ -231,9 +231,9 @@
     return transcript.firstChild;
   }
 
-  /* A customer's file, built like the page's template: an image as a thumbnail, a PDF as a
-   * download link; names are text, URLs are the console's own. */
-  function attachmentOf(f) {
+  /* A customer's or an agent's file, built like the page's template: an image as a thumbnail,
+   * a PDF as a download link; names are text, URLs are the console's own. */
+  function attachmentOf(f, author) {
     var box = el("div", "attachment attachment-" + f.kind);
     var newTab = function (a) { a.target = "_blank"; a.rel = "noopener noreferrer"; };
     if (f.kind === "image") {
@@ -242,7 +242,7 @@
       newTab(thumb);
       var img = el("img");
       img.src = f.url;
-      img.alt = "Image the customer sent: " + f.filename;
+      img.alt = (author === "agent" ? "Image an agent sent: " : "Image the customer sent: ") + f.filename;
       img.loading = "lazy";
       thumb.appendChild(img);
       box.appendChild(thumb);
@@ -283,7 +283,7 @@
           }
           li.appendChild(meta);
           li.appendChild(el("div", "text", m.text));
-          if (m.attachment) { li.appendChild(attachmentOf(m.attachment)); }
+          if (m.attachment) { li.appendChild(attachmentOf(m.attachment, m.author)); }
           transcript.insertBefore(li, placeOf(m.order));
           transcript.scrollTop = transcript.scrollHeight;
         });
@@ -429,6 +429,7 @@
         .then(function (body) {
           say(body.detail || "Done.", false);
           if (area) { area.value = ""; storageDel(draftKey(area)); }
+          if (form.elements.file) { form.reset(); }  // a file sent: its form starts afresh
           if (body.customer) { fillRecord(document.getElementById("record") || form, body.customer); }
           if (body.tags) { renderTags(body.tags); }
           if (body.case) {

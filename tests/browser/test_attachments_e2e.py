@@ -116,3 +116,50 @@ def test_the_bot_answers_a_file_and_labels_follow_the_language(app: AppServer,
         "Danke, ich habe Ihre Datei gespeichert", timeout=LIVE_MS)
     expect(page.locator(".relay-msg--customer img")).to_have_attribute(
         "alt", "Von Ihnen gesendetes Bild: scan.png")
+
+
+def test_an_agent_sends_a_screenshot_and_the_visitor_sees_it_with_the_caption(
+    app: AppServer, browser: Browser
+) -> None:
+    page, problems = open_widget(browser, app)
+    cid, _ = claimed_by_alex(page, app)
+    errors: list[str] = []
+    agent = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    agent.on("pageerror", lambda e: errors.append(str(e)))
+    log_in(agent, app, ALEX_EMAIL)
+    agent.goto(f"{app.url}/console/conversations/{cid}")
+    agent.evaluate("window.__noReload = 1")
+
+    # A web page named like an image is refused in the console, with the reason.
+    agent.set_input_files("#file-input", files=[{"name": "steps.png", "mimeType": "image/png",
+                                                 "buffer": HTML}])
+    agent.get_by_role("button", name="Send file").press("Enter")
+    expect(agent.locator("#live-notice")).to_contain_text("Only images", timeout=LIVE_MS)
+
+    # The screenshot goes, by keyboard, with a caption.
+    agent.set_input_files("#file-input", files=[{"name": "where-to-click.png",
+                                                 "mimeType": "image/png",
+                                                 "buffer": png(240, 120)}])
+    agent.get_by_label("Caption (optional)").fill("Click the gear, then Sync.")
+    agent.get_by_role("button", name="Send file").press("Enter")
+    expect(agent.locator("#live-notice")).to_have_text("File sent.", timeout=LIVE_MS)
+    assert agent.input_value("#file-input") == ""  # the form starts afresh
+    sent = agent.locator("#transcript .msg-agent .attachment-image img")
+    expect(sent).to_have_attribute("alt", "Image an agent sent: where-to-click.png",
+                                   timeout=LIVE_MS)
+    expect(sent).to_have_js_property("naturalWidth", 240)
+    assert agent.evaluate("window.__noReload === 1")
+
+    # The visitor sees it live: the image loads through their own session, the caption below.
+    from_agent = page.locator(".relay-msg--agent").last
+    image = from_agent.locator("img")
+    expect(image).to_have_attribute("alt", "Image from support: where-to-click.png",
+                                    timeout=LIVE_MS)
+    expect(image).to_have_js_property("naturalWidth", 240)
+    expect(from_agent.locator(".relay-msg-text")).to_have_text("Click the gear, then Sync.")
+    assert_accessible(page, "the widget with an agent's image")
+    assert_accessible(agent, "the console with the file form and an agent's image")
+    page.reload()
+    expect(page.locator(".relay-msg--agent img")).to_have_js_property("naturalWidth", 240,
+                                                                     timeout=LIVE_MS)
+    assert problems == [] and errors == []

@@ -1,11 +1,13 @@
 """A local stand-in for the Telegram Bot API, so the real python-telegram-bot code can be tested.
 
 Serves `POST /bot<token>/<method>` on 127.0.0.1 with the Bot API's JSON envelope
-(`{"ok": true, "result": ...}`): getMe, getUpdates, sendMessage (recorded), answerCallbackQuery,
-editMessageReplyMarkup, setWebhook, deleteWebhook, getWebhookInfo, getFile. Every call is
-recorded with its parameters and the time it came. Files put there with `add_file` are served
-like Telegram serves them: getFile gives a file_path, `GET /file/bot<token>/<file_path>` the
-bytes (each download is recorded as a "download" call); an unknown file_id is a 400.
+(`{"ok": true, "result": ...}`): getMe, getUpdates, sendMessage, sendPhoto and sendDocument
+(recorded; a file uploaded as multipart is recorded with its name, type and bytes),
+answerCallbackQuery, editMessageReplyMarkup, setWebhook, deleteWebhook, getWebhookInfo,
+getFile. Every call is recorded with its parameters and the time it came. Files put there with
+`add_file` are served like Telegram serves them: getFile gives a file_path, `GET
+/file/bot<token>/<file_path>` the bytes (each download is recorded as a "download" call); an
+unknown file_id is a 400.
 
 getUpdates behaves like Telegram's: it returns the queued updates whose id is at least the
 offset, long-poll style, and an update counts as confirmed (is never served again) only once a
@@ -15,12 +17,14 @@ that blocked the bot (403), flood control (429 with retry_after), server errors 
 
 from __future__ import annotations
 
+import email.policy
 import json
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote
@@ -78,6 +82,11 @@ class FakeBotApi:
         return [p for m, p in list(self.calls) if m == "sendMessage" and not p.get("_refused")
                 and (chat_id is None or int(p["chat_id"]) == chat_id)]
 
+    def sent_files(self, chat_id: int | None = None) -> list[tuple[str, dict[str, Any]]]:
+        """(method, parameters) of the sendPhoto and sendDocument calls Telegram accepted."""
+        return [(m, p) for m, p in list(self.calls) if m in FILE_METHODS
+                and not p.get("_refused") and (chat_id is None or int(p["chat_id"]) == chat_id)]
+
     def tried(self) -> list[tuple[float, dict[str, Any]]]:
         """(time, parameters) of every sendMessage call, refused ones included."""
         return [(t, p) for t, (m, p) in zip(list(self.times), list(self.calls), strict=False)
@@ -126,6 +135,8 @@ class FakeBotApi:
             return 200, {"ok": True, "result": pending}
         if method == "sendMessage":
             return self._send(params)
+        if method in FILE_METHODS:
+            return self._send(params, file_field=FILE_METHODS[method])
         if method == "editMessageReplyMarkup":
             return 200, {"ok": True, "result": True}
         if method in ("answerCallbackQuery", "setWebhook", "deleteWebhook", "close", "logOut"):
@@ -144,7 +155,8 @@ class FakeBotApi:
         return 404, {"ok": False, "error_code": 404, "description": "Not Found: method not found"}
 
 
-    def _send(self, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    def _send(self, params: dict[str, Any],
+              file_field: str | None = None) -> tuple[int, dict[str, Any]]:
         refusal: tuple[int, dict[str, Any]] | None = None
         with self.lock:
             if self.failures:
@@ -152,13 +164,31 @@ class FakeBotApi:
         if refusal is None and int(params["chat_id"]) in self.blocked:
             refusal = 403, {"ok": False, "error_code": 403,
                             "description": "Forbidden: bot was blocked by the user"}
-        if refusal is None and not str(params.get("text") or "").strip():
+        if refusal is None and file_field is None and not str(params.get("text") or "").strip():
             refusal = 400, {"ok": False, "error_code": 400,
                             "description": "Bad Request: message text is empty"}
+        if refusal is None and file_field is not None and not isinstance(
+                params.get(file_field), dict):
+            refusal = 400, {"ok": False, "error_code": 400,
+                            "description": f"Bad Request: there is no {file_field} in the request"}
         if refusal is not None:
             params["_refused"] = refusal[0]
             return refusal
-        return 200, {"ok": True, "result": self._message(params)}
+        message = self._message(params)
+        if file_field == "photo":
+            message["photo"] = [{"file_id": f"sent-{self.next_message_id}",
+                                 "file_unique_id": f"u-sent-{self.next_message_id}",
+                                 "width": 1, "height": 1}]
+        elif file_field == "document":
+            message["document"] = {"file_id": f"sent-{self.next_message_id}",
+                                   "file_unique_id": f"u-sent-{self.next_message_id}",
+                                   "file_name": params["document"]["filename"]}
+        if file_field is not None and params.get("caption"):
+            message["caption"] = params["caption"]
+        return 200, {"ok": True, "result": message}
+
+
+FILE_METHODS = {"sendPhoto": "photo", "sendDocument": "document"}  # method -> its file field
 
 
 def _params(content_type: str, body: bytes) -> dict[str, Any]:
@@ -167,6 +197,8 @@ def _params(content_type: str, body: bytes) -> dict[str, Any]:
         return {}
     if content_type.startswith("application/json"):
         return dict(json.loads(body))
+    if content_type.startswith("multipart/form-data"):
+        return _multipart(content_type, body)
     params: dict[str, Any] = {}
     for key, value in parse_qsl(body.decode(), keep_blank_values=True):
         if value[:1] in "[{":
@@ -176,6 +208,28 @@ def _params(content_type: str, body: bytes) -> dict[str, Any]:
             except ValueError:
                 pass
         params[key] = value
+    return params
+
+
+def _multipart(content_type: str, body: bytes) -> dict[str, Any]:
+    """A multipart body's fields: a file as {"filename", "content_type", "data"}, the rest as
+    text (JSON-looking values decoded, as in a form-encoded body)."""
+    message = BytesParser(policy=email.policy.HTTP).parsebytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode() + body)
+    params: dict[str, Any] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        data = part.get_payload(decode=True) or b""
+        filename = part.get_filename()
+        if filename is not None:
+            params[str(name)] = {"filename": filename, "data": data,
+                                 "content_type": part.get_content_type()}
+            continue
+        value = data.decode()
+        try:
+            params[str(name)] = json.loads(value) if value[:1] in "[{" else value
+        except ValueError:
+            params[str(name)] = value
     return params
 
 

@@ -11,8 +11,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from crm_store import attachments, support
-from crm_store.models import Attachment
+from crm_store import attachments, support, users
+from crm_store.models import Attachment, Interaction, User
 from relay import responses
 from relay.settings import Settings
 from tests.channels.fake_bot_api import FakeBotApi
@@ -27,7 +27,7 @@ from tests.channels.test_telegram import (
     polling,
     tg_settings,
 )
-from tests.crm_store.test_attachments import HTML, JPEG, PDF
+from tests.crm_store.test_attachments import GIF, HTML, JPEG, LIMIT, PDF, png
 
 __all__ = ["bot_api", "tg_settings"]
 
@@ -111,3 +111,61 @@ async def test_a_file_over_the_limit_is_refused_without_downloading_it(
     assert sent[0]["text"] == responses.text("utter_file_too_large", None, max_size="10 MB")
     assert "getFile" not in bot_api.methods() and "download" not in bot_api.methods()
     assert files(sessions) == []
+
+
+def agent_file(sessions: sessionmaker[Session], data: bytes, filename: str,
+               caption: str = "") -> None:
+    """An agent sends the Telegram customer a file from the console (the handoff claimed)."""
+    with sessions.begin() as session:
+        support.request_handoff(session=session, conversation_id=f"tg-{CHAT}",
+                                actor="relay-bot", reason="asked for a person", transcript="")
+        agent = users.create_user(session=session, email="sam@example.com", name="Sam Agent",
+                             password="a long enough password", role="agent")
+        outcome = support.send_file(session=session, conversation_id=f"tg-{CHAT}",
+                                    agent_id=agent.id, actor=f"agent:{agent.id}", data=data,
+                                    filename=filename, max_bytes=LIMIT, caption=caption)
+    assert outcome == support.Outcome.FILE_SENT
+
+
+async def test_an_agents_photo_and_pdf_reach_the_chat_as_sent_with_their_captions(
+    tg_settings: Settings, bot_api: FakeBotApi, sessions: sessionmaker[Session],
+) -> None:
+    image = png()
+    agent_file(sessions, image, "screenshot.png", caption="This is where the setting is")
+    async with polling(tg_settings):
+        await eventually(lambda: bot_api.sent_files(CHAT))
+        with sessions.begin() as session:
+            agent = session.scalars(select(User).where(User.email == "sam@example.com")).one()
+            support.send_file(session=session, conversation_id=f"tg-{CHAT}", agent_id=agent.id,
+                              actor="agent", data=PDF, filename="../Invoice 42.pdf",
+                              max_bytes=LIMIT, caption="x" * 1500)  # over a caption's limit
+        await eventually(lambda: len(bot_api.sent_files(CHAT)) == 2
+                         and len(bot_api.sent(CHAT)) == 2)
+    (first, photo), (second, document) = bot_api.sent_files(CHAT)
+    assert (first, photo["photo"]["filename"], photo["photo"]["data"]) == (
+        "sendPhoto", "screenshot.png", image)
+    assert photo["caption"] == "This is where the setting is"
+    assert (second, document["document"]["filename"], document["document"]["data"]) == (
+        "sendDocument", "Invoice 42.pdf", PDF)
+    assert "caption" not in document  # 1500 characters: Telegram takes 1024 with a file
+    joined, caption = (m["text"] for m in bot_api.sent(CHAT))
+    assert "joined the chat" in joined
+    assert caption == "x" * 1500  # so it follows the file
+    assert [m for m in bot_api.methods() if m.startswith("send")] == [
+        "sendMessage", "sendPhoto", "sendDocument", "sendMessage"]  # in the order written
+    with sessions() as session:  # both delivered, so never sent again
+        assert all(row.delivered_at is not None for row in session.scalars(
+            select(Interaction).where(Interaction.author == "agent")))
+
+
+async def test_an_agents_file_to_a_chat_that_blocked_the_bot_fails_visibly(
+    tg_settings: Settings, bot_api: FakeBotApi, sessions: sessionmaker[Session],
+) -> None:
+    bot_api.blocked.add(CHAT)
+    agent_file(sessions, GIF, "wave.gif")
+    async with polling(tg_settings):
+        await eventually(lambda: any(m == "sendDocument" for m in bot_api.methods()))
+        await asyncio.sleep(0.5)
+    with sessions() as session:
+        row = session.scalars(select(Interaction).where(Interaction.author == "agent")).one()
+    assert row.failed_at is not None and "blocked" in (row.delivery_error or "")

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm_store import support
-from crm_store.models import Attachment, Interaction
+from crm_store.models import Attachment, Conversation, Interaction
 from relay import responses
 from relay.app import create_app
 from relay.settings import Settings
@@ -205,3 +205,81 @@ def test_files_count_against_the_rate_limit(settings: Settings,
         status, body = upload(client, cid, png())
     assert status == 429 and "wait" in body["detail"]
     assert stored_files(sessions) == 1
+
+
+def send_as_agent(client: TestClient, cid: str, csrf: str, data: bytes, name: str,
+                  caption: str = "") -> tuple[int, dict]:
+    """The console's file form, sent as its script sends it."""
+    response = client.post(f"/console/conversations/{cid}/attachments",
+                           data={"csrf": csrf, "text": caption},
+                           files={"file": (name, data, "text/html")},  # the type is ignored
+                           headers={"Accept": "application/json"})
+    return response.status_code, response.json()
+
+
+def status_of(sessions: sessionmaker[Session], cid: str) -> str:
+    with sessions() as session:
+        return str(session.scalar(select(Conversation.status).where(Conversation.id == cid)))
+
+
+def test_an_agents_file_reaches_the_widget_and_only_that_conversation_downloads_it(
+    client: TestClient, sessions: sessionmaker[Session]
+) -> None:
+    cid = web_id()
+    assert client.post(f"/chat/{cid}/messages", json={"text": "hello"}).status_code == 200
+    with sessions.begin() as session:
+        support.request_handoff(session=session, conversation_id=cid, actor="relay-bot",
+                                reason="asked for a person", transcript="")
+    csrf = login(client)
+    image = png(40, 30)
+    status, body = send_as_agent(client, cid, csrf, image, "../Screen shot.png",
+                                 caption="The setting is in the red box")
+    assert (status, body["outcome"]) == (200, "file-sent")
+    assert status_of(sessions, cid) == "agent"  # sending a file claims it, like a reply
+
+    history = client.get(f"/chat/{cid}/history").json()["messages"]
+    sent = [m for m in history if m.get("attachment")]
+    assert [(m["author"], m["text"]) for m in sent] == [
+        ("agent", "[file: Screen shot.png] The setting is in the red box")]
+    shown = sent[0]["attachment"]
+    assert (shown["filename"], shown["kind"], shown["size"]) == ("Screen shot.png", "image",
+                                                                 len(image))
+    served = client.get(shown["url"])  # the visitor's own conversation path
+    assert served.status_code == 200 and served.content == image
+    assert served.headers["content-type"] == "image/png"
+    assert client.get(shown["url"].replace(cid, web_id())).status_code == 404
+
+    console = client.get(f"/console/api/conversations/{cid}/messages").json()["messages"]
+    assert [m["attachment"]["url"] for m in console if m["attachment"]] == [
+        f"/console/attachments/{shown['id']}"]
+
+
+def test_a_refused_agent_file_says_why_and_changes_nothing(
+    client: TestClient, sessions: sessionmaker[Session]
+) -> None:
+    cid = web_id()
+    assert client.post(f"/chat/{cid}/messages", json={"text": "hello"}).status_code == 200
+    with sessions.begin() as session:
+        support.request_handoff(session=session, conversation_id=cid, actor="relay-bot",
+                                reason="asked for a person", transcript="")
+    before = stored_files(sessions)
+    assert client.post(f"/console/conversations/{cid}/attachments",  # not logged in
+                       files={"file": ("a.png", png(), "image/png")}).status_code in (401, 303)
+    csrf = login(client)
+    for data, name, expected in [(HTML, "page.png", 415), (SVG, "logo.svg", 415),
+                                 (b"", "empty.pdf", 422), (b"%PDF" + b"x" * LIMIT, "big.pdf", 413)]:
+        status, body = send_as_agent(client, cid, csrf, data, name)
+        assert status == expected, (name, body)
+        assert body["detail"].endswith(".") and len(body["detail"]) > 10
+    response = client.post(f"/console/conversations/{cid}/attachments",
+                           data={"csrf": "forged"}, files={"file": ("a.png", png(), "image/png")})
+    assert response.status_code == 403
+    too_big_body = client.post(f"/console/conversations/{cid}/attachments",
+                               data={"csrf": csrf},
+                               files={"file": ("a.pdf", b"%PDF" + b"x" * (3 * LIMIT), "x/y")})
+    assert too_big_body.status_code == 413
+    assert stored_files(sessions) == before
+    assert status_of(sessions, cid) == "handoff"  # nothing claimed by a refused file
+    page = client.post(f"/console/conversations/{cid}/attachments", data={"csrf": csrf},
+                       files={"file": ("", b"", "application/octet-stream")})
+    assert page.status_code == 303 and "notice=file-missing" in page.headers["location"]

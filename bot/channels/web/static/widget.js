@@ -43,7 +43,7 @@
           rate_thanks: "Thank you for your rating!", rate_failed: "The rating could not be sent; please try again.", is_typing: "{name} is typing\u2026",
           attach: "Attach an image or a PDF", file_too_large: "This file is larger than {max}, so it was not sent.",
           file_wrong_type: "Only images (JPEG, PNG, GIF, WebP) and PDF files can be sent.",
-          file_empty: "This file is empty.", file_failed: "The file could not be sent; please try again.", file_image: "Image you sent: {name}" },
+          file_empty: "This file is empty.", file_failed: "The file could not be sent; please try again.", file_image: "Image you sent: {name}", file_image_agent: "Image from support: {name}" },
     zh: { launcher: "在线咨询", close: "关闭对话", title: "Nimbus Drive 客服", subtitle: "有问题尽管问",
           placeholder: "输入消息\u2026", send: "发送", input: "您的消息", dialog: "与 Nimbus Drive 客服对话",
           bot: "Nimbus 助手", agent: "客服团队", system: "Nimbus Drive",
@@ -54,7 +54,7 @@
           rate_thanks: "感谢您的评分！", rate_failed: "评分未能发送，请重试。", is_typing: "{name} 正在输入\u2026",
           attach: "附加图片或 PDF", file_too_large: "此文件超过 {max}，未发送。",
           file_wrong_type: "只能发送图片（JPEG、PNG、GIF、WebP）和 PDF 文件。",
-          file_empty: "此文件是空的。", file_failed: "文件未能发送，请重试。", file_image: "您发送的图片：{name}" },
+          file_empty: "此文件是空的。", file_failed: "文件未能发送，请重试。", file_image: "您发送的图片：{name}", file_image_agent: "客服发送的图片：{name}" },
     es: { launcher: "Chatea con nosotros", close: "Cerrar chat", title: "Soporte de Nimbus Drive", subtitle: "Pregúntanos lo que quieras",
           placeholder: "Escribe tu mensaje\u2026", send: "Enviar", input: "Tu mensaje", dialog: "Chat con el soporte de Nimbus Drive",
           bot: "Asistente de Nimbus", agent: "Equipo de soporte", system: "Nimbus Drive",
@@ -65,7 +65,7 @@
           rate_thanks: "¡Gracias por tu valoración!", rate_failed: "No se pudo enviar la valoración; inténtalo de nuevo.", is_typing: "{name} está escribiendo\u2026",
           attach: "Adjuntar una imagen o un PDF", file_too_large: "Este archivo supera {max}, así que no se ha enviado.",
           file_wrong_type: "Solo se pueden enviar imágenes (JPEG, PNG, GIF, WebP) y archivos PDF.",
-          file_empty: "Este archivo está vacío.", file_failed: "No se pudo enviar el archivo; inténtalo de nuevo.", file_image: "Imagen que enviaste: {name}" },
+          file_empty: "Este archivo está vacío.", file_failed: "No se pudo enviar el archivo; inténtalo de nuevo.", file_image: "Imagen que enviaste: {name}", file_image_agent: "Imagen del equipo de soporte: {name}" },
     de: { launcher: "Chatten Sie mit uns", close: "Chat schließen", title: "Nimbus Drive Support", subtitle: "Fragen Sie uns alles",
           placeholder: "Nachricht eingeben\u2026", send: "Senden", input: "Ihre Nachricht", dialog: "Chat mit dem Nimbus Drive Support",
           bot: "Nimbus-Assistent", agent: "Support-Team", system: "Nimbus Drive",
@@ -76,7 +76,7 @@
           rate_thanks: "Vielen Dank für Ihre Bewertung!", rate_failed: "Die Bewertung konnte nicht gesendet werden; bitte versuchen Sie es erneut.", is_typing: "{name} schreibt\u2026",
           attach: "Bild oder PDF anhängen", file_too_large: "Diese Datei ist größer als {max} und wurde daher nicht gesendet.",
           file_wrong_type: "Es können nur Bilder (JPEG, PNG, GIF, WebP) und PDF-Dateien gesendet werden.",
-          file_empty: "Diese Datei ist leer.", file_failed: "Die Datei konnte nicht gesendet werden; bitte versuchen Sie es erneut.", file_image: "Von Ihnen gesendetes Bild: {name}" },
+          file_empty: "Diese Datei ist leer.", file_failed: "Die Datei konnte nicht gesendet werden; bitte versuchen Sie es erneut.", file_image: "Von Ihnen gesendetes Bild: {name}", file_image_agent: "Bild vom Support: {name}" },
     fr: { launcher: "Discuter avec nous", close: "Fermer le chat", title: "Support Nimbus Drive", subtitle: "Posez-nous vos questions",
           placeholder: "Écrivez votre message\u2026", send: "Envoyer", input: "Votre message", dialog: "Chat avec le support Nimbus Drive",
           bot: "Assistant Nimbus", agent: "Équipe support", system: "Nimbus Drive",
@@ -87,7 +87,7 @@
           rate_thanks: "Merci pour votre note !", rate_failed: "La note n'a pas pu être envoyée ; veuillez réessayer.", is_typing: "{name} est en train d'écrire\u2026",
           attach: "Joindre une image ou un PDF", file_too_large: "Ce fichier dépasse {max}, il n'a donc pas été envoyé.",
           file_wrong_type: "Seuls les images (JPEG, PNG, GIF, WebP) et les fichiers PDF peuvent être envoyés.",
-          file_empty: "Ce fichier est vide.", file_failed: "Le fichier n'a pas pu être envoyé ; veuillez réessayer.", file_image: "Image que vous avez envoyée : {name}" },
+          file_empty: "Ce fichier est vide.", file_failed: "Le fichier n'a pas pu être envoyé ; veuillez réessayer.", file_image: "Image que vous avez envoyée : {name}", file_image_agent: "Image envoyée par le support : {name}" },
     pt: { launcher: "Fale conosco", close: "Fechar chat", title: "Suporte Nimbus Drive", subtitle: "Pergunte o que quiser",
           placeholder: "Digite sua mensagem\u2026", send: "Enviar", input: "Sua mensagem", dialog: "Chat com o suporte Nimbus Drive",
           bot: "Assistente Nimbus", agent: "Equipe de suporte", system: "Nimbus Drive",
@@ -98,7 +98,7 @@
           rate_thanks: "Obrigado pela sua avaliação!", rate_failed: "Não foi possível enviar a avaliação; tente de novo.", is_typing: "{name} está digitando\u2026",
           attach: "Anexar uma imagem ou um PDF", file_too_large: "Este arquivo passa de {max}, então não foi enviado.",
           file_wrong_type: "Só é possível enviar imagens (JPEG, PNG, GIF, WebP) e arquivos PDF.",
-          file_empty: "Este arquivo está vazio.", file_failed: "Não foi possível enviar o arquivo; tente de novo.", file_image: "Imagem que você enviou: {name}" }
+          file_empty: "Este arquivo está vazio.", file_failed: "Não foi possível enviar o arquivo; tente de novo.", file_image: "Imagem que você enviou: {name}", file_image_agent: "Imagem enviada pelo suporte: {name}" }
   };
   var ID_FORMAT = new RegExp("^" + ID_PREFIX + "[0-9a-f]{32}$");
   var FILE_TYPES = "image/jpeg,image/png,image/gif,image/webp,application/pdf";
@@ -300,7 +300,13 @@
     if (meta.agent_name) { item.setAttribute("data-agent-name", meta.agent_name); }
     head.appendChild(el("span", "relay-msg-time", clockOf(meta.created_at)));
     item.appendChild(head);
-    item.appendChild(meta.attachment ? fileView(meta.attachment) : linkified(text));
+    if (meta.attachment) {
+      item.appendChild(fileView(meta.attachment, author));
+      var caption = String(text || "").replace("[file: " + meta.attachment.filename + "]", "").trim();
+      if (caption) { item.appendChild(linkified(caption)); }  // what an agent wrote with it
+    } else {
+      item.appendChild(linkified(text));
+    }
     if (buttons && buttons.length) {
       var row = el("div", "relay-buttons");
       buttons.forEach(function (button) {
@@ -321,7 +327,7 @@
 
   /* A file in the transcript: an image as a thumbnail (opens full size), a PDF as a download
    * link; the name and size are text. */
-  function fileView(file) {
+  function fileView(file, author) {
     var box = el("div", "relay-file-msg");
     var url = base + file.url;
     if (file.kind === "image") {
@@ -331,7 +337,7 @@
       thumb.rel = "noopener noreferrer";
       var img = el("img");
       img.src = url;
-      img.alt = t("file_image").replace("{name}", file.filename);
+      img.alt = t(author === "agent" ? "file_image_agent" : "file_image").replace("{name}", file.filename);
       thumb.appendChild(img);
       box.appendChild(thumb);
     }
