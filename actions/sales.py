@@ -160,10 +160,29 @@ _NO_COMPANY = re.compile(r"\b(just me|only me|myself|personal|private|individual
                          r"no company|none|n/a|self[- ]employed)\b", re.IGNORECASE)
 
 
+_HEAD_COUNT = re.compile(
+    r"\b\d[\d,.]*\s*k?\s*(?:people|persons|users|seats|employees|staff|colleagues|"
+    r"licen[cs]es)\b|\bteam of\s+\d", re.IGNORECASE)
+
+
+def amount_with_currency(text: str) -> str | None:
+    """The budget in a reply that names an amount of money ("about 400 dollars", "$500 a
+    month"); None for a bare number ("Studio 54", "3M")."""
+    match = _AMOUNT.search(text.lower())
+    if match is None or not (match.group("pre") or match.group("cur")):
+        return None
+    return budget_from_text(text)
+
+
 def company_from_text(text: str) -> str | None:
-    """The company's name ("it's Acme Ltd" → "Acme Ltd"); NO_COMPANY for a private buyer."""
+    """The company's name ("it's Acme Ltd" → "Acme Ltd"); NO_COMPANY for a private buyer.
+
+    Another lead detail given at this prompt (a head count, an amount of money) is no name.
+    """
     if _NO_COMPANY.search(text):
         return NO_COMPANY
+    if _HEAD_COUNT.search(text) or amount_with_currency(text):
+        return None
     name = _COMPANY_PREFIX.sub("", text.strip()).strip().rstrip(".!")
     if not name or len(name) > 100 or name.endswith("?") or len(name.split()) > 8:
         return None
@@ -177,6 +196,8 @@ def corrections(text: str, requested: str | None) -> dict[str, str]:
     found: dict[str, str] = {}
     if requested != "budget" and _BUDGET_WORDS.search(text) and (amount := budget_from_text(text)):
         found["budget"] = amount
+    elif requested == "company" and (amount := amount_with_currency(text)):
+        found["budget"] = amount  # no company is called "about 400 dollars"
     if (requested != "company_size" and _TEAM_WORDS.search(text.lower())
             and (size := company_size_from_text(text)) is not None):
         found["company_size"] = size
