@@ -96,9 +96,16 @@ def interest_from_text(text: str) -> str | None:
     return f"{summary} (demo)" if "demo" in lowered else summary
 
 
+# A minus sign before a number that is not the dash of a range ("50-100", "5k - 10k"): such a
+# number is no head count or budget, whatever its digits say.
+_NEGATIVE = re.compile(r"(?<![\dkm])(?<![\dkm] )[-\u2212]\s*\d|\bminus\b", re.IGNORECASE)
+
+
 def company_size_from_text(text: str) -> str | None:
     """"about 40 people" → "40 people"; "50-100" → "50-100 people"; None without a number."""
     lowered = text.lower()
+    if _NEGATIVE.search(lowered):
+        return None
     numbers: list[int] = []
     for digits, thousands in _COUNT.findall(lowered):
         value = digits.replace(",", "").replace(".", "")
@@ -122,7 +129,7 @@ def budget_from_text(text: str) -> str | None:
     if any(phrase in lowered for phrase in _UNDECIDED):
         return UNDECIDED_BUDGET
     match = _AMOUNT.search(lowered)
-    if match is None:
+    if match is None or _NEGATIVE.search(lowered):
         return None
     amount = float(re.sub(r"[ ,]", "", match.group("num")))
     multiplier = (match.group("mult") or "").lower()
