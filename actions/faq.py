@@ -26,7 +26,7 @@ from actions.forms import question_shaped
 from actions.identify import EMAIL_IN_TEXT
 from actions.languages import faq_for, language_of, say_answer
 from actions.runtime import services
-from actions.tone import tone_of
+from actions.tone import asks_for_person, tone_of
 from relay import responses
 
 if TYPE_CHECKING:
@@ -135,7 +135,26 @@ class ActionAnswerFaq(Action):
             return _acknowledge_value(dispatcher, text, "payload")
         if tone_of(text).upset and not tracker.active_loop_name:
             return [FollowupAction("action_handle_complaint")]
+        if asks_for_person(text) and not tracker.active_loop_name:
+            return answer_then_person(dispatcher, tracker, text)
         return respond_to_text(dispatcher, tracker, text, intent=intent, confidence=confidence)
+
+
+# The score above which the FAQ's answer is given before the handoff (as for a complaint).
+SURE_BEFORE_PERSON = 0.9
+ASKED_FOR_PERSON = "the customer asked for a person"
+
+
+def answer_then_person(
+    dispatcher: CollectingDispatcher, tracker: Tracker, text: str
+) -> list[EventType]:
+    """A message that asks something and also asks for a person ("I forgot my password and I
+    need to talk to a person"): the FAQ's answer if it is a sure one, then the handoff."""
+    decision = faq_for(tracker, text).decide(text)
+    if decision.kind == "answer" and decision.hits[0].score >= SURE_BEFORE_PERSON:
+        say_answer(dispatcher, decision.hits[0], language_of(tracker),
+                   **outcome("answered", decision))
+    return [SlotSet("handoff_reason", ASKED_FOR_PERSON), FollowupAction("action_handoff")]
 
 
 def respond_to_text(

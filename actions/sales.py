@@ -96,9 +96,16 @@ def interest_from_text(text: str) -> str | None:
     return f"{summary} (demo)" if "demo" in lowered else summary
 
 
+# A minus sign before a number that is not the dash of a range ("50-100", "5k - 10k"): such a
+# number is no head count or budget, whatever its digits say.
+_NEGATIVE = re.compile(r"(?<![\dkm])(?<![\dkm] )[-\u2212]\s*\d|\bminus\b", re.IGNORECASE)
+
+
 def company_size_from_text(text: str) -> str | None:
     """"about 40 people" → "40 people"; "50-100" → "50-100 people"; None without a number."""
     lowered = text.lower()
+    if _NEGATIVE.search(lowered):
+        return None
     numbers: list[int] = []
     for digits, thousands in _COUNT.findall(lowered):
         value = digits.replace(",", "").replace(".", "")
@@ -122,7 +129,7 @@ def budget_from_text(text: str) -> str | None:
     if any(phrase in lowered for phrase in _UNDECIDED):
         return UNDECIDED_BUDGET
     match = _AMOUNT.search(lowered)
-    if match is None:
+    if match is None or _NEGATIVE.search(lowered):
         return None
     amount = float(re.sub(r"[ ,]", "", match.group("num")))
     multiplier = (match.group("mult") or "").lower()
@@ -160,10 +167,29 @@ _NO_COMPANY = re.compile(r"\b(just me|only me|myself|personal|private|individual
                          r"no company|none|n/a|self[- ]employed)\b", re.IGNORECASE)
 
 
+_HEAD_COUNT = re.compile(
+    r"\b\d[\d,.]*\s*k?\s*(?:people|persons|users|seats|employees|staff|colleagues|"
+    r"licen[cs]es)\b|\bteam of\s+\d", re.IGNORECASE)
+
+
+def amount_with_currency(text: str) -> str | None:
+    """The budget in a reply that names an amount of money ("about 400 dollars", "$500 a
+    month"); None for a bare number ("Studio 54", "3M")."""
+    match = _AMOUNT.search(text.lower())
+    if match is None or not (match.group("pre") or match.group("cur")):
+        return None
+    return budget_from_text(text)
+
+
 def company_from_text(text: str) -> str | None:
-    """The company's name ("it's Acme Ltd" → "Acme Ltd"); NO_COMPANY for a private buyer."""
+    """The company's name ("it's Acme Ltd" → "Acme Ltd"); NO_COMPANY for a private buyer.
+
+    Another lead detail given at this prompt (a head count, an amount of money) is no name.
+    """
     if _NO_COMPANY.search(text):
         return NO_COMPANY
+    if _HEAD_COUNT.search(text) or amount_with_currency(text):
+        return None
     name = _COMPANY_PREFIX.sub("", text.strip()).strip().rstrip(".!")
     if not name or len(name) > 100 or name.endswith("?") or len(name.split()) > 8:
         return None
@@ -177,6 +203,8 @@ def corrections(text: str, requested: str | None) -> dict[str, str]:
     found: dict[str, str] = {}
     if requested != "budget" and _BUDGET_WORDS.search(text) and (amount := budget_from_text(text)):
         found["budget"] = amount
+    elif requested == "company" and (amount := amount_with_currency(text)):
+        found["budget"] = amount  # no company is called "about 400 dollars"
     if (requested != "company_size" and _TEAM_WORDS.search(text.lower())
             and (size := company_size_from_text(text)) is not None):
         found["company_size"] = size

@@ -45,6 +45,21 @@ _ANGER_OTHER = re.compile(
     r"inaceitável|péssimo|absurdo|irritad[oa])\b|没用|离谱|太差|垃圾|气死|失望",
     re.IGNORECASE,
 )
+# A request for a person inside a longer message ("my files won't sync and I need a person"),
+# which the NLU may hear as a question; a person mentioned in a question about the product
+# ("share a folder with another person") is not one.
+_WANTS_PERSON = re.compile(
+    r"\b(?:talk|speak|chat)\s+(?:to|with)\s+(?:a\s+|an\s+|your\s+|some\s+)?(?:real\s+|live\s+)?"
+    r"(?:person|human|agent|someone|somebody|operator|representative)\b|"
+    r"\bi\s+(?:need|want)\s+(?:a\s+|an\s+)?(?:real\s+|live\s+)?"
+    r"(?:person|human|agent|operator|representative)\b|"
+    r"\bconnect me (?:to|with)\s+(?:a\s+|an\s+)?(?:person|human|agent|someone)\b|"
+    r"hablar con (?:una persona|un humano|un agente|alguien)|"
+    r"mit (?:einem|einer) (?:menschen|mitarbeiter(?:in)?|person) (?:sprechen|reden)|"
+    r"parler (?:à|a|avec) (?:une personne|un humain|un agent|quelqu'un)|"
+    r"falar com (?:uma pessoa|um humano|um atendente|algu[eé]m)|人工客服|转人工|找人工",
+    re.IGNORECASE,
+)
 _SHOUTED_WORD = re.compile(r"\b[A-Z]{3,}\b")
 _ACRONYMS = frozenset({"API", "SSO", "VAT", "PDF", "USD", "EUR", "GBP", "CET", "FAQ", "SLA",
                        "TLS", "AES", "iOS", "RAW", "ZIP", "NAS", "SMS", "URL", "OTP", "CSV"})
@@ -78,6 +93,11 @@ def tone_of(text: str) -> Tone:
                   or (shouted and exclaimed))
     insists = bool(_INSIST.search(text)) or (shouted and (dispute or frustrated))
     return Tone(frustrated=frustrated, billing_dispute=dispute, insists=insists)
+
+
+def asks_for_person(text: str) -> bool:
+    """True when the message asks for a person in so many words, whatever else it asks."""
+    return bool(_WANTS_PERSON.search(text))
 
 
 def reason_for(tone: Tone, *, complaints: int) -> str:

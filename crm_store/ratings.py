@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_store import audit, conversations
-from crm_store.enums import CaseType
+from crm_store.enums import CaseType, ConversationStatus
 from crm_store.errors import InvalidValue
 from crm_store.models import OPEN_CASE_STATUSES, Case, SatisfactionRating, utcnow
 
@@ -67,3 +67,22 @@ def rate(
     audit.record_change(session=session, actor=actor, action="rate", entity=ENTITY, row=rating,
                         before=before)
     return rating
+
+
+def due(*, session: Session, conversation_id: str) -> bool:
+    """True when the conversation is back with the bot after a resolved handoff that has no
+    rating yet (the widget asks again when it restores the conversation)."""
+    conversation = conversations.get(session=session, conversation_id=conversation_id)
+    if conversation is None or conversation.status != ConversationStatus.BOT:
+        return False
+    case = session.scalars(
+        select(Case)
+        .where(Case.conversation_id == conversation_id, Case.type == CaseType.HANDOFF)
+        .order_by(Case.id.desc())
+        .limit(1)
+    ).first()
+    if case is None or case.status in OPEN_CASE_STATUSES:
+        return False
+    rated = session.scalars(
+        select(SatisfactionRating.id).where(SatisfactionRating.case_id == case.id)).first()
+    return rated is None

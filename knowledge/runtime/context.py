@@ -62,7 +62,13 @@ _ELLIPSIS = re.compile(
     r"[\s\w'-]*\??$",
     re.IGNORECASE,
 )
-_SPLIT = re.compile(r"(?<=[?!.;])\s+|(?<=[？！。；])|\s+(?:and also|also|plus)\s+", re.IGNORECASE)
+# "and" splits only before the opening of a new question ("how much is pro and can I pay by
+# invoice?"), not inside one ("the difference between free and pro", "share and edit files",
+# "I'm locked out and can't sign in").
+_QUESTION_OPENING = (r"(?:can|could|do|does|did|is|are|will|would|should|may|how|what|where|"
+                     r"when|why|which|who)(?!n?['’]t)\b")
+_SPLIT = re.compile(r"(?<=[?!.;])\s+|(?<=[？！。；])|\s+(?:and also|also|plus)\s+|"
+                    rf",?\s+and\s+(?={_QUESTION_OPENING})", re.IGNORECASE)
 _MIN_PART_WORDS = 3
 
 

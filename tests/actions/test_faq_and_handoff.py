@@ -160,6 +160,19 @@ async def test_second_unanswerable_turn_in_a_row_hands_off() -> None:
 
 
 @pytest.mark.usefixtures("faq_services")
+async def test_a_question_that_also_asks_for_a_person_is_handed_off(faq_engine: Any) -> None:
+    """The NLU hears a question; the words also ask for a person, who is what they get (after
+    the FAQ's answer when it is a sure one)."""
+    messages, events = await _run(
+        ActionAnswerFaq(),
+        tracker(text="I forgot my password and I need to talk to a person", intent="ask_question"),
+    )
+    assert [m.get("faq_entry_id") for m in messages] == ["reset-password"]
+    assert events == [SlotSet("handoff_reason", "the customer asked for a person"),
+                      FollowupAction("action_handoff")]
+
+
+@pytest.mark.usefixtures("faq_services")
 async def test_out_of_scope_is_declined_honestly_and_is_not_a_failed_turn() -> None:
     messages, events = await _run(
         ActionAnswerFaq(),

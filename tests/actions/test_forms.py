@@ -54,6 +54,23 @@ def test_corrections_of_other_lead_details() -> None:
     assert corrections("actually the enterprise plan", "budget") == {
         "lead_interest": "Enterprise plan"}
     assert corrections("next month", "timeline") == {}
+    # At the company prompt an amount is the budget, even without the word "budget".
+    assert corrections("about 400 dollars", "company") == {"budget": "$400"}
+    assert corrections("Studio 54", "company") == {}
+
+
+async def test_an_amount_at_the_company_prompt_is_the_budget_not_the_company(
+    domain: dict[str, Any],
+) -> None:
+    dispatcher = CollectingDispatcher()
+    events = await ValidateLeadForm().run(
+        dispatcher,
+        form_tracker("lead_form", "company", "about 400 dollars",
+                     slots={"lead_interest": "Business plan", "company_size": "5 people"}),
+        domain,
+    )
+    assert SlotSet("company", None) in events
+    assert SlotSet("budget", "$400") in events
 
 
 async def test_backing_out_of_a_form_ends_it_with_nothing_stored(domain: dict[str, Any]) -> None:
@@ -151,6 +168,9 @@ def test_backing_out_in_the_other_languages(text: str) -> None:
     ("its for my ngo, Helping Hands", "Helping Hands"), ("Acme Ltd", "Acme Ltd"),
     ("we're called Blue Fox", "Blue Fox"), ("our company is Acme", "Acme"),
     ("just me", "no company (individual)"), ("what do you need that for?", None),
+    # Another lead detail is not a company's name; names with numbers still are.
+    ("about 400 dollars", None), ("$500 a month", None), ("we are 25 people", None),
+    ("a team of 12", None), ("Team 17", "Team 17"), ("3M", "3M"), ("Studio 54", "Studio 54"),
 ])
 def test_the_company_is_read_out_of_a_sentence(text: str, company: str | None) -> None:
     assert company_from_text(text) == company

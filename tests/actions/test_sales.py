@@ -39,7 +39,9 @@ def test_interest_from_text(text: str, expected: str | None) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [("about 40 people", "40 people"), ("50-100", "50-100 people"), ("2k employees", "2000 people"),
-     ("forty", "40 people"), ("just me", "1 person"), ("lots", None)],
+     ("forty", "40 people"), ("just me", "1 person"), ("lots", None),
+     # A negative count is no head count (it was read as its digits: "-5" → "5 people").
+     ("-5", None), ("we are -3", None), ("minus 5", None), ("5 - 10", "5-10 people")],
 )
 def test_company_size_from_text(text: str, expected: str | None) -> None:
     assert company_size_from_text(text) == expected
@@ -49,7 +51,8 @@ def test_company_size_from_text(text: str, expected: str | None) -> None:
     ("text", "expected"),
     [("around 800 euros a month", "€800 per month"), ("$2,000 per year", "$2000 per year"),
      ("5k a year", "5000 per year"), ("€1,200/mo", "€1200 per month"),
-     ("not sure yet", "not decided yet"), ("whatever works", None)],
+     ("not sure yet", "not decided yet"), ("whatever works", None),
+     ("-500 dollars", None), ("$-500", None), ("5k-10k a year", "5000 per year")],
 )
 def test_budget_from_text(text: str, expected: str | None) -> None:
     assert budget_from_text(text) == expected

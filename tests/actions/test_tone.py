@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from actions.tone import reason_for, tone_of
+from actions.tone import asks_for_person, reason_for, tone_of
 
 
 @pytest.mark.parametrize(("text", "frustrated", "dispute", "insists"), [
@@ -45,3 +45,19 @@ def test_anger_in_any_language(text: str) -> None:
                                   "kann ich mein Geld zurückbekommen?"])
 def test_asking_about_refunds_is_not_a_dispute(text: str) -> None:
     assert not tone_of(text).upset
+
+
+@pytest.mark.parametrize(("text", "asks"), [
+    ("my files won't sync and I need a person", True),
+    ("can I talk to a human about my invoice?", True),
+    ("I want to speak with someone, my account is locked", True),
+    ("sync is broken, connect me to an agent", True),
+    ("quiero hablar con una persona, no me sincroniza", True),
+    ("ich möchte mit einem Menschen sprechen, die Rechnung ist falsch", True),
+    ("how do I share a folder with another person?", False),
+    ("how many people can edit a file?", False),
+    ("can a person on the free plan share links?", False),
+    ("how do I add a user agent string?", False),
+])
+def test_a_request_for_a_person_inside_a_message(text: str, asks: bool) -> None:
+    assert asks_for_person(text) is asks

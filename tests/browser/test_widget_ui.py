@@ -131,6 +131,27 @@ def test_agent_name_notices_unread_badge_and_rating(app: AppServer, browser: Bro
     assert problems == []
 
 
+def test_a_customer_away_when_the_handoff_was_resolved_is_asked_after_a_reload(
+        app: AppServer, browser: Browser) -> None:
+    page, problems = open_widget(browser, app)
+    cid, agent = claimed_by_alex(page, app)
+    expect(page.locator('.relay-notice[data-notice="agent-joined"]')).to_be_visible(
+        timeout=LIVE_MS)
+    page.goto("about:blank")  # the customer left the page
+    with app.sessions.begin() as session:
+        support.hand_back(session=session, conversation_id=cid, agent_id=agent,
+                          agent_name="Alex Agent", actor="test")
+    page.goto(f"{app.url}/")  # ...and comes back: the chat is restored, open
+    expect(page.locator('.relay-notice[data-notice="bot-back"]')).to_be_visible(timeout=LIVE_MS)
+    rating = page.locator(".relay-rating")
+    rating.locator('.relay-star[data-score="5"]').click()
+    expect(rating).to_contain_text("Thank you")
+    page.reload()  # rated: not asked again
+    expect(page.locator('.relay-notice[data-notice="bot-back"]')).to_be_visible(timeout=LIVE_MS)
+    expect(page.locator(".relay-rating")).to_have_count(0)
+    assert problems == []
+
+
 def test_the_rating_asks_in_the_visitors_language(app: AppServer, browser: Browser) -> None:
     """A Spanish browser gets the rating prompt, its labels and its thanks in Spanish."""
     page = browser.new_context(locale="es-ES").new_page()

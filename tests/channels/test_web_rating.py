@@ -67,6 +67,23 @@ def test_rating_is_stored_once_per_handoff_and_audited(client: TestClient,
         assert {e.actor for e in entries} == {"service:web-widget"}
 
 
+def test_history_says_when_a_rating_is_still_due(client: TestClient,
+                                                 sessions: sessionmaker[Session]) -> None:
+    """The widget asks for the rating when the "back with the assistant" notice streams in; a
+    customer who was away then (or reloaded) is asked when the history says it is due."""
+    open_one = handed_off_and_back(sessions, resolve=False)
+    assert client.get(f"/chat/{open_one}/history").json()["rating_due"] is False
+    cid = handed_off_and_back(sessions)
+    assert client.get(f"/chat/{cid}/history").json()["rating_due"] is True
+    assert client.post(f"/chat/{cid}/rating", json={"score": 4}).status_code == 201
+    assert client.get(f"/chat/{cid}/history").json()["rating_due"] is False
+    # A second handoff, resolved: its own rating is due again.
+    handed_off_and_back(sessions, conversation_id=cid)
+    assert client.get(f"/chat/{cid}/history").json()["rating_due"] is True
+    fresh = f"web-{uuid.uuid4().hex}"
+    assert client.get(f"/chat/{fresh}/history").json()["rating_due"] is False
+
+
 @pytest.mark.parametrize("body", [
     {"score": 0}, {"score": 6}, {"score": "five"}, {"score": 2.5}, {},
     {"score": 3, "comment": "x" * 1001}, {"score": 3, "extra": 1}, [], "null",

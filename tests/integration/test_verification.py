@@ -95,7 +95,7 @@ def test_the_mailed_code_verifies_and_the_chat_stays_verified(relay_stack: Relay
         visitor.say(email)
         code = relay_stack.code_for(email, after=sent)
         wrong = visitor.say(f"{(int(code) + 1) % 10**6:06d}")
-        assert "4 tries left" in " ".join(wrong.texts)
+        assert "tries left: 4" in " ".join(wrong.texts)
         turn = visitor.say(f"{code[:3]} {code[3:]}")
         joined = " ".join(turn.texts)
         assert "Thanks, Olive" in joined and "Sync stopped on my laptop" in joined

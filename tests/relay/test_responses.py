@@ -40,3 +40,11 @@ def test_a_form_prompt_and_a_validation_message_in_each_language() -> None:
     assert "adresse e-mail" in responses.text("utter_hint_email", "fr")
     assert "CEP" in responses.text("utter_hint_address", "pt")
     assert responses.text("utter_ask_email", "xx") == responses.text("utter_ask_email", None)
+
+
+@pytest.mark.parametrize("code", CODES)
+def test_one_try_left_is_not_said_in_the_plural(code: str) -> None:
+    # The count runs 4, 3, 2, 1: "1 tries left", "quedan 1 intentos" read as mistakes.
+    text = responses.text("utter_code_wrong", code, tries_left=1)
+    assert "1" in text
+    assert not re.search(r"\b1 (tries|intentos|Versuche|essais|tentativas)\b", text), text

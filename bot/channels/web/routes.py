@@ -365,6 +365,8 @@ def history(
         "messages": messages_json(session, rows),
         # The stream resumes from an id: the highest, not the last message's (see TRANSCRIPT_ORDER).
         "last_id": max((row.id for row in rows), default=0),
+        # Resolved while the customer was away (or before a reload): the widget asks now.
+        "rating_due": ratings.due(session=session, conversation_id=conversation_id),
     }
 
 

@@ -62,9 +62,20 @@ def test_an_ellipsis_swaps_the_family_member_into_the_previous_question() -> Non
     ("I forgot my password. Also, where are my invoices?", 2),
     ("hi. how much is pro?", 1),
     ("how do I share a link", 1),
+    # "and" followed by a new question's opening splits; "and" inside one question does not.
+    ("how much is pro and can I pay by invoice?", 2),
+    ("how do I reset my password, and where are my invoices?", 2),
+    ("what's the difference between free and pro?", 1),
+    ("can I share and edit files offline", 1),
+    ("I'm locked out of my account and can't sign in", 1),
 ])
 def test_split_questions(text: str, parts: int) -> None:
     assert len(split_questions(text)) == parts
+
+
+def test_two_questions_joined_by_and_get_both_answers(demo_engine: FaqEngine) -> None:
+    answered = answer_message(demo_engine, "how much is pro and can I pay by invoice?", None)
+    assert [a.decision.hits[0].entry_id for a in answered] == ["pro-price", "payment-methods"]
 
 
 def _right(engine: FaqEngine, item: dict[str, object]) -> bool:

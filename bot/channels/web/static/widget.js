@@ -524,6 +524,7 @@
       lastId = Math.max(lastId, body.last_id || 0);
       log.scrollTop = log.scrollHeight;
       if (!(body.messages || []).length) { addWelcome(); }
+      if (body.rating_due) { askRating(); }  // resolved while the customer was away
     }).catch(function () { /* an empty window is still usable */ }).then(connectStream);
   }
 
