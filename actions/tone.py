@@ -95,9 +95,25 @@ def tone_of(text: str) -> Tone:
     return Tone(frustrated=frustrated, billing_dispute=dispute, insists=insists)
 
 
+# Before the request in its clause, these make it no request: "I don't want to talk to a
+# person", "no need to speak to an agent", "do I need an agent to set up SSO?".
+_NOT_ASKING = re.compile(
+    r"(?:\b(?:don['’]?t|do not|doesn['’]?t|didn['’]?t|never|not|no need|without|nicht|kein\w*|"
+    r"no|sin|pas|jamais|não|nunca|sem)\b|不|别)[^.?!,;]*$|"
+    r"\b(?:do|does|did|would|will|should|must)\s*$",
+    re.IGNORECASE,
+)
+
+
 def asks_for_person(text: str) -> bool:
-    """True when the message asks for a person in so many words, whatever else it asks."""
-    return bool(_WANTS_PERSON.search(text))
+    """True when the message asks for a person in so many words, whatever else it asks; not
+    when that is denied or asked about ("I don't want to talk to a person", "do I need an
+    agent to…?")."""
+    for match in _WANTS_PERSON.finditer(text):
+        clause = re.split(r"[.?!,;]", text[:match.start()])[-1]
+        if not _NOT_ASKING.search(clause):
+            return True
+    return False
 
 
 def reason_for(tone: Tone, *, complaints: int) -> str:

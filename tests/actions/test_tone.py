@@ -58,6 +58,13 @@ def test_asking_about_refunds_is_not_a_dispute(text: str) -> None:
     ("how many people can edit a file?", False),
     ("can a person on the free plan share links?", False),
     ("how do I add a user agent string?", False),
+    # denied or asked about: no request
+    ("I don't want to talk to a person, just tell me the price", False),
+    ("no need to speak to an agent, what does pro cost?", False),
+    ("do I need an agent to set up SSO?", False),
+    ("I never want to talk to a human again", False),
+    ("no quiero hablar con una persona", False),
+    ("no, I need a human", True),
 ])
 def test_a_request_for_a_person_inside_a_message(text: str, asks: bool) -> None:
     assert asks_for_person(text) is asks
