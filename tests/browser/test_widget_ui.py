@@ -215,3 +215,27 @@ def test_typing_shows_on_the_other_side(app: AppServer, browser: Browser) -> Non
     expect(page.locator(".relay-agent-typing")).to_have_count(0)
     expect(agent.locator("#customer-typing")).to_be_hidden(timeout=LIVE_MS)
     assert problems == []
+
+
+def test_a_clicked_button_is_still_shown_by_its_title_after_a_reload(app: AppServer,
+                                                                     browser: Browser) -> None:
+    app.rasa.database_url = app.settings.database_url  # its turns reach the CRM, as Rasa's do
+    try:
+        clicked_button_after_a_reload(app, browser)
+    finally:
+        app.rasa.database_url = ""
+
+
+def clicked_button_after_a_reload(app: AppServer, browser: Browser) -> None:
+    page, problems = open_widget(browser, app)
+    say(page, "hi")
+    page.locator(".relay-msg--bot .relay-button", has_text="Pricing").click()
+    expect(page.locator(".relay-msg--bot").last).to_have_text(re.compile("Plus costs 4.99"))
+    say(page, "/etc/hosts went missing")
+    expect(page.locator(".relay-msg--bot").last).to_contain_text("You said: /etc/hosts")
+    shown = ["hi", "Pricing", "/etc/hosts went missing"]
+    customer = page.locator(".relay-msg--customer .relay-msg-text")
+    expect(customer).to_have_text(shown)
+    page.reload()
+    expect(customer).to_have_text(shown, timeout=LIVE_MS)  # the click as the button it was
+    assert problems == []

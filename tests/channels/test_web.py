@@ -264,6 +264,30 @@ def test_history_lists_messages_without_notes(
     assert body["status"] == "bot"
 
 
+def test_history_names_a_clicked_button_by_its_title(
+    client: TestClient, sessions: sessionmaker[Session]
+) -> None:
+    """After a reload the customer sees the buttons they clicked as they saw them (the CRM
+    logs a click as its payload), and a typed message that starts with a slash as typed."""
+    cid = web_id()
+    person = [{"title": "Talk to a person", "payload": "/ask_human"},
+              {"title": "No, I'll rephrase", "payload": "/deny"}]
+    with sessions.begin() as session:
+        def say(author: str, text: str, **extra: Any) -> None:
+            interactions.record(session=session, conversation_id=cid, author=author, text=text,
+                                direction="inbound" if author == "customer" else "outbound",
+                                **extra)
+        say("customer", "/deny")  # no button offered it yet: a payload nobody saw as a title
+        say("bot", "I'm not sure. Would you like a person?", buttons=person)
+        say("bot", "Or ask again in other words.")
+        say("customer", "/ask_human")
+        say("customer", "/etc/hosts is gone after the sync")
+    messages = client.get(f"/chat/{cid}/history").json()["messages"]
+    assert [(m["text"], m.get("shown_text")) for m in messages if m["author"] == "customer"] == [
+        ("/deny", None), ("/ask_human", "Talk to a person"),
+        ("/etc/hosts is gone after the sync", None)]
+
+
 def first_streamed(client: TestClient, cid: str, after: int,
                    write: Callable[[], None]) -> dict[str, Any]:
     """The first message the widget's stream opened at `after` sends, while write() runs in a

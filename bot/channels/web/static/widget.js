@@ -518,8 +518,9 @@
       return response.ok ? response.json() : { messages: [], last_id: 0 };
     }).then(function (body) {
       (body.messages || []).forEach(function (m) {
-        if (m.author === "customer" && /^\/[a-z_]+/.test(m.text)) { return; } // button payloads
-        addMessage(m.author, m.text, null, m);
+        var text = m.shown_text || m.text;  // a clicked button: its title, as it was shown
+        if (m.author === "customer" && !m.shown_text && /^\/[a-z_]+(\{.*\})?$/.test(m.text)) { return; }
+        addMessage(m.author, text, null, m);
       });
       lastId = Math.max(lastId, body.last_id || 0);
       log.scrollTop = log.scrollHeight;
