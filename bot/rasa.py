@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Annotated, Any
 
 import httpx
@@ -86,6 +87,7 @@ class RasaClient:
     async def send_message(
         self, *, sender: str, text: str, channel: str, message_id: str | None = None,
         in_turn: bool = True, language: str | None = None, language_hint: str | None = None,
+        received_at: datetime | None = None,
     ) -> list[BotReply]:
         """Forward one customer message to the gateway channel; the bot's replies to it.
 
@@ -95,7 +97,8 @@ class RasaClient:
         in_turn=False tells the CRM nobody waits for this HTTP answer (a replayed message), so
         the replies are delivered out of turn. language: the language the customer chose (the
         widget's switch); language_hint: their client's (browser, Telegram app), for a first
-        message too short to tell (actions/languages.py).
+        message too short to tell (actions/languages.py); received_at: when the customer sent
+        it, so the CRM logs it then however late Rasa handles it (crm_store.ingest).
         """
         metadata: dict[str, Any] = {"channel": channel,
                                     "message_id": message_id or uuid.uuid4().hex}
@@ -105,6 +108,8 @@ class RasaClient:
             metadata["language"] = language
         if language_hint:
             metadata["language_hint"] = language_hint
+        if received_at is not None:
+            metadata["received_at"] = received_at.timestamp()
         body: dict[str, Any] = {"sender": sender, "message": text, "metadata": metadata}
         try:
             response = await self._http.post(

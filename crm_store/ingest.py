@@ -22,7 +22,7 @@ import hashlib
 import math
 import re
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -140,6 +140,26 @@ def _timestamp(event: dict[str, Any]) -> datetime | None:
         return None
 
 
+# How much earlier than Rasa's event a customer message may have been received (the gateway
+# holds messages while Rasa starts, Telegram's queue keeps them for a day); an older or a later
+# time is not believed.
+MAX_RECEIVED_BEFORE = timedelta(days=1)
+
+
+def _received(metadata: dict[str, Any], event: dict[str, Any]) -> datetime | None:
+    """When the customer sent the message: the gateway's received_at (metadata), so a message
+    Rasa handled late (while it started) is logged before what Relay said meanwhile; Rasa's
+    own time if there is none or it is not plausible."""
+    handled = _timestamp(event)
+    try:
+        received = datetime.fromtimestamp(float(metadata["received_at"]), UTC)
+    except (KeyError, TypeError, ValueError, OverflowError):
+        return handled
+    if handled is None or not handled - MAX_RECEIVED_BEFORE <= received <= handled:
+        return handled
+    return received
+
+
 def _intent(parse: Any) -> tuple[str | None, float | None]:
     """(intent name, confidence) of a user event's parse_data; None for what is malformed."""
     intent = parse.get("intent") if isinstance(parse, dict) else None
@@ -184,7 +204,7 @@ def _record_message(
             channel=channel_of(event, sender_id),
             intent=intent,
             confidence=confidence,
-            created_at=_timestamp(event),
+            created_at=_received(metadata, event),
             dedupe_key=key,
         )
     faq_entry_id = metadata.get("faq_entry_id")

@@ -53,6 +53,9 @@ class Incoming:
     message_id: str  # the channel's id (Telegram update id, widget message id)
     language: str | None = None  # the customer's choice (the widget's switch)
     language_hint: str | None = None  # their client's (Accept-Language, Telegram's language_code)
+    # When the customer sent it (the inbox's time, Telegram's date): Rasa may handle it much
+    # later (while it starts), and the transcript shows it when it was said.
+    received_at: datetime | None = None
 
 
 def retry_delay(tries: int) -> float:
@@ -71,7 +74,8 @@ async def hand_to_rasa(*, rasa: RasaClient, sessions: sessionmaker[Session], mes
                                        channel=message.channel, message_id=message.message_id,
                                        in_turn=in_turn,
                                        language=languages.normalise(message.language),
-                                       language_hint=languages.normalise(message.language_hint))
+                                       language_hint=languages.normalise(message.language_hint),
+                                       received_at=message.received_at)
     except RasaRefused as error:
         logger.error("%s; logging the message for a person", error)
     notice_text = await asyncio.to_thread(log_for_person, sessions=sessions, message=message,

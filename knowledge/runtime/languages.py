@@ -65,8 +65,8 @@ class LanguageDetector:
 
         chosen: the language the customer picked (the widget's switch) — it wins; current: the
         conversation's language so far; hint: the customer's client language (browser,
-        Telegram), for a first message that says too little; answering: a form is waiting for
-        a value, which never changes the language.
+        Telegram), for a first message that says too little (without one: the default);
+        answering: a form is waiting for a value, which never changes the language.
         """
         if chosen in self.languages:
             return str(chosen)
@@ -78,5 +78,7 @@ class LanguageDetector:
         if guess.language is None:
             return known or fallback or self.default
         if known is None:
-            return guess.language if guess.sure or fallback is None else fallback
+            # An unsure guess on a first message is no better than chance ("hello" is guessed
+            # Spanish, "agent" French, "restart" German): the client's language, or the default.
+            return guess.language if guess.sure else fallback or self.default
         return guess.language if guess.sure else known

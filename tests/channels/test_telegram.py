@@ -104,8 +104,10 @@ async def test_text_goes_to_rasa_and_the_reply_comes_back_with_buttons(
         bot_api.queue_update(message(1, text="hello"))
         sent = await eventually(lambda: bot_api.sent(CHAT))
     assert fake_rasa.messages[0]["metadata"].pop("message_id") == "1"  # the update id
+    received_at = fake_rasa.messages[0]["metadata"].pop("received_at")  # Telegram's date
     assert fake_rasa.messages == [{"sender": f"tg-{CHAT}", "message": "hello",
                                    "metadata": {"channel": "telegram"}}]
+    assert abs(received_at - time.time()) < 60 and received_at == int(received_at)
     assert sent[0]["text"] == "Hi! How can I help?"
     assert sent[0]["reply_markup"] == {"inline_keyboard": [
         [{"text": "Talk to a person", "callback_data": "/ask_human"}],

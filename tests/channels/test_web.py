@@ -53,6 +53,7 @@ def test_message_is_forwarded_with_channel_metadata(
     client: TestClient, fake_rasa: FakeRasa
 ) -> None:
     cid = web_id()
+    before = time.time()
     response = client.post(f"/chat/{cid}/messages", json={"text": "  hello ", "id": "msg-0001"})
     assert response.status_code == 200
     assert response.json() == {"replies": [{"text": "Hi! How can I help?", "buttons": [
@@ -60,8 +61,10 @@ def test_message_is_forwarded_with_channel_metadata(
         {"title": "Pricing", "payload": "/ask_pricing"}]}]}
     assert len(fake_rasa.messages) == 1
     message_id = fake_rasa.messages[0]["metadata"].pop("message_id")
+    received_at = fake_rasa.messages[0]["metadata"].pop("received_at")
     assert fake_rasa.messages == [{"sender": cid, "message": "hello",
                                    "metadata": {"channel": "web"}}]
+    assert before - 1 <= received_at <= time.time()  # when it came, for the transcript's order
     assert message_id == "msg-0001"  # the widget's id: a resend is handled once
     assert response.headers["access-control-allow-origin"] == "*"
 
@@ -74,7 +77,7 @@ def test_the_chosen_language_and_the_browsers_reach_rasa(
                 headers={"Accept-Language": "de-DE,de;q=0.9,en;q=0.8"})
     client.post(f"/chat/{cid}/messages", json={"text": "hallo"},
                 headers={"Accept-Language": "tlh, fr;q=0.5"})  # unknown: no hint
-    sent = [{k: v for k, v in m["metadata"].items() if k != "message_id"}
+    sent = [{k: v for k, v in m["metadata"].items() if k not in ("message_id", "received_at")}
             for m in fake_rasa.messages]
     assert sent == [{"channel": "web", "language": "es", "language_hint": "de"},
                     {"channel": "web"}]
@@ -186,9 +189,11 @@ def test_while_rasa_starts_a_message_waits_and_its_reply_comes_on_the_stream(
     assert received[-1]["text"] == "You said: my invoice is wrong"
     assert [m["message"] for m in fake_rasa.messages] == ["my invoice is wrong"]
     metadata = fake_rasa.messages[0]["metadata"]
-    assert metadata == {"channel": "web", "in_turn": False, "message_id": metadata["message_id"]}
+    assert metadata == {"channel": "web", "in_turn": False, "message_id": metadata["message_id"],
+                        "received_at": metadata["received_at"]}
+    # The transcript has it when the customer said it, before the notice that it waits.
     assert [(a, t) for a, t, _ in logged(sessions, cid)] == [
-        ("system", responses.text("utter_one_moment", "en")), ("customer", "my invoice is wrong"),
+        ("customer", "my invoice is wrong"), ("system", responses.text("utter_one_moment", "en")),
         ("bot", "You said: my invoice is wrong")]
 
 

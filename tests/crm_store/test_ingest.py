@@ -190,3 +190,24 @@ def test_a_pause_or_resume_read_late_does_not_undo_what_happened_since(
     pause = {"event": "pause", "sender_id": sender, "timestamp": now + 2}
     ingest_rasa_events(session=session, events=[pause], actor=RASA)
     assert conversations.get_or_raise(session=session, conversation_id=sender).status == "handoff"
+
+
+def test_a_message_rasa_handled_late_is_logged_when_the_customer_sent_it(
+    session: Session,
+) -> None:
+    """The gateway's received_at (a message held while Rasa started) is believed only if it
+    is before Rasa's own time and not over a day before it."""
+    late = [user("web-late", "held while Rasa started", T0 + 60,
+                 metadata={"channel": "web", "received_at": T0 + 5}),
+            user("web-late", "from the future?", T0 + 70,
+                 metadata={"channel": "web", "received_at": T0 + 500}),
+            user("web-late", "two days old?", T0 + 80,
+                 metadata={"channel": "web", "received_at": T0 - 2 * 86_400}),
+            user("web-late", "not a time", T0 + 90,
+                 metadata={"channel": "web", "received_at": "yesterday"}),
+            user("web-late", "nothing said", T0 + 95, metadata={"channel": "web"})]
+    assert ingest_rasa_events(session=session, events=late, actor=RASA) == 5
+    rows = interactions.list_for_conversation(session=session, conversation_id="web-late")
+    assert [(r.text, r.created_at.timestamp()) for r in rows] == [
+        ("held while Rasa started", T0 + 5), ("from the future?", T0 + 70),
+        ("two days old?", T0 + 80), ("not a time", T0 + 90), ("nothing said", T0 + 95)]

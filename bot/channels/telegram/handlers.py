@@ -62,7 +62,9 @@ async def to_rasa(update: Update, context: ContextTypes.DEFAULT_TYPE, chat_id: i
     bridge = bridge_of(context)
     message = Incoming(conversation_id=conversation_id(chat_id), channel=TELEGRAM.name,
                        text=text, message_id=str(update.update_id),
-                       language_hint=client_language(update))
+                       language_hint=client_language(update),
+                       received_at=update.effective_message.date
+                       if update.effective_message is not None else None)
     try:
         await hand_to_rasa(rasa=bridge.rasa, sessions=bridge.sessions, message=message)
     except RasaUnavailable as error:

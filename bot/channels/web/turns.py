@@ -49,7 +49,8 @@ def incoming(row: InboundMessage) -> Incoming:
                     text=str(row.payload.get("text", "")),
                     message_id=str(row.payload.get("message_id", row.external_id)),
                     language=row.payload.get("language"),
-                    language_hint=row.payload.get("language_hint"))
+                    language_hint=row.payload.get("language_hint"),
+                    received_at=row.received_at)
 
 
 def inbox_id(conversation_id: str, message_id: str) -> str:

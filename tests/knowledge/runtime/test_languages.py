@@ -67,5 +67,10 @@ def test_first_messages_without_letters_or_certainty_use_the_clients_language(
     assert of("😀", current=None, hint="zh") == "zh"
     assert of("42", current="de", hint="zh") == "de"
     assert of("merci", current=None, hint="fr") == "fr"  # unsure guess (es): the browser's
-    assert of("merci", current=None) == "es"  # no hint: the best guess
-    assert of("hola", current=None, hint="xx") == "es"
+    # no client language: an unsure guess is chance ("hello" → es, "agent" → fr), so English
+    for word in ("hello", "agent", "no", "restart", "cancel", "merci"):
+        assert not detector.guess(word).sure
+        assert of(word, current=None) == DEFAULT, word
+    assert of("hola", current=None, hint="xx") == DEFAULT
+    assert of("bonjour", current=None) == "fr"  # a sure first word still counts
+    assert of("¿cuánto cuesta el plan pro?", current=None) == "es"
