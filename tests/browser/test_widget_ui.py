@@ -10,6 +10,7 @@ count on a badge; after the handoff is resolved the customer rates it (stored in
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 
 from crm_store import support
-from crm_store.models import SatisfactionRating
+from crm_store.models import Interaction, SatisfactionRating
 from tests.browser.app_server import ALEX_EMAIL, AppServer, log_in, running_app
 from tests.browser.test_handoff_e2e import browser
 
@@ -226,6 +227,13 @@ def test_a_clicked_button_is_still_shown_by_its_title_after_a_reload(app: AppSer
         app.rasa.database_url = ""
 
 
+def logged_customer_texts(app: AppServer, cid: str) -> list[str]:
+    with app.sessions() as session:
+        return list(session.scalars(select(Interaction.text).where(
+            Interaction.conversation_id == cid, Interaction.author == "customer")
+            .order_by(Interaction.id)))
+
+
 def clicked_button_after_a_reload(app: AppServer, browser: Browser) -> None:
     page, problems = open_widget(browser, app)
     say(page, "hi")
@@ -236,6 +244,12 @@ def clicked_button_after_a_reload(app: AppServer, browser: Browser) -> None:
     shown = ["hi", "Pricing", "/etc/hosts went missing"]
     customer = page.locator(".relay-msg--customer .relay-msg-text")
     expect(customer).to_have_text(shown)
+    # The restored transcript is the CRM's log: reload once the event path has logged the turn.
+    cid = page.get_attribute(".relay-widget", "data-relay-conversation")
+    deadline = time.monotonic() + LIVE_MS / 1000
+    while logged_customer_texts(app, str(cid)) != ["hi", "/ask_pricing", shown[-1]]:
+        assert time.monotonic() < deadline, logged_customer_texts(app, str(cid))
+        time.sleep(0.1)
     page.reload()
     expect(customer).to_have_text(shown, timeout=LIVE_MS)  # the click as the button it was
     assert problems == []
