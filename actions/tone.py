@@ -109,11 +109,9 @@ def asks_for_person(text: str) -> bool:
     """True when the message asks for a person in so many words, whatever else it asks; not
     when that is denied or asked about ("I don't want to talk to a person", "do I need an
     agent to…?")."""
-    for match in _WANTS_PERSON.finditer(text):
-        clause = re.split(r"[.?!,;]", text[:match.start()])[-1]
-        if not _NOT_ASKING.search(clause):
-            return True
-    return False
+    # _NOT_ASKING reads only the end of what precedes the request: its own clause
+    return any(not _NOT_ASKING.search(text[:match.start()])
+               for match in _WANTS_PERSON.finditer(text))
 
 
 def reason_for(tone: Tone, *, complaints: int) -> str:

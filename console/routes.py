@@ -52,7 +52,7 @@ from crm_store import (
 from crm_store.agent_inbox import MAX_QUERY_CHARS, InboxView
 from crm_store.api import auth
 from crm_store.api.deps import SessionDep, SessionFactoryDep, SettingsDep
-from crm_store.api.files import file_response
+from crm_store.api.files import file_response, refused_status
 from crm_store.enums import CaseStatus, Role
 from crm_store.login_throttle import retry_message, throttle_for
 from crm_store.models import MAX_ID, OPEN_CASE_STATUSES, utcnow
@@ -408,9 +408,7 @@ def reply(request: Request, conversation_id: str, agent: CurrentAgent, session: 
 
 # The console's file upload: its body may be as large as a file (relay.app gives it the limit).
 FILE_PATH = re.compile(r"^/console/conversations/[^/]+/attachments$")
-FILE_REFUSALS = {attachments.FileTooLarge: ("file-too-large", 413),
-                 attachments.UnsupportedFile: ("file-type", 415),
-                 attachments.EmptyFile: ("file-empty", 422)}
+FILE_NOTICES = {413: "file-too-large", 415: "file-type", 422: "file-empty"}  # by refused_status
 NOTICES.update({"file-too-large": "That file is too large to send.",
                 "file-type": attachments.UnsupportedFile().args[0],
                 "file-empty": attachments.EmptyFile().args[0]})
@@ -435,7 +433,8 @@ def send_file(request: Request, conversation_id: str, agent: CurrentAgent, sessi
             actor=agent.actor, data=data, filename=file.filename,
             max_bytes=settings.attachment_max_bytes, caption=text)
     except attachments.FileRefused as refused:
-        notice, status = FILE_REFUSALS.get(type(refused), ("file-type", 415))
+        status = refused_status(refused)
+        notice = FILE_NOTICES[status]
         if _wants_json(request):
             return JSONResponse({"outcome": notice, "detail": str(refused)},
                                 status_code=status)

@@ -71,9 +71,6 @@ def transcript_key(row: Interaction) -> str:
     return f"{row.created_at.astimezone(UTC):%Y%m%d%H%M%S%f}-{row.id:016d}"
 
 
-FILE_AUTHORS = (Author.CUSTOMER, Author.AGENT)  # who sends files (crm_store.attachments)
-
-
 def file_url(attachment_id: int) -> str:
     """Where a logged-in agent opens a conversation's file."""
     return f"/console/attachments/{attachment_id}"
@@ -82,7 +79,7 @@ def file_url(attachment_id: int) -> str:
 def files_of(session: Session, rows: list[Interaction]) -> dict[int, Attachment]:
     """The files the customers' and agents' messages among rows carry, by message id."""
     return attachments.for_messages(session=session, interaction_ids=[
-        r.id for r in rows if r.author in FILE_AUTHORS])
+        r.id for r in rows if r.author in attachments.FILE_AUTHORS])
 
 
 def message(row: Interaction, files: dict[int, Attachment] | None = None) -> dict[str, Any]:

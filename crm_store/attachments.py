@@ -43,6 +43,7 @@ KINDS = {"application/pdf": "pdf"}  # everything else in TYPES is an image
 MAX_NAME_CHARS = 120
 FORBIDDEN_IN_NAMES = set('<>:"/\\|?*`')  # HTML and path specials; Windows refuses them too
 TEXT_PREFIX = "[file: "
+FILE_AUTHORS = (Author.CUSTOMER, Author.AGENT)  # whose messages carry files
 
 
 class FileRefused(InvalidValue):
@@ -157,11 +158,10 @@ def store(
 
 def send_by_agent(
     *, session: Session, conversation_id: str, channel: str, agent_id: int, data: bytes,
-    filename: str | None, max_bytes: int, caption: str | None = None,
+    content_type: str, name: str, caption: str | None = None,
 ) -> Attachment:
-    """Check an agent's file and store it as their message to the customer, which the
-    customer's channel then delivers like a reply (FileRefused if it is not acceptable)."""
-    content_type, name = check(data=data, filename=filename, max_bytes=max_bytes)
+    """Store an agent's file, checked (content_type and name as check() gave them), as their
+    message to the customer, which the customer's channel then delivers like a reply."""
     message = interactions.record(session=session, conversation_id=conversation_id,
                                   direction=Direction.OUTBOUND, author=Author.AGENT,
                                   text=message_text(name, caption), channel=channel,

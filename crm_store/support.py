@@ -315,15 +315,25 @@ def reply(
     The reply is only logged here; the customer's channel delivers it from the table (the
     widget's stream, the Telegram bridge's delivery worker), whichever process wrote it.
     """
-    outcome = claim(session=session, conversation_id=conversation_id, agent_id=agent_id,
-                    actor=actor)
-    if outcome != Outcome.CLAIMED:
-        return outcome
-    conversation = conversations.get_or_raise(session=session, conversation_id=conversation_id)
+    conversation = _claimed(session=session, conversation_id=conversation_id,
+                            agent_id=agent_id, actor=actor)
+    if not isinstance(conversation, Conversation):
+        return conversation
     interactions.record(session=session, conversation_id=conversation_id,
                         direction=Direction.OUTBOUND, author=Author.AGENT, text=text,
                         channel=conversation.channel, agent_id=agent_id)
     return Outcome.REPLIED
+
+
+def _claimed(*, session: Session, conversation_id: str, agent_id: int,
+             actor: str) -> Conversation | Outcome:
+    """The conversation, claimed by this agent (if nobody had it) so they can send in it; the
+    claim's outcome if they cannot."""
+    outcome = claim(session=session, conversation_id=conversation_id, agent_id=agent_id,
+                    actor=actor)
+    if outcome != Outcome.CLAIMED:
+        return outcome
+    return conversations.get_or_raise(session=session, conversation_id=conversation_id)
 
 
 def send_file(
@@ -334,15 +344,14 @@ def send_file(
     conversation if nobody has, like a reply, and is delivered like one. The file is checked
     first (attachments.FileRefused says why it is not taken), so a refused file claims
     nothing."""
-    attachments.check(data=data, filename=filename, max_bytes=max_bytes)
-    outcome = claim(session=session, conversation_id=conversation_id, agent_id=agent_id,
-                    actor=actor)
-    if outcome != Outcome.CLAIMED:
-        return outcome
-    conversation = conversations.get_or_raise(session=session, conversation_id=conversation_id)
+    content_type, name = attachments.check(data=data, filename=filename, max_bytes=max_bytes)
+    conversation = _claimed(session=session, conversation_id=conversation_id,
+                            agent_id=agent_id, actor=actor)
+    if not isinstance(conversation, Conversation):
+        return conversation
     attachments.send_by_agent(session=session, conversation_id=conversation_id,
                               channel=conversation.channel, agent_id=agent_id, data=data,
-                              filename=filename, max_bytes=max_bytes, caption=caption)
+                              content_type=content_type, name=name, caption=caption)
     return Outcome.FILE_SENT
 
 

@@ -184,12 +184,10 @@ class DeliveryWorker:
             return [Outgoing.of(row, files[row.id].id if row.id in files else None)
                     for row in rows]
 
-    def _with_file(self, message: Outgoing) -> Outgoing:
+    def _with_file(self, message: Outgoing, attachment_id: int) -> Outgoing:
         """The message with its file's bytes (only now: they are not held while it waits)."""
-        if message.attachment_id is None:
-            return message
         with self.sessions() as session:
-            stored = attachments.get(session=session, attachment_id=message.attachment_id)
+            stored = attachments.get(session=session, attachment_id=attachment_id)
             if stored is None:  # erased with its customer since: nothing to send
                 return message
             return replace(message, file=OutgoingFile(
@@ -219,7 +217,9 @@ class DeliveryWorker:
         """Send one claimed message and record the outcome: delivered, failed, later, paused."""
         name, number = self.channel.name, message.interaction_id
         try:
-            message = await asyncio.to_thread(self._with_file, message)
+            if message.attachment_id is not None:
+                message = await asyncio.to_thread(self._with_file, message,
+                                                  message.attachment_id)
             async with asyncio.timeout(self.send_timeout):  # not wait_for: see run()
                 await self.sender.send(message)
         except Undeliverable as error:

@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 from fastapi import Response
 
+from crm_store import attachments
 from crm_store.attachments import KINDS
 from crm_store.models import Attachment
 
@@ -37,3 +38,13 @@ def file_response(attachment: Attachment, *, headers: dict[str, str] | None = No
         "Cache-Control": "private, max-age=600",
         **(headers or {}),
     })
+
+
+# The HTTP status of each refusal of a file (the widget's upload and the console's).
+REFUSED_STATUS: dict[type[attachments.FileRefused], int] = {
+    attachments.FileTooLarge: 413, attachments.UnsupportedFile: 415, attachments.EmptyFile: 422}
+
+
+def refused_status(refused: attachments.FileRefused) -> int:
+    """413 for a file too large, 415 for one of another type, 422 for an empty one."""
+    return REFUSED_STATUS.get(type(refused), 422)

@@ -51,7 +51,7 @@ from crm_store import (
     verification,
 )
 from crm_store.api.deps import SessionDep, SessionFactoryDep, SettingsDep
-from crm_store.api.files import file_response
+from crm_store.api.files import file_response, refused_status
 from crm_store.enums import ConversationStatus
 from crm_store.errors import InvalidValue
 from crm_store.models import MAX_ID
@@ -69,8 +69,6 @@ MAX_MESSAGE_CHARS = 2000
 # this path past the app's 1 MiB body limit, up to the same figure).
 UPLOAD_PATH = re.compile(rf"^/chat/{re.escape(WEB.id_prefix)}[0-9a-f]{{32}}/attachments$")
 MESSAGE_ID = r"^[A-Za-z0-9_-]{8,40}$"
-REFUSED_STATUS: dict[type[attachments.FileRefused], int] = {
-    attachments.FileTooLarge: 413, attachments.UnsupportedFile: 415, attachments.EmptyFile: 422}
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
@@ -288,7 +286,7 @@ async def upload(
             message_id=id or uuid.uuid4().hex, language=language,
             hint=request.headers.get("accept-language"))
     except attachments.FileRefused as refused:
-        raise HTTPException(status_code=REFUSED_STATUS.get(type(refused), 422),
+        raise HTTPException(status_code=refused_status(refused),
                             detail=str(refused), headers=CORS_HEADERS) from None
     response.headers.update(CORS_HEADERS)
     message = {"id": received.interaction_id, "author": "customer", "direction": "inbound",

@@ -61,7 +61,7 @@ def messages_json(session: Session, rows: list[Interaction]) -> list[dict[str, A
     names = {agent_id: support.first_name(session, agent_id)
              for agent_id in {r.agent_id for r in rows if r.agent_id is not None}}
     files = attachments.for_messages(session=session, interaction_ids=[
-        r.id for r in rows if r.author in (Author.CUSTOMER, Author.AGENT)])
+        r.id for r in rows if r.author in attachments.FILE_AUTHORS])
     bodies = [message_json(row, names, files) for row in rows]
     for body, title in zip(bodies, clicked_titles(rows), strict=True):
         if title is not None:
