@@ -33,6 +33,18 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
         yield server
 
 
+def alex_on(browser: Browser, app: AppServer, cid: str) -> tuple[Page, list[str]]:
+    """Alex's console open on the conversation (marked, so a reload would show), and the
+    page's errors."""
+    errors: list[str] = []
+    agent = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    agent.on("pageerror", lambda e: errors.append(str(e)))
+    log_in(agent, app, ALEX_EMAIL)
+    agent.goto(f"{app.url}/console/conversations/{cid}")
+    agent.evaluate("window.__noReload = 1")
+    return agent, errors
+
+
 def send_file(page: Page, name: str, mime: str, data: bytes) -> None:
     """Choose a file the way a keyboard user does: focus the paperclip, press Enter."""
     button = page.get_by_role("button", name=ATTACH)
@@ -49,12 +61,7 @@ def test_a_visitor_sends_a_png_and_a_pdf_and_the_agent_sees_both(app: AppServer,
     expect(page.locator('.relay-notice[data-notice="agent-joined"]')).to_be_visible(
         timeout=LIVE_MS)
 
-    errors: list[str] = []
-    agent = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
-    agent.on("pageerror", lambda e: errors.append(str(e)))
-    log_in(agent, app, ALEX_EMAIL)
-    agent.goto(f"{app.url}/console/conversations/{cid}")
-    agent.evaluate("window.__noReload = 1")
+    agent, errors = alex_on(browser, app, cid)
 
     page.fill(".relay-input", "half-typed question")
     send_file(page, "screenshot.png", "image/png", png(320, 200))
@@ -123,12 +130,7 @@ def test_an_agent_sends_a_screenshot_and_the_visitor_sees_it_with_the_caption(
 ) -> None:
     page, problems = open_widget(browser, app)
     cid, _ = claimed_by_alex(page, app)
-    errors: list[str] = []
-    agent = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
-    agent.on("pageerror", lambda e: errors.append(str(e)))
-    log_in(agent, app, ALEX_EMAIL)
-    agent.goto(f"{app.url}/console/conversations/{cid}")
-    agent.evaluate("window.__noReload = 1")
+    agent, errors = alex_on(browser, app, cid)
 
     # A web page named like an image is refused in the console, with the reason.
     agent.set_input_files("#file-input", files=[{"name": "steps.png", "mimeType": "image/png",

@@ -58,6 +58,16 @@ def customer_texts(sessions: sessionmaker[Session], cid: str) -> list[str]:
         time.sleep(0.05)
 
 
+def handed_off_after_a_turn(client: TestClient, sessions: sessionmaker[Session]) -> str:
+    """A widget conversation with a first turn, then handed to a person: its id."""
+    cid = web_id()
+    assert client.post(f"/chat/{cid}/messages", json={"text": "hello"}).status_code == 200
+    with sessions.begin() as session:
+        support.request_handoff(session=session, conversation_id=cid, actor="relay-bot",
+                                reason="asked for a person", transcript="")
+    return cid
+
+
 def stored_files(sessions: sessionmaker[Session]) -> int:
     with sessions() as session:
         return int(session.scalar(select(func.count()).select_from(Attachment)) or 0)
@@ -171,11 +181,7 @@ def test_only_the_conversations_own_session_downloads_its_files(client: TestClie
 def test_handed_off_the_agent_sees_the_file_and_the_bot_says_nothing(
     client: TestClient, sessions: sessionmaker[Session]
 ) -> None:
-    cid = web_id()
-    assert client.post(f"/chat/{cid}/messages", json={"text": "hello"}).status_code == 200
-    with sessions.begin() as session:
-        support.request_handoff(session=session, conversation_id=cid, actor="relay-bot",
-                                reason="asked for a person", transcript="")
+    cid = handed_off_after_a_turn(client, sessions)
     status, body = upload(client, cid, PDF, name="contract.pdf")
     assert status == 201 and body["replies"] == []
     file_id = body["message"]["attachment"]["id"]
@@ -225,11 +231,7 @@ def status_of(sessions: sessionmaker[Session], cid: str) -> str:
 def test_an_agents_file_reaches_the_widget_and_only_that_conversation_downloads_it(
     client: TestClient, sessions: sessionmaker[Session]
 ) -> None:
-    cid = web_id()
-    assert client.post(f"/chat/{cid}/messages", json={"text": "hello"}).status_code == 200
-    with sessions.begin() as session:
-        support.request_handoff(session=session, conversation_id=cid, actor="relay-bot",
-                                reason="asked for a person", transcript="")
+    cid = handed_off_after_a_turn(client, sessions)
     csrf = login(client)
     image = png(40, 30)
     status, body = send_as_agent(client, cid, csrf, image, "../Screen shot.png",
@@ -257,11 +259,7 @@ def test_an_agents_file_reaches_the_widget_and_only_that_conversation_downloads_
 def test_a_refused_agent_file_says_why_and_changes_nothing(
     client: TestClient, sessions: sessionmaker[Session]
 ) -> None:
-    cid = web_id()
-    assert client.post(f"/chat/{cid}/messages", json={"text": "hello"}).status_code == 200
-    with sessions.begin() as session:
-        support.request_handoff(session=session, conversation_id=cid, actor="relay-bot",
-                                reason="asked for a person", transcript="")
+    cid = handed_off_after_a_turn(client, sessions)
     before = stored_files(sessions)
     assert client.post(f"/console/conversations/{cid}/attachments",  # not logged in
                        files={"file": ("a.png", png(), "image/png")}).status_code in (401, 303)
