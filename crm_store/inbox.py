@@ -66,14 +66,6 @@ def mark_attempt(*, session: Session, message_id: int, error: str) -> None:
                     .values(attempts=InboundMessage.attempts + 1, last_error=error[:1000]))
 
 
-def last_external_id(*, session: Session, channel: str) -> int | None:
-    """The highest numeric external id stored for channel (Telegram: the last update id)."""
-    ids = session.scalars(select(InboundMessage.external_id).where(
-        InboundMessage.channel == channel).order_by(InboundMessage.id.desc()).limit(1000)).all()
-    numbers = [int(i) for i in ids if i.isdigit()]
-    return max(numbers) if numbers else None
-
-
 def count_pending(*, session: Session, channel: str) -> int:
     """How many messages of channel wait to be handed to Rasa."""
     return session.scalar(select(func.count()).select_from(InboundMessage).where(

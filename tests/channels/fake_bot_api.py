@@ -9,9 +9,10 @@ getFile. Every call is recorded with its parameters and the time it came. Files 
 /file/bot<token>/<file_path>` the bytes (each download is recorded as a "download" call); an
 unknown file_id is a 400.
 
-getUpdates behaves like Telegram's: it returns the queued updates whose id is at least the
-offset, long-poll style, and an update counts as confirmed (is never served again) only once a
-call's offset is above its id. sendMessage can be made to fail the way Telegram fails: a chat
+getUpdates behaves like Telegram's: a call confirms (drops for good) the queued updates whose id
+is below its offset and returns the rest, long-poll style. An update queued later is not
+confirmed by an earlier call, even with a lower id (Telegram picks ids at random after a week
+without updates). sendMessage can be made to fail the way Telegram fails: a chat
 that blocked the bot (403), flood control (429 with retry_after), server errors (5xx).
 """
 
@@ -43,7 +44,6 @@ class FakeBotApi:
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     times: list[float] = field(default_factory=list)  # time.monotonic() of each call
     updates: list[dict[str, Any]] = field(default_factory=list)
-    confirmed: int = 0  # the highest offset a getUpdates call has given
     next_message_id: int = 1000
     lock: threading.Condition = field(default_factory=threading.Condition)
     blocked: set[int] = field(default_factory=set)  # chats that blocked the bot
@@ -126,9 +126,11 @@ class FakeBotApi:
             timeout = min(float(params.get("timeout") or 0), 1.0)
             deadline = time.monotonic() + timeout
             with self.lock:
-                self.confirmed = max(self.confirmed, int(params.get("offset") or 0))
+                offset = params.get("offset")
+                if offset is not None:
+                    self.updates = [u for u in self.updates if u["update_id"] >= int(offset)]
                 while True:
-                    pending = [u for u in self.updates if u["update_id"] >= self.confirmed]
+                    pending = list(self.updates)
                     if pending or time.monotonic() >= deadline:
                         break
                     self.lock.wait(deadline - time.monotonic())

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from telegram.ext import Application
 
 from bot.channels.telegram import build_application, webhook_app
-from bot.channels.telegram.polling import Poller
+from bot.channels.telegram.polling import Poller, store_updates
 from crm_store import conversations, interactions
 from crm_store.models import Interaction, SatisfactionRating
 from relay import responses
@@ -293,6 +293,38 @@ async def test_agent_replies_are_delivered_once_across_restarts(
     assert [m["text"] for m in bot_api.sent()] == ["written while you were away",
                                                    "Hi Ana, Sam here"]
     assert not (tg_settings.data_dir / "telegram-delivery.json").exists()
+
+
+async def test_after_a_quiet_week_a_lower_update_id_is_still_answered(
+    tg_settings: Settings, bot_api: FakeBotApi, fake_rasa: FakeRasa
+) -> None:
+    """Telegram picks the next update id at random after a week without updates. An offset
+    from the highest id the inbox holds would confirm a lower one unseen."""
+    async with polling(tg_settings):
+        bot_api.queue_update(message(900_000, text="before the quiet week"))
+        await eventually(lambda: bot_api.sent(CHAT))
+        await asyncio.sleep(1.2)  # the next poll acknowledged it
+    bot_api.queue_update(message(17, text="after the quiet week"))
+    async with polling(tg_settings):
+        await eventually(lambda: len(bot_api.sent(CHAT)) == 2)
+    assert [m["message"] for m in fake_rasa.messages] == ["before the quiet week",
+                                                          "after the quiet week"]
+
+
+async def test_a_batch_stored_but_not_acknowledged_is_answered_once_after_a_restart(
+    tg_settings: Settings, bot_api: FakeBotApi, fake_rasa: FakeRasa,
+    sessions: sessionmaker[Session]
+) -> None:
+    """A bridge that stopped after storing a batch, before its next getUpdates confirmed it,
+    is served the batch again on start: the inbox keeps the first copy."""
+    store_updates(sessions, [message(30, text="stored once")])
+    bot_api.queue_update(message(30, text="stored once"))  # Telegram still has it
+    bot_api.queue_update(message(31, text="new"))
+    async with polling(tg_settings):
+        await eventually(lambda: len(bot_api.sent(CHAT)) >= 2)
+        await asyncio.sleep(1.0)
+    assert [m["message"] for m in fake_rasa.messages] == ["stored once", "new"]
+    assert [m["text"] for m in bot_api.sent(CHAT)] == ["You said: stored once", "You said: new"]
 
 
 async def test_notices_reach_the_chat_but_replies_given_in_the_turn_do_not(

@@ -32,10 +32,7 @@ class Chat:
     """One Telegram chat with the bot: send a message, wait for the bot's replies."""
 
     def __init__(self, api: FakeBotApi, chat: int) -> None:
-        # Update ids above any an earlier test stored in the shared stack's inbox: the bridge
-        # polls from the last stored id + 1, as it does after a restart (a lower id, such as
-        # chat * 1000 after another test's random chat, was never fetched).
-        self.api, self.chat, self.updates = api, chat, int(time.time() * 1000)
+        self.api, self.chat, self.updates = api, chat, chat * 1000
 
     async def say(self, text: str) -> list[str]:
         """Send text as the customer; the bot's replies to it."""

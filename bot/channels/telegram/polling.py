@@ -20,6 +20,7 @@ import logging
 import signal
 from typing import Any
 
+from sqlalchemy.orm import Session, sessionmaker
 from telegram import Update
 from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TimedOut
 from telegram.ext import Application
@@ -63,9 +64,9 @@ def chat_of(payload: dict[str, Any]) -> int | None:
     return None
 
 
-def store_updates(bridge: Bridge, updates: list[dict[str, Any]]) -> None:
+def store_updates(sessions: sessionmaker[Session], updates: list[dict[str, Any]]) -> None:
     """Store updates in the inbox in one transaction (a repeated update id is a no-op)."""
-    with bridge.sessions.begin() as session:
+    with sessions.begin() as session:
         for payload in updates:
             chat = chat_of(payload)
             inbox.receive(session=session, channel=TELEGRAM.name,
@@ -171,16 +172,14 @@ class Poller:
         self.processor = processor
         self.timeout = timeout
 
-    def _next_offset(self) -> int | None:
-        with self.bridge.sessions() as session:
-            last = inbox.last_external_id(session=session, channel=TELEGRAM.name)
-        return None if last is None else last + 1
-
     async def run(self) -> None:
         """Poll until cancelled; InvalidToken ends it (the token is wrong)."""
         bot = self.application.bot
         await bot.delete_webhook()  # getUpdates is refused while a webhook is set
-        offset = await asyncio.to_thread(self._next_offset)
+        # No offset at first: Telegram serves what is not confirmed yet, and the inbox drops an
+        # update it already stored. An offset from the inbox's highest id would confirm, unseen,
+        # an update whose id is lower: after a week without updates Telegram picks ids at random.
+        offset: int | None = None
         failures = 0
         while True:
             try:
@@ -200,7 +199,7 @@ class Poller:
             failures = 0
             if not updates:
                 continue
-            await asyncio.to_thread(store_updates, self.bridge,
+            await asyncio.to_thread(store_updates, self.bridge.sessions,
                                     [update.to_dict() for update in updates])
             # Only now is the batch acknowledged: the next call's offset passes it.
             offset = max(update.update_id for update in updates) + 1

@@ -40,7 +40,7 @@ def webhook_app(application: Application, secret: str, path: str) -> Any:
             update = None
         if update is None:  # not JSON, or JSON that is not an update object ([], null, 5)
             return PlainTextResponse("The body is not a Telegram update.", status_code=400)
-        await asyncio.to_thread(store_updates, application.bot_data["relay"], [data])
+        await asyncio.to_thread(store_updates, application.bot_data["relay"].sessions, [data])
         application.bot_data["relay-inbox"].wake()
         return Response(status_code=200)
 
