@@ -9,7 +9,9 @@ from rasa_sdk.events import ActiveLoop, ConversationPaused, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.channels import channel_of
+from actions.faq import respond_to_text
 from actions.runtime import services
+from actions.tone import declines_person
 from crm_store import audit, support
 
 
@@ -22,6 +24,16 @@ class ActionHandoff(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
+        text = str((tracker.latest_message or {}).get("text") or "")
+        refused = None if tracker.active_loop_name or tracker.get_slot("handoff_reason") \
+            else declines_person(text)
+        if refused is not None:
+            # The NLU heard "person" in "I don't want to talk to a person, just the price":
+            # answer what was asked, or ask what it is, and keep the bot on.
+            if refused:
+                return respond_to_text(dispatcher, tracker, refused, intent=None, confidence=0.0)
+            dispatcher.utter_message(response="utter_how_can_i_help")
+            return []
         reason = _reason(tracker)
         conversation_id = tracker.sender_id
         metadata = (tracker.latest_message or {}).get("metadata") or {}

@@ -97,10 +97,19 @@ def tone_of(text: str) -> Tone:
 
 # Before the request in its clause, these make it no request: "I don't want to talk to a
 # person", "no need to speak to an agent", "do I need an agent to set up SSO?".
-_NOT_ASKING = re.compile(
+# Before a request for a person, in its clause: a refusal ("I don't want to talk to a person"),
+# or a question about one ("do I need an agent to…?").
+_REFUSING = re.compile(
     r"(?:\b(?:don['’]?t|do not|doesn['’]?t|didn['’]?t|never|not|no need|without|nicht|kein\w*|"
-    r"no|sin|pas|jamais|não|nunca|sem)\b|不|别)[^.?!,;]*$|"
-    r"\b(?:do|does|did|would|will|should|must)\s*$",
+    r"no|sin|pas|jamais|não|nunca|sem)\b|不|别)[^.?!,;]*$",
+    re.IGNORECASE,
+)
+_NOT_ASKING = re.compile(
+    _REFUSING.pattern + r"|\b(?:do|does|did|would|will|should|must)\s*$", re.IGNORECASE)
+# "I don't need an agent", which _WANTS_PERSON's "I need an agent" does not cover.
+_REFUSED_PERSON = re.compile(
+    r"\b(?:don['’]?t|do not|no)\s+(?:need|want)\s+(?:a\s+|an\s+|any\s+)?(?:real\s+|live\s+)?"
+    r"(?:person|human|agent|operator|representative)\b",
     re.IGNORECASE,
 )
 
@@ -112,6 +121,23 @@ def asks_for_person(text: str) -> bool:
     # _NOT_ASKING reads only the end of what precedes the request: its own clause
     return any(not _NOT_ASKING.search(text[:match.start()])
                for match in _WANTS_PERSON.finditer(text))
+
+
+def declines_person(text: str) -> str | None:
+    """When the message mentions a person only to say no to one ("I don't want to talk to a
+    person, just the price"): what it says after that, maybe empty; else None."""
+    matches = list(_WANTS_PERSON.finditer(text))
+    if any(not _REFUSING.search(text[:match.start()]) for match in matches):
+        return None  # asked for, or asked about ("do I need an agent to…?")
+    refusals = [*matches, *_REFUSED_PERSON.finditer(text)]
+    if not refusals:
+        return None
+    return _AFTER_REFUSAL.sub("", text[max(match.end() for match in refusals):])
+
+
+# What joins a refusal to the rest: "I don't need an agent, just tell me…", "…but how much…".
+_AFTER_REFUSAL = re.compile(r"^(?:[\s,.;:!-]|\b(?:just|only|but|and|please|thanks?)\b)*",
+                            re.IGNORECASE)
 
 
 def reason_for(tone: Tone, *, complaints: int) -> str:

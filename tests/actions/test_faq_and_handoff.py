@@ -224,3 +224,29 @@ async def test_handoff_opens_a_case_with_the_transcript_and_pauses(
         SlotSet("handoff_reason", None),
         ConversationPaused(),
     ]
+
+
+@pytest.mark.usefixtures("faq_services")
+async def test_a_person_refused_in_words_is_not_a_handoff_the_question_is_answered(
+    sessions: sessionmaker[Session], faq_engine: Any,
+) -> None:
+    """The NLU reads "person" as ask_human; the words say no to one and ask the price."""
+    messages, events = await _run(ActionHandoff(), tracker(
+        text="I don't want to talk to a person, just tell me the price of the business plan",
+        intent="ask_human", sender_id="web-refuses"))
+    assert [m.get("faq_entry_id") for m in messages] == ["business-price"]
+    assert not any(e["event"] in {"pause", "followup"} for e in events)
+    with sessions() as session:
+        assert conversations.get(session=session, conversation_id="web-refuses") is None
+
+
+@pytest.mark.usefixtures("faq_services")
+async def test_a_bare_refusal_of_a_person_gets_asked_what_it_is(
+    sessions: sessionmaker[Session],
+) -> None:
+    messages, events = await _run(ActionHandoff(), tracker(
+        text="I don't need an agent", intent="ask_human", sender_id="web-refuses"))
+    assert [m["response"] for m in messages] == ["utter_how_can_i_help"]
+    assert events == []
+    with sessions() as session:
+        assert conversations.get(session=session, conversation_id="web-refuses") is None

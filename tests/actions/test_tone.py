@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from actions.tone import asks_for_person, reason_for, tone_of
+from actions.tone import asks_for_person, declines_person, reason_for, tone_of
 
 
 @pytest.mark.parametrize(("text", "frustrated", "dispute", "insists"), [
@@ -68,3 +68,20 @@ def test_asking_about_refunds_is_not_a_dispute(text: str) -> None:
 ])
 def test_a_request_for_a_person_inside_a_message(text: str, asks: bool) -> None:
     assert asks_for_person(text) is asks
+
+
+@pytest.mark.parametrize(("text", "rest"), [
+    ("I don't want to talk to a person, just the price of business", "the price of business"),
+    ("no i don't want to speak to a human but how much is pro?", "how much is pro?"),
+    ("I dont want a human. how do I reset my password?", "how do I reset my password?"),
+    ("I don't need an agent", ""),
+    ("no need to talk to someone, thanks", ""),
+    # asked for, asked about, or not mentioned: not a refusal
+    ("I want to talk to a person", None),
+    ("I don't want the bot, I want to talk to a person", None),
+    ("do I need an agent to set up SSO?", None),
+    ("agent", None),
+    ("how much is pro?", None),
+])
+def test_a_person_refused_in_words(text: str, rest: str | None) -> None:
+    assert declines_person(text) == rest
