@@ -82,10 +82,13 @@ def files_of(session: Session, rows: list[Interaction]) -> dict[int, Attachment]
         r.id for r in rows if r.author in attachments.FILE_AUTHORS])
 
 
-def message(row: Interaction, files: dict[int, Attachment] | None = None) -> dict[str, Any]:
-    """One interaction as JSON for the page (with the file it carries, if any)."""
+def message(row: Interaction, files: dict[int, Attachment] | None = None,
+            clicked: str | None = None) -> dict[str, Any]:
+    """One interaction as JSON for the page (with the file it carries, if any); clicked: the
+    title of the button the customer clicked, when the text is its payload."""
     stored = (files or {}).get(row.id)
     return {"id": row.id, "author": row.author, "direction": row.direction, "text": row.text,
+            "clicked": clicked,
             "note": row.note, "intent": row.intent, "conversation_id": row.conversation_id,
             "channel": row.channel, "created_at": row.created_at.isoformat(),
             "clock": clock(row.created_at), "delivery": delivery(row),
@@ -109,7 +112,9 @@ def queue(
         last = interactions.list_for_conversation(session=session,
                                                   conversation_id=conversation.id,
                                                   include_notes=False)
-        last_customer = next((r for r in reversed(last) if r.author == Author.CUSTOMER), None)
+        last_customer = next(((r, title) for r, title in zip(
+            reversed(last), reversed(interactions.clicked_titles(last)), strict=True)
+            if r.author == Author.CUSTOMER), None)
         customer = (customers.get(session=session, customer_id=conversation.customer_id)
                     if conversation.customer_id else None)
         agent_name = None
@@ -132,7 +137,8 @@ def queue(
                                 else (since + FIRST_REPLY_DUE).isoformat()),
             "agent": agent_name,
             "customer": (customer.name or customer.email) if customer else None,
-            "preview": (last_customer.text[:PREVIEW_CHARS] if last_customer else ""),
+            "preview": ((last_customer[1] or last_customer[0].text)[:PREVIEW_CHARS]
+                        if last_customer else ""),
             "messages": len(last),
             "tags": labels.get(conversation.id, []),
         })
@@ -150,14 +156,16 @@ def conversation_messages(
                                               after_id=after_id)
     assigned = (users.get(session=session, user_id=conversation.assigned_agent_id)
                 if conversation.assigned_agent_id else None)
+    said = interactions.list_for_conversation(session=session, conversation_id=conversation_id,
+                                              include_notes=False)
     # The delivery of messages already on the page moves on (pending -> delivered or failed).
-    recent = interactions.list_for_conversation(session=session, conversation_id=conversation_id,
-                                                include_notes=False)[-DELIVERIES_SHOWN:]
-    deliveries = [d for d in (delivery(row) for row in recent) if d is not None]
+    deliveries = [d for d in (delivery(row) for row in said[-DELIVERIES_SHOWN:]) if d is not None]
+    # A click's title is named by the bot message before it, which may be on the page already.
+    clicked = dict(zip((row.id for row in said), interactions.clicked_titles(said), strict=True))
     files = files_of(session, rows)
     return {"status": conversation.status, "assigned_agent_id": conversation.assigned_agent_id,
             "assigned_agent": assigned.name if assigned else None,
-            "messages": [message(row, files) for row in rows],
+            "messages": [message(row, files, clicked.get(row.id)) for row in rows],
             "deliveries": deliveries}
 
 
@@ -178,7 +186,8 @@ def conversation_detail(*, session: Session, conversation_id: str) -> dict[str, 
             session=session, customer_id=customer.id, include_notes=False, limit=500)
             if r.conversation_id != conversation_id][-50:]
         earlier_files = files_of(session, others)
-        earlier = [message(r, earlier_files) for r in others]
+        earlier = [message(r, earlier_files, title) for r, title in zip(
+            others, interactions.clicked_titles(others), strict=True)]
         customer_cases = cases.list_for_customer(session=session, customer_id=customer.id)
         customer_leads = leads.list_leads(session=session, customer_id=customer.id)[0]
     open_cases = cases.list_open_for_conversation(session=session,
@@ -189,7 +198,8 @@ def conversation_detail(*, session: Session, conversation_id: str) -> dict[str, 
         "conversation": conversation,
         "language": languages.english_name(conversation.language),
         "customer_language": languages.english_name(customer.language if customer else None),
-        "messages": [message(r, files) for r in rows],
+        "messages": [message(r, files, title) for r, title in zip(
+            rows, interactions.clicked_titles(rows), strict=True)],
         "last_id": max((r.id for r in rows), default=0),  # the live page's cursor
         "customer": customer,
         "identities": list(customer.identities) if customer else [],

@@ -190,6 +190,22 @@ def delivery_status(row: Interaction) -> str | None:
     return DeliveryStatus.DELIVERED if row.delivered_at is not None else DeliveryStatus.PENDING
 
 
+def clicked_titles(rows: list[Interaction]) -> list[str | None]:
+    """For each row, the title of the bot's button it is a click on, or None.
+
+    A click reaches the CRM as its payload ("/ask_human"), which the widget showed as the
+    button's title ("Talk to a person"); the latest button offered with that payload names it.
+    """
+    offered: dict[str, str] = {}
+    titles: list[str | None] = []
+    for row in rows:
+        if row.author == Author.BOT:
+            offered.update({str(b["payload"]): str(b["title"]) for b in row.buttons or []
+                            if isinstance(b, dict) and b.get("payload") and b.get("title")})
+        titles.append(offered.get(row.text) if row.author == Author.CUSTOMER else None)
+    return titles
+
+
 def list_undelivered(
     *,
     session: Session,

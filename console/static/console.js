@@ -282,7 +282,15 @@
             meta.appendChild(badge);
           }
           li.appendChild(meta);
-          li.appendChild(el("div", "text", m.text));
+          var text = el("div", "text");
+          if (m.clicked) {  // a button the customer clicked: its title, the payload on hover
+            var clicked = el("span", "clicked", "Clicked \u201c" + m.clicked + "\u201d");
+            clicked.setAttribute("title", m.text);
+            text.appendChild(clicked);
+          } else {
+            text.textContent = m.text;
+          }
+          li.appendChild(text);
           if (m.attachment) { li.appendChild(attachmentOf(m.attachment, m.author)); }
           transcript.insertBefore(li, placeOf(m.order));
           transcript.scrollTop = transcript.scrollHeight;

@@ -5,7 +5,8 @@ the customer's next message reaches the open transcript; a half-written reply su
 and Ctrl+Enter sends it without leaving the page; the customer record is edited (a bad email
 is refused with the reason, a wrong address removed, audited), a lead moved, a case re-opened;
 a click on a queue row opens the conversation however busy the live queue is; a message
-logged late takes its place in the open transcript.
+logged late takes its place in the open transcript; a button the customer clicked shows by
+its title.
 """
 
 from __future__ import annotations
@@ -193,6 +194,29 @@ def test_a_message_logged_late_takes_its_place_in_the_open_transcript(
     assert not_reloaded(alex)
     alex.reload()
     expect(alex.locator("#transcript li .text")).to_have_text(in_order)
+    assert errors == []
+
+
+def test_a_button_the_customer_clicks_reaches_the_open_transcript_by_its_title(
+    app: AppServer, browser: Browser
+) -> None:
+    errors: list[str] = []
+    alex = agent_page(browser, app, ALEX, errors)
+    cid = app.handoff(text="My sync has stopped")
+    alex.goto(f"{app.url}/console/conversations/{cid}")
+    mark_page(alex)
+    with app.sessions.begin() as session:
+        interactions.record(session=session, conversation_id=cid, direction="outbound",
+                            author="bot", text="Anything else?",
+                            buttons=[{"title": "Plans and prices", "payload": "/ask_pricing"}])
+        interactions.record(session=session, conversation_id=cid, direction="inbound",
+                            author="customer", text="/ask_pricing")
+    clicked = alex.locator("#transcript li.msg-customer .clicked")
+    expect(clicked).to_have_text("Clicked “Plans and prices”", timeout=LIVE_MS)
+    expect(clicked).to_have_attribute("title", "/ask_pricing")
+    assert not_reloaded(alex)
+    alex.reload()
+    expect(clicked).to_have_text("Clicked “Plans and prices”")
     assert errors == []
 
 

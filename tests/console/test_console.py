@@ -415,3 +415,38 @@ def test_a_widget_conversation_shows_no_delivery_state(
     cid = handed_off(sessions)
     login(client)
     assert "data-delivery" not in client.get(f"/console/conversations/{cid}").text
+
+
+def test_a_clicked_button_shows_by_its_title_in_the_queue_transcript_and_live_view(
+    client: TestClient, sessions: sessionmaker[Session]
+) -> None:
+    """A click is logged as its payload ("/ask_human"); the agent reads the title the customer
+    clicked, as the widget showed it, and the payload stays on hover."""
+    cid = f"web-{uuid.uuid4().hex}"
+    with sessions.begin() as session:
+        interactions.record(session=session, conversation_id=cid, direction="outbound",
+                            author="bot", text="Would you like a person?",
+                            buttons=[{"title": "Talk to a person", "payload": "/ask_human"}])
+        support.set_status(session=session, conversation_id=cid, status="handoff",
+                           reason="the customer asked for a person", actor="service:test")
+    login(client)
+    first = client.get(f"/console/api/conversations/{cid}/messages?after=0").json()
+    with sessions.begin() as session:
+        interactions.record(session=session, conversation_id=cid, direction="inbound",
+                            author="customer", text="/ask_human")
+        interactions.record(session=session, conversation_id=cid, direction="inbound",
+                            author="customer", text="/etc/hosts went missing")
+    live = client.get(f"/console/api/conversations/{cid}/messages",
+                      params={"after": max(m["id"] for m in first["messages"])}).json()
+    assert [(m["text"], m["clicked"]) for m in live["messages"]] == [
+        ("/ask_human", "Talk to a person"), ("/etc/hosts went missing", None)]
+    page = client.get(f"/console/conversations/{cid}").text
+    assert 'title="/ask_human">Clicked “Talk to a person”</span>' in page
+    assert "/etc/hosts went missing" in page
+    queue = client.get("/console/api/queue").json()["queue"]
+    assert next(i for i in queue if i["id"] == cid)["preview"] == "/etc/hosts went missing"
+    with sessions.begin() as session:
+        interactions.record(session=session, conversation_id=cid, direction="inbound",
+                            author="customer", text="/ask_human")
+    queue = client.get("/console/api/queue").json()["queue"]
+    assert next(i for i in queue if i["id"] == cid)["preview"] == "Talk to a person"

@@ -63,26 +63,10 @@ def messages_json(session: Session, rows: list[Interaction]) -> list[dict[str, A
     files = attachments.for_messages(session=session, interaction_ids=[
         r.id for r in rows if r.author in attachments.FILE_AUTHORS])
     bodies = [message_json(row, names, files) for row in rows]
-    for body, title in zip(bodies, clicked_titles(rows), strict=True):
+    for body, title in zip(bodies, interactions.clicked_titles(rows), strict=True):
         if title is not None:
             body["shown_text"] = title
     return bodies
-
-
-def clicked_titles(rows: list[Interaction]) -> list[str | None]:
-    """For each row, the title of the bot's button it is a click on, or None.
-
-    A click reaches the CRM as its payload ("/ask_human"), which the widget showed as the
-    button's title ("Talk to a person"); the latest button offered with that payload names it.
-    """
-    offered: dict[str, str] = {}
-    titles: list[str | None] = []
-    for row in rows:
-        if row.author == Author.BOT:
-            offered.update({str(b["payload"]): str(b["title"]) for b in row.buttons or []
-                            if isinstance(b, dict) and b.get("payload") and b.get("title")})
-        titles.append(offered.get(row.text) if row.author == Author.CUSTOMER else None)
-    return titles
 
 
 def _out_of_turn(
