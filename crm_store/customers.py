@@ -37,6 +37,9 @@ def normalise_email(value: str, *, internal: bool = False) -> str:
         if internal and _INTERNAL_EMAIL.fullmatch(candidate):
             return candidate.lower()
         raise InvalidValue(f"'{candidate}' is not a valid email address: {exc}") from None
+    if len(result.ascii_domain.rsplit(".", 1)[-1]) < 2:  # no top-level domain has one letter
+        raise InvalidValue(f"'{candidate}' is not a valid email address: the part after the "
+                           "last period is a single letter. Please check the ending.")
     return result.normalized.lower()
 
 
