@@ -162,7 +162,7 @@ def respond_to_text(
     confidence: float,
 ) -> list[EventType]:
     """The reply to a free message outside a form (also used by the fallback, actions/recover)."""
-    from knowledge.runtime.context import answer_message, looks_like_follow_up
+    from knowledge.runtime.context import answer_message, joined_topics, looks_like_follow_up
 
     if is_noise(text):
         dispatcher.utter_message(response="utter_noise")
@@ -199,7 +199,7 @@ def respond_to_text(
         # The follow-up lands on the answer just given: its relevant part, not the same text.
         again = staying and len(answered) == 1 and answered_from_faq_last(tracker)
         events = answer_events(dispatcher, tracker, [a.decision.hits[0] for a in answered],
-                               topic=answered[-1].topic,
+                               topic=joined_topics(answered),
                                scores=[a.decision.hits[0].score for a in answered],
                                again_for=(engine, text) if again else None)
         if TEAM_PRICE.search(text) and not tracker.active_loop_name:

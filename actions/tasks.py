@@ -83,7 +83,11 @@ class ActionStartTask(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        from knowledge.runtime.context import decide_in_context, looks_like_follow_up
+        from knowledge.runtime.context import (
+            decide_in_context,
+            joined_topics,
+            looks_like_follow_up,
+        )
 
         verified = verification_events(tracker)
         message = tracker.latest_message or {}
@@ -111,7 +115,7 @@ class ActionStartTask(Action):
         if not (decision.kind == "answer" and decision.hits[0].score >= needed):
             return verified
         top = decision.hits[0]
-        events = answer_events(dispatcher, tracker, [top], topic=answered.topic,
+        events = answer_events(dispatcher, tracker, [top], topic=joined_topics([answered]),
                                scores=[top.score])
         if price_question and not follow_up:
             events += offer_sales(dispatcher)

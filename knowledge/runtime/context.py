@@ -139,8 +139,30 @@ def _in_context(engine: FaqEngine, text: str, previous: str) -> Decision:
     return engine.decide_hits(engine.search_vector(vector.astype(np.float32), k=5))
 
 
+# Between the topics of a turn that answered two questions (one slot holds them: `topics`).
+TOPIC_SEPARATOR = "\n"
+
+
+def joined_topics(answered: list[Answered]) -> str:
+    """What to remember after a turn: its topic, or the topics of its answers, one per line."""
+    return TOPIC_SEPARATOR.join(" ".join(a.topic.split()) for a in answered)
+
+
 def decide_in_context(engine: FaqEngine, text: str, previous: str | None) -> Answered:
-    """The decision for `text` given the previous question of the conversation (if any)."""
+    """The decision for `text` given the previous question of the conversation (if any).
+
+    After a turn that answered two questions, a follow-up goes with the one it fits best: "and
+    per year?" after "how much is pro and can I pay by invoice?" asks about Pro's price.
+    """
+    topics = previous.split(TOPIC_SEPARATOR) if previous else []
+    if len(topics) > 1:
+        return max((_decide_in_context(engine, text, topic) for topic in topics),
+                   key=lambda a: (a.decision.kind == "answer",
+                                  a.decision.hits[0].score if a.decision.hits else 0.0))
+    return _decide_in_context(engine, text, previous)
+
+
+def _decide_in_context(engine: FaqEngine, text: str, previous: str | None) -> Answered:
     alone = engine.decide(text)
     # "how do i change it" is matched surely alone (to the card) but says nothing by itself:
     # a short message that points back never takes that shortcut.

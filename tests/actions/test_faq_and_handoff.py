@@ -97,6 +97,19 @@ async def test_a_follow_up_on_the_answer_just_given_gets_its_relevant_part(
 
 
 @pytest.mark.usefixtures("faq_services")
+async def test_after_a_turn_with_two_answers_the_follow_up_takes_the_one_it_fits() -> None:
+    """"and per year?" after "how much is pro and can I pay by invoice?" asks Pro's price,
+    though the invoice answer came last (it attached to that one before)."""
+    _, events = await _run(ActionAnswerFaq(), tracker(
+        text="how much is pro and can I pay by invoice?", intent="ask_question"))
+    slots = {e["name"]: e["value"] for e in events if e["event"] == "slot"}
+    assert slots["last_faq_id"] == "payment-methods"
+    messages, _ = await _run(ActionAnswerFaq(), tracker(
+        text="and per year?", intent="ask_question", slots=slots))
+    assert [m.get("faq_entry_id") for m in messages] == ["pro-price"]
+
+
+@pytest.mark.usefixtures("faq_services")
 @pytest.mark.parametrize("text", ["Dana", "acme", "next month"])
 async def test_a_statement_after_an_answer_is_not_answered_from_the_old_topic(text: str) -> None:
     """A name or a value after the Business price is acknowledged, not priced again."""

@@ -6,8 +6,11 @@ import pytest
 import yaml
 
 from knowledge.runtime.context import (
+    TOPIC_SEPARATOR,
+    Answered,
     answer_message,
     decide_in_context,
+    joined_topics,
     looks_like_follow_up,
     points_back,
     relevant_part,
@@ -15,7 +18,7 @@ from knowledge.runtime.context import (
     split_questions,
     swapped,
 )
-from knowledge.runtime.engine import FaqEngine
+from knowledge.runtime.engine import Decision, FaqEngine
 from relay.settings import ROOT
 
 EVAL = yaml.safe_load((ROOT / "knowledge" / "eval" / "followups.yml").read_text())
@@ -76,6 +79,28 @@ def test_split_questions(text: str, parts: int) -> None:
 def test_two_questions_joined_by_and_get_both_answers(demo_engine: FaqEngine) -> None:
     answered = answer_message(demo_engine, "how much is pro and can I pay by invoice?", None)
     assert [a.decision.hits[0].entry_id for a in answered] == ["pro-price", "payment-methods"]
+
+
+@pytest.mark.parametrize(("first", "then", "expected"), [
+    # The follow-up goes with the question it fits, not with the one answered last.
+    ("how much is pro and can I pay by invoice?", "and per year?", "pro-price"),
+    ("how much is pro and can I pay by invoice?", "what about paypal?", "payment-methods"),
+    ("can I pay by invoice and how much is business?", "and per year?", "business-price"),
+    ("can I pay by invoice and how much is business?", "and for 20 users?", "business-price"),
+])
+def test_after_two_answers_a_follow_up_goes_with_the_question_it_fits(
+    demo_engine: FaqEngine, first: str, then: str, expected: str
+) -> None:
+    remembered = joined_topics(answer_message(demo_engine, first, None))
+    assert len(remembered.split(TOPIC_SEPARATOR)) == 2
+    answered = decide_in_context(demo_engine, then, remembered)
+    assert (answered.decision.kind, answered.decision.hits[0].entry_id) == ("answer", expected)
+    assert TOPIC_SEPARATOR not in answered.topic  # one topic after a one-answer turn
+
+
+def test_a_newline_the_customer_typed_does_not_split_the_topic() -> None:
+    answered = [Answered(Decision(kind="decline", hits=[]), topic="how much\nis pro")]
+    assert joined_topics(answered) == "how much is pro"
 
 
 def _right(engine: FaqEngine, item: dict[str, object]) -> bool:
