@@ -25,6 +25,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.forms import question_shaped
 from actions.identify import EMAIL_IN_TEXT
 from actions.languages import faq_for, language_of, say_answer
+from actions.profile import looks_like_street_address
 from actions.runtime import services
 from actions.tone import asks_for_person, tone_of
 from relay import responses
@@ -218,8 +219,10 @@ def respond_to_text(
         dispatcher.utter_message(text=asked["text"], buttons=buttons + asked["buttons"],
                                  **outcome("clarify", decision))
         return [SlotSet("human_offered", False), SlotSet("faq_id", None)]
-    if not question_shaped(text) and len(text.split()) <= SHORT_STATEMENT_WORDS:
-        # "Dana", "acme", "next month": a value for something, not a question we failed.
+    if not question_shaped(text) and (len(text.split()) <= SHORT_STATEMENT_WORDS
+                                      or looks_like_street_address(text)):
+        # "Dana", "acme", "next month", "12 Baker Street, London NW1": a value for something,
+        # not a question we failed.
         return _acknowledge_value(dispatcher, text, "value")
     return decline_events(dispatcher, tracker, decision)
 

@@ -89,6 +89,25 @@ def address_from_text(text: str) -> str | None:
     return address
 
 
+# Longest message still taken for a bare address outside a form.
+MAX_ADDRESS_WORDS = 12
+
+
+def looks_like_street_address(text: str) -> bool:
+    """A message that is only a postal address ("12 Baker Street, London NW1"): a number and a
+    street word, few words, not a question. Stricter than address_from_text, which reads the
+    answer to "what is your new address?"."""
+    address = address_from_text(text)
+    return (address is not None and any(ch.isdigit() for ch in address)
+            and bool(_STREET_WORDS.search(address) or _STREET_SUFFIX.search(address))
+            and word_count(address) <= MAX_ADDRESS_WORDS)
+
+
+# German streets are one word: "Hauptstraße 5", "Am Lindenweg 3".
+_STREET_SUFFIX = re.compile(r"\w(?:straße|strasse|str\.|gasse|weg|platz|allee|damm|ring)\b",
+                            re.IGNORECASE)
+
+
 _YES_OTHER = re.compile(
     r"^\s*(?:sí|si|claro|vale|de acuerdo|correcto|guárdalo|ja|genau|klar|richtig|speichern|"
     r"oui|d'accord|exactement|enregistre[rz]?|sim|certo|pode|isso|salva[r]?)\b"

@@ -263,3 +263,14 @@ async def test_a_bare_refusal_of_a_person_gets_asked_what_it_is(
     assert events == []
     with sessions() as session:
         assert conversations.get(session=session, conversation_id="web-refuses") is None
+
+
+@pytest.mark.usefixtures("faq_services")
+@pytest.mark.parametrize("text", ["12 Baker Street, London NW1", "Hauptstraße 5, 10115 Berlin",
+                                  "calle Mayor 3, 28013 Madrid"])
+async def test_a_bare_address_outside_a_form_is_noted_not_a_failed_question(text: str) -> None:
+    messages, events = await _run(ActionAnswerFaq(), tracker(
+        text=text, intent="inform", slots={"failed_turns": 1}))
+    assert [m.get("response") for m in messages] == ["utter_noted_value"]  # offers the update
+    assert not any(e["event"] in {"followup", "pause"} for e in events)
+    assert SlotSet("failed_turns", 2) not in events

@@ -193,3 +193,16 @@ def test_chinese_addresses_and_a_yes_in_each_language() -> None:
     assert address_from_text("mi dirección es Calle Mayor 5, Madrid") == "Calle Mayor 5, Madrid"
     assert all(says_yes(t) for t in ("sí", "ja, speichern", "oui", "sim", "好的", "是的"))
     assert not any(says_yes(t) for t in ("nein", "non", "不", "não"))
+
+
+@pytest.mark.parametrize(("text", "is_address"), [
+    ("12 Baker Street, London NW1", True), ("Hauptstraße 5, 10115 Berlin", True),
+    ("calle Mayor 3, 28013 Madrid", True), ("北京市朝阳区建国路88号", True),
+    ("my sync stopped at 5pm", False), ("I cant log in", False),
+    ("how do I change my address to 12 Baker Street?", False),  # a question
+    ("Baker Street", False),  # no number: a place, not an address to keep
+])
+def test_a_message_that_is_only_a_street_address(text: str, is_address: bool) -> None:
+    from actions.profile import looks_like_street_address
+
+    assert looks_like_street_address(text) is is_address
