@@ -38,7 +38,7 @@ from sqlalchemy.exc import (
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
-from crm_store import ingest
+from crm_store import audit, ingest
 from crm_store.db import insert_unless_exists
 from crm_store.models import EventCursor, QuarantinedEvent, utcnow
 from crm_store.tracker import TRACKER_EVENTS, tracker_store_ready
@@ -49,6 +49,7 @@ CURSOR = "crm"
 BATCH = 500
 HOLE_SECONDS = 60.0
 MAX_HOLES = 10_000
+RASA_EVENTS = audit.service_actor("rasa")  # the actor of status changes from Rasa's events
 FOLLOW_SECONDS = 0.2
 
 

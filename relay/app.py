@@ -48,7 +48,7 @@ from crm_store.api.routes import health, internal, v1
 from crm_store.api.security_headers import SecurityHeadersMiddleware
 from crm_store.changes import ChangeFeed
 from crm_store.db import make_engine, make_session_factory
-from crm_store.events import EventFollower
+from crm_store.events import RASA_EVENTS, EventFollower
 from crm_store.login_throttle import LoginThrottle
 from crm_store.support import Reconciler
 from relay import devmail
@@ -56,7 +56,6 @@ from relay.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1024 * 1024
-RASA_EVENTS = audit.service_actor("rasa")  # the actor of status changes from Rasa's events
 # Channels with HTTP routes in this app. The Telegram bridge runs as its own process
 # (relay/stack.py); a channel with a webhook here would add its router to this tuple.
 CHANNEL_ROUTERS = (web.router,)

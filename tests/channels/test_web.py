@@ -6,6 +6,7 @@ lifespan runs the event follower, so what the CRM logs comes the real way.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -19,11 +20,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm_store import conversations, customers, interactions
+from crm_store.events import EventFollower
 from crm_store.models import Interaction, utcnow
 from relay import responses
 from relay.app import create_app
 from relay.settings import Settings
 from tests.channels.fake_rasa import FakeRasa
+from tests.tracker_store import add_events
 
 
 @pytest.fixture
@@ -267,6 +270,27 @@ def test_history_lists_messages_without_notes(
         ("customer", "<b>hi</b>"), ("bot", "Hello!")]
     assert body["last_id"] == body["messages"][-1]["id"]
     assert body["status"] == "bot"
+
+
+def test_history_includes_a_turn_rasa_committed_that_the_follower_has_not_read_yet(
+    settings: Settings, sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reload right after the reply: Rasa has committed the turn, the API's follower has not
+    applied it yet (here it never runs); the restored transcript still has the turn."""
+    async def idle(self: EventFollower) -> None:
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr(EventFollower, "run", idle)
+    cid = web_id()
+    add_events(sessions.kw["bind"], cid, [
+        {"event": "user", "text": "how much is pro?", "parse_data": {"intent": {
+            "name": "ask_question", "confidence": 0.99}}, "input_channel": "gateway"},
+        {"event": "bot", "text": "Pro is $8 a month.", "data": {}, "metadata": {}},
+    ])
+    with TestClient(create_app(settings)) as client:
+        body = client.get(f"/chat/{cid}/history").json()
+    assert [(m["author"], m["text"]) for m in body["messages"]] == [
+        ("customer", "how much is pro?"), ("bot", "Pro is $8 a month.")]
 
 
 def test_history_names_a_clicked_button_by_its_title(

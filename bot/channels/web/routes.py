@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import uuid
 from pathlib import Path
@@ -46,6 +47,7 @@ from crm_store import (
     audit,
     changes,
     conversations,
+    events,
     interactions,
     ratings,
     verification,
@@ -59,6 +61,7 @@ from crm_store.schemas import PathId
 from relay import languages, responses
 from relay.channels import WEB
 
+logger = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
 ID_PREFIX_SLOT = "__RELAY_WEB_ID_PREFIX__"  # in widget.js
 TEXTS_SLOT = "__RELAY_WIDGET_TEXTS__"  # in widget.js: widget_texts()
@@ -349,10 +352,17 @@ def identity(
 
 @router.get("/chat/{conversation_id}/history")
 def history(
-    conversation_id: ConversationId, session: SessionDep, response: Response
+    conversation_id: ConversationId, sessions: SessionFactoryDep, session: SessionDep,
+    response: Response,
 ) -> dict[str, Any]:
     """The conversation's messages so far (no internal notes) and the id to stream from."""
     response.headers.update(CORS_HEADERS)
+    # Rasa commits a turn's events before it answers and the API's follower applies them a
+    # moment later: a reload in that moment would restore the transcript without the last turn.
+    try:
+        events.consume(sessions=sessions, actor=events.RASA_EVENTS)
+    except Exception as error:  # the follower applies them later; the history is still served
+        logger.warning("reading Rasa's events before a widget's history failed: %s", error)
     conversation = conversations.get(session=session, conversation_id=conversation_id)
     rows = interactions.list_for_conversation(session=session, conversation_id=conversation_id,
                                               include_notes=False)
