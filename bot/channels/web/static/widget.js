@@ -8,6 +8,10 @@
  * being typed, so a refused file loses nothing. Files show as a thumbnail or a download link,
  * fetched with the conversation's own URL.
  *
+ * Tabs of one browser share the conversation (its id is in localStorage), and a turn made in
+ * one tab is shown in the others through a BroadcastChannel: the customer's message, the reply,
+ * the typing dots, and "New chat". Agent replies reach every tab through its own stream.
+ *
  * A page whose visitor is signed in sets, before the script, the identity its backend signed
  * (SECURITY.md): window.RelaySettings = {user_id: "...", user_hash: "<HMAC-SHA256 hex>",
  * email: "...", name: "..."}. The widget sends it to /chat/<id>/identity; the conversation is
@@ -150,6 +154,7 @@
     storageSet(IDENTITY_KEY, userId);
   }
   var chatUrl = base + "/chat/" + conversationId;
+  var tabs = window.BroadcastChannel ? new BroadcastChannel("relay-widget") : null;
   var chosen = storageGet(LANGUAGE_KEY) || "";
   if (!SERVER.languages[chosen]) { chosen = ""; }
 
@@ -325,6 +330,28 @@
     return item;
   }
 
+  /* A message of a turn made in this tab, shown here and in the browser's other tabs. */
+  function said(author, text, buttons, meta) {
+    tell({ author: author, text: text, buttons: buttons || null, meta: meta || null });
+    return addMessage(author, text, buttons, meta);
+  }
+
+  function tell(what) {
+    if (!tabs) { return; }
+    what.conversation = conversationId;
+    try { tabs.postMessage(what); } catch (e) { /* the other tabs see it after a reload */ }
+  }
+
+  function heard(event) {
+    var what = event.data || {};
+    if (what.conversation !== conversationId) { return; }
+    if (what.restarted) { begin(what.restarted); return; }
+    if (typeof what.typing === "boolean") { typing(what.typing); return; }
+    typing(false);
+    addMessage(what.author, what.text, what.buttons, what.meta || undefined);
+    if (what.author !== "customer") { countUnread(); }
+  }
+
   /* A file in the transcript: an image as a thumbnail (opens full size), a PDF as a download
    * link; the name and size are text. */
   function fileView(file, author) {
@@ -385,8 +412,8 @@
       });
     }).then(function (body) {
       typing(false);
-      addMessage("customer", body.message.text, null, body.message);
-      (body.replies || []).forEach(function (reply) { addMessage("system", reply.text); countUnread(); });
+      said("customer", body.message.text, null, body.message);
+      (body.replies || []).forEach(function (reply) { said("system", reply.text); countUnread(); });
     }).catch(function (error) {
       typing(false);
       addMessage("system", error && error.refused ? error.message : t("file_failed"));
@@ -466,8 +493,9 @@
 
   function sendMessage(text, shown) {
     toldTyping = 0;  // sending ends the signal on the server: the next keystroke tells again
-    addMessage("customer", shown || text);
+    said("customer", shown || text);
     typing(true);
+    tell({ typing: true });
     send.disabled = true;
     return fetch(chatUrl + "/messages", {
       method: "POST",
@@ -480,9 +508,11 @@
       });
     }).then(function (body) {
       typing(false);
-      (body.replies || []).forEach(function (reply) { addMessage("bot", reply.text, reply.buttons); countUnread(); });
+      tell({ typing: false });
+      (body.replies || []).forEach(function (reply) { said("bot", reply.text, reply.buttons); countUnread(); });
     }).catch(function (error) {
       typing(false);
+      tell({ typing: false });
       addMessage("system", error && error.message && error.message.indexOf("fetch") === -1
         ? error.message
         : t("offline"));
@@ -587,10 +617,10 @@
   }
 
   launcher.addEventListener("click", function () { setOpen(panel.hidden); });
-  restart.addEventListener("click", function () {
-    // Ending a chat starts a new conversation: a new id, an empty window, a new stream.
+  /* Ending a chat starts a new conversation: a new id, an empty window, a new stream. */
+  function begin(id) {
     if (source) { source.close(); source = null; }
-    conversationId = newId();
+    conversationId = id;
     storageSet(ID_KEY, conversationId);
     root.setAttribute("data-relay-conversation", conversationId);
     chatUrl = base + "/chat/" + conversationId;
@@ -598,6 +628,11 @@
     shownIds = {};
     log.replaceChildren();
     loadHistory();
+  }
+  restart.addEventListener("click", function () {
+    var next = newId();
+    tell({ restarted: next });
+    begin(next);
     input.focus();
   });
   close.addEventListener("click", function () { setOpen(false); });
@@ -626,6 +661,7 @@
 
   function start() {
     document.body.appendChild(root);
+    if (tabs) { tabs.onmessage = heard; }
     sendIdentity().then(loadHistory);
     if (storageGet(OPEN_KEY) === "1") { setOpen(true); }
   }
