@@ -40,7 +40,8 @@ MAX_CONTEXT_CHARS = 400
 MAX_QUESTIONS = 2
 
 _CUE_START = re.compile(
-    r"^(?:and|or|but|so|also|then|ok(?:ay)? so|what about|how about|what if|and if|same)\b",
+    r"^(?:and|or|but|so|also|then|ok(?:ay)? so|what about|how about|what if|and if|same|"
+    r"¿?y|¿?e|et|und|pero|mais|aber|mas|¿?qué tal|et si|und wenn)\b|^(?:那|还有|另外)",
     re.IGNORECASE,
 )
 # "is there …" / "are there …" are existential, not a pointer back; "any more" is not "more".
@@ -67,8 +68,23 @@ _ELLIPSIS = re.compile(
 # "I'm locked out and can't sign in").
 _QUESTION_OPENING = (r"(?:can|could|do|does|did|is|are|will|would|should|may|how|what|where|"
                      r"when|why|which|who)(?!n?['’]t)\b")
+# The same in the other languages: "¿cuánto cuesta pro y puedo pagar con factura?", "was kostet
+# Pro und kann ich per Rechnung zahlen?", "combien coûte pro et est-ce que je peux…", "quanto
+# custa o pro e posso pagar com boleto?", "专业版多少钱 还有…".
+_OTHER_OPENINGS = {
+    "y": r"¿?(?:puedo|podemos|se puede|cómo|cuánto|cuánta|qué|dónde|cuándo|hay|tienen|aceptan|"
+         r"es posible)\b",
+    "und": r"(?:kann|können|wie|was|wo|wann|warum|gibt|ist|sind|habt|haben|nehmt|akzeptiert)\b",
+    "et": r"(?:est-ce|puis-je|je peux|peut-on|on peut|comment|combien|quel|quelle|quels|où|"
+          r"quand|pourquoi|y a-t-il|acceptez)\b",
+    "e": r"(?:posso|podemos|dá para|como|quanto|quanta|qual|onde|quando|tem|têm|aceitam|"
+         r"é possível)\b",
+}
 _SPLIT = re.compile(r"(?<=[?!.;])\s+|(?<=[？！。；])|\s+(?:and also|also|plus)\s+|"
-                    rf",?\s+and\s+(?={_QUESTION_OPENING})", re.IGNORECASE)
+                    rf",?\s+and\s+(?={_QUESTION_OPENING})|"
+                    + "|".join(rf",?\s+{word}\s+(?={opening})"
+                               for word, opening in _OTHER_OPENINGS.items())
+                    + r"|[，,]\s*(?:还有|另外|以及)", re.IGNORECASE)
 _MIN_PART_WORDS = 3
 
 
@@ -108,7 +124,8 @@ def looks_like_follow_up(text: str) -> bool:
     return bool(
         _CUE_START.search(stripped) or _CUE_WORD.search(stripped)
         # "per year?", "why?" — but not a bare "Dana", "acme" or "next month" (a value)
-        or (word_count(stripped) <= 3 and stripped.endswith(("?", "？")))
+        # (French puts a space before "?": "et par an ?" is three words too)
+        or (word_count(stripped.rstrip("?？ ")) <= 3 and stripped.endswith(("?", "？")))
     )
 
 

@@ -274,3 +274,36 @@ async def test_a_bare_address_outside_a_form_is_noted_not_a_failed_question(text
     assert [m.get("response") for m in messages] == ["utter_noted_value"]  # offers the update
     assert not any(e["event"] in {"followup", "pause"} for e in events)
     assert SlotSet("failed_turns", 2) not in events
+
+
+@pytest.mark.usefixtures("faq_services")
+@pytest.mark.parametrize(("language", "text"), [
+    ("es", "¿cuánto cuesta el plan pro y puedo pagar con factura?"),
+    ("pt", "quanto custa o plano pro e posso pagar com boleto?"),
+    ("de", "Was kostet Pro und kann ich per Rechnung zahlen?"),
+    ("fr", "combien coûte pro et est-ce que je peux payer par facture ?"),
+])
+async def test_two_questions_in_one_message_get_two_answers_in_every_language(
+    language: str, text: str
+) -> None:
+    messages, _ = await _run(ActionAnswerFaq(), tracker(
+        text=text, intent="ask_question", slots={"language": language}))
+    assert [m.get("faq_entry_id") for m in messages] == ["pro-price", "payment-methods"]
+
+
+@pytest.mark.usefixtures("faq_services")
+@pytest.mark.parametrize(("language", "first", "then"), [
+    ("fr", "combien coûte le plan business ?", "et par an ?"),
+    ("es", "¿cuánto cuesta el plan business?", "¿y por año?"),
+    ("de", "was kostet der Business-Tarif?", "und pro Jahr?"),
+])
+async def test_a_short_follow_up_in_another_language_stays_on_the_topic(
+    language: str, first: str, then: str
+) -> None:
+    _, events = await _run(ActionAnswerFaq(), tracker(
+        text=first, intent="ask_question", slots={"language": language}))
+    slots = {e["name"]: e["value"] for e in events if e["event"] == "slot"}
+    assert slots["last_faq_id"] == "business-price"
+    messages, _ = await _run(ActionAnswerFaq(), tracker(
+        text=then, intent="ask_question", slots={**slots, "language": language}))
+    assert [m.get("faq_entry_id") for m in messages] == ["business-price"]

@@ -28,6 +28,8 @@ EVAL = yaml.safe_load((ROOT / "knowledge" / "eval" / "followups.yml").read_text(
     ("and per year?", True), ("what about on pro?", True), ("can I put a password on it?", True),
     ("is there a linux version", False), ("I don't want my ex to see my folder any more", False),
     ("how do I reset my password?", False), ("why?", True),
+    ("et par an ?", True), ("¿y por año?", True), ("und pro Jahr?", True), ("e por ano?", True),
+    ("combien coûte le plan business ?", False),
 ])
 def test_follow_up_cues(text: str, expected: bool) -> None:
     assert looks_like_follow_up(text) is expected
@@ -71,6 +73,14 @@ def test_an_ellipsis_swaps_the_family_member_into_the_previous_question() -> Non
     ("what's the difference between free and pro?", 1),
     ("can I share and edit files offline", 1),
     ("I'm locked out of my account and can't sign in", 1),
+    # the other languages' "and" before a new question's opening
+    ("¿cuánto cuesta el plan pro y puedo pagar con factura?", 2),
+    ("quanto custa o plano pro e posso pagar com boleto?", 2),
+    ("Was kostet Pro und kann ich per Rechnung zahlen?", 2),
+    ("combien coûte pro et est-ce que je peux payer par facture ?", 2),
+    ("专业版多少钱，还有可以用发票付款吗？", 2),
+    ("comparto y edito archivos sin conexión", 1),
+    ("Arbeit und Freizeit trennen", 1),
 ])
 def test_split_questions(text: str, parts: int) -> None:
     assert len(split_questions(text)) == parts
