@@ -27,7 +27,7 @@ from actions.identify import EMAIL_IN_TEXT
 from actions.languages import faq_for, language_of, say_answer
 from actions.profile import looks_like_street_address
 from actions.runtime import services
-from actions.tone import asks_for_person, tone_of
+from actions.tone import asks_for_person, declines_person, tone_of
 from relay import responses
 
 if TYPE_CHECKING:
@@ -168,6 +168,8 @@ def respond_to_text(
     if is_noise(text):
         dispatcher.utter_message(response="utter_noise")
         return [SlotSet("faq_id", None)]
+    if refused := declines_person(text):
+        text = refused  # "no need for a person, just the price of business": the question
     value = bare_value(text)
     if value is not None and not question_shaped(text):
         return _acknowledge_value(dispatcher, text, value)

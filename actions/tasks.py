@@ -11,6 +11,7 @@ from actions.faq import OFFERED, answer_events, answered_from_faq_last, offer_sa
 from actions.forms import question_shaped
 from actions.identify import verified_identity
 from actions.languages import faq_for, language_of
+from actions.tone import declines_person
 from relay import languages
 
 TASK_SLOTS = ("detail_field", "phone", "address", "confirm_details", "lead_interest",
@@ -37,8 +38,10 @@ class ActionClearTask(Action):
 # A task start this sure is taken as one even right after an answer ("I want a demo").
 SURE_TASK_START = 0.95
 SURE_FOLLOW_UP = 0.9
-# A price question phrased as a sales request is answered when the FAQ is at least this sure.
+# A price question phrased as a sales request is answered when the FAQ is at least this sure;
+# when the NLU is sure it is a sales request, the FAQ must be sure too.
 PRICE_ANSWER = 0.4
+SURE_PRICE_ANSWER = 0.8
 # Outside English the NLU has a few dozen examples per task, and a question about the account
 # ("¿Puedo cambiar el correo electrónico de mi cuenta?": update_details at 0.9998) reads as the
 # task to it, however sure it says it is: a question the FAQ answers at least this surely is
@@ -96,21 +99,26 @@ class ActionStartTask(Action):
         confidence = float((message.get("intent") or {}).get("confidence") or 0.0)
         if text.startswith("/"):
             return verified  # a button
+        if refused := declines_person(text):
+            text = refused  # "não quero falar com uma pessoa, só quero saber o preço…"
         foreign_question = (intent in QUESTION_NOT_TASK and question_shaped(text)
                             and language_of(tracker) != languages.DEFAULT
                             and (intent != "check_case_status" or confidence < SURE_TASK_START))
-        if confidence >= SURE_TASK_START and not foreign_question:
+        # A question put as a sales request ("does it work with Salesforce?", "we're 12, what
+        # would business cost?") is answered when the FAQ knows it, however sure the NLU is.
+        price_question = intent == "request_sales" and (question_shaped(text) or bool(refused))
+        if confidence >= SURE_TASK_START and not (foreign_question or price_question):
             return verified  # said plainly
         previous = tracker.get_slot("last_question")
         follow_up = bool(previous) and looks_like_follow_up(text) and answered_from_faq_last(
             tracker)
-        price_question = intent == "request_sales" and question_shaped(text)
         if not (follow_up or price_question or foreign_question):
             return verified
         answered = decide_in_context(faq_for(tracker, text), text, previous if follow_up else None)
         decision = answered.decision
         needed = (SURE_FOLLOW_UP if follow_up
                   else PRICE_ANSWER if price_question and confidence < SURE_TASK_START
+                  else SURE_PRICE_ANSWER if price_question
                   else QUESTION_NOT_TASK.get(str(intent), 1.0))
         if not (decision.kind == "answer" and decision.hits[0].score >= needed):
             return verified

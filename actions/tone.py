@@ -53,7 +53,8 @@ _WANTS_PERSON = re.compile(
     r"(?:person|human|agent|someone|somebody|operator|representative)\b|"
     r"\bi\s+(?:need|want)\s+(?:a\s+|an\s+)?(?:real\s+|live\s+)?"
     r"(?:person|human|agent|operator|representative)\b|"
-    r"\bconnect me (?:to|with)\s+(?:a\s+|an\s+)?(?:person|human|agent|someone)\b|"
+    r"\b(?:connect|put|transfer|pass)\s+me\s+(?:through\s+|over\s+|on\s+)?(?:to|with)\s+"
+    r"(?:a\s+|an\s+)?(?:real\s+|live\s+)?(?:person|human|agent|someone|somebody|operator)\b|"
     r"hablar con (?:una persona|un humano|un agente|alguien)|"
     r"mit (?:einem|einer) (?:menschen|mitarbeiter(?:in)?|person) (?:sprechen|reden)|"
     r"parler (?:à|a|avec) (?:une personne|un humain|un agent|quelqu'un)|"
@@ -106,10 +107,20 @@ _REFUSING = re.compile(
 )
 _NOT_ASKING = re.compile(
     _REFUSING.pattern + r"|\b(?:do|does|did|would|will|should|must)\s*$", re.IGNORECASE)
-# "I don't need an agent", which _WANTS_PERSON's "I need an agent" does not cover.
+# "I don't need an agent", which _WANTS_PERSON's "I need an agent" does not cover, and the
+# same in the other languages ("ich will keinen Menschen sprechen", "no quiero hablar con nadie").
 _REFUSED_PERSON = re.compile(
     r"\b(?:don['’]?t|do not|no)\s+(?:need|want)\s+(?:a\s+|an\s+|any\s+)?(?:real\s+|live\s+)?"
-    r"(?:person|human|agent|operator|representative)\b",
+    r"(?:person|human|agent|operator|representative)\b|"
+    r"\bno\s+(?:quiero|necesito)\s+(?:hablar\s+con\s+)?(?:una\s+persona|un\s+humano|un\s+agente|"
+    r"nadie)\b|"
+    r"\bkeine[nr]?\s+(?:menschen|mitarbeiter(?:in)?|person|agenten)\b|"
+    r"\bpas\s+(?:besoin\s+d['’]|parler\s+(?:à|a)\s+)(?:une\s+personne|un\s+humain|un\s+agent|"
+    r"quelqu['’]un)|\bne\s+veux\s+pas\s+(?:parler\s+(?:à|a|avec)\s+)?(?:une\s+personne|un\s+humain|"
+    r"un\s+agent)|"
+    r"\bnão\s+(?:quero|preciso)\s+(?:falar\s+com\s+)?(?:uma\s+pessoa|um\s+humano|um\s+atendente|"
+    r"ningu[eé]m)|"
+    r"(?:不要|不用|不需要)(?:转)?人工",
     re.IGNORECASE,
 )
 
@@ -132,12 +143,22 @@ def declines_person(text: str) -> str | None:
     refusals = [*matches, *_REFUSED_PERSON.finditer(text)]
     if not refusals:
         return None
-    return _AFTER_REFUSAL.sub("", text[max(match.end() for match in refusals):])
+    rest = text[max(match.end() for match in refusals):]
+    # "…keinen Menschen sprechen, sag mir nur, was Business kostet": the clause's last words go
+    end = _CLAUSE_END.search(rest)
+    if end is not None and len(rest[:end.start()].split()) <= MAX_CLAUSE_TAIL_WORDS:
+        rest = rest[end.end():]
+    return _AFTER_REFUSAL.sub("", rest)
+
+
+_CLAUSE_END = re.compile(r"[,.;:!?，。；！？]")
+MAX_CLAUSE_TAIL_WORDS = 3
 
 
 # What joins a refusal to the rest: "I don't need an agent, just tell me…", "…but how much…".
-_AFTER_REFUSAL = re.compile(r"^(?:[\s,.;:!-]|\b(?:just|only|but|and|please|thanks?)\b)*",
-                            re.IGNORECASE)
+_AFTER_REFUSAL = re.compile(
+    r"^(?:[\s,.;:!，。-]|\b(?:just|only|but|and|please|thanks?|solo|sólo|pero|nur|aber|juste|"
+    r"seulement|mais|só|apenas|mas)\b)*", re.IGNORECASE)
 
 
 def reason_for(tone: Tone, *, complaints: int) -> str:

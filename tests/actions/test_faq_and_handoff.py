@@ -254,6 +254,23 @@ async def test_a_person_refused_in_words_is_not_a_handoff_the_question_is_answer
 
 
 @pytest.mark.usefixtures("faq_services")
+@pytest.mark.parametrize(("language", "text"), [
+    ("de", "Ich will keinen Menschen sprechen, sag mir nur, was Business kostet"),
+    ("es", "No quiero hablar con una persona, solo dime cuánto cuesta Business"),
+    ("fr", "Je ne veux pas parler à une personne, combien coûte Business ?"),
+])
+async def test_a_person_refused_in_another_language_is_not_a_handoff(
+    sessions: sessionmaker[Session], language: str, text: str,
+) -> None:
+    messages, events = await _run(ActionHandoff(), tracker(
+        text=text, intent="ask_human", sender_id="web-refuses", slots={"language": language}))
+    assert [m.get("faq_entry_id") for m in messages] == ["business-price"]
+    assert not any(e["event"] in {"pause", "followup"} for e in events)
+    with sessions() as session:
+        assert conversations.get(session=session, conversation_id="web-refuses") is None
+
+
+@pytest.mark.usefixtures("faq_services")
 async def test_a_bare_refusal_of_a_person_gets_asked_what_it_is(
     sessions: sessionmaker[Session],
 ) -> None:

@@ -78,3 +78,38 @@ async def test_a_task_start_is_left_to_the_task(
                             confidence=0.9998), domain)
     assert dispatcher.messages == []
     assert events == [SlotSet("verified", False)]
+
+
+@pytest.mark.usefixtures("faq_services")
+@pytest.mark.parametrize(("text", "language", "entry"), [
+    # a question the NLU is sure is a sales request: the FAQ's answer, then sales are offered
+    ("we're a team of 12, thinking about business plan, what would it cost?", "en",
+     "business-price"),
+    # a person refused, then a price asked without a question mark
+    ("Não quero falar com uma pessoa, só quero saber o preço do Business", "pt",
+     "business-price"),
+])
+async def test_a_question_put_as_a_sales_request_is_answered_and_sales_offered(
+    domain: dict[str, Any], text: str, language: str, entry: str,
+) -> None:
+    dispatcher = CollectingDispatcher()
+    events = await ActionStartTask().run(
+        dispatcher, tracker(text=text, intent="request_sales", slots={"language": language},
+                            confidence=0.9998), domain)
+    assert [m.get("faq_entry_id") for m in dispatcher.messages] == [entry, None]
+    assert dispatcher.messages[-1]["response"] == "utter_offer_sales"
+    assert events[-1] == FollowupAction("action_listen")
+
+
+@pytest.mark.usefixtures("faq_services")
+@pytest.mark.parametrize("text", [
+    "I'd like to talk to sales about a plan for 50 people",
+    "can someone from sales call me about enterprise pricing for 300 seats?",
+    "can I talk to your sales team?",  # near support hours (0.64): not sure enough
+])
+async def test_a_plain_sales_request_starts_the_lead(domain: dict[str, Any], text: str) -> None:
+    dispatcher = CollectingDispatcher()
+    events = await ActionStartTask().run(
+        dispatcher, tracker(text=text, intent="request_sales", confidence=0.9998), domain)
+    assert dispatcher.messages == []
+    assert events == [SlotSet("verified", False)]

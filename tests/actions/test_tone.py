@@ -65,6 +65,8 @@ def test_asking_about_refunds_is_not_a_dispute(text: str) -> None:
     ("I never want to talk to a human again", False),
     ("no quiero hablar con una persona", False),
     ("no, I need a human", True),
+    ("can you put me through to someone", True),
+    ("transfer me to an agent please", True),
 ])
 def test_a_request_for_a_person_inside_a_message(text: str, asks: bool) -> None:
     assert asks_for_person(text) is asks
@@ -75,6 +77,14 @@ def test_a_request_for_a_person_inside_a_message(text: str, asks: bool) -> None:
     ("no i don't want to speak to a human but how much is pro?", "how much is pro?"),
     ("I dont want a human. how do I reset my password?", "how do I reset my password?"),
     ("I don't need an agent", ""),
+    ("Ich will keinen Menschen sprechen, sag mir nur, was Business kostet",
+     "sag mir nur, was Business kostet"),
+    ("No quiero hablar con una persona, solo dime cuánto cuesta Business",
+     "dime cuánto cuesta Business"),
+    ("Je ne veux pas parler à une personne, combien coûte Business ?", "combien coûte Business ?"),
+    ("Não quero falar com uma pessoa, só quero saber o preço do Business",
+     "quero saber o preço do Business"),
+    ("不要人工，商业版多少钱？", "商业版多少钱？"),
     ("no need to talk to someone, thanks", ""),
     # asked for, asked about, or not mentioned: not a refusal
     ("I want to talk to a person", None),
