@@ -38,6 +38,13 @@ _ADDRESS_PREFIX = re.compile(
     r"meine (?:neue )?adresse ist|(?:ma nouvelle|mon) adresse est|meu (?:novo )?endereço é)\s+"
     r"|^(?:我的新地址是|我的地址是|新地址是?)[:：]?\s*",
     re.IGNORECASE)
+# A correction's opening, before the value: "no wait, it's 221B Baker Street", "sorry, my address
+# is …", "actually, …" ("No. 5 Main Street" keeps its "No.").
+_CORRECTION = re.compile(
+    r"^(?:(?:no,|no\s+wait|wait|sorry|oops|actually|i\s+mean|i\s+meant|correction|perdón|perdon|"
+    r"quise\s+decir|en\s+realidad|eigentlich|ich\s+meine|en\s+fait|je\s+veux\s+dire|desculpa|"
+    r"na\s+verdade|quer\s+dizer)(?:\b|(?<=,))[\s,:!.-]*)+",
+    re.IGNORECASE)
 MIN_ADDRESS_LENGTH = 5
 _STREET_WORDS = re.compile(
     r"\b(?:street|st|road|rd|avenue|ave|lane|ln|drive|dr|way|court|ct|place|pl|square|sq|"
@@ -81,7 +88,7 @@ def address_from_text(text: str) -> str | None:
     An address has a number (house number, postcode) or a street word, and two words or more:
     "12 Baker Street, London", "Hauptstraße 5, Berlin" — not "we're moving next month".
     """
-    address = _ADDRESS_PREFIX.sub("", text.strip()).strip().rstrip(".!")
+    address = _ADDRESS_PREFIX.sub("", _CORRECTION.sub("", text.strip())).strip().rstrip(".!")
     if len(address) < MIN_ADDRESS_LENGTH or word_count(address) < 2 or address.endswith("?"):
         return None
     if not (any(ch.isdigit() for ch in address) or _STREET_WORDS.search(address)):
@@ -218,8 +225,10 @@ class ValidateUpdateDetailsForm(RelayFormValidation):
         if field == "phone":
             try:
                 return {"phone": phone_from_text(text), "confirm_details": None}
-            except ValueError:
-                pass
+            except ValueError as error:
+                if _PHONE_IN_TEXT.search(text):  # a new number, mistyped: say so, keep the old
+                    dispatcher.utter_message(response="utter_hint_phone", error=str(error))
+                    return {"confirm_details": None}
         elif field == "address" and (address := address_from_text(text)) is not None:
             return {"address": address, "confirm_details": None}
         if backs_out(text) or intent == "deny":

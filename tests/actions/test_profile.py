@@ -206,3 +206,34 @@ def test_a_message_that_is_only_a_street_address(text: str, is_address: bool) ->
     from actions.profile import looks_like_street_address
 
     assert looks_like_street_address(text) is is_address
+
+
+@pytest.mark.parametrize(("text", "address"), [
+    ("no wait, it's 221B Baker Street, London NW1 6XE", "221B Baker Street, London NW1 6XE"),
+    ("sorry, my address is Flat 2, 10 Downing Street, London", "Flat 2, 10 Downing Street, London"),
+    ("actually it's 5 High St, Leeds", "5 High St, Leeds"),
+    ("No. 5 Main Street, Springfield", "No. 5 Main Street, Springfield"),  # "No." is its number
+])
+async def test_a_corrected_address_at_the_read_back_is_stored_without_the_correction(
+    domain: dict[str, Any], text: str, address: str,
+) -> None:
+    dispatcher = CollectingDispatcher()
+    events = await ValidateUpdateDetailsForm().run(dispatcher, form_tracker(
+        FORM, "confirm_details", text,
+        slots={"detail_field": "address", "address": "12 Baker Street, London NW1"}), domain)
+    assert SlotSet("address", address) in events
+    assert SlotSet("requested_slot", "confirm_details") in events  # read back again
+
+
+async def test_a_mistyped_new_number_at_the_read_back_is_refused_with_the_reason(
+    domain: dict[str, Any],
+) -> None:
+    """Not "shall I save it? yes or no" about the old number, as if nothing was said."""
+    dispatcher = CollectingDispatcher()
+    events = await ValidateUpdateDetailsForm().run(dispatcher, form_tracker(
+        FORM, "confirm_details", "oops, I mean +44 7911 654321",
+        slots={"detail_field": "phone", "phone": "+447911123456"}), domain)
+    assert said(dispatcher) == ["utter_hint_phone"]
+    assert "'+44 7911 654321' is not a valid phone number." in dispatcher.messages[0]["error"]
+    assert SlotSet("phone", "+447911123456") not in events and not any(
+        e["event"] == "slot" and e["name"] == "phone" for e in events)
