@@ -59,6 +59,18 @@ def build_stack(settings: Settings, replicas: int) -> Stack:
     return cluster.build_stack(cluster.prepare(settings), ensure_model(), replicas)
 
 
+def migrate(settings: Settings) -> None:
+    """Bring the CRM's database to the latest schema (a no-op when it is there). `make run`
+    migrates in its setup; without this, `python -m relay.run` on a new database said "Relay
+    is up" and answered every message with a 500 (no such table)."""
+    from crm_store.migrate import upgrade
+
+    try:
+        upgrade(settings.database_url)
+    except Exception as error:
+        raise StackError(f"the database could not be migrated: {error}") from error
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run until interrupted."""
     parser = argparse.ArgumentParser(prog="python -m relay.run", description=__doc__)
@@ -86,6 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         stack = build_stack(settings, args.replicas)
         settings = stack.settings
+        migrate(settings)
         print("==> starting (Rasa needs about a minute to load)", flush=True)
         ready = stack.start()
     except StackError as error:

@@ -98,3 +98,21 @@ def test_sigterm_while_starting_stops_what_was_started(tmp_path: Path) -> None:
     finally:
         if run.poll() is None:
             run.kill()
+
+
+def test_relay_run_migrates_a_new_database_and_leaves_a_current_one(tmp_path: Path) -> None:
+    """`python -m relay.run` without `make run`'s setup: the tables exist before any service
+    answers (they did not, and every message was a 500)."""
+    from sqlalchemy import create_engine, inspect
+
+    from relay.run import migrate
+
+    settings = Settings(data_dir=tmp_path / "data")
+    migrate(settings)
+    engine = create_engine(settings.database_url)
+    try:
+        tables = set(inspect(engine).get_table_names())
+        assert {"inbox", "interactions", "conversations", "customers"} <= tables
+    finally:
+        engine.dispose()
+    migrate(settings)  # at the latest revision already: nothing to do, no error
