@@ -246,6 +246,9 @@ def decline_events(
 ) -> list[EventType]:
     """Say we don't know and offer a person; hand off after repeated failures."""
     failed = int(tracker.get_slot("failed_turns") or 0) + 1
+    if last_bot_action(tracker) == DECLINED_PERSON:
+        # The customer said no to a person and rephrased: offered again, not handed off.
+        failed = 1
     if failed >= MAX_FAILED_TURNS:
         return [
             SlotSet("failed_turns", 0),
@@ -255,6 +258,10 @@ def decline_events(
     dispatcher.utter_message(response="utter_not_sure", **outcome("declined", decision))
     return [SlotSet("failed_turns", failed), SlotSet("human_offered", True),
             SlotSet("faq_id", None)]
+
+
+# The reply to "no" when a person was offered (bot/data/rules.yml).
+DECLINED_PERSON = "utter_rephrase"
 
 
 def did_not_help(tracker: Tracker, text: str) -> bool:

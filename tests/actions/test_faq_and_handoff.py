@@ -324,3 +324,28 @@ async def test_a_short_follow_up_in_another_language_stays_on_the_topic(
     messages, _ = await _run(ActionAnswerFaq(), tracker(
         text=then, intent="ask_question", slots={**slots, "language": language}))
     assert [m.get("faq_entry_id") for m in messages] == ["business-price"]
+
+
+@pytest.mark.usefixtures("faq_services")
+async def test_after_a_person_was_declined_the_next_miss_offers_again_instead_of_handing_off(
+) -> None:
+    declined = [{"event": "user", "text": "blorp", "parse_data": {"intent": {"name": "inform"}}},
+                {"event": "action", "name": "action_answer_faq"},
+                {"event": "bot", "text": "I'm not sure… Would you like a person?"},
+                {"event": "action", "name": "action_listen"},
+                {"event": "user", "text": "No, I'll rephrase",
+                 "parse_data": {"intent": {"name": "deny"}}},
+                {"event": "action", "name": "utter_rephrase"},
+                {"event": "bot", "text": "OK, please rephrase."},
+                {"event": "action", "name": "action_listen"}]
+    messages, events = await _run(ActionAnswerFaq(), tracker(
+        text="blorp the flibbet on my gizmo", intent="inform", before=declined,
+        slots={"failed_turns": 1, "human_offered": True}))
+    assert [m.get("response") for m in messages] == ["utter_not_sure"]
+    assert not any(e["event"] == "followup" for e in events)
+    assert SlotSet("failed_turns", 1) in events
+    # Without the "no" in between, the second miss in a row hands off, as before.
+    _, events = await _run(ActionAnswerFaq(), tracker(
+        text="blorp the flibbet on my gizmo", intent="inform", before=declined[:4],
+        slots={"failed_turns": 1, "human_offered": True}))
+    assert FollowupAction("action_handoff") in events
