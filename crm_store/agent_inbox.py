@@ -62,7 +62,8 @@ def list_conversations(
     *, session: Session, view: InboxView, agent_id: int, query: str | None = None,
     limit: int = 100,
 ) -> list[Conversation]:
-    """The conversations a view lists (narrowed by query), the latest handoff first."""
+    """The conversations a view lists (narrowed by query): the open views the longest waiting
+    first (the order agents work them in, overdue ones on top), resolved ones the latest first."""
     stmt = select(Conversation)
     if view == InboxView.MINE:
         stmt = stmt.where(Conversation.status == ConversationStatus.AGENT,
@@ -77,7 +78,12 @@ def list_conversations(
                           Conversation.handoff_at.is_not(None))
     if query and query.strip():
         stmt = stmt.where(_matches(query.strip()[:MAX_QUERY_CHARS]))
-    stmt = stmt.order_by(Conversation.handoff_at.desc().nulls_last(),
-                         Conversation.created_at.desc()).limit(limit)
+    if view == InboxView.RESOLVED:
+        stmt = stmt.order_by(Conversation.handoff_at.desc().nulls_last(),
+                             Conversation.created_at.desc())
+    else:
+        stmt = stmt.order_by(Conversation.handoff_at.asc().nulls_last(),
+                             Conversation.created_at.asc())
+    stmt = stmt.limit(limit)
     return list(session.scalars(stmt).all())
 

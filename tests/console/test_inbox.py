@@ -61,6 +61,38 @@ def test_views_list_what_they_say(sessions: sessionmaker[Session]) -> None:
         assert done in view(InboxView.RESOLVED) and waiting not in view(InboxView.RESOLVED)
 
 
+def test_open_views_put_the_longest_waiting_first_resolved_the_latest_first(
+    sessions: sessionmaker[Session],
+) -> None:
+    """Agents work the queue from the top: the overdue conversation must be there, not below
+    every newer one."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from crm_store.models import utcnow
+
+    me = agent_id(sessions)
+    older, newer = handed_off(sessions), handed_off(sessions)
+    done_before, done_after = handed_off(sessions), handed_off(sessions)
+    with sessions.begin() as session:
+        for cid, minutes in ((older, 30), (newer, 2), (done_before, 60), (done_after, 10)):
+            session.execute(update(Conversation).where(Conversation.id == cid).values(
+                handoff_at=utcnow() - timedelta(minutes=minutes)))
+        for cid in (done_before, done_after):
+            support.claim(session=session, conversation_id=cid, agent_id=me, actor="test")
+            support.hand_back(session=session, conversation_id=cid, agent_id=me,
+                              agent_name="A", actor="test")
+    with sessions() as session:
+        def order(view: InboxView, wanted: set[str]) -> list[str]:
+            return [c.id for c in agent_inbox.list_conversations(
+                session=session, view=view, agent_id=me) if c.id in wanted]
+
+        assert order(InboxView.ALL, {older, newer}) == [older, newer]
+        assert order(InboxView.UNASSIGNED, {older, newer}) == [older, newer]
+        assert order(InboxView.RESOLVED, {done_before, done_after}) == [done_after, done_before]
+
+
 def test_search_matches_messages_customers_and_takes_wildcards_literally(
         sessions: sessionmaker[Session]) -> None:
     me = agent_id(sessions)
