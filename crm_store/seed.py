@@ -13,9 +13,20 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from crm_store import audit, cases, conversations, customers, interactions, leads, support, users
+from crm_store import (
+    audit,
+    canned,
+    cases,
+    conversations,
+    customers,
+    interactions,
+    leads,
+    support,
+    users,
+)
 from crm_store.db import make_engine, make_session_factory, session_scope
 from crm_store.enums import (
     Author,
@@ -26,7 +37,7 @@ from crm_store.enums import (
     Direction,
     Role,
 )
-from crm_store.models import utcnow
+from crm_store.models import CannedReply, utcnow
 from relay import channels
 from relay.channels import TELEGRAM, WEB, ChannelName
 from relay.settings import Settings, get_settings
@@ -208,6 +219,27 @@ def seed_demo_users(*, session: Session, settings: Settings) -> list[str]:
     return [settings.demo_agent_email, DEMO_ADMIN_EMAIL]
 
 
+# A starter set for the demo: the canned-reply picker appears only once there are some.
+DEMO_CANNED = (
+    ("Hello", "Hi {{customer.first_name}}, this is {{agent.first_name}} from support. "
+              "I'm reading through your conversation now."),
+    ("Looking into it", "Thanks for your patience, {{customer.first_name}}. I'm looking into "
+                        "this and will get back to you here in a few minutes."),
+    ("Anything else?", "Is there anything else I can help you with today?"),
+    ("Closing", "Glad we could sort this out, {{customer.first_name}}. I'm handing you back to "
+                "our assistant; just write here if you need us again."),
+)
+
+
+def seed_demo_canned(*, session: Session) -> int:
+    """The demo's canned replies, when there are none yet; how many were created."""
+    if session.scalars(select(CannedReply.id).limit(1)).first() is not None:
+        return 0
+    for title, body in DEMO_CANNED:
+        canned.create(session=session, title=title, body=body, actor=SEED)
+    return len(DEMO_CANNED)
+
+
 def seed(*, url: str, settings: Settings, history: bool | None = None) -> tuple[int, list[str]]:
     """Seed the database at url (already migrated); returns (new customers, user emails).
 
@@ -223,6 +255,7 @@ def seed(*, url: str, settings: Settings, history: bool | None = None) -> tuple[
             if history if history is not None else settings.env == "development":
                 emails += demo_history.seed_history(session=session, settings=settings,
                                                     actor=SEED)
+                seed_demo_canned(session=session)
     finally:
         engine.dispose()
     return count, emails

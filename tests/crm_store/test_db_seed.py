@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, delete, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm_store import migrate, users
@@ -119,3 +119,26 @@ def test_users_cli_creates_agents_and_hashed_tokens(
         row = users.find_service_token(session=session, token=token)
         assert row is not None and row.token_hash != token and row.role == "agent"
         assert users.find_service_token(session=session, token=token + "x") is None
+
+
+def test_the_demo_has_canned_replies_once_and_an_admins_set_is_left_alone(
+    database_url: str, sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    """The console's canned-reply picker appears only when there are some: the demo
+    (development, with its history) starts with a few; seeding again adds none."""
+    from crm_store import canned
+    from crm_store.models import CannedReply
+
+    development = settings.model_copy(update={"env": "development"})
+    seed(url=database_url, settings=development)
+    with sessions() as session:
+        titles = list(session.scalars(select(CannedReply.title).order_by(CannedReply.id)))
+        assert titles == ["Hello", "Looking into it", "Anything else?", "Closing"]
+        body = session.scalars(select(CannedReply.body)).first() or ""
+        assert canned.render(body, customer=None, agent_name="Sam Lee").startswith(
+            "Hi there, this is Sam from support.")
+    with sessions.begin() as session:
+        session.execute(delete(CannedReply).where(CannedReply.title != "Hello"))
+    seed(url=database_url, settings=development)
+    with sessions() as session:
+        assert list(session.scalars(select(CannedReply.title))) == ["Hello"]
