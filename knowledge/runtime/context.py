@@ -30,6 +30,8 @@ FOLLOW_UP_WEIGHT = 0.8  # how strongly the previous question pulls (0.6 to 1.0 m
 # wrong company name" was still a toss-up between invoices and the payment method).
 POINTING_WEIGHT = 2.0
 SURE_ALONE = 0.95  # a message matched this surely by itself is a question of its own
+# A message matched this well alone keeps its own entry when the context matches less well.
+STRONG_ALONE = 0.85
 WEAK_ALONE = 0.6  # below this, a message without follow-up cues may still lean on the context
 SURE_IN_CONTEXT = 0.9  # ...when the pair is matched at least this surely
 # A message unlike every FAQ question (best cosine below this) that has no follow-up cue is not
@@ -193,6 +195,11 @@ def _decide_in_context(engine: FaqEngine, text: str, previous: str | None) -> An
         return Answered(alone, topic=text)
     paired = _in_context(engine, text, previous)
     if paired.kind == "decline":
+        return Answered(alone, topic=text)
+    if (alone.kind == "answer" and alone.hits[0].score >= STRONG_ALONE and not points_back(text)
+            and alone.hits[0].score > paired.hits[0].score):
+        # "what about on mobile?" after the Pro price: the mobile apps (0.91 alone), not a
+        # sentence of the price (0.76 with it).
         return Answered(alone, topic=text)
     if not cue:
         weak = alone.kind != "answer" or alone.hits[0].score < WEAK_ALONE

@@ -108,6 +108,21 @@ def test_after_two_answers_a_follow_up_goes_with_the_question_it_fits(
     assert TOPIC_SEPARATOR not in answered.topic  # one topic after a one-answer turn
 
 
+@pytest.mark.parametrize(("first", "then", "expected"), [
+    # matched well alone, less well with the topic: its own entry, not a sentence of the old one
+    ("how much is pro?", "what about on mobile?", "mobile-apps"),
+    ("how do I share a folder?", "what about on mobile?", "mobile-apps"),
+    # matched less well alone: the topic decides, as before
+    ("how much is pro?", "and per year?", "pro-price"),
+    ("how do I share a folder?", "can I put a password on it?", "link-password-expiry"),
+])
+def test_a_follow_up_that_names_its_own_subject_keeps_it(
+    demo_engine: FaqEngine, first: str, then: str, expected: str
+) -> None:
+    answered = decide_in_context(demo_engine, then, first)
+    assert (answered.decision.kind, answered.decision.hits[0].entry_id) == ("answer", expected)
+
+
 def test_a_newline_the_customer_typed_does_not_split_the_topic() -> None:
     answered = [Answered(Decision(kind="decline", hits=[]), topic="how much\nis pro")]
     assert joined_topics(answered) == "how much is pro"
