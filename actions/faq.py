@@ -40,7 +40,16 @@ OUT_OF_SCOPE_MIN_SIMILARITY = 0.6
 OUT_OF_SCOPE_MIN_CONFIDENCE = 0.6
 _LETTERS = re.compile(r"[^\W\d_]{2,}")
 _PHONE = re.compile(r"^\s*(?:\+|00)?[\d\s().\-/]{7,}\s*$")
-_NUMBER_OR_DATE = re.compile(r"^\s*[\d\s.,:/\-]+\s*$")
+_NUMBER_OR_DATE = re.compile(r"^(?=\D*\d)\s*[\d\s.,:/\-]+\s*$")  # a digit at least
+# "my number is …", "my email is …": what comes after is the value.
+_VALUE_OPENING = re.compile(
+    r"^(?:my\s+(?:new\s+)?(?:phone\s+number|phone|mobile(?:\s+number)?|number|email(?:\s+address)?|"
+    r"e-mail)\s+is|mi\s+(?:número|numero|teléfono|telefono|correo)\s+es|meine\s+(?:nummer|"
+    r"telefonnummer|handynummer|e-mail(?:-adresse)?)\s+ist|mon\s+(?:numéro|email|e-mail)\s+est|"
+    r"meu\s+(?:número|numero|telefone|e-mail|email)\s+é)[\s:]*",
+    re.IGNORECASE)
+# Thanks without words, after an answer.
+THANKS_EMOJI = re.compile(r"(?:[👍👌🙏✅🙂😊😀😃👏💯]\ufe0f?[\U0001F3FB-\U0001F3FF]?\s*)+")
 # Below this calibrated probability, with a runner-up at least half as likely, the bot asks
 # which was meant instead of answering ("i need help with my account": 0.29 vs 0.20).
 AMBIGUOUS_BELOW = 0.4
@@ -102,8 +111,9 @@ def is_noise(text: str) -> bool:
 
 
 def bare_value(text: str) -> str | None:
-    """'email', 'phone' or 'number' when the message is only such a value, else None."""
-    stripped = text.strip()
+    """'email', 'phone' or 'number' when the message is only such a value ("my number is …"
+    counts), else None."""
+    stripped = _VALUE_OPENING.sub("", text.strip())
     words = stripped.split()
     if EMAIL_IN_TEXT.search(stripped) and len(words) <= 5 and not stripped.endswith("?"):
         return "email"
@@ -165,12 +175,15 @@ def respond_to_text(
     """The reply to a free message outside a form (also used by the fallback, actions/recover)."""
     from knowledge.runtime.context import answer_message, joined_topics, looks_like_follow_up
 
-    if is_noise(text):
+    if THANKS_EMOJI.fullmatch(text.strip()):
+        dispatcher.utter_message(response="utter_thank")  # 👍 after an answer
+        return [SlotSet("faq_id", None)]
+    value = bare_value(text)
+    if is_noise(text) and value is None:  # "+44 20 7946 0958" has no letters, but says a lot
         dispatcher.utter_message(response="utter_noise")
         return [SlotSet("faq_id", None)]
     if refused := declines_person(text):
         text = refused  # "no need for a person, just the price of business": the question
-    value = bare_value(text)
     if value is not None and not question_shaped(text):
         return _acknowledge_value(dispatcher, text, value)
     if did_not_help(tracker, text):

@@ -349,3 +349,22 @@ async def test_after_a_person_was_declined_the_next_miss_offers_again_instead_of
         text="blorp the flibbet on my gizmo", intent="inform", before=declined[:4],
         slots={"failed_turns": 1, "human_offered": True}))
     assert FollowupAction("action_handoff") in events
+
+
+@pytest.mark.usefixtures("faq_services")
+@pytest.mark.parametrize(("text", "response"), [
+    # a value outside a form: noted, and what can be done with it (not "didn't catch that")
+    ("+44 20 7946 0958", "utter_noted_value"),
+    ("my number is 07700 900123", "utter_noted_value"),  # not the support-hours answer
+    ("👍", "utter_thank"),
+    ("🙏🏽", "utter_thank"),
+    ("...", "utter_noise"),
+])
+async def test_a_number_or_a_thumbs_up_after_an_answer_is_understood(
+    text: str, response: str,
+) -> None:
+    messages, events = await _run(ActionAnswerFaq(), tracker(
+        text=text, intent="inform",
+        slots={"last_question": "how much is pro?", "last_faq_id": "pro-price"}))
+    assert [m.get("response") for m in messages] == [response]
+    assert not any(e["event"] == "followup" for e in events)
