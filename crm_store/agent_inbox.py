@@ -3,20 +3,23 @@
 Views: `mine` (claimed by me), `unassigned` (waiting for a person), `all` (waiting or claimed)
 and `resolved` (handed back to the bot after a handoff). A search narrows any view to the
 conversations whose id, tags, customer (name, email, phone, company) or messages contain the
-words.
+words, or whose case has the number given ("670", "case 670", "#670").
 """
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from crm_store.enums import ConversationStatus
-from crm_store.models import Conversation, ConversationTag, Customer, Interaction
+from crm_store.models import Case, Conversation, ConversationTag, Customer, Interaction
 
 MAX_QUERY_CHARS = 200
+_CASE_NUMBER = re.compile(r"#?(\d+)")
+_CASE_WORDS = {"case", "ticket", "caso", "fall", "cas", "工单"}
 
 
 class InboxView(StrEnum):
@@ -37,7 +40,14 @@ def _like(query: str) -> str:
 def _matches(query: str) -> ColumnElement[bool]:
     """Conversations whose id, customer or messages contain every word of the query."""
     conditions = []
-    for word in query.split()[:8]:
+    words = query.split()[:8]
+    # "case 670", "#670": the number the customer was given, and only that; a bare "670" is
+    # also looked for in ids and messages.
+    only_case = (any(word.startswith("#") or word.lower() in _CASE_WORDS for word in words)
+                 and any(_CASE_NUMBER.fullmatch(word) for word in words))
+    if only_case:
+        words = [word for word in words if word.lower() not in _CASE_WORDS]
+    for word in words:
         like = _like(word)
         customer_ids = select(Customer.id).where(or_(
             func.lower(Customer.name).like(like, escape="\\"),
@@ -49,7 +59,15 @@ def _matches(query: str) -> ColumnElement[bool]:
             func.lower(Interaction.text).like(like, escape="\\"))
         tagged = select(ConversationTag.conversation_id).where(
             ConversationTag.tag.like(like, escape="\\"))
+        number = _CASE_NUMBER.fullmatch(word)
+        with_case = (Conversation.id.in_(select(Case.conversation_id).where(
+            Case.id == int(number.group(1)))) if number and len(number.group(1)) <= 12
+            else false())
+        if number and only_case:
+            conditions.append(with_case)
+            continue
         conditions.append(or_(
+            with_case,
             func.lower(Conversation.id).like(like, escape="\\"),
             Conversation.id.in_(tagged),
             Conversation.customer_id.in_(customer_ids),

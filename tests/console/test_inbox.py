@@ -115,6 +115,24 @@ def test_search_matches_messages_customers_and_takes_wildcards_literally(
         assert found("x" * 5000) == set()  # long input is cut, not an error
 
 
+def test_search_finds_a_conversation_by_the_case_number_the_customer_was_given(
+        sessions: sessionmaker[Session]) -> None:
+    me = agent_id(sessions)
+    cid = handed_off(sessions)
+    handed_off(sessions)  # another case: "#n" must not find it
+    with sessions() as session:
+        [case] = cases.list_open_for_conversation(session=session, conversation_id=cid)
+
+        def found(q: str) -> set[str]:
+            return ids(agent_inbox.list_conversations(session=session, view=InboxView.ALL,
+                                                      agent_id=me, query=q))
+
+        for query in (f"case {case.id}", f"#{case.id}", f"Case #{case.id}"):
+            assert found(query) == {cid}, query
+        assert cid in found(str(case.id))  # a bare number: the case, and ids or messages
+        assert found("9" * 40) == set()  # beyond any id: nothing, not an error
+
+
 def test_queue_json_views_and_hostile_parameters(client: TestClient,
                                                  sessions: sessionmaker[Session]) -> None:
     assert client.get("/console/api/queue").status_code == 401
