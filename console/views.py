@@ -20,7 +20,7 @@ from crm_store import (
 )
 from crm_store.agent_inbox import InboxView
 from crm_store.api.auth import CONSOLE_ROLES
-from crm_store.enums import Author
+from crm_store.enums import Author, ConversationStatus
 from crm_store.models import LEAD_STAGES, Attachment, Customer, Interaction, utcnow
 from relay import channels, languages
 from relay.channels import Delivery
@@ -125,6 +125,10 @@ def queue(
             agent_name = agents[conversation.assigned_agent_id]
         since = conversation.handoff_at or conversation.created_at
         replied = any(r.author == Author.AGENT and r.created_at >= since for r in last)
+        # With an agent, the customer wrote last: the agent owes a reply, since that message.
+        said = [r for r in last if r.author in (Author.CUSTOMER, Author.AGENT)]
+        unanswered = (conversation.status == ConversationStatus.AGENT and bool(said)
+                      and said[-1].author == Author.CUSTOMER and said[-1].created_at >= since)
         items.append({
             "id": conversation.id,
             "channel": conversation.channel,
@@ -132,7 +136,9 @@ def queue(
             "status": conversation.status,
             "reason": conversation.handoff_reason or "",
             "handoff_at": since.isoformat(),
-            "waiting": waiting(since, now),
+            "waiting": waiting(said[-1].created_at if unanswered else since, now),
+            "waiting_since": (said[-1].created_at if unanswered else since).isoformat(),
+            "unanswered": unanswered,
             "first_reply_due": (None if replied or conversation.status == "bot"
                                 else (since + FIRST_REPLY_DUE).isoformat()),
             "agent": agent_name,

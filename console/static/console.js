@@ -125,7 +125,9 @@
     var first = el("td"); first.appendChild(el("a")); tr.appendChild(first);
     var channel = el("td"); channel.appendChild(el("span", "badge")); tr.appendChild(channel);
     tr.appendChild(el("td", "language"));
-    var status = el("td"); status.appendChild(el("span")); tr.appendChild(status);
+    var status = el("td"); status.appendChild(el("span"));
+    var unanswered = el("span", "unanswered", "awaits reply"); unanswered.hidden = true;
+    status.appendChild(unanswered); tr.appendChild(status);
     tr.appendChild(el("td", "since"));
     tr.appendChild(el("td", "due"));
     tr.appendChild(el("td"));
@@ -150,7 +152,9 @@
     var status = cells[3].querySelector("span");
     setAttr(status, "class", "status status-" + item.status);
     setText(status, item.status === "agent" ? "with " + (item.agent || "an agent") : item.status === "bot" ? "resolved" : "waiting");
-    setAttr(cells[4], "data-since", item.handoff_at);  // tickTimers writes the text of these two
+    // With an agent, the customer wrote last: the row says so, and waits since that message.
+    cells[3].querySelector(".unanswered").hidden = !item.unanswered;
+    setAttr(cells[4], "data-since", item.waiting_since || item.handoff_at);  // tickTimers writes the text of these two
     setAttr(cells[5], "data-due", item.first_reply_due || "");
     setText(cells[6], item.reason);
     setText(cells[7], item.preview);

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -450,3 +451,30 @@ def test_a_clicked_button_shows_by_its_title_in_the_queue_transcript_and_live_vi
                             author="customer", text="/ask_human")
     queue = client.get("/console/api/queue").json()["queue"]
     assert next(i for i in queue if i["id"] == cid)["preview"] == "Talk to a person"
+
+
+def test_a_claimed_conversation_whose_customer_wrote_last_awaits_a_reply(
+    client: TestClient, sessions: sessionmaker[Session]
+) -> None:
+    """In a busy "Mine" the agent sees which customers wrote after their last reply, and
+    for how long they have waited since that message (not since the handoff)."""
+    cid = handed_off(sessions)
+    csrf = login(client)
+
+    def row() -> dict[str, Any]:
+        queue = client.get("/console/api/queue?view=all").json()["queue"]
+        return next(i for i in queue if i["id"] == cid)
+
+    assert row()["unanswered"] is False  # waiting for a person: the status says it already
+    client.post(f"/console/conversations/{cid}/reply", data={"csrf": csrf, "text": "Hi!"})
+    assert row()["unanswered"] is False
+    with sessions.begin() as session:
+        said = interactions.record(session=session, conversation_id=cid, direction="inbound",
+                                   author="customer", text="still there?")
+        said_at = said.created_at
+    item = row()
+    assert item["unanswered"] is True
+    assert item["waiting_since"] == said_at.isoformat()
+    assert 'class="unanswered">awaits reply' in client.get("/console/?view=all").text
+    client.post(f"/console/conversations/{cid}/reply", data={"csrf": csrf, "text": "Yes!"})
+    assert row()["unanswered"] is False
