@@ -297,3 +297,13 @@ def test_transfer_to_another_agent(client: TestClient, sessions: sessionmaker[Se
                           actor="test")
     late = client.post(url, data={"csrf": csrf, "to_agent": str(bea)}, headers=JSON)
     assert late.status_code == 409
+
+
+def test_a_search_that_finds_nothing_open_offers_the_resolved_ones(
+        client: TestClient, sessions: sessionmaker[Session]) -> None:
+    login(client)
+    page = client.get("/console/", params={"view": "all", "q": "photos <b>ios</b>"}).text
+    assert "No open conversation matches “photos &lt;b&gt;ios&lt;/b&gt;”" in page
+    assert 'href="/console/?view=resolved&amp;q=photos%20%3Cb%3Eios%3C/b%3E"' in page
+    resolved = client.get("/console/", params={"view": "resolved", "q": "photos"}).text
+    assert "Search the resolved ones" not in resolved
