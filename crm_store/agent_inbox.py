@@ -39,7 +39,7 @@ def _like(query: str) -> str:
 
 def _matches(query: str) -> ColumnElement[bool]:
     """Conversations whose id, customer or messages contain every word of the query."""
-    conditions = []
+    conditions: list[ColumnElement[bool]] = []
     words = query.split()[:8]
     # "case 670", "#670": the number the customer was given, and only that; a bare "670" is
     # also looked for in ids and messages.
