@@ -7,7 +7,13 @@ from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.faq import OFFERED, answer_events, answered_from_faq_last, offer_sales
+from actions.faq import (
+    OFFERED,
+    TEAM_PRICE,
+    answer_events,
+    answered_from_faq_last,
+    offer_sales,
+)
 from actions.forms import question_shaped
 from actions.identify import verified_identity
 from actions.languages import faq_for, language_of
@@ -117,7 +123,8 @@ class ActionStartTask(Action):
         answered = decide_in_context(faq_for(tracker, text), text, previous if follow_up else None)
         decision = answered.decision
         needed = (SURE_FOLLOW_UP if follow_up
-                  else PRICE_ANSWER if price_question and confidence < SURE_TASK_START
+                  else PRICE_ANSWER if price_question and (confidence < SURE_TASK_START
+                                                           or TEAM_PRICE.search(text))
                   else SURE_PRICE_ANSWER if price_question
                   else QUESTION_NOT_TASK.get(str(intent), 1.0))
         if not (decision.kind == "answer" and decision.hits[0].score >= needed):
