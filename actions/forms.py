@@ -219,6 +219,8 @@ class RelayFormValidation(FormValidationAction):
         strict = getattr(self, f"strict_{slot}", None)
         if answering and intent in SOFT_INTENTS and strict is not None:
             parsed, hint = strict(text), None
+            if parsed is None and confidence < SURE_IN_KIND:  # unsure small talk: the hint
+                parsed, hint = getattr(self, f"parse_{slot}")(str(value or ""), tracker)
         else:
             parsed, hint = getattr(self, f"parse_{slot}")(str(value or ""), tracker)
         if parsed is not None or not answering:

@@ -118,6 +118,11 @@ class Service:
             self._log.close()
             self._log = None
 
+    def terminate(self) -> None:
+        """SIGTERM the process group, if it runs (stop() waits for it)."""
+        if self.process is not None and self.process.poll() is None:
+            _signal_group(self.process, signal.SIGTERM)
+
     def stop(self, timeout: float = 15) -> None:
         """SIGTERM the process group, then SIGKILL what is left after `timeout` seconds."""
         if self.process is not None and self.process.poll() is None:
@@ -303,10 +308,15 @@ class Stack:
             time.sleep(0.5)
         return ready
 
-    def stop(self) -> None:
-        """Stop every service, the last started first."""
+    def stop(self, timeout: float = 15) -> None:
+        """Stop every service: all are told at once (SIGTERM, the last started first), and
+        what is left after `timeout` seconds in all is killed. One after the other, services
+        still loading their models took up to 20 s each."""
         for service in reversed(self.services):
-            service.stop()
+            service.terminate()
+        deadline = time.monotonic() + timeout
+        for service in reversed(self.services):
+            service.stop(timeout=max(0.0, deadline - time.monotonic()))
 
     def dead(self) -> list[Service]:
         """Services whose process has ended."""

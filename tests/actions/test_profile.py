@@ -237,3 +237,20 @@ async def test_a_mistyped_new_number_at_the_read_back_is_refused_with_the_reason
     assert "'+44 7911 654321' is not a valid phone number." in dispatcher.messages[0]["error"]
     assert SlotSet("phone", "+447911123456") not in events and not any(
         e["event"] == "slot" and e["name"] == "phone" for e in events)
+
+
+@pytest.mark.parametrize(("confidence", "response"), [
+    (0.80, "utter_hint_address"),  # the NLU unsure: the prompt's hint
+    (0.99, "utter_in_form_bot_challenge"),  # sure: answered in kind, then asked again
+])
+async def test_unsure_small_talk_at_the_address_prompt_gets_the_hint(
+    domain: dict[str, Any], confidence: float, response: str,
+) -> None:
+    """After a retrain "we are moving soon" read as bot_challenge at 0.80 and got "I'm Relay,
+    a virtual assistant" instead of "that doesn't look like an address"."""
+    t = form_tracker(FORM, "address", "we are moving soon", slots={"detail_field": "address"})
+    t.latest_message["intent"] = {"name": "bot_challenge", "confidence": confidence}
+    dispatcher = CollectingDispatcher()
+    events = await ValidateUpdateDetailsForm().run(dispatcher, t, domain)
+    assert said(dispatcher) == [response]
+    assert SlotSet("address", None) in events
