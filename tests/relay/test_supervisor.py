@@ -73,7 +73,10 @@ def _alive(pid: int) -> bool:
 
 @pytest.mark.integration
 def test_sigterm_while_starting_stops_what_was_started(tmp_path: Path) -> None:
+    # Its own database: relay.run migrates the one it is given, and the suite's PostgreSQL
+    # database (RELAY_DATABASE_URL under relay.testrun) is the other tests'.
     env = dict(os.environ, RELAY_ENV="test", RELAY_DATA_DIR=str(tmp_path),
+               RELAY_DATABASE_URL=f"sqlite:///{tmp_path / 'relay.db'}",
                RELAY_API_PORT=str(free_port()), RELAY_RASA_PORT=str(free_port()),
                RELAY_ACTIONS_PORT=str(free_port()), RELAY_DEV_MAIL_PORT=str(free_port()),
                RELAY_SECRET_KEY="k",
