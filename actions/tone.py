@@ -96,10 +96,9 @@ def tone_of(text: str) -> Tone:
     return Tone(frustrated=frustrated, billing_dispute=dispute, insists=insists)
 
 
-# Before the request in its clause, these make it no request: "I don't want to talk to a
-# person", "no need to speak to an agent", "do I need an agent to set up SSO?".
-# Before a request for a person, in its clause: a refusal ("I don't want to talk to a person"),
-# or a question about one ("do I need an agent to…?").
+# Before a request for a person, in its clause, these make it no request: a refusal ("I don't
+# want to talk to a person", "no need to speak to an agent", _REFUSING), or a question about
+# one ("do I need an agent to set up SSO?"; both: _NOT_ASKING).
 _REFUSING = re.compile(
     r"(?:\b(?:don['’]?t|do not|doesn['’]?t|didn['’]?t|never|not|no need|without|nicht|kein\w*|"
     r"no|sin|pas|jamais|não|nunca|sem)\b|不|别)[^.?!,;]*$",
