@@ -94,6 +94,23 @@ def last_bot_action(tracker: Tracker) -> str | None:
     return None
 
 
+def entries_answered_last(tracker: Tracker) -> set[str]:
+    """The FAQ entries the bot's last turn answered (each answer's bot event names its entry
+    in its metadata, actions/languages.say_answer)."""
+    entries: set[str] = set()
+    seen_user = False
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            if seen_user:
+                break
+            seen_user = True
+        elif seen_user and event.get("event") == "bot":
+            entry = (event.get("metadata") or {}).get("faq_entry_id")
+            if entry:
+                entries.add(str(entry))
+    return entries
+
+
 def answered_from_faq_last(tracker: Tracker) -> bool:
     """True if the bot's last action before the customer's latest message answered the FAQ."""
     return last_bot_action(tracker) == "action_answer_faq"
@@ -206,8 +223,10 @@ def respond_to_text(
     top = decision.hits[0] if decision.hits else None
     # A follow-up whose best match is the entry just answered stays on it ("can I put a
     # password on it?" → "and on free?"): no "did you mean" between it and its neighbour.
+    # After a turn with two answers, either one is "just answered".
     staying = (answered[0].used_context and top is not None
-               and top.entry_id == tracker.get_slot("last_faq_id"))
+               and (top.entry_id == tracker.get_slot("last_faq_id")
+                    or top.entry_id in entries_answered_last(tracker)))
     ambiguous = (decision.kind == "answer" and len(answered) == 1 and top is not None
                  and top.score < AMBIGUOUS_BELOW and len(decision.hits) > 1
                  and decision.hits[1].score >= top.score / 2 and not staying)

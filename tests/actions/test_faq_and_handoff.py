@@ -107,6 +107,17 @@ async def test_after_a_turn_with_two_answers_the_follow_up_takes_the_one_it_fits
     messages, _ = await _run(ActionAnswerFaq(), tracker(
         text="and per year?", intent="ask_question", slots=slots))
     assert [m.get("faq_entry_id") for m in messages] == ["pro-price"]
+    # Said right after that turn: the relevant part of the Pro answer, not the same text again.
+    answer = [{"event": "user", "text": "how much is pro and can I pay by invoice?"},
+              {"event": "action", "name": "action_answer_faq"},
+              {"event": "bot", "text": "Pro costs…", "metadata": {"faq_entry_id": "pro-price"}},
+              {"event": "bot", "text": "We accept…",
+               "metadata": {"faq_entry_id": "payment-methods"}},
+              {"event": "action", "name": "action_listen"}]
+    messages, _ = await _run(ActionAnswerFaq(), tracker(
+        text="and per year?", intent="ask_question", slots=slots, before=answer))
+    assert [(m.get("response"), m.get("faq_entry_id")) for m in messages] == [
+        ("utter_answer_again", "pro-price")]
 
 
 @pytest.mark.usefixtures("faq_services")
