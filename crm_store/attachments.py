@@ -13,16 +13,26 @@ control, bidi and shell/HTML-special characters, and given the extension of what
 bytes, in one transaction, so the console and the widget's history show it wherever the
 message shows.
 
+Images are decoded and saved again (Pillow) before they are stored: what a phone writes into a
+photo (EXIF with the GPS position, the camera's serial number, XMP, comments, PNG text) never
+reaches the database, agents or another customer. The EXIF orientation is applied to the pixels
+first, so the photo still shows upright; the colour profile and animation are kept. An image
+Pillow cannot read is refused (UnreadableImage), as is one of more than MAX_PIXELS pixels
+(ImageTooLarge), before it is decoded: a small file can hold a huge, memory-eating image.
+
 Serving (crm_store/api/files.py) uses the sniffed type and a policy that runs nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 import unicodedata
-from typing import Any
+import warnings
+from typing import Any, NamedTuple
 
+from PIL import Image, ImageOps, ImageSequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session, undefer
 
@@ -44,6 +54,13 @@ MAX_NAME_CHARS = 120
 FORBIDDEN_IN_NAMES = set('<>:"/\\|?*`')  # HTML and path specials; Windows refuses them too
 TEXT_PREFIX = "[file: "
 FILE_AUTHORS = (Author.CUSTOMER, Author.AGENT)  # whose messages carry files
+MAX_PIXELS = 50_000_000  # a 50-megapixel photo is taken; a bigger image is refused undecoded
+PILLOW_FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/gif": "GIF",
+                  "image/webp": "WEBP"}
+# What an image keeps of its info when saved again: how it renders, nothing about who made it.
+RENDERING_INFO = frozenset({"icc_profile", "transparency", "duration", "loop", "background",
+                            "gamma", "dpi", "disposal", "blend"})
+JPEG_QUALITY = 90  # re-saving a photo; "keep" (the original tables) when it needs no turning
 
 
 class FileRefused(InvalidValue):
@@ -71,6 +88,30 @@ class FileTooLarge(FileRefused):
     def __init__(self, max_bytes: int) -> None:
         super().__init__(f"The file is larger than the {human_size(max_bytes)} limit.")
         self.max_bytes = max_bytes
+
+
+class UnreadableImage(FileRefused):
+    """The bytes start like an image but do not decode as one."""
+
+    def __init__(self) -> None:
+        super().__init__("The image could not be read; it may be damaged. "
+                         "Please send it again, or as a PDF.")
+
+
+class ImageTooLarge(FileRefused):
+    """An image of more pixels than MAX_PIXELS, whatever its size in bytes."""
+
+    def __init__(self) -> None:
+        super().__init__(f"The image is larger than {MAX_PIXELS // 1_000_000} megapixels; "
+                         "please send a smaller one.")
+
+
+class Checked(NamedTuple):
+    """An acceptable file: its type, its safe name and the bytes to store."""
+
+    content_type: str
+    name: str
+    data: bytes
 
 
 def human_size(size: int) -> str:
@@ -114,8 +155,9 @@ def clean_filename(name: str | None, content_type: str) -> str:
     return f"{stem}.{extension.lower()}"
 
 
-def check(*, data: bytes, filename: str | None, max_bytes: int) -> tuple[str, str]:
-    """(content type, safe filename) of an acceptable file; a FileRefused otherwise."""
+def check(*, data: bytes, filename: str | None, max_bytes: int) -> Checked:
+    """An acceptable file's type, safe name and bytes (an image without its metadata); a
+    FileRefused otherwise."""
     if not data:
         raise EmptyFile()
     if len(data) > max_bytes:
@@ -123,7 +165,64 @@ def check(*, data: bytes, filename: str | None, max_bytes: int) -> tuple[str, st
     content_type = sniff(data)
     if content_type is None:
         raise UnsupportedFile()
-    return content_type, clean_filename(filename, content_type)
+    if content_type in PILLOW_FORMATS:
+        data = without_metadata(data, PILLOW_FORMATS[content_type])
+    return Checked(content_type, clean_filename(filename, content_type), data)
+
+
+def without_metadata(data: bytes, pillow_format: str) -> bytes:
+    """The image saved again with only what it needs to render: turned upright by its EXIF
+    orientation, every frame of an animation, its colour profile; no EXIF, XMP or text."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=[pillow_format])
+            if image.width * image.height > MAX_PIXELS:
+                raise ImageTooLarge()
+            frames = [frame.copy() for frame in ImageSequence.Iterator(image)]
+            options: dict[str, Any] = {}
+            if len(frames) > 1:
+                options.update(save_all=True, append_images=frames[1:])
+            elif _orientation(image) != 1:
+                frames = [ImageOps.exif_transpose(frames[0])]
+                options["quality"] = JPEG_QUALITY
+            elif pillow_format == "JPEG":  # saved with its own quantisation: nearly lossless
+                frames = [image]
+                options["quality"] = "keep"
+            if pillow_format == "WEBP":
+                options["lossless"] = _lossless_webp(data)
+                options.setdefault("quality", JPEG_QUALITY)
+            for frame in frames:
+                frame.info = {k: v for k, v in frame.info.items() if k in RENDERING_INFO}
+            out = io.BytesIO()
+            frames[0].save(out, pillow_format, **options)
+    except FileRefused:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise ImageTooLarge() from error
+    except Exception as error:  # Pillow raises many kinds on hostile bytes; all mean unreadable
+        raise UnreadableImage() from error
+    return out.getvalue()
+
+
+def _orientation(image: Image.Image) -> int:
+    """The EXIF orientation (1 = upright; also for a missing or broken EXIF)."""
+    try:
+        value = image.getexif().get(0x0112, 1)
+    except Exception:  # a malformed EXIF block: show the pixels as they are
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def _lossless_webp(data: bytes) -> bool:
+    """Whether a WebP's image chunk is lossless (VP8L), so saving it again loses nothing."""
+    offset = 12
+    while offset + 8 <= len(data):
+        kind, size = data[offset:offset + 4], int.from_bytes(data[offset + 4:offset + 8], "little")
+        if kind in (b"VP8L", b"VP8 "):
+            return kind == b"VP8L"
+        offset += 8 + size + (size & 1)
+    return False
 
 
 def message_text(name: str, caption: str | None) -> str:
@@ -144,7 +243,7 @@ def store(
 ) -> Attachment:
     """Check a customer's file and store it with its message; a repeated dedupe_key returns
     the first (FileRefused if the file is not acceptable)."""
-    content_type, name = check(data=data, filename=filename, max_bytes=max_bytes)
+    content_type, name, data = check(data=data, filename=filename, max_bytes=max_bytes)
     message = interactions.record(session=session, conversation_id=conversation_id,
                                   direction=Direction.INBOUND, author=Author.CUSTOMER,
                                   text=message_text(name, caption), channel=channel,

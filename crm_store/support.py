@@ -344,7 +344,8 @@ def send_file(
     conversation if nobody has, like a reply, and is delivered like one. The file is checked
     first (attachments.FileRefused says why it is not taken), so a refused file claims
     nothing."""
-    content_type, name = attachments.check(data=data, filename=filename, max_bytes=max_bytes)
+    content_type, name, data = attachments.check(data=data, filename=filename,
+                                                 max_bytes=max_bytes)
     conversation = _claimed(session=session, conversation_id=conversation_id,
                             agent_id=agent_id, actor=actor)
     if not isinstance(conversation, Conversation):

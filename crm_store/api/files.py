@@ -42,9 +42,12 @@ def file_response(attachment: Attachment, *, headers: dict[str, str] | None = No
 
 # The HTTP status of each refusal of a file (the widget's upload and the console's).
 REFUSED_STATUS: dict[type[attachments.FileRefused], int] = {
-    attachments.FileTooLarge: 413, attachments.UnsupportedFile: 415, attachments.EmptyFile: 422}
+    attachments.FileTooLarge: 413, attachments.ImageTooLarge: 413,
+    attachments.UnsupportedFile: 415, attachments.EmptyFile: 422,
+    attachments.UnreadableImage: 422}
 
 
 def refused_status(refused: attachments.FileRefused) -> int:
-    """413 for a file too large, 415 for one of another type, 422 for an empty one."""
+    """413 for a file (or image) too large, 415 for one of another type, 422 for an empty or
+    unreadable one."""
     return REFUSED_STATUS.get(type(refused), 422)

@@ -20,7 +20,15 @@ from relay import responses
 from relay.app import create_app
 from relay.settings import Settings
 from tests.console.test_console import login
-from tests.crm_store.test_attachments import HTML, PDF, SVG, png
+from tests.crm_store.test_attachments import (
+    HTML,
+    PDF,
+    SECRETS,
+    SVG,
+    png,
+    same_picture,
+    with_metadata,
+)
 
 LIMIT = 2 * 1024 * 1024  # over the app's 1 MiB body limit, to prove the upload path has its own
 
@@ -82,7 +90,7 @@ def test_an_image_is_stored_shown_in_the_history_and_served_inert(
     assert status == 201, body
     file = body["message"]["attachment"]
     assert file["filename"] == "Error 1.png"
-    assert (file["content_type"], file["kind"], file["size"]) == ("image/png", "image", len(image))
+    assert (file["content_type"], file["kind"]) == ("image/png", "image")
     assert file["url"] == f"/chat/{cid}/attachments/{file['id']}"
     assert body["message"]["text"] == "[file: Error 1.png]"
     # The bot has the conversation: it says a person can see the file (it cannot read it).
@@ -93,12 +101,32 @@ def test_an_image_is_stored_shown_in_the_history_and_served_inert(
     assert history[1]["author"] == "system"
 
     served = client.get(file["url"])
-    assert served.status_code == 200 and served.content == image
+    assert served.status_code == 200 and same_picture(served.content, image)
+    assert file["size"] == len(served.content)
     assert served.headers["content-type"] == "image/png"
     assert served.headers["x-content-type-options"] == "nosniff"
     assert "sandbox" in served.headers["content-security-policy"]
     assert "script-src" not in served.headers["content-security-policy"]
     assert served.headers["content-disposition"].startswith("inline;")
+
+
+def test_a_phones_photo_reaches_agents_without_where_it_was_taken(
+    client: TestClient, sessions: sessionmaker[Session],
+) -> None:
+    """A photo straight from a phone carries its GPS position, the camera's serial number and
+    the owner's name; what is stored, served to the customer and opened by agents has none."""
+    cid = handed_off_after_a_turn(client, sessions)
+    photo = with_metadata("JPEG", orientation=6)
+    status, body = upload(client, cid, photo, name="IMG_20261201.jpg")
+    assert status == 201, body
+    served = client.get(body["message"]["attachment"]["url"]).content
+    with sessions() as session:
+        stored = session.scalars(select(Attachment.data)).one()
+    login(client)
+    opened = client.get(f"/console/attachments/{body['message']['attachment']['id']}")
+    for data in (served, stored, opened.content):
+        assert data and not any(secret in data for secret in SECRETS)
+    assert opened.status_code == 200 and same_picture(opened.content, stored)
 
 
 def test_a_pdf_is_always_a_download(client: TestClient) -> None:
@@ -244,10 +272,10 @@ def test_an_agents_file_reaches_the_widget_and_only_that_conversation_downloads_
     assert [(m["author"], m["text"]) for m in sent] == [
         ("agent", "[file: Screen shot.png] The setting is in the red box")]
     shown = sent[0]["attachment"]
-    assert (shown["filename"], shown["kind"], shown["size"]) == ("Screen shot.png", "image",
-                                                                 len(image))
+    assert (shown["filename"], shown["kind"]) == ("Screen shot.png", "image")
     served = client.get(shown["url"])  # the visitor's own conversation path
-    assert served.status_code == 200 and served.content == image
+    assert served.status_code == 200 and same_picture(served.content, image)
+    assert shown["size"] == len(served.content)
     assert served.headers["content-type"] == "image/png"
     assert client.get(shown["url"].replace(cid, web_id())).status_code == 404
 

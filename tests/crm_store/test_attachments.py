@@ -7,11 +7,14 @@ Runs on SQLite and, when configured, PostgreSQL (the bytes are a BLOB / bytea).
 from __future__ import annotations
 
 import hashlib
+import io
 import struct
 import zlib
 from datetime import timedelta
+from typing import Any
 
 import pytest
+from PIL import Image, ImageChops, ImageStat, PngImagePlugin
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -35,9 +38,29 @@ def png(width: int = 2, height: int = 2, rgb: tuple[int, int, int] = (40, 85, 21
 PDF = (b"%PDF-1.4\n1 0 obj <</Type /Catalog /Pages 2 0 R>> endobj\n"
        b"2 0 obj <</Type /Pages /Kids [] /Count 0>> endobj\n"
        b"trailer <</Root 1 0 R>>\n%%EOF\n")
-JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 32
-GIF = b"GIF89a\x01\x00\x01\x00\x00\x00\x00;"
-WEBP = b"RIFF\x24\x00\x00\x00WEBPVP8 " + b"\x00" * 24
+
+
+def encoded(pillow_format: str, width: int = 8, height: int = 6, **options: Any) -> bytes:
+    """A real image in pillow_format: left half red, right half blue (so a turn shows)."""
+    image = Image.new("RGB", (width, height), (220, 30, 30))
+    image.paste((30, 30, 220), (width // 2, 0, width, height))
+    out = io.BytesIO()
+    image.save(out, pillow_format, **options)
+    return out.getvalue()
+
+
+def same_picture(a: bytes, b: bytes, tolerance: float = 0) -> bool:
+    """Whether two encoded images show the same pixels: of the same size, differing by at
+    most tolerance per channel on average (a JPEG saved again moves its sharp edges a bit)."""
+    first, second = (Image.open(io.BytesIO(x)).convert("RGB") for x in (a, b))
+    if first.size != second.size:
+        return False
+    return max(ImageStat.Stat(ImageChops.difference(first, second)).mean) <= tolerance
+
+
+JPEG = encoded("JPEG", 64, 48, quality=95)
+GIF = encoded("GIF")
+WEBP = encoded("WEBP")
 HTML = b"<!doctype html><script>alert(document.cookie)</script>"
 SVG = b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>'
 ELF = b"\x7fELF\x02\x01\x01" + b"\x00" * 40
@@ -63,9 +86,100 @@ def test_empty_and_oversize_files_are_refused_with_a_sentence() -> None:
         attachments.check(data=b"", filename="a.png", max_bytes=LIMIT)
     with pytest.raises(attachments.FileTooLarge, match="larger than the 64 KB limit"):
         attachments.check(data=png() + b"\x00" * LIMIT, filename="a.png", max_bytes=LIMIT)
-    content_type, _ = attachments.check(data=PDF + b"\x00" * (LIMIT - len(PDF)),
-                                        filename="a.pdf", max_bytes=LIMIT)
-    assert content_type == "application/pdf"  # exactly at the limit is fine
+    checked = attachments.check(data=PDF + b"\x00" * (LIMIT - len(PDF)), filename="a.pdf",
+                                max_bytes=LIMIT)
+    assert checked.content_type == "application/pdf"  # exactly at the limit is fine
+
+
+SECRETS = (b"Pixel-Serial-4711", b"Dana Smith", b"home-address")
+
+
+def with_metadata(pillow_format: str, orientation: int = 1) -> bytes:
+    """A photo as phones write it: EXIF with the GPS position, the camera's serial number and
+    an orientation, XMP, a comment (JPEG) or text chunks (PNG)."""
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    exif[0xA431] = "Pixel-Serial-4711"  # BodySerialNumber
+    exif[0x8825] = {1: "N", 2: (51.0, 30.0, 26.0), 3: "W", 4: (0.0, 7.0, 39.0)}  # GPS
+    options: dict[str, Any] = {"exif": exif.tobytes()}
+    if pillow_format == "JPEG":
+        options.update(comment=b"Dana Smith", xmp=b"<x:xmpmeta>home-address</x:xmpmeta>",
+                       quality=95)
+    if pillow_format == "PNG":
+        text = PngImagePlugin.PngInfo()
+        text.add_text("Author", "Dana Smith")
+        text.add_itxt("XML:com.adobe.xmp", "<x>home-address</x>")
+        options["pnginfo"] = text
+    if pillow_format == "WEBP":
+        options.update(xmp=b"<x>home-address Dana Smith</x>", lossless=True)
+    return encoded(pillow_format, 64, 48, **options)
+
+
+def gps_of(data: bytes) -> Any:
+    return Image.open(io.BytesIO(data)).getexif().get_ifd(0x8825)
+
+
+@pytest.mark.parametrize("pillow_format", ["JPEG", "PNG", "WEBP"])
+def test_a_photo_is_stored_without_its_metadata(pillow_format: str) -> None:
+    sent = with_metadata(pillow_format)
+    assert gps_of(sent) and all(secret in sent for secret in SECRETS)
+    kept = attachments.check(data=sent, filename="IMG_0001", max_bytes=LIMIT).data
+    assert not any(secret in kept for secret in SECRETS)
+    assert b"Exif" not in kept and not gps_of(kept)
+    assert Image.open(io.BytesIO(kept)).info.keys() <= attachments.RENDERING_INFO | {
+        "jfif", "jfif_version", "jfif_unit", "jfif_density"}
+    assert same_picture(sent, kept, tolerance=0 if pillow_format != "JPEG" else 3)
+
+
+def test_a_turned_photo_is_stored_upright() -> None:
+    """Phones store a portrait photo landscape with orientation 6 ("turn 90° clockwise");
+    without the EXIF that says so it would show on its side, so the pixels are turned."""
+    sent = with_metadata("JPEG", orientation=6)
+    kept = attachments.check(data=sent, filename="portrait.jpg", max_bytes=LIMIT).data
+    shown = Image.open(io.BytesIO(kept)).convert("RGB")
+    assert shown.size == (48, 64)
+    # Red was the left half; turned clockwise it is the top half.
+    assert shown.getpixel((24, 5))[0] > 150 and shown.getpixel((24, 58))[2] > 150
+    assert not any(secret in kept for secret in SECRETS)
+
+
+def test_an_animation_keeps_its_frames_and_loses_its_comment() -> None:
+    frames = [Image.new("RGB", (10, 10), (80 * i, 0, 0)) for i in range(3)]
+    out = io.BytesIO()
+    frames[0].save(out, "GIF", save_all=True, append_images=frames[1:], duration=120, loop=0,
+                   comment=b"Dana Smith")
+    kept = attachments.check(data=out.getvalue(), filename="wave.gif", max_bytes=LIMIT).data
+    shown = Image.open(io.BytesIO(kept))
+    assert (shown.n_frames, shown.info["duration"], shown.info["loop"]) == (3, 120, 0)
+    assert b"Dana Smith" not in kept
+
+
+def bomb() -> bytes:
+    """20,000 by 20,000 pixels in 48 KB: decoding it would take 400 MB, in RGB 1.2 GB."""
+    out = io.BytesIO()
+    Image.new("1", (20_000, 20_000)).save(out, "PNG")
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(("make", "refusal"), [
+    (lambda: JPEG[: len(JPEG) // 2] + b"\x00" * 20, attachments.UnreadableImage),
+    (lambda: b"\x89PNG\r\n\x1a\n" + b"\x00" * 100, attachments.UnreadableImage),
+    (lambda: WEBP[:20], attachments.UnreadableImage),
+    (lambda: b"GIF89a" + b"\xff" * 30, attachments.UnreadableImage),
+    (bomb, attachments.ImageTooLarge),
+])
+def test_an_image_that_cannot_be_read_or_is_too_many_pixels_is_refused(
+    make: Any, refusal: type[attachments.FileRefused], sessions: sessionmaker[Session],
+) -> None:
+    data = make()
+    with sessions.begin() as session:
+        cid = _conversation(session)
+        with pytest.raises(refusal) as refused:
+            attachments.store(session=session, conversation_id=cid, channel="web", data=data,
+                              filename="x.png", max_bytes=LIMIT)
+    assert "image" in str(refused.value)
+    with sessions() as session:  # nothing half-stored
+        assert session.scalar(select(func.count()).select_from(Interaction)) == 0
 
 
 @pytest.mark.parametrize(("given", "content_type", "kept"), [
