@@ -50,9 +50,6 @@ _VALUE_OPENING = re.compile(
     re.IGNORECASE)
 # Thanks without words, after an answer.
 THANKS_EMOJI = re.compile(r"(?:[👍👌🙏✅🙂😊😀😃👏💯]\ufe0f?[\U0001F3FB-\U0001F3FF]?\s*)+")
-# Below this calibrated probability, with a runner-up at least half as likely, the bot asks
-# which was meant instead of answering ("i need help with my account": 0.29 vs 0.20).
-AMBIGUOUS_BELOW = 0.4
 SHORT_STATEMENT_WORDS = 4
 # "still not working", "I tried that already": the answer just given did not solve it.
 _NOT_RESOLVED = re.compile(
@@ -190,7 +187,7 @@ def respond_to_text(
     confidence: float,
 ) -> list[EventType]:
     """The reply to a free message outside a form (also used by the fallback, actions/recover)."""
-    from knowledge.runtime.context import answer_message, joined_topics, looks_like_follow_up
+    from knowledge.runtime.context import answer_message, joined_topics, looks_like_follow_up, torn
 
     if THANKS_EMOJI.fullmatch(text.strip()):
         dispatcher.utter_message(response="utter_thank")  # 👍 after an answer
@@ -227,9 +224,7 @@ def respond_to_text(
     staying = (answered[0].used_context and top is not None
                and (top.entry_id == tracker.get_slot("last_faq_id")
                     or top.entry_id in entries_answered_last(tracker)))
-    ambiguous = (decision.kind == "answer" and len(answered) == 1 and top is not None
-                 and top.score < AMBIGUOUS_BELOW and len(decision.hits) > 1
-                 and decision.hits[1].score >= top.score / 2 and not staying)
+    ambiguous = len(answered) == 1 and torn(decision) and not staying
     if decision.kind == "answer" and not ambiguous:
         # The follow-up lands on the answer just given: its relevant part, not the same text.
         again = staying and len(answered) == 1 and answered_from_faq_last(tracker)

@@ -320,6 +320,18 @@ async def test_two_questions_in_one_message_get_two_answers_in_every_language(
 
 
 @pytest.mark.usefixtures("faq_services")
+async def test_venting_before_a_question_is_not_answered_with_a_guess() -> None:
+    """A long complaint ends with the question: the complaint's sentence matched two entries
+    weakly (bandwidth limits 0.24, sync problems 0.21) and got the bandwidth answer first."""
+    messages, _ = await _run(ActionAnswerFaq(), tracker(
+        text="I've been a customer for three years and honestly this week has been a "
+             "nightmare, the sync kept failing on my laptop, I lost an afternoon of work, and "
+             "support didn't answer my email. Anyway, how do I restore a previous version of "
+             "a file?", intent="ask_question"))
+    assert [m.get("faq_entry_id") for m in messages] == ["version-history"]
+
+
+@pytest.mark.usefixtures("faq_services")
 @pytest.mark.parametrize(("language", "first", "then"), [
     ("fr", "combien coûte le plan business ?", "et par an ?"),
     ("es", "¿cuánto cuesta el plan business?", "¿y por año?"),
