@@ -356,7 +356,11 @@ class ValidateLeadForm(RelayFormValidation):
         if result.get("form_cancelled") or not fixes:
             return result
         for other, new in fixes.items():
-            if tracker.get_slot(other) not in (None, new):
+            # A detail asked for later, given now ("about €300 a month" at the company's
+            # prompt) is said back, so the customer knows where it went.
+            if tracker.get_slot(other) is None:
+                dispatcher.utter_message(response=f"utter_noted_{other}", value=new)
+            elif tracker.get_slot(other) != new:
                 dispatcher.utter_message(response=f"utter_changed_{other}", value=new)
         return {**fixes, **result}
 

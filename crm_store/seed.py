@@ -1,7 +1,9 @@
 """`python -m crm_store.seed [--url URL] [--history]`: demo customers, conversations, leads, cases.
 
-Idempotent (keyed on the demo emails and conversation ids). The demo agent and an admin are
-created only when RELAY_ENV is development or test, from settings.demo_agent_email/password.
+Idempotent (keyed on the demo emails and conversation ids). Nothing is created unless RELAY_ENV
+is development or test: the demo customers' widget conversations have ids written here, so on a
+real installation anyone could read their transcripts. The demo agent and an admin come from
+settings.demo_agent_email/password.
 In development (or with --history) it also writes three months of demo traffic, more agents and
 a manager (crm_store.demo_history), so every chart of the Insights page means something.
 """
@@ -247,6 +249,8 @@ def seed(*, url: str, settings: Settings, history: bool | None = None) -> tuple[
     """
     from crm_store import demo_history
 
+    if settings.env not in ("development", "test"):
+        return 0, []
     engine = make_engine(url)
     try:
         with session_scope(make_session_factory(engine)) as session:

@@ -67,6 +67,23 @@ def test_timeline_from_text(text: str, expected: str | None) -> None:
     assert timeline_from_text(text) == expected
 
 
+async def test_a_budget_given_at_the_companys_prompt_is_said_back(domain: dict[str, Any]) -> None:
+    """"about €300 a month" at "what's your company?" is the budget, not a company; it was
+    stored silently, and the budget's question never came: the customer could not tell."""
+    dispatcher = CollectingDispatcher()
+    events = await ValidateLeadForm().run(
+        dispatcher, form_tracker("lead_form", "company", "about €300 a month"), domain)
+    assert SlotSet("budget", "€300 per month") in events
+    assert SlotSet("company", None) in events  # asked again
+    assert [m.get("response") for m in dispatcher.messages] == ["utter_noted_budget"]
+    assert dispatcher.messages[0]["value"] == "€300 per month"
+    # Given again, differently, once it is known: changed.
+    dispatcher = CollectingDispatcher()
+    await ValidateLeadForm().run(dispatcher, form_tracker(
+        "lead_form", "company", "about €500 a month", slots={"budget": "€300 per month"}), domain)
+    assert [m.get("response") for m in dispatcher.messages] == ["utter_changed_budget"]
+
+
 async def test_an_unclear_budget_is_asked_again_with_examples(domain: dict[str, Any]) -> None:
     # The validator says what was wrong; the form's utter_ask_budget asks again with examples.
     dispatcher = CollectingDispatcher()
