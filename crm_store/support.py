@@ -197,15 +197,18 @@ def wait_for_person(
     return True
 
 
-def _locked(*, session: Session, conversation_id: str) -> Conversation:
+def _locked(*, session: Session, conversation_id: str, create: bool = True) -> Conversation:
     """The conversation as last committed, held until this transaction ends.
 
     A resolve and Rasa's resume event (the API's ingest) both move a conversation back to the
-    bot, at nearly the same moment: each must see what the other did, or the customer is told
-    twice. A no-op UPDATE takes the row's lock on PostgreSQL (the database's write lock on
-    SQLite) before the status is read again.
+    bot, at nearly the same moment; two agents click "claim" on one conversation at once: each
+    must see what the other did, or the customer is told twice (or three agents each think the
+    conversation is theirs). A no-op UPDATE takes the row's lock on PostgreSQL (the database's
+    write lock on SQLite) before the status is read again. create: make it if it is missing
+    (else NotFound).
     """
-    conversation = conversations.get_or_create(session=session, conversation_id=conversation_id)
+    conversation = (conversations.get_or_create if create else conversations.get_or_raise)(
+        session=session, conversation_id=conversation_id)
     session.execute(update(Conversation).where(Conversation.id == conversation_id)
                     .values(status=Conversation.status)
                     .execution_options(synchronize_session=False))
@@ -266,8 +269,9 @@ def first_name(session: Session, user_id: int) -> str:
 
 
 def claim(*, session: Session, conversation_id: str, agent_id: int, actor: str) -> Outcome:
-    """Take a waiting conversation: status agent, assigned to agent_id."""
-    conversation = conversations.get_or_raise(session=session, conversation_id=conversation_id)
+    """Take a waiting conversation: status agent, assigned to agent_id (only one of several
+    agents claiming at once gets it; the others are told it is taken)."""
+    conversation = _locked(session=session, conversation_id=conversation_id, create=False)
     if conversation.status == ConversationStatus.BOT:
         return Outcome.NOT_WAITING
     if conversation.status == ConversationStatus.AGENT:
@@ -291,7 +295,7 @@ def transfer(
 
     The customer is told who joined; the agents see an internal note of the move.
     """
-    conversation = conversations.get_or_raise(session=session, conversation_id=conversation_id)
+    conversation = _locked(session=session, conversation_id=conversation_id, create=False)
     if conversation.status == ConversationStatus.BOT:
         return Outcome.NOT_WAITING
     if conversation.status == ConversationStatus.AGENT and \

@@ -249,6 +249,37 @@ def _at_once(sessions: sessionmaker[Session], *steps: Callable[[Session], object
     assert failures == []
 
 
+def test_agents_claiming_at_once_one_gets_it_and_the_customer_sees_one_join(
+    sessions: sessionmaker[Session],
+) -> None:
+    """Three agents click "claim" on the same waiting conversation at the same moment: each was
+    told it was theirs, the customer saw three people join, and the last writer kept it."""
+    with sessions.begin() as session:
+        agents = [new_agent(session, name) for name in ("Sam Okafor", "Priya Das", "Lee Chen")]
+    for round_ in range(6):
+        conversation_id = f"web-claim-race-{round_}"
+        with sessions.begin() as session:
+            support.request_handoff(session=session, conversation_id=conversation_id,
+                                    actor=audit.BOT, reason="asked", transcript="-")
+        outcomes: dict[int, support.Outcome] = {}
+
+        def claim(session: Session, agent_id: int, conversation_id: str = conversation_id,
+                  outcomes: dict[int, support.Outcome] = outcomes) -> None:
+            outcomes[agent_id] = support.claim(session=session, conversation_id=conversation_id,
+                                               agent_id=agent_id, actor=f"agent:{agent_id}")
+
+        _at_once(sessions, *(functools.partial(claim, agent_id=a) for a in agents))
+        winners = [a for a, outcome in outcomes.items() if outcome == support.Outcome.CLAIMED]
+        assert len(winners) == 1, outcomes
+        assert sorted(outcomes.values()) == sorted([support.Outcome.CLAIMED]
+                                                   + [support.Outcome.TAKEN] * 2)
+        with sessions() as session:
+            joined = [t for t in notices(session, conversation_id) if "joined" in t]
+            assert len(joined) == 1, joined
+            assert conversations.get_or_raise(
+                session=session, conversation_id=conversation_id).assigned_agent_id == winners[0]
+
+
 def test_a_resolve_racing_rasas_resume_event_tells_the_customer_once(
     sessions: sessionmaker[Session],
 ) -> None:
