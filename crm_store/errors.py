@@ -12,7 +12,10 @@ class NotFoundError(LookupError):
     """The referenced row does not exist."""
 
     def __init__(self, entity: str, entity_id: object) -> None:
-        super().__init__(f"{entity} {entity_id} does not exist.")
+        shown = str(entity_id)
+        if len(shown) > 64:  # an id that long is no id: say so without echoing all of it
+            shown = shown[:40] + "…"
+        super().__init__(f"{entity} {shown} does not exist.")
         self.entity = entity
         self.entity_id = entity_id
 

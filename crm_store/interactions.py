@@ -8,7 +8,7 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, CursorResult, and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from crm_store import cases, conversations
+from crm_store import cases, conversations, plain_text
 from crm_store.db import insert_unless_exists
 from crm_store.enums import Author, DeliveryStatus, Direction
 from crm_store.errors import InvalidValue
@@ -48,6 +48,7 @@ def record(
     """
     if direction not in DIRECTIONS:
         raise InvalidValue(f"direction must be one of {', '.join(DIRECTIONS)}.")
+    text = plain_text.clean(text)  # agents' replies and notes too
     if author not in AUTHORS:
         raise InvalidValue(f"author must be one of {', '.join(AUTHORS)}.")
     if dedupe_key is not None:

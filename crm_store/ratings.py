@@ -7,7 +7,7 @@ import re
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from crm_store import audit, conversations
+from crm_store import audit, conversations, plain_text
 from crm_store.enums import CaseType, ConversationStatus
 from crm_store.errors import InvalidValue
 from crm_store.models import OPEN_CASE_STATUSES, Case, SatisfactionRating, utcnow
@@ -43,7 +43,7 @@ def rate(
     the first), audited; NothingToRate if no handoff of it was resolved."""
     if score not in SCORES:
         raise InvalidValue("score must be a whole number from 1 to 5.")
-    comment = (comment or "").strip()[:MAX_COMMENT_CHARS] or None
+    comment = plain_text.clean(comment or "").strip()[:MAX_COMMENT_CHARS] or None
     conversations.get_or_raise(session=session, conversation_id=conversation_id)
     case = session.scalars(
         select(Case)

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from fastapi import Path
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from crm_store import plain_text
 from crm_store.customers import normalise_email, normalise_phone
 from crm_store.enums import (
     CasePriority,
@@ -17,6 +18,7 @@ from crm_store.enums import (
     CustomerType,
     LeadStage,
 )
+from crm_store.errors import InvalidValue
 from relay import languages
 from relay.channels import ChannelName
 
@@ -40,9 +42,18 @@ LanguageCode = Annotated[str, Field(json_schema_extra={"enum": list(languages.CO
 
 
 class Input(BaseModel):
-    """Base of request bodies: unknown fields are an error, strings are stripped."""
+    """Base of request bodies: unknown fields are an error, strings are stripped and may not
+    hold control characters (crm_store.plain_text: PostgreSQL refuses NUL outright)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _plain(cls, value: object) -> object:
+        for text in value if isinstance(value, list | tuple | set) else (value,):
+            if isinstance(text, str):
+                plain_text.refuse_unwanted(text)
+        return value
 
 
 class Output(BaseModel):
@@ -77,11 +88,26 @@ class PrincipalOut(BaseModel):
 
 
 def _email(value: str | None) -> str | None:
-    return None if value is None or value == "" else normalise_email(value)
+    if value is None or value == "":
+        return None
+    try:
+        return normalise_email(value)
+    except InvalidValue as error:  # its sentence quotes the value; an API error never does
+        raise ValueError(_unquoted(error, value)) from None
 
 
 def _phone(value: str | None) -> str | None:
-    return None if value is None or value == "" else normalise_phone(value)
+    if value is None or value == "":
+        return None
+    try:
+        return normalise_phone(value)
+    except InvalidValue as error:
+        raise ValueError(_unquoted(error, value)) from None
+
+
+def _unquoted(error: InvalidValue, value: str) -> str:
+    """The sentence of a refused value without the value ("'x' is not …" → "is not …")."""
+    return str(error).replace(f"'{value.strip()}' ", "", 1)
 
 
 class CustomerCreate(Input):

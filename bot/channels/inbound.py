@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.rasa import BotReply, RasaClient, RasaRefused
-from crm_store import attachments, audit, conversations, interactions, support
+from crm_store import attachments, audit, conversations, interactions, plain_text, support
 from crm_store.enums import Author, ConversationStatus, Direction
 from crm_store.ingest import user_message_key
 from crm_store.models import Interaction, utcnow
@@ -56,6 +56,10 @@ class Incoming:
     # When the customer sent it (the inbox's time, Telegram's date): Rasa may handle it much
     # later (while it starts), and the transcript shows it when it was said.
     received_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        # Whatever the channel: no NUL or control characters reach Rasa or the CRM.
+        object.__setattr__(self, "text", plain_text.clean(self.text))
 
 
 def retry_delay(tries: int) -> float:

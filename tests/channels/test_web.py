@@ -166,7 +166,19 @@ def test_empty_and_too_long_messages(client: TestClient, fake_rasa: FakeRasa) ->
     klingon = client.post(f"/chat/{cid}/messages", json={"text": "hi", "language": "tlh"})
     assert klingon.status_code == 422 and "must be one of en, zh" in klingon.json()["detail"]
     assert client.post(f"/chat/{cid}/messages", content=b"not json").status_code == 422
+    nul = client.post(f"/chat/{cid}/messages", json={"text": "\u0000\u0007 \u202e"})
+    assert nul.status_code == 422 and nul.json()["detail"] == "The message is empty."
     assert fake_rasa.messages == []
+
+
+def test_control_characters_never_reach_rasa(client: TestClient, fake_rasa: FakeRasa) -> None:
+    """NUL made PostgreSQL refuse the message wherever it was written (Rasa's tracker store,
+    the CRM: crm_store/test_plain_text.py)."""
+    cid = web_id()
+    sent = client.post(f"/chat/{cid}/messages",
+                       json={"text": "how much is pro\u0000\u0007\u001b[31m?"})
+    assert sent.status_code == 200
+    assert [m["message"] for m in fake_rasa.messages] == ["how much is pro[31m?"]
 
 
 def test_while_rasa_starts_a_message_waits_and_its_reply_comes_on_the_stream(

@@ -124,8 +124,9 @@ def test_duplicate_email_is_409_with_existing_id(client: TestClient, agent_heade
 
 def test_422_names_the_field(client: TestClient, agent_headers: H) -> None:
     cases = [
-        ({"email": "not-an-email"}, "email: 'not-an-email' is not a valid email address"),
-        ({"phone": "12"}, "phone: '12' is not a phone number"),
+        ({"email": "not-an-email"}, "email: is not a valid email address: An email address "
+                                    "must have an @-sign."),
+        ({"phone": "12"}, "phone: is not a phone number"),
         (
             {"name": "x", "favourite_colour": "red"},
             "favourite_colour: Extra inputs are not permitted",
@@ -150,10 +151,36 @@ def test_422_does_not_echo_the_input_or_the_exception(client: TestClient, agent_
     assert response.status_code == 422
     assert secret not in response.text
     assert all(set(error) == {"type", "loc", "msg"} for error in response.json()["errors"])
+    for body in ({"email": "secret-not-an-email"}, {"phone": "0791 secret"}):
+        refused = client.post("/api/v1/customers", json=body, headers=agent_headers)
+        assert refused.status_code == 422 and "secret" not in refused.text
     broken = client.post("/api/v1/customers", content=b'{"name": "x"',
                          headers={**agent_headers, "content-type": "application/json"})
     assert broken.status_code == 422
     assert "Expecting" not in broken.text and "ctx" not in broken.text
+
+
+@pytest.mark.parametrize("name", ["Eve\u0000Null", "\u202eevE", "bell\u0007", "\u001b[31mred"])
+def test_control_characters_in_a_field_are_a_422_that_names_them(
+    client: TestClient, agent_headers: H, name: str
+) -> None:
+    """PostgreSQL refuses NUL (a 500 there); a text-direction override shows "evE" as "Eve"."""
+    created = _customer(client, agent_headers, name="Eve")
+    response = client.patch(f"/api/v1/customers/{created['id']}", json={"name": name},
+                            headers=agent_headers)
+    assert response.status_code == 422
+    assert "name: must not contain control characters" in response.json()["detail"]
+    kept = client.get(f"/api/v1/customers/{created['id']}", headers=agent_headers).json()
+    assert kept["name"] == "Eve"
+    ok = client.patch(f"/api/v1/customers/{created['id']}",
+                      json={"address": "1 Main St\nFlat 2\tback"}, headers=agent_headers)
+    assert ok.status_code == 200  # line breaks and tabs are text
+
+
+def test_a_very_long_missing_id_is_not_echoed_whole(client: TestClient, agent_headers: H) -> None:
+    long_id = "web-" + "a" * 5000
+    response = client.get(f"/api/v1/conversations/{long_id}", headers=agent_headers)
+    assert response.status_code in (404, 422) and long_id not in response.text
 
 
 @pytest.mark.parametrize(("method", "path", "allowed"), [

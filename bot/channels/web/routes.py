@@ -49,6 +49,7 @@ from crm_store import (
     conversations,
     events,
     interactions,
+    plain_text,
     ratings,
     verification,
 )
@@ -213,7 +214,7 @@ async def post_message(
                                    'for the message (8-40 letters, digits, "-" or "_") and a '
                                    'language, e.g. {"text": "Hello", "id": "3f2a9c1e", '
                                    '"language": "es"}.') from None
-    text = message.text.strip()
+    text = plain_text.clean(message.text).strip()  # "\x00" alone is empty too
     if not text:
         raise HTTPException(status_code=422, detail="The message is empty.", headers=CORS_HEADERS)
     if len(text) > MAX_MESSAGE_CHARS:
