@@ -42,6 +42,9 @@ from relay import mail
 # Tasks that show or change an existing record: only for a verified customer.
 NEEDS_VERIFICATION = frozenset({"check_cases", "update_details"})
 VERIFIED = "verified"  # the verification_code slot's value once the code matched
+# ...when no code can be sent now (the address's hourly limit): the form ends, and nothing asks
+# for a code that never came
+NO_CODE = "no-code"
 _CODE = re.compile(r"^\D{0,20}?(\d[\d\s.\-]{4,14}\d)\D{0,20}$")
 _RESEND = re.compile(
     r"\b(?:resend|re-send|send (?:it |me |a |another |the )*(?:code |one )?again|"
@@ -157,9 +160,10 @@ def needs_verification(tracker: Tracker) -> bool:
 
 
 def mail_code(dispatcher: CollectingDispatcher, tracker: Tracker, email: str, *,
-              resend: bool) -> None:
+              resend: bool) -> str | None:
     """Issue a code for email (mailed in the background if the address has an account) and
-    say what happened — the same words whether or not it has one."""
+    say what happened — the same words whether or not it has one; the verification_code
+    slot's value to set (None: ask for the code; NO_CODE: none was sent, end the form)."""
     settings = services().settings
     with services().sessions.begin() as session:
         issued = verification.issue_code(session=session, secret=settings.secret_key,
@@ -173,9 +177,11 @@ def mail_code(dispatcher: CollectingDispatcher, tracker: Tracker, email: str, *,
         dispatcher.utter_message(response="utter_code_wait", seconds=issued.wait_seconds)
     elif issued.outcome == Issued.LIMIT:
         dispatcher.utter_message(response="utter_code_limit")
+        return NO_CODE
     else:
         dispatcher.utter_message(response="utter_code_resent" if resend else "utter_code_sent",
                                  email=issued.email)
+    return None
 
 
 class ValidateIdentifyForm(RelayFormValidation):
@@ -235,8 +241,8 @@ class ValidateIdentifyForm(RelayFormValidation):
         email = result.get("email")
         if email is None or not needs_verification(tracker):
             return result
-        mail_code(dispatcher, tracker, email, resend=False)
-        return {**result, "verification_code": None}
+        return {**result, "verification_code": mail_code(dispatcher, tracker, email,
+                                                         resend=False)}
 
     async def validate_customer_name(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
@@ -255,8 +261,7 @@ class ValidateIdentifyForm(RelayFormValidation):
         text = latest_text(tracker) or str(slot_value or "")
         email = str(tracker.get_slot("email") or "")
         if asks_for_a_new_code(text) and email:
-            mail_code(dispatcher, tracker, email, resend=True)
-            return {"verification_code": None}
+            return {"verification_code": mail_code(dispatcher, tracker, email, resend=True)}
         other = EMAIL_IN_TEXT.search(text)
         if other is not None:
             try:
@@ -264,8 +269,9 @@ class ValidateIdentifyForm(RelayFormValidation):
             except InvalidValue:
                 address = ""
             if address and address != email:
-                mail_code(dispatcher, tracker, address, resend=False)
-                return {"email": address, "verification_code": None}
+                return {"email": address,
+                        "verification_code": mail_code(dispatcher, tracker, address,
+                                                       resend=False)}
         code = code_from_text(text)
         if code is None:
             return self.validated("verification_code", slot_value, dispatcher, tracker)
@@ -313,7 +319,8 @@ class ActionIdentifyCustomer(Action):
         """The customer the CRM says this conversation is verified as."""
         known = verified_identity(tracker)
         if known is None:
-            dispatcher.utter_message(response="utter_not_verified")
+            if tracker.get_slot("verification_code") != NO_CODE:  # else: the limit was said
+                dispatcher.utter_message(response="utter_not_verified")
             return [*end_of_task(tracker, ()), SlotSet("verification_code", None)]
         customer_id, name, email = known
         addressed = str(name or "").split()[0] if name else "there"

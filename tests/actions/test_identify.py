@@ -11,7 +11,12 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session, sessionmaker
 
-from actions.identify import ActionIdentifyCustomer, ValidateIdentifyForm, name_from_text
+from actions.identify import (
+    NO_CODE,
+    ActionIdentifyCustomer,
+    ValidateIdentifyForm,
+    name_from_text,
+)
 from crm_store import conversations, customers, verification
 from relay.devmail import read_mails
 from relay.mail import code_in
@@ -205,6 +210,31 @@ async def test_resend_too_soon_wait_and_back_outs_at_the_code_prompt(
     assert said(dispatcher) == ["utter_code_hint"]
     events, dispatcher = await run_code_step("never mind", slots, domain)
     assert SlotSet("form_cancelled", True) in events
+
+
+async def test_when_no_code_can_be_sent_the_form_ends_instead_of_asking_for_one(
+    sessions: sessionmaker[Session], domain: dict[str, Any], mailbox: Path
+) -> None:
+    """The address had its codes for the hour: the bot said so, then "Please type the 6-digit
+    code from that email", though no email came (found by the exploratory helper)."""
+    _customer(sessions, email="grace@example.com", name="Grace")
+    for n in range(verification.CODES_PER_EMAIL):
+        with sessions.begin() as session:
+            verification.issue_code(session=session, secret="unit", conversation_id=f"web-{n}",
+                                    email="grace@example.com", actor="test", resend=False)
+    dispatcher = CollectingDispatcher()
+    events = await ValidateIdentifyForm().run(
+        dispatcher, form_tracker("identify_form", "email", "grace@example.com",
+                                 sender_id="web-late", slots={"pending_task": "check_cases"}),
+        domain)
+    assert said(dispatcher) == ["utter_code_limit"]
+    assert SlotSet("verification_code", NO_CODE) in events  # the form's last slot: it ends
+    dispatcher = CollectingDispatcher()
+    events = await ActionIdentifyCustomer().run(dispatcher, tracker(sender_id="web-late", slots={
+        "pending_task": "check_cases", "email": "grace@example.com",
+        "verification_code": NO_CODE}), domain)
+    assert said(dispatcher) == []  # the limit was said; nothing contradicts it
+    assert SlotSet("verified", True) not in events and SlotSet("pending_task", None) in events
 
 
 async def test_a_verified_task_is_refused_when_the_crm_says_unverified(
