@@ -96,6 +96,35 @@ def address_from_text(text: str) -> str | None:
     return address
 
 
+# What introduces the new value in a request that gives it ("change my phone number to +44 …",
+# "cambia mi dirección a Calle Mayor 3", "meine Nummer auf +49 …", "电话改成 138…").
+_VALUE_MARKER = re.compile(
+    r"(?:\b(?:to|is|into|now|a|auf|zu|in|ist|es|en|est|par|para|por|pour|é)\b|[:：]|改成|改为|换成|"
+    r"变成|是)\s*(?:(?:now|ahora|jetzt|maintenant|agora)\b\s*)?",
+    re.IGNORECASE)
+
+
+def value_in_request(text: str, field: str) -> str | None:
+    """The new phone number or address a request to change it already gives, else None."""
+    lowered = text.lower()
+    words = _PHONE_WORDS if field == "phone" else _ADDRESS_WORDS
+    at = min((i for word in words if (i := lowered.find(word)) >= 0), default=-1)
+    if at < 0:
+        return None
+    marker = _VALUE_MARKER.search(text, at)
+    if marker is None:
+        return None
+    rest = text[marker.end():].strip().rstrip(".!")
+    if field == "phone":
+        if not _PHONE_IN_TEXT.search(rest):
+            return None
+        try:
+            return phone_from_text(rest)
+        except ValueError:
+            return None
+    return address_from_text(rest)
+
+
 # Longest message still taken for a bare address outside a form.
 MAX_ADDRESS_WORDS = 12
 
@@ -149,15 +178,20 @@ class ValidateUpdateDetailsForm(RelayFormValidation):
     async def extract_detail_field(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        """The field named in the request that started the form ("change my phone number")."""
+        """The field named in the request that started the form ("change my phone number"),
+        and the new value if the request gave it too ("… to +44 7911 123456")."""
         if tracker.get_slot("detail_field") or tracker.get_slot("requested_slot") == "detail_field":
             return {}
         # The request may be a few turns back when identification came first.
         for event in reversed(tracker.events):
             intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
             if event.get("event") == "user" and intent == "update_details":
-                field = field_from_text(event.get("text"))
-                return {"detail_field": field} if field else {}
+                text = str(event.get("text") or "")
+                field = field_from_text(text)
+                if field is None:
+                    return {}
+                value = value_in_request(text, field)
+                return {"detail_field": field, **({field: value} if value else {})}
         return {}
 
     def parse_detail_field(self, text: str, tracker: Tracker) -> tuple[str | None, Hint | None]:

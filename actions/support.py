@@ -110,17 +110,25 @@ class ActionListCases(Action):
             return reset
         language = language_of(tracker)
         with services().sessions() as session:
-            found = cases.list_for_customer(session=session, customer_id=customer_id)
+            everything = cases.list_for_customer(session=session, customer_id=customer_id)
+            # A case someone opened in another chat by typing this email, unverified, is not
+            # listed: its subject is whatever they typed (it could be a phishing message).
+            found = [case for case in everything
+                     if not case.unverified or case.conversation_id == tracker.sender_id]
             lines = [responses.text(f"utter_case_line_{case.status}", language, case_id=case.id,
                                     subject=case.subject)
                      for case in found[:CASES_LISTED]]
+        hidden = len(everything) - len(found)
+        unverified = ([responses.text("utter_cases_unverified", language, count=hidden)]
+                      if hidden else [])
         if not lines:
-            dispatcher.utter_message(response="utter_no_cases")
+            dispatcher.utter_message(text="\n".join(
+                [responses.text("utter_no_cases", language), *unverified]))
             return reset
         heading = responses.text("utter_cases_heading" if len(lines) > 1
                                  else "utter_case_heading", language)
         if len(found) > CASES_LISTED:
             lines.append(responses.text("utter_cases_older", language,
                                         count=len(found) - CASES_LISTED))
-        dispatcher.utter_message(text="\n".join([heading, *lines]))
+        dispatcher.utter_message(text="\n".join([heading, *lines, *unverified]))
         return reset

@@ -169,6 +169,26 @@ async def test_the_request_is_found_behind_the_identification_turns(
     assert events == [SlotSet("detail_field", "address"), SlotSet("requested_slot", "address")]
 
 
+@pytest.mark.parametrize(("request_", "field", "value"), [
+    ("I want to change my phone number to +44 7911 123456", "phone", "+447911123456"),
+    ("update my address to 10 Downing Street, London SW1A 2AA", "address",
+     "10 Downing Street, London SW1A 2AA"),
+    ("cambia mi teléfono a +34 612 345 678", "phone", "+34612345678"),
+    ("meine neue Adresse ist Hauptstraße 5, 10115 Berlin", "address",
+     "Hauptstraße 5, 10115 Berlin"),
+])
+async def test_a_value_given_with_the_request_is_read_back_not_asked_for(
+    domain: dict[str, Any], request_: str, field: str, value: str,
+) -> None:
+    """"update my address to 10 Downing Street…" asked "What's the new address?" after the
+    verification, and the address given was lost (found by the exploratory helper)."""
+    dispatcher = CollectingDispatcher()
+    tracker_ = _activation_tracker((request_, "update_details"), ("ana@example.com", "inform"))
+    events = await ValidateUpdateDetailsForm().run(dispatcher, tracker_, domain)
+    assert events == [SlotSet("detail_field", field), SlotSet(field, value),
+                      SlotSet("requested_slot", "confirm_details")]
+
+
 async def test_a_request_without_a_field_asks_which_one(domain: dict[str, Any]) -> None:
     dispatcher = CollectingDispatcher()
     tracker_ = _activation_tracker(("I need to update my details", "update_details"))

@@ -100,3 +100,31 @@ async def test_no_cases_is_said_plainly(
     events = await ActionListCases().run(dispatcher, tracker(slots={"customer_id": ana}), domain)
     assert events == [SlotSet("pending_task", None)]
     assert texts(dispatcher) == ["You have no support cases with us at the moment."]
+
+
+async def test_cases_someone_else_opened_with_the_email_unverified_are_not_listed(
+    sessions: sessionmaker[Session], domain: dict[str, Any]
+) -> None:
+    """Anyone may open a case by typing Ana's email; when Ana verifies, such a case's subject
+    (whatever that person typed) is not shown to her as hers, only counted."""
+    ana = _ana(sessions)
+    verify(sessions, "rest-test", ana)
+    with sessions.begin() as session:
+        own = cases.open_case(session=session, actor="test", subject="Sync stopped",
+                              type="problem", customer_id=ana)
+        here = cases.open_case(session=session, actor="test", subject="Typed here before",
+                               type="problem", customer_id=ana, unverified=True,
+                               conversation_id="rest-test")
+        cases.open_case(session=session, actor="test", type="problem", customer_id=ana,
+                        subject="URGENT: log in at evil.example to keep your account",
+                        unverified=True)
+        own_id, here_id = own.id, here.id
+    dispatcher = CollectingDispatcher()
+    await ActionListCases().run(dispatcher, tracker(slots={"customer_id": ana}), domain)
+    [listed] = texts(dispatcher)
+    assert "evil.example" not in listed
+    assert listed.splitlines() == [
+        "Your most recent cases:", f"• #{here_id} Typed here before — open",
+        f"• #{own_id} Sync stopped — open",
+        "1 more were opened in other chats with your email address but without verifying it, "
+        "so I don't show them here. Say 'agent' if you'd like a person to look at them."]
