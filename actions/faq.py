@@ -109,8 +109,22 @@ def entries_answered_last(tracker: Tracker) -> set[str]:
 
 
 def answered_from_faq_last(tracker: Tracker) -> bool:
-    """True if the bot's last action before the customer's latest message answered the FAQ."""
-    return last_bot_action(tracker) == "action_answer_faq"
+    """True if the bot's last turn gave an FAQ answer (action_answer_faq, or another action
+    that answered: a price question put as a sales request, actions/tasks.py)."""
+    return last_bot_action(tracker) == "action_answer_faq" or bool(entries_answered_last(tracker))
+
+
+def offered_last_turn(tracker: Tracker) -> bool:
+    """True if the offer was made in the turn just before the customer's latest message."""
+    seen_user = False
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            if seen_user:
+                return False
+            seen_user = True
+        elif seen_user and event.get("event") == "slot" and event.get("name") == OFFERED:
+            return event.get("value") is not None
+    return False
 
 
 def intent_of(tracker: Tracker) -> tuple[str | None, float]:
@@ -232,7 +246,11 @@ def respond_to_text(
                                topic=joined_topics(answered),
                                scores=[a.decision.hits[0].score for a in answered],
                                again_for=(engine, text) if again else None)
-        if TEAM_PRICE.search(text) and not tracker.active_loop_name:
+        # A team's price question gets the offer of sales; a follow-up on the answer after the
+        # offer ("and per year?") keeps it open, so "yes" next still reaches sales.
+        offer_open = tracker.get_slot(OFFERED) == "sales" and offered_last_turn(tracker)
+        if not tracker.active_loop_name and (TEAM_PRICE.search(text)
+                                             or (staying and offer_open)):
             events += offer_sales(dispatcher)
         return events
     if decision.kind == "clarify" or ambiguous:

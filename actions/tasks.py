@@ -13,6 +13,7 @@ from actions.faq import (
     answer_events,
     answered_from_faq_last,
     offer_sales,
+    offered_last_turn,
 )
 from actions.forms import question_shaped
 from actions.identify import verified_identity
@@ -151,16 +152,3 @@ class ActionAcceptOffer(Action):
             return [SlotSet(OFFERED, None)]
         form = "lead_form" if tracker.get_slot("identified") else "identify_form"
         return [SlotSet(OFFERED, None), SlotSet("pending_task", "sales"), FollowupAction(form)]
-
-
-def offered_last_turn(tracker: Tracker) -> bool:
-    """True if the offer was made in the turn just before the customer's latest message."""
-    seen_user = False
-    for event in reversed(tracker.events):
-        if event.get("event") == "user":
-            if seen_user:
-                return False
-            seen_user = True
-        elif seen_user and event.get("event") == "slot" and event.get("name") == OFFERED:
-            return event.get("value") is not None
-    return False

@@ -113,3 +113,53 @@ async def test_a_plain_sales_request_starts_the_lead(domain: dict[str, Any], tex
         dispatcher, tracker(text=text, intent="request_sales", confidence=0.9998), domain)
     assert dispatcher.messages == []
     assert events == [SlotSet("verified", False)]
+
+
+def _turn(text: str, intent: str, action: str, messages: list[dict[str, Any]],
+          events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A turn as Rasa's tracker holds it: the customer's message, the action, its events and
+    what it said (an answer's bot event names its FAQ entry in its metadata)."""
+    parse = {"text": text, "intent": {"name": intent, "confidence": 0.99}, "entities": []}
+    said = [{"event": "bot", "text": m.get("text"),
+             "metadata": {k: v for k, v in m.items() if k == "faq_entry_id"}} for m in messages]
+    return [{"event": "action", "name": "action_listen"},
+            {"event": "user", "text": text, "parse_data": parse},
+            {"event": "action", "name": action},
+            *[e for e in events if e["event"] == "slot"], *said]
+
+
+@pytest.mark.usefixtures("faq_services")
+async def test_a_follow_up_after_the_offer_of_sales_keeps_it_and_yes_reaches_sales(
+    domain: dict[str, Any],
+) -> None:
+    """"we're a team of 25, how much would business cost us?" (answered, sales offered), "and
+    per year?" got the whole Business answer again without the offer, and "yes" then got
+    "anything else?" instead of sales (found by the exploratory helper)."""
+    from actions.faq import ActionAnswerFaq
+    from actions.tasks import ActionAcceptOffer
+
+    first = "we're a team of 25, how much would business cost us?"
+    dispatcher = CollectingDispatcher()
+    events = await ActionStartTask().run(dispatcher, tracker(
+        text=first, intent="request_sales", confidence=0.99), domain)
+    answer = dispatcher.messages[0]["text"]
+    assert dispatcher.messages[-1]["response"] == "utter_offer_sales"
+    before = _turn(first, "request_sales", "action_start_task", dispatcher.messages, events)
+    slots = {e["name"]: e["value"] for e in events if e["event"] == "slot"}
+
+    dispatcher = CollectingDispatcher()
+    events = await ActionAnswerFaq().run(dispatcher, tracker(
+        text="and per year?", intent="ask_question", slots=slots, before=before), domain)
+    again, offer = dispatcher.messages
+    assert offer["response"] == "utter_offer_sales"
+    # the part with the yearly price, as such, not the same answer twice
+    assert again["response"] == "utter_answer_again"
+    assert "per year" in again["answer"] and again["answer"] != answer
+    before += _turn("and per year?", "ask_question", "action_answer_faq", dispatcher.messages,
+                    events)
+    slots |= {e["name"]: e["value"] for e in events if e["event"] == "slot"}
+
+    dispatcher = CollectingDispatcher()
+    events = await ActionAcceptOffer().run(dispatcher, tracker(
+        text="yes", intent="affirm", slots=slots, before=before), domain)
+    assert FollowupAction("identify_form") in events
