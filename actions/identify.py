@@ -69,12 +69,27 @@ def email_from_text(text: str) -> str:
     return (match.group(0) if match else text).strip().rstrip(".!?")
 
 
+# Characters no name has (markup, code, paths): "<img src=x onerror=…>" is not a name.
+_NOT_IN_NAMES = set('<>{}[]()=;:/\\|"`@#$%^*_+~?!')
+# Words a sentence has and a name does not: "it started on monday", "hmm since last week" were
+# taken as the names "It Started On Monday" and "Hmm Since Last Week". A capitalised name that
+# has one ("May Lee", "Will Smith") is still taken.
+_SENTENCE_WORDS = frozenset({
+    "it", "is", "was", "on", "in", "at", "the", "an", "since", "started", "my", "we", "and",
+    "but", "not", "don't", "dont", "hmm", "wait", "last", "week", "when", "because", "still",
+    "just", "already", "yesterday", "today", "tomorrow", "there", "this", "that", "what", "why",
+    "how", "who", "where", "can", "could", "would", "should", "will", "have", "has", "had",
+    "does", "did", "do", "are", "were", "been", "be", "to", "of", "for", "with", "from", "about"})
+
+
 def name_from_text(text: str) -> str | None:
     """A person's name from "I'm ana silva" → "Ana Silva"; None if it does not look like one."""
     name = _NAME_PREFIX.sub("", text.strip()).strip().rstrip(".!")
-    if not name or len(name) > 100 or "@" in name or any(ch.isdigit() for ch in name):
+    if not name or len(name) > 100 or any(ch.isdigit() or ch in _NOT_IN_NAMES for ch in name):
         return None
-    if len(name.split()) > 5:
+    words = name.split()
+    if len(words) > 5 or (len(words) > 1 and name == name.lower() and any(
+            w.strip(",.'’") in _SENTENCE_WORDS or w.lower() in _NOT_NAMES for w in words)):
         return None
     return name.title() if name == name.lower() else name
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -19,6 +20,23 @@ from knowledge.runtime.context import word_count
 from relay import responses
 
 MIN_DESCRIPTION_WORDS = 3
+# A message typed while the bot asked for the email or name counts as the description when it
+# says this much and is neither ("the desktop app crashes every time I open a PDF").
+MIN_STRAY_DESCRIPTION_WORDS = 5
+# The request itself, which is no description: "please open a support ticket", "I want to
+# report a problem", in Relay's languages.
+_REQUEST = re.compile(
+    r"[,.;!]?\s*(?:(?:please|pls|can you|could you|i want to|i'd like to|i need to|i wanna|"
+    r"let me|i'd like|i want)\s+)?(?:(?:open|create|file|raise|log|submit|make|start)\s+"
+    r"(?:a|an|me a)?\s*(?:support\s+)?(?:ticket|case|report)|report(?:ing)?\s+(?:a\s+)?"
+    r"(?:problem|bug|issue|fault|an issue))(?:\s+(?:for me|for this|about (?:it|this)))?"
+    r"(?:,?\s*please)?[.!]?"
+    r"|(?:quiero |me gustaría )?(?:abrir|crear) (?:un |una )?(?:ticket|caso|incidencia)"
+    r"|(?:ich möchte )?(?:ein(?:en)? )?(?:ticket|fall|problem) (?:eröffnen|melden|anlegen)"
+    r"|(?:je veux |je voudrais )?(?:ouvrir|créer|signaler) (?:un |une )?(?:ticket|demande|"
+    r"problème)|(?:quero )?(?:abrir|criar|relatar) (?:um |uma )?(?:chamado|ticket|problema)"
+    r"|(?:请)?(?:帮我)?(?:开|创建|提交)(?:一个)?(?:工单|问题)",
+    re.IGNORECASE)
 SUBJECT_LENGTH = 80
 CASES_LISTED = 5
 
@@ -40,6 +58,18 @@ class ValidateProblemForm(RelayFormValidation):
     def name(self) -> str:
         return "validate_problem_form"
 
+    async def extract_problem_description(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        """What the customer already said about the problem, before it is asked for: the
+        request itself ("my sync is broken, please open a support ticket"), or a message typed
+        while the bot asked for their email or name. Nothing they said is asked twice."""
+        if (tracker.get_slot("problem_description")
+                or tracker.get_slot("requested_slot") == "problem_description"):
+            return {}
+        said = described_before(tracker)
+        return {"problem_description": said} if said else {}
+
     def parse_problem_description(
         self, text: str, tracker: Tracker
     ) -> tuple[str | None, Hint | None]:
@@ -55,6 +85,33 @@ class ValidateProblemForm(RelayFormValidation):
     ) -> dict[str, Any]:
         """The description as typed, if it says enough to act on."""
         return self.validated("problem_description", slot_value, dispatcher, tracker)
+
+
+def described_before(tracker: Tracker) -> str | None:
+    """The description in the messages since the customer asked to report a problem (see
+    ValidateProblemForm.extract_problem_description), or None."""
+    messages: list[tuple[str, str | None]] = []
+    for event in reversed(tracker.events):
+        if event.get("event") != "user":
+            continue
+        intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
+        messages.append((str(event.get("text") or ""), intent))
+        if intent == "report_problem":
+            break
+    else:
+        return None
+    request, *later = reversed(messages)
+    kept = []
+    remainder = _REQUEST.sub(" ", request[0]).strip(" ,.;!:?")
+    if word_count(remainder) >= MIN_DESCRIPTION_WORDS:
+        kept.append(remainder)
+    name = str(tracker.get_slot("customer_name") or "").lower()
+    for text, intent in later:
+        if (word_count(text) >= MIN_STRAY_DESCRIPTION_WORDS and "@" not in text
+                and intent not in ("affirm", "deny", "greet", "goodbye", "stop", "ask_human")
+                and (not name or name not in text.lower())):
+            kept.append(text.strip())
+    return "\n".join(kept) or None
 
 
 class ActionOpenProblemCase(Action):

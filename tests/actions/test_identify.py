@@ -251,6 +251,15 @@ async def test_a_verified_task_is_refused_when_the_crm_says_unverified(
     assert SlotSet("verified", True) not in events
 
 
+@pytest.mark.parametrize("text", [
+    "it started on monday", "hmm since last week", "<img src=x onerror=alert('name')>",
+    "{{7*7}}", "../../etc/passwd",
+])
+def test_sentences_and_markup_are_not_names(text: str) -> None:
+    """They were taken: "Thanks, It.", and a customer record named "<Img Src=X Onerror=…>"."""
+    assert name_from_text(text) is None
+
+
 @pytest.mark.parametrize(("text", "name"), [
     ("me llamo Carlos Ruiz", "Carlos Ruiz"), ("ich heiße Lukas", "Lukas"),
     ("je m'appelle Marie", "Marie"), ("meu nome é João", "João"), ("我叫王伟", "王伟"),

@@ -128,3 +128,51 @@ async def test_cases_someone_else_opened_with_the_email_unverified_are_not_liste
         f"• #{own_id} Sync stopped — open",
         "1 more were opened in other chats with your email address but without verifying it, "
         "so I don't show them here. Say 'agent' if you'd like a person to look at them."]
+
+
+def _problem_form_starts(*user_turns: tuple[str, str], name: str | None = None) -> Any:
+    """The tracker problem_form's validation sees when the form is activated."""
+    from rasa_sdk import Tracker
+
+    events: list[dict[str, Any]] = []
+    for text, intent in user_turns:
+        parse = {"text": text, "intent": {"name": intent, "confidence": 0.9}, "entities": []}
+        events += [{"event": "action", "name": "action_listen"},
+                   {"event": "user", "text": text, "parse_data": parse}]
+    events.append({"event": "action", "name": "problem_form"})
+    return Tracker.from_dict({
+        "sender_id": "rest-test", "slots": {"identified": True, "customer_name": name},
+        "latest_message": events[-2]["parse_data"], "events": events,
+        "active_loop": {"name": "problem_form"}, "latest_action_name": "problem_form"})
+
+
+async def test_the_problem_said_in_the_request_is_not_asked_for_again(
+    domain: dict[str, Any],
+) -> None:
+    """"my sync is broken, please open a support ticket" still got "Please describe the
+    problem…" (found by the exploratory helper)."""
+    dispatcher = CollectingDispatcher()
+    events = await ValidateProblemForm().run(dispatcher, _problem_form_starts(
+        ("my sync is broken, please open a support ticket", "report_problem")), domain)
+    assert events == [SlotSet("problem_description", "my sync is broken")]
+
+
+async def test_a_problem_described_at_the_email_prompt_is_kept(domain: dict[str, Any]) -> None:
+    """The description typed when the bot asked for the email was lost, and asked for again."""
+    dispatcher = CollectingDispatcher()
+    events = await ValidateProblemForm().run(dispatcher, _problem_form_starts(
+        ("I want to report a problem", "report_problem"),
+        ("the desktop app crashes every time I open a PDF", "inform"),
+        ("ana@example.com", "inform"), ("Ana Silva", "inform"), name="Ana Silva"), domain)
+    assert SlotSet("problem_description",
+                   "the desktop app crashes every time I open a PDF") in events
+
+
+async def test_a_bare_request_to_report_a_problem_asks_for_the_description(
+    domain: dict[str, Any],
+) -> None:
+    dispatcher = CollectingDispatcher()
+    events = await ValidateProblemForm().run(dispatcher, _problem_form_starts(
+        ("I want to report a problem", "report_problem"), ("ana@example.com", "inform"),
+        ("Ana", "inform"), name="Ana"), domain)
+    assert events == []  # nothing filled: the form asks for the description
