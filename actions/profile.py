@@ -14,12 +14,14 @@ from actions.forms import (
     Hint,
     RelayFormValidation,
     backs_out,
+    cancelled,
     end_of_task,
     finish_cancelled,
     latest_text,
     was_cancelled,
 )
 from actions.identify import verified_customer_of
+from actions.languages import faq_for, language_of, say_answer
 from actions.runtime import services
 from crm_store import audit, customers
 from knowledge.runtime.context import word_count
@@ -71,6 +73,32 @@ def field_from_text(value: Any) -> str | None:
     if any(word in text for word in _ADDRESS_WORDS):
         return "address"
     return None
+
+
+EMAIL_CHANGE_ENTRY = "change-email"  # the FAQ entry that says how to change the login email
+
+
+def names_email(text: str) -> bool:
+    """Whether the customer speaks of their email only ("update my email", "my email address";
+    not "my email and my phone"): the account's login, which they change themselves, not a
+    contact detail of this form."""
+    lowered = _EMAIL_ADDRESS.sub("email", text.lower())
+    return (any(word in lowered for word in _EMAIL_WORDS)
+            and not any(word in lowered for word in (*_PHONE_WORDS, *_ADDRESS_WORDS)))
+
+
+_EMAIL_ADDRESS = re.compile(r"e-?mail[- ]address|adresse e-?mail|endereço de e-?mail|"
+                            r"dirección de (?:correo|e-?mail)|e-?mail-adresse|\S+@\S+")
+
+
+def tell_how_to_change_email(dispatcher: CollectingDispatcher, tracker: Tracker,
+                             text: str) -> bool:
+    """Say how the login email is changed (the FAQ's answer); False if the FAQ has no entry."""
+    hit = faq_for(tracker, text).entry(EMAIL_CHANGE_ENTRY)
+    if hit is None:
+        return False
+    say_answer(dispatcher, hit, language_of(tracker))
+    return True
 
 
 def phone_from_text(text: str) -> str:
@@ -226,7 +254,12 @@ class ValidateUpdateDetailsForm(RelayFormValidation):
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
         domain: DomainDict,
     ) -> dict[str, Any]:
-        """'phone' or 'address'."""
+        """'phone' or 'address'; the email is not one of them ("my email address" was read as
+        the address, its entity): how to change it is said, and the form ends."""
+        text = latest_text(tracker)
+        if (tracker.get_slot("requested_slot") == "detail_field" and names_email(text)
+                and tell_how_to_change_email(dispatcher, tracker, text)):
+            return cancelled("detail_field")
         return self.validated("detail_field", slot_value, dispatcher, tracker)
 
     async def validate_phone(

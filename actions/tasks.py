@@ -18,6 +18,7 @@ from actions.faq import (
 from actions.forms import question_shaped
 from actions.identify import verified_identity
 from actions.languages import faq_for, language_of
+from actions.profile import names_email, tell_how_to_change_email
 from actions.tone import declines_person
 from relay import languages
 
@@ -106,6 +107,11 @@ class ActionStartTask(Action):
         confidence = float((message.get("intent") or {}).get("confidence") or 0.0)
         if text.startswith("/"):
             return verified  # a button
+        if intent == "update_details" and names_email(text) and tell_how_to_change_email(
+                dispatcher, tracker, text):
+            # "I'd like to update my email to …": the login email is changed in the settings;
+            # verifying them first only to offer the phone or the address would be a detour.
+            return [*verified, SlotSet("pending_task", None), FollowupAction("action_listen")]
         if refused := declines_person(text):
             text = refused  # "não quero falar com uma pessoa, só quero saber o preço…"
         foreign_question = (intent in QUESTION_NOT_TASK and question_shaped(text)

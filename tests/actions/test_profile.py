@@ -274,3 +274,31 @@ async def test_unsure_small_talk_at_the_address_prompt_gets_the_hint(
     events = await ValidateUpdateDetailsForm().run(dispatcher, t, domain)
     assert said(dispatcher) == [response]
     assert SlotSet("address", None) in events
+
+
+@pytest.mark.usefixtures("faq_services")
+async def test_the_email_is_not_a_detail_of_this_form_and_how_to_change_it_is_said(
+    domain: dict[str, Any],
+) -> None:
+    """"my email address" at "phone or address?" started the address form (its entity said
+    "address"); "I'd like to update my email to …" asked for a phone number (found by the
+    exploratory helper). The login email is changed in the settings: that is said."""
+    from actions.forms import CANCELLED
+    from actions.tasks import ActionStartTask
+
+    dispatcher = CollectingDispatcher()
+    events = await ValidateUpdateDetailsForm().run(
+        dispatcher, form_tracker(FORM, "detail_field", "my email address"), domain)
+    assert [m.get("faq_entry_id") for m in dispatcher.messages] == ["change-email"]
+    assert SlotSet(CANCELLED, True) in events
+    dispatcher = CollectingDispatcher()
+    events = await ActionStartTask().run(dispatcher, tracker(
+        text="I'd like to update my email to ada.new@example.com", intent="update_details",
+        confidence=0.99), domain)
+    assert [m.get("faq_entry_id") for m in dispatcher.messages] == ["change-email"]
+    assert SlotSet("pending_task", None) in events and events[-1]["name"] == "action_listen"
+    dispatcher = CollectingDispatcher()  # the phone is a detail, email or not
+    events = await ActionStartTask().run(dispatcher, tracker(
+        text="update my email and phone number", intent="update_details", confidence=0.99),
+        domain)
+    assert dispatcher.messages == []
