@@ -67,7 +67,7 @@ async def test_a_question_in_another_language_is_answered_not_started_as_a_task(
     ("meu armazenamento está cheio, e agora?", "check_case_status", "pt"),  # ...the NLU sure
     ("Kann ich meine Telefonnummer ändern?", "update_details", "de"),  # near the email entry
     ("quiero cambiar mi número de teléfono", "update_details", "es"),  # not a question
-    ("can I change the email of my account?", "update_details", "en"),  # English: the NLU's call
+    ("can I change the phone number of my account?", "update_details", "en"),  # the NLU's call
 ])
 async def test_a_task_start_is_left_to_the_task(
     domain: dict[str, Any], text: str, intent: str, language: str,
