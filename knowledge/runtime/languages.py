@@ -14,6 +14,7 @@ customer's client language (browser, Telegram) when the guess is not confident.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,9 @@ from typing import Any
 # A message this surely in another language switches the conversation to it (see above: the
 # wrong guesses on short messages scored at most 0.51, all but 3 % of questions 0.55 or more).
 MIN_SWITCH_CONFIDENCE = 0.55
+# Markup, code, links and addresses are in no language: "</textarea><svg onload=alert(2)>" was
+# guessed Portuguese, surely, and the conversation switched to it for good.
+_NOT_WORDS = re.compile(r"<[^>]*>|\b\w+=\S*|https?://\S+|\S+@\S+|\w+\([^)]*\)")
 
 
 @dataclass(frozen=True)
@@ -52,7 +56,10 @@ class LanguageDetector:
 
     def guess(self, text: str) -> Guess:
         """The most likely of the languages for text, with its confidence."""
-        values = self._detector.compute_language_confidence_values(text)
+        words = _NOT_WORDS.sub(" ", text)
+        if not any(ch.isalpha() for ch in words):
+            return Guess(None, 0.0)
+        values = self._detector.compute_language_confidence_values(words)
         if not values or values[0].value <= 0.0:
             return Guess(None, 0.0)
         return Guess(values[0].language.iso_code_639_1.name.lower(), float(values[0].value))

@@ -74,3 +74,14 @@ def test_first_messages_without_letters_or_certainty_use_the_clients_language(
     assert of("hola", current=None, hint="xx") == DEFAULT
     assert of("bonjour", current=None) == "fr"  # a sure first word still counts
     assert of("¿cuánto cuesta el plan pro?", current=None) == "es"
+
+
+@pytest.mark.parametrize("text", ["</textarea><svg onload=alert(2)>",
+                                  "<img src=x onerror=alert(1)>", "https://example.com/a?b=c",
+                                  "ana@example.com", "alert(document.cookie)"])
+def test_markup_links_and_addresses_never_switch_the_language(
+    detector: LanguageDetector, text: str,
+) -> None:
+    """Markup was guessed Portuguese, surely, and the conversation stayed Portuguese."""
+    assert detector.language_of(text, current="en") == "en"
+    assert detector.language_of(f"{text} wie viel kostet Pro?", current="en") == "de"
