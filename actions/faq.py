@@ -212,6 +212,10 @@ def respond_to_text(
         return [SlotSet("faq_id", None)]
     if refused := declines_person(text):
         text = refused  # "no need for a person, just the price of business": the question
+    from actions.greet import after_greeting  # greet answers through this module
+
+    if rest := after_greeting(text):
+        text = rest  # "hello, how much is Pro?" in Chinese: the greeting made 0.60 0.34
     if value is not None and not question_shaped(text):
         return _acknowledge_value(dispatcher, text, value)
     if did_not_help(tracker, text):
