@@ -216,6 +216,10 @@ def respond_to_text(
 
     if rest := after_greeting(text):
         text = rest  # "hello, how much is Pro?" in Chinese: the greeting made 0.60 0.34
+    from actions.support import asks_to_close_case, close_case_events
+
+    if asks_to_close_case(text):  # "close ticket 659, it's fixed": not the account's deletion
+        return close_case_events(dispatcher, tracker, text)
     if value is not None and not question_shaped(text):
         return _acknowledge_value(dispatcher, text, value)
     if did_not_help(tracker, text):

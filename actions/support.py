@@ -16,6 +16,8 @@ from actions.identify import customer_id_of, verified_customer_of
 from actions.languages import language_of
 from actions.runtime import services
 from crm_store import audit, cases, conversations, verification
+from crm_store.enums import CaseStatus
+from crm_store.models import OPEN_CASE_STATUSES
 from knowledge.runtime.context import word_count
 from relay import responses
 
@@ -149,6 +151,56 @@ class ActionOpenProblemCase(Action):
             case_id = case.id
         dispatcher.utter_message(response="utter_case_opened", case_id=case_id)
         return reset
+
+
+# "can you close case 657?", "the problem is solved, you can close it", in Relay's languages.
+_CLOSE_CASE = re.compile(
+    r"\b(?:close|cancel|resolve)\b[^.?!]{0,30}\b(?:case|ticket|request)\b"
+    r"|\b(?:case|ticket)\b[^.?!]{0,30}\b(?:can|could|may) be closed\b"
+    r"|\b(?:you can|you may|please|feel free to) close (?:it|this|that)\b"
+    r"|\bcerrar? (?:el |mi |este )?(?:caso|ticket|incidencia)|\bpuedes cerrarlo\b"
+    r"|\b(?:fall|ticket|anfrage)\b[^.?!]{0,20}\bschließen|\bkönnen (?:sie|ihn|es) schließen\b"
+    r"|\bfermer (?:le |mon |ma |cette )?(?:ticket|dossier|demande)|\bvous pouvez (?:le|la) fermer\b"
+    r"|\bfechar (?:o |meu |este )?(?:chamado|ticket|caso)|\bpode fechar\b"
+    r"|关闭(?:这个|我的)?工单|把工单关(?:掉|了)|工单可以关(?:闭|掉)?",
+    re.IGNORECASE)
+_CASE_NUMBER = re.compile(
+    r"(?:#|\b(?:case|ticket|fall|caso|chamado|dossier)\s*#?\s*|工单\s*#?\s*)(\d{1,9})",
+    re.IGNORECASE)
+
+
+def asks_to_close_case(text: str) -> bool:
+    """Whether the customer asks for a case to be closed ("close ticket 659, it's fixed")."""
+    return _CLOSE_CASE.search(text) is not None
+
+
+def close_case_events(dispatcher: CollectingDispatcher, tracker: Tracker,
+                      text: str) -> list[EventType]:
+    """Close the case the customer asks about, as solved, if it is theirs: opened in this
+    conversation, or one of the verified customer's. Another's, or none: say so."""
+    number = _CASE_NUMBER.search(text)
+    conversation_id = tracker.sender_id
+    with services().sessions.begin() as session:
+        verified = verification.verified_customer_id(session=session,
+                                                     conversation_id=conversation_id)
+        if number is not None:
+            case = cases.get(session=session, case_id=int(number.group(1)))
+            theirs = case is not None and (case.conversation_id == conversation_id
+                                           or (verified is not None
+                                               and case.customer_id == verified))
+            found = case if theirs else None
+        else:
+            here = cases.list_open_for_conversation(session=session,
+                                                    conversation_id=conversation_id)
+            found = here[0] if len(here) == 1 else None
+        if found is None or found.status not in OPEN_CASE_STATUSES:
+            dispatcher.utter_message(response="utter_close_case_unknown")
+            return [SlotSet("pending_task", None)]
+        cases.set_status(session=session, case_id=found.id, status=CaseStatus.RESOLVED,
+                         actor=audit.BOT)
+        case_id = found.id
+    dispatcher.utter_message(response="utter_case_closed_for_customer", case_id=case_id)
+    return [SlotSet("pending_task", None)]
 
 
 class ActionListCases(Action):

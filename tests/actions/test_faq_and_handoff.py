@@ -351,8 +351,8 @@ async def test_a_short_follow_up_in_another_language_stays_on_the_topic(
 
 @pytest.mark.usefixtures("faq_services")
 async def test_chinese_a_follow_up_stays_on_the_price_and_a_greeting_does_not_hide_it() -> None:
-    """"一年呢？" ("and for a year?") after the Pro price got "not sure", and "你好，" before the
-    question made it a decline (found by the exploratory helper)."""
+    """"And for a year?" after the Pro price got "not sure", and a greeting before the question
+    made it a decline (found by the exploratory helper)."""
     _, events = await _run(ActionAnswerFaq(), tracker(
         text="你好，专业版多少钱？", intent="ask_question", slots={"language": "zh"}))
     slots = {e["name"]: e["value"] for e in events if e["event"] == "slot"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session, sessionmaker
@@ -176,3 +177,43 @@ async def test_a_bare_request_to_report_a_problem_asks_for_the_description(
         ("I want to report a problem", "report_problem"), ("ana@example.com", "inform"),
         ("Ana", "inform"), name="Ana"), domain)
     assert events == []  # nothing filled: the form asks for the description
+
+
+@pytest.mark.usefixtures("faq_services")
+async def test_a_customer_closes_their_own_case_and_nobody_elses(
+    sessions: sessionmaker[Session], domain: dict[str, Any],
+) -> None:
+    """"can you close case 657?" got the steps to delete the account (found by the exploratory
+    helper). A case opened in this chat, or the verified customer's, is closed as solved;
+    someone else's case number gets nothing but the sentence that says why."""
+    from actions.faq import ActionAnswerFaq
+    from crm_store import conversations
+
+    ana = _ana(sessions)
+    with sessions.begin() as session:
+        for cid in ("rest-test", "web-other"):
+            conversations.get_or_create(session=session, conversation_id=cid)
+        here = cases.open_case(session=session, actor="test", subject="Sync stopped",
+                               type="problem", conversation_id="rest-test")
+        anas = cases.open_case(session=session, actor="test", subject="Invoice wrong",
+                               customer_id=ana, conversation_id="web-other")
+        here_id, anas_id = here.id, anas.id
+
+    async def say(text: str) -> list[str | None]:
+        dispatcher = CollectingDispatcher()
+        await ActionAnswerFaq().run(dispatcher, tracker(text=text, intent="inform"), domain)
+        return [m.get("response") for m in dispatcher.messages]
+
+    def status(case_id: int) -> str:
+        with sessions() as session:
+            return cases.get_or_raise(session=session, case_id=case_id).status
+
+    assert await say(f"please close case {anas_id}") == ["utter_close_case_unknown"]
+    assert status(anas_id) == "open"  # not proved to be Ana: her case is left alone
+    assert await say("the problem is solved, you can close it") == [
+        "utter_case_closed_for_customer"]
+    assert status(here_id) == "resolved"
+    verify(sessions, "rest-test", ana)
+    assert await say(f"close ticket {anas_id}, it's fixed") == ["utter_case_closed_for_customer"]
+    assert status(anas_id) == "resolved"
+    assert await say("close ticket 999999") == ["utter_close_case_unknown"]
