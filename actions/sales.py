@@ -29,6 +29,14 @@ LEAD_SLOTS = ("lead_interest", "company_size", "company", "budget", "timeline")
 NO_COMPANY = "no company (individual)"
 PLANS = ("free", "pro", "business", "enterprise")
 UNDECIDED_BUDGET = "not decided yet"
+UNKNOWN = "not sure yet"  # a head count, plan or company the customer cannot give yet
+# "a few", "a bunch": no number, but an answer sales can read (kept as said).
+_VAGUE_COUNT = re.compile(r"\b(?:a few|a couple|several|a bunch|a handful|some|many|lots|"
+                          r"a lot|dozens?|hundreds|thousands|small team|big team|large team)\b",
+                          re.IGNORECASE)
+_IDK = re.compile(r"\b(?:idk|dunno|not sure|no idea|don'?t know|no clue|can'?t say|unsure|"
+                  r"not decided|undecided|tbd)\b|no sé|weiß (?:ich )?nicht|je ne sais pas|"
+                  r"não sei|不知道|不确定", re.IGNORECASE)
 
 _NUMBER_WORDS = {
     "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
@@ -84,10 +92,13 @@ _RELATIVE = re.compile(
 
 
 def interest_from_text(text: str) -> str | None:
-    """What the customer wants, naming the plan if they named one ("Business plan (demo)")."""
+    """What the customer wants, naming the plan if they named one ("Business plan (demo)");
+    UNKNOWN for "no idea" (stored as the interest before)."""
     cleaned = text.strip().rstrip("?.!")
     if len(cleaned) < 2:
         return None
+    if _IDK.search(cleaned) and not any(re.search(rf"\b{p}\b", cleaned.lower()) for p in PLANS):
+        return UNKNOWN
     lowered = cleaned.lower()
     plans = [p for p in PLANS if re.search(rf"\b{p}\b", lowered)]
     if not plans:
@@ -188,6 +199,8 @@ def company_from_text(text: str) -> str | None:
     """
     if _NO_COMPANY.search(text):
         return NO_COMPANY
+    if _IDK.search(text):
+        return UNKNOWN  # "not sure yet" was stored as the company's name
     if _HEAD_COUNT.search(text) or amount_with_currency(text):
         return None
     name = _COMPANY_PREFIX.sub("", text.strip()).strip().rstrip(".!")
@@ -320,8 +333,13 @@ class ValidateLeadForm(RelayFormValidation):
         return interest, None if interest else Hint("utter_hint_lead_interest")
 
     def parse_company_size(self, text: str, tracker: Tracker) -> tuple[str | None, Hint | None]:
-        """A head count."""
+        """A head count; "a few" as said, "not sure" as UNKNOWN: each is an answer (the same
+        hint four times in a row was a trap for "idk maybe a few" and "I don't know!!")."""
         size = company_size_from_text(text)
+        if size is None and (vague := _VAGUE_COUNT.search(text)):
+            size = f"{vague.group(0).lower()} (no number given)"
+        if size is None and _IDK.search(text):
+            size = UNKNOWN
         return size, None if size else Hint("utter_hint_company_size")
 
     def parse_company(self, text: str, tracker: Tracker) -> tuple[str | None, Hint | None]:

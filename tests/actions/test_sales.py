@@ -256,3 +256,23 @@ def test_time_frames_in_any_language(text: str, timeline: str | None) -> None:
 @pytest.mark.parametrize("text", ["no lo sé", "weiß nicht", "pas encore", "ainda não", "还不确定"])
 def test_no_budget_yet_in_any_language(text: str) -> None:
     assert budget_from_text(text) == "not decided yet"
+
+
+@pytest.mark.parametrize(("slot", "text", "stored"), [
+    ("company_size", "idk maybe a few", "a few (no number given)"),
+    ("company_size", "a bunch", "a bunch (no number given)"),
+    ("company_size", "I don't know!!", "not sure yet"),
+    ("company", "not sure yet", "not sure yet"),
+    ("lead_interest", "no idea", "not sure yet"),
+])
+async def test_not_knowing_is_an_answer_and_not_junk(
+    domain: dict[str, Any], slot: str, text: str, stored: str,
+) -> None:
+    """At the head count, "idk maybe a few", "a bunch" and "I don't know!!" each got the same
+    hint, four times in a row; "not sure yet" was stored as the company's name and "no idea"
+    as the plan (found by the exploratory helper)."""
+    dispatcher = CollectingDispatcher()
+    events = await ValidateLeadForm().run(dispatcher, form_tracker("lead_form", slot, text),
+                                          domain)
+    assert SlotSet(slot, stored) in events
+    assert dispatcher.messages == []
