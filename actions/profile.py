@@ -206,20 +206,25 @@ class ValidateUpdateDetailsForm(RelayFormValidation):
     async def extract_detail_field(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        """The field named in the request that started the form ("change my phone number"),
-        and the new value if the request gave it too ("… to +44 7911 123456")."""
-        if tracker.get_slot("detail_field") or tracker.get_slot("requested_slot") == "detail_field":
-            return {}
+        """When the form starts: the field named in the request that started it ("change my
+        phone number"), and the new value if the request gave it too ("… to +44 7911 123456";
+        the field may be set already, from the request's entity)."""
+        if tracker.get_slot("requested_slot") is not None:
+            return {}  # asked for something: the reply is the answer, not the request
         # The request may be a few turns back when identification came first.
         for event in reversed(tracker.events):
             intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
             if event.get("event") == "user" and intent == "update_details":
                 text = str(event.get("text") or "")
-                field = field_from_text(text)
+                field = field_from_text(tracker.get_slot("detail_field")) or field_from_text(text)
                 if field is None:
                     return {}
-                value = value_in_request(text, field)
-                return {"detail_field": field, **({field: value} if value else {})}
+                found: dict[str, Any] = {}
+                if not tracker.get_slot("detail_field"):
+                    found["detail_field"] = field
+                if not tracker.get_slot(field) and (value := value_in_request(text, field)):
+                    found[field] = value
+                return found
         return {}
 
     def parse_detail_field(self, text: str, tracker: Tracker) -> tuple[str | None, Hint | None]:

@@ -139,7 +139,8 @@ async def test_nothing_is_saved_unless_the_crm_says_verified(
         assert customers.get_or_raise(session=session, customer_id=ana).address is None
 
 
-def _activation_tracker(*user_turns: tuple[str, str]) -> Tracker:
+def _activation_tracker(*user_turns: tuple[str, str],
+                        slots: dict[str, Any] | None = None) -> Tracker:
     """The tracker update_details_form's validation sees when the form is activated."""
     events: list[dict[str, Any]] = []
     for text, intent in user_turns:
@@ -147,7 +148,8 @@ def _activation_tracker(*user_turns: tuple[str, str]) -> Tracker:
         events += [{"event": "action", "name": "action_listen"},
                    {"event": "user", "text": text, "parse_data": parse}]
     events.append({"event": "action", "name": FORM})
-    return Tracker.from_dict({"sender_id": "rest-test", "slots": {"identified": True},
+    return Tracker.from_dict({"sender_id": "rest-test",
+                              "slots": {"identified": True, **(slots or {})},
                               "latest_message": events[-2]["parse_data"], "events": events,
                               "active_loop": {"name": FORM}, "latest_action_name": FORM})
 
@@ -187,6 +189,12 @@ async def test_a_value_given_with_the_request_is_read_back_not_asked_for(
     events = await ValidateUpdateDetailsForm().run(dispatcher, tracker_, domain)
     assert events == [SlotSet("detail_field", field), SlotSet(field, value),
                       SlotSet("requested_slot", "confirm_details")]
+    # The request's entity may have named the field already (Rasa's slot mapping): the value
+    # is still read (in a real conversation it was asked for again).
+    tracker_ = _activation_tracker((request_, "update_details"), ("ana@example.com", "inform"),
+                                   slots={"detail_field": field})
+    events = await ValidateUpdateDetailsForm().run(dispatcher, tracker_, domain)
+    assert events == [SlotSet(field, value), SlotSet("requested_slot", "confirm_details")]
 
 
 async def test_a_request_without_a_field_asks_which_one(domain: dict[str, Any]) -> None:
