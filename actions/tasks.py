@@ -19,6 +19,7 @@ from actions.forms import question_shaped
 from actions.identify import verified_identity
 from actions.languages import faq_for, language_of
 from actions.profile import names_email, tell_how_to_change_email
+from actions.support import asks_to_close_case, close_case_events
 from actions.tone import declines_person
 from relay import languages
 
@@ -107,6 +108,11 @@ class ActionStartTask(Action):
         confidence = float((message.get("intent") or {}).get("confidence") or 0.0)
         if text.startswith("/"):
             return verified  # a button
+        if asks_to_close_case(text):
+            # "please close case 2, it's fixed" reads as a problem report (or a status check)
+            # to the NLU, and opened a new case with that text.
+            return [*verified, *close_case_events(dispatcher, tracker, text),
+                    FollowupAction("action_listen")]
         if intent == "update_details" and names_email(text) and tell_how_to_change_email(
                 dispatcher, tracker, text):
             # "I'd like to update my email to …": the login email is changed in the settings;

@@ -217,3 +217,30 @@ async def test_a_customer_closes_their_own_case_and_nobody_elses(
     assert await say(f"close ticket {anas_id}, it's fixed") == ["utter_case_closed_for_customer"]
     assert status(anas_id) == "resolved"
     assert await say("close ticket 999999") == ["utter_close_case_unknown"]
+
+
+@pytest.mark.usefixtures("faq_services")
+@pytest.mark.parametrize("intent", ["report_problem", "check_case_status"])
+async def test_asking_to_close_a_case_never_opens_one(
+    sessions: sessionmaker[Session], domain: dict[str, Any], intent: str,
+) -> None:
+    """Tried as a verified customer: "please close case 2, it's fixed" parsed as a problem
+    report, and the bot opened case #1208 with that text."""
+    from actions.tasks import ActionStartTask
+    from crm_store import conversations
+
+    ana = _ana(sessions)
+    verify(sessions, "rest-test", ana)
+    with sessions.begin() as session:
+        conversations.get_or_create(session=session, conversation_id="web-old")
+        old = cases.open_case(session=session, actor="test", subject="Password reset",
+                              customer_id=ana, conversation_id="web-old")
+        old_id = old.id
+    dispatcher = CollectingDispatcher()
+    events = await ActionStartTask().run(dispatcher, tracker(
+        text=f"please close case {old_id}, it's fixed", intent=intent, confidence=0.99), domain)
+    assert said(dispatcher) == ["utter_case_closed_for_customer"]
+    assert SlotSet("pending_task", None) in events and events[-1]["name"] == "action_listen"
+    with sessions() as session:
+        assert [(c.id, c.status) for c in cases.list_for_customer(
+            session=session, customer_id=ana)] == [(old_id, "resolved")]
