@@ -172,7 +172,10 @@ class ActionAnswerFaq(Action):
             # A button payload that no longer means anything (an entry removed since, a detail
             # button clicked after its form ended): ask, rather than search the payload's text.
             return _acknowledge_value(dispatcher, text, "payload")
-        if tone_of(text).upset and not tracker.active_loop_name:
+        tone = tone_of(text)
+        # "fix it NOW" right after an apology insists: a person, not "did you mean".
+        pressing = tone.insists and last_bot_action(tracker) == "action_handle_complaint"
+        if (tone.upset or pressing) and not tracker.active_loop_name:
             return [FollowupAction("action_handle_complaint")]
         if asks_for_person(text) and not tracker.active_loop_name:
             return answer_then_person(dispatcher, tracker, text)

@@ -404,3 +404,28 @@ async def test_a_number_or_a_thumbs_up_after_an_answer_is_understood(
         slots={"last_question": "how much is pro?", "last_faq_id": "pro-price"}))
     assert [m.get("response") for m in messages] == [response]
     assert not any(e["event"] == "followup" for e in events)
+
+
+@pytest.mark.usefixtures("faq_services")
+async def test_insisting_right_after_an_apology_goes_to_the_complaint_path() -> None:
+    """"fix it NOW" after the bot apologised for a complaint got "did you mean" (found by the
+    exploratory helper); the complaint path hands an insisting customer to a person."""
+    from actions.complaints import ActionHandleComplaint
+
+    complained = [
+        {"event": "user", "text": "this is ridiculous, your app deleted half my photos!!!",
+         "parse_data": {"intent": {"name": "complain", "confidence": 0.99}}},
+        {"event": "action", "name": "action_handle_complaint"},
+        {"event": "bot", "text": "I'm sorry… Would you like a person?"},
+        {"event": "action", "name": "action_listen"},
+    ]
+    _, events = await _run(ActionAnswerFaq(), tracker(
+        text="fix it NOW", intent="ask_question", before=complained))
+    assert events == [FollowupAction("action_handle_complaint")]
+    _, events = await _run(ActionHandleComplaint(), tracker(
+        text="fix it NOW", intent="ask_question", before=complained, slots={"complaints": 1}))
+    assert FollowupAction("action_handoff") in events
+    # Without the apology just before, "now" at the end is no complaint.
+    _, events = await _run(ActionAnswerFaq(), tracker(
+        text="how do I restore a file now", intent="ask_question"))
+    assert FollowupAction("action_handle_complaint") not in events
