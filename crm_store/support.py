@@ -369,7 +369,9 @@ def note(*, session: Session, conversation_id: str, agent_id: int, text: str) ->
 
 def retry_delivery(*, session: Session, conversation_id: str, interaction_id: int,
                    actor: str) -> Outcome:
-    """Put a message whose delivery failed back in the outbox (the customer unblocked the bot)."""
+    """Put a message whose delivery failed back in the outbox (the customer unblocked the bot);
+    NotFound if there is no such conversation."""
+    conversations.get_or_raise(session=session, conversation_id=conversation_id)
     row = session.get(Interaction, interaction_id)
     if row is None or row.conversation_id != conversation_id or row.failed_at is None:
         return Outcome.NOT_FAILED

@@ -402,6 +402,9 @@ def test_a_telegram_reply_the_customer_blocked_shows_as_failed_and_can_be_sent_a
     again = client.post(f"/console/conversations/{cid}/messages/{blocked.id}/retry",
                         data={"csrf": csrf})
     assert again.headers["location"].endswith("notice=retrying")
+    missing = client.post(f"/console/conversations/web-{'0' * 32}/messages/{blocked.id}/retry",
+                          data={"csrf": csrf})
+    assert missing.status_code == 404  # was a 200 "not failed" for a conversation that is not
     with sessions() as session:
         assert interactions.list_undelivered(session=session, conversation_id=cid)[0].id == (
             blocked.id)
