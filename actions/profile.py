@@ -133,24 +133,27 @@ _VALUE_MARKER = re.compile(
 
 
 def value_in_request(text: str, field: str) -> str | None:
-    """The new phone number or address a request to change it already gives, else None."""
+    """The new phone number or address a request to change it already gives, else None.
+
+    The value follows a marker after the field's name ("to", "a", "auf", ":"…); for an address
+    the last marker whose rest reads as one ("update my address in the app to 5 Main St"), for
+    a phone number the first whose rest holds one.
+    """
     lowered = text.lower()
     words = _PHONE_WORDS if field == "phone" else _ADDRESS_WORDS
     at = min((i for word in words if (i := lowered.find(word)) >= 0), default=-1)
     if at < 0:
         return None
-    marker = _VALUE_MARKER.search(text, at)
-    if marker is None:
-        return None
-    rest = text[marker.end():].strip().rstrip(".!")
-    if field == "phone":
-        if not _PHONE_IN_TEXT.search(rest):
-            return None
-        try:
-            return phone_from_text(rest)
-        except ValueError:
-            return None
-    return address_from_text(rest)
+    rests = [text[m.end():].strip().rstrip(".!") for m in _VALUE_MARKER.finditer(text, at)]
+    if field == "address":
+        return next((a for rest in reversed(rests) if (a := address_from_text(rest))), None)
+    for rest in rests:
+        if _PHONE_IN_TEXT.search(rest):
+            try:
+                return phone_from_text(rest)
+            except ValueError:
+                return None
+    return None
 
 
 # Longest message still taken for a bare address outside a form.

@@ -178,6 +178,7 @@ async def test_the_request_is_found_behind_the_identification_turns(
     ("cambia mi teléfono a +34 612 345 678", "phone", "+34612345678"),
     ("meine neue Adresse ist Hauptstraße 5, 10115 Berlin", "address",
      "Hauptstraße 5, 10115 Berlin"),
+    ("update my address in the app to 5 Main Street", "address", "5 Main Street"),
 ])
 async def test_a_value_given_with_the_request_is_read_back_not_asked_for(
     domain: dict[str, Any], request_: str, field: str, value: str,
