@@ -25,6 +25,8 @@ MIN_DESCRIPTION_WORDS = 3
 # A message typed while the bot asked for the email or name counts as the description when it
 # says this much and is neither ("the desktop app crashes every time I open a PDF").
 MIN_STRAY_DESCRIPTION_WORDS = 5
+# ...and only between the request and the form: the email, the name, a code, a stray sentence.
+MAX_MESSAGES_SINCE_REQUEST = 6
 # The request itself, which is no description: "please open a support ticket", "I want to
 # report a problem", in Relay's languages.
 _REQUEST = re.compile(
@@ -94,8 +96,12 @@ def described_before(tracker: Tracker) -> str | None:
     ValidateProblemForm.extract_problem_description), or None."""
     messages: list[tuple[str, str | None]] = []
     for event in reversed(tracker.events):
+        if event.get("event") == "action" and event.get("name") == "action_open_problem_case":
+            return None  # that request was for a case already opened: this form is another's
         if event.get("event") != "user":
             continue
+        if len(messages) > MAX_MESSAGES_SINCE_REQUEST:
+            return None  # not the request that started this form
         intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
         messages.append((str(event.get("text") or ""), intent))
         if intent == "report_problem":

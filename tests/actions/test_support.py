@@ -244,3 +244,20 @@ async def test_asking_to_close_a_case_never_opens_one(
     with sessions() as session:
         assert [(c.id, c.status) for c in cases.list_for_customer(
             session=session, customer_id=ana)] == [(old_id, "resolved")]
+
+
+async def test_an_earlier_problem_report_is_not_this_forms_description(
+    domain: dict[str, Any],
+) -> None:
+    """A case was opened for an earlier report; a later problem form (after an answer that did
+    not help) must not take that report, or what was said since, as its description."""
+    from rasa_sdk import Tracker
+
+    tracker_ = _problem_form_starts(
+        ("my sync is broken, please open a support ticket", "report_problem"),
+        ("thanks, and how do I share a folder with a colleague?", "ask_question"))
+    events = [*tracker_.events]
+    events.insert(2, {"event": "action", "name": "action_open_problem_case"})
+    dispatcher = CollectingDispatcher()
+    later = Tracker.from_dict({**tracker_.current_state(), "events": events})
+    assert await ValidateProblemForm().run(dispatcher, later, domain) == []
