@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import faulthandler
 import signal
 import time
 from types import FrameType
@@ -79,6 +80,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     # Before anything is started: a SIGTERM while starting must stop what already runs.
     stopping = _Stopping()
+    # `kill -USR1 <pid>` prints where every thread is (a start or stop that seems stuck).
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     signal.signal(signal.SIGTERM, stopping)
     signal.signal(signal.SIGHUP, stopping)
     signal.signal(signal.SIGINT, stopping)

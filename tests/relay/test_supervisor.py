@@ -3,6 +3,7 @@ SIGTERM to `relay.run` while it is still starting stops everything it had starte
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -83,17 +84,27 @@ def test_sigterm_while_starting_stops_what_was_started(tmp_path: Path) -> None:
                RELAY_SERVICE_TOKEN="t", RELAY_RASA_TOKEN="r",
                RELAY_INDEX_DIR=str(ROOT / "var" / "index"),
                RELAY_MODELS_DIR=str(ROOT / "var" / "models"))
-    run = subprocess.Popen([sys.executable, "-m", "relay.run"], cwd=ROOT, env=env,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    # Output to a file: a pipe nobody reads blocks the writer once it is full.
+    output = tmp_path / "relay-run.out"
+    with output.open("wb") as out:
+        run = subprocess.Popen([sys.executable, "-m", "relay.run"], cwd=ROOT, env=env,
+                               stdout=out, stderr=subprocess.STDOUT)
+    children: set[int] = set()
     try:
         deadline = time.monotonic() + 120
-        children: set[int] = set()
         while len(children) < 3 and time.monotonic() < deadline:  # API, actions, Rasa
             children = _children(run.pid)
             time.sleep(0.2)
         assert len(children) >= 3, "relay.run did not start its services"
         run.send_signal(signal.SIGTERM)  # Rasa needs far longer than this to load
-        assert run.wait(60) == 0
+        try:
+            code = run.wait(60)
+        except subprocess.TimeoutExpired:
+            run.send_signal(signal.SIGUSR1)  # relay.run prints its threads' stacks
+            time.sleep(2)
+            raise AssertionError("relay.run did not stop within 60 s of SIGTERM; its output:\n"
+                                 + output.read_text(errors="replace")[-6000:]) from None
+        assert code == 0, output.read_text(errors="replace")[-3000:]
         deadline = time.monotonic() + 20
         while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -101,6 +112,9 @@ def test_sigterm_while_starting_stops_what_was_started(tmp_path: Path) -> None:
     finally:
         if run.poll() is None:
             run.kill()
+        for pid in children:  # never leave services on their ports after a failure
+            with contextlib.suppress(OSError):
+                os.killpg(pid, signal.SIGKILL)
 
 
 def test_relay_run_migrates_a_new_database_and_leaves_a_current_one(tmp_path: Path) -> None:
