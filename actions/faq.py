@@ -78,34 +78,31 @@ VALUE_BUTTONS = [
 ]
 
 
-def last_bot_action(tracker: Tracker) -> str | None:
-    """The bot's last action before the customer's latest message (None: it did nothing)."""
-    seen_user = False
-    for event in reversed(tracker.events):
-        if event.get("event") == "user":
-            if seen_user:
-                return None
-            seen_user = True
-        elif seen_user and event.get("event") == "action" and event.get("name") != "action_listen":
-            return str(event.get("name"))
-    return None
-
-
-def entries_answered_last(tracker: Tracker) -> set[str]:
-    """The FAQ entries the bot's last turn answered (each answer's bot event names its entry
-    in its metadata, actions/languages.say_answer)."""
-    entries: set[str] = set()
+def last_turn(tracker: Tracker) -> list[dict[str, Any]]:
+    """The events of the bot's turn before the customer's latest message, newest first."""
+    events: list[dict[str, Any]] = []
     seen_user = False
     for event in reversed(tracker.events):
         if event.get("event") == "user":
             if seen_user:
                 break
             seen_user = True
-        elif seen_user and event.get("event") == "bot":
-            entry = (event.get("metadata") or {}).get("faq_entry_id")
-            if entry:
-                entries.add(str(entry))
-    return entries
+        elif seen_user:
+            events.append(event)
+    return events
+
+
+def last_bot_action(tracker: Tracker) -> str | None:
+    """The bot's last action before the customer's latest message (None: it did nothing)."""
+    return next((str(e.get("name")) for e in last_turn(tracker)
+                 if e.get("event") == "action" and e.get("name") != "action_listen"), None)
+
+
+def entries_answered_last(tracker: Tracker) -> set[str]:
+    """The FAQ entries the bot's last turn answered (each answer's bot event names its entry
+    in its metadata, actions/languages.say_answer)."""
+    return {str(entry) for e in last_turn(tracker) if e.get("event") == "bot"
+            and (entry := (e.get("metadata") or {}).get("faq_entry_id"))}
 
 
 def answered_from_faq_last(tracker: Tracker) -> bool:
@@ -116,15 +113,8 @@ def answered_from_faq_last(tracker: Tracker) -> bool:
 
 def offered_last_turn(tracker: Tracker) -> bool:
     """True if the offer was made in the turn just before the customer's latest message."""
-    seen_user = False
-    for event in reversed(tracker.events):
-        if event.get("event") == "user":
-            if seen_user:
-                return False
-            seen_user = True
-        elif seen_user and event.get("event") == "slot" and event.get("name") == OFFERED:
-            return event.get("value") is not None
-    return False
+    return next((e.get("value") is not None for e in last_turn(tracker)
+                 if e.get("event") == "slot" and e.get("name") == OFFERED), False)
 
 
 def intent_of(tracker: Tracker) -> tuple[str | None, float]:
