@@ -1,17 +1,21 @@
-"""`python -m relay.scalebench`: one process against the cluster, measured in the same run.
+"""`python -m relay.scalebench`: the code before, one process and the cluster, in one run.
 
-Starts Relay as one process (SQLite, the default setup) on free ports with a fresh data
-directory, drives FAQ turns through the widget gateway at each `--concurrency`
+First the reference: the commit issue 14 measured (relay/bench_before.py: its own files, setup
+and `relay.run`, on free ports), driven with the same turns as what follows, so "at least
+double" compares two figures of the same machine and the same hour (`--no-before` skips it).
+Then Relay as one process (SQLite, the default setup) on free ports with a fresh data
+directory, driving FAQ turns through the widget gateway at each `--concurrency`
 (relay/loadtest.py: every customer waits for the answer before writing again, a new
 conversation every 10 turns, about `--turns-per-cell` turns per cell), and stops it. Then the
 same against the cluster of `--replicas` (PostgreSQL, Redis and HAProxy: relay/cluster.py) on a
 fresh database, and once more at the highest concurrency with one Rasa replica killed (kill -9)
 a third of the way in, while the others carry on.
 
-Prints one table: issue 14's reference figures (before the cheaper turns, measured on a quiet
-machine), then each measured cell with the machine's 1-minute load average when it ended
-(other work on the machine slows every row: compare rows of the same run), throughput,
-p50/p95/p99 turn latency, errors and the Rasa servers' CPU milliseconds per turn.
+Prints one table: issue 14's figures as filed (quoted, another day), then each measured cell
+with the machine's 1-minute load average when it ended (other work on the machine slows every
+row: compare rows of the same run), throughput, p50/p95/p99 turn latency, errors and the CPU
+milliseconds each process spent per turn; then each mode's best throughput and CPU-bound
+ceiling, and the single process against issue 14's target and against the code before.
 """
 
 from __future__ import annotations
@@ -29,14 +33,15 @@ from pathlib import Path
 import httpx
 
 from crm_store.db import scratch_database
-from relay import cluster, loadtest
+from relay import bench_before, cluster, loadtest
 from relay.settings import ROOT, Settings
 from relay.stack import Stack, StackError, fail
 from relay.train import ensure_model
 
 # Issue 14, "Measured on this 2-core machine": (concurrency, turns/s, p50 ms, p95 ms). Before
 # the cheaper turns, quiet machine, one process; turns/s is only given as "flat at about 25
-# from concurrency 2-4 upwards".
+# from concurrency 2-4 upwards". Quoted for orientation; the run's own "before" rows are the
+# reference.
 REFERENCE = [(1, None, 47, 51), (16, 25.0, 603, 853), (32, 25.0, 1162, 1635)]
 TARGET = 50.0  # turns/s, one process, quiet machine (issue 14, "Done when")
 TURNS_PER_CONVERSATION = 10
@@ -74,14 +79,14 @@ def running(stack: Stack, label: str) -> Iterator[Stack]:
         stack.stop()
 
 
-async def measure(stack: Stack, label: str, concurrencies: list[int], per_cell: int,
-                  kill: str = "") -> list[loadtest.Result]:
-    """Each concurrency in turn (and the highest once more, killing `kill` a third of the way)."""
-    pids = {s.name: s.pid for s in stack.services if s.pid}
+async def measure(api_url: str, pids: dict[str, int], label: str, concurrencies: list[int],
+                  per_cell: int, kill: str = "") -> list[loadtest.Result]:
+    """Each concurrency in turn (and the highest once more, killing `kill` a third of the way);
+    pids are the processes whose CPU is counted, by name."""
     results: list[loadtest.Result] = []
     limits = httpx.Limits(max_connections=max(concurrencies) + 10)
     async with httpx.AsyncClient(timeout=120, limits=limits) as client:
-        door = loadtest.Widget(stack.settings.api_url, client)
+        door = loadtest.Widget(api_url, client)
         await loadtest.run_setting(door, "warm-up", min(4, max(concurrencies)), 3)
         cells: list[tuple[int, str]] = [(c, "") for c in concurrencies]
         if kill:
@@ -93,7 +98,7 @@ async def measure(stack: Stack, label: str, concurrencies: list[int], per_cell: 
             if victim:
                 # a third of the time the same cell took without a kill
                 took = next(r.seconds for r in results if r.label == f"{label} c={concurrency}")
-                pid = stack.service(victim).pid
+                pid = pids.get(victim)
                 killing = (pid, took / 3) if pid else None
             result = await loadtest.run_setting(
                 door, name, concurrency, turns, killing,
@@ -120,13 +125,17 @@ def reference_rows() -> list[str]:
     rows = []
     for concurrency, rate, p50, p95 in REFERENCE:
         shown = f"~{rate:.0f}" if rate else "-"
-        rows.append(f"{f'issue 14 before, quiet c={concurrency}':<34} {300:>6} {'-':>7} "
-                    f"{shown:>8} {p50:>7} {p95:>7} {'-':>7} {'-':>5}  (reference)")
+        rows.append(f"{f'issue 14 as filed, c={concurrency}':<34} {300:>6} {'-':>7} "
+                    f"{shown:>8} {p50:>7} {p95:>7} {'-':>7} {'-':>5}  (quoted)")
     return rows
 
 
+def _pids(stack: Stack) -> dict[str, int]:
+    return {s.name: s.pid for s in stack.services if s.pid}
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Run the single process, then the cluster, and print the table."""
+    """Run the code before (issue 14's), the single process, then the cluster; print the table."""
     parser = argparse.ArgumentParser(prog="python -m relay.scalebench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16, 32])
@@ -135,18 +144,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", choices=("single", "cluster"), default=None)
     parser.add_argument("--no-kill", action="store_true",
                         help="skip the cluster cell with a Rasa replica killed")
+    parser.add_argument("--before", default=bench_before.BEFORE, metavar="REV",
+                        help="measure this commit's single process first, as the reference "
+                             f"(default {bench_before.BEFORE}, the code issue 14 measured)")
+    parser.add_argument("--no-before", action="store_true",
+                        help="skip that reference (it trains that commit's model once, ~3 min)")
     args = parser.parse_args(argv)
     model = ensure_model()
     results: list[loadtest.Result] = []
     print(f"==> {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start",
           flush=True)
     with tempfile.TemporaryDirectory(prefix="relay-scalebench-") as tmp:
+        if not args.no_before:
+            results += _before(args)
         if args.only in (None, "single"):
             settings = bench_settings(Path(tmp) / "single")
             cluster.prepare_database(settings)
             with running(Stack(settings, model), "single process (SQLite)") as stack:
-                results += asyncio.run(measure(stack, "single", args.concurrency,
-                                               args.turns_per_cell))
+                results += asyncio.run(measure(settings.api_url, _pids(stack), "single",
+                                               args.concurrency, args.turns_per_cell))
         if args.only in (None, "cluster"):
             base = cluster.postgres_url("relay_scalebench")
             with scratch_database(base, "relay_scalebench") as url:
@@ -155,8 +171,8 @@ def main(argv: list[str] | None = None) -> None:
                 stack = cluster.build_stack(settings, model, args.replicas)
                 label = f"cluster x{args.replicas}"
                 with running(stack, f"{label} (PostgreSQL, Redis, HAProxy)"):
-                    results += asyncio.run(measure(stack, label, args.concurrency,
-                                                   args.turns_per_cell,
+                    results += asyncio.run(measure(settings.api_url, _pids(stack), label,
+                                                   args.concurrency, args.turns_per_cell,
                                                    "" if args.no_kill else "rasa-1"))
     print("\n" + loadtest.HEADER)
     for row in reference_rows():
@@ -164,12 +180,46 @@ def main(argv: list[str] | None = None) -> None:
     for result in results:
         print(result.row())
     print()
-    for kind, replicas in (("single", 1), ("cluster", args.replicas)):
+    for kind, replicas in (("before", 1), ("single", 1), ("cluster", args.replicas)):
         cells = [r for r in results if r.label.startswith(kind) and "kill" not in r.label]
         if cells:
             print(summary(kind, cells, replicas))
-    print(f"issue 14's target for one process: ≥ {TARGET:.0f} turns/s on a quiet machine "
-          "(before: ~25, Rasa ~38 CPU ms per turn)")
+    print(verdict(results))
+
+
+def _before(args: argparse.Namespace) -> list[loadtest.Result]:
+    """The reference: the old commit's single process, driven like today's."""
+    label = f"before {args.before}"
+    print(f"==> {label} (issue 14's code, SQLite): setting up and starting", flush=True)
+    ports = {"api": _free_port(), "rasa": _free_port(), "actions": _free_port()}
+    try:
+        with bench_before.running(ports, args.before) as old:
+            print(f"    answering; processes {old.pids}", flush=True)
+            return asyncio.run(measure(old.api_url, old.pids, label, args.concurrency,
+                                       args.turns_per_cell))
+    except bench_before.BeforeUnavailable as error:
+        print(f"    skipped: {error}", flush=True)
+        return []
+
+
+def best_rate(results: list[loadtest.Result], kind: str) -> float:
+    """The best turns/s of the cells whose label starts with kind (not the kill cells)."""
+    rates = [len(r.latencies) / r.seconds for r in results
+             if r.label.startswith(kind) and "kill" not in r.label and r.seconds]
+    return max(rates, default=0.0)
+
+
+def verdict(results: list[loadtest.Result]) -> str:
+    """Issue 14's single-process target against what this run measured."""
+    single, before = best_rate(results, "single"), best_rate(results, "before")
+    line = (f"issue 14's target for one process: ≥ {TARGET:.0f} turns/s on a quiet machine and "
+            "at least double the code before")
+    if not single:
+        return line
+    line += f"; this run: {single:.1f} turns/s"
+    if before:
+        line += f", {single / before:.2f} × the code before ({before:.1f})"
+    return line
 
 
 def summary(kind: str, cells: list[loadtest.Result], replicas: int) -> str:
