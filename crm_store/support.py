@@ -60,6 +60,9 @@ log = logging.getLogger(__name__)
 JOINED = "utter_agent_joined"
 BOT_IS_BACK = "utter_bot_is_back"
 RATE_SUPPORT = "utter_rate_support"
+# Rasa's servers and the API's may be different machines: a resume Rasa timestamps this much
+# before the API asked for it is still taken as the one it asked for.
+CLOCK_SKEW = timedelta(seconds=2)
 
 
 class BotUnavailable(RuntimeError):
@@ -169,6 +172,11 @@ def request_handoff(
     return case
 
 
+def _aware(moment: datetime) -> datetime:
+    """A time the CRM stored (naive UTC on SQLite) as an aware one."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
 def _before(at: datetime | None, moment: datetime | None) -> bool:
     """Whether a Rasa event's time is before a moment the CRM stored (naive UTC); False when
     either is unknown."""
@@ -239,6 +247,32 @@ def back_to_bot(
     conversation.handoff_case_id = case_id
     notify(session=session, conversation=conversation,
            text=responses.text(BOT_IS_BACK, conversation.language))
+    return True
+
+
+def withdraw_handoff(*, session: Session, conversation_id: str, actor: str,
+                     resumed_at: datetime) -> bool:
+    """The customer no longer needs a person, and none has taken the conversation: close the
+    handoff's case and give the conversation back to the bot (Rasa was told at resumed_at);
+    True if so.
+
+    Also True when Rasa's resume event was read first (back_to_bot: the bot has had it since
+    resumed_at or later). False, and nothing changed, when a person has claimed it (they read
+    the message and decide: claim takes the same row lock, so the two cannot both win) or the
+    bot had it already.
+    """
+    conversation = _locked(session=session, conversation_id=conversation_id, create=False)
+    since = conversation.bot_since
+    read_first = (conversation.status == ConversationStatus.BOT and since is not None
+                  and _aware(since) >= resumed_at - CLOCK_SKEW)
+    if conversation.status != ConversationStatus.HANDOFF and not read_first:
+        return False
+    case = (cases.get(session=session, case_id=conversation.handoff_case_id)
+            if conversation.handoff_case_id is not None else None)
+    if case is not None and case.status in OPEN_CASE_STATUSES:
+        cases.set_status(session=session, case_id=case.id, status=CaseStatus.CLOSED, actor=actor)
+    set_status(session=session, conversation_id=conversation_id, status=ConversationStatus.BOT,
+               actor=actor, action="withdraw")
     return True
 
 

@@ -24,12 +24,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.rasa import BotReply, RasaClient, RasaRefused
+from bot.channels.backing_out import backs_out
+from bot.rasa import BotReply, RasaClient, RasaRefused, RasaUnavailable
 from crm_store import attachments, audit, conversations, interactions, plain_text, support
 from crm_store.enums import Author, ConversationStatus, Direction
 from crm_store.ingest import user_message_key
 from crm_store.models import Interaction, utcnow
-from relay import languages, responses
+from relay import channels, languages, responses
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +38,9 @@ logger = logging.getLogger(__name__)
 SAVED_FOR_LATER = "utter_saved_for_later"
 ONE_MOMENT = "utter_one_moment"
 FILE_KEPT = "utter_file_kept"  # a file came while the bot has the conversation
+HANDOFF_WITHDRAWN = "utter_handoff_withdrawn"  # a waiting customer no longer needs a person
+WITHDRAWN_NOTE = ("The customer no longer needed a person: back with the assistant, the "
+                  "handoff's case closed.")  # for the agents, in the transcript
 UNAVAILABLE_REASON = "the assistant was unreachable when the customer wrote"
 REFUSED_REASON = "the assistant could not take the customer's message"
 GATEWAY = audit.service_actor("gateway")  # how the audit log names the gateway
@@ -71,8 +75,13 @@ async def hand_to_rasa(*, rasa: RasaClient, sessions: sessionmaker[Session], mes
                        in_turn: bool = True) -> list[BotReply]:
     """Forward the message to Rasa (RasaUnavailable if it cannot be reached); the replies.
 
-    A message Rasa refuses is logged for a person instead (and the customer told).
+    A message Rasa refuses is logged for a person instead (and the customer told). A customer
+    waiting for a person who says they no longer need one gets the assistant back (withdraw).
     """
+    if backs_out(message.text):
+        said = await withdraw(rasa=rasa, sessions=sessions, message=message, in_turn=in_turn)
+        if said is not None:
+            return [BotReply(text=said)]
     try:
         return await rasa.send_message(sender=message.conversation_id, text=message.text,
                                        channel=message.channel, message_id=message.message_id,
@@ -85,6 +94,71 @@ async def hand_to_rasa(*, rasa: RasaClient, sessions: sessionmaker[Session], mes
     notice_text = await asyncio.to_thread(log_for_person, sessions=sessions, message=message,
                                           reason=REFUSED_REASON, notice_in_turn=in_turn)
     return [BotReply(text=notice_text)]
+
+
+def answered_in_turn(channel: str, in_turn: bool) -> bool:
+    """Whether a notice reaches the customer in the channel's own answer to their message: on
+    a channel that pushes (Telegram) every message goes through the outbox instead."""
+    named = channels.named(channel)
+    return in_turn and not (named is not None and named.delivery == channels.Delivery.PUSH)
+
+
+def _waiting_for_person(sessions: sessionmaker[Session], conversation_id: str) -> bool:
+    with sessions() as session:
+        conversation = conversations.get(session=session, conversation_id=conversation_id)
+        return conversation is not None and conversation.status == ConversationStatus.HANDOFF
+
+
+async def withdraw(*, rasa: RasaClient, sessions: sessionmaker[Session], message: Incoming,
+                   in_turn: bool) -> str | None:
+    """The customer backs out of a request for a person ("never mind": backing_out) while the
+    conversation waits in the queue: Rasa answers again, the handoff's case is closed, and the
+    customer is told (HANDOFF_WITHDRAWN); the notice's text. None, and the message goes to
+    Rasa as any other, if it is not waiting (a person has it: they read it) or Rasa cannot be
+    told (then it stays in the queue, as before).
+
+    Rasa is told first and the CRM second, as a resolve does: the other order would leave a
+    moment where the CRM says the bot has a conversation Rasa still ignores.
+    """
+    if not await asyncio.to_thread(_waiting_for_person, sessions, message.conversation_id):
+        return None
+    resumed_at = utcnow()
+    try:
+        await rasa.resume(conversation_id=message.conversation_id)
+    except RasaUnavailable as error:
+        logger.warning("%s backed out of a handoff, but %s", message.conversation_id, error)
+        return None
+    said = await asyncio.to_thread(_withdrawn, sessions=sessions, message=message,
+                                   in_turn=in_turn, resumed_at=resumed_at)
+    if said is None:  # a person claimed it in the meantime: theirs, so Rasa is paused again
+        try:
+            await rasa.pause(conversation_id=message.conversation_id)
+        except RasaUnavailable as error:  # the reconciler pauses it once Rasa answers
+            logger.warning("%s: could not pause Rasa again: %s", message.conversation_id, error)
+    return said
+
+
+def _withdrawn(*, sessions: sessionmaker[Session], message: Incoming, in_turn: bool,
+               resumed_at: datetime) -> str | None:
+    """The CRM's half of withdraw: the message, a note for the agents and the notice, in the
+    transaction that gives the conversation back; None (nothing written) if a person has it."""
+    said = notice(HANDOFF_WITHDRAWN, sessions=sessions, message=message)
+    with sessions.begin() as session:
+        if not support.withdraw_handoff(session=session, conversation_id=message.conversation_id,
+                                        actor=GATEWAY, resumed_at=resumed_at):
+            return None
+        interactions.record(session=session, conversation_id=message.conversation_id,
+                            direction=Direction.INBOUND, author=Author.CUSTOMER,
+                            text=message.text, channel=message.channel,
+                            dedupe_key=user_message_key(message.conversation_id,
+                                                        message.message_id))
+        interactions.add_note(session=session, conversation_id=message.conversation_id,
+                              text=WITHDRAWN_NOTE)
+        interactions.record(session=session, conversation_id=message.conversation_id,
+                            direction=Direction.OUTBOUND, author=Author.SYSTEM, text=said,
+                            channel=message.channel,
+                            delivered=answered_in_turn(message.channel, in_turn))
+    return said
 
 
 def notice(response: str, *, sessions: sessionmaker[Session], message: Incoming) -> str:
@@ -126,7 +200,8 @@ def log_for_person(*, sessions: sessionmaker[Session], message: Incoming, reason
                                                         message.message_id))
         interactions.record(session=session, conversation_id=message.conversation_id,
                             direction=Direction.OUTBOUND, author=Author.SYSTEM, text=said,
-                            channel=message.channel, delivered=notice_in_turn)
+                            channel=message.channel,
+                            delivered=answered_in_turn(message.channel, notice_in_turn))
         support.wait_for_person(session=session, conversation_id=message.conversation_id,
                                 reason=reason, actor=GATEWAY)
     return said

@@ -22,6 +22,7 @@ from sqlalchemy import select
 from crm_store import conversations, interactions
 from crm_store.models import SatisfactionRating
 from knowledge.build.sources import load_faq
+from relay import responses
 from relay.settings import ROOT
 from relay.stack import child_env
 from tests.channels.fake_bot_api import FakeBotApi, running_fake_bot_api
@@ -186,3 +187,27 @@ def test_handoff_round_trip_over_telegram(
     time.sleep(1)
     assert len(bot_api.sent(chat.chat_id)) == before + 1
     agent.close()
+
+
+def test_a_telegram_customer_who_backs_out_of_the_queue_is_told_on_telegram(
+    relay_stack: RelayStack, bot_api: FakeBotApi, bridge: subprocess.Popen[bytes]
+) -> None:
+    chat = Chat(bot_api)
+    conversation_id = f"tg-{chat.chat_id}"
+
+    def status() -> str | None:
+        with relay_stack.sessions() as session:
+            conversation = conversations.get(session=session, conversation_id=conversation_id)
+            return conversation.status if conversation else None
+
+    chat.wait_reply(chat.say("I want to talk to a human"), "support team")
+    relay_stack.wait_for(lambda: status() == "handoff", what="the chat in handoff")
+    # The notice goes through the outbox like every message on a pushing channel.
+    told = chat.wait_reply(chat.say("never mind, I figured it out"),
+                           "cancelled your request for a person")
+    assert told["text"] == responses.text("utter_handoff_withdrawn", None)
+    assert status() == "bot"
+    before = chat.say("How do I recover a deleted file?")
+    chat.wait_reply(before, answer_of("restore-deleted"))
+    time.sleep(1)
+    assert len(bot_api.sent(chat.chat_id)) == before + 1  # each said once

@@ -19,6 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.channels.inbound import WITHDRAWN_NOTE
 from crm_store import conversations, customers, interactions
 from crm_store.events import EventFollower
 from crm_store.models import Interaction, utcnow
@@ -533,3 +534,66 @@ def test_without_an_identity_secret_every_signed_identity_is_refused(
         response = client.post(f"/chat/{web_id()}/identity", json={
             "user_id": "site-1", "user_hash": verification.identity_hash("", "site-1")})
     assert response.status_code == 403
+
+
+def _waiting_for_a_person(client: TestClient, sessions: sessionmaker[Session]) -> str:
+    """A new widget conversation whose customer asked for a person (the queue has it)."""
+    cid = web_id()
+    client.post(f"/chat/{cid}/messages", json={"text": "human please"})
+    eventually(lambda: status(sessions, cid) == "handoff")
+    return cid
+
+
+def test_a_waiting_customer_who_no_longer_needs_a_person_gets_the_assistant_back(
+    client: TestClient, sessions: sessionmaker[Session], fake_rasa: FakeRasa
+) -> None:
+    cid = _waiting_for_a_person(client, sessions)
+    forwarded = len(fake_rasa.messages)
+    response = client.post(f"/chat/{cid}/messages", json={"text": "actually never mind, thanks"})
+    assert response.json()["replies"] == [
+        {"text": responses.text("utter_handoff_withdrawn", None), "buttons": []}]
+    assert len(fake_rasa.messages) == forwarded  # Rasa was resumed, not sent the message
+    assert cid not in fake_rasa.paused
+    assert [e["event"] for e in fake_rasa.events[cid]][:1] == ["resume"]
+    assert status(sessions, cid) == "bot"
+    said = logged(sessions, cid)
+    assert said[-3:] == [("customer", "actually never mind, thanks", False),
+                         ("agent", WITHDRAWN_NOTE, False),
+                         ("system", responses.text("utter_handoff_withdrawn", None), True)]
+    history = [m["text"] for m in client.get(f"/chat/{cid}/history").json()["messages"]]
+    assert "actually never mind, thanks" in history and WITHDRAWN_NOTE not in history
+    # The assistant answers again.
+    again = client.post(f"/chat/{cid}/messages", json={"text": "pricing?"})
+    assert again.json()["replies"][0]["text"] == "You said: pricing?"
+
+
+def test_more_than_backing_out_stays_for_the_person(
+    client: TestClient, sessions: sessionmaker[Session], fake_rasa: FakeRasa
+) -> None:
+    cid = _waiting_for_a_person(client, sessions)
+    response = client.post(f"/chat/{cid}/messages", json={"text": "cancel my subscription"})
+    assert response.json()["replies"] == []  # Rasa is paused: the person will answer
+    assert fake_rasa.messages[-1]["message"] == "cancel my subscription"
+    assert status(sessions, cid) == "handoff" and cid in fake_rasa.paused
+
+
+def test_backing_out_once_a_person_has_the_conversation_goes_to_that_person(
+    client: TestClient, sessions: sessionmaker[Session], fake_rasa: FakeRasa
+) -> None:
+    cid = _waiting_for_a_person(client, sessions)
+    with sessions.begin() as session:
+        conversations.get_or_raise(session=session, conversation_id=cid).status = "agent"
+    response = client.post(f"/chat/{cid}/messages", json={"text": "never mind"})
+    assert response.json()["replies"] == []
+    assert fake_rasa.messages[-1]["message"] == "never mind"
+    assert status(sessions, cid) == "agent" and cid in fake_rasa.paused
+    assert "resume" not in [e["event"] for e in fake_rasa.events.get(cid, [])]
+
+
+def test_never_mind_to_the_bot_itself_is_an_ordinary_message(
+    client: TestClient, fake_rasa: FakeRasa
+) -> None:
+    cid = web_id()
+    response = client.post(f"/chat/{cid}/messages", json={"text": "never mind"})
+    assert response.json()["replies"][0]["text"] == "You said: never mind"
+    assert fake_rasa.events.get(cid) is None

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from crm_store import audit, cases, conversations, customers, interactions, support, users
 from crm_store.enums import CaseStatus, ConversationStatus
+from crm_store.models import utcnow
 from crm_store.support import BotUnavailable, Outcome
 from relay import responses
 
@@ -352,3 +353,60 @@ def test_the_bot_is_back_is_said_once_when_rasas_resume_event_comes_first(
         support.hand_back(session=session, conversation_id="web-r", agent_id=sam,
                           agent_name="Sam", actor=AGENT)
         assert notices(session, "web-r")[1:] == [BACK]
+
+
+def _queued(session: Session, conversation_id: str) -> int:
+    """A conversation waiting for a person after the handoff action; its handoff case id."""
+    return support.request_handoff(session=session, conversation_id=conversation_id,
+                                   actor=audit.BOT, reason="the customer asked for a person",
+                                   transcript="Customer: a person please", channel="web").id
+
+
+def test_a_customer_who_backs_out_closes_the_handoff_and_gets_the_bot_back(
+    session: Session,
+) -> None:
+    case_id = _queued(session, "web-w")
+    assert support.withdraw_handoff(session=session, conversation_id="web-w",
+                                    actor="service:gateway", resumed_at=utcnow())
+    conversation = conversations.get_or_raise(session=session, conversation_id="web-w")
+    assert (conversation.status, conversation.handoff_case_id) == ("bot", None)
+    assert cases.get_or_raise(session=session, case_id=case_id).status == CaseStatus.CLOSED
+    assert history(session, "web-w")[-1] == ("service:gateway", "withdraw", "bot")
+    assert "web-w" not in [c.id for c in conversations.list_handoffs(session=session)]
+
+
+def test_backing_out_changes_nothing_once_a_person_has_claimed_it(
+    session: Session, agents: list[int]
+) -> None:
+    case_id = _queued(session, "web-c")
+    assert support.claim(session=session, conversation_id="web-c", agent_id=agents[0],
+                         actor=AGENT) == Outcome.CLAIMED
+    assert not support.withdraw_handoff(session=session, conversation_id="web-c",
+                                        actor="service:gateway", resumed_at=utcnow())
+    conversation = conversations.get_or_raise(session=session, conversation_id="web-c")
+    assert (conversation.status, conversation.assigned_agent_id) == ("agent", agents[0])
+    assert cases.get_or_raise(session=session, case_id=case_id).status == CaseStatus.OPEN
+
+
+def test_backing_out_after_rasas_resume_event_was_read_still_closes_the_case(
+    session: Session,
+) -> None:
+    resumed_at = utcnow()
+    case_id = _queued(session, "web-r")
+    assert support.back_to_bot(session=session, conversation_id="web-r",
+                               actor="service:system", at=resumed_at + timedelta(seconds=0.2))
+    assert support.withdraw_handoff(session=session, conversation_id="web-r",
+                                    actor="service:gateway", resumed_at=resumed_at)
+    assert cases.get_or_raise(session=session, case_id=case_id).status == CaseStatus.CLOSED
+
+
+def test_backing_out_of_a_conversation_the_bot_had_long_before_does_nothing(
+    session: Session,
+) -> None:
+    _queued(session, "web-o")
+    support.back_to_bot(session=session, conversation_id="web-o", actor="service:system")
+    before = history(session, "web-o")
+    assert not support.withdraw_handoff(session=session, conversation_id="web-o",
+                                        actor="service:gateway",
+                                        resumed_at=utcnow() + timedelta(minutes=5))
+    assert history(session, "web-o") == before

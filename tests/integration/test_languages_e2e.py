@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from crm_store import conversations
+from crm_store import cases, conversations
 from crm_store.support import JOINED
 from knowledge.build.sources import load_faq
 from relay import responses
@@ -117,6 +117,35 @@ def test_asking_for_a_person_hands_off_and_the_console_shows_the_language(
     assert said == [responses.text(JOINED, lang, name="Demo"),
                     "您好，我是客服 — hello, ¿en qué puedo ayudarle?",
                     responses.text("utter_bot_is_back", lang)]
+
+
+# A customer waiting in the queue who no longer needs a person (bot/channels/backing_out.py).
+BACKING_OUT = {"en": ("I want to talk to a human", "actually never mind, thanks"),
+               "zh": (SCRIPTS["zh"][2], "算了，不用了"), "es": (SCRIPTS["es"][2], "olvídalo"),
+               "de": (SCRIPTS["de"][2], "hat sich erledigt, danke"),
+               "fr": (SCRIPTS["fr"][2], "en fait non, laisse tomber"),
+               "pt": (SCRIPTS["pt"][2], "deixa pra lá")}
+
+
+@pytest.mark.parametrize("lang", list(BACKING_OUT))
+def test_a_waiting_customer_who_backs_out_is_answered_by_the_bot_again(
+    relay_stack: RelayStack, customer: Customer, lang: str
+) -> None:
+    ask, back_out = BACKING_OUT[lang]
+    customer.say(ask)
+    assert customer.status() == "handoff"
+    with relay_stack.sessions() as session:
+        case_id = conversations.get_or_raise(
+            session=session, conversation_id=customer.conversation_id).handoff_case_id
+    turn = customer.say(back_out)
+    assert turn.texts == [responses.text("utter_handoff_withdrawn", lang)]
+    assert customer.status() == "bot"
+    with relay_stack.sessions() as session:
+        assert cases.get_or_raise(session=session, case_id=case_id).status == "closed"
+    # Rasa answers again, in the customer's language.
+    question, entry_id = (SCRIPTS[lang][1][0] if lang in SCRIPTS
+                          else ("how do I reset my password?", "reset-password"))
+    assert customer.say(question).entries == [entry_id]
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
