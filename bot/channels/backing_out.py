@@ -58,7 +58,11 @@ def _plain(text: str) -> str:
     return _SPACES.sub(" ", _NOT_WORD.sub(" ", text)).strip()
 
 
-_KNOWN = frozenset(_plain(p) for phrases in PHRASES.values() for p in phrases)
+_LANGUAGES: dict[str, set[str]] = {}  # each phrase, as compared, and the languages it is in
+for _code, _listed in PHRASES.items():
+    for _phrase in _listed:
+        _LANGUAGES.setdefault(_plain(_phrase), set()).add(_code)
+_KNOWN = frozenset(_LANGUAGES)
 _LEAD = sorted({_plain(w) for w in _LEADING}, key=len, reverse=True)
 _TRAIL = sorted({_plain(w) for w in _TRAILING}, key=len, reverse=True)
 _FILLERS = frozenset(_LEAD) | frozenset(_TRAIL)
@@ -80,22 +84,43 @@ def _shorter(text: str) -> str | None:
     return None
 
 
-def _known(plain: str | None) -> bool:
+def _match(plain: str | None) -> str | None:
+    """The back-out phrase plain is, once fillers are set aside (None if it is none)."""
     while plain is not None:
         if plain in _KNOWN:
-            return True
+            return plain
         plain = _shorter(plain)
-    return False
+    return None
+
+
+def _phrases(text: str) -> list[str] | None:
+    """The back-out phrases the whole message consists of (besides fillers); None if it says
+    anything else."""
+    plain = _plain(text)
+    if not plain or len(plain.split()) > _LONGEST:
+        return None
+    if (whole := _match(plain)) is not None:
+        return [whole]
+    parts = [p for p in (_plain(part) for part in _NOT_WORD.split(text)) if p]
+    matched = [_match(p) for p in parts]
+    said_more = any(m is None and p not in _FILLERS
+                    for p, m in zip(parts, matched, strict=True))
+    if len(parts) < 2 or said_more:
+        return None
+    found = [m for m in matched if m is not None]
+    return found or None
 
 
 def backs_out(text: str) -> bool:
     """Whether the whole message says the customer no longer needs a person: one back-out
     phrase with fillers around it, or several ("never mind, forget it", 算了 then 不用了)."""
-    plain = _plain(text)
-    if not plain or len(plain.split()) > _LONGEST:
-        return False
-    if _known(plain):
-        return True
-    parts = [p for p in (_plain(part) for part in _NOT_WORD.split(text)) if p]
-    return (len(parts) > 1 and all(p in _FILLERS or _known(p) for p in parts)
-            and any(_known(p) for p in parts))
+    return _phrases(text) is not None
+
+
+def language(text: str) -> str | None:
+    """The language of a back-out message if its phrases are all of one language other than
+    English ("olvídalo": es); None otherwise ("cancelar" is es and pt; "cancel" is said in
+    many languages' chats, so English is never inferred from it)."""
+    found = _phrases(text) or []
+    common = set.intersection(*(_LANGUAGES[p] for p in found)) if found else set()
+    return next(iter(common)) if len(common) == 1 and common != {"en"} else None

@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.channels.backing_out import backs_out
+from bot.channels import backing_out
 from bot.rasa import BotReply, RasaClient, RasaRefused, RasaUnavailable
 from crm_store import attachments, audit, conversations, interactions, plain_text, support
 from crm_store.enums import Author, ConversationStatus, Direction
@@ -78,7 +78,7 @@ async def hand_to_rasa(*, rasa: RasaClient, sessions: sessionmaker[Session], mes
     A message Rasa refuses is logged for a person instead (and the customer told). A customer
     waiting for a person who says they no longer need one gets the assistant back (withdraw).
     """
-    if backs_out(message.text):
+    if backing_out.backs_out(message.text):
         said = await withdraw(rasa=rasa, sessions=sessions, message=message, in_turn=in_turn)
         if said is not None:
             return [BotReply(text=said)]
@@ -142,7 +142,12 @@ def _withdrawn(*, sessions: sessionmaker[Session], message: Incoming, in_turn: b
                resumed_at: datetime) -> str | None:
     """The CRM's half of withdraw: the message, a note for the agents and the notice, in the
     transaction that gives the conversation back; None (nothing written) if a person has it."""
-    said = notice(HANDOFF_WITHDRAWN, sessions=sessions, message=message)
+    # In the language of the words themselves if they tell it: the CRM learns the
+    # conversation's language from Rasa's events, which may not have been read yet.
+    said = responses.text(HANDOFF_WITHDRAWN, language_of(
+        sessions=sessions, conversation_id=message.conversation_id,
+        chosen=message.language or backing_out.language(message.text),
+        hint=message.language_hint))
     with sessions.begin() as session:
         if not support.withdraw_handoff(session=session, conversation_id=message.conversation_id,
                                         actor=GATEWAY, resumed_at=resumed_at):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from bot.channels import backing_out
 from bot.channels.backing_out import PHRASES, backs_out
 
 BACKING_OUT = [
@@ -47,3 +48,16 @@ def test_a_phrase_with_a_topic_added_is_not_a_back_out() -> None:
                for topic in topics
                for order in (f"{phrase} {topic}", f"{topic} {phrase}") if backs_out(order)]
     assert matched == []
+
+
+@pytest.mark.parametrize(("text", "language"), [
+    ("算了，不用了", "zh"), ("Olvídalo, gracias", "es"), ("vergiss es", "de"),
+    ("en fait non, laisse tomber", "fr"), ("deixa pra lá", "pt"),
+    ("cancelar", None),  # Spanish and Portuguese alike
+    ("never mind", None), ("ok cancel", None),  # English words are said in every language's chat
+    ("cancel my subscription", None),
+])
+def test_the_words_tell_the_language_of_the_answer_when_they_can(
+    text: str, language: str | None
+) -> None:
+    assert backing_out.language(text) == language
