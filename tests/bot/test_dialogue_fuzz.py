@@ -8,7 +8,8 @@ signed in (its HMAC, as the widget sends it), sends them through the widget gate
 Rasa and action server, and checks on every turn:
 
 * while the bot owns the conversation: 1 to 3 replies, never the same text twice in a turn;
-* while a person owns it (after a handoff): no bot reply at all;
+* while a person owns it (after a handoff): no bot reply at all — except that a customer still
+  waiting in the queue who backs out ("never mind") is told so and has the bot again;
 * asking for a person works from anywhere (mid-form included): the conversation is handed off;
 * the agent resolving it gives the conversation back to the bot, which answers again;
 * at the end, Rasa never ran 10 actions in a turn (its circuit breaker) — none of its trackers
@@ -27,6 +28,8 @@ import pytest
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
+from bot.channels.backing_out import backs_out
+from relay import responses
 from relay.users import ConsoleAgent, Customer, longest_action_run, tracker_events
 from tests.bot.kinds import conversation
 from tests.conftest import RelayStack
@@ -38,6 +41,8 @@ SEED = int(os.environ.get("RELAY_FUZZ_SEED", "20261201"))
 # Rasa's circuit breaker trips at 10 actions in a turn; the longest legitimate chain is
 # identify_form → action_identify_customer → the task's form (with its validation).
 MAX_ACTIONS_PER_TURN = 5
+# In the conversation's language, which the fuzz's other-language messages may have changed.
+WITHDRAWN = set(responses.translations("utter_handoff_withdrawn").values())
 
 
 @pytest.fixture(scope="module")
@@ -79,6 +84,12 @@ def test_every_turn_of_a_random_conversation_is_answered(
                 # (Rasa's pause comes through the event path): silence is right only if a
                 # person owns the conversation by now.
                 before = settled_status(customer)
+            if before == "handoff" and backs_out(text):
+                # Waiting in the queue, the customer no longer needs a person: the notice,
+                # and the bot has the conversation again (bot/channels/backing_out.py).
+                assert len(turn.replies) == 1 and turn.texts[0] in WITHDRAWN, where
+                assert customer.status() == "bot", f"backing out did not withdraw: {where}"
+                continue
             if before != "bot":
                 assert turn.replies == [], f"the bot spoke while a person owns it: {where}"
                 agent.resolve(customer.conversation_id)
