@@ -127,10 +127,27 @@ _REFUSED_PERSON = re.compile(
 def asks_for_person(text: str) -> bool:
     """True when the message asks for a person in so many words, whatever else it asks; not
     when that is denied or asked about ("I don't want to talk to a person", "do I need an
-    agent to…?")."""
+    agent to…?"). One word one letter off "agent", "human"… counts too ("agnet", "gent")."""
     # _NOT_ASKING reads only the end of what precedes the request: its own clause
-    return any(not _NOT_ASKING.search(text[:match.start()])
-               for match in _WANTS_PERSON.finditer(text))
+    return mistyped_person(text) or any(not _NOT_ASKING.search(text[:match.start()])
+                                        for match in _WANTS_PERSON.finditer(text))
+
+
+# The one-word requests for a person people type ("agent", "human" are in the NLU's examples);
+# a whole message one edit from one of them (a letter dropped, swapped, doubled or wrong) is
+# that request mistyped. The NLU reads "gent" or "agnet" as nothing it knows (the randomized
+# conversations found it: tests/bot/test_dialogue_fuzz.py).
+_PERSON_WORDS = ("agent", "human", "person", "operator", "representative")
+_ONE_WORD = re.compile(r"[^\W\d_]{4,20}")
+
+
+def mistyped_person(text: str) -> bool:
+    """True if the whole message is one word one edit away from "agent", "human"…"""
+    from editdistpy import damerau_osa
+
+    word = re.sub(r"[\W_]+", "", text.casefold())
+    return bool(_ONE_WORD.fullmatch(word)) and word not in _PERSON_WORDS and any(
+        0 <= damerau_osa.distance(word, target, 1) <= 1 for target in _PERSON_WORDS)
 
 
 def declines_person(text: str) -> str | None:

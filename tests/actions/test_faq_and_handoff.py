@@ -197,6 +197,16 @@ async def test_a_question_that_also_asks_for_a_person_is_handed_off(faq_engine: 
 
 
 @pytest.mark.usefixtures("faq_services")
+async def test_a_mistyped_agent_the_nlu_did_not_know_is_handed_off() -> None:
+    """"gent" (agent, its first letter dropped) falls back to the FAQ at the NLU; the randomized
+    conversations found the customer then asked what to do with it."""
+    messages, events = await _run(ActionAnswerFaq(), tracker(text="gent", intent="nlu_fallback"))
+    assert messages == []
+    assert events == [SlotSet("handoff_reason", "the customer asked for a person"),
+                      FollowupAction("action_handoff")]
+
+
+@pytest.mark.usefixtures("faq_services")
 async def test_out_of_scope_is_declined_honestly_and_is_not_a_failed_turn() -> None:
     messages, events = await _run(
         ActionAnswerFaq(),

@@ -67,6 +67,12 @@ def test_asking_about_refunds_is_not_a_dispute(text: str) -> None:
     ("no, I need a human", True),
     ("can you put me through to someone", True),
     ("transfer me to an agent please", True),
+    # one word, one letter off: the request mistyped
+    ("gent", True), ("AGNET!!", True), ("huamn", True), ("persn", True), ("operater", True),
+    ("agnt 🙂", True),
+    # not one edit from any of them, or more than one word
+    ("get", False), ("urgent", False), ("event", False), ("agenda", False), ("gents", False),
+    ("green", False), ("a gent", False), ("12345", False),
 ])
 def test_a_request_for_a_person_inside_a_message(text: str, asks: bool) -> None:
     assert asks_for_person(text) is asks
