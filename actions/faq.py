@@ -27,7 +27,7 @@ from actions.identify import EMAIL_IN_TEXT
 from actions.languages import faq_for, language_of, say_answer
 from actions.profile import looks_like_street_address
 from actions.runtime import services
-from actions.tone import asks_for_person, declines_person, tone_of
+from actions.tone import ASKED_FOR_PERSON, asks_for_person, declines_person, tone_of
 from relay import responses
 
 if TYPE_CHECKING:
@@ -174,7 +174,6 @@ class ActionAnswerFaq(Action):
 
 # The score above which the FAQ's answer is given before the handoff (as for a complaint).
 SURE_BEFORE_PERSON = 0.9
-ASKED_FOR_PERSON = "the customer asked for a person"
 
 
 def answer_then_person(

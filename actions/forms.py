@@ -26,7 +26,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.languages import faq_for, language_of, say_answer
-from actions.tone import tone_of
+from actions.tone import ASKED_FOR_PERSON, mistyped_person, tone_of
 
 _QUESTION_START = re.compile(
     r"^(?:so |and |but |ok(?:ay)?,? |hmm,? |wait,? )?(?:what|what's|whats|how|why|when|where|"
@@ -225,6 +225,8 @@ class RelayFormValidation(FormValidationAction):
             parsed, hint = getattr(self, f"parse_{slot}")(str(value or ""), tracker)
         if parsed is not None or not answering:
             return {slot: parsed}
+        if mistyped_person(text):  # "gent" at the email prompt: "agent", mistyped (the NLU
+            return cancelled(slot)  # knows the word, and a rule hands off; it misses typos)
         # Not an answer, and the NLU heard a question: "I forgot my password" at the email
         # prompt is answered, then the form asks again.
         if (slot not in self.QUESTIONS_ARE_ANSWERS and intent in QUESTION_INTENTS
@@ -254,10 +256,14 @@ def finish_cancelled(
     dispatcher: CollectingDispatcher, tracker: Tracker, slots: tuple[str, ...], *,
     text: str | None = None, response: str | None = None,
 ) -> list[EventType]:
-    """End an abandoned task: say so (`text` or `response`) — or, after a complaint, hand it on."""
+    """End an abandoned task: say so (`text` or `response`) — or, after a complaint, hand it on,
+    and after a mistyped request for a person, hand off."""
     events = end_of_task(tracker, slots)
     if tracker.get_slot(ESCALATE):
         return [*events, FollowupAction("action_handle_complaint")]
+    if mistyped_person(latest_text(tracker)):
+        return [*events, SlotSet("handoff_reason", ASKED_FOR_PERSON),
+                FollowupAction("action_handoff")]
     dispatcher.utter_message(text=text, response=response)
     return events
 

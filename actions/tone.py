@@ -133,6 +133,7 @@ def asks_for_person(text: str) -> bool:
                                         for match in _WANTS_PERSON.finditer(text))
 
 
+ASKED_FOR_PERSON = "the customer asked for a person"  # the handoff's reason
 # The one-word requests for a person people type ("agent", "human" are in the NLU's examples);
 # a whole message one edit from one of them (a letter dropped, swapped, doubled or wrong) is
 # that request mistyped. The NLU reads "gent" or "agnet" as nothing it knows (the randomized

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rasa_sdk.events import SlotSet
+from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -267,3 +267,30 @@ def test_sentences_and_markup_are_not_names(text: str) -> None:
 ])
 def test_names_are_read_in_any_language(text: str, name: str) -> None:
     assert name_from_text(text) == name
+
+
+async def test_a_mistyped_agent_at_the_email_prompt_ends_the_form_and_hands_off(
+    sessions: sessionmaker[Session], domain: dict[str, Any]
+) -> None:
+    """"gent" (agent, mistyped) is no email: the form ends, and its end hands off instead of
+    saying that nothing was changed."""
+    dispatcher = CollectingDispatcher()
+    events = await ValidateIdentifyForm().run(
+        dispatcher, form_tracker("identify_form", "email", "gent"), domain)
+    assert SlotSet("form_cancelled", True) in events and texts(dispatcher) == []
+    ended = CollectingDispatcher()
+    done = await ActionIdentifyCustomer().run(
+        ended, tracker(text="gent", intent="nlu_fallback", slots={"form_cancelled": True}),
+        domain)
+    assert texts(ended) == []
+    assert SlotSet("handoff_reason", "the customer asked for a person") in done
+    assert FollowupAction("action_handoff") in done
+
+
+async def test_a_name_a_letter_off_agent_is_still_a_name(
+    sessions: sessionmaker[Session], domain: dict[str, Any]
+) -> None:
+    events = await ValidateIdentifyForm().run(
+        CollectingDispatcher(), form_tracker("identify_form", "customer_name", "Gent",
+                                             slots={"email": "gent@example.com"}), domain)
+    assert SlotSet("customer_name", "Gent") in events
