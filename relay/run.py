@@ -26,7 +26,15 @@ from relay.train import ensure_model
 
 
 class _Stopping:
-    """SIGTERM/SIGHUP become one KeyboardInterrupt; later ones are ignored while stopping."""
+    """SIGTERM/SIGHUP become one KeyboardInterrupt; later ones are ignored while stopping.
+
+    Python runs a signal handler between any two bytecodes of the main thread — also inside a
+    garbage-collector or weakref callback, where an exception is printed ("Exception ignored
+    in: …") and dropped. A SIGTERM that arrived there while Relay was starting was lost: the
+    services came up and relay.run ran on (the intermittent supervisor test failure; its
+    SIGUSR1 stack dump showed it). So the request is also kept, and `check` raises it again at
+    the places relay.run waits: while the services start and in its loop.
+    """
 
     def __init__(self) -> None:
         self.raised = False
@@ -34,6 +42,11 @@ class _Stopping:
     def __call__(self, signum: int, frame: FrameType | None) -> None:
         if not self.raised:
             self.raised = True
+            raise KeyboardInterrupt
+
+    def check(self) -> None:
+        """KeyboardInterrupt if a stop was asked for (its first raising may have been lost)."""
+        if self.raised:
             raise KeyboardInterrupt
 
 
@@ -103,7 +116,8 @@ def main(argv: list[str] | None = None) -> None:
         settings = stack.settings
         migrate(settings)
         print("==> starting (Rasa needs about a minute to load)", flush=True)
-        ready = stack.start()
+        stopping.check()
+        ready = stack.start(check=stopping.check)
     except StackError as error:
         fail(str(error))
     except KeyboardInterrupt:
@@ -135,6 +149,7 @@ Press Ctrl-C to stop.""",
                       cwd=ROOT, log_path=stack.log_dir / "nightly.log")
     try:
         while True:
+            stopping.check()
             nightly.tick()
             for line in stack.heal():
                 print(f"relay: {line}", flush=True)

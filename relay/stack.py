@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -277,18 +277,23 @@ class Stack:
                          else services(settings, model, self.log_dir, endpoints))
         self.env = child_env(settings, env)
 
-    def start(self, timeout: float = 240) -> dict[str, float]:
-        """Start every service; return seconds until each answered, or raise StackError."""
+    def start(self, timeout: float = 240,
+              check: Callable[[], None] | None = None) -> dict[str, float]:
+        """Start every service; return seconds until each answered, or raise StackError.
+        check: called between the checks for an answer; what it raises ends the wait."""
         for service in self.services:
             service.start(self.env)
-        return self.wait(self.services, timeout)
+        return self.wait(self.services, timeout, check)
 
-    def wait(self, services: list[Service], timeout: float = 240) -> dict[str, float]:
+    def wait(self, services: list[Service], timeout: float = 240,
+             check: Callable[[], None] | None = None) -> dict[str, float]:
         """Seconds until each of services answered; StackError (all stopped) if one never did."""
         started = time.monotonic()
         ready: dict[str, float] = {}
         pending = list(services)
         while pending:
+            if check is not None:
+                check()
             for service in list(pending):
                 code = service.exited()
                 if code is not None:

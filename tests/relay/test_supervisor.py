@@ -9,10 +9,12 @@ import signal
 import subprocess
 import sys
 import time
+import weakref
 from pathlib import Path
 
 import pytest
 
+from relay import run as run_module
 from relay.settings import ROOT, Settings
 from relay.stack import RESTART_DELAYS, Service, Stack
 from tests.conftest import free_port
@@ -133,3 +135,44 @@ def test_relay_run_migrates_a_new_database_and_leaves_a_current_one(tmp_path: Pa
     finally:
         engine.dispose()
     migrate(settings)  # at the latest revision already: nothing to do, no error
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_stop_whose_interrupt_python_dropped_is_still_a_stop() -> None:
+    """The SIGTERM of the intermittent failure above arrived inside a weakref callback of the
+    garbage collector (SQLAlchemy's), where Python prints an exception and drops it; relay.run
+    then started everything and ran on."""
+    stopping = run_module._Stopping()
+
+    class Collected:
+        pass
+
+    thing = Collected()
+    # As the signal handler would run there: inside the callback of a collected object.
+    watcher = weakref.ref(thing, lambda _ref: stopping(signal.SIGTERM, None))
+    del thing  # the callback raises KeyboardInterrupt; Python ignores it and goes on
+    assert watcher() is None and stopping.raised
+    with pytest.raises(KeyboardInterrupt):
+        stopping.check()
+
+
+def test_the_wait_for_the_services_ends_when_the_check_raises(tmp_path: Path) -> None:
+    """relay.run's wait while the services start calls its check between polls."""
+    never = Service(name="never", command=[sys.executable, "-c", "import time; time.sleep(30)"],
+                    ready_url="http://127.0.0.1:9/never", log_path=tmp_path / "never.log")
+    stack = Stack(Settings(data_dir=tmp_path), tmp_path / "model.tar.gz", listed=[never])
+    calls = []
+
+    def check() -> None:
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+
+    started = time.monotonic()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            stack.start(timeout=60, check=check)
+    finally:
+        stack.stop()
+    assert time.monotonic() - started < 10 and len(calls) == 3
+    assert never.exited() is not None
