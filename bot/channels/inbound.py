@@ -103,6 +103,23 @@ def answered_in_turn(channel: str, in_turn: bool) -> bool:
     return in_turn and not (named is not None and named.delivery == channels.Delivery.PUSH)
 
 
+def _record_message(session: Session, message: Incoming) -> None:
+    """Log a customer message Rasa does not get, under the key the event path would give it
+    (so a later replay to Rasa is not logged twice)."""
+    interactions.record(session=session, conversation_id=message.conversation_id,
+                        direction=Direction.INBOUND, author=Author.CUSTOMER, text=message.text,
+                        channel=message.channel,
+                        dedupe_key=user_message_key(message.conversation_id, message.message_id))
+
+
+def _record_notice(session: Session, message: Incoming, said: str, in_turn: bool) -> None:
+    """Log the gateway's own answer to message (delivered in the turn, or by the outbox)."""
+    interactions.record(session=session, conversation_id=message.conversation_id,
+                        direction=Direction.OUTBOUND, author=Author.SYSTEM, text=said,
+                        channel=message.channel,
+                        delivered=answered_in_turn(message.channel, in_turn))
+
+
 def _waiting_for_person(sessions: sessionmaker[Session], conversation_id: str) -> bool:
     with sessions() as session:
         conversation = conversations.get(session=session, conversation_id=conversation_id)
@@ -152,17 +169,10 @@ def _withdrawn(*, sessions: sessionmaker[Session], message: Incoming, in_turn: b
         if not support.withdraw_handoff(session=session, conversation_id=message.conversation_id,
                                         actor=GATEWAY, resumed_at=resumed_at):
             return None
-        interactions.record(session=session, conversation_id=message.conversation_id,
-                            direction=Direction.INBOUND, author=Author.CUSTOMER,
-                            text=message.text, channel=message.channel,
-                            dedupe_key=user_message_key(message.conversation_id,
-                                                        message.message_id))
+        _record_message(session, message)
         interactions.add_note(session=session, conversation_id=message.conversation_id,
                               text=WITHDRAWN_NOTE)
-        interactions.record(session=session, conversation_id=message.conversation_id,
-                            direction=Direction.OUTBOUND, author=Author.SYSTEM, text=said,
-                            channel=message.channel,
-                            delivered=answered_in_turn(message.channel, in_turn))
+        _record_notice(session, message, said, in_turn)
     return said
 
 
@@ -198,15 +208,8 @@ def log_for_person(*, sessions: sessionmaker[Session], message: Incoming, reason
     """
     said = notice(SAVED_FOR_LATER, sessions=sessions, message=message)
     with sessions.begin() as session:
-        interactions.record(session=session, conversation_id=message.conversation_id,
-                            direction=Direction.INBOUND, author=Author.CUSTOMER,
-                            text=message.text, channel=message.channel,
-                            dedupe_key=user_message_key(message.conversation_id,
-                                                        message.message_id))
-        interactions.record(session=session, conversation_id=message.conversation_id,
-                            direction=Direction.OUTBOUND, author=Author.SYSTEM, text=said,
-                            channel=message.channel,
-                            delivered=answered_in_turn(message.channel, notice_in_turn))
+        _record_message(session, message)
+        _record_notice(session, message, said, notice_in_turn)
         support.wait_for_person(session=session, conversation_id=message.conversation_id,
                                 reason=reason, actor=GATEWAY)
     return said

@@ -126,6 +126,13 @@ def csrf_of(client: httpx.Client) -> str:
     return re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
 
 
+def status_of(relay_stack: RelayStack, conversation_id: str) -> str | None:
+    """The conversation's status in the CRM (None before it exists)."""
+    with relay_stack.sessions() as session:
+        conversation = conversations.get(session=session, conversation_id=conversation_id)
+        return conversation.status if conversation else None
+
+
 def test_handoff_round_trip_over_telegram(
     relay_stack: RelayStack, bot_api: FakeBotApi, bridge: subprocess.Popen[bytes]
 ) -> None:
@@ -133,9 +140,7 @@ def test_handoff_round_trip_over_telegram(
     conversation_id = f"tg-{chat.chat_id}"
 
     def status() -> str | None:
-        with relay_stack.sessions() as session:
-            conversation = conversations.get(session=session, conversation_id=conversation_id)
-            return conversation.status if conversation else None
+        return status_of(relay_stack, conversation_id)
 
     before = chat.say("How much does the Pro plan cost?")
     chat.wait_reply(before, answer_of("pro-price"))
@@ -196,9 +201,7 @@ def test_a_telegram_customer_who_backs_out_of_the_queue_is_told_on_telegram(
     conversation_id = f"tg-{chat.chat_id}"
 
     def status() -> str | None:
-        with relay_stack.sessions() as session:
-            conversation = conversations.get(session=session, conversation_id=conversation_id)
-            return conversation.status if conversation else None
+        return status_of(relay_stack, conversation_id)
 
     chat.wait_reply(chat.say("I want to talk to a human"), "support team")
     relay_stack.wait_for(lambda: status() == "handoff", what="the chat in handoff")
